@@ -1,0 +1,256 @@
+"""Pure diagnosis: classify a detection against the catalog, pick the SOP branch, render text.
+
+No I/O and no clocks here, so the same inputs always give the same diagnosis; the workflow
+gets it through an activity and history pins it, and the unit tests need no services.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from canary.models import (
+    Detection,
+    Diagnosis,
+    DiagnosisPlan,
+    DiagnosisStep,
+    Link,
+    Rule,
+)
+from canary.models.sop import Catalog, Sop
+
+MISSING = "(unknown)"
+RAW_EXCERPT_LIMIT = 1500
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w.]*)\}")
+
+
+def build_context(
+    detection: Detection, facts: dict[str, Any] | None = None, env: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The namespace rules and templates see: detection fields, merged facts, link bases."""
+    merged = {**detection.facts, **(facts or {})}
+    merged.setdefault("raw_excerpt", excerpt(detection.message or str(detection.raw or "")))
+    account = detection.account.model_dump()
+    account["name"] = detection.account.label()
+    return {
+        "id": detection.id,
+        "type": detection.type,
+        "source": detection.source,
+        "message": detection.message,
+        "subject": detection.subject.model_dump(),
+        "account": account,
+        "facts": merged,
+        "env": env or {},
+    }
+
+
+def excerpt(text: str, limit: int = RAW_EXCERPT_LIMIT) -> str:
+    """Bound what an error echoes into Slack: keep the start, say how much was cut."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit} more characters in the timeline)"
+
+
+def lookup(context: dict[str, Any], path: str) -> Any:
+    value: Any = context
+    for part in path.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
+            return None
+    return value
+
+
+def evaluate(rule: Rule, context: dict[str, Any]) -> bool:
+    if rule.all is not None:
+        return all(evaluate(r, context) for r in rule.all)
+    if rule.any is not None:
+        return any(evaluate(r, context) for r in rule.any)
+    if rule.not_ is not None:
+        return not evaluate(rule.not_, context)
+    value = lookup(context, rule.field or "")
+    if rule.exists is not None:
+        return (value not in (None, "")) == rule.exists
+    if rule.equals is not None:
+        return bool(value == rule.equals)
+    if rule.not_equals is not None:
+        return bool(value != rule.not_equals)
+    if rule.in_ is not None:
+        return value in rule.in_
+    if rule.not_in is not None:
+        return value not in rule.not_in
+    if rule.contains is not None:
+        return isinstance(value, str) and rule.contains.lower() in value.lower()
+    if rule.matches is not None:
+        return isinstance(value, str) and re.search(rule.matches, value) is not None
+    number = _number(value)
+    if number is None:
+        return False
+    if rule.gte is not None:
+        return number >= rule.gte
+    if rule.lte is not None:
+        return number <= rule.lte
+    return False
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def render(template: str, context: dict[str, Any], missing: str = MISSING) -> str:
+    """Fill ``{dotted.path}`` placeholders. Only plain lookups: no attribute access or calls,
+    so a template (or a value from a webhook) can never reach into Python objects."""
+
+    def replace(match: re.Match[str]) -> str:
+        value = lookup(context, match.group(1))
+        return missing if value in (None, "") else str(value)
+
+    return _PLACEHOLDER.sub(replace, template).strip()
+
+
+def _render_link(label: str, url: str, context: dict[str, Any]) -> Link | None:
+    for match in _PLACEHOLDER.finditer(url):
+        if lookup(context, match.group(1)) in (None, ""):
+            return None
+    return Link(label=render(label, context), url=render(url, context))
+
+
+def plan(detection: Detection, catalog: Catalog) -> DiagnosisPlan:
+    """Decide the error type: the source's own type if the catalog has it, else match rules."""
+    steps: list[DiagnosisStep] = []
+    context = build_context(detection)
+    chosen: Sop | None = None
+    if detection.type:
+        known = catalog.get(detection.type)
+        steps.append(
+            DiagnosisStep(
+                id="type_given",
+                title=f"The source named the error type {detection.type!r}",
+                matched=known is not None,
+                detail="" if known else f"the catalog has no SOP {detection.type!r}",
+            )
+        )
+        chosen = known
+    if chosen is None:
+        for sop in catalog.sops:
+            if sop.type == "unknown" or sop.match is None:
+                continue
+            matched = evaluate(sop.match, context)
+            steps.append(
+                DiagnosisStep(
+                    id=f"match:{sop.type}",
+                    title=f"Looks like {sop.title.lower()}?",
+                    matched=matched,
+                    detail=sop.match.describe(),
+                )
+            )
+            if matched:
+                chosen = sop
+                break
+    if chosen is None:
+        chosen = catalog.unknown
+        steps.append(
+            DiagnosisStep(id="match:unknown", title="No SOP matched: general error", matched=True)
+        )
+    return DiagnosisPlan(
+        error_type=chosen.type,
+        catalog_version=catalog.version,
+        enrich=list(chosen.enrich),
+        steps=steps,
+    )
+
+
+def diagnose(
+    detection: Detection,
+    diagnosis_plan: DiagnosisPlan,
+    catalog: Catalog,
+    facts: dict[str, Any] | None = None,
+    env: dict[str, Any] | None = None,
+) -> Diagnosis:
+    """Walk the SOP's diagnosis branches in order; the first that matches decides."""
+    sop = catalog.get(diagnosis_plan.error_type) or catalog.unknown
+    context = build_context(detection, facts, env)
+    steps = list(diagnosis_plan.steps)
+    branch = None
+    for candidate in sop.branches:
+        matched = candidate.when is None or evaluate(candidate.when, context)
+        steps.append(
+            DiagnosisStep(
+                id=candidate.id,
+                title=candidate.title,
+                matched=matched,
+                detail=candidate.when.describe() if candidate.when else "default",
+            )
+        )
+        if matched:
+            branch = candidate
+            break
+
+    what_happened = render(sop.message.what_happened, context)
+    summary = what_happened
+    if branch and branch.summary:
+        summary = f"{what_happened}\n{render(branch.summary, context)}"
+    what_to_do = render(branch.what_to_do if branch and branch.what_to_do else sop.message.what_to_do,
+                        context)
+
+    links = [
+        link
+        for template in sop.investigate
+        if template.when is None or evaluate(template.when, context)
+        if (link := _render_link(template.label, template.url, context)) is not None
+    ]
+    links.extend(detection.links)
+
+    signature = unknown_signature(detection.source, detection.message) if sop.type == "unknown" else None
+    return Diagnosis(
+        error_type=sop.type,
+        catalog_version=diagnosis_plan.catalog_version,
+        title=sop.title,
+        branch=branch.id if branch else None,
+        severity=(branch.severity if branch and branch.severity else sop.severity),
+        steps=steps,
+        headline=render(sop.message.headline, context),
+        summary=summary,
+        what_to_do=what_to_do,
+        investigate=links,
+        automated=list(branch.steps) if branch else [],
+        actions=list(branch.actions) if branch and branch.actions is not None else list(sop.actions),
+        escalation=(
+            list(branch.escalation) if branch and branch.escalation is not None else list(sop.escalation)
+        ),
+        resolution=sop.resolution,
+        facts=context["facts"],
+        signature=signature,
+    )
+
+
+_NORMALISERS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"https?://\S+"), "<url>"),
+    (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "<email>"),
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"), "<uuid>"),
+    (re.compile(r"\b[a-z]{2,5}_[A-Za-z0-9]{6,}\b"), "<id>"),
+    (re.compile(r"\b0x[0-9a-f]+\b|\b[0-9a-f]{12,}\b"), "<hex>"),
+    (re.compile(r"\d+(?:[.,:]\d+)*"), "<n>"),
+    (re.compile(r"\s+"), " "),
+]
+
+
+def normalise_message(message: str) -> str:
+    """Strip what varies between occurrences of the same error (ids, numbers, times, urls)."""
+    text = message.strip().lower()
+    for pattern, replacement in _NORMALISERS:
+        text = pattern.sub(replacement, text)
+    return text[:500]
+
+
+def unknown_signature(source: str, message: str) -> str:
+    """A stable signature of an unrecognised error, so recurrences can be counted."""
+    digest = hashlib.sha256(f"{source.lower()}|{normalise_message(message)}".encode())
+    return f"{source.lower()}:{digest.hexdigest()[:12]}"

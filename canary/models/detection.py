@@ -1,0 +1,120 @@
+"""What a source reports: one detected GTM error, before diagnosis."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Subject(BaseModel):
+    """The thing that is wrong: one remediation is open per subject at a time."""
+
+    kind: str = Field(description="invoice, opportunity, app_account, account, payment_intent, …")
+    id: str = Field(min_length=1, max_length=200, description="The subject's id in its system.")
+
+
+class AccountRef(BaseModel):
+    """Everything a source knows about the customer account; every field is optional."""
+
+    model_config = ConfigDict(extra="allow")
+
+    crm_id: str | None = Field(None, description="Salesforce Account id.")
+    name: str | None = None
+    domain: str | None = None
+    stripe_customer_id: str | None = None
+    app_account_id: str | None = None
+    owner_email: str | None = Field(None, description="Account owner's e-mail, for Slack routing.")
+
+    def label(self) -> str:
+        return self.name or self.domain or self.crm_id or self.stripe_customer_id or "unknown account"
+
+    def key(self) -> str:
+        """A stable key for search attributes and clustering."""
+        return (
+            self.crm_id
+            or self.stripe_customer_id
+            or self.app_account_id
+            or self.domain
+            or self.name
+            or ""
+        )
+
+
+class Link(BaseModel):
+    label: str
+    url: str
+
+
+def _links_from_any(value: Any) -> Any:
+    if isinstance(value, dict):
+        return [{"label": str(k), "url": str(v)} for k, v in value.items()]
+    return value
+
+
+class Detection(BaseModel):
+    """A detected error, from a webhook, a detector workflow or any tool via the API.
+
+    Unknown extra fields are kept (``extra="allow"``) so a source can send more than Canary
+    knows about without being refused; they travel with the detection into the timeline.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "payment_failed",
+                    "source": "stripe",
+                    "subject": {"kind": "invoice", "id": "in_1PqRsTuVwXyZ"},
+                    "account": {"name": "Globex", "stripe_customer_id": "cus_Q1w2e3r4"},
+                    "message": "Your card has insufficient funds.",
+                    "facts": {"decline_code": "insufficient_funds", "amount_due": 480000},
+                },
+                {
+                    "source": "zapier",
+                    "subject": {"kind": "zap_run", "id": "run_8812"},
+                    "message": "Task failed: HubSpot returned 502 Bad Gateway",
+                    "links": [{"label": "Zap run", "url": "https://zapier.com/app/history"}],
+                },
+            ]
+        },
+    )
+
+    id: str | None = Field(
+        None,
+        description="The source's id for this report (a Stripe event id, say). Redelivered "
+        "reports with the same id are folded into the open remediation once.",
+    )
+    type: str | None = Field(
+        None, description="A catalog error type; when absent, diagnosis decides from the facts."
+    )
+    source: str = Field(description="Who reported it: stripe, salesforce, product, zapier, …")
+    subject: Subject
+    account: AccountRef = Field(default_factory=AccountRef)
+    occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    message: str = Field("", max_length=20_000, description="What the source reported, verbatim.")
+    facts: dict[str, Any] = Field(default_factory=dict)
+    links: list[Link] = Field(default_factory=list)
+    raw: dict[str, Any] | None = Field(None, description="The source's raw payload, if any.")
+
+    @field_validator("links", mode="before")
+    @classmethod
+    def _normalise_links(cls, value: Any) -> Any:
+        # Tools often send links as {"label": "url"}; accept both shapes.
+        return _links_from_any(value)
+
+    def dedupe_key(self) -> str:
+        """Identifies this report: the source's id, or a hash of what it said."""
+        if self.id:
+            return f"{self.source}:{self.id}"
+        body = json.dumps(
+            [self.source, self.subject.model_dump(), self.message, self.facts,
+             self.occurred_at.isoformat()],
+            sort_keys=True,
+            default=str,
+        )
+        return f"{self.source}:sha256:{hashlib.sha256(body.encode()).hexdigest()[:24]}"

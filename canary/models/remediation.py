@@ -1,0 +1,224 @@
+"""Diagnosis, timeline, status and resolution record: what a remediation knows and leaves."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from canary.models.detection import AccountRef, Detection, Link, Subject
+from canary.models.sop import EscalationStep, HumanAction, Resolution, Severity, Step
+
+State = Literal[
+    "diagnosing", "remediating", "awaiting_human", "escalated", "resolved", "dismissed", "failed"
+]
+Outcome = Literal["auto_resolved", "resolved_by_human", "resolved_externally", "dismissed", "expired"]
+OPEN_STATES: frozenset[str] = frozenset({"diagnosing", "remediating", "awaiting_human", "escalated"})
+
+
+class DiagnosisStep(BaseModel):
+    """One check the diagnosis made, in order, and whether it matched."""
+
+    id: str
+    title: str
+    matched: bool
+    detail: str = ""
+
+
+class DiagnosisPlan(BaseModel):
+    """First half of diagnosis: which SOP applies and what to look up before deciding."""
+
+    error_type: str
+    catalog_version: str
+    enrich: list[str] = Field(default_factory=list)
+    steps: list[DiagnosisStep] = Field(default_factory=list)
+
+
+class Diagnosis(BaseModel):
+    """Everything the workflow needs to run the remediation, pinned at diagnosis time.
+
+    The SOP's steps, actions and ladder are copied in here (and so into history), which is
+    what keeps a running or replayed remediation deterministic when the catalog changes.
+    """
+
+    error_type: str
+    catalog_version: str
+    title: str
+    branch: str | None = None
+    severity: Severity
+    steps: list[DiagnosisStep]
+    headline: str
+    summary: str
+    what_to_do: str
+    investigate: list[Link] = Field(default_factory=list)
+    automated: list[Step] = Field(default_factory=list)
+    actions: list[HumanAction] = Field(default_factory=list)
+    escalation: list[EscalationStep] = Field(default_factory=list)
+    resolution: Resolution = Field(default_factory=Resolution)
+    facts: dict[str, Any] = Field(default_factory=dict)
+    signature: str | None = Field(None, description="Stable signature of an unknown error.")
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    kind: str
+    text: str
+    actor: str = "canary"
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class RemediationInput(BaseModel):
+    detection: Detection
+    workflow_id_hint: str | None = None
+
+
+class ActionRequest(BaseModel):
+    """A person's click (or `canary signal`): the update's single argument."""
+
+    action: str
+    user: str = Field(description="Slack user id or CLI user name.")
+    user_name: str | None = None
+    note: str | None = None
+    value: str | None = None
+    source: Literal["slack", "cli", "api"] = "slack"
+
+
+class ActionResult(BaseModel):
+    accepted: bool
+    action: str
+    state: State
+    outcome: Outcome | None = None
+    message: str
+
+
+class ExternalEvent(BaseModel):
+    """A fact from the outside world about the subject, e.g. Stripe's ``invoice.paid``."""
+
+    kind: str
+    source: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    occurred_at: datetime | None = None
+    event_id: str | None = None
+
+
+class SlackRef(BaseModel):
+    channel: str
+    ts: str
+    permalink: str | None = None
+
+
+class RemediationSummary(BaseModel):
+    workflow_id: str
+    error_type: str
+    state: State
+    outcome: Outcome | None = None
+    escalation_level: int = 0
+    severity: Severity = "medium"
+    subject: Subject
+    subject_id: str
+    account: AccountRef
+    owner: str | None = None
+    headline: str = ""
+    occurrences: int = 1
+    attempts: int = 0
+    started_at: datetime
+    updated_at: datetime
+    slack: SlackRef | None = None
+
+
+class RemediationStatus(RemediationSummary):
+    diagnosis: Diagnosis | None = None
+    actions: list[str] = Field(default_factory=list)
+    snoozed_until: datetime | None = None
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+
+
+class ResolutionRecord(BaseModel):
+    """What a finished remediation leaves behind, for reports and replays."""
+
+    workflow_id: str
+    error_type: str
+    state: State
+    outcome: Outcome
+    subject: Subject
+    account: AccountRef
+    severity: Severity
+    resolved_by: str | None = None
+    started_at: datetime
+    first_notified_at: datetime | None = None
+    first_human_action_at: datetime | None = None
+    closed_at: datetime
+    time_to_first_notification: timedelta | None = None
+    time_to_first_human_action: timedelta | None = None
+    time_to_resolution: timedelta
+    attempts: int
+    occurrences: int
+    highest_escalation_level: int
+    signature: str | None = None
+    timeline: list[TimelineEntry]
+
+
+# -- activity inputs/outputs (one model in, one out) ----------------------------------------
+
+
+class EnrichInput(BaseModel):
+    enricher: str
+    detection: Detection
+
+
+class EnrichOutput(BaseModel):
+    facts: dict[str, Any] = Field(default_factory=dict)
+    account: AccountRef | None = None
+    links: list[Link] = Field(default_factory=list)
+
+
+class DiagnoseInput(BaseModel):
+    detection: Detection
+    plan: DiagnosisPlan
+    facts: dict[str, Any] = Field(default_factory=dict)
+
+
+class StepInput(BaseModel):
+    workflow_id: str
+    step: Step
+    attempt_key: str = Field(description="Stable per workflow and step run: idempotency keys.")
+    detection: Detection
+    facts: dict[str, Any] = Field(default_factory=dict)
+
+
+class StepOutput(BaseModel):
+    ok: bool
+    resolved: bool = False
+    text: str
+    facts: dict[str, Any] = Field(default_factory=dict)
+    links: list[Link] = Field(default_factory=list)
+    error_code: str | None = None
+
+
+class SlackMessageInput(BaseModel):
+    workflow_id: str
+    channel: str
+    text: str
+    blocks: list[dict[str, Any]]
+    ts: str | None = Field(None, description="Update this message in place when set.")
+    thread_ts: str | None = None
+    metadata_key: str | None = Field(
+        None, description="Marks the message so a retried post finds it instead of posting twice."
+    )
+
+
+class SlackMessageOutput(BaseModel):
+    channel: str
+    ts: str
+    permalink: str | None = None
+
+
+class ResolveOwnerInput(BaseModel):
+    emails: list[str]
+
+
+class ResolveOwnerOutput(BaseModel):
+    slack_user: str | None = None
+    email: str | None = None
+    name: str | None = None

@@ -1,0 +1,235 @@
+"""The SOP catalog as data: match rules, diagnosis branches, steps, actions, escalation.
+
+A team changes an SOP by editing YAML, not workflow code; these models validate it at start.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Severity = Literal["low", "medium", "high", "critical"]
+
+#: Automated or human-triggered steps the activities know how to run. Kept here, not in the
+#: activities package, so the catalog can be validated without importing Temporal code.
+KNOWN_STEP_ACTIONS: frozenset[str] = frozenset(
+    {
+        "stripe.retry_payment",
+        "stripe.hosted_invoice_link",
+        "stripe.billing_portal_link",
+        "stripe.check_invoice_paid",
+        "slack.notify_finance",
+        "source.retry",
+    }
+)
+
+#: Button actions. ``action_id`` on a Slack button is ``canary:<id>``.
+HumanActionId = Literal["approve", "retry", "resolve", "snooze", "dismiss", "acknowledge", "escalate"]
+
+_OPERATORS = ("equals", "not_equals", "in_", "not_in", "exists", "gte", "lte", "contains", "matches")
+
+
+class Rule(BaseModel):
+    """A predicate over the diagnosis context (detection fields, facts, enrichment).
+
+    Either a combinator (``all`` / ``any`` / ``not``) or one operator on ``field``, a dotted
+    path such as ``facts.decline_code``.
+    """
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    all: list[Rule] | None = None
+    any: list[Rule] | None = None
+    not_: Rule | None = Field(None, alias="not")
+    field: str | None = None
+    equals: Any = None
+    not_equals: Any = None
+    in_: list[Any] | None = Field(None, alias="in")
+    not_in: list[Any] | None = None
+    exists: bool | None = None
+    gte: float | None = None
+    lte: float | None = None
+    contains: str | None = None
+    matches: str | None = None
+
+    @model_validator(mode="after")
+    def _one_thing(self) -> Rule:
+        combinators = [c for c in ("all", "any", "not_") if getattr(self, c) is not None]
+        operators = [op for op in _OPERATORS if getattr(self, op) is not None]
+        if combinators and (operators or self.field):
+            raise ValueError("a rule is either all/any/not or a field test, not both")
+        if not combinators:
+            if not self.field:
+                raise ValueError("a field test needs 'field'")
+            if len(operators) != 1:
+                raise ValueError(f"a field test needs exactly one operator of {_OPERATORS}")
+            if self.matches is not None:
+                re.compile(self.matches)
+        return self
+
+    def describe(self) -> str:
+        if self.all is not None:
+            return " and ".join(r.describe() for r in self.all)
+        if self.any is not None:
+            return "(" + " or ".join(r.describe() for r in self.any) + ")"
+        if self.not_ is not None:
+            return f"not ({self.not_.describe()})"
+        for op in _OPERATORS:
+            value = getattr(self, op)
+            if value is not None:
+                return f"{self.field} {op.rstrip('_')} {value!r}"
+        return "?"
+
+
+class Step(BaseModel):
+    """One automated step: an activity action, optionally after a durable delay."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9_\-]+$")
+    action: str
+    title: str
+    after: timedelta | None = Field(None, description="Wait this long first (a durable timer).")
+    params: dict[str, Any] = Field(default_factory=dict)
+    resolves: bool = Field(False, description="Success of this step resolves the remediation.")
+
+    @model_validator(mode="after")
+    def _known_action(self) -> Step:
+        if self.action not in KNOWN_STEP_ACTIONS:
+            raise ValueError(
+                f"step {self.id!r}: unknown action {self.action!r}; known: "
+                f"{', '.join(sorted(KNOWN_STEP_ACTIONS))}"
+            )
+        return self
+
+
+class HumanAction(BaseModel):
+    """A button offered to people; its steps run when the click is accepted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: HumanActionId
+    label: str
+    style: Literal["primary", "danger"] | None = None
+    steps: list[Step] = Field(default_factory=list)
+    closes_as: Literal["resolved_by_human", "dismissed"] | None = Field(
+        None, description="Close the remediation with this outcome once the steps succeed."
+    )
+    snooze_for: timedelta | None = None
+    confirm: str | None = None
+
+
+class EscalationStep(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    after: timedelta = Field(description="How long to wait for a person before this step.")
+    target: Literal["owner", "manager", "escalation_channel", "crm_case"]
+    message: str = "Still unresolved after {waited}."
+
+
+class Resolution(BaseModel):
+    """How a remediation may close without a person."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    external_events: list[str] = Field(
+        default_factory=list, description="External events (e.g. invoice.paid) that resolve it."
+    )
+    expire_after: timedelta = Field(timedelta(days=14))
+
+
+class Message(BaseModel):
+    """Templates with ``{dotted.path}`` placeholders over the diagnosis context."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    headline: str
+    what_happened: str
+    what_to_do: str
+
+
+class LinkTemplate(BaseModel):
+    label: str
+    url: str
+    when: Rule | None = None
+
+
+class Branch(BaseModel):
+    """One diagnosis step: if ``when`` matches, this branch decides the remediation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    title: str = Field(description="What this diagnosis step checks, for the timeline.")
+    when: Rule | None = Field(None, description="None matches always (a default branch).")
+    severity: Severity | None = None
+    summary: str | None = None
+    what_to_do: str | None = None
+    steps: list[Step] = Field(default_factory=list)
+    actions: list[HumanAction] | None = Field(
+        None, description="Replaces the SOP's actions for this branch."
+    )
+    escalation: list[EscalationStep] | None = None
+
+
+class Sop(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str
+    severity: Severity = "medium"
+    subject_kinds: list[str] = Field(default_factory=list)
+    match: Rule | None = Field(None, description="Recognises this type when a source sends none.")
+    enrich: list[str] = Field(default_factory=list, description="Enrichers run before diagnosis.")
+    message: Message
+    branches: list[Branch] = Field(default_factory=list)
+    investigate: list[LinkTemplate] = Field(default_factory=list)
+    actions: list[HumanAction] = Field(default_factory=list)
+    escalation: list[EscalationStep] = Field(default_factory=list)
+    resolution: Resolution = Field(default_factory=Resolution)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Sop:
+        ids = [b.id for b in self.branches]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"SOP {self.type}: branch ids must be unique")
+        actions = [a.id for a in self.actions]
+        if len(actions) != len(set(actions)):
+            raise ValueError(f"SOP {self.type}: action ids must be unique")
+        return self
+
+
+KNOWN_ENRICHERS: frozenset[str] = frozenset({"stripe.invoice", "stripe.customer"})
+
+
+class Catalog(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str
+    sops: list[Sop]
+
+    @model_validator(mode="after")
+    def _check(self) -> Catalog:
+        types = [s.type for s in self.sops]
+        dupes = {t for t in types if types.count(t) > 1}
+        if dupes:
+            raise ValueError(f"duplicate SOP types: {sorted(dupes)}")
+        if "unknown" not in types:
+            raise ValueError("the catalog needs an 'unknown' SOP for errors no SOP matches")
+        for sop in self.sops:
+            for name in sop.enrich:
+                if name not in KNOWN_ENRICHERS:
+                    raise ValueError(f"SOP {sop.type}: unknown enricher {name!r}")
+        return self
+
+    def get(self, error_type: str) -> Sop | None:
+        return next((s for s in self.sops if s.type == error_type), None)
+
+    @property
+    def unknown(self) -> Sop:
+        sop = self.get("unknown")
+        assert sop is not None
+        return sop

@@ -1,0 +1,100 @@
+"""Canary's configuration: one pydantic-settings model read from the environment.
+
+Every feature asks for the values it needs through :meth:`Settings.require`, so a missing
+setting fails at start-up with the variable's name and what it is for, instead of as an
+obscure SDK error in the middle of a remediation.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+
+class MissingSettingError(RuntimeError):
+    """A feature was used without the environment variable it needs."""
+
+    def __init__(self, variable: str, purpose: str) -> None:
+        super().__init__(f"{variable} is not set: it is needed {purpose}. Set it in the environment.")
+        self.variable = variable
+
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    # Temporal. TLS and API keys come from Temporal's own env/TOML client configuration
+    # (TEMPORAL_TLS_*, TEMPORAL_API_KEY, TEMPORAL_PROFILE), read by canary.client.
+    temporal_address: str = Field("localhost:7233", validation_alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE")
+    temporal_ui_url: str = Field("http://localhost:8233", validation_alias="CANARY_TEMPORAL_UI_URL")
+    task_queue: str = Field("canary", validation_alias="CANARY_TASK_QUEUE")
+
+    # Stripe. STRIPE_API_BASE points the SDK at the local sandbox; unset means api.stripe.com.
+    stripe_api_key: str | None = Field(None, validation_alias="STRIPE_API_KEY")
+    stripe_api_base: str | None = Field(None, validation_alias="STRIPE_API_BASE")
+    stripe_webhook_secret: str | None = Field(None, validation_alias="STRIPE_WEBHOOK_SECRET")
+    stripe_dashboard_url: str = Field(
+        "https://dashboard.stripe.com/test", validation_alias="CANARY_STRIPE_DASHBOARD_URL"
+    )
+
+    # Slack. SLACK_API_URL points slack-sdk at the sandbox; unset means slack.com/api/.
+    slack_bot_token: str | None = Field(None, validation_alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
+    slack_app_token: str | None = Field(None, validation_alias="SLACK_APP_TOKEN")
+    slack_api_url: str | None = Field(None, validation_alias="SLACK_API_URL")
+    alert_channel: str = Field("#gtm-alerts", validation_alias="CANARY_ALERT_CHANNEL")
+    escalation_channel: str = Field("#gtm-escalations", validation_alias="CANARY_ESCALATION_CHANNEL")
+    admins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="CANARY_ADMINS"
+    )
+
+    # Salesforce: an access token + instance URL, username/password/security token, or JWT.
+    salesforce_instance_url: str | None = Field(None, validation_alias="SALESFORCE_INSTANCE_URL")
+    salesforce_access_token: str | None = Field(None, validation_alias="SALESFORCE_ACCESS_TOKEN")
+    salesforce_username: str | None = Field(None, validation_alias="SALESFORCE_USERNAME")
+    salesforce_password: str | None = Field(None, validation_alias="SALESFORCE_PASSWORD")
+    salesforce_security_token: str | None = Field(
+        None, validation_alias="SALESFORCE_SECURITY_TOKEN"
+    )
+    salesforce_domain: str | None = Field(None, validation_alias="SALESFORCE_DOMAIN")
+    salesforce_consumer_key: str | None = Field(None, validation_alias="SALESFORCE_CONSUMER_KEY")
+    salesforce_private_key_file: str | None = Field(
+        None, validation_alias="SALESFORCE_PRIVATE_KEY_FILE"
+    )
+    salesforce_api_version: str = Field("59.0", validation_alias="SALESFORCE_API_VERSION")
+
+    # Gateway and product.
+    api_token: str | None = Field(None, validation_alias="CANARY_API_TOKEN")
+    gateway_url: str = Field("http://localhost:8080", validation_alias="CANARY_GATEWAY_URL")
+    catalog_path: str | None = Field(None, validation_alias="CANARY_CATALOG")
+    max_body_bytes: int = Field(1_000_000, validation_alias="CANARY_MAX_BODY_BYTES")
+
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+
+    @field_validator("admins", mode="before")
+    @classmethod
+    def _split_admins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+        return value
+
+    def require(self, field: str, purpose: str) -> str:
+        """Return a configured value or fail with the variable's name and why it is needed."""
+        value = getattr(self, field)
+        if not value:
+            info = type(self).model_fields[field]
+            alias = info.validation_alias
+            raise MissingSettingError(str(alias) if alias else field.upper(), purpose)
+        return str(value)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

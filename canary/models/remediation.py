@@ -68,9 +68,24 @@ class TimelineEntry(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+class RemediationConfig(BaseModel):
+    """Deployment settings the workflow needs, passed in (workflows never read the env)."""
+
+    alert_channel: str = "#gtm-alerts"
+    escalation_channel: str = "#gtm-escalations"
+    temporal_ui_url: str = "http://localhost:8233"
+    namespace: str = "default"
+    admins: list[str] = Field(default_factory=list)
+    search_attributes: bool = Field(
+        True, description="Upsert Canary's search attributes (off where none are registered)."
+    )
+
+
 class RemediationInput(BaseModel):
     detection: Detection
-    workflow_id_hint: str | None = None
+    config: RemediationConfig = Field(default_factory=RemediationConfig)
+    # Carried across continue-as-new so a long-lived remediation keeps its story.
+    carried: dict[str, Any] | None = None
 
 
 class ActionRequest(BaseModel):

@@ -1,0 +1,364 @@
+"""Activities of the remediation workflow."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from datetime import timedelta
+from functools import cached_property
+from typing import Any, TypeVar
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from canary.adapters import (
+    PaymentDeclined,
+    PermanentError,
+    SlackAdapter,
+    StripeAdapter,
+    TransientError,
+    format_amount,
+)
+from canary.catalog import cached_catalog, diagnose, plan
+from canary.models import (
+    AccountRef,
+    DiagnoseInput,
+    Diagnosis,
+    DiagnosisPlan,
+    Detection,
+    EnrichInput,
+    EnrichOutput,
+    Link,
+    ResolveOwnerInput,
+    ResolveOwnerOutput,
+    SlackMessageInput,
+    SlackMessageOutput,
+    StepInput,
+    StepOutput,
+)
+from canary.settings import Settings, get_settings
+
+T = TypeVar("T")
+
+
+def idempotency_key(attempt_key: str) -> str:
+    """Stripe keys are at most 255 characters; long workflow ids are hashed, not truncated."""
+    key = f"canary/{attempt_key}"
+    if len(key) <= 255:
+        return key
+    return "canary/" + hashlib.sha256(attempt_key.encode()).hexdigest()
+
+
+def _to_application_error(exc: Exception) -> ApplicationError:
+    if isinstance(exc, TransientError):
+        delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
+        return ApplicationError(
+            str(exc), type=f"{exc.service}.transient", next_retry_delay=delay
+        )
+    if isinstance(exc, PermanentError):
+        return ApplicationError(
+            str(exc), {"code": exc.code}, type=f"{exc.service}.{exc.code or 'permanent'}",
+            non_retryable=True,
+        )
+    raise exc
+
+
+async def _run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a blocking SDK call off the event loop, translating adapter errors."""
+    try:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+    except (TransientError, PermanentError) as exc:
+        raise _to_application_error(exc) from exc
+
+
+class RemediationActivities:
+    """Activities bound to adapters built lazily from settings (tests pass their own)."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        stripe: StripeAdapter | None = None,
+        slack: SlackAdapter | None = None,
+    ) -> None:
+        self.settings = settings or get_settings()
+        self._stripe = stripe
+        self._slack = slack
+
+    @cached_property
+    def stripe(self) -> StripeAdapter:
+        if self._stripe is None:
+            key = self.settings.require("stripe_api_key", "to read invoices and retry payments")
+            self._stripe = StripeAdapter(key, self.settings.stripe_api_base)
+        return self._stripe
+
+    @cached_property
+    def slack(self) -> SlackAdapter:
+        if self._slack is None:
+            token = self.settings.require("slack_bot_token", "to post alerts to Slack")
+            self._slack = SlackAdapter(token, self.settings.slack_api_url)
+        return self._slack
+
+    def link_bases(self) -> dict[str, Any]:
+        return {
+            "stripe_dashboard": self.settings.stripe_dashboard_url.rstrip("/"),
+            "salesforce_url": (self.settings.salesforce_instance_url or "").rstrip("/"),
+            "temporal_ui": self.settings.temporal_ui_url.rstrip("/"),
+        }
+
+    # -- diagnosis ------------------------------------------------------------------------
+
+    @activity.defn(name="canary.plan_diagnosis")
+    async def plan_diagnosis(self, detection: Detection) -> DiagnosisPlan:
+        return plan(detection, cached_catalog(self.settings.catalog_path))
+
+    @activity.defn(name="canary.enrich")
+    async def enrich(self, request: EnrichInput) -> EnrichOutput:
+        handler = {
+            "stripe.invoice": self._enrich_invoice,
+            "stripe.customer": self._enrich_customer,
+        }.get(request.enricher)
+        if handler is None:
+            raise ApplicationError(f"unknown enricher {request.enricher}", non_retryable=True)
+        return await handler(request.detection)
+
+    async def _enrich_invoice(self, detection: Detection) -> EnrichOutput:
+        invoice_id = _invoice_id(detection)
+        if not invoice_id:
+            return EnrichOutput(facts={"invoice_lookup": "no invoice on this detection"})
+        invoice = await _run(self.stripe.invoice, invoice_id)
+        facts = {
+            "invoice_id": invoice.get("id"),
+            "invoice_number": invoice.get("number") or invoice.get("id"),
+            "invoice_status": invoice.get("status"),
+            "amount_due": invoice.get("amount_due"),
+            "amount_remaining": invoice.get("amount_remaining"),
+            "currency": invoice.get("currency"),
+            "amount_display": format_amount(
+                invoice.get("amount_remaining", invoice.get("amount_due")), invoice.get("currency")
+            ),
+            "attempt_count": invoice.get("attempt_count"),
+            "hosted_invoice_url": invoice.get("hosted_invoice_url"),
+            "customer_id": invoice.get("customer"),
+            "customer_email": invoice.get("customer_email"),
+        }
+        account = AccountRef(
+            stripe_customer_id=invoice.get("customer"),
+            name=invoice.get("customer_name"),
+        )
+        return EnrichOutput(facts={k: v for k, v in facts.items() if v is not None},
+                            account=account)
+
+    async def _enrich_customer(self, detection: Detection) -> EnrichOutput:
+        customer_id = detection.account.stripe_customer_id or detection.facts.get("customer_id")
+        if not customer_id:
+            return EnrichOutput(facts={"customer_lookup": "no Stripe customer on this detection"})
+        customer = await _run(self.stripe.customer, str(customer_id))
+        metadata = customer.get("metadata") or {}
+        domain = None
+        if customer.get("email") and "@" in customer["email"]:
+            domain = customer["email"].split("@", 1)[1]
+        account = AccountRef(
+            stripe_customer_id=customer.get("id"),
+            name=customer.get("name"),
+            domain=metadata.get("domain") or domain,
+            crm_id=metadata.get("salesforce_account_id") or metadata.get("crm_id"),
+            app_account_id=metadata.get("app_account_id"),
+            owner_email=metadata.get("owner_email"),
+        )
+        facts = {"customer_email": customer.get("email"), "customer_name": customer.get("name")}
+        return EnrichOutput(facts={k: v for k, v in facts.items() if v}, account=account)
+
+    @activity.defn(name="canary.diagnose")
+    async def diagnose(self, request: DiagnoseInput) -> Diagnosis:
+        return diagnose(
+            request.detection,
+            request.plan,
+            cached_catalog(self.settings.catalog_path),
+            request.facts,
+            self.link_bases(),
+        )
+
+    # -- automated and human-triggered steps ------------------------------------------------
+
+    @activity.defn(name="canary.run_step")
+    async def run_step(self, request: StepInput) -> StepOutput:
+        handlers = {
+            "stripe.retry_payment": self._retry_payment,
+            "stripe.hosted_invoice_link": self._hosted_invoice_link,
+            "stripe.billing_portal_link": self._billing_portal_link,
+            "stripe.check_invoice_paid": self._check_invoice_paid,
+            "slack.notify_finance": self._notify_finance,
+            "source.retry": self._source_retry,
+        }
+        handler = handlers.get(request.step.action)
+        if handler is None:
+            raise ApplicationError(
+                f"no handler for step action {request.step.action}", non_retryable=True
+            )
+        return await handler(request)
+
+    async def _retry_payment(self, request: StepInput) -> StepOutput:
+        invoice_id = _invoice_id(request.detection, request.facts)
+        if not invoice_id:
+            raise ApplicationError("no invoice to retry on this remediation", non_retryable=True)
+        key = idempotency_key(request.attempt_key)
+        try:
+            invoice = await asyncio.to_thread(self.stripe.pay_invoice, invoice_id, key)
+        except PaymentDeclined as declined:
+            return StepOutput(
+                ok=False,
+                text=f"Stripe declined the retry: {declined.message}"
+                + (f" (decline code `{declined.decline_code}`)" if declined.decline_code else ""),
+                error_code=declined.decline_code or declined.code,
+                facts={"last_retry_decline_code": declined.decline_code},
+            )
+        except PermanentError as exc:
+            if "already paid" in exc.detail.lower():
+                return StepOutput(ok=True, resolved=True, text="The invoice was already paid.")
+            raise _to_application_error(exc) from exc
+        except TransientError as exc:
+            raise _to_application_error(exc) from exc
+        paid = invoice.get("status") == "paid"
+        amount = format_amount(invoice.get("amount_paid"), invoice.get("currency"))
+        return StepOutput(
+            ok=paid,
+            resolved=paid,
+            text=f"Payment retried: {amount} collected." if paid
+            else f"Payment retried; invoice is {invoice.get('status')}.",
+            facts={"invoice_status": invoice.get("status"), "idempotency_key": key},
+        )
+
+    async def _hosted_invoice_link(self, request: StepInput) -> StepOutput:
+        invoice_id = _invoice_id(request.detection, request.facts)
+        url = request.facts.get("hosted_invoice_url")
+        if not url and invoice_id:
+            invoice = await _run(self.stripe.invoice, invoice_id)
+            url = invoice.get("hosted_invoice_url")
+        if not url:
+            return StepOutput(ok=False, text="Stripe has no hosted page for this invoice.")
+        return StepOutput(
+            ok=True,
+            text="Hosted invoice page ready for the payer.",
+            links=[Link(label="Hosted invoice page (send to the payer)", url=str(url))],
+        )
+
+    async def _billing_portal_link(self, request: StepInput) -> StepOutput:
+        customer = request.facts.get("customer_id") or request.detection.account.stripe_customer_id
+        if not customer:
+            return StepOutput(ok=False, text="No Stripe customer to create a card-update link for.")
+        url = await _run(
+            self.stripe.billing_portal_link,
+            str(customer),
+            request.facts.get("hosted_invoice_url"),
+            idempotency_key(request.attempt_key),
+        )
+        return StepOutput(
+            ok=True,
+            text="Card-update link created for the customer.",
+            links=[Link(label="Card-update link (billing portal)", url=url)],
+        )
+
+    async def _check_invoice_paid(self, request: StepInput) -> StepOutput:
+        invoice_id = _invoice_id(request.detection, request.facts)
+        if not invoice_id:
+            return StepOutput(ok=False, text="No invoice to check.")
+        invoice = await _run(self.stripe.invoice, invoice_id)
+        paid = invoice.get("status") == "paid"
+        return StepOutput(ok=True, resolved=paid, text=f"Invoice is {invoice.get('status')}.")
+
+    async def _notify_finance(self, request: StepInput) -> StepOutput:
+        channel = str(request.step.params.get("channel", "#finance"))
+        text = (
+            f":warning: Suspected fraudulent card on {request.detection.account.label()} "
+            f"(invoice {_invoice_id(request.detection, request.facts) or 'n/a'}). Canary will not "
+            f"retry it; please review the customer."
+        )
+        await _run(self.slack.post, channel, text, None, None,
+                   f"{request.attempt_key}/finance")
+        return StepOutput(ok=True, text=f"Finance told in {channel}.")
+
+    async def _source_retry(self, request: StepInput) -> StepOutput:
+        url = request.facts.get("retry_url") or request.detection.facts.get("retry_url")
+        if not url:
+            return StepOutput(
+                ok=False,
+                text=f"{request.detection.source} gave no retry URL: retry it there, then press "
+                "Mark resolved.",
+            )
+        try:
+            async with httpx.AsyncClient(timeout=15) as http:
+                response = await http.post(
+                    str(url),
+                    json={"detection_id": request.detection.id, "workflow_id": request.workflow_id},
+                    headers={"Idempotency-Key": idempotency_key(request.attempt_key)},
+                )
+        except httpx.HTTPError as exc:
+            raise ApplicationError(f"retry URL unreachable: {exc}", type="source.transient") from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise ApplicationError(f"retry URL answered {response.status_code}",
+                                   type="source.transient")
+        ok = response.status_code < 300
+        return StepOutput(
+            ok=ok, resolved=ok,
+            text=f"{request.detection.source} accepted the retry." if ok
+            else f"{request.detection.source} refused the retry ({response.status_code}).",
+        )
+
+    # -- Slack ---------------------------------------------------------------------------------
+
+    @activity.defn(name="canary.post_slack")
+    async def post_slack(self, request: SlackMessageInput) -> SlackMessageOutput:
+        """Post (or, with ``ts``, update) a message. Retries never post twice: a post carries
+        a metadata key and, on a retried attempt, the channel is searched for it first."""
+        slack = self.slack
+        if request.ts:
+            await _run(slack.update, request.channel, request.ts, request.text, request.blocks)
+            channel_id = await _run(slack.channel_id, request.channel)
+            return SlackMessageOutput(channel=channel_id, ts=request.ts)
+        if request.metadata_key and activity.info().attempt > 1:
+            existing = await _run(slack.find_by_metadata, request.channel, request.metadata_key)
+            if existing:
+                channel_id = await _run(slack.channel_id, request.channel)
+                return SlackMessageOutput(channel=channel_id, ts=existing)
+        channel_id, ts = await _run(
+            slack.post, request.channel, request.text, request.blocks, request.thread_ts,
+            request.metadata_key,
+        )
+        permalink = None
+        if not request.thread_ts:
+            permalink = await _run(slack.permalink, channel_id, ts)
+        return SlackMessageOutput(channel=channel_id, ts=ts, permalink=permalink)
+
+    @activity.defn(name="canary.resolve_owner")
+    async def resolve_owner(self, request: ResolveOwnerInput) -> ResolveOwnerOutput:
+        for email in request.emails:
+            user = await _run(self.slack.user_by_email, email)
+            if user:
+                return ResolveOwnerOutput(
+                    slack_user=user.get("id"), email=email,
+                    name=user.get("real_name") or user.get("name"),
+                )
+        return ResolveOwnerOutput()
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [
+            self.plan_diagnosis, self.enrich, self.diagnose, self.run_step, self.post_slack,
+            self.resolve_owner,
+        ]
+
+
+ACTIVITY_NAMES = (
+    "canary.plan_diagnosis", "canary.enrich", "canary.diagnose", "canary.run_step",
+    "canary.post_slack", "canary.resolve_owner",
+)
+
+
+def _invoice_id(detection: Detection, facts: dict[str, Any] | None = None) -> str | None:
+    if detection.subject.kind == "invoice":
+        return detection.subject.id
+    for source in (facts or {}, detection.facts):
+        if source.get("invoice_id"):
+            return str(source["invoice_id"])
+    return None

@@ -1,0 +1,153 @@
+"""Slack through slack-sdk's WebClient. Returns plain values, never SDK response objects.
+
+``base_url`` points the same code at slack.com or at the local sandbox.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from canary.adapters.errors import PermanentError, TransientError
+
+SERVICE = "slack"
+METADATA_EVENT = "canary_remediation"
+_PERMANENT = {
+    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "channel_not_found",
+    "not_in_channel", "is_archived", "msg_too_long", "no_text", "invalid_blocks",
+    "message_not_found", "cant_update_message", "users_not_found", "user_not_found",
+    "missing_scope", "invalid_arguments",
+}
+
+
+def _translate(exc: SlackApiError) -> Exception:
+    response = exc.response
+    error = str(response.get("error", "unknown_error")) if response is not None else "unknown"
+    status = response.status_code if response is not None else 0
+    if status == 429 or error == "ratelimited":
+        retry_after = None
+        if response is not None:
+            header = response.headers.get("Retry-After") or response.headers.get("retry-after")
+            retry_after = float(header) if header else None
+        return TransientError(SERVICE, "Slack rate-limited the call", error, retry_after)
+    if error in _PERMANENT:
+        return PermanentError(SERVICE, error, error)
+    return TransientError(SERVICE, error, error)
+
+
+class SlackAdapter:
+    def __init__(self, token: str, base_url: str | None = None, timeout: int = 15) -> None:
+        kwargs: dict[str, Any] = {"token": token, "timeout": timeout}
+        if base_url:
+            kwargs["base_url"] = base_url if base_url.endswith("/") else base_url + "/"
+        self._client = WebClient(**kwargs)
+        self._channels: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = getattr(self._client, method)(**kwargs)
+        except SlackApiError as exc:
+            raise _translate(exc) from exc
+        except SlackClientError as exc:
+            raise TransientError(SERVICE, f"could not reach Slack: {exc}") from exc
+        except OSError as exc:
+            raise TransientError(SERVICE, f"could not reach Slack: {exc}") from exc
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+    def channel_id(self, channel: str) -> str:
+        """Resolve ``#name`` (or a bare name) to a channel id; ids pass through."""
+        name = channel.lstrip("#")
+        if not channel.startswith("#") and name[:1] in {"C", "G", "D"} and name.isupper():
+            return name
+        with self._lock:
+            if name in self._channels:
+                return self._channels[name]
+        cursor: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"types": "public_channel,private_channel", "limit": 200}
+            if cursor:
+                kwargs["cursor"] = cursor
+            page = self._call("conversations_list", **kwargs)
+            for item in page.get("channels", []):
+                with self._lock:
+                    self._channels[item["name"]] = item["id"]
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if name in self._channels or not cursor:
+                break
+        if name not in self._channels:
+            raise PermanentError(SERVICE, f"channel #{name} not found (is the app invited?)",
+                                 "channel_not_found")
+        return self._channels[name]
+
+    def post(
+        self,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        thread_ts: str | None = None,
+        metadata_key: str | None = None,
+    ) -> tuple[str, str]:
+        kwargs: dict[str, Any] = {"channel": self.channel_id(channel), "text": text}
+        if blocks:
+            kwargs["blocks"] = blocks
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        if metadata_key:
+            kwargs["metadata"] = {
+                "event_type": METADATA_EVENT,
+                "event_payload": {"key": metadata_key},
+            }
+        data = self._call("chat_postMessage", **kwargs)
+        return str(data["channel"]), str(data["ts"])
+
+    def update(
+        self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None
+    ) -> None:
+        kwargs: dict[str, Any] = {"channel": self.channel_id(channel), "ts": ts, "text": text}
+        if blocks is not None:
+            kwargs["blocks"] = blocks
+        self._call("chat_update", **kwargs)
+
+    def find_by_metadata(self, channel: str, metadata_key: str, limit: int = 200) -> str | None:
+        """The ts of a message this app already posted with ``metadata_key``, if any.
+
+        A post whose activity timed out after Slack accepted it is retried; looking first
+        keeps the retry from posting the same alert twice.
+        """
+        data = self._call(
+            "conversations_history",
+            channel=self.channel_id(channel),
+            limit=limit,
+            include_all_metadata=True,
+        )
+        for message in data.get("messages", []):
+            metadata = message.get("metadata") or {}
+            if (
+                metadata.get("event_type") == METADATA_EVENT
+                and (metadata.get("event_payload") or {}).get("key") == metadata_key
+            ):
+                return str(message["ts"])
+        return None
+
+    def permalink(self, channel: str, ts: str) -> str | None:
+        try:
+            data = self._call("chat_getPermalink", channel=self.channel_id(channel), message_ts=ts)
+        except PermanentError:
+            return None
+        return data.get("permalink")
+
+    def user_by_email(self, email: str) -> dict[str, Any] | None:
+        try:
+            data = self._call("users_lookupByEmail", email=email)
+        except PermanentError as exc:
+            if exc.code == "users_not_found":
+                return None
+            raise
+        return dict(data.get("user") or {}) or None
+
+    def post_ephemeral(self, channel: str, user: str, text: str) -> None:
+        self._call("chat_postEphemeral", channel=self.channel_id(channel), user=user, text=text)

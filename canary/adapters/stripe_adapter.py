@@ -1,0 +1,116 @@
+"""Stripe through the official SDK's StripeClient. Returns plain dicts, never SDK objects.
+
+The same code reaches api.stripe.com or the local sandbox: only ``api_base`` differs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+
+from canary.adapters.errors import PermanentError, TransientError
+
+SERVICE = "stripe"
+
+#: Retrying a charge on these decline codes can never succeed, and may look like card testing.
+NO_RETRY_DECLINES = frozenset(
+    {"fraudulent", "stolen_card", "lost_card", "pickup_card", "merchant_blacklist"}
+)
+
+
+class PaymentDeclined(Exception):
+    """The bank declined the payment: an answer, not a failure of the call."""
+
+    def __init__(self, message: str, code: str | None, decline_code: str | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.decline_code = decline_code
+
+
+def format_amount(amount: int | None, currency: str | None) -> str:
+    if amount is None:
+        return "an unknown amount"
+    cur = (currency or "usd").upper()
+    zero_decimal = cur in {"JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF"}
+    value = amount if zero_decimal else amount / 100
+    symbol = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}.get(cur)
+    text = f"{value:,.0f}" if zero_decimal else f"{value:,.2f}"
+    return f"{symbol}{text}" if symbol else f"{text} {cur}"
+
+
+def _translate(exc: stripe.StripeError) -> Exception:
+    """Map the SDK's error classes onto retry semantics."""
+    if isinstance(exc, stripe.CardError):
+        return PaymentDeclined(
+            exc.user_message or str(exc), exc.code, getattr(exc.error, "decline_code", None)
+        )
+    message = exc.user_message or str(exc)
+    code = exc.code
+    if isinstance(exc, stripe.RateLimitError):
+        retry_after = None
+        if exc.headers and exc.headers.get("retry-after"):
+            try:
+                retry_after = float(exc.headers["retry-after"])
+            except ValueError:
+                retry_after = None
+        return TransientError(SERVICE, message, code, retry_after)
+    if isinstance(exc, stripe.APIConnectionError):
+        return TransientError(SERVICE, f"could not reach Stripe: {message}", code)
+    if isinstance(exc, stripe.IdempotencyError):
+        return PermanentError(SERVICE, message, code or "idempotency_error")
+    if isinstance(exc, (stripe.AuthenticationError, stripe.PermissionError)):
+        return PermanentError(SERVICE, f"Stripe refused the API key: {message}", code)
+    if isinstance(exc, stripe.InvalidRequestError):
+        return PermanentError(SERVICE, message, code)
+    status = exc.http_status or 0
+    if status >= 500 or status == 0:
+        return TransientError(SERVICE, message, code)
+    return PermanentError(SERVICE, message, code)
+
+
+class StripeAdapter:
+    def __init__(self, api_key: str, api_base: str | None = None) -> None:
+        # The SDK's own network retries are off: Temporal's retry policy owns retrying, and
+        # idempotency keys (derived from the workflow) make those retries safe.
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base.rstrip("/")} if api_base else None,
+            max_network_retries=0,
+        )
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            result = fn(*args, **kwargs)
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return dict(result.to_dict())
+
+    def invoice(self, invoice_id: str) -> dict[str, Any]:
+        return self._call(self._client.v1.invoices.retrieve, invoice_id)
+
+    def customer(self, customer_id: str) -> dict[str, Any]:
+        return self._call(self._client.v1.customers.retrieve, customer_id)
+
+    def payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
+        return self._call(self._client.v1.payment_intents.retrieve, payment_intent_id)
+
+    def pay_invoice(self, invoice_id: str, idempotency_key: str) -> dict[str, Any]:
+        """Attempt the invoice's payment again. Raises :class:`PaymentDeclined` on a decline."""
+        return self._call(
+            self._client.v1.invoices.pay, invoice_id, options={"idempotency_key": idempotency_key}
+        )
+
+    def billing_portal_link(
+        self, customer_id: str, return_url: str | None, idempotency_key: str
+    ) -> str:
+        params: dict[str, Any] = {"customer": customer_id}
+        if return_url:
+            params["return_url"] = return_url
+        session = self._call(
+            self._client.v1.billing_portal.sessions.create,
+            params=params,
+            options={"idempotency_key": idempotency_key},
+        )
+        return str(session["url"])

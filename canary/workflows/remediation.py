@@ -1,0 +1,664 @@
+"""RemediationWorkflow: one durable remediation per subject (an invoice, an opportunity, …).
+
+Generic over SOPs: everything type-specific comes from the diagnosis, which pins the SOP's
+steps, buttons and escalation ladder into history when the remediation starts.
+
+Signals:
+    ``occurrence(Detection)``      the same subject was reported again (folded in, counted once
+                                   per source report id).
+    ``external_event(ExternalEvent)``  a fact from outside, e.g. Stripe's ``invoice.paid``;
+                                   if the SOP lists it, the remediation resolves with evidence.
+Updates:
+    ``act(ActionRequest) -> ActionResult``  a button click or ``canary signal``. The validator
+                                   refuses unknown actions and closed remediations before
+                                   anything is written to history.
+Queries:
+    ``status() -> RemediationStatus``  state, outcome, escalation level and the full timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from canary import search_attributes as sa
+    from canary.messages import build_blocks, fallback_text, human_duration, temporal_ui_link
+    from canary.models import (
+        ActionRequest,
+        ActionResult,
+        DiagnoseInput,
+        Diagnosis,
+        DiagnosisPlan,
+        Detection,
+        EnrichInput,
+        EnrichOutput,
+        EscalationStep,
+        ExternalEvent,
+        HumanAction,
+        Link,
+        Outcome,
+        RemediationInput,
+        RemediationStatus,
+        ResolutionRecord,
+        ResolveOwnerInput,
+        ResolveOwnerOutput,
+        SlackMessageInput,
+        SlackMessageOutput,
+        SlackRef,
+        State,
+        Step,
+        StepInput,
+        StepOutput,
+        TimelineEntry,
+    )
+    from canary.catalog.diagnosis import render
+
+# Named retry policies. Permanent failures are raised non-retryable by the activities, so
+# these only govern transient trouble (timeouts, 5xx, 429 with Retry-After).
+DIAGNOSIS_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30), maximum_attempts=6,
+)
+STEP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2), maximum_attempts=8,
+)
+SLACK_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1), maximum_attempts=10,
+)
+DIAGNOSIS_TIMEOUT = timedelta(seconds=30)
+STEP_TIMEOUT = timedelta(seconds=60)
+SLACK_TIMEOUT = timedelta(seconds=20)
+MAX_NOTES = 3
+
+
+def _cause(err: BaseException) -> str:
+    """The innermost message of an activity failure, which is what a person needs to read."""
+    while isinstance(err, ActivityError) and err.cause is not None:
+        err = err.cause
+    if isinstance(err, ApplicationError):
+        return err.message
+    return str(err)
+
+
+@workflow.defn(name="RemediationWorkflow")
+class RemediationWorkflow:
+    @workflow.init
+    def __init__(self, input: RemediationInput) -> None:
+        self._input = input
+        self._detection: Detection = input.detection
+        self._config = input.config
+        info = workflow.info()
+        self._workflow_id = info.workflow_id
+        self._run_key = info.first_execution_run_id[:8]
+        self._started_at: datetime = workflow.now()
+        self._state: State = "diagnosing"
+        self._outcome: Outcome | None = None
+        self._closed = False
+        self._resolved_by: str | None = None
+        self._diagnosis: Diagnosis | None = None
+        self._facts: dict[str, Any] = dict(input.detection.facts)
+        self._account = input.detection.account
+        self._timeline: list[TimelineEntry] = []
+        self._seen: set[str] = {input.detection.dedupe_key()}
+        self._occurrences = 1
+        self._attempts = 0
+        self._escalation_level = 0
+        self._highest_escalation = 0
+        self._owner: ResolveOwnerOutput = ResolveOwnerOutput()
+        self._slack: SlackRef | None = None
+        self._thread_posts = 0
+        self._links: list[Link] = []
+        self._notes: list[str] = []
+        self._step_runs: dict[str, int] = {}
+        self._done_scheduled: set[str] = set()
+        self._diagnosed_at: datetime | None = None
+        self._first_notified_at: datetime | None = None
+        self._first_human_at: datetime | None = None
+        self._attention_anchor: datetime | None = None
+        self._snoozed_until: datetime | None = None
+        self._external: list[ExternalEvent] = []
+        self._wake = False
+        self._needs_publish = False
+        # Steps that touch money run one at a time: a scheduled retry and a clicked retry
+        # must never charge twice, and a double click must execute the fix once.
+        self._lock = asyncio.Lock()
+        self._record(
+            "detected",
+            f"{input.detection.source} reported {input.detection.type or 'an error'} on "
+            f"{input.detection.subject.kind} {input.detection.subject.id}",
+            actor=input.detection.source,
+            data={"detection": input.detection.model_dump(mode="json")},
+        )
+
+    # -- the main line -------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: RemediationInput) -> ResolutionRecord:
+        self._upsert()
+        diagnosis = await self._diagnose()
+        self._diagnosis = diagnosis
+        self._diagnosed_at = workflow.now()
+        workflow.set_current_details(self._details())
+
+        self._set_state("remediating")
+        async with self._lock:
+            for step in diagnosis.automated:
+                if step.after is not None or self._closed:
+                    continue
+                result = await self._run_step(step, actor="canary")
+                if result.ok and result.resolved and step.resolves:
+                    self._close("auto_resolved", "canary", result.text)
+        self._drain_external()
+        if not self._closed:
+            self._set_state("awaiting_human")
+        await self._publish()
+        self._attention_anchor = workflow.now()
+
+        while not self._closed:
+            await self._wait_for_next_thing()
+            if self._closed:
+                break
+            self._drain_external()
+            if self._closed:
+                break
+            await self._handle_due()
+            if self._needs_publish and not self._closed:
+                await self._publish()
+
+        # Let an in-flight click finish (and answer its clicker) before the final message.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._publish()
+        return self._resolution_record()
+
+    async def _diagnose(self) -> Diagnosis:
+        plan: DiagnosisPlan = await workflow.execute_activity(
+            "canary.plan_diagnosis", self._detection, result_type=DiagnosisPlan,
+            start_to_close_timeout=DIAGNOSIS_TIMEOUT, retry_policy=DIAGNOSIS_RETRY,
+        )
+        self._upsert(error_type=plan.error_type)
+        facts: dict[str, Any] = {}
+        for enricher in plan.enrich:
+            try:
+                enriched: EnrichOutput = await workflow.execute_activity(
+                    "canary.enrich", EnrichInput(enricher=enricher, detection=self._detection),
+                    result_type=EnrichOutput, start_to_close_timeout=DIAGNOSIS_TIMEOUT,
+                    retry_policy=DIAGNOSIS_RETRY,
+                )
+            except ActivityError as err:
+                # Diagnosis goes on with what the detection said; the gap is on the record.
+                self._record("enrich_failed", f"Could not look up {enricher}: {_cause(err)}")
+                continue
+            facts.update(enriched.facts)
+            if enriched.account:
+                self._merge_account(enriched.account.model_dump(exclude_none=True))
+        self._facts.update(facts)
+        detection = self._detection.model_copy(update={"account": self._account})
+        diagnosis: Diagnosis = await workflow.execute_activity(
+            "canary.diagnose", DiagnoseInput(detection=detection, plan=plan, facts=self._facts),
+            result_type=Diagnosis, start_to_close_timeout=DIAGNOSIS_TIMEOUT,
+            retry_policy=DIAGNOSIS_RETRY,
+        )
+        matched = next((s for s in reversed(diagnosis.steps) if s.matched), None)
+        self._record(
+            "diagnosed",
+            f"Diagnosed as {diagnosis.error_type}"
+            + (f" ({matched.title})" if matched else "")
+            + f"; catalog {diagnosis.catalog_version}",
+            data={"steps": [s.model_dump() for s in diagnosis.steps], "branch": diagnosis.branch},
+        )
+        self._facts.update(diagnosis.facts)
+        self._owner = await self._resolve_owner()
+        self._upsert(error_type=diagnosis.error_type)
+        return diagnosis
+
+    async def _resolve_owner(self) -> ResolveOwnerOutput:
+        emails = [e for e in (self._account.owner_email, self._facts.get("owner_email")) if e]
+        if not emails:
+            return ResolveOwnerOutput()
+        try:
+            owner: ResolveOwnerOutput = await workflow.execute_activity(
+                "canary.resolve_owner", ResolveOwnerInput(emails=[str(e) for e in emails]),
+                result_type=ResolveOwnerOutput, start_to_close_timeout=SLACK_TIMEOUT,
+                retry_policy=SLACK_RETRY,
+            )
+        except ActivityError as err:
+            self._record("owner_lookup_failed", f"Could not find the owner in Slack: {_cause(err)}")
+            return ResolveOwnerOutput()
+        if owner.slack_user:
+            self._record("owner", f"Owner is {owner.name or owner.email} (<@{owner.slack_user}>)")
+        else:
+            self._record("owner", f"No Slack user for {', '.join(map(str, emails))}; "
+                         f"alerting {self._config.alert_channel}")
+        return owner
+
+    # -- waiting: scheduled steps, escalation ladder, expiry -------------------------------
+
+    def _deadlines(self) -> list[tuple[datetime, str, Any]]:
+        assert self._diagnosis is not None and self._diagnosed_at is not None
+        found: list[tuple[datetime, str, Any]] = []
+        for step in self._diagnosis.automated:
+            if step.after is not None and step.id not in self._done_scheduled:
+                found.append((self._diagnosed_at + step.after, "step", step))
+        ladder = self._diagnosis.escalation
+        anchor = self._attention_anchor or self._started_at
+        if self._escalation_level < len(ladder):
+            due = anchor + ladder[self._escalation_level].after
+            if self._snoozed_until and self._snoozed_until > due:
+                due = self._snoozed_until
+            found.append((due, "escalate", ladder[self._escalation_level]))
+        expire = self._started_at + self._diagnosis.resolution.expire_after
+        if self._snoozed_until and self._snoozed_until > expire:
+            expire = self._snoozed_until
+        found.append((expire, "expire", None))
+        return found
+
+    async def _wait_for_next_thing(self) -> None:
+        due = min(d[0] for d in self._deadlines())
+        timeout = (due - workflow.now()).total_seconds()
+        if timeout <= 0:
+            return
+        self._wake = False
+        try:
+            await workflow.wait_condition(
+                lambda: self._closed or self._wake or bool(self._external),
+                timeout=timedelta(seconds=timeout),
+            )
+        except asyncio.TimeoutError:
+            pass
+
+    async def _handle_due(self) -> None:
+        now = workflow.now()
+        for due, kind, item in sorted(self._deadlines(), key=lambda d: d[0]):
+            if due > now or self._closed:
+                continue
+            if kind == "step":
+                await self._run_scheduled(item)
+            elif kind == "escalate":
+                await self._escalate(item)
+            elif kind == "expire":
+                self._close("expired", "canary", "Nobody resolved this before it expired.")
+
+    async def _run_scheduled(self, step: Step) -> None:
+        self._done_scheduled.add(step.id)
+        async with self._lock:
+            if self._closed:
+                return
+            result = await self._run_step(step, actor="canary")
+            if result.ok and result.resolved and step.resolves:
+                self._close("auto_resolved", "canary", result.text)
+        self._needs_publish = True
+
+    async def _escalate(self, step: EscalationStep) -> None:
+        now = workflow.now()
+        waited = human_duration(now - (self._attention_anchor or self._started_at))
+        text = render(step.message, {"waited": waited})
+        self._escalation_level += 1
+        self._highest_escalation = max(self._highest_escalation, self._escalation_level)
+        self._attention_anchor = now
+        self._set_state("escalated")
+        target = step.target
+        mention = f"<@{self._owner.slack_user}>" if self._owner.slack_user else None
+        if target == "owner":
+            await self._thread(f":bell: {mention or 'No owner on record —'} {text}")
+        elif target == "manager":
+            # Managers come from the CRM; without one, the escalation channel is the manager.
+            await self._thread(f":bell: No manager on record for this account. {text}")
+            await self._post_escalation(text)
+        elif target == "escalation_channel":
+            await self._post_escalation(text)
+        elif target == "crm_case":
+            await self._thread(f":clipboard: {text} A CRM case is the next step; open one in "
+                               "Salesforce for this account.")
+        self._record(
+            "escalated", f"Escalation level {self._escalation_level} ({target}): {text}",
+            data={"target": target, "level": self._escalation_level},
+        )
+        self._upsert()
+        self._needs_publish = True
+
+    async def _post_escalation(self, text: str) -> None:
+        link = f" <{self._slack.permalink}|original alert>" if self._slack and self._slack.permalink else ""
+        status = self._status()
+        blocks = [
+            {"type": "section", "text": {"type": "mrkdwn", "text":
+             f":rotating_light: *Escalated:* {status.headline}\n{text}{link}"}},
+            *build_blocks(status, self._links, self._mention(), self._temporal_url())[1:],
+        ]
+        await self._slack_call(SlackMessageInput(
+            workflow_id=self._workflow_id, channel=self._config.escalation_channel,
+            text=f"Escalated: {status.headline}", blocks=blocks,
+            metadata_key=f"{self._workflow_id}/{self._run_key}/escalation/{self._escalation_level}",
+        ))
+
+    # -- steps ---------------------------------------------------------------------------
+
+    async def _run_step(self, step: Step, actor: str) -> StepOutput:
+        """Run one SOP step through the generic activity; failures are recorded, not raised."""
+        count = self._step_runs.get(step.id, 0) + 1
+        self._step_runs[step.id] = count
+        if step.action == "stripe.retry_payment":
+            self._attempts += 1
+        self._record("step_started", step.title, actor=actor, data={"step": step.id, "run": count})
+        detection = self._detection.model_copy(update={"account": self._account})
+        try:
+            result: StepOutput = await workflow.execute_activity(
+                "canary.run_step",
+                StepInput(
+                    workflow_id=self._workflow_id, step=step, detection=detection,
+                    attempt_key=f"{self._workflow_id}/{self._run_key}/{step.id}/{count}",
+                    facts=self._facts,
+                ),
+                result_type=StepOutput, start_to_close_timeout=STEP_TIMEOUT,
+                retry_policy=STEP_RETRY,
+            )
+        except ActivityError as err:
+            result = StepOutput(ok=False, text=f"{step.title} failed: {_cause(err)}")
+        self._facts.update({k: v for k, v in result.facts.items() if v is not None})
+        for link in result.links:
+            if all(existing.label != link.label for existing in self._links):
+                self._links.append(link)
+        self._record(
+            "step_succeeded" if result.ok else "step_failed", result.text, actor=actor,
+            data={"step": step.id, "error_code": result.error_code} if result.error_code
+            else {"step": step.id},
+        )
+        if not result.ok:
+            self._note(f":warning: {result.text}")
+        self._needs_publish = True
+        return result
+
+    # -- signals, updates, queries ---------------------------------------------------------
+
+    @workflow.signal
+    def occurrence(self, detection: Detection) -> None:
+        key = detection.dedupe_key()
+        if key in self._seen:
+            return  # a redelivered webhook: already counted
+        self._seen.add(key)
+        self._occurrences += 1
+        self._facts.update(detection.facts)
+        self._record(
+            "occurrence", f"Reported again by {detection.source} (#{self._occurrences}): "
+            f"{detection.message[:200]}", actor=detection.source,
+            data={"detection_id": detection.id, "facts": detection.facts},
+        )
+        self._needs_publish = True
+        self._wake = True
+
+    @workflow.signal
+    def external_event(self, event: ExternalEvent) -> None:
+        if event.event_id and f"external:{event.event_id}" in self._seen:
+            return
+        if event.event_id:
+            self._seen.add(f"external:{event.event_id}")
+        self._external.append(event)
+        self._wake = True
+
+    def _drain_external(self) -> None:
+        if self._diagnosis is None:
+            return
+        while self._external and not self._closed:
+            event = self._external.pop(0)
+            if event.kind in self._diagnosis.resolution.external_events:
+                self._close(
+                    "resolved_externally", event.source,
+                    f"{event.source} reported {event.kind}", evidence=event.evidence,
+                )
+            else:
+                self._record("external", f"{event.source} reported {event.kind} (no effect)",
+                             actor=event.source, data=event.evidence)
+
+    @workflow.update
+    async def act(self, request: ActionRequest) -> ActionResult:
+        async with self._lock:
+            if self._closed:
+                # A double click, or two people at once: the fix ran once; say how it ended.
+                return self._result(request, False, f"Already {self._closed_phrase()}.")
+            action = self._action(request.action)
+            assert action is not None  # the validator saw to that
+            actor = request.user
+            self._first_human_at = self._first_human_at or workflow.now()
+            self._record(
+                "human_action", f"{request.user_name or actor} pressed {action.label}"
+                + (f": {request.note}" if request.note else ""), actor=actor,
+                data={"action": action.id, "source": request.source},
+            )
+            if action.snooze_for is not None:
+                self._snoozed_until = workflow.now() + action.snooze_for
+                self._attention_anchor = self._snoozed_until
+                self._record("snoozed", f"Snoozed for {human_duration(action.snooze_for)}",
+                             actor=actor)
+                self._needs_publish = True
+                self._wake = True
+                return self._result(request, True,
+                                    f"Snoozed for {human_duration(action.snooze_for)}.")
+            for step in action.steps:
+                result = await self._run_step(step, actor=actor)
+                if not result.ok:
+                    self._wake = True
+                    return self._result(request, True, result.text)
+            if action.closes_as:
+                self._close(action.closes_as, actor, f"{action.label} by {request.user_name or actor}")
+                return self._result(request, True, f"Done: {self._closed_phrase()}.")
+            self._needs_publish = True
+            self._wake = True
+            return self._result(request, True, f"{action.label}: recorded.")
+
+    @act.validator
+    def _validate_act(self, request: ActionRequest) -> None:
+        # Runs before anything is written to history: a refused click leaves no trace but
+        # the refusal the caller shows.
+        if self._closed:
+            raise ValueError(f"This remediation is already {self._closed_phrase()}.")
+        if self._diagnosis is None:
+            raise ValueError("Canary is still diagnosing this error; try again in a moment.")
+        if self._action(request.action) is None:
+            offered = ", ".join(a.id for a in self._diagnosis.actions) or "none"
+            raise ValueError(f"Unknown action {request.action!r} here; offered: {offered}.")
+
+    @workflow.query
+    def status(self) -> RemediationStatus:
+        return self._status()
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _action(self, action_id: str) -> HumanAction | None:
+        if self._diagnosis is None:
+            return None
+        return next((a for a in self._diagnosis.actions if a.id == action_id), None)
+
+    def _result(self, request: ActionRequest, accepted: bool, message: str) -> ActionResult:
+        return ActionResult(accepted=accepted, action=request.action, state=self._state,
+                            outcome=self._outcome, message=message)
+
+    def _closed_phrase(self) -> str:
+        by = f" by {self._resolved_by}" if self._resolved_by and self._resolved_by != "canary" else ""
+        return {
+            "auto_resolved": "fixed automatically",
+            "resolved_by_human": f"resolved{by}",
+            "resolved_externally": f"resolved externally{by}",
+            "dismissed": f"dismissed{by}",
+            "expired": "expired",
+        }.get(self._outcome or "", "closed")
+
+    def _close(self, outcome: Outcome, actor: str, text: str,
+               evidence: dict[str, Any] | None = None) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._outcome = outcome
+        self._resolved_by = actor
+        state: State = {"dismissed": "dismissed", "expired": "failed"}.get(outcome, "resolved")  # type: ignore[assignment]
+        self._state = state
+        self._record("closed", f"{text} — outcome {outcome}", actor=actor,
+                     data={"outcome": outcome, "evidence": evidence or {}})
+        self._upsert()
+
+    def _set_state(self, state: State) -> None:
+        if self._closed or self._state == state:
+            return
+        self._state = state
+        self._record("state", f"State is now {state}")
+        self._upsert()
+
+    def _record(self, kind: str, text: str, actor: str = "canary",
+                data: dict[str, Any] | None = None) -> None:
+        self._timeline.append(
+            TimelineEntry(at=workflow.now(), kind=kind, text=text, actor=actor, data=data or {})
+        )
+
+    def _note(self, text: str) -> None:
+        self._notes = [*self._notes, text][-MAX_NOTES:]
+
+    def _merge_account(self, values: dict[str, Any]) -> None:
+        current = self._account.model_dump(exclude_none=True)
+        # What the source said wins; lookups fill the gaps.
+        self._account = type(self._account)(**{**values, **current})
+
+    def _mention(self) -> str | None:
+        return f"<@{self._owner.slack_user}>" if self._owner.slack_user else None
+
+    def _temporal_url(self) -> str:
+        return temporal_ui_link(self._config.temporal_ui_url, self._config.namespace,
+                                self._workflow_id)
+
+    def _status(self) -> RemediationStatus:
+        diagnosis = self._diagnosis
+        subject = self._detection.subject
+        return RemediationStatus(
+            workflow_id=self._workflow_id,
+            error_type=diagnosis.error_type if diagnosis else (self._detection.type or "unknown"),
+            state=self._state,
+            outcome=self._outcome,
+            escalation_level=self._escalation_level,
+            severity=diagnosis.severity if diagnosis else "medium",
+            subject=subject,
+            subject_id=subject.id,
+            account=self._account,
+            owner=self._owner.email or self._account.owner_email,
+            headline=diagnosis.headline if diagnosis else f"{self._detection.source} error",
+            occurrences=self._occurrences,
+            attempts=self._attempts,
+            started_at=self._started_at,
+            updated_at=self._timeline[-1].at if self._timeline else self._started_at,
+            slack=self._slack,
+            diagnosis=diagnosis,
+            actions=[a.id for a in diagnosis.actions] if diagnosis and not self._closed else [],
+            snoozed_until=self._snoozed_until,
+            timeline=list(self._timeline),
+        )
+
+    def _details(self) -> str:
+        """Markdown for the Temporal UI's 'current details' panel."""
+        status = self._status()
+        lines = [f"**{status.headline}**", "", f"State: {status.state}"]
+        if status.outcome:
+            lines.append(f"Outcome: {status.outcome}")
+        if self._diagnosis:
+            lines += ["", self._diagnosis.summary, "", f"Next: {self._diagnosis.what_to_do}"]
+        lines += [f"Escalation level: {self._escalation_level}",
+                  f"Occurrences: {self._occurrences}, attempts: {self._attempts}"]
+        return "\n".join(lines)
+
+    def _upsert(self, error_type: str | None = None) -> None:
+        if not self._config.search_attributes:
+            return
+        updates = [
+            sa.STATE.value_set(self._state),
+            sa.ESCALATION_LEVEL.value_set(self._escalation_level),
+            sa.SUBJECT.value_set(f"{self._detection.subject.kind}:{self._detection.subject.id}"),
+        ]
+        kind = error_type or (self._diagnosis.error_type if self._diagnosis else None)
+        if kind:
+            updates.append(sa.ERROR_TYPE.value_set(kind))
+        if self._diagnosis:
+            updates.append(sa.SEVERITY.value_set(self._diagnosis.severity))
+        if self._account.key():
+            updates.append(sa.ACCOUNT.value_set(self._account.key()[:200]))
+        owner = self._owner.email or self._account.owner_email
+        if owner:
+            updates.append(sa.OWNER.value_set(owner))
+        workflow.upsert_search_attributes(updates)
+
+    async def _slack_call(self, message: SlackMessageInput) -> SlackMessageOutput | None:
+        try:
+            result: SlackMessageOutput = await workflow.execute_activity(
+                "canary.post_slack", message, result_type=SlackMessageOutput,
+                start_to_close_timeout=SLACK_TIMEOUT, retry_policy=SLACK_RETRY,
+            )
+        except ActivityError as err:
+            # Slack being down must not lose the remediation: it is still in Temporal, the
+            # failure is on the timeline, and the next state change tries to post again.
+            self._record("slack_failed", f"Could not post to Slack: {_cause(err)}")
+            return None
+        return result
+
+    async def _publish(self) -> None:
+        """Post the alert once, then update that same message in place on every change."""
+        self._needs_publish = False
+        status = self._status()
+        blocks = build_blocks(status, self._links, self._mention(), self._temporal_url(),
+                              self._notes if not self._closed else None)
+        workflow.set_current_details(self._details())
+        message = SlackMessageInput(
+            workflow_id=self._workflow_id, channel=self._config.alert_channel,
+            text=fallback_text(status), blocks=blocks,
+            ts=self._slack.ts if self._slack else None,
+            metadata_key=None if self._slack else f"{self._workflow_id}/{self._run_key}/alert",
+        )
+        if self._slack:
+            message.channel = self._slack.channel
+        result = await self._slack_call(message)
+        if result and not self._slack:
+            self._slack = SlackRef(channel=result.channel, ts=result.ts,
+                                   permalink=result.permalink)
+            self._first_notified_at = workflow.now()
+            self._record("notified", f"Alert posted to {self._config.alert_channel}",
+                         data={"channel": result.channel, "ts": result.ts})
+
+    async def _thread(self, text: str) -> None:
+        if not self._slack:
+            return
+        self._thread_posts += 1
+        await self._slack_call(SlackMessageInput(
+            workflow_id=self._workflow_id, channel=self._slack.channel, text=text,
+            blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+            thread_ts=self._slack.ts,
+            metadata_key=f"{self._workflow_id}/{self._run_key}/thread/{self._thread_posts}",
+        ))
+
+    def _resolution_record(self) -> ResolutionRecord:
+        assert self._outcome is not None
+        closed_at = next(e.at for e in reversed(self._timeline) if e.kind == "closed")
+        return ResolutionRecord(
+            workflow_id=self._workflow_id,
+            error_type=self._diagnosis.error_type if self._diagnosis else "unknown",
+            state=self._state,
+            outcome=self._outcome,
+            subject=self._detection.subject,
+            account=self._account,
+            severity=self._diagnosis.severity if self._diagnosis else "medium",
+            resolved_by=self._resolved_by,
+            started_at=self._started_at,
+            first_notified_at=self._first_notified_at,
+            first_human_action_at=self._first_human_at,
+            closed_at=closed_at,
+            time_to_first_notification=(self._first_notified_at - self._started_at)
+            if self._first_notified_at else None,
+            time_to_first_human_action=(self._first_human_at - self._started_at)
+            if self._first_human_at else None,
+            time_to_resolution=closed_at - self._started_at,
+            attempts=self._attempts,
+            occurrences=self._occurrences,
+            highest_escalation_level=self._highest_escalation,
+            signature=self._diagnosis.signature if self._diagnosis else None,
+            timeline=list(self._timeline),
+        )

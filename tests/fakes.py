@@ -1,0 +1,82 @@
+"""Same-name fake activities for workflow-logic tests (the real ones are tested against the
+sandbox). They record every call so tests assert on what the workflow asked for."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio import activity
+
+from canary.catalog import diagnose, load_catalog, plan
+from canary.models import (
+    DiagnoseInput,
+    Diagnosis,
+    DiagnosisPlan,
+    Detection,
+    EnrichInput,
+    EnrichOutput,
+    Link,
+    ResolveOwnerInput,
+    ResolveOwnerOutput,
+    SlackMessageInput,
+    SlackMessageOutput,
+    StepInput,
+    StepOutput,
+)
+
+CATALOG = load_catalog()
+
+
+@dataclass
+class FakeServices:
+    pay_results: list[bool] = field(default_factory=list)  # next retry outcomes; default decline
+    owner: str | None = "U0ALICE"
+    steps: list[StepInput] = field(default_factory=list)
+    posts: list[SlackMessageInput] = field(default_factory=list)
+    charges: set[str] = field(default_factory=set)
+    _ts: Any = field(default_factory=lambda: itertools.count(1))
+
+    @activity.defn(name="canary.plan_diagnosis")
+    async def plan_diagnosis(self, detection: Detection) -> DiagnosisPlan:
+        return plan(detection, CATALOG)
+
+    @activity.defn(name="canary.enrich")
+    async def enrich(self, request: EnrichInput) -> EnrichOutput:
+        if request.enricher == "stripe.invoice":
+            return EnrichOutput(facts={"amount_display": "$4,800.00", "invoice_number": "INV-1",
+                                       "attempt_count": 1})
+        return EnrichOutput(facts={})
+
+    @activity.defn(name="canary.diagnose")
+    async def diagnose(self, request: DiagnoseInput) -> Diagnosis:
+        return diagnose(request.detection, request.plan, CATALOG, request.facts,
+                        {"stripe_dashboard": "https://dashboard.stripe.com/test"})
+
+    @activity.defn(name="canary.run_step")
+    async def run_step(self, request: StepInput) -> StepOutput:
+        self.steps.append(request)
+        if request.step.action == "stripe.retry_payment":
+            ok = self.pay_results.pop(0) if self.pay_results else False
+            if ok:
+                self.charges.add(request.attempt_key)
+                return StepOutput(ok=True, resolved=True, text="Payment retried: collected.")
+            return StepOutput(ok=False, text="Stripe declined the retry: insufficient funds",
+                              error_code="insufficient_funds")
+        return StepOutput(ok=True, text=f"{request.step.title} done",
+                          links=[Link(label="Hosted invoice page", url="http://x/hosted")])
+
+    @activity.defn(name="canary.post_slack")
+    async def post_slack(self, request: SlackMessageInput) -> SlackMessageOutput:
+        self.posts.append(request)
+        ts = request.ts or f"1700000000.{next(self._ts):06d}"
+        return SlackMessageOutput(channel="C0GTMALERTS", ts=ts)
+
+    @activity.defn(name="canary.resolve_owner")
+    async def resolve_owner(self, request: ResolveOwnerInput) -> ResolveOwnerOutput:
+        return ResolveOwnerOutput(slack_user=self.owner, email=request.emails[0], name="Alice")
+
+    def all(self) -> list[Any]:
+        return [self.plan_diagnosis, self.enrich, self.diagnose, self.run_step, self.post_slack,
+                self.resolve_owner]

@@ -1,0 +1,153 @@
+"""RemediationWorkflow logic over hours and days of timers, on the time-skipping server."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from canary.models import (
+    ActionRequest,
+    Detection,
+    ExternalEvent,
+    RemediationConfig,
+    RemediationInput,
+    RemediationStatus,
+    ResolutionRecord,
+)
+from canary.workflows import RemediationWorkflow
+from tests.fakes import FakeServices
+
+pytestmark = pytest.mark.asyncio
+
+
+def payment_detection(decline: str = "insufficient_funds") -> Detection:
+    return Detection(
+        id=f"evt_{uuid.uuid4().hex[:10]}", source="stripe",
+        subject={"kind": "invoice", "id": f"in_{uuid.uuid4().hex[:12]}"},
+        account={"name": "Globex", "stripe_customer_id": "cus_1",
+                 "owner_email": "alice@acme-gtm.example"},
+        message="Your card has insufficient funds.",
+        facts={"event_type": "invoice.payment_failed", "decline_code": decline},
+    )
+
+
+async def start(env: WorkflowEnvironment, detection: Detection, queue: str) -> WorkflowHandle:
+    return await env.client.start_workflow(
+        RemediationWorkflow.run,
+        RemediationInput(detection=detection, config=RemediationConfig(search_attributes=False)),
+        id=f"test:{detection.subject.id}", task_queue=queue, result_type=ResolutionRecord,
+    )
+
+
+async def status(handle: WorkflowHandle) -> RemediationStatus:
+    return await handle.query(RemediationWorkflow.status, result_type=RemediationStatus)
+
+
+async def test_ladder_then_human_retry(skip_env: WorkflowEnvironment) -> None:
+    fake = FakeServices(pay_results=[False, True])
+    queue = f"q-{uuid.uuid4().hex[:6]}"
+    async with Worker(skip_env.client, task_queue=queue, workflows=[RemediationWorkflow],
+                      activities=fake.all()):
+        handle = await start(skip_env, payment_detection(), queue)
+        # 25 hours: the scheduled retry (1 h) declines, the owner is nudged (4 h after the
+        # alert) and the escalation channel hears of it (20 h after that).
+        await skip_env.sleep(timedelta(hours=25))
+        current = await status(handle)
+        assert current.state == "escalated"
+        assert current.escalation_level == 2
+        kinds = [e.kind for e in current.timeline]
+        assert kinds.count("escalated") == 2
+        channels = [p.channel for p in fake.posts if not p.ts and not p.thread_ts]
+        assert channels == ["#gtm-alerts", "#gtm-escalations"]
+        threads = [p for p in fake.posts if p.thread_ts]
+        assert threads and "<@U0ALICE>" in threads[0].text
+        retries = [s for s in fake.steps if s.step.action == "stripe.retry_payment"]
+        assert [s.step.id for s in retries] == ["scheduled-retry"]
+
+        result = await handle.execute_update(
+            RemediationWorkflow.act, ActionRequest(action="retry", user="U0ALICE"),
+        )
+        assert result.accepted and result.outcome == "resolved_by_human"
+        record = await handle.result()
+    assert record.outcome == "resolved_by_human"
+    assert record.resolved_by == "U0ALICE"
+    assert record.attempts == 2
+    assert record.highest_escalation_level == 2
+    assert record.time_to_resolution >= timedelta(hours=25)
+    assert record.time_to_first_notification is not None
+    # Every retry used its own, stable idempotency key.
+    keys = [s.attempt_key for s in fake.steps if s.step.action == "stripe.retry_payment"]
+    assert len(set(keys)) == 2 and all(k.startswith(handle.id) for k in keys)
+    # The final message has no buttons any more and says who resolved it.
+    final = fake.posts[-1]
+    assert final.ts and not any(b["type"] == "actions" for b in final.blocks)
+
+
+async def test_expires_when_nobody_acts(skip_env: WorkflowEnvironment) -> None:
+    fake = FakeServices()
+    queue = f"q-{uuid.uuid4().hex[:6]}"
+    async with Worker(skip_env.client, task_queue=queue, workflows=[RemediationWorkflow],
+                      activities=fake.all()):
+        handle = await start(skip_env, payment_detection("expired_card"), queue)
+        record = await handle.result()
+    assert record.outcome == "expired"
+    assert record.state == "failed"
+    assert record.time_to_resolution == timedelta(days=7) or record.time_to_resolution > timedelta(days=6)
+    # Expired card: no automatic retry at all, a card-update link instead.
+    actions = [s.step.action for s in fake.steps]
+    assert "stripe.retry_payment" not in actions
+    assert "stripe.billing_portal_link" in actions
+
+
+async def test_external_payment_resolves_with_evidence(skip_env: WorkflowEnvironment) -> None:
+    fake = FakeServices()
+    queue = f"q-{uuid.uuid4().hex[:6]}"
+    async with Worker(skip_env.client, task_queue=queue, workflows=[RemediationWorkflow],
+                      activities=fake.all()):
+        handle = await start(skip_env, payment_detection(), queue)
+        await skip_env.sleep(timedelta(minutes=5))
+        await handle.signal(RemediationWorkflow.external_event, ExternalEvent(
+            kind="invoice.paid", source="stripe", event_id="evt_paid",
+            evidence={"amount_paid": 480000}))
+        record = await handle.result()
+    assert record.outcome == "resolved_externally"
+    closed = [e for e in record.timeline if e.kind == "closed"][0]
+    assert closed.data["evidence"] == {"amount_paid": 480000}
+
+
+async def test_refusals_and_double_click(skip_env: WorkflowEnvironment) -> None:
+    fake = FakeServices(pay_results=[True])
+    queue = f"q-{uuid.uuid4().hex[:6]}"
+    async with Worker(skip_env.client, task_queue=queue, workflows=[RemediationWorkflow],
+                      activities=fake.all()):
+        handle = await start(skip_env, payment_detection("fraudulent"), queue)
+        await skip_env.sleep(timedelta(seconds=5))
+        # Fraud: no retry button is offered, so a retry is refused before it reaches history.
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(RemediationWorkflow.act,
+                                        ActionRequest(action="retry", user="U0BOB"))
+        assert "Unknown action 'retry'" in str(refused.value.cause)
+        first, second = await asyncio.gather(
+            handle.execute_update(RemediationWorkflow.act,
+                                  ActionRequest(action="resolve", user="U0BOB")),
+            handle.execute_update(RemediationWorkflow.act,
+                                  ActionRequest(action="resolve", user="U0ERIN")),
+            return_exceptions=True,
+        )
+        results = [r for r in (first, second) if not isinstance(r, BaseException)]
+        assert sum(1 for r in results if r.accepted) == 1
+        record = await handle.result()
+        # Once closed, the workflow is gone for updates; the gateway answers from its status.
+        with pytest.raises((WorkflowUpdateFailedError, RPCError)):
+            await handle.execute_update(RemediationWorkflow.act,
+                                        ActionRequest(action="resolve", user="U0BOB"))
+    assert record.outcome == "resolved_by_human"
+    assert [e.kind for e in record.timeline].count("human_action") == 1
+    assert any(s.step.action == "slack.notify_finance" for s in fake.steps)

@@ -143,12 +143,40 @@ class RemediationActivities:
             "customer_id": invoice.get("customer"),
             "customer_email": invoice.get("customer_email"),
         }
+        if not detection.facts.get("decline_code"):
+            facts.update(await self._last_payment_error(invoice))
         account = AccountRef(
             stripe_customer_id=invoice.get("customer"),
             name=invoice.get("customer_name"),
         )
         return EnrichOutput(facts={k: v for k, v in facts.items() if v is not None},
                             account=account)
+
+    async def _last_payment_error(self, invoice: dict[str, Any]) -> dict[str, Any]:
+        """Why the last attempt failed, from the invoice's payment intent.
+
+        Older API versions link it as ``invoice.payment_intent``; newer ones list it under
+        ``invoice.payments``. Either way the decline code lives on the payment intent.
+        """
+        intent = invoice.get("payment_intent")
+        if isinstance(intent, dict):
+            intent = intent.get("id")
+        if not intent:
+            for payment in (invoice.get("payments") or {}).get("data", []):
+                intent = (payment.get("payment") or {}).get("payment_intent")
+                if intent:
+                    break
+        if not intent:
+            return {}
+        found = await _run(self.stripe.payment_intent, str(intent))
+        error = found.get("last_payment_error") or {}
+        facts = {
+            "payment_intent_id": found.get("id"),
+            "decline_code": error.get("decline_code"),
+            "error_code": error.get("code"),
+            "decline_message": error.get("message"),
+        }
+        return {k: v for k, v in facts.items() if v}
 
     async def _enrich_customer(self, detection: Detection) -> EnrichOutput:
         customer_id = detection.account.stripe_customer_id or detection.facts.get("customer_id")

@@ -1,0 +1,247 @@
+"""The `canary` command: run the stack or its parts, submit detections, inspect and act."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+
+from canary.settings import MissingSettingError, get_settings
+
+app = typer.Typer(
+    help="Canary: self-healing remediation of go-to-market errors on Temporal.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+T = TypeVar("T")
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    from canary.client import TemporalUnavailableError
+
+    try:
+        return asyncio.run(coro)
+    except (MissingSettingError, TemporalUnavailableError) as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+# -- running the stack -------------------------------------------------------------------------
+
+
+@app.command()
+def up(
+    temporal_port: int = typer.Option(7233, help="Temporal frontend (gRPC) port."),
+    ui_port: int = typer.Option(8233, help="Temporal UI port."),
+    gateway_port: int = typer.Option(8080, help="Gateway (webhooks, Slack, API) port."),
+    sandbox_port: int = typer.Option(8090, help="Sandbox (Stripe, Slack, chat page) port."),
+    data_dir: Path = typer.Option(Path(".canary"), help="Temporal's database and the logs."),
+    scenario: bool = typer.Option(False, help="Feed the demo scenario of GTM errors."),
+) -> None:
+    """Start Temporal (with UI), the sandbox, the gateway and a worker; Ctrl-C stops all."""
+    from canary.starter.stack import Ports, Stack, StackError
+
+    stack = Stack(Ports(temporal_port, ui_port, gateway_port, sandbox_port), data_dir)
+    try:
+        typer.echo("Starting Temporal, the sandbox, the gateway and a worker…")
+        stack.start()
+        typer.echo(stack.banner())
+        if scenario:
+            from canary.starter.scenario import run_scenario
+
+            typer.echo("\nFeeding the demo scenario…")
+            for line in run_scenario(stack):
+                typer.echo(f"  {line}")
+            typer.echo(f"\nOpen {stack.sandbox_url}/ and click the buttons; watch "
+                       f"{stack.ui_url} for the workflows.")
+        while True:
+            problems = stack.healthy()
+            if problems:
+                raise StackError("; ".join(problems) + f" (see {data_dir}/*.log)")
+            time.sleep(1)
+    except StackError as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from exc
+    except KeyboardInterrupt:
+        typer.echo("\nStopping…")
+    finally:
+        stack.stop()
+
+
+@app.command()
+def worker() -> None:
+    """Run one worker: the remediation workflows and their activities."""
+    from canary.worker import run_worker
+
+    _logging()
+    _run(run_worker())
+
+
+@app.command()
+def gateway(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8080, help="Port to listen on."),
+) -> None:
+    """Serve webhooks (Stripe), Slack button clicks and the detection API."""
+    import uvicorn
+
+    from canary.starter.gateway import create_app
+
+    _logging()
+    try:
+        application = create_app(get_settings())
+    except MissingSettingError as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+@app.command()
+def sandbox(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8090, help="Port to listen on."),
+    interactivity_url: str | None = typer.Option(
+        None, help="Where chat-page clicks are sent (the gateway's /slack/actions)."),
+    signing_secret: str | None = typer.Option(
+        None, envvar="SLACK_SIGNING_SECRET", help="Slack signing secret for those clicks."),
+) -> None:
+    """Serve the local stand-ins for Stripe, Slack and the chat page."""
+    from canary.sandbox import SandboxConfig, run
+
+    config = SandboxConfig(
+        public_url=f"http://{host}:{port}",
+        slack_interactivity_url=interactivity_url,
+        slack_signing_secret=signing_secret,
+    )
+    run(host, port, config)
+
+
+# -- remediations ------------------------------------------------------------------------------
+
+
+@app.command()
+def detect(
+    file: str = typer.Argument(..., help="A Detection as JSON, or - for standard input."),
+) -> None:
+    """Submit one detection; prints the workflow id of its remediation."""
+    from canary.client import connect
+    from canary.models import Detection
+    from canary.starter.intake import submit_detection
+
+    text = sys.stdin.read() if file == "-" else Path(file).read_text()
+    try:
+        detection = Detection.model_validate_json(text)
+    except ValidationError as exc:
+        typer.secho(f"Not a valid detection:\n{exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+
+    async def go() -> str:
+        settings = get_settings()
+        submitted = await submit_detection(await connect(settings), detection, settings)
+        return submitted.workflow_id
+
+    typer.echo(_run(go()))
+
+
+def _status_table(status: Any) -> str:
+    lines = [
+        f"{status.workflow_id}",
+        f"  {status.headline}",
+        f"  type {status.error_type} · state {status.state} · outcome {status.outcome or '-'}"
+        f" · severity {status.severity} · escalation {status.escalation_level}",
+        f"  account {status.account.label()} · owner {status.owner or '-'} · occurrences "
+        f"{status.occurrences} · attempts {status.attempts}",
+    ]
+    if getattr(status, "actions", None):
+        lines.append(f"  actions: {', '.join(status.actions)}")
+    for entry in getattr(status, "timeline", []):
+        lines.append(f"  {entry.at:%Y-%m-%d %H:%M:%S} {entry.kind:<15} {entry.actor:<10} "
+                     f"{entry.text}")
+    return "\n".join(lines)
+
+
+@app.command()
+def status(
+    workflow_id: str = typer.Argument(..., metavar="ID"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show one remediation: state, outcome, escalation level and timeline."""
+    from canary.client import connect
+    from canary.starter.intake import get_status
+
+    async def go() -> Any:
+        return await get_status(await connect(), workflow_id)
+
+    found = _run(go())
+    if found is None:
+        typer.secho(f"No remediation {workflow_id}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    typer.echo(found.model_dump_json(indent=2) if as_json else _status_table(found))
+
+
+@app.command("list")
+def list_(
+    open_only: bool = typer.Option(False, "--open", help="Only open remediations."),
+    error_type: str | None = typer.Option(None, "--type", help="Only this error type."),
+    limit: int = typer.Option(100, help="At most this many."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List remediations, newest first."""
+    from canary.client import connect
+    from canary.starter.listing import list_remediations
+
+    async def go() -> list[Any]:
+        return await list_remediations(await connect(), open_only, error_type, limit)
+
+    found = _run(go())
+    if as_json:
+        typer.echo(json.dumps([s.model_dump(mode="json") for s in found], indent=2))
+        return
+    if not found:
+        typer.echo("No remediations.")
+    for item in found:
+        typer.echo(f"{item.state:<15} {item.outcome or '-':<20} {item.error_type:<16} "
+                   f"{item.subject_id:<28} {item.workflow_id}")
+
+
+@app.command()
+def signal(
+    workflow_id: str = typer.Argument(..., metavar="ID"),
+    action: str = typer.Argument(..., help="approve, retry, resolve, snooze, dismiss, …"),
+    by: str = typer.Option("cli", "--by", help="Who is acting (a Slack user id or a name)."),
+    note: str | None = typer.Option(None, "--note", help="Why, for the timeline."),
+) -> None:
+    """Take a person's action on a remediation, as a button click would."""
+    from canary.client import connect
+    from canary.models import ActionRequest
+    from canary.starter.intake import take_action
+
+    async def go() -> Any:
+        request = ActionRequest(action=action, user=by, note=note, source="cli")
+        return await take_action(await connect(), workflow_id, request)
+
+    result = _run(go())
+    typer.echo(result.message)
+    if not result.accepted:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

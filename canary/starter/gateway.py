@@ -1,0 +1,261 @@
+"""The HTTP gateway: Stripe webhooks, Slack buttons, the detection API.
+
+Handlers stay thin: verify, acknowledge, convert to a model, hand to Temporal. Nothing here
+decides how to remediate; that is the workflow's job.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import stripe
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+from temporalio.client import Client
+
+from canary.client import connect
+from canary.messages import temporal_ui_link
+from canary.models import ActionRequest, Detection, RemediationStatus
+from canary.settings import MissingSettingError, Settings, get_settings
+from canary.starter.intake import (
+    get_status,
+    signal_external,
+    submit_detection,
+    take_action,
+)
+from canary.starter.stripe_events import detection_from_event, resolution_from_event
+
+log = logging.getLogger("canary.gateway")
+ACTION_PATTERN = re.compile(r"^canary:(?P<action>[a-z_]+)$")
+
+
+class Accepted(BaseModel):
+    workflow_id: str = Field(description="The remediation this detection started or joined.")
+    error_type: str
+    temporal_ui: str
+
+
+class WebhookAnswer(BaseModel):
+    received: bool = True
+    action: str = Field(description="started | folded | signalled | ignored")
+    workflow_ids: list[str] = Field(default_factory=list)
+    detail: str = ""
+
+
+class BodyLimitMiddleware:
+    """Refuse oversized bodies before reading them: a webhook endpoint is public."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[Any]],
+                       send: Callable[[Any], Awaitable[None]]) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or [])
+            length = headers.get(b"content-length")
+            too_big = length is not None and length.isdigit() and int(length) > self.limit
+            if too_big:
+                response = JSONResponse(
+                    {"detail": f"request body over {self.limit} bytes"}, status_code=413
+                )
+                await response(scope, receive, send)
+                return
+            received = 0
+
+            async def limited_receive() -> Any:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > self.limit:
+                        raise HTTPException(413, f"request body over {self.limit} bytes")
+                return message
+
+            await self.app(scope, limited_receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _temporal(request: Request) -> Client:
+    client: Client | None = request.app.state.temporal
+    if client is None:
+        raise HTTPException(503, "Temporal is not connected yet")
+    return client
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def build_slack_app(settings: Settings, temporal: Callable[[], Client]) -> AsyncApp:
+    """slack-bolt verifies the signing secret (and its 5-minute replay window) for us."""
+    secret = settings.require("slack_signing_secret", "to verify Slack button clicks")
+    token = settings.require("slack_bot_token", "to answer Slack button clicks")
+    web = AsyncWebClient(token=token, base_url=settings.slack_api_url or AsyncWebClient.BASE_URL)
+    bolt = AsyncApp(
+        signing_secret=secret,
+        client=web,
+        process_before_response=False,  # ack inside Slack's 3 s, run the update after
+        raise_error_for_unhandled_request=False,
+    )
+
+    @bolt.action(ACTION_PATTERN)
+    async def on_click(ack: Any, body: dict[str, Any], action: dict[str, Any],
+                       respond: Any, client: AsyncWebClient) -> None:
+        await ack()
+        match = ACTION_PATTERN.match(action.get("action_id", ""))
+        workflow_id = action.get("value") or (action.get("selected_option") or {}).get("value")
+        if not match or not workflow_id:
+            await respond(text="This button is not wired to a remediation.",
+                          response_type="ephemeral", replace_original=False)
+            return
+        user = body.get("user") or {}
+        request = ActionRequest(
+            action=match.group("action"),
+            user=user.get("id", "unknown"),
+            user_name=user.get("name") or user.get("username"),
+            source="slack",
+        )
+        result = await take_action(temporal(), workflow_id, request)
+        log.info("slack action %s on %s by %s: accepted=%s %s", request.action, workflow_id,
+                 request.user, result.accepted, result.message)
+        prefix = "" if result.accepted else ":no_entry: "
+        await respond(text=f"{prefix}{result.message}", response_type="ephemeral",
+                      replace_original=False)
+
+    return bolt
+
+
+def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.temporal is None:
+            app.state.temporal = await connect(settings)
+        yield
+
+    app = FastAPI(
+        title="Canary gateway",
+        version="0.1.0",
+        description="Webhooks, Slack buttons and the detection API of Canary, the self-healing "
+        "remediation system for GTM errors. Every accepted detection becomes (or joins) one "
+        "durable Temporal workflow per subject.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.temporal = temporal
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+
+    slack_handler: AsyncSlackRequestHandler | None = None
+    if settings.slack_signing_secret and settings.slack_bot_token:
+        slack_handler = AsyncSlackRequestHandler(
+            build_slack_app(settings, lambda: app.state.temporal)
+        )
+
+    bearer = HTTPBearer(auto_error=False)
+
+    def require_token(
+        credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+    ) -> None:
+        expected = settings.api_token
+        if not expected:
+            raise HTTPException(503, "CANARY_API_TOKEN is not set: the detection API is off")
+        if credentials is None or not hmac.compare_digest(credentials.credentials, expected):
+            raise HTTPException(401, "missing or wrong bearer token",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz(request: Request) -> dict[str, Any]:
+        client: Client | None = request.app.state.temporal
+        return {"ok": True, "temporal": "connected" if client else "connecting",
+                "task_queue": settings.task_queue,
+                "slack_actions": slack_handler is not None,
+                "stripe_webhooks": bool(settings.stripe_webhook_secret)}
+
+    @app.post("/webhooks/stripe", response_model=WebhookAnswer, tags=["webhooks"],
+              responses={400: {"description": "unsigned, forged, stale or malformed"}})
+    async def stripe_webhook(request: Request) -> WebhookAnswer:
+        secret = settings.stripe_webhook_secret
+        if not secret:
+            raise HTTPException(503, str(MissingSettingError(
+                "STRIPE_WEBHOOK_SECRET", "to verify Stripe webhooks")))
+        payload = await request.body()
+        signature = request.headers.get("stripe-signature")
+        if not signature:
+            raise HTTPException(400, "missing Stripe-Signature header")
+        try:
+            stripe.Webhook.construct_event(payload, signature, secret)
+        except stripe.SignatureVerificationError as exc:
+            raise HTTPException(400, f"signature verification failed: {exc.user_message or exc}"
+                                ) from exc
+        except ValueError as exc:
+            raise HTTPException(400, f"malformed JSON: {exc}") from exc
+        try:
+            event = json.loads(payload)
+        except ValueError as exc:  # verified bytes that are still not JSON
+            raise HTTPException(400, f"malformed JSON: {exc}") from exc
+        if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
+            raise HTTPException(400, "not a Stripe event: expected an object with 'data'")
+        client = _temporal(request)
+
+        detection = detection_from_event(event)
+        if detection is not None:
+            submitted = await submit_detection(client, detection, settings)
+            log.info("stripe %s %s → %s", event.get("type"), event.get("id"),
+                     submitted.workflow_id)
+            return WebhookAnswer(action="started_or_folded", workflow_ids=[submitted.workflow_id])
+        resolution = resolution_from_event(event)
+        if resolution is not None:
+            targets, external = resolution
+            signalled = [wid for wid in targets if await signal_external(client, wid, external)]
+            return WebhookAnswer(
+                action="signalled" if signalled else "ignored", workflow_ids=signalled,
+                detail="" if signalled else "no open remediation for this payment",
+            )
+        # Stripe retries non-2xx for days; an event Canary does not handle is acknowledged.
+        return WebhookAnswer(action="ignored", detail=f"Canary does not act on {event.get('type')}")
+
+    @app.post("/slack/actions", tags=["webhooks"])
+    async def slack_actions(request: Request) -> Response:
+        if slack_handler is None:
+            raise HTTPException(503, "SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN must be set to "
+                                "accept Slack button clicks")
+        return await slack_handler.handle(request)
+
+    @app.post("/api/detections", response_model=Accepted, status_code=202, tags=["api"],
+              dependencies=[Depends(require_token)])
+    async def post_detection(detection: Detection, request: Request) -> Accepted:
+        """Report a GTM error from any tool (Zapier, Workato, n8n, a warehouse job).
+
+        The remediation is keyed by error type + subject: reporting the same subject again
+        while it is open adds an occurrence instead of a second remediation."""
+        submitted = await submit_detection(_temporal(request), detection, settings)
+        return Accepted(
+            workflow_id=submitted.workflow_id, error_type=submitted.error_type,
+            temporal_ui=temporal_ui_link(settings.temporal_ui_url, settings.temporal_namespace,
+                                         submitted.workflow_id),
+        )
+
+    @app.get("/api/remediations/{workflow_id:path}", response_model=RemediationStatus,
+             tags=["api"], dependencies=[Depends(require_token)])
+    async def get_remediation(workflow_id: str, request: Request) -> RemediationStatus:
+        status = await get_status(_temporal(request), workflow_id)
+        if status is None:
+            raise HTTPException(404, f"no remediation {workflow_id}")
+        return status
+
+    return app

@@ -198,15 +198,18 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         if not signature:
             raise HTTPException(400, "missing Stripe-Signature header")
         try:
-            stripe.Webhook.construct_event(payload, signature, secret)
+            # Verify the bytes first, then parse them ourselves: the SDK's construct_event
+            # assumes a JSON object and would crash (a 500) on any other JSON value.
+            stripe.WebhookSignature.verify_header(
+                payload.decode("utf-8", errors="replace"), signature, secret,
+                stripe.Webhook.DEFAULT_TOLERANCE,
+            )
         except stripe.SignatureVerificationError as exc:
             raise HTTPException(400, f"signature verification failed: {exc.user_message or exc}"
                                 ) from exc
-        except ValueError as exc:
-            raise HTTPException(400, f"malformed JSON: {exc}") from exc
         try:
             event = json.loads(payload)
-        except ValueError as exc:  # verified bytes that are still not JSON
+        except ValueError as exc:
             raise HTTPException(400, f"malformed JSON: {exc}") from exc
         if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
             raise HTTPException(400, "not a Stripe event: expected an object with 'data'")

@@ -1,0 +1,58 @@
+"""Test helpers: signing requests exactly as Stripe and Slack do, polling for state."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def stripe_signature(payload: bytes, secret: str, timestamp: int | None = None) -> str:
+    """The Stripe-Signature header: t=<ts>,v1=<HMAC-SHA256 of "<ts>.<payload>">."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{ts}.".encode() + payload, hashlib.sha256).hexdigest()
+    return f"t={ts},v1={mac}"
+
+
+def slack_headers(body: bytes, secret: str, timestamp: int | None = None) -> dict[str, str]:
+    """X-Slack-Signature: v0=<HMAC-SHA256 of "v0:<ts>:<body>">."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    mac = hmac.new(secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
+    return {
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": f"v0={mac}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+def stripe_event(kind: str, obj: dict[str, Any], event_id: str) -> bytes:
+    return json.dumps({
+        "id": event_id, "object": "event", "type": kind, "api_version": "2024-06-20",
+        "created": int(time.time()), "livemode": False, "pending_webhooks": 1,
+        "data": {"object": obj}, "request": {"id": None, "idempotency_key": None},
+    }).encode()
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], check: Callable[[T], bool], timeout: float = 20.0,
+    interval: float = 0.2,
+) -> T:
+    """Poll ``probe`` until ``check`` holds; fail with the last value seen."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: T | None = None
+    while True:
+        try:
+            last = await probe()
+            if check(last):
+                return last
+        except Exception as exc:  # noqa: BLE001 - not there yet: keep polling
+            last = exc  # type: ignore[assignment]
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+        await asyncio.sleep(interval)

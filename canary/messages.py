@@ -21,8 +21,12 @@ STATE_BADGE = {
     "dismissed": ":no_entry_sign: Dismissed",
     "failed": ":x: Expired unresolved",
 }
-SEVERITY_ICON = {"low": ":large_blue_circle:", "medium": ":large_yellow_circle:",
-                 "high": ":red_circle:", "critical": ":rotating_light:"}
+SEVERITY_ICON = {
+    "low": ":large_blue_circle:",
+    "medium": ":large_yellow_circle:",
+    "high": ":red_circle:",
+    "critical": ":rotating_light:",
+}
 OUTCOME_TEXT = {
     "auto_resolved": "fixed automatically by Canary",
     "resolved_by_human": "resolved by a person",
@@ -61,12 +65,22 @@ def build_blocks(
     diagnosis: Diagnosis | None = status.diagnosis
     icon = SEVERITY_ICON.get(status.severity, "")
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": status.headline[:150] or
-                                    "GTM error", "emoji": True}},
+        {
+            "type": "header",
+            "text": {
+                "type": "plain_text",
+                "text": status.headline[:150] or "GTM error",
+                "emoji": True,
+            },
+        },
     ]
     if diagnosis:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(
-            f"*What happened*\n{diagnosis.summary}")}})
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": _clip(f"*What happened*\n{diagnosis.summary}")},
+            }
+        )
         investigate = list(diagnosis.investigate)
         if investigate or extra_links:
             text = ""
@@ -78,8 +92,9 @@ def build_blocks(
         todo = diagnosis.what_to_do
         if owner_mention and status.state not in ("resolved", "dismissed", "failed"):
             todo = f"{owner_mention} {todo}"
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(
-            f"*What to do*\n{todo}")}})
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": _clip(f"*What to do*\n{todo}")}}
+        )
     for note in notes or []:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(note)}})
 
@@ -93,16 +108,28 @@ def build_blocks(
     if status.occurrences > 1:
         context.append(f"seen {status.occurrences} times")
     context.append(f"<{temporal_url}|{status.workflow_id}>")
-    blocks.append({"type": "context", "elements": [
-        {"type": "mrkdwn", "text": " · ".join(context)}]})
+    blocks.append(
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]}
+    )
 
     if status.outcome:
         who = ""
         closer = next((e for e in reversed(status.timeline) if e.kind == "closed"), None)
         if closer and closer.actor not in ("canary", "system"):
-            who = f" by <@{closer.actor}>" if closer.actor.startswith("U") else f" by {closer.actor}"
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
-                       f"*Outcome:* {OUTCOME_TEXT.get(status.outcome, status.outcome)}{who}"}]})
+            who = (
+                f" by <@{closer.actor}>" if closer.actor.startswith("U") else f" by {closer.actor}"
+            )
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": f"*Outcome:* {OUTCOME_TEXT[status.outcome]}{who}",
+                    }
+                ],
+            }
+        )
     elif diagnosis and diagnosis.actions:
         buttons = []
         for action in diagnosis.actions:

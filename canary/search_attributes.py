@@ -16,7 +16,13 @@ OWNER = SearchAttributeKey.for_keyword("CanaryOwner")
 SUBJECT = SearchAttributeKey.for_keyword("CanarySubject")
 
 ALL: tuple[SearchAttributeKey, ...] = (
-    ERROR_TYPE, ACCOUNT, SEVERITY, STATE, ESCALATION_LEVEL, OWNER, SUBJECT,
+    ERROR_TYPE,
+    ACCOUNT,
+    SEVERITY,
+    STATE,
+    ESCALATION_LEVEL,
+    OWNER,
+    SUBJECT,
 )
 
 

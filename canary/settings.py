@@ -14,14 +14,14 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
-
 class MissingSettingError(RuntimeError):
     """A feature was used without the environment variable it needs."""
 
     def __init__(self, variable: str, purpose: str) -> None:
-        super().__init__(f"{variable} is not set: it is needed {purpose}. Set it in the environment.")
+        super().__init__(
+            f"{variable} is not set: it is needed {purpose}. Set it in the environment."
+        )
         self.variable = variable
-
 
 
 class Settings(BaseSettings):
@@ -48,7 +48,9 @@ class Settings(BaseSettings):
     slack_app_token: str | None = Field(None, validation_alias="SLACK_APP_TOKEN")
     slack_api_url: str | None = Field(None, validation_alias="SLACK_API_URL")
     alert_channel: str = Field("#gtm-alerts", validation_alias="CANARY_ALERT_CHANNEL")
-    escalation_channel: str = Field("#gtm-escalations", validation_alias="CANARY_ESCALATION_CHANNEL")
+    escalation_channel: str = Field(
+        "#gtm-escalations", validation_alias="CANARY_ESCALATION_CHANNEL"
+    )
     admins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias="CANARY_ADMINS"
     )

@@ -47,8 +47,12 @@ async def run_worker(settings: Settings | None = None) -> None:
     settings.require("slack_bot_token", "by the worker to post alerts to Slack")
     client = await connect(settings)
     worker = build_worker(client, settings)
-    log.info("Canary worker polling task queue %r on %s (namespace %s)",
-             settings.task_queue, settings.temporal_address, settings.temporal_namespace)
+    log.info(
+        "Canary worker polling task queue %r on %s (namespace %s)",
+        settings.task_queue,
+        settings.temporal_address,
+        settings.temporal_namespace,
+    )
     await worker.run()
 
 

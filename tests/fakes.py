@@ -11,10 +11,10 @@ from temporalio import activity
 
 from canary.catalog import diagnose, load_catalog, plan
 from canary.models import (
+    Detection,
     DiagnoseInput,
     Diagnosis,
     DiagnosisPlan,
-    Detection,
     EnrichInput,
     EnrichOutput,
     Link,
@@ -45,14 +45,20 @@ class FakeServices:
     @activity.defn(name="canary.enrich")
     async def enrich(self, request: EnrichInput) -> EnrichOutput:
         if request.enricher == "stripe.invoice":
-            return EnrichOutput(facts={"amount_display": "$4,800.00", "invoice_number": "INV-1",
-                                       "attempt_count": 1})
+            return EnrichOutput(
+                facts={"amount_display": "$4,800.00", "invoice_number": "INV-1", "attempt_count": 1}
+            )
         return EnrichOutput(facts={})
 
     @activity.defn(name="canary.diagnose")
     async def diagnose(self, request: DiagnoseInput) -> Diagnosis:
-        return diagnose(request.detection, request.plan, CATALOG, request.facts,
-                        {"stripe_dashboard": "https://dashboard.stripe.com/test"})
+        return diagnose(
+            request.detection,
+            request.plan,
+            CATALOG,
+            request.facts,
+            {"stripe_dashboard": "https://dashboard.stripe.com/test"},
+        )
 
     @activity.defn(name="canary.run_step")
     async def run_step(self, request: StepInput) -> StepOutput:
@@ -62,10 +68,16 @@ class FakeServices:
             if ok:
                 self.charges.add(request.attempt_key)
                 return StepOutput(ok=True, resolved=True, text="Payment retried: collected.")
-            return StepOutput(ok=False, text="Stripe declined the retry: insufficient funds",
-                              error_code="insufficient_funds")
-        return StepOutput(ok=True, text=f"{request.step.title} done",
-                          links=[Link(label="Hosted invoice page", url="http://x/hosted")])
+            return StepOutput(
+                ok=False,
+                text="Stripe declined the retry: insufficient funds",
+                error_code="insufficient_funds",
+            )
+        return StepOutput(
+            ok=True,
+            text=f"{request.step.title} done",
+            links=[Link(label="Hosted invoice page", url="http://x/hosted")],
+        )
 
     @activity.defn(name="canary.post_slack")
     async def post_slack(self, request: SlackMessageInput) -> SlackMessageOutput:
@@ -78,5 +90,11 @@ class FakeServices:
         return ResolveOwnerOutput(slack_user=self.owner, email=request.emails[0], name="Alice")
 
     def all(self) -> list[Any]:
-        return [self.plan_diagnosis, self.enrich, self.diagnose, self.run_step, self.post_slack,
-                self.resolve_owner]
+        return [
+            self.plan_diagnosis,
+            self.enrich,
+            self.diagnose,
+            self.run_step,
+            self.post_slack,
+            self.resolve_owner,
+        ]

@@ -32,15 +32,25 @@ def slack_headers(body: bytes, secret: str, timestamp: int | None = None) -> dic
 
 
 def stripe_event(kind: str, obj: dict[str, Any], event_id: str) -> bytes:
-    return json.dumps({
-        "id": event_id, "object": "event", "type": kind, "api_version": "2024-06-20",
-        "created": int(time.time()), "livemode": False, "pending_webhooks": 1,
-        "data": {"object": obj}, "request": {"id": None, "idempotency_key": None},
-    }).encode()
+    return json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": kind,
+            "api_version": "2024-06-20",
+            "created": int(time.time()),
+            "livemode": False,
+            "pending_webhooks": 1,
+            "data": {"object": obj},
+            "request": {"id": None, "idempotency_key": None},
+        }
+    ).encode()
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]], check: Callable[[T], bool], timeout: float = 20.0,
+    probe: Callable[[], Awaitable[T]],
+    check: Callable[[T], bool],
+    timeout: float = 20.0,
     interval: float = 0.2,
 ) -> T:
     """Poll ``probe`` until ``check`` holds; fail with the last value seen."""

@@ -31,12 +31,16 @@ TOKEN = "test-api-token"
 async def gateway(dev_env: WorkflowEnvironment) -> AsyncIterator[httpx.AsyncClient]:
     queue = f"gateway-{uuid.uuid4().hex[:6]}"
     settings = Settings(
-        task_queue=queue, stripe_webhook_secret=SECRET, api_token=TOKEN, max_body_bytes=200_000,
+        task_queue=queue,
+        stripe_webhook_secret=SECRET,
+        api_token=TOKEN,
+        max_body_bytes=200_000,
     )
     fake = FakeServices(pay_results=[])
     app = create_app(settings, temporal=dev_env.client)
-    async with Worker(dev_env.client, task_queue=queue, workflows=[RemediationWorkflow],
-                      activities=fake.all()):
+    async with Worker(
+        dev_env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()
+    ):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
             http.fake = fake  # type: ignore[attr-defined]
@@ -44,10 +48,18 @@ async def gateway(dev_env: WorkflowEnvironment) -> AsyncIterator[httpx.AsyncClie
 
 
 def failed_invoice(invoice_id: str) -> dict:
-    return {"id": invoice_id, "object": "invoice", "customer": "cus_test", "status": "open",
-            "amount_due": 480000, "amount_remaining": 480000, "currency": "usd",
-            "attempt_count": 1, "customer_email": "ap@globex.example",
-            "customer_name": "Globex"}
+    return {
+        "id": invoice_id,
+        "object": "invoice",
+        "customer": "cus_test",
+        "status": "open",
+        "amount_due": 480000,
+        "amount_remaining": 480000,
+        "currency": "usd",
+        "attempt_count": 1,
+        "customer_email": "ap@globex.example",
+        "customer_name": "Globex",
+    }
 
 
 async def post_event(http: httpx.AsyncClient, body: bytes, signature: str | None) -> httpx.Response:
@@ -69,7 +81,9 @@ async def test_signed_failure_starts_one_remediation_despite_redelivery(
     gateway: httpx.AsyncClient, dev_env: WorkflowEnvironment
 ) -> None:
     invoice = f"in_{uuid.uuid4().hex[:14]}"
-    body = stripe_event("invoice.payment_failed", failed_invoice(invoice), f"evt_{uuid.uuid4().hex}")
+    body = stripe_event(
+        "invoice.payment_failed", failed_invoice(invoice), f"evt_{uuid.uuid4().hex}"
+    )
     # The same event delivered ten times at once (Stripe retries, a proxy replays...).
     responses = await asyncio.gather(
         *(post_event(gateway, body, stripe_signature(body, SECRET)) for _ in range(10))
@@ -77,20 +91,29 @@ async def test_signed_failure_starts_one_remediation_despite_redelivery(
     assert {r.status_code for r in responses} == {200}
     workflow_id = f"payment_failed:invoice:{invoice}"
     assert all(r.json()["workflow_ids"] == [workflow_id] for r in responses)
-    status = await eventually(lambda: get_status(dev_env.client, workflow_id),
-                              lambda s: s is not None and s.state == "awaiting_human")
+    status = await eventually(
+        lambda: get_status(dev_env.client, workflow_id),
+        lambda s: s is not None and s.state == "awaiting_human",
+    )
     assert status.occurrences == 1
     # A different event about the same invoice is a new occurrence of the same remediation.
-    other = stripe_event("invoice.payment_failed", failed_invoice(invoice), f"evt_{uuid.uuid4().hex}")
+    other = stripe_event(
+        "invoice.payment_failed", failed_invoice(invoice), f"evt_{uuid.uuid4().hex}"
+    )
     assert (await post_event(gateway, other, stripe_signature(other, SECRET))).status_code == 200
-    status = await eventually(lambda: get_status(dev_env.client, workflow_id),
-                              lambda s: s is not None and s.occurrences == 2)
+    status = await eventually(
+        lambda: get_status(dev_env.client, workflow_id),
+        lambda s: s is not None and s.occurrences == 2,
+    )
     visible = [e async for e in dev_env.client.list_workflows(f"WorkflowId = '{workflow_id}'")]
     assert len(visible) == 1
 
     # Stripe says the invoice is paid now: the remediation resolves itself, with evidence.
-    paid = stripe_event("invoice.paid", {**failed_invoice(invoice), "status": "paid",
-                                         "amount_paid": 480000}, f"evt_{uuid.uuid4().hex}")
+    paid = stripe_event(
+        "invoice.paid",
+        {**failed_invoice(invoice), "status": "paid", "amount_paid": 480000},
+        f"evt_{uuid.uuid4().hex}",
+    )
     answer = await post_event(gateway, paid, stripe_signature(paid, SECRET))
     assert answer.json()["action"] == "signalled"
     handle = dev_env.client.get_workflow_handle(workflow_id)
@@ -104,7 +127,9 @@ async def test_bad_signatures_are_refused_and_start_nothing(
     gateway: httpx.AsyncClient, dev_env: WorkflowEnvironment, case: str
 ) -> None:
     invoice = f"in_{uuid.uuid4().hex[:14]}"
-    body = stripe_event("invoice.payment_failed", failed_invoice(invoice), f"evt_{uuid.uuid4().hex}")
+    body = stripe_event(
+        "invoice.payment_failed", failed_invoice(invoice), f"evt_{uuid.uuid4().hex}"
+    )
     signature = {
         "forged": stripe_signature(body, SECRET).replace("v1=", "v1=00"),
         "stale": stripe_signature(body, SECRET, timestamp=int(time.time()) - 3600),
@@ -143,8 +168,9 @@ async def test_detection_api(gateway: httpx.AsyncClient, dev_env: WorkflowEnviro
         "custom_field": {"kept": True},
     }
     assert (await gateway.post("/api/detections", json=detection)).status_code == 401
-    wrong = await gateway.post("/api/detections", json=detection,
-                               headers={"Authorization": "Bearer nope"})
+    wrong = await gateway.post(
+        "/api/detections", json=detection, headers={"Authorization": "Bearer nope"}
+    )
     assert wrong.status_code == 401
     auth = {"Authorization": f"Bearer {TOKEN}"}
     invalid = await gateway.post("/api/detections", json={"source": "zapier"}, headers=auth)

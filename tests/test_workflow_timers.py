@@ -29,10 +29,14 @@ pytestmark = pytest.mark.asyncio
 
 def payment_detection(decline: str = "insufficient_funds") -> Detection:
     return Detection(
-        id=f"evt_{uuid.uuid4().hex[:10]}", source="stripe",
+        id=f"evt_{uuid.uuid4().hex[:10]}",
+        source="stripe",
         subject={"kind": "invoice", "id": f"in_{uuid.uuid4().hex[:12]}"},
-        account={"name": "Globex", "stripe_customer_id": "cus_1",
-                 "owner_email": "alice@acme-gtm.example"},
+        account={
+            "name": "Globex",
+            "stripe_customer_id": "cus_1",
+            "owner_email": "alice@acme-gtm.example",
+        },
         message="Your card has insufficient funds.",
         facts={"event_type": "invoice.payment_failed", "decline_code": decline},
     )
@@ -42,19 +46,22 @@ async def start(env: WorkflowEnvironment, detection: Detection, queue: str) -> W
     return await env.client.start_workflow(
         RemediationWorkflow.run,
         RemediationInput(detection=detection, config=RemediationConfig(search_attributes=False)),
-        id=f"test:{detection.subject.id}", task_queue=queue, result_type=ResolutionRecord,
+        id=f"test:{detection.subject.id}",
+        task_queue=queue,
+        result_type=ResolutionRecord,
     )
 
 
 async def status(handle: WorkflowHandle) -> RemediationStatus:
-    return await handle.query(RemediationWorkflow.status, result_type=RemediationStatus)
+    return await handle.query(RemediationWorkflow.status)
 
 
 async def test_ladder_then_human_retry(skip_env: WorkflowEnvironment) -> None:
     fake = FakeServices(pay_results=[False, True])
     queue = f"q-{uuid.uuid4().hex[:6]}"
-    async with Worker(skip_env.client, task_queue=queue, workflows=[RemediationWorkflow],
-                      activities=fake.all()):
+    async with Worker(
+        skip_env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()
+    ):
         handle = await start(skip_env, payment_detection(), queue)
         # 25 hours: the scheduled retry (1 h) declines, the owner is nudged (4 h after the
         # alert) and the escalation channel hears of it (20 h after that).
@@ -72,7 +79,8 @@ async def test_ladder_then_human_retry(skip_env: WorkflowEnvironment) -> None:
         assert [s.step.id for s in retries] == ["scheduled-retry"]
 
         result = await handle.execute_update(
-            RemediationWorkflow.act, ActionRequest(action="retry", user="U0ALICE"),
+            RemediationWorkflow.act,
+            ActionRequest(action="retry", user="U0ALICE"),
         )
         assert result.accepted and result.outcome == "resolved_by_human"
         record = await handle.result()
@@ -93,13 +101,16 @@ async def test_ladder_then_human_retry(skip_env: WorkflowEnvironment) -> None:
 async def test_expires_when_nobody_acts(skip_env: WorkflowEnvironment) -> None:
     fake = FakeServices()
     queue = f"q-{uuid.uuid4().hex[:6]}"
-    async with Worker(skip_env.client, task_queue=queue, workflows=[RemediationWorkflow],
-                      activities=fake.all()):
+    async with Worker(
+        skip_env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()
+    ):
         handle = await start(skip_env, payment_detection("expired_card"), queue)
         record = await handle.result()
     assert record.outcome == "expired"
     assert record.state == "failed"
-    assert record.time_to_resolution == timedelta(days=7) or record.time_to_resolution > timedelta(days=6)
+    assert record.time_to_resolution == timedelta(days=7) or record.time_to_resolution > timedelta(
+        days=6
+    )
     # Expired card: no automatic retry at all, a card-update link instead.
     actions = [s.step.action for s in fake.steps]
     assert "stripe.retry_payment" not in actions
@@ -109,13 +120,20 @@ async def test_expires_when_nobody_acts(skip_env: WorkflowEnvironment) -> None:
 async def test_external_payment_resolves_with_evidence(skip_env: WorkflowEnvironment) -> None:
     fake = FakeServices()
     queue = f"q-{uuid.uuid4().hex[:6]}"
-    async with Worker(skip_env.client, task_queue=queue, workflows=[RemediationWorkflow],
-                      activities=fake.all()):
+    async with Worker(
+        skip_env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()
+    ):
         handle = await start(skip_env, payment_detection(), queue)
         await skip_env.sleep(timedelta(minutes=5))
-        await handle.signal(RemediationWorkflow.external_event, ExternalEvent(
-            kind="invoice.paid", source="stripe", event_id="evt_paid",
-            evidence={"amount_paid": 480000}))
+        await handle.signal(
+            RemediationWorkflow.external_event,
+            ExternalEvent(
+                kind="invoice.paid",
+                source="stripe",
+                event_id="evt_paid",
+                evidence={"amount_paid": 480000},
+            ),
+        )
         record = await handle.result()
     assert record.outcome == "resolved_externally"
     closed = [e for e in record.timeline if e.kind == "closed"][0]
@@ -125,20 +143,24 @@ async def test_external_payment_resolves_with_evidence(skip_env: WorkflowEnviron
 async def test_refusals_and_double_click(skip_env: WorkflowEnvironment) -> None:
     fake = FakeServices(pay_results=[True])
     queue = f"q-{uuid.uuid4().hex[:6]}"
-    async with Worker(skip_env.client, task_queue=queue, workflows=[RemediationWorkflow],
-                      activities=fake.all()):
+    async with Worker(
+        skip_env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()
+    ):
         handle = await start(skip_env, payment_detection("fraudulent"), queue)
         await skip_env.sleep(timedelta(seconds=5))
         # Fraud: no retry button is offered, so a retry is refused before it reaches history.
         with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await handle.execute_update(RemediationWorkflow.act,
-                                        ActionRequest(action="retry", user="U0BOB"))
+            await handle.execute_update(
+                RemediationWorkflow.act, ActionRequest(action="retry", user="U0BOB")
+            )
         assert "Unknown action 'retry'" in str(refused.value.cause)
         first, second = await asyncio.gather(
-            handle.execute_update(RemediationWorkflow.act,
-                                  ActionRequest(action="resolve", user="U0BOB")),
-            handle.execute_update(RemediationWorkflow.act,
-                                  ActionRequest(action="resolve", user="U0ERIN")),
+            handle.execute_update(
+                RemediationWorkflow.act, ActionRequest(action="resolve", user="U0BOB")
+            ),
+            handle.execute_update(
+                RemediationWorkflow.act, ActionRequest(action="resolve", user="U0ERIN")
+            ),
             return_exceptions=True,
         )
         results = [r for r in (first, second) if not isinstance(r, BaseException)]
@@ -146,8 +168,9 @@ async def test_refusals_and_double_click(skip_env: WorkflowEnvironment) -> None:
         record = await handle.result()
         # Once closed, the workflow is gone for updates; the gateway answers from its status.
         with pytest.raises((WorkflowUpdateFailedError, RPCError)):
-            await handle.execute_update(RemediationWorkflow.act,
-                                        ActionRequest(action="resolve", user="U0BOB"))
+            await handle.execute_update(
+                RemediationWorkflow.act, ActionRequest(action="resolve", user="U0BOB")
+            )
     assert record.outcome == "resolved_by_human"
     assert [e.kind for e in record.timeline].count("human_action") == 1
     assert any(s.step.action == "slack.notify_finance" for s in fake.steps)

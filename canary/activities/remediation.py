@@ -24,10 +24,10 @@ from canary.adapters import (
 from canary.catalog import cached_catalog, diagnose, plan
 from canary.models import (
     AccountRef,
+    Detection,
     DiagnoseInput,
     Diagnosis,
     DiagnosisPlan,
-    Detection,
     EnrichInput,
     EnrichOutput,
     Link,
@@ -54,12 +54,12 @@ def idempotency_key(attempt_key: str) -> str:
 def _to_application_error(exc: Exception) -> ApplicationError:
     if isinstance(exc, TransientError):
         delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
-        return ApplicationError(
-            str(exc), type=f"{exc.service}.transient", next_retry_delay=delay
-        )
+        return ApplicationError(str(exc), type=f"{exc.service}.transient", next_retry_delay=delay)
     if isinstance(exc, PermanentError):
         return ApplicationError(
-            str(exc), {"code": exc.code}, type=f"{exc.service}.{exc.code or 'permanent'}",
+            str(exc),
+            {"code": exc.code},
+            type=f"{exc.service}.{exc.code or 'permanent'}",
             non_retryable=True,
         )
     raise exc
@@ -149,8 +149,9 @@ class RemediationActivities:
             stripe_customer_id=invoice.get("customer"),
             name=invoice.get("customer_name"),
         )
-        return EnrichOutput(facts={k: v for k, v in facts.items() if v is not None},
-                            account=account)
+        return EnrichOutput(
+            facts={k: v for k, v in facts.items() if v is not None}, account=account
+        )
 
     async def _last_payment_error(self, invoice: dict[str, Any]) -> dict[str, Any]:
         """Why the last attempt failed, from the invoice's payment intent.
@@ -253,7 +254,8 @@ class RemediationActivities:
         return StepOutput(
             ok=paid,
             resolved=paid,
-            text=f"Payment retried: {amount} collected." if paid
+            text=f"Payment retried: {amount} collected."
+            if paid
             else f"Payment retried; invoice is {invoice.get('status')}.",
             facts={"invoice_status": invoice.get("status"), "idempotency_key": key},
         )
@@ -303,8 +305,7 @@ class RemediationActivities:
             f"(invoice {_invoice_id(request.detection, request.facts) or 'n/a'}). Canary will not "
             f"retry it; please review the customer."
         )
-        await _run(self.slack.post, channel, text, None, None,
-                   f"{request.attempt_key}/finance")
+        await _run(self.slack.post, channel, text, None, None, f"{request.attempt_key}/finance")
         return StepOutput(ok=True, text=f"Finance told in {channel}.")
 
     async def _source_retry(self, request: StepInput) -> StepOutput:
@@ -323,14 +324,19 @@ class RemediationActivities:
                     headers={"Idempotency-Key": idempotency_key(request.attempt_key)},
                 )
         except httpx.HTTPError as exc:
-            raise ApplicationError(f"retry URL unreachable: {exc}", type="source.transient") from exc
+            raise ApplicationError(
+                f"retry URL unreachable: {exc}", type="source.transient"
+            ) from exc
         if response.status_code >= 500 or response.status_code == 429:
-            raise ApplicationError(f"retry URL answered {response.status_code}",
-                                   type="source.transient")
+            raise ApplicationError(
+                f"retry URL answered {response.status_code}", type="source.transient"
+            )
         ok = response.status_code < 300
         return StepOutput(
-            ok=ok, resolved=ok,
-            text=f"{request.detection.source} accepted the retry." if ok
+            ok=ok,
+            resolved=ok,
+            text=f"{request.detection.source} accepted the retry."
+            if ok
             else f"{request.detection.source} refused the retry ({response.status_code}).",
         )
 
@@ -351,7 +357,11 @@ class RemediationActivities:
                 channel_id = await _run(slack.channel_id, request.channel)
                 return SlackMessageOutput(channel=channel_id, ts=existing)
         channel_id, ts = await _run(
-            slack.post, request.channel, request.text, request.blocks, request.thread_ts,
+            slack.post,
+            request.channel,
+            request.text,
+            request.blocks,
+            request.thread_ts,
             request.metadata_key,
         )
         permalink = None
@@ -365,21 +375,30 @@ class RemediationActivities:
             user = await _run(self.slack.user_by_email, email)
             if user:
                 return ResolveOwnerOutput(
-                    slack_user=user.get("id"), email=email,
+                    slack_user=user.get("id"),
+                    email=email,
                     name=user.get("real_name") or user.get("name"),
                 )
         return ResolveOwnerOutput()
 
     def all(self) -> list[Callable[..., Any]]:
         return [
-            self.plan_diagnosis, self.enrich, self.diagnose, self.run_step, self.post_slack,
+            self.plan_diagnosis,
+            self.enrich,
+            self.diagnose,
+            self.run_step,
+            self.post_slack,
             self.resolve_owner,
         ]
 
 
 ACTIVITY_NAMES = (
-    "canary.plan_diagnosis", "canary.enrich", "canary.diagnose", "canary.run_step",
-    "canary.post_slack", "canary.resolve_owner",
+    "canary.plan_diagnosis",
+    "canary.enrich",
+    "canary.diagnose",
+    "canary.run_step",
+    "canary.post_slack",
+    "canary.resolve_owner",
 )
 
 

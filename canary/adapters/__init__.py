@@ -6,6 +6,11 @@ from canary.adapters.slack_adapter import SlackAdapter
 from canary.adapters.stripe_adapter import PaymentDeclined, StripeAdapter, format_amount
 
 __all__ = [
-    "AdapterError", "PaymentDeclined", "PermanentError", "SlackAdapter", "StripeAdapter",
-    "TransientError", "format_amount",
+    "AdapterError",
+    "PaymentDeclined",
+    "PermanentError",
+    "SlackAdapter",
+    "StripeAdapter",
+    "TransientError",
+    "format_amount",
 ]

@@ -16,10 +16,22 @@ from canary.adapters.errors import PermanentError, TransientError
 SERVICE = "slack"
 METADATA_EVENT = "canary_remediation"
 _PERMANENT = {
-    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "channel_not_found",
-    "not_in_channel", "is_archived", "msg_too_long", "no_text", "invalid_blocks",
-    "message_not_found", "cant_update_message", "users_not_found", "user_not_found",
-    "missing_scope", "invalid_arguments",
+    "invalid_auth",
+    "not_authed",
+    "account_inactive",
+    "token_revoked",
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "msg_too_long",
+    "no_text",
+    "invalid_blocks",
+    "message_not_found",
+    "cant_update_message",
+    "users_not_found",
+    "user_not_found",
+    "missing_scope",
+    "invalid_arguments",
 }
 
 
@@ -79,8 +91,9 @@ class SlackAdapter:
             if name in self._channels or not cursor:
                 break
         if name not in self._channels:
-            raise PermanentError(SERVICE, f"channel #{name} not found (is the app invited?)",
-                                 "channel_not_found")
+            raise PermanentError(
+                SERVICE, f"channel #{name} not found (is the app invited?)", "channel_not_found"
+            )
         return self._channels[name]
 
     def post(

@@ -12,6 +12,15 @@ from canary.catalog.diagnosis import (
 from canary.catalog.loader import DEFAULT_CATALOG, CatalogError, cached_catalog, load_catalog
 
 __all__ = [
-    "DEFAULT_CATALOG", "CatalogError", "build_context", "cached_catalog", "diagnose", "evaluate",
-    "load_catalog", "normalise_message", "plan", "render", "unknown_signature",
+    "DEFAULT_CATALOG",
+    "CatalogError",
+    "build_context",
+    "cached_catalog",
+    "diagnose",
+    "evaluate",
+    "load_catalog",
+    "normalise_message",
+    "plan",
+    "render",
+    "unknown_signature",
 ]

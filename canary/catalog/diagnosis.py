@@ -197,8 +197,9 @@ def diagnose(
     summary = what_happened
     if branch and branch.summary:
         summary = f"{what_happened}\n{render(branch.summary, context)}"
-    what_to_do = render(branch.what_to_do if branch and branch.what_to_do else sop.message.what_to_do,
-                        context)
+    what_to_do = render(
+        branch.what_to_do if branch and branch.what_to_do else sop.message.what_to_do, context
+    )
 
     links = [
         link
@@ -208,7 +209,9 @@ def diagnose(
     ]
     links.extend(detection.links)
 
-    signature = unknown_signature(detection.source, detection.message) if sop.type == "unknown" else None
+    signature = (
+        unknown_signature(detection.source, detection.message) if sop.type == "unknown" else None
+    )
     return Diagnosis(
         error_type=sop.type,
         catalog_version=diagnosis_plan.catalog_version,
@@ -221,9 +224,13 @@ def diagnose(
         what_to_do=what_to_do,
         investigate=links,
         automated=list(branch.steps) if branch else [],
-        actions=list(branch.actions) if branch and branch.actions is not None else list(sop.actions),
+        actions=list(branch.actions)
+        if branch and branch.actions is not None
+        else list(sop.actions),
         escalation=(
-            list(branch.escalation) if branch and branch.escalation is not None else list(sop.escalation)
+            list(branch.escalation)
+            if branch and branch.escalation is not None
+            else list(sop.escalation)
         ),
         resolution=sop.resolution,
         facts=context["facts"],

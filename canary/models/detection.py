@@ -30,7 +30,9 @@ class AccountRef(BaseModel):
     owner_email: str | None = Field(None, description="Account owner's e-mail, for Slack routing.")
 
     def label(self) -> str:
-        return self.name or self.domain or self.crm_id or self.stripe_customer_id or "unknown account"
+        return (
+            self.name or self.domain or self.crm_id or self.stripe_customer_id or "unknown account"
+        )
 
     def key(self) -> str:
         """A stable key for search attributes and clustering."""
@@ -112,8 +114,13 @@ class Detection(BaseModel):
         if self.id:
             return f"{self.source}:{self.id}"
         body = json.dumps(
-            [self.source, self.subject.model_dump(), self.message, self.facts,
-             self.occurred_at.isoformat()],
+            [
+                self.source,
+                self.subject.model_dump(),
+                self.message,
+                self.facts,
+                self.occurred_at.isoformat(),
+            ],
             sort_keys=True,
             default=str,
         )

@@ -13,8 +13,12 @@ from canary.models.sop import EscalationStep, HumanAction, Resolution, Severity,
 State = Literal[
     "diagnosing", "remediating", "awaiting_human", "escalated", "resolved", "dismissed", "failed"
 ]
-Outcome = Literal["auto_resolved", "resolved_by_human", "resolved_externally", "dismissed", "expired"]
-OPEN_STATES: frozenset[str] = frozenset({"diagnosing", "remediating", "awaiting_human", "escalated"})
+Outcome = Literal[
+    "auto_resolved", "resolved_by_human", "resolved_externally", "dismissed", "expired"
+]
+OPEN_STATES: frozenset[str] = frozenset(
+    {"diagnosing", "remediating", "awaiting_human", "escalated"}
+)
 
 
 class DiagnosisStep(BaseModel):

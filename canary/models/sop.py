@@ -27,9 +27,21 @@ KNOWN_STEP_ACTIONS: frozenset[str] = frozenset(
 )
 
 #: Button actions. ``action_id`` on a Slack button is ``canary:<id>``.
-HumanActionId = Literal["approve", "retry", "resolve", "snooze", "dismiss", "acknowledge", "escalate"]
+HumanActionId = Literal[
+    "approve", "retry", "resolve", "snooze", "dismiss", "acknowledge", "escalate"
+]
 
-_OPERATORS = ("equals", "not_equals", "in_", "not_in", "exists", "gte", "lte", "contains", "matches")
+_OPERATORS = (
+    "equals",
+    "not_equals",
+    "in_",
+    "not_in",
+    "exists",
+    "gte",
+    "lte",
+    "contains",
+    "matches",
+)
 
 
 class Rule(BaseModel):

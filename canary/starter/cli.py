@@ -35,8 +35,7 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
 # -- running the stack -------------------------------------------------------------------------
@@ -65,8 +64,10 @@ def up(
             typer.echo("\nFeeding the demo scenario…")
             for line in run_scenario(stack):
                 typer.echo(f"  {line}")
-            typer.echo(f"\nOpen {stack.sandbox_url}/ and click the buttons; watch "
-                       f"{stack.ui_url} for the workflows.")
+            typer.echo(
+                f"\nOpen {stack.sandbox_url}/ and click the buttons; watch "
+                f"{stack.ui_url} for the workflows."
+            )
         while True:
             problems = stack.healthy()
             if problems:
@@ -114,9 +115,11 @@ def sandbox(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8090, help="Port to listen on."),
     interactivity_url: str | None = typer.Option(
-        None, help="Where chat-page clicks are sent (the gateway's /slack/actions)."),
+        None, help="Where chat-page clicks are sent (the gateway's /slack/actions)."
+    ),
     signing_secret: str | None = typer.Option(
-        None, envvar="SLACK_SIGNING_SECRET", help="Slack signing secret for those clicks."),
+        None, envvar="SLACK_SIGNING_SECRET", help="Slack signing secret for those clicks."
+    ),
 ) -> None:
     """Serve the local stand-ins for Stripe, Slack and the chat page."""
     from canary.sandbox import SandboxConfig, run
@@ -168,8 +171,9 @@ def _status_table(status: Any) -> str:
     if getattr(status, "actions", None):
         lines.append(f"  actions: {', '.join(status.actions)}")
     for entry in getattr(status, "timeline", []):
-        lines.append(f"  {entry.at:%Y-%m-%d %H:%M:%S} {entry.kind:<15} {entry.actor:<10} "
-                     f"{entry.text}")
+        lines.append(
+            f"  {entry.at:%Y-%m-%d %H:%M:%S} {entry.kind:<15} {entry.actor:<10} {entry.text}"
+        )
     return "\n".join(lines)
 
 
@@ -213,8 +217,10 @@ def list_(
     if not found:
         typer.echo("No remediations.")
     for item in found:
-        typer.echo(f"{item.state:<15} {item.outcome or '-':<20} {item.error_type:<16} "
-                   f"{item.subject_id:<28} {item.workflow_id}")
+        typer.echo(
+            f"{item.state:<15} {item.outcome or '-':<20} {item.error_type:<16} "
+            f"{item.subject_id:<28} {item.workflow_id}"
+        )
 
 
 @app.command()

@@ -60,8 +60,12 @@ class BodyLimitMiddleware:
         self.app = app
         self.limit = limit
 
-    async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[Any]],
-                       send: Callable[[Any], Awaitable[None]]) -> None:
+    async def __call__(
+        self,
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+    ) -> None:
         if scope["type"] == "http":
             headers = dict(scope.get("headers") or [])
             length = headers.get(b"content-length")
@@ -113,14 +117,18 @@ def build_slack_app(settings: Settings, temporal: Callable[[], Client]) -> Async
     )
 
     @bolt.action(ACTION_PATTERN)
-    async def on_click(ack: Any, body: dict[str, Any], action: dict[str, Any],
-                       respond: Any, client: AsyncWebClient) -> None:
+    async def on_click(
+        ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any, client: AsyncWebClient
+    ) -> None:
         await ack()
         match = ACTION_PATTERN.match(action.get("action_id", ""))
         workflow_id = action.get("value") or (action.get("selected_option") or {}).get("value")
         if not match or not workflow_id:
-            await respond(text="This button is not wired to a remediation.",
-                          response_type="ephemeral", replace_original=False)
+            await respond(
+                text="This button is not wired to a remediation.",
+                response_type="ephemeral",
+                replace_original=False,
+            )
             return
         user = body.get("user") or {}
         request = ActionRequest(
@@ -130,11 +138,18 @@ def build_slack_app(settings: Settings, temporal: Callable[[], Client]) -> Async
             source="slack",
         )
         result = await take_action(temporal(), workflow_id, request)
-        log.info("slack action %s on %s by %s: accepted=%s %s", request.action, workflow_id,
-                 request.user, result.accepted, result.message)
+        log.info(
+            "slack action %s on %s by %s: accepted=%s %s",
+            request.action,
+            workflow_id,
+            request.user,
+            result.accepted,
+            result.message,
+        )
         prefix = "" if result.accepted else ":no_entry: "
-        await respond(text=f"{prefix}{result.message}", response_type="ephemeral",
-                      replace_original=False)
+        await respond(
+            text=f"{prefix}{result.message}", response_type="ephemeral", replace_original=False
+        )
 
     return bolt
 
@@ -175,24 +190,33 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         if not expected:
             raise HTTPException(503, "CANARY_API_TOKEN is not set: the detection API is off")
         if credentials is None or not hmac.compare_digest(credentials.credentials, expected):
-            raise HTTPException(401, "missing or wrong bearer token",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
+            )
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(request: Request) -> dict[str, Any]:
         client: Client | None = request.app.state.temporal
-        return {"ok": True, "temporal": "connected" if client else "connecting",
-                "task_queue": settings.task_queue,
-                "slack_actions": slack_handler is not None,
-                "stripe_webhooks": bool(settings.stripe_webhook_secret)}
+        return {
+            "ok": True,
+            "temporal": "connected" if client else "connecting",
+            "task_queue": settings.task_queue,
+            "slack_actions": slack_handler is not None,
+            "stripe_webhooks": bool(settings.stripe_webhook_secret),
+        }
 
-    @app.post("/webhooks/stripe", response_model=WebhookAnswer, tags=["webhooks"],
-              responses={400: {"description": "unsigned, forged, stale or malformed"}})
+    @app.post(
+        "/webhooks/stripe",
+        response_model=WebhookAnswer,
+        tags=["webhooks"],
+        responses={400: {"description": "unsigned, forged, stale or malformed"}},
+    )
     async def stripe_webhook(request: Request) -> WebhookAnswer:
         secret = settings.stripe_webhook_secret
         if not secret:
-            raise HTTPException(503, str(MissingSettingError(
-                "STRIPE_WEBHOOK_SECRET", "to verify Stripe webhooks")))
+            raise HTTPException(
+                503, str(MissingSettingError("STRIPE_WEBHOOK_SECRET", "to verify Stripe webhooks"))
+            )
         payload = await request.body()
         signature = request.headers.get("stripe-signature")
         if not signature:
@@ -201,12 +225,15 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
             # Verify the bytes first, then parse them ourselves: the SDK's construct_event
             # assumes a JSON object and would crash (a 500) on any other JSON value.
             stripe.WebhookSignature.verify_header(
-                payload.decode("utf-8", errors="replace"), signature, secret,
+                payload.decode("utf-8", errors="replace"),
+                signature,
+                secret,
                 stripe.Webhook.DEFAULT_TOLERANCE,
             )
         except stripe.SignatureVerificationError as exc:
-            raise HTTPException(400, f"signature verification failed: {exc.user_message or exc}"
-                                ) from exc
+            raise HTTPException(
+                400, f"signature verification failed: {exc.user_message or exc}"
+            ) from exc
         try:
             event = json.loads(payload)
         except ValueError as exc:
@@ -218,15 +245,15 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         detection = detection_from_event(event)
         if detection is not None:
             submitted = await submit_detection(client, detection, settings)
-            log.info("stripe %s %s → %s", event.get("type"), event.get("id"),
-                     submitted.workflow_id)
+            log.info("stripe %s %s → %s", event.get("type"), event.get("id"), submitted.workflow_id)
             return WebhookAnswer(action="started_or_folded", workflow_ids=[submitted.workflow_id])
         resolution = resolution_from_event(event)
         if resolution is not None:
             targets, external = resolution
             signalled = [wid for wid in targets if await signal_external(client, wid, external)]
             return WebhookAnswer(
-                action="signalled" if signalled else "ignored", workflow_ids=signalled,
+                action="signalled" if signalled else "ignored",
+                workflow_ids=signalled,
                 detail="" if signalled else "no open remediation for this payment",
             )
         # Stripe retries non-2xx for days; an event Canary does not handle is acknowledged.
@@ -235,12 +262,20 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     @app.post("/slack/actions", tags=["webhooks"])
     async def slack_actions(request: Request) -> Response:
         if slack_handler is None:
-            raise HTTPException(503, "SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN must be set to "
-                                "accept Slack button clicks")
+            raise HTTPException(
+                503,
+                "SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN must be set to "
+                "accept Slack button clicks",
+            )
         return await slack_handler.handle(request)
 
-    @app.post("/api/detections", response_model=Accepted, status_code=202, tags=["api"],
-              dependencies=[Depends(require_token)])
+    @app.post(
+        "/api/detections",
+        response_model=Accepted,
+        status_code=202,
+        tags=["api"],
+        dependencies=[Depends(require_token)],
+    )
     async def post_detection(detection: Detection, request: Request) -> Accepted:
         """Report a GTM error from any tool (Zapier, Workato, n8n, a warehouse job).
 
@@ -248,13 +283,19 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         while it is open adds an occurrence instead of a second remediation."""
         submitted = await submit_detection(_temporal(request), detection, settings)
         return Accepted(
-            workflow_id=submitted.workflow_id, error_type=submitted.error_type,
-            temporal_ui=temporal_ui_link(settings.temporal_ui_url, settings.temporal_namespace,
-                                         submitted.workflow_id),
+            workflow_id=submitted.workflow_id,
+            error_type=submitted.error_type,
+            temporal_ui=temporal_ui_link(
+                settings.temporal_ui_url, settings.temporal_namespace, submitted.workflow_id
+            ),
         )
 
-    @app.get("/api/remediations/{workflow_id:path}", response_model=RemediationStatus,
-             tags=["api"], dependencies=[Depends(require_token)])
+    @app.get(
+        "/api/remediations/{workflow_id:path}",
+        response_model=RemediationStatus,
+        tags=["api"],
+        dependencies=[Depends(require_token)],
+    )
     async def get_remediation(workflow_id: str, request: Request) -> RemediationStatus:
         status = await get_status(_temporal(request), workflow_id)
         if status is None:

@@ -69,17 +69,20 @@ async def submit_detection(
     workflow_id, error_type = workflow_id_for(detection, settings)
     attributes = None
     if search_attributes:
-        attributes = TypedSearchAttributes([
-            SearchAttributePair(sa.ERROR_TYPE, error_type),
-            SearchAttributePair(sa.STATE, "diagnosing"),
-            SearchAttributePair(sa.SUBJECT, f"{detection.subject.kind}:{detection.subject.id}"),
-            SearchAttributePair(sa.ESCALATION_LEVEL, 0),
-        ])
+        attributes = TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.ERROR_TYPE, error_type),
+                SearchAttributePair(sa.STATE, "diagnosing"),
+                SearchAttributePair(sa.SUBJECT, f"{detection.subject.kind}:{detection.subject.id}"),
+                SearchAttributePair(sa.ESCALATION_LEVEL, 0),
+            ]
+        )
     account = detection.account.label()
     handle = await client.start_workflow(
         RemediationWorkflow.run,
-        RemediationInput(detection=detection,
-                         config=remediation_config(settings, search_attributes)),
+        RemediationInput(
+            detection=detection, config=remediation_config(settings, search_attributes)
+        ),
         id=workflow_id,
         task_queue=settings.task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
@@ -88,7 +91,8 @@ async def submit_detection(
         start_signal_args=[detection],
         search_attributes=attributes,
         static_summary=f"{error_type}: {detection.subject.kind} {detection.subject.id} — {account}"[
-            :200],
+            :200
+        ],
         static_details=(detection.message or "")[:2000] or None,
     )
     return Submitted(workflow_id=workflow_id, error_type=error_type, run_id=handle.result_run_id)
@@ -109,7 +113,7 @@ async def signal_external(client: Client, workflow_id: str, event: ExternalEvent
 async def get_status(client: Client, workflow_id: str) -> RemediationStatus | None:
     handle: WorkflowHandle = client.get_workflow_handle(workflow_id)
     try:
-        return await handle.query(RemediationWorkflow.status, result_type=RemediationStatus)
+        return await handle.query(RemediationWorkflow.status)
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
             return None
@@ -130,13 +134,12 @@ async def take_action(client: Client, workflow_id: str, request: ActionRequest) 
     with the reason, never as an exception the caller has to decode."""
     handle = client.get_workflow_handle(workflow_id)
     try:
-        return await handle.execute_update(
-            RemediationWorkflow.act, request, result_type=ActionResult
-        )
+        return await handle.execute_update(RemediationWorkflow.act, request)
     except WorkflowUpdateFailedError as err:
         status = await get_status(client, workflow_id)
         return ActionResult(
-            accepted=False, action=request.action,
+            accepted=False,
+            action=request.action,
             state=status.state if status else "failed",
             outcome=status.outcome if status else None,
             message=_failure_message(err),
@@ -146,14 +149,21 @@ async def take_action(client: Client, workflow_id: str, request: ActionRequest) 
             raise
         status = await get_status(client, workflow_id)
         if status is None:
-            return ActionResult(accepted=False, action=request.action, state="failed",
-                                message=f"No remediation {workflow_id}.")
+            return ActionResult(
+                accepted=False,
+                action=request.action,
+                state="failed",
+                message=f"No remediation {workflow_id}.",
+            )
         closer = next((e for e in reversed(status.timeline) if e.kind == "closed"), None)
         by = ""
         if closer and closer.actor != "canary":
             by = f" by <@{closer.actor}>" if closer.actor.startswith("U") else f" by {closer.actor}"
         return ActionResult(
-            accepted=False, action=request.action, state=status.state, outcome=status.outcome,
+            accepted=False,
+            action=request.action,
+            state=status.state,
+            outcome=status.outcome,
             message=f"This remediation is already closed ({status.outcome}{by}).",
         )
 

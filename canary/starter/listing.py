@@ -9,7 +9,7 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from canary import search_attributes as sa
-from canary.models import AccountRef, RemediationStatus, RemediationSummary, Subject
+from canary.models import AccountRef, RemediationSummary, Subject
 from canary.workflows import RemediationWorkflow
 
 
@@ -27,7 +27,8 @@ def _from_attributes(execution: WorkflowExecution) -> RemediationSummary:
     attrs = execution.typed_search_attributes
     subject = (attrs.get(sa.SUBJECT) or "unknown:" + execution.id).split(":", 1)
     state = attrs.get(sa.STATE) or (
-        "diagnosing" if execution.status == WorkflowExecutionStatus.RUNNING else "failed")
+        "diagnosing" if execution.status == WorkflowExecutionStatus.RUNNING else "failed"
+    )
     started = execution.start_time or datetime.now(UTC)
     return RemediationSummary(
         workflow_id=execution.id,
@@ -47,7 +48,7 @@ def _from_attributes(execution: WorkflowExecution) -> RemediationSummary:
 async def _summary(client: Client, execution: WorkflowExecution) -> RemediationSummary:
     handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
     try:
-        status = await handle.query(RemediationWorkflow.status, result_type=RemediationStatus)
+        status = await handle.query(RemediationWorkflow.status)
     except RPCError:
         return _from_attributes(execution)
     return RemediationSummary.model_validate(

@@ -46,18 +46,33 @@ UNKNOWN_ERROR: dict[str, Any] = {
 
 
 def fail_a_payment(client: stripe.StripeClient, spec: dict[str, Any]) -> str:
-    customer = client.v1.customers.create(params={
-        "name": spec["name"], "email": spec["email"], "metadata": spec["metadata"],
-    })
+    customer = client.v1.customers.create(
+        params={
+            "name": spec["name"],
+            "email": spec["email"],
+            "metadata": spec["metadata"],
+        }
+    )
     method = client.v1.payment_methods.attach(spec["card"], params={"customer": customer.id})
-    client.v1.customers.update(customer.id, params={
-        "invoice_settings": {"default_payment_method": method.id}})
-    client.v1.invoice_items.create(params={
-        "customer": customer.id, "amount": spec["amount"], "currency": "usd",
-        "description": spec["description"]})
-    invoice = client.v1.invoices.create(params={
-        "customer": customer.id, "collection_method": "charge_automatically",
-        "auto_advance": False, "description": spec["description"]})
+    client.v1.customers.update(
+        customer.id, params={"invoice_settings": {"default_payment_method": method.id}}
+    )
+    client.v1.invoice_items.create(
+        params={
+            "customer": customer.id,
+            "amount": spec["amount"],
+            "currency": "usd",
+            "description": spec["description"],
+        }
+    )
+    invoice = client.v1.invoices.create(
+        params={
+            "customer": customer.id,
+            "collection_method": "charge_automatically",
+            "auto_advance": False,
+            "description": spec["description"],
+        }
+    )
     assert invoice.id is not None
     client.v1.invoices.finalize_invoice(invoice.id)
     try:
@@ -68,14 +83,19 @@ def fail_a_payment(client: stripe.StripeClient, spec: dict[str, Any]) -> str:
 
 
 def run_scenario(stack: Stack) -> Iterator[str]:
-    client = stripe.StripeClient(stack.env["STRIPE_API_KEY"],
-                                 base_addresses={"api": stack.sandbox_url})
+    client = stripe.StripeClient(
+        stack.env["STRIPE_API_KEY"], base_addresses={"api": stack.sandbox_url}
+    )
     for spec in CUSTOMERS:
         invoice = fail_a_payment(client, spec)
-        yield (f"{spec['name']}: card declined ({spec['card'].removeprefix('pm_card_')}) → "
-               f"{remediation_id('payment_failed', 'invoice', invoice)}")
+        yield (
+            f"{spec['name']}: card declined ({spec['card'].removeprefix('pm_card_')}) → "
+            f"{remediation_id('payment_failed', 'invoice', invoice)}"
+        )
     response = httpx.post(
-        f"{stack.gateway_url}/api/detections", json=UNKNOWN_ERROR, timeout=30,
+        f"{stack.gateway_url}/api/detections",
+        json=UNKNOWN_ERROR,
+        timeout=30,
         headers={"Authorization": f"Bearer {stack.env['CANARY_API_TOKEN']}"},
     )
     response.raise_for_status()

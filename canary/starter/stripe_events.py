@@ -47,34 +47,42 @@ def detection_from_event(event: dict[str, Any]) -> Detection | None:
     facts: dict[str, Any] = {"event_type": kind, "stripe_event_id": event.get("id")}
     if kind == "invoice.payment_failed":
         subject = Subject(kind="invoice", id=obj.get("id", ""))
-        facts.update({
-            "invoice_number": obj.get("number"),
-            "amount_due": obj.get("amount_due"),
-            "currency": obj.get("currency"),
-            "amount_display": format_amount(
-                obj.get("amount_remaining", obj.get("amount_due")), obj.get("currency")),
-            "attempt_count": obj.get("attempt_count"),
-            "hosted_invoice_url": obj.get("hosted_invoice_url"),
-            "next_payment_attempt": obj.get("next_payment_attempt"),
-            "billing_reason": obj.get("billing_reason"),
-        })
+        facts.update(
+            {
+                "invoice_number": obj.get("number"),
+                "amount_due": obj.get("amount_due"),
+                "currency": obj.get("currency"),
+                "amount_display": format_amount(
+                    obj.get("amount_remaining", obj.get("amount_due")), obj.get("currency")
+                ),
+                "attempt_count": obj.get("attempt_count"),
+                "hosted_invoice_url": obj.get("hosted_invoice_url"),
+                "next_payment_attempt": obj.get("next_payment_attempt"),
+                "billing_reason": obj.get("billing_reason"),
+            }
+        )
         message = "Invoice payment failed"
         email = obj.get("customer_email")
         name = obj.get("customer_name")
     elif kind == "payment_intent.payment_failed":
         error = obj.get("last_payment_error") or {}
         invoice = _invoice_of(obj)
-        subject = Subject(kind="invoice", id=invoice) if invoice else Subject(
-            kind="payment_intent", id=obj.get("id", ""))
-        facts.update({
-            "payment_intent_id": obj.get("id"),
-            "decline_code": error.get("decline_code"),
-            "error_code": error.get("code"),
-            "decline_message": error.get("message"),
-            "amount_due": obj.get("amount"),
-            "currency": obj.get("currency"),
-            "amount_display": format_amount(obj.get("amount"), obj.get("currency")),
-        })
+        subject = (
+            Subject(kind="invoice", id=invoice)
+            if invoice
+            else Subject(kind="payment_intent", id=obj.get("id", ""))
+        )
+        facts.update(
+            {
+                "payment_intent_id": obj.get("id"),
+                "decline_code": error.get("decline_code"),
+                "error_code": error.get("code"),
+                "decline_message": error.get("message"),
+                "amount_due": obj.get("amount"),
+                "currency": obj.get("currency"),
+                "amount_display": format_amount(obj.get("amount"), obj.get("currency")),
+            }
+        )
         message = error.get("message") or "Payment failed"
         email = obj.get("receipt_email")
         name = None
@@ -88,16 +96,18 @@ def detection_from_event(event: dict[str, Any]) -> Detection | None:
         else:
             subject = Subject(kind="charge", id=obj.get("id", ""))
         outcome = obj.get("outcome") or {}
-        facts.update({
-            "charge_id": obj.get("id"),
-            "payment_intent_id": payment_intent,
-            "decline_code": outcome.get("reason") or obj.get("failure_code"),
-            "error_code": obj.get("failure_code"),
-            "decline_message": obj.get("failure_message"),
-            "amount_due": obj.get("amount"),
-            "currency": obj.get("currency"),
-            "amount_display": format_amount(obj.get("amount"), obj.get("currency")),
-        })
+        facts.update(
+            {
+                "charge_id": obj.get("id"),
+                "payment_intent_id": payment_intent,
+                "decline_code": outcome.get("reason") or obj.get("failure_code"),
+                "error_code": obj.get("failure_code"),
+                "decline_message": obj.get("failure_message"),
+                "amount_due": obj.get("amount"),
+                "currency": obj.get("currency"),
+                "amount_display": format_amount(obj.get("amount"), obj.get("currency")),
+            }
+        )
         message = obj.get("failure_message") or "Charge failed"
         billing = obj.get("billing_details") or {}
         email = billing.get("email") or obj.get("receipt_email")
@@ -111,8 +121,9 @@ def detection_from_event(event: dict[str, Any]) -> Detection | None:
         type="payment_failed",
         source="stripe",
         subject=subject,
-        account=AccountRef(stripe_customer_id=_id(obj.get("customer")), name=name,
-                           domain=_domain(email)),
+        account=AccountRef(
+            stripe_customer_id=_id(obj.get("customer")), name=name, domain=_domain(email)
+        ),
         occurred_at=_when(event),
         message=message,
         facts={k: v for k, v in facts.items() if v is not None},
@@ -133,8 +144,9 @@ def resolution_from_event(event: dict[str, Any]) -> tuple[list[str], ExternalEve
         invoice = _invoice_of(obj)
         if invoice:
             targets.append(remediation_id("payment_failed", "invoice", invoice))
-        intent = obj.get("id") if kind.startswith("payment_intent.") else _id(
-            obj.get("payment_intent"))
+        intent = (
+            obj.get("id") if kind.startswith("payment_intent.") else _id(obj.get("payment_intent"))
+        )
         if intent:
             targets.append(remediation_id("payment_failed", "payment_intent", intent))
     evidence = {
@@ -146,6 +158,9 @@ def resolution_from_event(event: dict[str, Any]) -> tuple[list[str], ExternalEve
         "currency": obj.get("currency"),
     }
     return targets, ExternalEvent(
-        kind=kind, source="stripe", event_id=event.get("id"), occurred_at=_when(event),
+        kind=kind,
+        source="stripe",
+        event_id=event.get("id"),
+        occurred_at=_when(event),
         evidence={k: v for k, v in evidence.items() if v is not None},
     )

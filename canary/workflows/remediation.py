@@ -23,19 +23,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from canary import search_attributes as sa
+    from canary.catalog.diagnosis import render
     from canary.messages import build_blocks, fallback_text, human_duration, temporal_ui_link
     from canary.models import (
         ActionRequest,
         ActionResult,
+        Detection,
         DiagnoseInput,
         Diagnosis,
         DiagnosisPlan,
-        Detection,
         EnrichInput,
         EnrichOutput,
         EscalationStep,
@@ -57,21 +58,26 @@ with workflow.unsafe.imports_passed_through():
         StepOutput,
         TimelineEntry,
     )
-    from canary.catalog.diagnosis import render
 
 # Named retry policies. Permanent failures are raised non-retryable by the activities, so
 # these only govern transient trouble (timeouts, 5xx, 429 with Retry-After).
 DIAGNOSIS_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30), maximum_attempts=6,
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=6,
 )
 STEP_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=2), maximum_attempts=8,
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    maximum_attempts=8,
 )
 SLACK_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1), maximum_attempts=10,
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=10,
 )
 DIAGNOSIS_TIMEOUT = timedelta(seconds=30)
 STEP_TIMEOUT = timedelta(seconds=60)
@@ -180,16 +186,21 @@ class RemediationWorkflow:
 
     async def _diagnose(self) -> Diagnosis:
         plan: DiagnosisPlan = await workflow.execute_activity(
-            "canary.plan_diagnosis", self._detection, result_type=DiagnosisPlan,
-            start_to_close_timeout=DIAGNOSIS_TIMEOUT, retry_policy=DIAGNOSIS_RETRY,
+            "canary.plan_diagnosis",
+            self._detection,
+            result_type=DiagnosisPlan,
+            start_to_close_timeout=DIAGNOSIS_TIMEOUT,
+            retry_policy=DIAGNOSIS_RETRY,
         )
         self._upsert(error_type=plan.error_type)
         facts: dict[str, Any] = {}
         for enricher in plan.enrich:
             try:
                 enriched: EnrichOutput = await workflow.execute_activity(
-                    "canary.enrich", EnrichInput(enricher=enricher, detection=self._detection),
-                    result_type=EnrichOutput, start_to_close_timeout=DIAGNOSIS_TIMEOUT,
+                    "canary.enrich",
+                    EnrichInput(enricher=enricher, detection=self._detection),
+                    result_type=EnrichOutput,
+                    start_to_close_timeout=DIAGNOSIS_TIMEOUT,
                     retry_policy=DIAGNOSIS_RETRY,
                 )
             except ActivityError as err:
@@ -202,8 +213,10 @@ class RemediationWorkflow:
         self._facts.update(facts)
         detection = self._detection.model_copy(update={"account": self._account})
         diagnosis: Diagnosis = await workflow.execute_activity(
-            "canary.diagnose", DiagnoseInput(detection=detection, plan=plan, facts=self._facts),
-            result_type=Diagnosis, start_to_close_timeout=DIAGNOSIS_TIMEOUT,
+            "canary.diagnose",
+            DiagnoseInput(detection=detection, plan=plan, facts=self._facts),
+            result_type=Diagnosis,
+            start_to_close_timeout=DIAGNOSIS_TIMEOUT,
             retry_policy=DIAGNOSIS_RETRY,
         )
         matched = next((s for s in reversed(diagnosis.steps) if s.matched), None)
@@ -225,8 +238,10 @@ class RemediationWorkflow:
             return ResolveOwnerOutput()
         try:
             owner: ResolveOwnerOutput = await workflow.execute_activity(
-                "canary.resolve_owner", ResolveOwnerInput(emails=[str(e) for e in emails]),
-                result_type=ResolveOwnerOutput, start_to_close_timeout=SLACK_TIMEOUT,
+                "canary.resolve_owner",
+                ResolveOwnerInput(emails=[str(e) for e in emails]),
+                result_type=ResolveOwnerOutput,
+                start_to_close_timeout=SLACK_TIMEOUT,
                 retry_policy=SLACK_RETRY,
             )
         except ActivityError as err:
@@ -235,8 +250,11 @@ class RemediationWorkflow:
         if owner.slack_user:
             self._record("owner", f"Owner is {owner.name or owner.email} (<@{owner.slack_user}>)")
         else:
-            self._record("owner", f"No Slack user for {', '.join(map(str, emails))}; "
-                         f"alerting {self._config.alert_channel}")
+            self._record(
+                "owner",
+                f"No Slack user for {', '.join(map(str, emails))}; "
+                f"alerting {self._config.alert_channel}",
+            )
         return owner
 
     # -- waiting: scheduled steps, escalation ladder, expiry -------------------------------
@@ -271,7 +289,7 @@ class RemediationWorkflow:
                 lambda: self._closed or self._wake or bool(self._external),
                 timeout=timedelta(seconds=timeout),
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def _handle_due(self) -> None:
@@ -315,28 +333,44 @@ class RemediationWorkflow:
         elif target == "escalation_channel":
             await self._post_escalation(text)
         elif target == "crm_case":
-            await self._thread(f":clipboard: {text} A CRM case is the next step; open one in "
-                               "Salesforce for this account.")
+            await self._thread(
+                f":clipboard: {text} A CRM case is the next step; open one in "
+                "Salesforce for this account."
+            )
         self._record(
-            "escalated", f"Escalation level {self._escalation_level} ({target}): {text}",
+            "escalated",
+            f"Escalation level {self._escalation_level} ({target}): {text}",
             data={"target": target, "level": self._escalation_level},
         )
         self._upsert()
         self._needs_publish = True
 
     async def _post_escalation(self, text: str) -> None:
-        link = f" <{self._slack.permalink}|original alert>" if self._slack and self._slack.permalink else ""
+        link = (
+            f" <{self._slack.permalink}|original alert>"
+            if self._slack and self._slack.permalink
+            else ""
+        )
         status = self._status()
         blocks = [
-            {"type": "section", "text": {"type": "mrkdwn", "text":
-             f":rotating_light: *Escalated:* {status.headline}\n{text}{link}"}},
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": f":rotating_light: *Escalated:* {status.headline}\n{text}{link}",
+                },
+            },
             *build_blocks(status, self._links, self._mention(), self._temporal_url())[1:],
         ]
-        await self._slack_call(SlackMessageInput(
-            workflow_id=self._workflow_id, channel=self._config.escalation_channel,
-            text=f"Escalated: {status.headline}", blocks=blocks,
-            metadata_key=f"{self._workflow_id}/{self._run_key}/escalation/{self._escalation_level}",
-        ))
+        await self._slack_call(
+            SlackMessageInput(
+                workflow_id=self._workflow_id,
+                channel=self._config.escalation_channel,
+                text=f"Escalated: {status.headline}",
+                blocks=blocks,
+                metadata_key=f"{self._workflow_id}/{self._run_key}/escalation/{self._escalation_level}",
+            )
+        )
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -352,11 +386,14 @@ class RemediationWorkflow:
             result: StepOutput = await workflow.execute_activity(
                 "canary.run_step",
                 StepInput(
-                    workflow_id=self._workflow_id, step=step, detection=detection,
+                    workflow_id=self._workflow_id,
+                    step=step,
+                    detection=detection,
                     attempt_key=f"{self._workflow_id}/{self._run_key}/{step.id}/{count}",
                     facts=self._facts,
                 ),
-                result_type=StepOutput, start_to_close_timeout=STEP_TIMEOUT,
+                result_type=StepOutput,
+                start_to_close_timeout=STEP_TIMEOUT,
                 retry_policy=STEP_RETRY,
             )
         except ActivityError as err:
@@ -366,8 +403,11 @@ class RemediationWorkflow:
             if all(existing.label != link.label for existing in self._links):
                 self._links.append(link)
         self._record(
-            "step_succeeded" if result.ok else "step_failed", result.text, actor=actor,
-            data={"step": step.id, "error_code": result.error_code} if result.error_code
+            "step_succeeded" if result.ok else "step_failed",
+            result.text,
+            actor=actor,
+            data={"step": step.id, "error_code": result.error_code}
+            if result.error_code
             else {"step": step.id},
         )
         if not result.ok:
@@ -386,8 +426,10 @@ class RemediationWorkflow:
         self._occurrences += 1
         self._facts.update(detection.facts)
         self._record(
-            "occurrence", f"Reported again by {detection.source} (#{self._occurrences}): "
-            f"{detection.message[:200]}", actor=detection.source,
+            "occurrence",
+            f"Reported again by {detection.source} (#{self._occurrences}): "
+            f"{detection.message[:200]}",
+            actor=detection.source,
             data={"detection_id": detection.id, "facts": detection.facts},
         )
         self._needs_publish = True
@@ -409,12 +451,18 @@ class RemediationWorkflow:
             event = self._external.pop(0)
             if event.kind in self._diagnosis.resolution.external_events:
                 self._close(
-                    "resolved_externally", event.source,
-                    f"{event.source} reported {event.kind}", evidence=event.evidence,
+                    "resolved_externally",
+                    event.source,
+                    f"{event.source} reported {event.kind}",
+                    evidence=event.evidence,
                 )
             else:
-                self._record("external", f"{event.source} reported {event.kind} (no effect)",
-                             actor=event.source, data=event.evidence)
+                self._record(
+                    "external",
+                    f"{event.source} reported {event.kind} (no effect)",
+                    actor=event.source,
+                    data=event.evidence,
+                )
 
     @workflow.update
     async def act(self, request: ActionRequest) -> ActionResult:
@@ -427,26 +475,32 @@ class RemediationWorkflow:
             actor = request.user
             self._first_human_at = self._first_human_at or workflow.now()
             self._record(
-                "human_action", f"{request.user_name or actor} pressed {action.label}"
-                + (f": {request.note}" if request.note else ""), actor=actor,
+                "human_action",
+                f"{request.user_name or actor} pressed {action.label}"
+                + (f": {request.note}" if request.note else ""),
+                actor=actor,
                 data={"action": action.id, "source": request.source},
             )
             if action.snooze_for is not None:
                 self._snoozed_until = workflow.now() + action.snooze_for
                 self._attention_anchor = self._snoozed_until
-                self._record("snoozed", f"Snoozed for {human_duration(action.snooze_for)}",
-                             actor=actor)
+                self._record(
+                    "snoozed", f"Snoozed for {human_duration(action.snooze_for)}", actor=actor
+                )
                 self._needs_publish = True
                 self._wake = True
-                return self._result(request, True,
-                                    f"Snoozed for {human_duration(action.snooze_for)}.")
+                return self._result(
+                    request, True, f"Snoozed for {human_duration(action.snooze_for)}."
+                )
             for step in action.steps:
                 result = await self._run_step(step, actor=actor)
                 if not result.ok:
                     self._wake = True
                     return self._result(request, True, result.text)
             if action.closes_as:
-                self._close(action.closes_as, actor, f"{action.label} by {request.user_name or actor}")
+                self._close(
+                    action.closes_as, actor, f"{action.label} by {request.user_name or actor}"
+                )
                 return self._result(request, True, f"Done: {self._closed_phrase()}.")
             self._needs_publish = True
             self._wake = True
@@ -476,11 +530,20 @@ class RemediationWorkflow:
         return next((a for a in self._diagnosis.actions if a.id == action_id), None)
 
     def _result(self, request: ActionRequest, accepted: bool, message: str) -> ActionResult:
-        return ActionResult(accepted=accepted, action=request.action, state=self._state,
-                            outcome=self._outcome, message=message)
+        return ActionResult(
+            accepted=accepted,
+            action=request.action,
+            state=self._state,
+            outcome=self._outcome,
+            message=message,
+        )
 
     def _closed_phrase(self) -> str:
-        by = f" by {self._resolved_by}" if self._resolved_by and self._resolved_by != "canary" else ""
+        by = (
+            f" by {self._resolved_by}"
+            if self._resolved_by and self._resolved_by != "canary"
+            else ""
+        )
         return {
             "auto_resolved": "fixed automatically",
             "resolved_by_human": f"resolved{by}",
@@ -489,8 +552,9 @@ class RemediationWorkflow:
             "expired": "expired",
         }.get(self._outcome or "", "closed")
 
-    def _close(self, outcome: Outcome, actor: str, text: str,
-               evidence: dict[str, Any] | None = None) -> None:
+    def _close(
+        self, outcome: Outcome, actor: str, text: str, evidence: dict[str, Any] | None = None
+    ) -> None:
         if self._closed:
             return
         self._closed = True
@@ -498,8 +562,12 @@ class RemediationWorkflow:
         self._resolved_by = actor
         state: State = {"dismissed": "dismissed", "expired": "failed"}.get(outcome, "resolved")  # type: ignore[assignment]
         self._state = state
-        self._record("closed", f"{text} — outcome {outcome}", actor=actor,
-                     data={"outcome": outcome, "evidence": evidence or {}})
+        self._record(
+            "closed",
+            f"{text} — outcome {outcome}",
+            actor=actor,
+            data={"outcome": outcome, "evidence": evidence or {}},
+        )
         self._upsert()
 
     def _set_state(self, state: State) -> None:
@@ -509,8 +577,9 @@ class RemediationWorkflow:
         self._record("state", f"State is now {state}")
         self._upsert()
 
-    def _record(self, kind: str, text: str, actor: str = "canary",
-                data: dict[str, Any] | None = None) -> None:
+    def _record(
+        self, kind: str, text: str, actor: str = "canary", data: dict[str, Any] | None = None
+    ) -> None:
         self._timeline.append(
             TimelineEntry(at=workflow.now(), kind=kind, text=text, actor=actor, data=data or {})
         )
@@ -527,8 +596,9 @@ class RemediationWorkflow:
         return f"<@{self._owner.slack_user}>" if self._owner.slack_user else None
 
     def _temporal_url(self) -> str:
-        return temporal_ui_link(self._config.temporal_ui_url, self._config.namespace,
-                                self._workflow_id)
+        return temporal_ui_link(
+            self._config.temporal_ui_url, self._config.namespace, self._workflow_id
+        )
 
     def _status(self) -> RemediationStatus:
         diagnosis = self._diagnosis
@@ -564,14 +634,16 @@ class RemediationWorkflow:
             lines.append(f"Outcome: {status.outcome}")
         if self._diagnosis:
             lines += ["", self._diagnosis.summary, "", f"Next: {self._diagnosis.what_to_do}"]
-        lines += [f"Escalation level: {self._escalation_level}",
-                  f"Occurrences: {self._occurrences}, attempts: {self._attempts}"]
+        lines += [
+            f"Escalation level: {self._escalation_level}",
+            f"Occurrences: {self._occurrences}, attempts: {self._attempts}",
+        ]
         return "\n".join(lines)
 
     def _upsert(self, error_type: str | None = None) -> None:
         if not self._config.search_attributes:
             return
-        updates = [
+        updates: list[SearchAttributeUpdate[Any]] = [
             sa.STATE.value_set(self._state),
             sa.ESCALATION_LEVEL.value_set(self._escalation_level),
             sa.SUBJECT.value_set(f"{self._detection.subject.kind}:{self._detection.subject.id}"),
@@ -591,8 +663,11 @@ class RemediationWorkflow:
     async def _slack_call(self, message: SlackMessageInput) -> SlackMessageOutput | None:
         try:
             result: SlackMessageOutput = await workflow.execute_activity(
-                "canary.post_slack", message, result_type=SlackMessageOutput,
-                start_to_close_timeout=SLACK_TIMEOUT, retry_policy=SLACK_RETRY,
+                "canary.post_slack",
+                message,
+                result_type=SlackMessageOutput,
+                start_to_close_timeout=SLACK_TIMEOUT,
+                retry_policy=SLACK_RETRY,
             )
         except ActivityError as err:
             # Slack being down must not lose the remediation: it is still in Temporal, the
@@ -605,12 +680,19 @@ class RemediationWorkflow:
         """Post the alert once, then update that same message in place on every change."""
         self._needs_publish = False
         status = self._status()
-        blocks = build_blocks(status, self._links, self._mention(), self._temporal_url(),
-                              self._notes if not self._closed else None)
+        blocks = build_blocks(
+            status,
+            self._links,
+            self._mention(),
+            self._temporal_url(),
+            self._notes if not self._closed else None,
+        )
         workflow.set_current_details(self._details())
         message = SlackMessageInput(
-            workflow_id=self._workflow_id, channel=self._config.alert_channel,
-            text=fallback_text(status), blocks=blocks,
+            workflow_id=self._workflow_id,
+            channel=self._config.alert_channel,
+            text=fallback_text(status),
+            blocks=blocks,
             ts=self._slack.ts if self._slack else None,
             metadata_key=None if self._slack else f"{self._workflow_id}/{self._run_key}/alert",
         )
@@ -618,22 +700,28 @@ class RemediationWorkflow:
             message.channel = self._slack.channel
         result = await self._slack_call(message)
         if result and not self._slack:
-            self._slack = SlackRef(channel=result.channel, ts=result.ts,
-                                   permalink=result.permalink)
+            self._slack = SlackRef(channel=result.channel, ts=result.ts, permalink=result.permalink)
             self._first_notified_at = workflow.now()
-            self._record("notified", f"Alert posted to {self._config.alert_channel}",
-                         data={"channel": result.channel, "ts": result.ts})
+            self._record(
+                "notified",
+                f"Alert posted to {self._config.alert_channel}",
+                data={"channel": result.channel, "ts": result.ts},
+            )
 
     async def _thread(self, text: str) -> None:
         if not self._slack:
             return
         self._thread_posts += 1
-        await self._slack_call(SlackMessageInput(
-            workflow_id=self._workflow_id, channel=self._slack.channel, text=text,
-            blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
-            thread_ts=self._slack.ts,
-            metadata_key=f"{self._workflow_id}/{self._run_key}/thread/{self._thread_posts}",
-        ))
+        await self._slack_call(
+            SlackMessageInput(
+                workflow_id=self._workflow_id,
+                channel=self._slack.channel,
+                text=text,
+                blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+                thread_ts=self._slack.ts,
+                metadata_key=f"{self._workflow_id}/{self._run_key}/thread/{self._thread_posts}",
+            )
+        )
 
     def _resolution_record(self) -> ResolutionRecord:
         assert self._outcome is not None
@@ -652,9 +740,11 @@ class RemediationWorkflow:
             first_human_action_at=self._first_human_at,
             closed_at=closed_at,
             time_to_first_notification=(self._first_notified_at - self._started_at)
-            if self._first_notified_at else None,
+            if self._first_notified_at
+            else None,
             time_to_first_human_action=(self._first_human_at - self._started_at)
-            if self._first_human_at else None,
+            if self._first_human_at
+            else None,
             time_to_resolution=closed_at - self._started_at,
             attempts=self._attempts,
             occurrences=self._occurrences,

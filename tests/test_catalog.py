@@ -1,0 +1,169 @@
+"""The catalog loads and validates, and diagnosis is a pure function of its inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from canary.catalog import (
+    CatalogError,
+    diagnose,
+    evaluate,
+    load_catalog,
+    normalise_message,
+    plan,
+    render,
+    unknown_signature,
+)
+from canary.models import Detection, Rule
+
+CATALOG = load_catalog()
+ENV = {"stripe_dashboard": "https://dashboard.stripe.com/test", "salesforce_url": ""}
+
+
+def payment(decline: str | None, **facts: object) -> Detection:
+    base = {"event_type": "invoice.payment_failed", "amount_display": "$4,800.00"}
+    if decline:
+        base["decline_code"] = decline
+    return Detection(
+        source="stripe",
+        type="payment_failed",
+        subject={"kind": "invoice", "id": "in_123"},
+        account={"name": "Globex", "stripe_customer_id": "cus_9"},
+        facts={**base, **facts},
+    )
+
+
+@pytest.mark.parametrize(
+    ("decline", "branch", "actions", "retries"),
+    [
+        (
+            "insufficient_funds",
+            "insufficient_funds",
+            ["stripe.hosted_invoice_link", "stripe.retry_payment"],
+            True,
+        ),
+        ("expired_card", "card_needs_update", ["stripe.billing_portal_link"], False),
+        ("incorrect_cvc", "card_needs_update", ["stripe.billing_portal_link"], False),
+        (
+            "authentication_required",
+            "authentication_required",
+            ["stripe.hosted_invoice_link"],
+            False,
+        ),
+        ("fraudulent", "fraud_suspected", ["slack.notify_finance"], False),
+        ("stolen_card", "fraud_suspected", ["slack.notify_finance"], False),
+        ("do_not_honor", "generic_decline", ["stripe.hosted_invoice_link"], False),
+    ],
+)
+def test_decline_code_branches(
+    decline: str, branch: str, actions: list[str], retries: bool
+) -> None:
+    detection = payment(decline)
+    result = diagnose(detection, plan(detection, CATALOG), CATALOG, {}, ENV)
+    assert result.error_type == "payment_failed"
+    assert result.branch == branch
+    assert [s.action for s in result.automated] == actions
+    assert any(s.after for s in result.automated) == retries
+    # Diagnosis records every step it checked, in order, and exactly one match decides.
+    checked = [s for s in result.steps if s.id not in ("type_given",)]
+    assert checked[-1].matched and checked[-1].id == branch
+    assert not any(s.matched for s in checked[:-1])
+    offered = [a.id for a in result.actions]
+    assert ("retry" in offered) == (branch != "fraud_suspected")
+
+
+def test_message_says_what_where_and_what_to_do() -> None:
+    detection = payment(
+        "insufficient_funds",
+        invoice_number="INV-0042",
+        attempt_count=1,
+        decline_message="Your card has insufficient funds.",
+    )
+    result = diagnose(detection, plan(detection, CATALOG), CATALOG, {}, ENV)
+    assert result.headline == "Payment failed: Globex — $4,800.00"
+    assert "INV-0042" in result.summary and "insufficient funds" in result.summary
+    assert "Retry payment" in result.what_to_do
+    urls = {link.label: link.url for link in result.investigate}
+    assert urls["Stripe invoice"] == "https://dashboard.stripe.com/test/invoices/in_123"
+    assert urls["Stripe customer"].endswith("/customers/cus_9")
+    assert "Salesforce account" not in urls  # no CRM id: no dead link
+
+
+def test_classification_without_a_type() -> None:
+    detection = Detection(
+        source="stripe",
+        subject={"kind": "invoice", "id": "in_1"},
+        facts={"event_type": "charge.failed"},
+    )
+    chosen = plan(detection, CATALOG)
+    assert chosen.error_type == "payment_failed"
+    assert chosen.enrich == ["stripe.invoice", "stripe.customer"]
+
+    unknown_type = Detection(
+        source="n8n", type="no_such_type", subject={"kind": "job", "id": "1"}, message="boom"
+    )
+    chosen = plan(unknown_type, CATALOG)
+    assert chosen.error_type == "unknown"
+    assert chosen.steps[0].id == "type_given" and not chosen.steps[0].matched
+
+
+def test_unknown_error_echoes_raw_message_bounded() -> None:
+    detection = Detection(
+        source="workato",
+        subject={"kind": "job", "id": "j1"},
+        message="Recipe failed: " + "x" * 5000,
+    )
+    result = diagnose(detection, plan(detection, CATALOG), CATALOG)
+    assert result.error_type == "unknown"
+    assert "Recipe failed: xxx" in result.summary
+    assert len(result.summary) < 2000 and "more characters in the timeline" in result.summary
+    assert result.signature and result.signature.startswith("workato:")
+
+
+def test_unknown_signature_is_stable_across_ids_and_numbers() -> None:
+    a = unknown_signature(
+        "zapier", "Task 8812 failed at 2026-11-01 12:00: HubSpot 502 req_AbC123xyz"
+    )
+    b = unknown_signature(
+        "Zapier", "Task 9001 failed at 2026-11-02 09:30: HubSpot 502 req_ZZZ999qqq"
+    )
+    c = unknown_signature("zapier", "Task 9001 failed: Salesforce login refused")
+    assert a == b and a != c
+    assert "<n>" in normalise_message("order 42 failed")
+
+
+def test_rules_and_templates() -> None:
+    context = {"facts": {"n": 5, "s": "Hello World"}, "account": {"name": "A"}}
+    assert evaluate(Rule(field="facts.n", gte=5), context)
+    assert not evaluate(Rule(field="facts.n", lte=4), context)
+    assert evaluate(Rule(field="facts.s", contains="world"), context)
+    assert evaluate(
+        Rule.model_validate({"not": {"field": "facts.missing", "exists": True}}), context
+    )
+    assert evaluate(
+        Rule.model_validate({"any": [{"field": "facts.s", "matches": "^Hel"}]}), context
+    )
+    assert render("{account.name} owes {facts.n} ({facts.nope})", context) == "A owes 5 ((unknown))"
+    # Templates are lookups only: no attribute access into Python objects.
+    assert render("{facts.s.__class__}", context) == "(unknown)"
+
+
+def test_invalid_catalogs_are_refused_with_the_reason(tmp_path: Path) -> None:
+    bad_action = tmp_path / "bad.yaml"
+    bad_action.write_text(
+        "version: '1'\nsops:\n  - type: unknown\n    title: U\n    message: {headline: h, "
+        "what_happened: w, what_to_do: d}\n    actions:\n      - id: retry\n        label: R\n"
+        "        steps: [{id: s, action: stripe.refund_everything, title: t}]\n"
+    )
+    with pytest.raises(CatalogError, match="unknown action 'stripe.refund_everything'"):
+        load_catalog(bad_action)
+    no_unknown = tmp_path / "no_unknown.yaml"
+    no_unknown.write_text("version: '1'\nsops: []\n")
+    with pytest.raises(CatalogError, match="'unknown' SOP"):
+        load_catalog(no_unknown)
+    with pytest.raises(CatalogError, match="not found"):
+        load_catalog(tmp_path / "missing.yaml")
+    with pytest.raises(Exception, match="exactly one operator"):
+        Rule.model_validate({"field": "facts.x", "equals": 1, "gte": 2})

@@ -35,10 +35,15 @@ Drive = Callable[[WorkflowEnvironment, WorkflowHandle], Awaitable[None]]
 
 def _payment(decline: str, invoice: str) -> Detection:
     return Detection(
-        id=f"evt_{invoice}", source="stripe", type="payment_failed",
+        id=f"evt_{invoice}",
+        source="stripe",
+        type="payment_failed",
         subject={"kind": "invoice", "id": invoice},
-        account={"name": "Globex", "stripe_customer_id": "cus_rec",
-                 "owner_email": "alice@acme-gtm.example"},
+        account={
+            "name": "Globex",
+            "stripe_customer_id": "cus_rec",
+            "owner_email": "alice@acme-gtm.example",
+        },
         message="Your card was declined.",
         facts={"event_type": "invoice.payment_failed", "decline_code": decline},
     )
@@ -46,23 +51,28 @@ def _payment(decline: str, invoice: str) -> Detection:
 
 async def _approve(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
     await env.sleep(timedelta(minutes=10))
-    await handle.execute_update(RemediationWorkflow.act,
-                                ActionRequest(action="retry", user="U0ALICE"))
+    await handle.execute_update(
+        RemediationWorkflow.act, ActionRequest(action="retry", user="U0ALICE")
+    )
 
 
 async def _dismiss(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
     await env.sleep(timedelta(hours=5))  # past the first escalation step
-    await handle.execute_update(RemediationWorkflow.act,
-                                ActionRequest(action="snooze", user="U0ALICE"))
+    await handle.execute_update(
+        RemediationWorkflow.act, ActionRequest(action="snooze", user="U0ALICE")
+    )
     await env.sleep(timedelta(hours=2))
-    await handle.execute_update(RemediationWorkflow.act,
-                                ActionRequest(action="dismiss", user="U0BOB", note="duplicate"))
+    await handle.execute_update(
+        RemediationWorkflow.act, ActionRequest(action="dismiss", user="U0BOB", note="duplicate")
+    )
 
 
 async def _paid(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
     await env.sleep(timedelta(minutes=30))
-    await handle.signal(RemediationWorkflow.external_event,
-                        ExternalEvent(kind="invoice.paid", source="stripe", event_id="evt_paid"))
+    await handle.signal(
+        RemediationWorkflow.external_event,
+        ExternalEvent(kind="invoice.paid", source="stripe", event_id="evt_paid"),
+    )
 
 
 async def _nothing(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
@@ -72,14 +82,27 @@ async def _nothing(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
 SCENARIOS: dict[str, tuple[Detection, list[bool], Drive]] = {
     "payment_failed-auto_resolved": (_payment("insufficient_funds", "in_auto"), [True], _nothing),
     "payment_failed-approved": (_payment("expired_card", "in_approved"), [True], _approve),
-    "payment_failed-escalated-dismissed": (_payment("insufficient_funds", "in_dismiss"), [],
-                                           _dismiss),
-    "payment_failed-resolved_externally": (_payment("authentication_required", "in_paid"), [],
-                                           _paid),
+    "payment_failed-escalated-dismissed": (
+        _payment("insufficient_funds", "in_dismiss"),
+        [],
+        _dismiss,
+    ),
+    "payment_failed-resolved_externally": (
+        _payment("authentication_required", "in_paid"),
+        [],
+        _paid,
+    ),
     "payment_failed-expired": (_payment("fraudulent", "in_expired"), [], _nothing),
     "unknown-expired": (
-        Detection(id="run-1", source="zapier", subject={"kind": "zap_run", "id": "run-1"},
-                  message="Zap failed: HubSpot returned 502"), [], _nothing),
+        Detection(
+            id="run-1",
+            source="zapier",
+            subject={"kind": "zap_run", "id": "run-1"},
+            message="Zap failed: HubSpot returned 502",
+        ),
+        [],
+        _nothing,
+    ),
 }
 
 
@@ -87,18 +110,25 @@ async def record(dest: Path = HERE) -> list[Path]:
     dest.mkdir(parents=True, exist_ok=True)
     test_server = Path(sys.executable).parent / "temporal-test-server"
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(test_server), data_converter=pydantic_data_converter)
+        test_server_existing_path=str(test_server), data_converter=pydantic_data_converter
+    )
     written: list[Path] = []
     try:
         for name, (detection, pays, drive) in SCENARIOS.items():
             fake = FakeServices(pay_results=list(pays))
-            async with Worker(env.client, task_queue="record", workflows=[RemediationWorkflow],
-                              activities=fake.all()):
+            async with Worker(
+                env.client,
+                task_queue="record",
+                workflows=[RemediationWorkflow],
+                activities=fake.all(),
+            ):
                 handle = await env.client.start_workflow(
                     RemediationWorkflow.run,
-                    RemediationInput(detection=detection,
-                                     config=RemediationConfig(search_attributes=False)),
-                    id=f"{name}", task_queue="record",
+                    RemediationInput(
+                        detection=detection, config=RemediationConfig(search_attributes=False)
+                    ),
+                    id=f"{name}",
+                    task_queue="record",
                 )
                 await drive(env, handle)
                 await handle.result()

@@ -83,6 +83,19 @@ DIAGNOSIS_TIMEOUT = timedelta(seconds=30)
 STEP_TIMEOUT = timedelta(seconds=60)
 SLACK_TIMEOUT = timedelta(seconds=20)
 MAX_NOTES = 3
+# Timeline entries worth a line in the alert's Slack thread (the rest stay in Temporal).
+THREADED_KINDS = frozenset(
+    {
+        "step_succeeded",
+        "step_failed",
+        "human_action",
+        "snoozed",
+        "occurrence",
+        "external",
+        "closed",
+        "enrich_failed",
+    }
+)
 
 
 def _cause(err: BaseException) -> str:
@@ -133,6 +146,7 @@ class RemediationWorkflow:
         self._external: list[ExternalEvent] = []
         self._wake = False
         self._needs_publish = False
+        self._thread_queue: list[str] = []
         # Steps that touch money run one at a time: a scheduled retry and a clicked retry
         # must never charge twice, and a double click must execute the fix once.
         self._lock = asyncio.Lock()
@@ -580,9 +594,13 @@ class RemediationWorkflow:
     def _record(
         self, kind: str, text: str, actor: str = "canary", data: dict[str, Any] | None = None
     ) -> None:
+        now = workflow.now()
         self._timeline.append(
-            TimelineEntry(at=workflow.now(), kind=kind, text=text, actor=actor, data=data or {})
+            TimelineEntry(at=now, kind=kind, text=text, actor=actor, data=data or {})
         )
+        if kind in THREADED_KINDS:
+            who = f"<@{actor}>" if actor[:1] == "U" and actor[1:].isalnum() else actor
+            self._thread_queue.append(f"`{now:%H:%M}` {who}: {text}")
 
     def _note(self, text: str) -> None:
         self._notes = [*self._notes, text][-MAX_NOTES:]
@@ -707,6 +725,10 @@ class RemediationWorkflow:
                 f"Alert posted to {self._config.alert_channel}",
                 data={"channel": result.channel, "ts": result.ts},
             )
+        if self._slack and self._thread_queue:
+            # The timeline, threaded under the alert: one reply per batch of changes.
+            lines, self._thread_queue = self._thread_queue, []
+            await self._thread("\n".join(lines))
 
     async def _thread(self, text: str) -> None:
         if not self._slack:

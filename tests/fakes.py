@@ -18,6 +18,8 @@ from canary.models import (
     EnrichInput,
     EnrichOutput,
     Link,
+    ResolveGroupsInput,
+    ResolveGroupsOutput,
     ResolveOwnerInput,
     ResolveOwnerOutput,
     SlackMessageInput,
@@ -33,6 +35,7 @@ CATALOG = load_catalog()
 class FakeServices:
     pay_results: list[bool] = field(default_factory=list)  # next retry outcomes; default decline
     owner: str | None = "U0ALICE"
+    groups: dict[str, list[str]] = field(default_factory=lambda: {"revops": ["U0DAN"]})
     steps: list[StepInput] = field(default_factory=list)
     posts: list[SlackMessageInput] = field(default_factory=list)
     charges: set[str] = field(default_factory=set)
@@ -89,6 +92,12 @@ class FakeServices:
     async def resolve_owner(self, request: ResolveOwnerInput) -> ResolveOwnerOutput:
         return ResolveOwnerOutput(slack_user=self.owner, email=request.emails[0], name="Alice")
 
+    @activity.defn(name="canary.resolve_groups")
+    async def resolve_groups(self, request: ResolveGroupsInput) -> ResolveGroupsOutput:
+        return ResolveGroupsOutput(
+            members={g: list(self.groups.get(g, [])) for g in request.groups}
+        )
+
     def all(self) -> list[Any]:
         return [
             self.plan_diagnosis,
@@ -97,4 +106,5 @@ class FakeServices:
             self.run_step,
             self.post_slack,
             self.resolve_owner,
+            self.resolve_groups,
         ]

@@ -178,3 +178,43 @@ async def test_refusals_and_double_click(skip_env: WorkflowEnvironment) -> None:
     assert record.outcome == "resolved_by_human"
     assert [e.kind for e in record.timeline].count("human_action") == 1
     assert any(s.step.action == "slack.notify_finance" for s in fake.steps)
+
+
+async def test_only_allowed_people_may_retry(skip_env: WorkflowEnvironment) -> None:
+    fake = FakeServices(pay_results=[False, True])
+    queue = f"q-{uuid.uuid4().hex[:6]}"
+    config = RemediationConfig(search_attributes=False, admins=["U0ADMIN"])
+    async with Worker(
+        skip_env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()
+    ):
+        detection = payment_detection("expired_card")
+        handle = await skip_env.client.start_workflow(
+            RemediationWorkflow.run,
+            RemediationInput(detection=detection, config=config),
+            id=f"test:{detection.subject.id}",
+            task_queue=queue,
+        )
+        await skip_env.sleep(timedelta(seconds=5))
+        # Erin is neither the owner nor in @revops: refused, recorded, never executed.
+        refused = await handle.execute_update(
+            RemediationWorkflow.act, ActionRequest(action="retry", user="U0ERIN")
+        )
+        assert not refused.accepted
+        assert "the owner, members of @revops or Canary admins" in refused.message
+        current = await status(handle)
+        assert [e.kind for e in current.timeline].count("action_refused") == 1
+        assert not [s for s in fake.steps if s.step.action == "stripe.retry_payment"]
+        # A member of @revops may; the decline is reported back and the case stays open.
+        declined = await handle.execute_update(
+            RemediationWorkflow.act, ActionRequest(action="retry", user="U0DAN")
+        )
+        assert declined.accepted and "declined" in declined.message and declined.outcome is None
+        # The break-glass admin may too; this time the payment goes through.
+        done = await handle.execute_update(
+            RemediationWorkflow.act, ActionRequest(action="retry", user="U0ADMIN")
+        )
+        assert done.accepted and done.outcome == "resolved_by_human"
+        # Anyone may mark resolved, but it is closed now, so nothing more happens.
+        record = await handle.result()
+    assert record.resolved_by == "U0ADMIN"
+    assert record.attempts == 2

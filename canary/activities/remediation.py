@@ -31,6 +31,8 @@ from canary.models import (
     EnrichInput,
     EnrichOutput,
     Link,
+    ResolveGroupsInput,
+    ResolveGroupsOutput,
     ResolveOwnerInput,
     ResolveOwnerOutput,
     SlackMessageInput,
@@ -381,6 +383,13 @@ class RemediationActivities:
                 )
         return ResolveOwnerOutput()
 
+    @activity.defn(name="canary.resolve_groups")
+    async def resolve_groups(self, request: ResolveGroupsInput) -> ResolveGroupsOutput:
+        members: dict[str, list[str]] = {}
+        for group in request.groups:
+            members[group] = await _run(self.slack.usergroup_members, group)
+        return ResolveGroupsOutput(members=members)
+
     def all(self) -> list[Callable[..., Any]]:
         return [
             self.plan_diagnosis,
@@ -389,6 +398,7 @@ class RemediationActivities:
             self.run_step,
             self.post_slack,
             self.resolve_owner,
+            self.resolve_groups,
         ]
 
 
@@ -399,6 +409,7 @@ ACTIVITY_NAMES = (
     "canary.run_step",
     "canary.post_slack",
     "canary.resolve_owner",
+    "canary.resolve_groups",
 )
 
 

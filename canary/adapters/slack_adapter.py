@@ -162,5 +162,20 @@ class SlackAdapter:
             raise
         return dict(data.get("user") or {}) or None
 
+    def usergroup_members(self, group: str) -> list[str]:
+        """Members of a user group given by handle (``revops``, ``@revops``) or id."""
+        handle = group.lstrip("@")
+        group_id = handle if handle.startswith("S") and handle.isupper() else None
+        if group_id is None:
+            listed = self._call("usergroups_list")
+            for item in listed.get("usergroups", []):
+                if item.get("handle") == handle or item.get("name") == handle:
+                    group_id = item.get("id")
+                    break
+        if group_id is None:
+            raise PermanentError(SERVICE, f"no user group @{handle}", "no_such_subteam")
+        data = self._call("usergroups_users_list", usergroup=group_id)
+        return [str(u) for u in data.get("users", [])]
+
     def post_ephemeral(self, channel: str, user: str, text: str) -> None:
         self._call("chat_postEphemeral", channel=self.channel_id(channel), user=user, text=text)

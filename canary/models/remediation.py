@@ -83,6 +83,9 @@ class RemediationConfig(BaseModel):
     search_attributes: bool = Field(
         True, description="Upsert Canary's search attributes (off where none are registered)."
     )
+    step_timeout_seconds: float = Field(
+        60.0, gt=0, description="Start-to-close timeout of one SOP step (a Stripe call, say)."
+    )
 
 
 class RemediationInput(BaseModel):
@@ -235,6 +238,14 @@ class SlackMessageOutput(BaseModel):
 
 class ResolveOwnerInput(BaseModel):
     emails: list[str]
+
+
+class ResolveGroupsInput(BaseModel):
+    groups: list[str]
+
+
+class ResolveGroupsOutput(BaseModel):
+    members: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class ResolveOwnerOutput(BaseModel):

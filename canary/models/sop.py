@@ -28,7 +28,16 @@ KNOWN_STEP_ACTIONS: frozenset[str] = frozenset(
 
 #: Button actions. ``action_id`` on a Slack button is ``canary:<id>``.
 HumanActionId = Literal[
-    "approve", "retry", "resolve", "snooze", "dismiss", "acknowledge", "escalate"
+    "approve",
+    "retry",
+    "resolve",
+    "snooze",
+    "dismiss",
+    "acknowledge",
+    "escalate",
+    "link",
+    "create_account",
+    "schedule",
 ]
 
 _OPERATORS = (
@@ -118,6 +127,33 @@ class Step(BaseModel):
         return self
 
 
+class Permission(BaseModel):
+    """Who may take an action. Any matching clause allows; ``CANARY_ADMINS`` always may."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    anyone: bool = Field(False, description="Anyone in the channel.")
+    owner: bool = Field(False, description="The account or opportunity owner.")
+    users: list[str] = Field(default_factory=list, description="Slack user ids.")
+    groups: list[str] = Field(
+        default_factory=list, description="Slack user group handles (e.g. revops) or ids."
+    )
+
+    def describe(self) -> str:
+        if self.anyone:
+            return "anyone in the channel"
+        parts = []
+        if self.owner:
+            parts.append("the owner")
+        parts += [f"<@{u}>" for u in self.users]
+        parts += [f"members of @{g}" for g in self.groups]
+        parts.append("Canary admins")
+        return ", ".join(parts[:-1]) + (" or " if len(parts) > 1 else "") + parts[-1]
+
+
+ANYONE = Permission(anyone=True)
+
+
 class HumanAction(BaseModel):
     """A button offered to people; its steps run when the click is accepted."""
 
@@ -132,6 +168,10 @@ class HumanAction(BaseModel):
     )
     snooze_for: timedelta | None = None
     confirm: str | None = None
+    allowed: Permission = Field(default_factory=lambda: ANYONE.model_copy())
+    select_from: str | None = Field(
+        None, description="A facts list of {value, label} to choose from (a Slack select)."
+    )
 
 
 class EscalationStep(BaseModel):

@@ -47,6 +47,8 @@ with workflow.unsafe.imports_passed_through():
         RemediationInput,
         RemediationStatus,
         ResolutionRecord,
+        ResolveGroupsInput,
+        ResolveGroupsOutput,
         ResolveOwnerInput,
         ResolveOwnerOutput,
         SlackMessageInput,
@@ -80,7 +82,6 @@ SLACK_RETRY = RetryPolicy(
     maximum_attempts=10,
 )
 DIAGNOSIS_TIMEOUT = timedelta(seconds=30)
-STEP_TIMEOUT = timedelta(seconds=60)
 SLACK_TIMEOUT = timedelta(seconds=20)
 MAX_NOTES = 3
 # Timeline entries worth a line in the alert's Slack thread (the rest stay in Temporal).
@@ -147,6 +148,7 @@ class RemediationWorkflow:
         self._wake = False
         self._needs_publish = False
         self._thread_queue: list[str] = []
+        self._group_members: dict[str, list[str]] = {}
         # Steps that touch money run one at a time: a scheduled retry and a clicked retry
         # must never charge twice, and a double click must execute the fix once.
         self._lock = asyncio.Lock()
@@ -243,8 +245,28 @@ class RemediationWorkflow:
         )
         self._facts.update(diagnosis.facts)
         self._owner = await self._resolve_owner()
+        await self._resolve_groups(diagnosis)
         self._upsert(error_type=diagnosis.error_type)
         return diagnosis
+
+    async def _resolve_groups(self, diagnosis: Diagnosis) -> None:
+        """Snapshot the members of the groups allowed to act, so the (deterministic) update
+        handler can check a clicker without calling Slack."""
+        groups = sorted({g for a in diagnosis.actions for g in a.allowed.groups})
+        if not groups:
+            return
+        try:
+            found: ResolveGroupsOutput = await workflow.execute_activity(
+                "canary.resolve_groups",
+                ResolveGroupsInput(groups=groups),
+                result_type=ResolveGroupsOutput,
+                start_to_close_timeout=SLACK_TIMEOUT,
+                retry_policy=SLACK_RETRY,
+            )
+        except ActivityError as err:
+            self._record("groups_failed", f"Could not read Slack user groups: {_cause(err)}")
+            return
+        self._group_members = found.members
 
     async def _resolve_owner(self) -> ResolveOwnerOutput:
         emails = [e for e in (self._account.owner_email, self._facts.get("owner_email")) if e]
@@ -407,7 +429,7 @@ class RemediationWorkflow:
                     facts=self._facts,
                 ),
                 result_type=StepOutput,
-                start_to_close_timeout=STEP_TIMEOUT,
+                start_to_close_timeout=timedelta(seconds=self._config.step_timeout_seconds),
                 retry_policy=STEP_RETRY,
             )
         except ActivityError as err:
@@ -487,6 +509,18 @@ class RemediationWorkflow:
             action = self._action(request.action)
             assert action is not None  # the validator saw to that
             actor = request.user
+            if not self._may(action, request):
+                # Accepted as an update (so it is on the record) but never executed.
+                who = action.allowed.describe()
+                self._record(
+                    "action_refused",
+                    f"{request.user_name or actor} may not {action.label.lower()}: only {who}",
+                    actor=actor,
+                    data={"action": action.id, "source": request.source},
+                )
+                return self._result(
+                    request, False, f"You cannot {action.label.lower()} this — {who} can."
+                )
             self._first_human_at = self._first_human_at or workflow.now()
             self._record(
                 "human_action",
@@ -537,6 +571,21 @@ class RemediationWorkflow:
         return self._status()
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _may(self, action: HumanAction, request: ActionRequest) -> bool:
+        """Who may press which button, from the SOP; admins always may (break-glass).
+
+        The CLI and the API reach Temporal with the operator's own credentials, which
+        already allow anything, so only chat clicks are checked against the SOP."""
+        allowed = action.allowed
+        user = request.user
+        if request.source != "slack" or allowed.anyone or user in self._config.admins:
+            return True
+        if allowed.owner and self._owner.slack_user and user == self._owner.slack_user:
+            return True
+        if user in allowed.users:
+            return True
+        return any(user in self._group_members.get(group, []) for group in allowed.groups)
 
     def _action(self, action_id: str) -> HumanAction | None:
         if self._diagnosis is None:

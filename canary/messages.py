@@ -133,6 +133,31 @@ def build_blocks(
     elif diagnosis and diagnosis.actions:
         buttons = []
         for action in diagnosis.actions:
+            options = diagnosis.facts.get(action.select_from) if action.select_from else None
+            if isinstance(options, list) and options:
+                # A choice (which account to link): a select in its own block, whose id
+                # carries the workflow id because the option values carry the choice.
+                blocks.append(
+                    {
+                        "type": "section",
+                        "block_id": f"canary:{status.workflow_id}"[:255],
+                        "text": {"type": "mrkdwn", "text": f"*{action.label}*"},
+                        "accessory": {
+                            "type": "static_select",
+                            "action_id": f"canary:{action.id}",
+                            "placeholder": {"type": "plain_text", "text": "Choose…"},
+                            "options": [
+                                {
+                                    "text": {"type": "plain_text", "text": str(o["label"])[:75]},
+                                    "value": str(o["value"])[:150],
+                                }
+                                for o in options[:100]
+                                if isinstance(o, dict) and "value" in o and "label" in o
+                            ],
+                        },
+                    }
+                )
+                continue
             button: dict[str, Any] = {
                 "type": "button",
                 "action_id": f"canary:{action.id}",

@@ -14,6 +14,7 @@ STATE = SearchAttributeKey.for_keyword("CanaryState")
 ESCALATION_LEVEL = SearchAttributeKey.for_int("CanaryEscalationLevel")
 OWNER = SearchAttributeKey.for_keyword("CanaryOwner")
 SUBJECT = SearchAttributeKey.for_keyword("CanarySubject")
+SIGNATURE = SearchAttributeKey.for_keyword("CanarySignature")
 
 ALL: tuple[SearchAttributeKey, ...] = (
     ERROR_TYPE,
@@ -23,6 +24,7 @@ ALL: tuple[SearchAttributeKey, ...] = (
     ESCALATION_LEVEL,
     OWNER,
     SUBJECT,
+    SIGNATURE,
 )
 
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, TypeVar
 
 import httpx
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 
+from canary import search_attributes as sa
+from canary.activities.crm import CrmActivities
 from canary.adapters import (
     PaymentDeclined,
     PermanentError,
@@ -21,7 +25,15 @@ from canary.adapters import (
     TransientError,
     format_amount,
 )
-from canary.catalog import cached_catalog, diagnose, plan
+from canary.adapters.salesforce_adapter import SalesforceAdapter
+from canary.catalog import (
+    build_context,
+    cached_catalog,
+    diagnose,
+    plan,
+    render,
+    unknown_signature,
+)
 from canary.models import (
     AccountRef,
     Detection,
@@ -40,7 +52,7 @@ from canary.models import (
     StepInput,
     StepOutput,
 )
-from canary.settings import Settings, get_settings
+from canary.settings import MissingSettingError, Settings, get_settings
 
 T = TypeVar("T")
 
@@ -75,7 +87,12 @@ async def _run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         raise _to_application_error(exc) from exc
 
 
-class RemediationActivities:
+def _configuration_error(exc: MissingSettingError) -> ApplicationError:
+    # Retrying cannot conjure a setting: fail the step now, with the variable's name.
+    return ApplicationError(str(exc), type="canary.missing_setting", non_retryable=True)
+
+
+class RemediationActivities(CrmActivities):
     """Activities bound to adapters built lazily from settings (tests pass their own)."""
 
     def __init__(
@@ -83,10 +100,23 @@ class RemediationActivities:
         settings: Settings | None = None,
         stripe: StripeAdapter | None = None,
         slack: SlackAdapter | None = None,
+        salesforce: SalesforceAdapter | None = None,
+        temporal: Client | None = None,
     ) -> None:
         self.settings = settings or get_settings()
         self._stripe = stripe
         self._slack = slack
+        self._salesforce = salesforce
+        self.temporal = temporal
+
+    async def run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return await _run(fn, *args, **kwargs)
+
+    @cached_property
+    def salesforce(self) -> SalesforceAdapter:  # type: ignore[override]
+        if self._salesforce is None:
+            self._salesforce = SalesforceAdapter.from_settings(self.settings)
+        return self._salesforce
 
     @cached_property
     def stripe(self) -> StripeAdapter:
@@ -120,10 +150,35 @@ class RemediationActivities:
         handler = {
             "stripe.invoice": self._enrich_invoice,
             "stripe.customer": self._enrich_customer,
+            "salesforce.opportunity": self.enrich_opportunity,
+            "salesforce.account": self.enrich_account,
+            "salesforce.account_candidates": self.enrich_candidates,
+            "canary.signature_count": self._signature_count,
         }.get(request.enricher)
         if handler is None:
             raise ApplicationError(f"unknown enricher {request.enricher}", non_retryable=True)
-        return await handler(request.detection)
+        try:
+            return await handler(request.detection)
+        except MissingSettingError as exc:
+            raise _configuration_error(exc) from exc
+
+    async def _signature_count(self, detection: Detection) -> EnrichOutput:
+        """How often this unknown error's signature was seen in the last 7 days, this one
+        included, counted in Temporal's visibility store (no extra database)."""
+        signature = unknown_signature(detection.source, detection.message)
+        facts: dict[str, Any] = {"signature": signature, "signature_seen": 1}
+        if self.temporal is None:
+            return EnrichOutput(facts=facts)
+        since = (datetime.now(UTC) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        query = f"{sa.SIGNATURE.name} = '{signature}' AND StartTime > '{since}'"
+        try:
+            counted = await self.temporal.count_workflows(query)
+        except RPCError as exc:
+            facts["signature_count_error"] = str(exc)
+            return EnrichOutput(facts=facts)
+        own = activity.info().workflow_id
+        facts["signature_seen"] = counted.count + (0 if own is None else 1)
+        return EnrichOutput(facts=facts)
 
     async def _enrich_invoice(self, detection: Detection) -> EnrichOutput:
         invoice_id = _invoice_id(detection)
@@ -221,14 +276,29 @@ class RemediationActivities:
             "stripe.billing_portal_link": self._billing_portal_link,
             "stripe.check_invoice_paid": self._check_invoice_paid,
             "slack.notify_finance": self._notify_finance,
+            "slack.notify_channel": self._notify_channel,
             "source.retry": self._source_retry,
+            "salesforce.mark_closed_won": self.mark_closed_won,
+            "salesforce.link_account": self.link_account,
+            "salesforce.create_account": self.create_account,
+            "salesforce.create_task": self.create_task,
         }
         handler = handlers.get(request.step.action)
         if handler is None:
             raise ApplicationError(
                 f"no handler for step action {request.step.action}", non_retryable=True
             )
-        return await handler(request)
+        try:
+            return await handler(request)
+        except MissingSettingError as exc:
+            raise _configuration_error(exc) from exc
+
+    async def _notify_channel(self, request: StepInput) -> StepOutput:
+        channel = str(request.step.params.get("channel") or self.settings.escalation_channel)
+        context = build_context(request.detection, request.facts)
+        text = render(str(request.step.params.get("text") or request.step.title), context)
+        await _run(self.slack.post, channel, text, None, None, f"{request.attempt_key}/notify")
+        return StepOutput(ok=True, text=f"Posted to {channel}.")
 
     async def _retry_payment(self, request: StepInput) -> StepOutput:
         invoice_id = _invoice_id(request.detection, request.facts)

@@ -224,9 +224,15 @@ def diagnose(
         what_to_do=what_to_do,
         investigate=links,
         automated=list(branch.steps) if branch else [],
-        actions=list(branch.actions)
-        if branch and branch.actions is not None
-        else list(sop.actions),
+        actions=[
+            action.model_copy(
+                update={
+                    "label": render(action.label, context)[:75],
+                    "confirm": render(action.confirm, context) if action.confirm else None,
+                }
+            )
+            for action in (branch.actions if branch and branch.actions is not None else sop.actions)
+        ],
         escalation=(
             list(branch.escalation)
             if branch and branch.escalation is not None
@@ -235,6 +241,7 @@ def diagnose(
         resolution=sop.resolution,
         facts=context["facts"],
         signature=signature,
+        nothing_to_fix=bool(branch and branch.nothing_to_fix),
     )
 
 

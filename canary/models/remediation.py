@@ -62,6 +62,7 @@ class Diagnosis(BaseModel):
     resolution: Resolution = Field(default_factory=Resolution)
     facts: dict[str, Any] = Field(default_factory=dict)
     signature: str | None = Field(None, description="Stable signature of an unknown error.")
+    nothing_to_fix: bool = False
 
 
 class TimelineEntry(BaseModel):
@@ -207,6 +208,7 @@ class StepInput(BaseModel):
     attempt_key: str = Field(description="Stable per workflow and step run: idempotency keys.")
     detection: Detection
     facts: dict[str, Any] = Field(default_factory=dict)
+    value: str | None = Field(None, description="What the person chose (a select's value).")
 
 
 class StepOutput(BaseModel):

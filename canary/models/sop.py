@@ -22,7 +22,12 @@ KNOWN_STEP_ACTIONS: frozenset[str] = frozenset(
         "stripe.billing_portal_link",
         "stripe.check_invoice_paid",
         "slack.notify_finance",
+        "slack.notify_channel",
         "source.retry",
+        "salesforce.mark_closed_won",
+        "salesforce.link_account",
+        "salesforce.create_account",
+        "salesforce.create_task",
     }
 )
 
@@ -225,6 +230,9 @@ class Branch(BaseModel):
         None, description="Replaces the SOP's actions for this branch."
     )
     escalation: list[EscalationStep] | None = None
+    nothing_to_fix: bool = Field(
+        False, description="Matching means the error is already gone: close quietly."
+    )
 
 
 class Sop(BaseModel):
@@ -254,7 +262,18 @@ class Sop(BaseModel):
         return self
 
 
-KNOWN_ENRICHERS: frozenset[str] = frozenset({"stripe.invoice", "stripe.customer"})
+#: Never remove a name from these two sets: running remediations carry their SOP in
+#: history, and replaying them validates these names again.
+KNOWN_ENRICHERS: frozenset[str] = frozenset(
+    {
+        "stripe.invoice",
+        "stripe.customer",
+        "salesforce.opportunity",
+        "salesforce.account",
+        "salesforce.account_candidates",
+        "canary.signature_count",
+    }
+)
 
 
 class Catalog(BaseModel):

@@ -122,7 +122,15 @@ def build_slack_app(settings: Settings, temporal: Callable[[], Client]) -> Async
     ) -> None:
         await ack()
         match = ACTION_PATTERN.match(action.get("action_id", ""))
-        workflow_id = action.get("value") or (action.get("selected_option") or {}).get("value")
+        selected = (action.get("selected_option") or {}).get("value")
+        block_id = str(action.get("block_id") or "")
+        # Buttons carry the workflow id as their value; a select carries the choice as its
+        # value and the workflow id in its block id ("canary:<workflow id>").
+        workflow_id = (
+            block_id.removeprefix("canary:")
+            if selected and block_id.startswith("canary:")
+            else action.get("value")
+        )
         if not match or not workflow_id:
             await respond(
                 text="This button is not wired to a remediation.",
@@ -136,6 +144,7 @@ def build_slack_app(settings: Settings, temporal: Callable[[], Client]) -> Async
             user=user.get("id", "unknown"),
             user_name=user.get("name") or user.get("username"),
             source="slack",
+            value=selected,
         )
         result = await take_action(temporal(), workflow_id, request)
         log.info(

@@ -149,6 +149,7 @@ class RemediationWorkflow:
         self._needs_publish = False
         self._thread_queue: list[str] = []
         self._group_members: dict[str, list[str]] = {}
+        self._manager: ResolveOwnerOutput = ResolveOwnerOutput()
         # Steps that touch money run one at a time: a scheduled retry and a clicked retry
         # must never charge twice, and a double click must execute the fix once.
         self._lock = asyncio.Lock()
@@ -169,6 +170,11 @@ class RemediationWorkflow:
         self._diagnosis = diagnosis
         self._diagnosed_at = workflow.now()
         workflow.set_current_details(self._details())
+        if diagnosis.nothing_to_fix:
+            # The diagnosis found the error already gone (say, the opportunity is Closed Won
+            # by now): close it on the record without pinging anyone.
+            self._close("auto_resolved", "canary", f"Nothing to fix: {diagnosis.summary}")
+            return self._resolution_record()
 
         self._set_state("remediating")
         async with self._lock:
@@ -245,6 +251,9 @@ class RemediationWorkflow:
         )
         self._facts.update(diagnosis.facts)
         self._owner = await self._resolve_owner()
+        manager_email = self._facts.get("manager_email")
+        if manager_email:
+            self._manager = await self._lookup_people([str(manager_email)], "manager")
         await self._resolve_groups(diagnosis)
         self._upsert(error_type=diagnosis.error_type)
         return diagnosis
@@ -272,6 +281,9 @@ class RemediationWorkflow:
         emails = [e for e in (self._account.owner_email, self._facts.get("owner_email")) if e]
         if not emails:
             return ResolveOwnerOutput()
+        return await self._lookup_people([str(e) for e in emails], "owner")
+
+    async def _lookup_people(self, emails: list[str], role: str) -> ResolveOwnerOutput:
         try:
             owner: ResolveOwnerOutput = await workflow.execute_activity(
                 "canary.resolve_owner",
@@ -281,16 +293,22 @@ class RemediationWorkflow:
                 retry_policy=SLACK_RETRY,
             )
         except ActivityError as err:
-            self._record("owner_lookup_failed", f"Could not find the owner in Slack: {_cause(err)}")
+            self._record(
+                f"{role}_lookup_failed", f"Could not find the {role} in Slack: {_cause(err)}"
+            )
             return ResolveOwnerOutput()
         if owner.slack_user:
-            self._record("owner", f"Owner is {owner.name or owner.email} (<@{owner.slack_user}>)")
-        else:
             self._record(
-                "owner",
-                f"No Slack user for {', '.join(map(str, emails))}; "
-                f"alerting {self._config.alert_channel}",
+                role,
+                f"{role.capitalize()} is {owner.name or owner.email} (<@{owner.slack_user}>)",
             )
+        else:
+            fallback = (
+                f"alerting {self._config.alert_channel}"
+                if role == "owner"
+                else f"escalating to {self._config.escalation_channel}"
+            )
+            self._record(role, f"No Slack user for {', '.join(emails)}; {fallback}")
         return owner
 
     # -- waiting: scheduled steps, escalation ladder, expiry -------------------------------
@@ -363,8 +381,12 @@ class RemediationWorkflow:
         if target == "owner":
             await self._thread(f":bell: {mention or 'No owner on record —'} {text}")
         elif target == "manager":
-            # Managers come from the CRM; without one, the escalation channel is the manager.
-            await self._thread(f":bell: No manager on record for this account. {text}")
+            if self._manager.slack_user:
+                text = f"<@{self._manager.slack_user}> {text}"
+                await self._thread(f":bell: Escalated to the manager: {text}")
+            else:
+                # No manager in the CRM or in Slack: the escalation channel stands in.
+                await self._thread(f":bell: No manager on record for this account. {text}")
             await self._post_escalation(text)
         elif target == "escalation_channel":
             await self._post_escalation(text)
@@ -410,7 +432,7 @@ class RemediationWorkflow:
 
     # -- steps ---------------------------------------------------------------------------
 
-    async def _run_step(self, step: Step, actor: str) -> StepOutput:
+    async def _run_step(self, step: Step, actor: str, value: str | None = None) -> StepOutput:
         """Run one SOP step through the generic activity; failures are recorded, not raised."""
         count = self._step_runs.get(step.id, 0) + 1
         self._step_runs[step.id] = count
@@ -427,6 +449,7 @@ class RemediationWorkflow:
                     detection=detection,
                     attempt_key=f"{self._workflow_id}/{self._run_key}/{step.id}/{count}",
                     facts=self._facts,
+                    value=value,
                 ),
                 result_type=StepOutput,
                 start_to_close_timeout=timedelta(seconds=self._config.step_timeout_seconds),
@@ -541,7 +564,7 @@ class RemediationWorkflow:
                     request, True, f"Snoozed for {human_duration(action.snooze_for)}."
                 )
             for step in action.steps:
-                result = await self._run_step(step, actor=actor)
+                result = await self._run_step(step, actor=actor, value=request.value)
                 if not result.ok:
                     self._wake = True
                     return self._result(request, True, result.text)
@@ -720,6 +743,8 @@ class RemediationWorkflow:
             updates.append(sa.ERROR_TYPE.value_set(kind))
         if self._diagnosis:
             updates.append(sa.SEVERITY.value_set(self._diagnosis.severity))
+            if self._diagnosis.signature:
+                updates.append(sa.SIGNATURE.value_set(self._diagnosis.signature))
         if self._account.key():
             updates.append(sa.ACCOUNT.value_set(self._account.key()[:200]))
         owner = self._owner.email or self._account.owner_email

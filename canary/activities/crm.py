@@ -1,0 +1,255 @@
+"""CRM (Salesforce) enrichment and steps, mixed into the remediation activities.
+
+Every write is confirmed by reading the record back: a remediation only says "fixed" when
+Salesforce shows the fix.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from temporalio.exceptions import ApplicationError
+
+from canary.adapters import PermanentError, format_amount
+from canary.models import AccountRef, Detection, EnrichOutput, StepInput, StepOutput
+
+if TYPE_CHECKING:
+    from canary.adapters.salesforce_adapter import SalesforceAdapter
+
+CLOSED_WON = "Closed Won"
+
+
+def _owner_facts(record: dict[str, Any]) -> dict[str, Any]:
+    owner = record.get("Owner") or {}
+    manager = owner.get("Manager") or {}
+    facts = {
+        "owner_email": owner.get("Email"),
+        "owner_name": owner.get("Name"),
+        "manager_email": manager.get("Email"),
+        "manager_name": manager.get("Name"),
+    }
+    return {k: v for k, v in facts.items() if v}
+
+
+def _money(value: Any, currency: str | None = "usd") -> str:
+    if value is None:
+        return "no amount"
+    # Salesforce amounts are in currency units; Canary formats cents.
+    return format_amount(round(float(value) * 100), currency)
+
+
+class CrmActivities:
+    """Needs ``self.salesforce`` (a SalesforceAdapter) and ``self.run`` (thread + errors)."""
+
+    salesforce: SalesforceAdapter
+
+    async def run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    # -- enrichment -------------------------------------------------------------------------
+
+    async def enrich_opportunity(self, detection: Detection) -> EnrichOutput:
+        opportunity_id = (
+            detection.subject.id
+            if detection.subject.kind == "opportunity"
+            else detection.facts.get("opportunity_id")
+        )
+        if not opportunity_id:
+            return EnrichOutput(facts={"opportunity_found": False})
+        record = await self.run(self.salesforce.opportunity, str(opportunity_id))
+        if record is None:
+            return EnrichOutput(facts={"opportunity_found": False})
+        paid = detection.facts.get("amount_paid")
+        currency = detection.facts.get("currency") or "usd"
+        amount = record.get("Amount")
+        facts: dict[str, Any] = {
+            "opportunity_found": True,
+            "opportunity_id": record.get("Id"),
+            "opportunity_name": record.get("Name"),
+            "opportunity_stage": record.get("StageName"),
+            "opportunity_amount": amount,
+            "opportunity_amount_display": _money(amount, currency),
+            "opportunity_close_date": record.get("CloseDate"),
+            "opportunity_is_won": bool(record.get("IsWon"))
+            or record.get("StageName") == CLOSED_WON,
+            **_owner_facts(record),
+        }
+        if paid is not None and amount is not None:
+            # Stripe amounts are cents; a difference under one unit is rounding, not a gap.
+            facts["amount_matches"] = abs(float(paid) / 100 - float(amount)) < 1
+            facts["amount_paid_display"] = format_amount(int(paid), currency)
+        facts.setdefault(
+            "evidence_text",
+            detection.facts.get("evidence_text")
+            or f"{detection.source} reported {detection.message}",
+        )
+        account = (record.get("Account") or {}).get("Name")
+        return EnrichOutput(
+            facts=facts,
+            account=AccountRef(
+                crm_id=record.get("AccountId"), name=account, owner_email=facts.get("owner_email")
+            ),
+        )
+
+    async def enrich_account(self, detection: Detection) -> EnrichOutput:
+        if not detection.account.crm_id:
+            return EnrichOutput(facts={"crm_lookup": "no CRM account id on this detection"})
+        record = await self.run(self.salesforce.account, detection.account.crm_id)
+        if record is None:
+            return EnrichOutput(facts={"crm_account_found": False})
+        facts = {
+            "crm_account_found": True,
+            "crm_account_name": record.get("Name"),
+            **_owner_facts(record),
+        }
+        return EnrichOutput(
+            facts=facts,
+            account=AccountRef(name=record.get("Name"), owner_email=facts.get("owner_email")),
+        )
+
+    async def enrich_candidates(self, detection: Detection) -> EnrichOutput:
+        account = detection.account
+        domain = account.domain or (account.model_extra or {}).get("website")
+        rows = await self.run(self.salesforce.accounts_matching, domain, account.stripe_customer_id)
+        linked = [r for r in rows if r.get("App_Account_Id__c") == detection.subject.id]
+        candidates = [
+            {
+                "value": r["Id"],
+                "label": f"{r.get('Name')} ({r.get('Website') or 'no website'})"
+                + (f" — {r['Owner']['Name']}" if (r.get("Owner") or {}).get("Name") else ""),
+            }
+            for r in rows
+        ]
+        facts: dict[str, Any] = {"candidates": candidates, "candidate_count": len(candidates)}
+        if linked:
+            facts["linked_account_id"] = linked[0]["Id"]
+            facts["linked_account_name"] = linked[0].get("Name")
+        if len(rows) == 1:
+            facts.update(
+                {
+                    "candidate_id": rows[0]["Id"],
+                    "candidate_name": rows[0].get("Name"),
+                    **_owner_facts(rows[0]),
+                }
+            )
+        return EnrichOutput(facts=facts)
+
+    # -- steps --------------------------------------------------------------------------------
+
+    async def mark_closed_won(self, request: StepInput) -> StepOutput:
+        opportunity_id = request.facts.get("opportunity_id") or request.detection.subject.id
+        try:
+            await self.run(
+                self.salesforce.update,
+                "Opportunity",
+                str(opportunity_id),
+                {"StageName": CLOSED_WON},
+            )
+        except ApplicationError as err:
+            # A validation rule said no: show Salesforce's own words and wait for a person.
+            if err.non_retryable:
+                return StepOutput(
+                    ok=False, text=f"Salesforce refused: {_detail(err)}", error_code=_code(err)
+                )
+            raise
+        record = await self.run(self.salesforce.get, "Opportunity", str(opportunity_id))
+        stage = record.get("StageName")
+        if stage != CLOSED_WON:
+            return StepOutput(ok=False, text=f"Salesforce still shows stage {stage}.")
+        return StepOutput(
+            ok=True,
+            resolved=True,
+            text="Opportunity is Closed Won (confirmed in Salesforce).",
+            facts={"opportunity_stage": stage},
+        )
+
+    async def link_account(self, request: StepInput) -> StepOutput:
+        account_id = request.value or request.facts.get("candidate_id")
+        if not account_id:
+            return StepOutput(ok=False, text="No Salesforce account was chosen to link.")
+        fields: dict[str, Any] = {"App_Account_Id__c": request.detection.subject.id}
+        if request.detection.account.stripe_customer_id:
+            fields["Stripe_Customer_Id__c"] = request.detection.account.stripe_customer_id
+        try:
+            await self.run(self.salesforce.update, "Account", str(account_id), fields)
+        except ApplicationError as err:
+            if err.non_retryable:
+                return StepOutput(
+                    ok=False, text=f"Salesforce refused: {_detail(err)}", error_code=_code(err)
+                )
+            raise
+        record = await self.run(self.salesforce.get, "Account", str(account_id))
+        if record.get("App_Account_Id__c") != request.detection.subject.id:
+            return StepOutput(ok=False, text="Salesforce does not show the link after writing it.")
+        return StepOutput(
+            ok=True,
+            resolved=True,
+            text=f"Linked to {record.get('Name')} (confirmed in Salesforce).",
+            facts={"linked_account_id": account_id, "linked_account_name": record.get("Name")},
+        )
+
+    async def create_account(self, request: StepInput) -> StepOutput:
+        account = request.detection.account
+        fields: dict[str, Any] = {
+            "Name": account.name or request.detection.subject.id,
+            "App_Account_Id__c": request.detection.subject.id,
+        }
+        if account.domain:
+            fields["Website"] = account.domain
+        if account.stripe_customer_id:
+            fields["Stripe_Customer_Id__c"] = account.stripe_customer_id
+        # Idempotent by external id: a retried create finds the account it already made.
+        existing = await self.run(
+            self.salesforce.query,
+            "SELECT Id, Name FROM Account WHERE App_Account_Id__c = {app}",
+            app=request.detection.subject.id,
+        )
+        new_id = (
+            existing[0]["Id"]
+            if existing
+            else await self.run(self.salesforce.create, "Account", fields)
+        )
+        record = await self.run(self.salesforce.get, "Account", str(new_id))
+        return StepOutput(
+            ok=True,
+            resolved=True,
+            text=f"Created Salesforce account {record.get('Name')} and linked it.",
+            facts={"linked_account_id": new_id},
+        )
+
+    async def create_task(self, request: StepInput) -> StepOutput:
+        what = request.facts.get("opportunity_id") or request.detection.account.crm_id
+        subject = str(request.step.params.get("subject") or request.step.title)[:255]
+        # Idempotent: the task carries the attempt key, and a retry finds it first.
+        marker = f"canary:{request.attempt_key}"[:255]
+        existing = await self.run(
+            self.salesforce.query,
+            "SELECT Id FROM Task WHERE Description LIKE '%{marker:like}%'",
+            marker=marker,
+        )
+        if existing:
+            return StepOutput(ok=True, text=f"CRM task already created ({existing[0]['Id']}).")
+        fields: dict[str, Any] = {
+            "Subject": subject,
+            "Status": "Not Started",
+            "Priority": "High",
+            "Description": marker,
+        }
+        if what:
+            fields["WhatId"] = what
+        task_id = await self.run(self.salesforce.create, "Task", fields)
+        return StepOutput(ok=True, text=f"CRM task created: {subject} ({task_id}).")
+
+
+def _detail(err: ApplicationError) -> str:
+    return err.message.split(": ", 1)[-1]
+
+
+def _code(err: ApplicationError) -> str | None:
+    details = err.details
+    if details and isinstance(details[0], dict):
+        return details[0].get("code")
+    return None
+
+
+__all__ = ["CrmActivities", "PermanentError"]

@@ -1,0 +1,215 @@
+"""Salesforce through simple-salesforce. Returns plain dicts, never SDK objects.
+
+simple-salesforce is synchronous; the activities run it in a thread so it never blocks the
+worker's event loop. SOQL values always go through ``format_soql`` (escaped), never through
+string formatting of what a webhook or a person typed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from simple_salesforce import (
+    Salesforce,
+    SalesforceAuthenticationFailed,
+    SalesforceError,
+    SalesforceExpiredSession,
+    SalesforceMalformedRequest,
+    SalesforceRefusedRequest,
+    SalesforceResourceNotFound,
+    format_soql,
+)
+
+from canary.adapters.errors import PermanentError, TransientError
+from canary.settings import MissingSettingError, Settings
+
+SERVICE = "salesforce"
+OWNER_FIELDS = "Owner.Name, Owner.Email, Owner.Manager.Name, Owner.Manager.Email"
+
+
+class PlainHttpAdapter(HTTPAdapter):
+    """Sends the https:// requests simple-salesforce builds to a plain-http instance.
+
+    simple-salesforce always speaks https; a local stand-in (Canary's sandbox) or an
+    internal proxy may only speak http on loopback. Only the configured host is rewritten.
+    """
+
+    def __init__(self, netloc: str) -> None:
+        super().__init__()
+        self.netloc = netloc
+
+    def send(  # type: ignore[override]
+        self, request: requests.PreparedRequest, **kwargs: Any
+    ) -> requests.Response:
+        parts = urlsplit(request.url or "")
+        if parts.scheme == "https" and parts.netloc == self.netloc:
+            request.url = urlunsplit(("http", *parts[1:]))
+        return super().send(request, **kwargs)
+
+
+def plain_http_session(instance_url: str) -> requests.Session:
+    session = requests.Session()
+    session.mount("https://", PlainHttpAdapter(urlsplit(instance_url).netloc))
+    return session
+
+
+def error_code(exc: SalesforceError) -> tuple[str | None, str]:
+    """Salesforce error bodies are a list of {errorCode, message, fields}."""
+    content = exc.content
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        first = content[0]
+        return first.get("errorCode"), str(first.get("message", ""))
+    if isinstance(content, dict):
+        return content.get("errorCode") or content.get("error"), str(
+            content.get("message") or content.get("error_description") or content
+        )
+    return None, str(content)
+
+
+def _translate(exc: Exception) -> Exception:
+    if isinstance(exc, SalesforceError):
+        code, message = error_code(exc)
+        if isinstance(exc, SalesforceResourceNotFound):
+            return PermanentError(SERVICE, message or "not found", code or "NOT_FOUND")
+        if isinstance(exc, SalesforceMalformedRequest | SalesforceRefusedRequest):
+            return PermanentError(SERVICE, message, code or "MALFORMED_REQUEST")
+        if isinstance(exc, SalesforceExpiredSession | SalesforceAuthenticationFailed):
+            return PermanentError(SERVICE, f"Salesforce refused the session: {message}", code)
+        status = getattr(exc, "status", 0) or 0
+        if status == 429 or status >= 500:
+            return TransientError(SERVICE, message, code)
+        return PermanentError(SERVICE, message, code)
+    if isinstance(exc, requests.RequestException):
+        return TransientError(SERVICE, f"could not reach Salesforce: {exc}")
+    return exc
+
+
+class SalesforceAdapter:
+    def __init__(self, client: Salesforce) -> None:
+        self._sf = client
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SalesforceAdapter:
+        """Access token + instance URL, username/password/security token, or JWT."""
+        version = settings.salesforce_api_version
+        if settings.salesforce_access_token or settings.salesforce_instance_url:
+            instance = settings.require(
+                "salesforce_instance_url", "with SALESFORCE_ACCESS_TOKEN to reach Salesforce"
+            )
+            token = settings.require(
+                "salesforce_access_token", "with SALESFORCE_INSTANCE_URL to reach Salesforce"
+            )
+            session = None
+            if instance.startswith("http://"):
+                session = plain_http_session(instance)
+                instance = "https://" + instance.removeprefix("http://")
+            return cls(
+                Salesforce(
+                    instance_url=instance.rstrip("/"),
+                    session_id=token,
+                    version=version,
+                    session=session,
+                )
+            )
+        if settings.salesforce_username and settings.salesforce_consumer_key:
+            key_file = settings.require(
+                "salesforce_private_key_file", "for Salesforce's JWT bearer login"
+            )
+            return cls(
+                Salesforce(
+                    username=settings.salesforce_username,
+                    consumer_key=settings.salesforce_consumer_key,
+                    privatekey_file=key_file,
+                    domain=settings.salesforce_domain,
+                    version=version,
+                )
+            )
+        if settings.salesforce_username:
+            password = settings.require("salesforce_password", "for Salesforce's password login")
+            return cls(
+                Salesforce(
+                    username=settings.salesforce_username,
+                    password=password,
+                    security_token=settings.salesforce_security_token or "",
+                    domain=settings.salesforce_domain,
+                    version=version,
+                )
+            )
+        raise MissingSettingError(
+            "SALESFORCE_INSTANCE_URL",
+            "to reach Salesforce (or SALESFORCE_USERNAME with a password or JWT key)",
+        )
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (SalesforceError, requests.RequestException) as exc:
+            raise _translate(exc) from exc
+
+    def query(self, soql: str, **params: Any) -> list[dict[str, Any]]:
+        """Every record of a SOQL query, following ``nextRecordsUrl`` pages."""
+        statement = format_soql(soql, **params) if params else soql
+        result = self._call(self._sf.query_all, statement)
+        return [_plain(r) for r in result.get("records", [])]
+
+    def get(self, sobject: str, record_id: str) -> dict[str, Any]:
+        return _plain(self._call(getattr(self._sf, sobject).get, record_id))
+
+    def update(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
+        self._call(getattr(self._sf, sobject).update, record_id, fields)
+
+    def create(self, sobject: str, fields: dict[str, Any]) -> str:
+        result = self._call(getattr(self._sf, sobject).create, fields)
+        return str(result["id"])
+
+    def opportunity(self, opportunity_id: str) -> dict[str, Any] | None:
+        rows = self.query(
+            "SELECT Id, Name, StageName, Amount, CloseDate, IsClosed, IsWon, AccountId, "
+            "Account.Name, " + OWNER_FIELDS + " FROM Opportunity WHERE Id = {id}",
+            id=opportunity_id,
+        )
+        return rows[0] if rows else None
+
+    def account(self, account_id: str) -> dict[str, Any] | None:
+        rows = self.query(
+            "SELECT Id, Name, Website, " + OWNER_FIELDS + " FROM Account WHERE Id = {id}",
+            id=account_id,
+        )
+        return rows[0] if rows else None
+
+    def accounts_matching(
+        self, domain: str | None, stripe_customer_id: str | None
+    ) -> list[dict[str, Any]]:
+        """Candidate CRM accounts for an unlinked product account."""
+        found: dict[str, dict[str, Any]] = {}
+        if stripe_customer_id:
+            for row in self.query(
+                "SELECT Id, Name, Website, "
+                + OWNER_FIELDS
+                + " FROM Account WHERE Stripe_Customer_Id__c = {cus}",
+                cus=stripe_customer_id,
+            ):
+                found[row["Id"]] = row
+        if domain:
+            for row in self.query(
+                "SELECT Id, Name, Website, "
+                + OWNER_FIELDS
+                + " FROM Account WHERE Website LIKE '%{domain:like}%' ORDER BY Name",
+                domain=domain,
+            ):
+                found.setdefault(row["Id"], row)
+        return list(found.values())
+
+
+def _plain(record: Any) -> dict[str, Any]:
+    """OrderedDicts with ``attributes`` → plain dicts, relationships kept as nested dicts."""
+    if not isinstance(record, dict):
+        return record
+    return {
+        key: _plain(value) if isinstance(value, dict) else value
+        for key, value in record.items()
+        if key != "attributes"
+    }

@@ -28,7 +28,7 @@ def build_worker(
 ) -> Worker:
     settings = settings or get_settings()
     if activities is None:
-        activities = RemediationActivities(settings).all()
+        activities = RemediationActivities(settings, temporal=client).all()
     worker_options.setdefault("max_cached_workflows", 2000)
     return Worker(
         client,

@@ -167,3 +167,87 @@ def test_invalid_catalogs_are_refused_with_the_reason(tmp_path: Path) -> None:
         load_catalog(tmp_path / "missing.yaml")
     with pytest.raises(Exception, match="exactly one operator"):
         Rule.model_validate({"field": "facts.x", "equals": 1, "gte": 2})
+
+
+def stage(**facts: object) -> Detection:
+    return Detection(
+        source="stripe",
+        subject={"kind": "opportunity", "id": "006AAA"},
+        account={"name": "Hooli"},
+        message="invoice paid",
+        facts={
+            "signal": "payment_succeeded",
+            "opportunity_found": True,
+            "opportunity_name": "Hooli — Expansion",
+            "opportunity_stage": "Negotiation/Review",
+            **facts,
+        },
+    )
+
+
+def test_stage_mismatch_branches() -> None:
+    ready = stage(amount_matches=True, opportunity_is_won=False)
+    chosen = plan(ready, CATALOG)
+    assert chosen.error_type == "stage_mismatch"  # recognised without a type
+    result = diagnose(ready, chosen, CATALOG, {}, ENV)
+    assert result.branch == "ready_to_close"
+    approve = next(a for a in result.actions if a.id == "approve")
+    assert approve.label == "Mark Closed Won"
+    assert [s.action for s in approve.steps] == ["salesforce.mark_closed_won"]
+    assert approve.allowed.owner and approve.allowed.groups == ["revops"]
+
+    won = stage(opportunity_is_won=True)
+    assert diagnose(won, plan(won, CATALOG), CATALOG).nothing_to_fix
+
+    differ = stage(amount_matches=False, opportunity_is_won=False)
+    result = diagnose(differ, plan(differ, CATALOG), CATALOG)
+    assert result.branch == "amount_mismatch"
+    confirm = next(a for a in result.actions if a.id == "approve").confirm
+    assert confirm and "Hooli — Expansion" in confirm
+
+
+def unlinked(**facts: object) -> Detection:
+    return Detection(
+        source="product",
+        subject={"kind": "app_account", "id": "app_42"},
+        account={"name": "Hooli", "domain": "hooli.example"},
+        facts=facts,
+    )
+
+
+def test_account_unlinked_branches() -> None:
+    one = unlinked(candidate_count=1, candidate_name="Hooli", candidate_id="001A")
+    result = diagnose(one, plan(one, CATALOG), CATALOG)
+    assert result.error_type == "account_unlinked" and result.branch == "one_candidate"
+    assert result.actions[0].label == "Link to Hooli"
+
+    options = [{"value": "001A", "label": "Hooli"}, {"value": "001B", "label": "Hooli Europe"}]
+    several = unlinked(candidate_count=2, candidates=options)
+    result = diagnose(several, plan(several, CATALOG), CATALOG)
+    assert result.branch == "several_candidates"
+    assert result.actions[0].select_from == "candidates"
+
+    none = unlinked(candidate_count=0, candidates=[])
+    result = diagnose(none, plan(none, CATALOG), CATALOG)
+    assert result.branch == "no_candidate" and result.severity == "high"
+    assert [s.action for s in result.automated] == ["slack.notify_channel"]
+    assert result.actions[0].id == "create_account"
+
+    linked = unlinked(candidate_count=1, linked_account_id="001A", linked_account_name="Hooli")
+    assert diagnose(linked, plan(linked, CATALOG), CATALOG).nothing_to_fix
+
+
+def test_recurring_unknown_error_asks_for_an_sop() -> None:
+    detection = Detection(
+        source="zapier", subject={"kind": "zap_run", "id": "r1"}, message="HubSpot returned 502"
+    )
+    first = diagnose(detection, plan(detection, CATALOG), CATALOG, {"signature_seen": 1})
+    assert first.branch == "general_error" and "SOP" not in first.summary
+    third = diagnose(
+        detection,
+        plan(detection, CATALOG),
+        CATALOG,
+        {"signature_seen": 3, "signature": "zapier:abc"},
+    )
+    assert third.branch == "recurring_unknown"
+    assert "Seen 3 times this week — time to write an SOP" in third.summary

@@ -15,6 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 
 from canary.settings import Settings, get_settings
+from canary.telemetry import temporal_interceptors
 
 
 class TemporalUnavailableError(RuntimeError):
@@ -38,7 +39,11 @@ async def connect(settings: Settings | None = None, **overrides: Any) -> Client:
     options = connect_options(settings)
     options.update(overrides)
     try:
-        return await Client.connect(data_converter=pydantic_data_converter, **options)
+        return await Client.connect(
+            data_converter=pydantic_data_converter,
+            interceptors=temporal_interceptors(),
+            **options,
+        )
     except RuntimeError as exc:
         raise TemporalUnavailableError(
             f"Cannot reach Temporal at {options['target_host']} (namespace "

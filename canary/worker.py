@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 from canary.activities import RemediationActivities
 from canary.client import connect
 from canary.settings import Settings, get_settings
+from canary.telemetry import configure_tracing
 from canary.workflows import WORKFLOWS
 
 log = logging.getLogger("canary.worker")
@@ -45,6 +46,7 @@ async def run_worker(settings: Settings | None = None) -> None:
     # Fail at start, not mid-remediation, when a setting the activities need is missing.
     settings.require("stripe_api_key", "by the worker to read invoices and retry payments")
     settings.require("slack_bot_token", "by the worker to post alerts to Slack")
+    configure_tracing(settings, "worker")
     client = await connect(settings)
     worker = build_worker(client, settings)
     log.info(

@@ -53,6 +53,7 @@ from canary.models import (
     StepOutput,
 )
 from canary.settings import MissingSettingError, Settings, get_settings
+from canary.telemetry import span
 
 T = TypeVar("T")
 
@@ -81,10 +82,14 @@ def _to_application_error(exc: Exception) -> ApplicationError:
 
 async def _run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a blocking SDK call off the event loop, translating adapter errors."""
-    try:
-        return await asyncio.to_thread(fn, *args, **kwargs)
-    except (TransientError, PermanentError) as exc:
-        raise _to_application_error(exc) from exc
+    # One span per outside call (Stripe, Slack, Salesforce), a child of the activity's span;
+    # to_thread copies the context, so the SDK's own HTTP spans (if any) nest under it.
+    name = getattr(fn, "__qualname__", getattr(fn, "__name__", "call"))
+    with span(f"canary.{name}"):
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except (TransientError, PermanentError) as exc:
+            raise _to_application_error(exc) from exc
 
 
 def _configuration_error(exc: MissingSettingError) -> ApplicationError:

@@ -18,6 +18,7 @@ import stripe
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from pydantic import BaseModel, Field
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
@@ -35,6 +36,7 @@ from canary.starter.intake import (
     take_action,
 )
 from canary.starter.stripe_events import detection_from_event, resolution_from_event
+from canary.telemetry import configure_tracing
 
 log = logging.getLogger("canary.gateway")
 ACTION_PATTERN = re.compile(r"^canary:(?P<action>[a-z_]+)$")
@@ -182,6 +184,9 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     )
     app.state.settings = settings
     app.state.temporal = temporal
+    configure_tracing(settings, "gateway")
+    # Server spans for every route; the Temporal interceptor continues them into workflows.
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz")
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
 
     slack_handler: AsyncSlackRequestHandler | None = None

@@ -1,0 +1,87 @@
+"""One trace from the Stripe webhook through the gateway and the workflow to the Slack call,
+captured with an in-memory exporter."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from canary.settings import Settings
+from canary.starter.gateway import create_app
+from canary.starter.intake import get_status
+from canary.telemetry import temporal_interceptors
+from canary.workflows import RemediationWorkflow
+from tests.fakes import FakeServices
+from tests.helpers import eventually, stripe_event, stripe_signature
+
+SECRET = "whsec_trace"
+
+
+@pytest.fixture(scope="module")
+def spans() -> Iterator[InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield exporter
+
+
+async def test_one_trace_from_webhook_to_slack(
+    dev_env: WorkflowEnvironment, spans: InMemorySpanExporter
+) -> None:
+    client = Client(
+        dev_env.client.service_client,
+        namespace=dev_env.client.namespace,
+        data_converter=pydantic_data_converter,
+        interceptors=temporal_interceptors(),
+    )
+    queue = f"trace-{uuid.uuid4().hex[:6]}"
+    settings = Settings(task_queue=queue, stripe_webhook_secret=SECRET)
+    app = create_app(settings, temporal=client)
+    invoice = f"in_{uuid.uuid4().hex[:14]}"
+    body = stripe_event(
+        "invoice.payment_failed",
+        {
+            "id": invoice,
+            "object": "invoice",
+            "customer": "cus_t",
+            "amount_due": 100,
+            "currency": "usd",
+        },
+        f"evt_{uuid.uuid4().hex}",
+    )
+    async with Worker(
+        client, task_queue=queue, workflows=[RemediationWorkflow], activities=FakeServices().all()
+    ):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+            response = await http.post(
+                "/webhooks/stripe",
+                content=body,
+                headers={"Stripe-Signature": stripe_signature(body, SECRET)},
+            )
+        assert response.status_code == 200
+        workflow_id = f"payment_failed:invoice:{invoice}"
+        await eventually(
+            lambda: get_status(client, workflow_id), lambda s: s is not None and s.slack is not None
+        )
+    finished = spans.get_finished_spans()
+    root = next(s for s in finished if s.name == "POST /webhooks/stripe" and s.parent is None)
+    same_trace = {s.name for s in finished if s.context.trace_id == root.context.trace_id}
+    assert "SignalWithStartWorkflow:RemediationWorkflow" in same_trace
+    assert "RunWorkflow:RemediationWorkflow" in same_trace
+    assert "RunActivity:canary.diagnose" in same_trace
+    assert "RunActivity:canary.post_slack" in same_trace

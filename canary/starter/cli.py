@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 import time
 from collections.abc import Coroutine
@@ -35,7 +34,9 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from canary.logs import setup_logging
+
+    setup_logging(get_settings())
 
 
 # -- running the stack -------------------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import UTC, date, datetime
 
 import pytest
+from fastapi import FastAPI
 
 from canary.sandbox.salesforce import (
     SEED_ACCOUNTS,
@@ -14,6 +16,7 @@ from canary.sandbox.salesforce import (
     SalesforceApiError,
     SalesforceState,
     SandboxSalesforceSession,
+    create_salesforce_router,
     to18,
 )
 from canary.sandbox.salesforce.soql import date_range
@@ -75,6 +78,36 @@ def test_an_empty_org_still_has_its_api_user() -> None:
     assert refused.value.error_code == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
 
 
+def test_plain_callables_work_as_validation_rules() -> None:
+    state = SalesforceState()
+
+    def no_tasks_for_umbrella(sobject: str, new: dict[str, object], old: object) -> str | None:
+        if sobject == "Task" and new.get("AccountId") == SEED_IDS["umbrella"]:
+            return "Umbrella is handled by the partner team."
+        return None
+
+    state.validation_rules.append(no_tasks_for_umbrella)
+    with pytest.raises(SalesforceApiError) as refused:
+        state.insert("Task", {"Subject": "QBR", "WhatId": SEED_IDS["umbrella"]})
+    assert refused.value.body == [
+        {
+            "errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+            "message": "Umbrella is handled by the partner team.",
+            "fields": [],
+        }
+    ]
+    assert state.insert("Task", {"Subject": "QBR", "WhatId": SEED_IDS["hooli"]})
+
+
 def test_session_only_accepts_an_http_sandbox_url() -> None:
     with pytest.raises(ValueError):
         SandboxSalesforceSession("https://login.salesforce.com")
+
+
+def test_the_router_keeps_the_host_apps_openapi_clean() -> None:
+    app = FastAPI()
+    app.include_router(create_salesforce_router(SalesforceState(seed=False)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        paths = app.openapi()["paths"]
+    assert "/services/data/{version}/query" in paths

@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -27,9 +28,10 @@ from fastapi.routing import APIRoute
 
 from .errors import SalesforceApiError, api_error, json_parser_error, not_found
 from .ids import looks_like_id
-from .schema import SCHEMA, sobject
+from .schema import SCHEMA, SObjectDef, sobject
 from .state import API_VERSION, SalesforceState, ValidationRule
 
+log = logging.getLogger(__name__)
 _VERSION = re.compile(r"^v(\d{2,3}\.\d)$")
 _RELEASES = {
     50: "Winter '21",
@@ -204,10 +206,22 @@ def create_salesforce_router(state: SalesforceState) -> APIRouter:
                     response = await handler(request)
                 except SalesforceApiError as exc:
                     response = _error_response(exc)
+                except Exception as exc:
+                    # Salesforce's answer to its own bugs; recorded so a test sees what broke.
+                    log.exception("Salesforce sandbox failed on %s %s", request.method, request.url)
+                    response = _json(
+                        [
+                            {
+                                "errorCode": "UNKNOWN_EXCEPTION",
+                                "message": f"An unexpected error occurred: {exc!r}",
+                            }
+                        ],
+                        500,
+                    )
                 path = request.url.path
                 if path.startswith("/services/"):
                     if path.startswith("/services/data/v"):
-                        used = len(state.requests_matching(path_prefix="/services/data/v")) + 1
+                        used = state.api_calls + 1
                         response.headers["Sforce-Limit-Info"] = (
                             f"api-usage={used}/{_DAILY_API_LIMIT}"
                         )
@@ -237,8 +251,10 @@ def create_salesforce_router(state: SalesforceState) -> APIRouter:
         # simple-salesforce adds trailing slashes to some URLs (``query/``, ``sobjects/X/``)
         # and not others; the host app's slash redirects would drop the https rewrite, so both
         # spellings are served directly.
-        router.add_api_route(path, endpoint, methods=methods, include_in_schema=True)
-        router.add_api_route(path + "/", endpoint, methods=methods, include_in_schema=False)
+        # One route per method keeps the host app's OpenAPI operation ids unique.
+        for method in methods:
+            router.add_api_route(path, endpoint, methods=[method])
+            router.add_api_route(path + "/", endpoint, methods=[method], include_in_schema=False)
 
     def running_user(request: Request) -> str:
         """The session's user; a missing or revoked token is refused as Salesforce does."""
@@ -284,7 +300,7 @@ def create_salesforce_router(state: SalesforceState) -> APIRouter:
     async def limits(request: Request, version: str) -> Response:
         _api_version(version)
         running_user(request)
-        used = len(state.requests_matching(path_prefix="/services/data/v")) + 1
+        used = state.api_calls + 1
         return _json(
             {
                 "DailyApiRequests": {"Max": _DAILY_API_LIMIT, "Remaining": _DAILY_API_LIMIT - used},
@@ -295,7 +311,7 @@ def create_salesforce_router(state: SalesforceState) -> APIRouter:
 
     # -- sObjects ---------------------------------------------------------------------------
 
-    def definition_of(name: str) -> Any:
+    def definition_of(name: str) -> SObjectDef:
         definition = sobject(name)
         if definition is None:
             raise not_found()
@@ -525,6 +541,8 @@ def create_salesforce_router(state: SalesforceState) -> APIRouter:
             )
         body = await _json_body(request)
         name = str(body.get("name") or "")
+        if not name:
+            return _json({"error": "a validation rule needs a name"}, 400)
         if body.get("condition"):
             rule = ValidationRule(
                 name=name,
@@ -571,9 +589,10 @@ def create_salesforce_router(state: SalesforceState) -> APIRouter:
     router.add_api_route("/_sandbox/salesforce/requests", recorded_requests, methods=["GET"])
     router.add_api_route("/_sandbox/salesforce/reset", reset, methods=["POST"])
     router.add_api_route("/_sandbox/salesforce/records/{sobject_name}", records, methods=["GET"])
-    router.add_api_route(
-        "/_sandbox/salesforce/validation-rules", validation_rules, methods=["GET", "POST"]
-    )
+    for method in ("GET", "POST"):
+        router.add_api_route(
+            "/_sandbox/salesforce/validation-rules", validation_rules, methods=[method]
+        )
     return router
 
 

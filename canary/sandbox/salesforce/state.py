@@ -34,7 +34,7 @@ from .schema import (
     sobject,
     type_of_id,
 )
-from .seed import INTEGRATION_USER_ID, ORG_ID, organization, seed_records
+from .seed import INTEGRATION_USER_ID, ORG_ID, integration_user, organization, seed_records
 
 Record = dict[str, Any]
 
@@ -109,8 +109,8 @@ def default_rules() -> list[ValidationRule | RuleFunction]:
             sobject="Opportunity",
             message="Closed Won requires a signed contract (Contract_Signed__c).",
             check=_becomes_closed_won_without_contract,
-            description="ISCHANGED(StageName) && ISPICKVAL(StageName, 'Closed Won') && "
-            "NOT(Contract_Signed__c)",
+            description="(ISNEW() || ISCHANGED(StageName)) && "
+            "ISPICKVAL(StageName, 'Closed Won') && NOT(Contract_Signed__c)",
         )
     ]
 
@@ -136,6 +136,7 @@ class SalesforceState:
         self.validation_rules: list[ValidationRule | RuleFunction] = []
         self.tokens: dict[str, str] = {}
         self.revoked_tokens: set[str] = set()
+        self.api_calls = 0  # REST calls so far, reported in Sforce-Limit-Info like an org's
         self.reset()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -144,10 +145,12 @@ class SalesforceState:
         """Forget everything and load the demo org again (same ids every time)."""
         with self._lock:
             self.records = {definition.name: {} for definition in SCHEMA.values()}
-            self.requests = []
-            self.validation_rules = default_rules()
-            self.tokens = {}
-            self.revoked_tokens = set()
+            # Cleared in place: the host app or a test may hold on to these containers.
+            self.requests.clear()
+            self.validation_rules[:] = default_rules()
+            self.tokens.clear()
+            self.revoked_tokens.clear()
+            self.api_calls = 0
             self._counters: dict[str, int] = {}
             self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
             self._cursor_counter = 0
@@ -161,8 +164,6 @@ class SalesforceState:
                         self._load(sobject_name, row)
             else:
                 # Even an empty org has the API user that owns what Canary creates.
-                from .seed import integration_user
-
                 self._load("User", integration_user(today))
 
     def now(self) -> datetime:
@@ -766,6 +767,8 @@ class SalesforceState:
     def record_request(self, entry: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             self._request_seq += 1
+            if str(entry.get("path", "")).startswith("/services/data/v"):
+                self.api_calls += 1
             recorded = {"seq": self._request_seq, "service": "salesforce", **entry}
             self.requests.append(recorded)
             return recorded

@@ -21,7 +21,7 @@ test: $(STAMP) lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check canary tests worker.py bench
+	$(BIN)/ruff check canary tests worker.py $(wildcard bench)
 	$(BIN)/mypy
 
 bench: $(STAMP)

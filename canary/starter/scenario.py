@@ -17,18 +17,21 @@ from canary.workflows import remediation_id
 
 CUSTOMERS: list[dict[str, Any]] = [
     {
+        # Seeded in the sandbox's Stripe with the id its Salesforce account carries.
+        "customer": "cus_SbxGlobex000001",
         "name": "Globex Corporation",
         "email": "ap@globex.example",
         "card": "pm_card_chargeDeclinedInsufficientFunds",
-        "amount": 480000,
+        "amount": 4_800_000,
         "description": "Globex — Enterprise plan, annual (committed deal)",
         "metadata": {"owner_email": "alice@acme-gtm.example", "domain": "globex.example"},
     },
     {
+        "customer": "cus_SbxInitech00001",
         "name": "Initech",
         "email": "billing@initech.example",
         "card": "pm_card_chargeDeclinedExpiredCard",
-        "amount": 125000,
+        "amount": 125_000,
         "description": "Initech — Growth plan, quarterly",
         "metadata": {"owner_email": "alice@acme-gtm.example", "domain": "initech.example"},
     },
@@ -46,30 +49,35 @@ UNKNOWN_ERROR: dict[str, Any] = {
 
 
 def fail_a_payment(client: stripe.StripeClient, spec: dict[str, Any]) -> str:
-    customer = client.v1.customers.create(
-        params={
-            "name": spec["name"],
-            "email": spec["email"],
-            "metadata": spec["metadata"],
-        }
-    )
+    """Invoice a customer on a card that will decline; returns the invoice id."""
+    if spec.get("customer"):
+        customer = client.v1.customers.update(
+            spec["customer"],
+            params={"name": spec["name"], "email": spec["email"], "metadata": spec["metadata"]},
+        )
+    else:
+        customer = client.v1.customers.create(
+            params={"name": spec["name"], "email": spec["email"], "metadata": spec["metadata"]}
+        )
     method = client.v1.payment_methods.attach(spec["card"], params={"customer": customer.id})
     client.v1.customers.update(
         customer.id, params={"invoice_settings": {"default_payment_method": method.id}}
-    )
-    client.v1.invoice_items.create(
-        params={
-            "customer": customer.id,
-            "amount": spec["amount"],
-            "currency": "usd",
-            "description": spec["description"],
-        }
     )
     invoice = client.v1.invoices.create(
         params={
             "customer": customer.id,
             "collection_method": "charge_automatically",
             "auto_advance": False,
+            "description": spec["description"],
+            "metadata": spec.get("invoice_metadata", {}),
+        }
+    )
+    client.v1.invoice_items.create(
+        params={
+            "customer": customer.id,
+            "invoice": invoice.id,
+            "amount": spec["amount"],
+            "currency": "usd",
             "description": spec["description"],
         }
     )

@@ -1,0 +1,120 @@
+"""An in-process Canary stack for integration tests: the sandbox (its own thread), the
+gateway (uvicorn on the test loop), a worker with the real activities, a real dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import stripe
+import uvicorn
+from temporalio.client import Client
+
+from canary.activities import RemediationActivities
+from canary.sandbox import SandboxConfig, SandboxServer
+from canary.settings import Settings
+from canary.starter.gateway import create_app
+from canary.worker import build_worker
+
+SIGNING_SECRET = "e2e-slack-signing-secret"
+WEBHOOK_SECRET = "whsec_e2e_webhook_secret"
+API_TOKEN = "e2e-api-token"
+STRIPE_KEY = "sk_test_canary_e2e"
+SLACK_TOKEN = "xoxb-canary-e2e"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveStack:
+    client: Client
+    settings: Settings
+    sandbox: SandboxServer
+    gateway_url: str
+    http: httpx.AsyncClient
+
+    @property
+    def stripe(self) -> stripe.StripeClient:
+        return stripe.StripeClient(STRIPE_KEY, base_addresses={"api": self.sandbox.url})
+
+    async def sandbox_get(self, route: str, **params: Any) -> Any:
+        response = await self.http.get(f"{self.sandbox.url}{route}", params=params)
+        response.raise_for_status()
+        return response.json()
+
+    async def requests(self, **filters: Any) -> list[dict[str, Any]]:
+        return list(await self.sandbox_get("/_sandbox/requests", **filters))
+
+    async def messages(self, channel: str) -> list[dict[str, Any]]:
+        return list(await self.sandbox_get("/_sandbox/slack/messages", channel=channel))
+
+    async def click(self, user: str, message: dict[str, Any], action_id: str,
+                    value: str | None = None, selected: str | None = None) -> dict[str, Any]:
+        block_id = None
+        for block in message.get("blocks", []):
+            elements = block.get("elements") or ([block["accessory"]] if "accessory" in block
+                                                 else [])
+            if any(e.get("action_id") == action_id for e in elements):
+                block_id = block.get("block_id")
+                if value is None:
+                    value = next(e.get("value") for e in elements
+                                 if e.get("action_id") == action_id)
+        body: dict[str, Any] = {"user": user, "channel": message["channel"],
+                                "ts": message["ts"], "action_id": action_id,
+                                "block_id": block_id, "value": value}
+        if selected is not None:
+            body["selected_option"] = selected
+        response = await self.http.post(f"{self.sandbox.url}/_sandbox/slack/click", json=body)
+        response.raise_for_status()
+        return dict(response.json())
+
+
+@asynccontextmanager
+async def live_stack(env_client: Client, **overrides: Any) -> AsyncIterator[LiveStack]:
+    sandbox = SandboxServer(SandboxConfig(slack_signing_secret=SIGNING_SECRET))
+    sandbox.start()
+    port = free_port()
+    gateway_url = f"http://127.0.0.1:{port}"
+    settings = Settings(
+        task_queue=f"e2e-{uuid.uuid4().hex[:8]}",
+        stripe_api_key=STRIPE_KEY,
+        stripe_api_base=sandbox.url,
+        stripe_webhook_secret=WEBHOOK_SECRET,
+        stripe_dashboard_url=f"{sandbox.url}/dashboard",
+        slack_bot_token=SLACK_TOKEN,
+        slack_api_url=f"{sandbox.url}/api/",
+        slack_signing_secret=SIGNING_SECRET,
+        api_token=API_TOKEN,
+        **overrides,
+    )
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, temporal=env_client),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+            await asyncio.sleep(0.05)
+        async with httpx.AsyncClient(timeout=30) as http:
+            await http.post(f"{sandbox.url}/_sandbox/config",
+                            json={"slack_interactivity_url": f"{gateway_url}/slack/actions"})
+            stripe.StripeClient(STRIPE_KEY, base_addresses={"api": sandbox.url}
+                                ).v1.webhook_endpoints.create(params={  # type: ignore[typeddict-unknown-key]
+                "url": f"{gateway_url}/webhooks/stripe", "enabled_events": ["*"],
+                "secret": WEBHOOK_SECRET,
+            })
+            activities = RemediationActivities(settings, temporal=env_client)
+            async with build_worker(env_client, settings, activities=activities.all()):
+                yield LiveStack(env_client, settings, sandbox, gateway_url, http)
+    finally:
+        server.should_exit = True
+        await serving
+        sandbox.stop()

@@ -1,0 +1,147 @@
+"""The whole story through the real SDKs: Stripe declines → signed webhook → gateway →
+workflow → Slack message with buttons → a signed click → retry → resolved; every outside
+call asserted on what the sandbox recorded."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from canary.starter.intake import get_status
+from canary.starter.scenario import CUSTOMERS, fail_a_payment
+from canary.workflows import remediation_id
+from tests.helpers import eventually
+from tests.stack import LiveStack, live_stack
+
+
+@pytest.fixture(scope="module")
+async def stack(dev_env: WorkflowEnvironment) -> AsyncIterator[LiveStack]:
+    async with live_stack(dev_env.client) as live:
+        yield live
+
+
+def alert_for(messages: list[dict[str, Any]], workflow_id: str) -> dict[str, Any] | None:
+    for message in messages:
+        for block in message.get("blocks") or []:
+            for element in block.get("elements") or []:
+                if element.get("value") == workflow_id:
+                    return message
+            if workflow_id in str(block):
+                return message
+    return None
+
+
+def has_buttons(message: dict[str, Any]) -> bool:
+    return any(b.get("type") == "actions" for b in message.get("blocks") or [])
+
+
+async def test_insufficient_funds_retried_from_the_chat_page(stack: LiveStack) -> None:
+    invoice = fail_a_payment(stack.stripe, CUSTOMERS[0])
+    workflow_id = remediation_id("payment_failed", "invoice", invoice)
+    status = await eventually(
+        lambda: get_status(stack.client, workflow_id),
+        lambda s: s is not None and s.state == "awaiting_human" and s.slack is not None,
+        timeout=30,
+    )
+    assert status.diagnosis and status.diagnosis.branch == "insufficient_funds"
+    assert status.owner == "alice@acme-gtm.example"
+
+    message = await eventually(lambda: stack.messages("#gtm-alerts"),
+                               lambda ms: alert_for(ms, workflow_id) is not None)
+    alert = alert_for(message, workflow_id)
+    assert alert is not None and has_buttons(alert)
+    text = str(alert["blocks"])
+    assert "What happened" in text and "Where to investigate" in text and "What to do" in text
+    assert "<@U0ALICE>" in text  # the owner, found in Slack by e-mail
+    assert f"/invoices/{invoice}" in text and "/hosted/invoices/" in text
+    buttons = [e for b in alert["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert {b["action_id"] for b in buttons} >= {"canary:retry", "canary:resolve",
+                                                 "canary:dismiss", "canary:snooze"}
+    assert all(b["value"] == workflow_id for b in buttons)
+
+    # Alice retries at once: still insufficient funds. She is told, the case stays open.
+    click = await stack.click("U0ALICE", alert, "canary:retry")
+    assert click["status"] == 200
+    status = await eventually(lambda: get_status(stack.client, workflow_id),
+                              lambda s: s is not None and s.attempts == 1)
+    assert status.state == "awaiting_human"
+
+    # The customer puts in a working card (what the billing portal does), Alice retries.
+    customer = status.account.stripe_customer_id
+    assert customer
+    card = stack.stripe.v1.payment_methods.attach("pm_card_visa", params={"customer": customer})
+    stack.stripe.v1.customers.update(
+        customer, params={"invoice_settings": {"default_payment_method": card.id}})
+    await stack.click("U0ALICE", alert, "canary:retry")
+    status = await eventually(lambda: get_status(stack.client, workflow_id),
+                              lambda s: s is not None and s.state == "resolved", timeout=30)
+    assert status.outcome == "resolved_by_human"
+
+    # What Stripe saw: two pay calls, each with its own key derived from the workflow.
+    pays = await stack.requests(service="stripe", method="POST",
+                                path=f"/v1/invoices/{invoice}/pay")
+    keys = [p["idempotency_key"] for p in pays if p["idempotency_key"]]
+    canary_keys = [k for k in keys if k.startswith(f"canary/{workflow_id}/")]
+    assert len(set(canary_keys)) == 2
+    assert [p["status"] for p in pays if p["idempotency_key"] in canary_keys] == [402, 200]
+    invoice_now = stack.stripe.v1.invoices.retrieve(invoice)
+    assert invoice_now.status == "paid"
+
+    # What Slack saw: the alert updated in place, without buttons, saying who fixed it.
+    final = await eventually(lambda: stack.messages("#gtm-alerts"),
+                             lambda ms: not has_buttons(alert_for(ms, workflow_id) or alert))
+    final_alert = alert_for(final, workflow_id)
+    assert final_alert and "resolved by a person" in str(final_alert["blocks"])
+    updates = await stack.requests(service="slack", path="/api/chat.update")
+    assert any(u["body"].get("ts") == alert["ts"] for u in updates)
+
+
+async def test_paying_on_the_hosted_page_resolves_externally(stack: LiveStack) -> None:
+    invoice = fail_a_payment(stack.stripe, CUSTOMERS[1])
+    workflow_id = remediation_id("payment_failed", "invoice", invoice)
+    status = await eventually(
+        lambda: get_status(stack.client, workflow_id),
+        lambda s: s is not None and s.state == "awaiting_human", timeout=30,
+    )
+    assert status.diagnosis and status.diagnosis.branch == "card_needs_update"
+    # No automatic retry for an expired card; a card-update link instead.
+    assert not await stack.requests(service="stripe", method="POST",
+                                    path=f"/v1/invoices/{invoice}/pay",
+                                    ) or all(
+        not (r["idempotency_key"] or "").startswith("canary/")
+        for r in await stack.requests(service="stripe", method="POST",
+                                      path=f"/v1/invoices/{invoice}/pay"))
+    portal = await stack.requests(service="stripe", method="POST",
+                                  path="/v1/billing_portal/sessions")
+    assert any((r["idempotency_key"] or "").startswith(f"canary/{workflow_id}/") for r in portal)
+
+    response = await stack.http.post(f"{stack.sandbox.url}/hosted/invoices/{invoice}/pay",
+                                     data={"payment_method": "pm_card_visa"})
+    assert response.status_code in (200, 303)
+    status = await eventually(lambda: get_status(stack.client, workflow_id),
+                              lambda s: s is not None and s.state == "resolved", timeout=30)
+    assert status.outcome == "resolved_externally"
+    closed = [e for e in status.timeline if e.kind == "closed"][0]
+    assert closed.data["evidence"]["id"] == invoice
+
+
+async def test_forged_click_is_refused(stack: LiveStack) -> None:
+    import json
+    import time
+
+    from tests.helpers import slack_headers
+
+    payload = {"type": "block_actions", "user": {"id": "U0BOB"}, "actions": [
+        {"action_id": "canary:dismiss", "value": "payment_failed:invoice:in_x",
+         "type": "button", "block_id": "b"}]}
+    body = f"payload={json.dumps(payload)}".encode()
+    forged = await stack.http.post(f"{stack.gateway_url}/slack/actions", content=body,
+                                   headers=slack_headers(body, "not-the-secret"))
+    assert forged.status_code == 401
+    stale = await stack.http.post(
+        f"{stack.gateway_url}/slack/actions", content=body,
+        headers=slack_headers(body, "e2e-slack-signing-secret", int(time.time()) - 3600))
+    assert stale.status_code == 401

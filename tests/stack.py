@@ -95,6 +95,8 @@ async def live_stack(env_client: Client, **overrides: Any) -> AsyncIterator[Live
         slack_api_url=f"{sandbox.url}/api/",
         slack_signing_secret=SIGNING_SECRET,
         api_token=API_TOKEN,
+        salesforce_instance_url=sandbox.url,
+        salesforce_access_token="00DSANDBOX!e2e-session",
         **overrides,
     )
     server = uvicorn.Server(uvicorn.Config(create_app(settings, temporal=env_client),

@@ -35,7 +35,11 @@ from canary.starter.intake import (
     submit_detection,
     take_action,
 )
-from canary.starter.stripe_events import detection_from_event, resolution_from_event
+from canary.starter.stripe_events import (
+    detection_from_event,
+    resolution_from_event,
+    stage_detection_from_event,
+)
 from canary.telemetry import configure_tracing
 
 log = logging.getLogger("canary.gateway")
@@ -50,7 +54,9 @@ class Accepted(BaseModel):
 
 class WebhookAnswer(BaseModel):
     received: bool = True
-    action: str = Field(description="started | folded | signalled | ignored")
+    action: str = Field(
+        description="started_or_folded | signalled | signalled_and_started | ignored"
+    )
     workflow_ids: list[str] = Field(default_factory=list)
     detail: str = ""
 
@@ -265,6 +271,16 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         if resolution is not None:
             targets, external = resolution
             signalled = [wid for wid in targets if await signal_external(client, wid, external)]
+            started: list[str] = []
+            stage = stage_detection_from_event(event)
+            if stage is not None:
+                # Paid for a deal: its opportunity should be Closed Won. The remediation
+                # verifies that in Salesforce and closes quietly when it already is.
+                started.append((await submit_detection(client, stage, settings)).workflow_id)
+            if started:
+                return WebhookAnswer(
+                    action="signalled_and_started", workflow_ids=signalled + started
+                )
             return WebhookAnswer(
                 action="signalled" if signalled else "ignored",
                 workflow_ids=signalled,

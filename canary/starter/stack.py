@@ -23,6 +23,7 @@ from canary import search_attributes as sa
 
 DEMO_STRIPE_KEY = "sk_test_canary_demo"
 DEMO_SLACK_TOKEN = "xoxb-canary-demo"
+DEMO_SALESFORCE_TOKEN = "00DSANDBOX!canary-demo-session"
 
 
 class StackError(RuntimeError):
@@ -98,6 +99,10 @@ class Stack:
         env.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_" + secrets.token_hex(16))
         env.setdefault("SLACK_SIGNING_SECRET", secrets.token_hex(16))
         env.setdefault("CANARY_API_TOKEN", "canary-" + secrets.token_urlsafe(16))
+        if not env.get("SALESFORCE_INSTANCE_URL") and not env.get("SALESFORCE_USERNAME"):
+            # The sandbox's Salesforce org; any bearer token is a session there.
+            env["SALESFORCE_INSTANCE_URL"] = self.sandbox_url
+            env["SALESFORCE_ACCESS_TOKEN"] = DEMO_SALESFORCE_TOKEN
         env.update(
             {
                 "TEMPORAL_ADDRESS": f"127.0.0.1:{self.ports.temporal}",

@@ -131,6 +131,50 @@ def detection_from_event(event: dict[str, Any]) -> Detection | None:
     )
 
 
+#: Invoice metadata keys that name the Salesforce opportunity an invoice pays for.
+OPPORTUNITY_KEYS = ("salesforce_opportunity_id", "opportunity_id", "sfdc_opportunity_id")
+
+
+def stage_detection_from_event(event: dict[str, Any]) -> Detection | None:
+    """A paid invoice tied to an opportunity: the deal should now be Closed Won.
+
+    The remediation checks the opportunity itself and closes quietly when it already is;
+    the gateway only says "this was paid, for that deal"."""
+    if event.get("type") != "invoice.paid":  # not also payment_succeeded: one is enough
+        return None
+    obj: dict[str, Any] = (event.get("data") or {}).get("object") or {}
+    metadata = obj.get("metadata") or {}
+    opportunity = next((metadata[k] for k in OPPORTUNITY_KEYS if metadata.get(k)), None)
+    if not opportunity or not obj.get("id"):
+        return None
+    amount = obj.get("amount_paid", obj.get("total"))
+    number = obj.get("number") or obj["id"]
+    return Detection(
+        id=f"{event.get('id')}:stage",
+        type="stage_mismatch",
+        source="stripe",
+        subject=Subject(kind="opportunity", id=str(opportunity)),
+        account=AccountRef(
+            stripe_customer_id=_id(obj.get("customer")),
+            name=obj.get("customer_name"),
+            domain=_domain(obj.get("customer_email")),
+        ),
+        occurred_at=_when(event),
+        message=f"Invoice {number} was paid",
+        facts={
+            "invoice_id": obj["id"],
+            "invoice_number": obj.get("number"),
+            "amount_paid": amount,
+            "currency": obj.get("currency"),
+            "opportunity_id": str(opportunity),
+            "evidence_text": f"Stripe says invoice {number} was paid "
+            f"({format_amount(amount, obj.get('currency'))})",
+            "stripe_event_id": event.get("id"),
+        },
+        raw=event,
+    )
+
+
 def resolution_from_event(event: dict[str, Any]) -> tuple[list[str], ExternalEvent] | None:
     """The remediations a success event may close, and the evidence it carries."""
     kind = event.get("type", "")

@@ -22,6 +22,7 @@ SECRET_FIELDS = (
     "salesforce_password",
     "salesforce_security_token",
     "api_token",
+    "smtp_password",
 )
 
 

@@ -76,6 +76,23 @@ class Settings(BaseSettings):
     catalog_path: str | None = Field(None, validation_alias="CANARY_CATALOG")
     max_body_bytes: int = Field(1_000_000, validation_alias="CANARY_MAX_BODY_BYTES")
 
+    # Detectors: the SQL warehouse they query (any SQLAlchemy URL; an SQLite file by default),
+    # their catalog (queries and thresholds as data), and the daily digest's hour (UTC).
+    warehouse_url: str = Field(
+        "sqlite:///.canary/warehouse.db", validation_alias="CANARY_WAREHOUSE_URL"
+    )
+    detectors_path: str | None = Field(None, validation_alias="CANARY_DETECTORS")
+    digest_hour_utc: int = Field(8, ge=0, le=23, validation_alias="CANARY_DIGEST_HOUR")
+
+    # E-mail for high-priority alerts and reports (SMTP). With CANARY_SMTP_STARTTLS true (the
+    # default) a relay that does not offer STARTTLS is refused rather than used in clear.
+    smtp_host: str | None = Field(None, validation_alias="CANARY_SMTP_HOST")
+    smtp_port: int = Field(587, validation_alias="CANARY_SMTP_PORT")
+    smtp_username: str | None = Field(None, validation_alias="CANARY_SMTP_USERNAME")
+    smtp_password: str | None = Field(None, validation_alias="CANARY_SMTP_PASSWORD")
+    smtp_starttls: bool = Field(True, validation_alias="CANARY_SMTP_STARTTLS")
+    smtp_from: str = Field("canary@localhost", validation_alias="CANARY_SMTP_FROM")
+
     otel_exporter_otlp_endpoint: str | None = Field(
         None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT"
     )

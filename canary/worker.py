@@ -12,6 +12,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from canary.activities import RemediationActivities
+from canary.activities.detectors import DetectorActivities
 from canary.client import connect
 from canary.settings import Settings, get_settings
 from canary.telemetry import configure_tracing
@@ -29,7 +30,10 @@ def build_worker(
 ) -> Worker:
     settings = settings or get_settings()
     if activities is None:
-        activities = RemediationActivities(settings, temporal=client).all()
+        activities = [
+            *RemediationActivities(settings, temporal=client).all(),
+            *DetectorActivities(settings, temporal=client).all(),
+        ]
     worker_options.setdefault("max_cached_workflows", 2000)
     return Worker(
         client,

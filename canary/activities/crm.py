@@ -6,11 +6,13 @@ Salesforce shows the fix.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from temporalio.exceptions import ApplicationError
 
 from canary.adapters import PermanentError, format_amount
+from canary.catalog.diagnosis import build_context, render
 from canary.models import AccountRef, Detection, EnrichOutput, StepInput, StepOutput
 
 if TYPE_CHECKING:
@@ -219,7 +221,11 @@ class CrmActivities:
 
     async def create_task(self, request: StepInput) -> StepOutput:
         what = request.facts.get("opportunity_id") or request.detection.account.crm_id
-        subject = str(request.step.params.get("subject") or request.step.title)[:255]
+        params = request.step.params
+        # Templates ({account.name}, {facts.csm_id}…) are filled from the remediation, so a
+        # detector's task names the customer, the figures and the CSM who owns it.
+        context = build_context(request.detection, request.facts)
+        subject = render(str(params.get("subject") or request.step.title), context)[:255]
         # Idempotent: the task carries the attempt key, and a retry finds it first.
         marker = f"canary:{request.attempt_key}"[:255]
         existing = await self.run(
@@ -235,10 +241,24 @@ class CrmActivities:
             "Priority": "High",
             "Description": marker,
         }
+        if params.get("description"):
+            fields["Description"] = f"{render(str(params['description']), context)}\n\n{marker}"
+        owner = render(str(params.get("owner") or ""), context, missing="")
+        if owner:
+            fields["OwnerId"] = owner
+        if params.get("due_in_days") is not None:
+            due = datetime.now(UTC).date() + timedelta(days=int(params["due_in_days"]))
+            fields["ActivityDate"] = due.isoformat()
+        if params.get("type"):
+            fields["Type"] = str(params["type"])
         if what:
             fields["WhatId"] = what
         task_id = await self.run(self.salesforce.create, "Task", fields)
-        return StepOutput(ok=True, text=f"CRM task created: {subject} ({task_id}).")
+        return StepOutput(
+            ok=True,
+            text=f"CRM task created: {subject} ({task_id}).",
+            facts={"crm_task_id": task_id},
+        )
 
 
 def _detail(err: ApplicationError) -> str:

@@ -17,6 +17,7 @@ from temporalio.service import RPCError
 
 from canary import search_attributes as sa
 from canary.activities.crm import CrmActivities
+from canary.activities.reports import ReportSteps
 from canary.adapters import (
     PaymentDeclined,
     PermanentError,
@@ -97,7 +98,7 @@ def _configuration_error(exc: MissingSettingError) -> ApplicationError:
     return ApplicationError(str(exc), type="canary.missing_setting", non_retryable=True)
 
 
-class RemediationActivities(CrmActivities):
+class RemediationActivities(CrmActivities, ReportSteps):
     """Activities bound to adapters built lazily from settings (tests pass their own)."""
 
     def __init__(
@@ -287,6 +288,7 @@ class RemediationActivities(CrmActivities):
             "salesforce.link_account": self.link_account,
             "salesforce.create_account": self.create_account,
             "salesforce.create_task": self.create_task,
+            "report.send": self.send_report,
         }
         handler = handlers.get(request.step.action)
         if handler is None:

@@ -242,6 +242,7 @@ def diagnose(
         facts=context["facts"],
         signature=signature,
         nothing_to_fix=bool(branch and branch.nothing_to_fix),
+        alerting=sop.alerting,
     )
 
 

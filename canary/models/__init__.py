@@ -31,6 +31,7 @@ from canary.models.remediation import (
     TimelineEntry,
 )
 from canary.models.sop import (
+    Alerting,
     Branch,
     Catalog,
     EscalationStep,
@@ -45,6 +46,7 @@ from canary.models.sop import (
 __all__ = [
     "OPEN_STATES",
     "AccountRef",
+    "Alerting",
     "ActionRequest",
     "ActionResult",
     "Branch",

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from canary.models.detection import AccountRef, Detection, Link, Subject
-from canary.models.sop import EscalationStep, HumanAction, Resolution, Severity, Step
+from canary.models.sop import Alerting, EscalationStep, HumanAction, Resolution, Severity, Step
 
 State = Literal[
     "diagnosing", "remediating", "awaiting_human", "escalated", "resolved", "dismissed", "failed"
@@ -63,6 +63,8 @@ class Diagnosis(BaseModel):
     facts: dict[str, Any] = Field(default_factory=dict)
     signature: str | None = Field(None, description="Stable signature of an unknown error.")
     nothing_to_fix: bool = False
+    # Defaulted so diagnoses recorded before alerting existed replay unchanged.
+    alerting: Alerting = Field(default_factory=Alerting)
 
 
 class TimelineEntry(BaseModel):
@@ -86,6 +88,9 @@ class RemediationConfig(BaseModel):
     )
     step_timeout_seconds: float = Field(
         60.0, gt=0, description="Start-to-close timeout of one SOP step (a Stripe call, say)."
+    )
+    digest_hour_utc: int = Field(
+        8, ge=0, le=23, description="When (UTC) the owners' daily digests are posted."
     )
 
 

@@ -28,6 +28,7 @@ KNOWN_STEP_ACTIONS: frozenset[str] = frozenset(
         "salesforce.link_account",
         "salesforce.create_account",
         "salesforce.create_task",
+        "report.send",
     }
 )
 
@@ -235,6 +236,32 @@ class Branch(BaseModel):
     )
 
 
+def _critical_only() -> list[Severity]:
+    return ["critical"]
+
+
+class Alerting(BaseModel):
+    """How loudly a remediation speaks. The defaults keep the original behaviour: every
+    remediation posts its alert at once, nothing is e-mailed and nothing cools down."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    digest: bool = Field(
+        False,
+        description="Severities not listed in 'immediate' go to the owner's daily digest "
+        "instead of an alert of their own (escalation still posts at once).",
+    )
+    immediate: list[Severity] = Field(default_factory=lambda: _critical_only())
+    email: list[Severity] = Field(
+        default_factory=list, description="These severities also e-mail the owner."
+    )
+    cooldown: timedelta | None = Field(
+        None,
+        description="After a person dismisses or resolves it, the same finding on the same "
+        "subject is folded in silently for this long instead of alerting again.",
+    )
+
+
 class Sop(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -250,6 +277,7 @@ class Sop(BaseModel):
     actions: list[HumanAction] = Field(default_factory=list)
     escalation: list[EscalationStep] = Field(default_factory=list)
     resolution: Resolution = Field(default_factory=Resolution)
+    alerting: Alerting = Field(default_factory=Alerting)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Sop:

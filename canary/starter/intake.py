@@ -49,6 +49,7 @@ def remediation_config(settings: Settings, search_attributes: bool = True) -> Re
         namespace=settings.temporal_namespace,
         admins=list(settings.admins),
         search_attributes=search_attributes,
+        digest_hour_utc=settings.digest_hour_utc,
     )
 
 

@@ -14,6 +14,11 @@ Updates:
                                    anything is written to history.
 Queries:
     ``status() -> RemediationStatus``  state, outcome, escalation level and the full timeline.
+
+Alerting (the SOP's ``alerting``, off by default): a non-urgent remediation joins its owner's
+daily digest instead of posting an alert (until it escalates); urgent ones are also e-mailed;
+after a person dismisses or resolves it, the workflow stays up for the cooldown and folds
+repeats of the same finding in silently (``suppressed``) instead of starting a new alert.
 """
 
 from __future__ import annotations
@@ -60,6 +65,15 @@ with workflow.unsafe.imports_passed_through():
         StepOutput,
         TimelineEntry,
     )
+    from canary.models.detectors import (
+        DigestAddInput,
+        DigestAddOutput,
+        DigestInput,
+        DigestItem,
+        EmailInput,
+        EmailOutput,
+    )
+    from canary.notify import alert_email
 
 # Named retry policies. Permanent failures are raised non-retryable by the activities, so
 # these only govern transient trouble (timeouts, 5xx, 429 with Retry-After).
@@ -150,6 +164,9 @@ class RemediationWorkflow:
         self._thread_queue: list[str] = []
         self._group_members: dict[str, list[str]] = {}
         self._manager: ResolveOwnerOutput = ResolveOwnerOutput()
+        self._digest_id: str | None = None
+        self._digest_failed = False
+        self._emailed = False
         # Steps that touch money run one at a time: a scheduled retry and a clicked retry
         # must never charge twice, and a double click must execute the fix once.
         self._lock = asyncio.Lock()
@@ -204,7 +221,25 @@ class RemediationWorkflow:
         # Let an in-flight click finish (and answer its clicker) before the final message.
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._publish()
+        await self._cool_down()
         return self._resolution_record()
+
+    async def _cool_down(self) -> None:
+        """Stay up after a person closed it, so signal-with-start of the same finding lands
+        here (and is recorded as suppressed) instead of starting a fresh alert."""
+        diagnosis = self._diagnosis
+        if diagnosis is None or diagnosis.alerting.cooldown is None:
+            return
+        if self._outcome not in ("dismissed", "resolved_by_human"):
+            return
+        until = workflow.now() + diagnosis.alerting.cooldown
+        self._record(
+            "cooldown",
+            f"Repeats of this finding stay quiet until {until:%Y-%m-%d %H:%M} UTC",
+            data={"until": until.isoformat()},
+        )
+        await workflow.sleep(diagnosis.alerting.cooldown)
+        await workflow.wait_condition(workflow.all_handlers_finished)
 
     async def _diagnose(self) -> Diagnosis:
         plan: DiagnosisPlan = await workflow.execute_activity(
@@ -482,6 +517,16 @@ class RemediationWorkflow:
         if key in self._seen:
             return  # a redelivered webhook: already counted
         self._seen.add(key)
+        if self._closed:
+            # Closed (cooling down): the same finding again, folded in without an alert.
+            self._record(
+                "suppressed",
+                f"{detection.source} reported it again; quiet during the cooldown: "
+                f"{detection.message[:200]}",
+                actor=detection.source,
+                data={"detection_id": detection.id},
+            )
+            return
         self._occurrences += 1
         self._facts.update(detection.facts)
         self._record(
@@ -768,9 +813,107 @@ class RemediationWorkflow:
             return None
         return result
 
+    def _to_digest(self) -> bool:
+        """Non-urgent and not escalated yet: the owner's daily digest instead of an alert."""
+        diagnosis = self._diagnosis
+        if diagnosis is None or not diagnosis.alerting.digest or self._digest_failed:
+            return False
+        if self._slack is not None or self._escalation_level > 0:
+            return False
+        return diagnosis.severity not in diagnosis.alerting.immediate
+
+    async def _add_to_digest(self) -> None:
+        workflow.set_current_details(self._details())
+        if self._digest_id is not None or self._closed or self._diagnosis is None:
+            return
+        status = self._status()
+        owner = self._owner.email or self._account.owner_email or self._config.alert_channel
+        try:
+            added: DigestAddOutput = await workflow.execute_activity(
+                "canary.digest_add",
+                DigestAddInput(
+                    digest=DigestInput(
+                        owner=owner,
+                        slack_user=self._owner.slack_user,
+                        channel=self._config.alert_channel,
+                        hour_utc=self._config.digest_hour_utc,
+                    ),
+                    item=DigestItem(
+                        workflow_id=self._workflow_id,
+                        headline=status.headline,
+                        severity=self._diagnosis.severity,
+                        error_type=self._diagnosis.error_type,
+                        summary=self._diagnosis.summary,
+                        actions=[
+                            {"id": a.id, "label": a.label, "style": a.style}
+                            for a in self._diagnosis.actions
+                            if not a.select_from
+                        ],
+                    ),
+                ),
+                result_type=DigestAddOutput,
+                start_to_close_timeout=SLACK_TIMEOUT,
+                retry_policy=SLACK_RETRY,
+            )
+        except ActivityError as err:
+            # No digest to join: better one alert too many than a finding nobody sees.
+            self._digest_failed = True
+            self._record("digest_failed", f"Could not add to the digest: {_cause(err)}")
+            return
+        self._digest_id = added.digest_id
+        self._first_notified_at = workflow.now()
+        self._record(
+            "digested",
+            f"Added to {owner}'s daily digest (severity {self._diagnosis.severity} "
+            "does not alert at once)",
+            data={"digest_id": added.digest_id},
+        )
+
+    async def _email_if_urgent(self) -> None:
+        diagnosis = self._diagnosis
+        if self._emailed or diagnosis is None or diagnosis.severity not in diagnosis.alerting.email:
+            return
+        self._emailed = True
+        recipient = self._owner.email or self._account.owner_email
+        if not recipient:
+            self._record("email_skipped", "No owner e-mail on record for the urgent e-mail")
+            return
+        subject, text, html = alert_email(self._status(), self._links, self._temporal_url())
+        try:
+            sent: EmailOutput = await workflow.execute_activity(
+                "canary.send_email",
+                EmailInput(
+                    to=[recipient],
+                    subject=subject,
+                    text=text,
+                    html=html,
+                    message_id_key=f"{self._workflow_id}/{self._run_key}/email",
+                ),
+                result_type=EmailOutput,
+                start_to_close_timeout=SLACK_TIMEOUT,
+                retry_policy=SLACK_RETRY,
+            )
+        except ActivityError as err:
+            self._record("email_failed", f"Could not e-mail {recipient}: {_cause(err)}")
+            return
+        self._record(
+            "emailed",
+            f"E-mailed {', '.join(sent.accepted) or recipient} (severity {diagnosis.severity})",
+            data={"message_id": sent.message_id},
+        )
+
     async def _publish(self) -> None:
         """Post the alert once, then update that same message in place on every change."""
         self._needs_publish = False
+        if self._to_digest():
+            await self._add_to_digest()
+            if not self._digest_failed:
+                await self._email_if_urgent()
+                return
+        if self._digest_id is not None and self._slack is None and self._closed:
+            # Handled from the digest: nobody saw an alert, so none is posted to say it closed.
+            workflow.set_current_details(self._details())
+            return
         status = self._status()
         blocks = build_blocks(
             status,
@@ -793,12 +936,13 @@ class RemediationWorkflow:
         result = await self._slack_call(message)
         if result and not self._slack:
             self._slack = SlackRef(channel=result.channel, ts=result.ts, permalink=result.permalink)
-            self._first_notified_at = workflow.now()
+            self._first_notified_at = self._first_notified_at or workflow.now()
             self._record(
                 "notified",
                 f"Alert posted to {self._config.alert_channel}",
                 data={"channel": result.channel, "ts": result.ts},
             )
+            await self._email_if_urgent()
         if self._slack and self._thread_queue:
             # The timeline, threaded under the alert: one reply per batch of changes.
             lines, self._thread_queue = self._thread_queue, []

@@ -14,6 +14,18 @@ _BOLD = re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])")
 _ITALIC = re.compile(r"(?<![\w_])_(?!\s)(.+?)(?<!\s)_(?![\w_])")
 _STRIKE = re.compile(r"(?<![\w~])~(?!\s)(.+?)(?<!\s)~(?![\w~])")
 _CODE = re.compile(r"`([^`]+)`")
+_EMOJI_CODE = re.compile(r":([a-z0-9_+-]+):")
+#: The shortcodes Canary's messages use, drawn as Slack draws them.
+EMOJI = {
+    "bell": "🔔", "chart_with_downwards_trend": "📉", "chart_with_upwards_trend": "📈",
+    "clipboard": "📋", "fire": "🔥", "large_blue_circle": "🔵", "large_yellow_circle": "🟡",
+    "large_green_circle": "🟢", "red_circle": "🔴", "link": "🔗", "mag": "🔍",
+    "no_entry_sign": "🚫", "raising_hand": "🙋", "repeat": "🔁", "rotating_light": "🚨",
+    "warning": "⚠️", "white_check_mark": "✅", "wrench": "🔧", "x": "❌", "zzz": "💤",
+    "email": "📧", "memo": "📝", "calendar": "📅", "tada": "🎉", "bar_chart": "📊",
+    "angry": "😠", "wave": "👋", "hourglass_flowing_sand": "⏳", "credit_card": "💳",
+    "busts_in_silhouette": "👥", "arrow_up": "⬆️", "arrow_down": "⬇️", "eyes": "👀",
+}
 
 
 def mrkdwn(text: str, user_name: Callable[[str], str]) -> Markup:
@@ -42,6 +54,7 @@ def mrkdwn(text: str, user_name: Callable[[str], str]) -> Markup:
     out = _BOLD.sub(r"<b>\1</b>", out)
     out = _ITALIC.sub(r"<i>\1</i>", out)
     out = _STRIKE.sub(r"<s>\1</s>", out)
+    out = _EMOJI_CODE.sub(lambda m: EMOJI.get(m.group(1), m.group(0)), out)
     return Markup(out.replace("\n", "<br>"))
 
 

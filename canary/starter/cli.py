@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal as signals
 import sys
 import time
 from collections.abc import Coroutine
@@ -55,6 +56,13 @@ def up(
     from canary.starter.stack import Ports, Stack, StackError
 
     stack = Stack(Ports(temporal_port, ui_port, gateway_port, sandbox_port), data_dir)
+
+    def stop_on_signal(signum: int, _frame: Any) -> None:
+        # `kill`, a closed terminal or a supervisor must stop the children too, like Ctrl-C.
+        raise KeyboardInterrupt
+
+    signals.signal(signals.SIGTERM, stop_on_signal)
+    signals.signal(signals.SIGHUP, stop_on_signal)
     try:
         typer.echo("Starting Temporal, the sandbox, the gateway and a worker…")
         stack.start()

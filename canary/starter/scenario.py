@@ -90,21 +90,95 @@ def fail_a_payment(client: stripe.StripeClient, spec: dict[str, Any]) -> str:
     return invoice.id
 
 
+CRM_DETECTIONS: list[tuple[str, dict[str, Any]]] = [
+    (
+        "PandaDoc: Wayne's pilot contract signed, deal not Closed Won "
+        "(Salesforce's validation rule will refuse: contract not signed in the CRM)",
+        {
+            "type": "stage_mismatch",
+            "source": "pandadoc",
+            "subject": {"kind": "opportunity", "id": "opp_wayne_pilot"},
+            "message": "Contract signed in PandaDoc",
+            "facts": {"evidence_text": "PandaDoc says the Wayne pilot contract was signed"},
+        },
+    ),
+    (
+        "Product: Hooli Labs workspace has no CRM account (two candidates: pick one)",
+        {
+            "source": "product",
+            "subject": {"kind": "app_account", "id": "app_hooli_labs"},
+            "account": {"name": "Hooli Labs", "domain": "hooli.example"},
+            "message": "New workspace without a CRM account",
+            "facts": {
+                "app_admin_url": "https://app.acme-gtm.example/admin/accounts/app_hooli_labs"
+            },
+        },
+    ),
+    (
+        "Product: Stark Industries workspace has no CRM account (one candidate)",
+        {
+            "source": "product",
+            "subject": {"kind": "app_account", "id": "app_stark"},
+            "account": {"name": "Stark Industries", "domain": "stark.example"},
+            "message": "New workspace without a CRM account",
+        },
+    ),
+    (
+        "Product: Soylent workspace matches no CRM account (RevOps creates one)",
+        {
+            "source": "product",
+            "subject": {"kind": "app_account", "id": "app_soylent"},
+            "account": {"name": "Soylent", "domain": "soylent.example"},
+            "message": "New workspace without a CRM account",
+        },
+    ),
+]
+
+
+def _resolve_ids(body: dict[str, Any]) -> dict[str, Any]:
+    """Swap seed handles (opp_wayne_pilot) for the sandbox org's real record ids."""
+    from canary.sandbox.salesforce import SEED_IDS
+
+    subject = dict(body["subject"])
+    subject["id"] = SEED_IDS.get(subject["id"], subject["id"])
+    return {**body, "subject": subject}
+
+
 def run_scenario(stack: Stack) -> Iterator[str]:
+    from canary.sandbox.salesforce import SEED_IDS
+
     client = stripe.StripeClient(
         stack.env["STRIPE_API_KEY"], base_addresses={"api": stack.sandbox_url}
     )
     for spec in CUSTOMERS:
+        if spec["name"].startswith("Globex"):
+            # When this invoice is finally paid, its deal should become Closed Won.
+            spec = {
+                **spec,
+                "invoice_metadata": {
+                    "salesforce_opportunity_id": SEED_IDS["opp_globex_enterprise"]
+                },
+            }
         invoice = fail_a_payment(client, spec)
         yield (
             f"{spec['name']}: card declined ({spec['card'].removeprefix('pm_card_')}) → "
             f"{remediation_id('payment_failed', 'invoice', invoice)}"
         )
-    response = httpx.post(
-        f"{stack.gateway_url}/api/detections",
-        json=UNKNOWN_ERROR,
-        timeout=30,
-        headers={"Authorization": f"Bearer {stack.env['CANARY_API_TOKEN']}"},
-    )
-    response.raise_for_status()
-    yield f"Zapier: unrecognised error → {response.json()['workflow_id']}"
+    headers = {"Authorization": f"Bearer {stack.env['CANARY_API_TOKEN']}"}
+
+    def post(body: dict[str, Any]) -> str:
+        response = httpx.post(
+            f"{stack.gateway_url}/api/detections", json=body, timeout=30, headers=headers
+        )
+        response.raise_for_status()
+        return str(response.json()["workflow_id"])
+
+    for label, body in CRM_DETECTIONS:
+        yield f"{label} → {post(_resolve_ids(body))}"
+    # The same Zapier failure three times: the third says it is time to write an SOP.
+    for run in range(3):
+        body = {
+            **UNKNOWN_ERROR,
+            "subject": {"kind": "zap_run", "id": f"zap-sync-hubspot-deals-{8812 + run}"},
+        }
+        yield f"Zapier: unrecognised error (run {run + 1} of 3) → {post(body)}"

@@ -39,6 +39,17 @@ def _invoice_of(obj: dict[str, Any]) -> str | None:
     return _id(obj.get("invoice")) or (obj.get("metadata") or {}).get("invoice_id")
 
 
+def _attempt_of(kind: str, obj: dict[str, Any]) -> str | None:
+    """The charge behind a failure event: what one payment attempt is known by."""
+    if kind == "charge.failed":
+        return _id(obj.get("id"))
+    if kind == "payment_intent.payment_failed":
+        return _id(obj.get("latest_charge")) or _id(
+            (obj.get("last_payment_error") or {}).get("charge")
+        )
+    return _id(obj.get("charge"))
+
+
 def detection_from_event(event: dict[str, Any]) -> Detection | None:
     kind = event.get("type", "")
     if kind not in FAILURE_EVENTS:
@@ -117,7 +128,9 @@ def detection_from_event(event: dict[str, Any]) -> Detection | None:
     if not subject.id:
         return None
     return Detection(
-        id=event.get("id"),
+        # One declined attempt makes Stripe send charge.failed, payment_intent.payment_failed
+        # and invoice.payment_failed; keyed by the charge, they count as one occurrence.
+        id=_attempt_of(kind, obj) or event.get("id"),
         type="payment_failed",
         source="stripe",
         subject=subject,

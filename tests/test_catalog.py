@@ -41,7 +41,7 @@ def payment(decline: str | None, **facts: object) -> Detection:
         (
             "insufficient_funds",
             "insufficient_funds",
-            ["stripe.hosted_invoice_link", "stripe.retry_payment"],
+            ["stripe.hosted_invoice_link", "stripe.billing_portal_link", "stripe.retry_payment"],
             True,
         ),
         ("expired_card", "card_needs_update", ["stripe.billing_portal_link"], False),

@@ -4,6 +4,7 @@ call asserted on what the sandbox recorded."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -69,12 +70,16 @@ async def test_insufficient_funds_retried_from_the_chat_page(stack: LiveStack) -
                               lambda s: s is not None and s.attempts == 1)
     assert status.state == "awaiting_human"
 
-    # The customer puts in a working card (what the billing portal does), Alice retries.
-    customer = status.account.stripe_customer_id
-    assert customer
-    card = stack.stripe.v1.payment_methods.attach("pm_card_visa", params={"customer": customer})
-    stack.stripe.v1.customers.update(
-        customer, params={"invoice_settings": {"default_payment_method": card.id}})
+    # The payer opens the card-update link from the message, picks a working card, and
+    # Alice retries.
+    latest = alert_for(await stack.messages("#gtm-alerts"), workflow_id) or alert
+    portal = re.search(r"(http://[^|>]+/billing_portal/sessions/bps_\w+)", str(latest["blocks"]))
+    assert portal, "the message carries the card-update (billing portal) link"
+    page = await stack.http.get(portal.group(1))
+    assert page.status_code == 200 and "Update payment method" in page.text
+    chosen = await stack.http.post(f"{portal.group(1)}/payment_method",
+                                   data={"payment_method": "pm_card_visa"}, follow_redirects=True)
+    assert "ending 4242" in chosen.text
     await stack.click("U0ALICE", alert, "canary:retry")
     status = await eventually(lambda: get_status(stack.client, workflow_id),
                               lambda s: s is not None and s.state == "resolved", timeout=30)

@@ -142,6 +142,8 @@ async def test_validation_rule_refusal_is_shown_and_waits(stack: LiveStack) -> N
         timeout=30,
     )
     message = await alert(stack, workflow_id)
+    # Gina owns the deal but has no Slack account: the channel is asked instead.
+    assert "<!here> *Gina" in str(message["blocks"])
     # Dan is in @revops, so he may approve even though Gina owns the deal.
     await stack.click("U0DAN", message, "canary:approve")
     status = await eventually(

@@ -728,7 +728,13 @@ class RemediationWorkflow:
         self._account = type(self._account)(**{**values, **current})
 
     def _mention(self) -> str | None:
-        return f"<@{self._owner.slack_user}>" if self._owner.slack_user else None
+        if self._owner.slack_user:
+            return f"<@{self._owner.slack_user}>"
+        owner = self._owner.name or self._facts.get("owner_name") or self._owner.email
+        if owner:
+            # The owner is not on Slack: the channel is the fallback, so ask it by name.
+            return f"<!here> *{owner}* (the owner) is not on Slack —"
+        return None
 
     def _temporal_url(self) -> str:
         return temporal_ui_link(

@@ -179,7 +179,7 @@ def account_shifts(rows: list[dict[str, Any]], spec: AccountShiftDetector) -> Ru
         }
         result.findings.append(
             Finding(
-                subject=Subject(kind="account_metric", id=f"{key}:{_slug(spec.metric)}"),
+                subject=Subject(kind="account_metric", id=f"{key}.{_slug(spec.metric)}"),
                 account=account,
                 message=f"{label}'s {spec.metric} moved {'up' if up else 'down'} to "
                 f"{facts['current_display']} against a baseline of {facts['baseline_display']} "

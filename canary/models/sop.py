@@ -240,6 +240,12 @@ def _critical_only() -> list[Severity]:
     return ["critical"]
 
 
+def _person_closed() -> list[
+    Literal["auto_resolved", "resolved_by_human", "resolved_externally", "dismissed"]
+]:
+    return ["resolved_by_human", "dismissed"]
+
+
 class Alerting(BaseModel):
     """How loudly a remediation speaks. The defaults keep the original behaviour: every
     remediation posts its alert at once, nothing is e-mailed and nothing cools down."""
@@ -257,9 +263,12 @@ class Alerting(BaseModel):
     )
     cooldown: timedelta | None = Field(
         None,
-        description="After a person dismisses or resolves it, the same finding on the same "
-        "subject is folded in silently for this long instead of alerting again.",
+        description="After it closes with an outcome in 'cooldown_after', the same finding on "
+        "the same subject is folded in silently for this long instead of alerting again.",
     )
+    cooldown_after: list[
+        Literal["auto_resolved", "resolved_by_human", "resolved_externally", "dismissed"]
+    ] = Field(default_factory=lambda: _person_closed())
 
 
 class Sop(BaseModel):

@@ -211,6 +211,12 @@ class RemediationWorkflow:
             await self._wait_for_next_thing()
             if self._closed:
                 break
+            if self._lock.locked():
+                # A person's fix is running. Let it finish first: a payment it made is credited
+                # to them, not to the invoice.paid webhook that payment caused.
+                await workflow.wait_condition(lambda: not self._lock.locked())
+                if self._closed:
+                    break
             self._drain_external()
             if self._closed:
                 break
@@ -225,12 +231,12 @@ class RemediationWorkflow:
         return self._resolution_record()
 
     async def _cool_down(self) -> None:
-        """Stay up after a person closed it, so signal-with-start of the same finding lands
-        here (and is recorded as suppressed) instead of starting a fresh alert."""
+        """Stay up after it closed (by a person, by default), so signal-with-start of the same
+        finding lands here and is recorded as suppressed instead of starting a fresh alert."""
         diagnosis = self._diagnosis
         if diagnosis is None or diagnosis.alerting.cooldown is None:
             return
-        if self._outcome not in ("dismissed", "resolved_by_human"):
+        if self._outcome not in diagnosis.alerting.cooldown_after:
             return
         until = workflow.now() + diagnosis.alerting.cooldown
         self._record(

@@ -1,0 +1,247 @@
+"""Every default detector against the seeded sandboxes, on a real dev server.
+
+Salesforce, Slack and Stripe are the sandbox (reached through the real SDKs), the warehouse
+is a freshly seeded SQLite file, and e-mail goes to the SMTP sink. The assertions are on what
+those recorded: tasks created in Salesforce, Slack messages, e-mails received.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from canary.adapters.salesforce_adapter import SalesforceAdapter
+from canary.catalog import load_catalog
+from canary.detectors.catalog import load_detectors
+from canary.models.detectors import DetectorRunResult
+from canary.sandbox import SandboxConfig, SandboxServer
+from canary.sandbox.salesforce import ANGRY_COMMENT, SEED_IDS
+from canary.sandbox.smtp import SmtpSink, create_mail_router
+from canary.sandbox.warehouse_seed import seed_warehouse
+from canary.settings import Settings
+from canary.starter.intake import get_status
+from canary.starter.schedules import run_detectors_once
+from canary.worker import build_worker
+
+pytestmark = pytest.mark.asyncio
+DETECTORS = load_detectors(sops=load_catalog())
+
+
+@dataclass
+class Live:
+    settings: Settings
+    sandbox: SandboxServer
+    sink: SmtpSink
+    http: httpx.AsyncClient
+
+    async def messages(self, channel: str) -> list[dict[str, Any]]:
+        response = await self.http.get(
+            f"{self.sandbox.url}/_sandbox/slack/messages", params={"channel": channel}
+        )
+        response.raise_for_status()
+        return list(response.json())
+
+    def salesforce(self) -> SalesforceAdapter:
+        return SalesforceAdapter.from_settings(self.settings)
+
+
+@asynccontextmanager
+async def live(env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Live]:
+    sandbox = SandboxServer(SandboxConfig()).start()
+    sink = SmtpSink().start()
+    warehouse = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    seed_warehouse(warehouse)
+    settings = Settings(
+        task_queue=f"detectors-{uuid.uuid4().hex[:8]}",
+        stripe_api_key="sk_test_detectors",
+        stripe_api_base=sandbox.url,
+        slack_bot_token="xoxb-detectors",
+        slack_api_url=f"{sandbox.url}/api/",
+        salesforce_instance_url=sandbox.url,
+        salesforce_access_token="00DSANDBOX!detectors",
+        warehouse_url=warehouse,
+        smtp_host="127.0.0.1",
+        smtp_port=sink.port,
+        smtp_starttls=False,
+        smtp_from="canary@acme-gtm.example",
+    )
+    try:
+        async with build_worker(env.client, settings), httpx.AsyncClient(timeout=30) as http:
+            yield Live(settings, sandbox, sink, http)
+    finally:
+        sink.stop()
+        sandbox.stop()
+
+
+async def test_detectors_on_seeded_data(dev_env: WorkflowEnvironment, tmp_path: Path) -> None:
+    async with live(dev_env, tmp_path) as stack:
+        results = await run_detectors_once(
+            dev_env.client, stack.settings, DETECTORS.detectors, flush_digests=True
+        )
+        by_id: dict[str, DetectorRunResult] = {r.detector_id: r for r in results}
+
+        # -- what each detector checked and raised ---------------------------------------------
+        initech, umbrella, globex, hooli = (
+            SEED_IDS[k] for k in ("initech", "umbrella", "globex", "hooli")
+        )
+        assert by_id["onboarding-overdue"].workflow_ids == [f"onboarding_overdue:account:{initech}"]
+        assert by_id["renewal-touchpoint"].workflow_ids == [
+            f"renewal_touchpoint_missed:account:{umbrella}"
+        ]
+        assert by_id["low-adoption"].checked == 5
+        assert by_id["low-adoption"].workflow_ids == [f"low_adoption:account:{initech}"]
+        shift = by_id["spend-shift"]
+        assert shift.checked == 5
+        assert sorted(shift.workflow_ids) == sorted(
+            [
+                f"account_shift:account_metric:{globex}.weekly_spend",
+                f"account_shift:account_metric:{hooli}.weekly_spend",
+            ]
+        )
+        # Initech has three weeks of data (no baseline), Wayne one point: checked, not raised.
+        skipped = {s.subject_id for s in shift.skipped}
+        assert skipped == {initech, SEED_IDS["wayne"]}
+        case = SEED_IDS["case_globex_invoice"]
+        assert by_id["irate-customer"].workflow_ids == [f"irate_customer:case:{case}"]
+        assert by_id["payment-failure-rate"].workflow_ids == [
+            "metric_threshold:kpi:payment_failure_rate"
+        ]
+        assert by_id["calls-resolved-per-minute"].checked == 1
+        assert by_id["calls-resolved-per-minute"].raised == 0
+
+        # -- Salesforce: tasks for the CSM -------------------------------------------------------
+        sf = stack.salesforce()
+        tasks = sf.query(
+            "SELECT Subject, OwnerId, AccountId, Description, Type FROM Task "
+            "WHERE Description LIKE '%canary:%'"
+        )
+        subjects = {t["Subject"]: t for t in tasks}
+        onboarding = subjects[
+            "Onboarding overdue: book Admin training, Go-live review with Initech"
+        ]
+        assert onboarding["OwnerId"] == SEED_IDS["carol"]
+        assert onboarding["AccountId"] == initech
+        renewal = next(t for s, t in subjects.items() if s.startswith("Schedule a business review"))
+        assert renewal["AccountId"] == umbrella and renewal["Type"] == "Other"
+        adoption = next(t for s, t in subjects.items() if s.startswith("Low adoption at Initech"))
+        assert "9" in adoption["Description"] and "60 seats" in adoption["Description"]
+
+        # -- Slack: the critical one at once, the rest in one digest per owner ------------------
+        alerts = await stack.messages("gtm-alerts")
+        texts = [m.get("text", "") for m in alerts]
+        irate = [m for m in alerts if "Irate customer" in m.get("text", "")]
+        assert len(irate) == 1
+        assert ANGRY_COMMENT in str(irate[0]["blocks"])
+        digests = [m for m in alerts if str(m.get("text", "")).startswith("Daily digest")]
+        assert len(digests) == 2, texts
+        carol = next(d for d in digests if "<@U0CAROL>" in d["text"])
+        alice = next(d for d in digests if "<@U0ALICE>" in d["text"])
+        assert "Onboarding overdue: Initech" in carol["text"]
+        assert "Low adoption: Initech" in carol["text"]
+        assert "No business review before renewal: Umbrella" in carol["text"]
+        assert "Globex Corporation: weekly spend down" in alice["text"]
+        assert "Hooli: weekly spend up" in alice["text"]
+        buttons = [
+            e
+            for b in alice["blocks"]
+            if b["type"] == "actions"
+            for e in b["elements"]
+            if e["action_id"] == "canary:acknowledge"
+        ]
+        assert {b["value"] for b in buttons} == set(shift.workflow_ids)
+        # None of the digested findings posted an alert of its own.
+        assert not any("weekly spend" in t and "Daily digest" not in t for t in texts)
+        report = await stack.messages("revops")
+        assert len(report) == 1 and "7.9%" in str(report[0]["blocks"])
+
+        # -- e-mail: high and critical to their owners, the KPI report to its audience ----------
+        mails = stack.sink.messages
+        to = {tuple(m.rcpt_tos): m for m in mails}
+        kpi = to[("revops@acme-gtm.example", "finance@acme-gtm.example")]
+        assert kpi.subject.startswith("[Canary report] Payment failure rate")
+        assert kpi.html is not None and "<svg" in kpi.html and "7.9%" in kpi.html
+        alice_mail = [m for m in mails if m.rcpt_tos == ["alice@acme-gtm.example"]]
+        subjects_alice = sorted(m.subject for m in alice_mail)
+        assert any("[Canary critical] Irate customer" in s for s in subjects_alice)
+        assert any(
+            "[Canary high] Globex Corporation: weekly spend down" in s for s in subjects_alice
+        )
+        assert not any("Hooli" in s for s in subjects_alice)  # a rise is medium: no e-mail
+        carol_mail = [m.subject for m in mails if m.rcpt_tos == ["carol@acme-gtm.example"]]
+        assert carol_mail == [
+            "[Canary high] No business review before renewal: Umbrella Corp renews in 25 days"
+        ]
+        status = await get_status(dev_env.client, f"irate_customer:case:{case}")
+        assert status is not None and status.owner == "alice@acme-gtm.example"
+        assert status.diagnosis is not None
+        assert status.diagnosis.facts["manager_email"] == "bob@acme-gtm.example"
+
+        # -- a second run the same day folds into the open remediations: nothing new -----------
+        before_alerts, before_mail = len(alerts), len(stack.sink.messages)
+        again = await run_detectors_once(
+            dev_env.client, stack.settings, DETECTORS.detectors, flush_digests=True
+        )
+        assert sum(r.raised for r in again) == sum(r.raised for r in results)
+        after = await stack.messages("gtm-alerts")
+        assert len(after) == before_alerts, [m.get("text") for m in after[before_alerts:]]
+        assert len(stack.sink.messages) == before_mail
+        onboarding_status = await get_status(
+            dev_env.client, f"onboarding_overdue:account:{initech}"
+        )
+        assert onboarding_status is not None and onboarding_status.occurrences == 1
+
+
+async def test_mail_router_lists_received_messages() -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from canary.adapters.email_adapter import EmailAdapter, message_id
+
+    with SmtpSink() as sink:
+        adapter = EmailAdapter("127.0.0.1", sink.port, starttls=False, sender="c@x.example")
+        accepted = adapter.send(
+            ["a@x.example", "b@x.example"],
+            "Hello",
+            "plain body",
+            "<p>html body</p>",
+            message_id("k1"),
+        )
+        assert accepted == ["a@x.example", "b@x.example"]
+        app = FastAPI()
+        app.include_router(create_mail_router(sink))
+        with TestClient(app) as http:
+            listed = http.get("/_sandbox/mail").json()
+            assert len(listed) == 1
+            assert listed[0]["rcpt_tos"] == ["a@x.example", "b@x.example"]
+            assert listed[0]["subject"] == "Hello"
+            assert listed[0]["text"].strip() == "plain body"
+            assert "html body" in listed[0]["html"]
+            assert listed[0]["message_id"] == message_id("k1")
+            assert http.delete("/_sandbox/mail").status_code == 204
+            assert http.get("/_sandbox/mail").json() == []
+        # STARTTLS is required unless turned off: the sink does not offer it, so it refuses.
+        strict = EmailAdapter("127.0.0.1", sink.port, starttls=True)
+        from canary.adapters import PermanentError
+
+        with pytest.raises(PermanentError, match="STARTTLS"):
+            strict.send(["a@x.example"], "x", "y", None, message_id("k2"))
+        assert len(sink.messages) == 0
+
+
+def test_seed_is_deterministic(tmp_path: Path) -> None:
+    from canary.sandbox.warehouse_seed import rows_for
+
+    day = datetime(2026, 11, 18, tzinfo=UTC).date()
+    assert rows_for(day) == rows_for(day)
+    counts = seed_warehouse(f"sqlite:///{tmp_path / 'w.db'}", day)
+    assert counts == seed_warehouse(f"sqlite:///{tmp_path / 'w.db'}", day)
+    assert counts["weekly_account_metrics"] == 12 + 12 + 12 + 3 + 1

@@ -39,6 +39,9 @@ class FakeServices:
     steps: list[StepInput] = field(default_factory=list)
     posts: list[SlackMessageInput] = field(default_factory=list)
     charges: set[str] = field(default_factory=set)
+    # Called after a successful charge, before the step answers: Stripe's invoice.paid webhook
+    # racing the activity's own result.
+    on_charge: Any = None
     _ts: Any = field(default_factory=lambda: itertools.count(1))
 
     @activity.defn(name="canary.plan_diagnosis")
@@ -70,6 +73,8 @@ class FakeServices:
             ok = self.pay_results.pop(0) if self.pay_results else False
             if ok:
                 self.charges.add(request.attempt_key)
+                if self.on_charge is not None:
+                    await self.on_charge(request)
                 return StepOutput(ok=True, resolved=True, text="Payment retried: collected.")
             return StepOutput(
                 ok=False,

@@ -144,6 +144,35 @@ async def test_external_payment_resolves_with_evidence(skip_env: WorkflowEnviron
     assert closed.data["evidence"] == {"amount_paid": 480000}
 
 
+async def test_webhook_racing_a_clicked_retry_credits_the_person(
+    skip_env: WorkflowEnvironment,
+) -> None:
+    fake = FakeServices(pay_results=[True])
+    queue = f"q-{uuid.uuid4().hex[:6]}"
+    handles: list[WorkflowHandle] = []
+
+    async def paid_webhook_arrives_first(request: object) -> None:
+        await handles[0].signal(
+            RemediationWorkflow.external_event,
+            ExternalEvent(kind="invoice.paid", source="stripe", event_id="evt_race"),
+        )
+        await asyncio.sleep(0.5)  # the signal is processed while the step is still running
+
+    fake.on_charge = paid_webhook_arrives_first
+    async with Worker(
+        skip_env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()
+    ):
+        handles.append(await start(skip_env, payment_detection(), queue))
+        await skip_env.sleep(timedelta(minutes=5))
+        result = await handles[0].execute_update(
+            RemediationWorkflow.act, ActionRequest(action="retry", user="U0ALICE")
+        )
+        record = await handles[0].result()
+    assert result.accepted
+    assert record.outcome == "resolved_by_human" and record.resolved_by == "U0ALICE"
+    assert len(fake.charges) == 1
+
+
 async def test_refusals_and_double_click(skip_env: WorkflowEnvironment) -> None:
     fake = FakeServices(pay_results=[True])
     queue = f"q-{uuid.uuid4().hex[:6]}"

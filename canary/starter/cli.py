@@ -254,6 +254,19 @@ def signal(
         raise typer.Exit(1)
 
 
+# -- detectors ---------------------------------------------------------------------------------
+
+from canary.starter.detector_cli import (  # noqa: E402 - mounted after app exists
+    detectors_app,
+    schedules_app,
+    warehouse_app,
+)
+
+app.add_typer(schedules_app, name="schedules")
+app.add_typer(detectors_app, name="detectors")
+app.add_typer(warehouse_app, name="warehouse")
+
+
 def main() -> None:
     app()
 

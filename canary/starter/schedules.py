@@ -48,6 +48,8 @@ from canary.workflows import DetectorWorkflow, DigestWorkflow
 
 SCHEDULE_PREFIX = "canary-detector-"
 HASH_MEMO = "canary_spec_hash"
+# The server turns cron expressions into calendar specs; the memo keeps what the catalog said.
+TIMING_MEMO = "canary_timing"
 # A detector run that has not finished in this long is stuck; the schedule's next run retries.
 RUN_TIMEOUT = timedelta(minutes=15)
 
@@ -60,6 +62,21 @@ def _run_input(spec: DetectorSpec, catalog_version: str, search_attributes: bool
     return DetectorRunInput(
         detector=spec, catalog_version=catalog_version, search_attributes=search_attributes
     )
+
+
+def _timing(spec: DetectorSpec) -> str:
+    if spec.schedule.every is not None:
+        return f"every {spec.schedule.every}"
+    return "cron " + "; ".join(spec.schedule.cron)
+
+
+def _memo(client: Client, action: Any, key: str) -> Any:
+    if not isinstance(action, ScheduleActionStartWorkflow) or not action.memo:
+        return None
+    payload = action.memo.get(key)
+    if payload is None:
+        return None
+    return client.data_converter.payload_converter.from_payloads([payload])[0]
 
 
 def _spec_hash(spec: DetectorSpec, settings: Settings) -> str:
@@ -82,7 +99,7 @@ def _schedule(
             id=f"detector:{spec.id}",
             task_queue=settings.task_queue,
             execution_timeout=RUN_TIMEOUT,
-            memo={HASH_MEMO: _spec_hash(spec, settings)},
+            memo={HASH_MEMO: _spec_hash(spec, settings), TIMING_MEMO: _timing(spec)},
             static_summary=f"Detector: {spec.title}"[:200],
         ),
         spec=timing,
@@ -128,13 +145,7 @@ async def apply_schedules(
             pass
         handle = client.get_schedule_handle(sid)
         description = await handle.describe()
-        current = description.schedule.action
-        current_hash = None
-        if isinstance(current, ScheduleActionStartWorkflow) and current.memo:
-            payload = current.memo.get(HASH_MEMO)
-            if payload is not None:
-                current_hash = client.data_converter.payload_converter.from_payloads([payload])[0]
-        if current_hash == _spec_hash(spec, settings):
+        if _memo(client, description.schedule.action, HASH_MEMO) == _spec_hash(spec, settings):
             results.append(Applied(sid, "unchanged"))
             continue
 
@@ -163,34 +174,41 @@ class ListedSchedule:
     detector_id: str
     paused: bool
     note: str | None
-    cron: list[str]
-    every: list[timedelta]
+    timing: str
     next_runs: list[datetime]
     recent_runs: int
 
 
 async def list_schedules(client: Client) -> list[ListedSchedule]:
     """Canary's detector schedules (by id prefix), sorted by id."""
+    ids = sorted(
+        [
+            item.id
+            async for item in await client.list_schedules()
+            if item.id.startswith(SCHEDULE_PREFIX)
+        ]
+    )
     found: list[ListedSchedule] = []
-    async for item in await client.list_schedules():
-        if not item.id.startswith(SCHEDULE_PREFIX):
-            continue
-        schedule = item.schedule
-        spec = schedule.spec if schedule else None
-        state = schedule.state if schedule else None
+    for sid in ids:
+        try:
+            description = await client.get_schedule_handle(sid).describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                continue  # deleted since it was listed (visibility lags a little)
+            raise
+        schedule = description.schedule
         found.append(
             ListedSchedule(
-                schedule_id=item.id,
-                detector_id=item.id.removeprefix(SCHEDULE_PREFIX),
-                paused=bool(state and state.paused),
-                note=state.note if state else None,
-                cron=list(spec.cron_expressions) if spec else [],
-                every=[i.every for i in spec.intervals] if spec else [],
-                next_runs=list(item.info.next_action_times) if item.info else [],
-                recent_runs=len(item.info.recent_actions) if item.info else 0,
+                schedule_id=sid,
+                detector_id=sid.removeprefix(SCHEDULE_PREFIX),
+                paused=schedule.state.paused,
+                note=schedule.state.note,
+                timing=str(_memo(client, schedule.action, TIMING_MEMO) or "?"),
+                next_runs=list(description.info.next_action_times),
+                recent_runs=len(description.info.recent_actions),
             )
         )
-    return sorted(found, key=lambda s: s.schedule_id)
+    return found
 
 
 async def run_detectors_once(

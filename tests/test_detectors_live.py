@@ -180,6 +180,8 @@ async def test_detectors_on_seeded_data(dev_env: WorkflowEnvironment, tmp_path: 
         assert carol_mail == [
             "[Canary high] No business review before renewal: Umbrella Corp renews in 25 days"
         ]
+        flagged = sf.get("Case", case)
+        assert flagged["IsEscalated"] is True and flagged["Priority"] == "High"
         status = await get_status(dev_env.client, f"irate_customer:case:{case}")
         assert status is not None and status.owner == "alice@acme-gtm.example"
         assert status.diagnosis is not None
@@ -237,7 +239,7 @@ async def test_mail_router_lists_received_messages() -> None:
         assert len(sink.messages) == 0
 
 
-def test_seed_is_deterministic(tmp_path: Path) -> None:
+async def test_seed_is_deterministic(tmp_path: Path) -> None:
     from canary.sandbox.warehouse_seed import rows_for
 
     day = datetime(2026, 11, 18, tzinfo=UTC).date()

@@ -260,6 +260,32 @@ class CrmActivities:
             facts={"crm_task_id": task_id},
         )
 
+    async def fast_track_case(self, request: StepInput) -> StepOutput:
+        """Flag the case for the fast track (escalated, high priority) and read it back."""
+        case_id = request.facts.get("case_id") or (
+            request.detection.subject.id if request.detection.subject.kind == "case" else None
+        )
+        if not case_id:
+            return StepOutput(ok=False, text="No Salesforce case on this remediation.")
+        fields = {"IsEscalated": True, "Priority": "High"}
+        try:
+            await self.run(self.salesforce.update, "Case", str(case_id), fields)
+        except ApplicationError as err:
+            if err.non_retryable:
+                return StepOutput(
+                    ok=False, text=f"Salesforce refused: {_detail(err)}", error_code=_code(err)
+                )
+            raise
+        record = await self.run(self.salesforce.get, "Case", str(case_id))
+        if record.get("IsEscalated") is not True:
+            return StepOutput(ok=False, text="Salesforce does not show the case escalated.")
+        return StepOutput(
+            ok=True,
+            text=f"Case {record.get('CaseNumber') or case_id} fast-tracked: escalated, "
+            f"priority {record.get('Priority')} (confirmed in Salesforce).",
+            facts={"case_escalated": True},
+        )
+
 
 def _detail(err: ApplicationError) -> str:
     return err.message.split(": ", 1)[-1]

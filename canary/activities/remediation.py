@@ -289,6 +289,7 @@ class RemediationActivities(CrmActivities, ReportSteps):
             "salesforce.create_account": self.create_account,
             "salesforce.create_task": self.create_task,
             "report.send": self.send_report,
+            "salesforce.fast_track_case": self.fast_track_case,
         }
         handler = handlers.get(request.step.action)
         if handler is None:

@@ -29,6 +29,7 @@ KNOWN_STEP_ACTIONS: frozenset[str] = frozenset(
         "salesforce.create_account",
         "salesforce.create_task",
         "report.send",
+        "salesforce.fast_track_case",
     }
 )
 

@@ -291,6 +291,7 @@ class DetectorRunResult(BaseModel):
     raised: int
     workflow_ids: list[str] = Field(default_factory=list)
     skipped: list[Skipped] = Field(default_factory=list)
+    failed: list[str] = Field(default_factory=list, description="Findings not raised, and why.")
 
 
 # -- the daily digest ------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from canary.detectors import evaluate, route, to_detection
@@ -65,6 +66,15 @@ SLACK_RETRY = RetryPolicy(
 QUERY_TIMEOUT = timedelta(minutes=2)
 RAISE_TIMEOUT = timedelta(seconds=30)
 SLACK_TIMEOUT = timedelta(seconds=20)
+
+
+def _cause(err: BaseException) -> str:
+    """The innermost message of an activity failure: what a person needs to read."""
+    while isinstance(err, ActivityError) and err.cause is not None:
+        err = err.cause
+    return err.message if isinstance(err, ApplicationError) else str(err)
+
+
 # A digest that has flushed this often hands over to a fresh run (small histories).
 FLUSHES_PER_RUN = 30
 
@@ -97,31 +107,41 @@ class DetectorWorkflow:
             findings = [
                 route(f, team.teams.get(f.account.crm_id or ""), spec.route_to) for f in findings
             ]
-        raised: list[RaiseOutput] = list(
-            await asyncio.gather(
-                *(
-                    workflow.execute_activity(
-                        "canary.raise_detection",
-                        RaiseInput(
-                            detection=to_detection(spec, finding, as_of),
-                            search_attributes=input.search_attributes,
-                        ),
-                        result_type=RaiseOutput,
-                        start_to_close_timeout=RAISE_TIMEOUT,
-                        retry_policy=RAISE_RETRY,
-                    )
-                    for finding in findings
+        outcomes = await asyncio.gather(
+            *(
+                workflow.execute_activity(
+                    "canary.raise_detection",
+                    RaiseInput(
+                        detection=to_detection(spec, finding, as_of),
+                        search_attributes=input.search_attributes,
+                    ),
+                    result_type=RaiseOutput,
+                    start_to_close_timeout=RAISE_TIMEOUT,
+                    retry_policy=RAISE_RETRY,
                 )
-            )
+                for finding in findings
+            ),
+            return_exceptions=True,
         )
-        summary = f"{spec.title}: checked {result.checked}, raised {len(raised)}" + (
-            f", skipped {len(result.skipped)}" if result.skipped else ""
-        )
+        # One finding that cannot be raised must not hide the others: it is reported as
+        # failed, and the next scheduled run finds it again.
+        raised = [o for o in outcomes if isinstance(o, RaiseOutput)]
+        failed = [
+            f"{finding.subject.kind}:{finding.subject.id}: {_cause(o)}"
+            for finding, o in zip(findings, outcomes, strict=True)
+            if isinstance(o, BaseException)
+        ]
+        summary = f"{spec.title}: checked {result.checked}, raised {len(raised)}"
+        if result.skipped:
+            summary += f", skipped {len(result.skipped)}"
+        if failed:
+            summary += f", failed {len(failed)}"
         workflow.set_current_details(
             "\n".join(
                 [f"**{summary}**"]
                 + [f"- raised `{r.workflow_id}`" for r in raised]
                 + [f"- skipped {s.subject_id}: {s.reason}" for s in result.skipped]
+                + [f"- failed {f}" for f in failed]
             )
         )
         return DetectorRunResult(
@@ -132,6 +152,7 @@ class DetectorWorkflow:
             raised=len(raised),
             workflow_ids=[r.workflow_id for r in raised],
             skipped=result.skipped,
+            failed=failed,
         )
 
 

@@ -39,8 +39,11 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture()
 async def skip_env() -> AsyncIterator[WorkflowEnvironment]:
+    # One test server per test: time skipping is global to a server, and a workflow another
+    # test left running (a digest, a cooldown) would hold its timers with no worker to run
+    # them, stalling every later skip.
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=_binary("temporal-test-server"),
         data_converter=pydantic_data_converter,

@@ -10,12 +10,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -46,13 +47,17 @@ class Env:
     config: RemediationConfig
     settings: Settings
 
+    started: list[str] = field(default_factory=list)
+
     async def start(self, detection: Detection) -> WorkflowHandle:
-        return await self.env.client.start_workflow(
+        handle = await self.env.client.start_workflow(
             RemediationWorkflow.run,
             RemediationInput(detection=detection, config=self.config),
             id=f"{detection.type}:{detection.subject.kind}:{detection.subject.id}",
             task_queue=self.queue,
         )
+        self.started.append(handle.id)
+        return handle
 
     def alerts(self) -> list[Any]:
         """New top-level posts (not updates, not thread replies)."""
@@ -82,7 +87,17 @@ async def alerting(env: WorkflowEnvironment) -> AsyncIterator[Env]:
             workflows=[RemediationWorkflow, DigestWorkflow],
             activities=[*fake.all(), real.digest_add, real.digest_states, real.send_email],
         ):
-            yield Env(env, fake, sink, queue, config, settings)
+            t = Env(env, fake, sink, queue, config, settings)
+            try:
+                yield t
+            finally:
+                # Workflows left with timers on a queue nobody polls would stall the shared
+                # time-skipping server for the tests that run after this one.
+                for workflow_id in {*t.started, digest_id("carol@x.example")}:
+                    try:
+                        await env.client.get_workflow_handle(workflow_id).terminate("test over")
+                    except RPCError:
+                        pass  # already finished
 
 
 def finding(error_type: str, subject: str, **facts: Any) -> Detection:

@@ -4,6 +4,7 @@ button, and a recurring unknown error — asserted on what the sandbox's Salesfo
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -106,8 +107,13 @@ async def test_paid_deal_is_marked_closed_won_by_its_owner(stack: LiveStack) -> 
     )
     assert (await opportunity(stack, "opp_globex_enterprise"))["StageName"] != "Closed Won"
 
-    # Alice (the owner) approves: the stage is written, read back, and the case closes.
-    await stack.click("U0ALICE", message, "canary:approve")
+    # Alice (the owner) and Dan (@revops) approve at the same moment: the stage is written
+    # once, read back, and the case closes; both clicks are answered.
+    clicks = await asyncio.gather(
+        stack.click("U0ALICE", message, "canary:approve"),
+        stack.click("U0DAN", message, "canary:approve"),
+    )
+    assert [c["status"] for c in clicks] == [200, 200]
     status = await eventually(
         lambda: get_status(stack.client, workflow_id),
         lambda s: s is not None and s.state == "resolved",
@@ -120,6 +126,12 @@ async def test_paid_deal_is_marked_closed_won_by_its_owner(stack: LiveStack) -> 
     assert [p["body"] for p in written] == [{"StageName": "Closed Won"}]
     final = await alert(stack, workflow_id, buttons=False)
     assert "resolved by a person" in str(final["blocks"])
+    # Whoever came second is told it is already done, not shown an error.
+    told = await eventually(
+        lambda: stack.sandbox_get("/_sandbox/slack/ephemeral"),
+        lambda es: any("Already" in e["text"] and e["user"] in ("U0ALICE", "U0DAN") for e in es),
+    )
+    assert told
 
 
 async def test_validation_rule_refusal_is_shown_and_waits(stack: LiveStack) -> None:

@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 from canary.activities.detectors import DetectorActivities, digest_id
 from canary.models import (
@@ -207,6 +208,16 @@ async def test_digest_email_escalation_and_cooldown(skip_env: WorkflowEnvironmen
         fresh = await status(skip_env.client.get_workflow_handle(up.id))
         assert fresh.state == "awaiting_human" and "digested" in kinds(fresh)
         assert fresh.occurrences == 1
+
+        # The histories these paths wrote replay deterministically against the code.
+        replayer = Replayer(
+            workflows=[RemediationWorkflow, DigestWorkflow], data_converter=pydantic_data_converter
+        )
+        for handle in (digest, low, up):
+            history = await skip_env.client.get_workflow_handle(
+                handle.id, run_id=handle.result_run_id or handle.run_id
+            ).fetch_history()
+            await replayer.replay_workflow(history)
 
 
 async def test_without_alerting_nothing_changes(skip_env: WorkflowEnvironment) -> None:

@@ -153,7 +153,8 @@ def account_shifts(rows: list[dict[str, Any]], spec: AccountShiftDetector) -> Ru
         assert shift.current is not None and shift.mean is not None
         fmt = spec.value_format
         label = account.label()
-        change = f"{shift.change:+.0%}" if shift.change is not None else "from zero"
+        # The direction is said in words ("down 66%"), so the figure carries no sign.
+        change = f"{abs(shift.change):.0%}" if shift.change is not None else "from zero"
         sigma = f"{shift.zscore:+.1f}σ" if shift.zscore is not None else "flat baseline"
         up = shift.direction == "up"
         facts: dict[str, Any] = {

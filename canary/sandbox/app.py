@@ -50,6 +50,9 @@ class SandboxConfig(BaseModel):
     )
     slack_signing_secret: str | None = Field(None, description="Signs clicks like Slack does.")
     seed: bool = Field(True, description="Seed demo customers, people, channels and CRM data.")
+    smtp_port: int | None = Field(
+        None, description="Also receive e-mail on this SMTP port (0: any free port; None: off)."
+    )
 
 
 class ConfigUpdate(BaseModel):
@@ -221,6 +224,13 @@ def create_app(config: SandboxConfig | None = None, sandbox: Sandbox | None = No
     app.state.sandbox = sandbox
     app.add_middleware(FaultMiddleware, sandbox=sandbox)
     app.include_router(create_salesforce_router(sandbox.salesforce))
+    if sandbox.config.smtp_port is not None:
+        from canary.sandbox.smtp import SmtpSink, create_mail_router
+
+        # The e-mail Canary sends for high-priority cases lands here, listed at /_sandbox/mail.
+        sink = SmtpSink(port=sandbox.config.smtp_port).start()
+        app.state.smtp = sink
+        app.include_router(create_mail_router(sink))
     interactivity = httpx.AsyncClient(timeout=10)
 
     @app.middleware("http")
@@ -235,6 +245,8 @@ def create_app(config: SandboxConfig | None = None, sandbox: Sandbox | None = No
     async def _close() -> None:
         await interactivity.aclose()
         sandbox.stripe.close()
+        if getattr(app.state, "smtp", None) is not None:
+            app.state.smtp.stop()
 
     # -- Stripe ---------------------------------------------------------------------------
 

@@ -49,13 +49,14 @@ def up(
     ui_port: int = typer.Option(8233, help="Temporal UI port."),
     gateway_port: int = typer.Option(8080, help="Gateway (webhooks, Slack, API) port."),
     sandbox_port: int = typer.Option(8090, help="Sandbox (Stripe, Slack, chat page) port."),
+    smtp_port: int = typer.Option(8025, help="The sandbox's SMTP sink (demo e-mail)."),
     data_dir: Path = typer.Option(Path(".canary"), help="Temporal's database and the logs."),
     scenario: bool = typer.Option(False, help="Feed the demo scenario of GTM errors."),
 ) -> None:
     """Start Temporal (with UI), the sandbox, the gateway and a worker; Ctrl-C stops all."""
     from canary.starter.stack import Ports, Stack, StackError
 
-    stack = Stack(Ports(temporal_port, ui_port, gateway_port, sandbox_port), data_dir)
+    stack = Stack(Ports(temporal_port, ui_port, gateway_port, sandbox_port, smtp_port), data_dir)
 
     def stop_on_signal(signum: int, _frame: Any) -> None:
         # `kill`, a closed terminal or a supervisor must stop the children too, like Ctrl-C.
@@ -129,14 +130,18 @@ def sandbox(
     signing_secret: str | None = typer.Option(
         None, envvar="SLACK_SIGNING_SECRET", help="Slack signing secret for those clicks."
     ),
+    smtp_port: int | None = typer.Option(
+        None, help="Also receive e-mail on this SMTP port (listed at /_sandbox/mail)."
+    ),
 ) -> None:
-    """Serve the local stand-ins for Stripe, Slack and the chat page."""
+    """Serve the local stand-ins for Stripe, Slack, Salesforce, e-mail and the chat page."""
     from canary.sandbox import SandboxConfig, run
 
     config = SandboxConfig(
         public_url=f"http://{host}:{port}",
         slack_interactivity_url=interactivity_url,
         slack_signing_secret=signing_secret,
+        smtp_port=smtp_port,
     )
     run(host, port, config)
 

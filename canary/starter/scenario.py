@@ -182,3 +182,29 @@ def run_scenario(stack: Stack) -> Iterator[str]:
             "subject": {"kind": "zap_run", "id": f"zap-sync-hubspot-deals-{8812 + run}"},
         }
         yield f"Zapier: unrecognised error (run {run + 1} of 3) → {post(body)}"
+
+    yield from run_detectors(stack)
+
+
+def run_detectors(stack: Stack) -> Iterator[str]:
+    """Run every detector once on the seeded CRM and warehouse, and post the digests now."""
+    import asyncio
+
+    from canary.client import connect
+    from canary.settings import Settings
+    from canary.starter.schedules import run_detectors_once
+
+    settings = Settings(
+        temporal_address=stack.env["TEMPORAL_ADDRESS"],
+        task_queue=stack.env.get("CANARY_TASK_QUEUE", "canary"),
+    )
+
+    async def go() -> list[Any]:
+        client = await connect(settings)
+        return await run_detectors_once(client, settings, flush_digests=True)
+
+    for result in asyncio.run(go()):
+        yield (
+            f"Detector {result.detector_id}: checked {result.checked}, raised {result.raised}"
+            + (f" → {', '.join(result.workflow_ids)}" if result.workflow_ids else "")
+        )

@@ -36,6 +36,7 @@ class Ports:
     ui: int = 8233
     gateway: int = 8080
     sandbox: int = 8090
+    smtp: int = 8025
 
 
 def temporal_binary() -> str:
@@ -99,6 +100,18 @@ class Stack:
         env.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_" + secrets.token_hex(16))
         env.setdefault("SLACK_SIGNING_SECRET", secrets.token_hex(16))
         env.setdefault("CANARY_API_TOKEN", "canary-" + secrets.token_urlsafe(16))
+        if not env.get("CANARY_SMTP_HOST"):
+            # High-priority e-mail goes to the sandbox's SMTP sink (plain SMTP on loopback).
+            env.update(
+                {
+                    "CANARY_SMTP_HOST": "127.0.0.1",
+                    "CANARY_SMTP_PORT": str(self.ports.smtp),
+                    "CANARY_SMTP_STARTTLS": "false",
+                }
+            )
+        env.setdefault(
+            "CANARY_WAREHOUSE_URL", f"sqlite:///{(self.data_dir / 'warehouse.db').resolve()}"
+        )
         if not env.get("SALESFORCE_INSTANCE_URL") and not env.get("SALESFORCE_USERNAME"):
             # The sandbox's Salesforce org; any bearer token is a session there.
             env["SALESFORCE_INSTANCE_URL"] = self.sandbox_url
@@ -134,13 +147,19 @@ class Stack:
                 "ports already in use: "
                 + ", ".join(taken)
                 + ". Stop what holds them or pick others (--temporal-port, --ui-port, "
-                "--gateway-port, --sandbox-port)."
+                "--gateway-port, --sandbox-port, --smtp-port)."
             )
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.check_ports()
         self.build_env()
+        if self.env["CANARY_WAREHOUSE_URL"].startswith("sqlite:///"):
+            # The detectors' warehouse: a local SQLite file seeded with the demo's usage,
+            # spend and KPI history (a real deployment points CANARY_WAREHOUSE_URL elsewhere).
+            from canary.sandbox.warehouse_seed import seed_warehouse
+
+            seed_warehouse(self.env["CANARY_WAREHOUSE_URL"])
         canary = [sys.executable, "-m", "canary.starter.cli"]
         temporal = self._spawn(
             "temporal",
@@ -171,6 +190,8 @@ class Stack:
                 str(self.ports.sandbox),
                 "--interactivity-url",
                 f"{self.gateway_url}/slack/actions",
+                "--smtp-port",
+                str(self.ports.smtp),
             ],
             "sandbox.log",
         )

@@ -1,0 +1,1 @@
+"""Canary benchmarks: measured against a bare-Temporal floor in the same run."""

@@ -1,0 +1,274 @@
+"""`make bench` / `python -m bench`: Canary against a bare-Temporal floor, in one run.
+
+    python -m bench                 the full run (100 samples, 1,000 burst, 10,000 open)
+    python -m bench --quick         a smoke run (BENCH_QUICK=1 does the same)
+    python -m bench --scale 0.2     every count times 0.2 (BENCH_SCALE)
+    python -m bench --only burst    some figures only (time_to_alert, button_to_action, burst,
+                                    open_remediations)
+    python -m bench --profile       run the worker and the gateway under pyinstrument and
+                                    write bench/results/profile-*.txt
+
+A full run writes bench/results/latest.json and the table in bench/README.md; a scaled-down
+run writes bench/results/quick.json and leaves the published figures alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from bench.figures import Bench, Scale
+from bench.stack import BenchStack
+from bench.stats import ratio, table
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+FIGURES = ("time_to_alert", "button_to_action", "burst", "open_remediations")
+MARK_START, MARK_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        model = platform.processor()
+    memory_gb = 0.0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    from canary.starter.stack import temporal_binary
+
+    cli = subprocess.run([temporal_binary(), "--version"], capture_output=True, text=True)
+    import temporalio
+
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory_gb": memory_gb,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "temporalio": temporalio.__version__,
+        "temporal_cli": cli.stdout.strip(),
+        "load_before": os.getloadavg()[0],
+    }
+
+
+def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The printed/README table: one row per figure, Canary, floor, ratio, target."""
+    out: list[dict[str, Any]] = []
+    alert = results.get("time_to_alert")
+    if alert:
+        c, f = alert["canary"], alert["floor"]
+        r = ratio(c["p50_ms"], f["p50_ms"])
+        out.append(
+            {
+                "figure": "time to alert p50 (webhook → Slack post)",
+                "Canary": f"{c['p50_ms']} ms",
+                "floor": f"{f['p50_ms']} ms (start → post)",
+                "ratio": f"{r}×",
+                "target": "≤ 1.5×",
+                "met": yes(r <= 1.5),
+            }
+        )
+        out.append(
+            {
+                "figure": "time to alert p99",
+                "Canary": f"{c['p99_ms']} ms",
+                "floor": f"{f['p99_ms']} ms",
+                "ratio": f"{ratio(c['p99_ms'], f['p99_ms'])}×",
+            }
+        )
+    button = results.get("button_to_action")
+    if button:
+        c, f = button["canary"], button["floor"]
+        r = ratio(c["p50_ms"], f["p50_ms"])
+        out.append(
+            {
+                "figure": "button to action p50 (signed click → Stripe retry)",
+                "Canary": f"{c['p50_ms']} ms",
+                "floor": f"{f['p50_ms']} ms (update RTT)",
+                "ratio": f"{r}×",
+                "target": "≤ 1.5×",
+                "met": yes(r <= 1.5),
+            }
+        )
+        out.append(
+            {
+                "figure": "button to action p99",
+                "Canary": f"{c['p99_ms']} ms",
+                "floor": f"{f['p99_ms']} ms",
+                "ratio": f"{ratio(c['p99_ms'], f['p99_ms'])}×",
+            }
+        )
+    burst = results.get("burst")
+    if burst:
+        c, f = burst["canary"], burst["floor"]
+        r = ratio(c["per_s"], f["per_s"])
+        out.append(
+            {
+                "figure": f"burst: {c['n']} detections → all notified",
+                "Canary": f"{c['per_s']}/s ({c['seconds']} s)",
+                "floor": f"{f['per_s']}/s ({f['seconds']} s)",
+                "ratio": f"{r}×",
+                "target": "≥ 0.7×",
+                "met": yes(r >= 0.7),
+            }
+        )
+    opened = results.get("open_remediations")
+    if opened:
+        c, f = opened["canary"], opened["floor"]
+        out.append(
+            {
+                "figure": f"open: worker RSS, {c['n']} waiting on people (peak)",
+                "Canary": f"{c['rss_mb_all_open']} MB ({c['peak_rss_mb']})",
+                "floor": f"{f['rss_mb_all_open']} MB ({f['peak_rss_mb']})",
+                "ratio": f"{ratio(c['peak_rss_mb'], f['peak_rss_mb'])}×",
+                "target": "≤ 600 MB",
+                "met": yes(c["peak_rss_mb"] <= 600),
+            }
+        )
+        cl, fl = c["due_to_escalation_posted_s"], f["due_to_escalation_posted_s"]
+        out.append(
+            {
+                "figure": "open: escalation due → posted, p50 / p99 / max",
+                "Canary": f"{cl.get('p50')} / {cl.get('p99')} / {cl.get('max')} s",
+                "floor": f"{fl.get('p50')} / {fl.get('p99')} / {fl.get('max')} s",
+                "ratio": f"{ratio(cl.get('p99', 0), fl.get('p99', 0))}× (p99)",
+                "target": "within seconds",
+                "met": yes(cl.get("max", 99) <= 10),
+            }
+        )
+        out.append(
+            {
+                "figure": "open: escalation timers lost",
+                "Canary": c["lost"],
+                "floor": f["lost"],
+                "ratio": "",
+                "target": "0",
+                "met": yes(c["lost"] == 0),
+            }
+        )
+    return out
+
+
+def yes(flag: bool) -> str:
+    return "yes" if flag else "**no**"
+
+
+def write_readme(report: dict[str, Any], markdown: str) -> None:
+    readme = HERE / "README.md"
+    text = readme.read_text()
+    m = report["machine"]
+    block = "\n".join(
+        [
+            MARK_START,
+            f"Measured {report['date'][:10]} on {m['cpu']} ({m['cores']} cores, "
+            f"{m['memory_gb']} GB), {m['os']}, Python {m['python']}, temporalio "
+            f"{m['temporalio']}, {m['temporal_cli']}; counts: {report['scale']}.",
+            "",
+            markdown,
+            MARK_END,
+        ]
+    )
+    if MARK_START in text and MARK_END in text:
+        head, rest = text.split(MARK_START, 1)
+        text = head + block + rest.split(MARK_END, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    readme.write_text(text)
+
+
+async def run(args: argparse.Namespace) -> int:
+    full = not args.quick and args.scale == 1.0
+    scale = Scale.quick() if args.quick else Scale()
+    if args.scale != 1.0:
+        scale = scale.scaled(args.scale)
+    figures = args.only or list(FIGURES)
+    run_dir = Path(tempfile.mkdtemp(prefix="canary-bench-"))
+    RESULTS.mkdir(exist_ok=True)
+    stack = BenchStack(run_dir, profile_dir=RESULTS if args.profile else None)
+    report: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "scale": vars(scale),
+        "figures_run": figures,
+    }
+    print(f"Canary benchmark — {scale} — children's logs in {run_dir}")
+    try:
+        stack.start()
+        stack.start_worker()
+        stack.start_floor_worker()
+        client = await Client.connect(
+            stack.temporal_address, data_converter=pydantic_data_converter
+        )
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+        async with httpx.AsyncClient(timeout=120, limits=limits) as http:
+            bench = Bench(stack, scale, http, client)
+            await bench.wait_log("worker", "polling task queue")
+            await bench.wait_log("floor", "floor worker polling")
+            await bench.prepare()
+            for figure in FIGURES:
+                if figure in figures:
+                    await getattr(bench, figure)()
+        report["results"] = bench.results
+        report["cpu_seconds"] = bench.cpu
+    finally:
+        stack.close()
+    markdown = table(rows(report["results"]))
+    print()
+    print(markdown)
+    print("\nCPU seconds per phase (sandbox counted apart from Canary's own processes):")
+    for phase, usage in report["cpu_seconds"].items():
+        print(f"  {phase}: " + ", ".join(f"{k} {v}" for k, v in usage.items()))
+    target = RESULTS / ("latest.json" if full and not args.only else "quick.json")
+    target.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(f"\nwrote {target.relative_to(HERE.parent)}")
+    if full and not args.only and not args.profile:
+        write_readme(report, markdown)
+        print("updated bench/README.md")
+    if args.keep:
+        print(f"logs kept in {run_dir}")
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--quick", action="store_true", default=os.environ.get("BENCH_QUICK", "") not in ("", "0")
+    )
+    parser.add_argument("--scale", type=float, default=float(os.environ.get("BENCH_SCALE", "1")))
+    parser.add_argument("--only", action="append", choices=FIGURES)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the children's logs")
+    return asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

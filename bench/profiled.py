@@ -50,6 +50,41 @@ def _idle(stack: list[str]) -> bool:
     )
 
 
+#: Innermost frames that wait rather than compute: a socket answer, a lock, a sleep.
+WAITING_LEAVES = (
+    "socket.recv",
+    "socket.send",
+    "socket.connect",
+    "lock.acquire",
+    "RLock.acquire",
+    "sleep",
+    "select",
+    "poll",
+)
+
+
+def on_cpu(session: Session) -> Session:
+    """Only samples whose innermost frame computes (an estimate of CPU time per function)."""
+    kept = [
+        (stack, duration)
+        for stack, duration in session.frame_records
+        if not stack[-1].startswith(WAITING_LEAVES)
+    ]
+    return Session(
+        frame_records=kept,
+        start_time=session.start_time,
+        duration=session.duration,
+        min_interval=session.min_interval,
+        max_interval=session.max_interval,
+        sample_count=len(kept),
+        start_call_stack=session.start_call_stack,
+        target_description=session.target_description,
+        cpu_time=session.cpu_time,
+        sys_path=session.sys_path,
+        sys_prefixes=session.sys_prefixes,
+    )
+
+
 def flat(session: Session, top: int = 60) -> str:
     """Busy time per function (inclusive, each function counted once per sample), the
     functions in Canary's own code marked, largest first."""
@@ -114,7 +149,16 @@ def main() -> None:
         tree = ConsoleRenderer(unicode=True, color=False, show_all=False, **options).render(
             combined
         )
-        Path(out).write_text(flat(combined, top=120) + "\n\n" + tree)
+        report = [
+            "== computing (waits on sockets and locks dropped) ==",
+            flat(on_cpu(combined), top=120),
+            "",
+            "== busy (computing or waiting on I/O) ==",
+            flat(combined, top=60),
+            "",
+            tree,
+        ]
+        Path(out).write_text("\n".join(report))
 
 
 if __name__ == "__main__":

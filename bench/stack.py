@@ -7,6 +7,7 @@ time went (the sandbox's share is counted separately from Canary's own processes
 
 from __future__ import annotations
 
+import compileall
 import os
 import secrets
 import signal
@@ -232,6 +233,13 @@ class BenchStack:
 
     def start(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        # Deployed code runs from bytecode (pip compiles it at install; the Dockerfile's
+        # PYTHONDONTWRITEBYTECODE only stops writing more). An editable checkout under that
+        # variable has none, and Temporal's workflow sandbox then recompiles the workflow
+        # modules from source for every workflow it instantiates. Compile once, like an install.
+        root = Path(__file__).resolve().parent.parent
+        for package in ("canary", "bench"):
+            compileall.compile_dir(str(root / package), quiet=1)
         self.start_temporal()
         self.start_sandbox()
         self.start_gateway()

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
@@ -50,14 +52,40 @@ def _translate(exc: SlackApiError) -> Exception:
     return TransientError(SERVICE, error, error)
 
 
+#: How long a directory answer (who has this e-mail, who is in this group) is reused. Every
+#: remediation asks; Slack allows usergroups.* about 20 calls a minute (tier 2), so a burst
+#: of alerts would otherwise be rate-limited on lookups before it posted anything.
+DIRECTORY_TTL_SECONDS = 300.0
+
+
 class SlackAdapter:
-    def __init__(self, token: str, base_url: str | None = None, timeout: int = 15) -> None:
+    def __init__(
+        self,
+        token: str,
+        base_url: str | None = None,
+        timeout: int = 15,
+        directory_ttl: float = DIRECTORY_TTL_SECONDS,
+    ) -> None:
         kwargs: dict[str, Any] = {"token": token, "timeout": timeout}
         if base_url:
             kwargs["base_url"] = base_url if base_url.endswith("/") else base_url + "/"
         self._client = WebClient(**kwargs)
         self._channels: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._directory_ttl = directory_ttl
+        self._directory: dict[str, tuple[float, Any]] = {}
+
+    def _directory_lookup(self, key: str, load: Callable[[], Any]) -> Any:
+        """A short-lived per-process cache of directory reads (errors are not cached)."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._directory.get(key)
+            if hit is not None and hit[0] > now:
+                return hit[1]
+        value = load()
+        with self._lock:
+            self._directory[key] = (now + self._directory_ttl, value)
+        return value
 
     def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         try:
@@ -154,16 +182,25 @@ class SlackAdapter:
         return data.get("permalink")
 
     def user_by_email(self, email: str) -> dict[str, Any] | None:
-        try:
-            data = self._call("users_lookupByEmail", email=email)
-        except PermanentError as exc:
-            if exc.code == "users_not_found":
-                return None
-            raise
-        return dict(data.get("user") or {}) or None
+        def load() -> dict[str, Any] | None:
+            try:
+                data = self._call("users_lookupByEmail", email=email)
+            except PermanentError as exc:
+                if exc.code == "users_not_found":
+                    return None
+                raise
+            return dict(data.get("user") or {}) or None
+
+        found = self._directory_lookup(f"user:{email.lower()}", load)
+        return dict(found) if found else None
 
     def usergroup_members(self, group: str) -> list[str]:
         """Members of a user group given by handle (``revops``, ``@revops``) or id."""
+        return list(
+            self._directory_lookup(f"group:{group}", lambda: self._usergroup_members(group))
+        )
+
+    def _usergroup_members(self, group: str) -> list[str]:
         handle = group.lstrip("@")
         group_id = handle if handle.startswith("S") and handle.isupper() else None
         if group_id is None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
@@ -96,8 +96,15 @@ SLACK_RETRY = RetryPolicy(
     maximum_attempts=10,
 )
 DIAGNOSIS_TIMEOUT = timedelta(seconds=30)
+# One patch for a leaner history (bench/README.md has the figures): diagnosis only reads
+# (the catalog, Stripe, Salesforce, Slack's directory), so it runs as local activities inside
+# the workflow task instead of one server round trip per lookup, which was most of the time
+# to the first alert; and search attributes are upserted only when a value changed (each
+# upsert is an event and a visibility write). Remediations started before it replay unchanged.
+LEAN_HISTORY_PATCH = "lean-history-local-reads-changed-upserts"
 SLACK_TIMEOUT = timedelta(seconds=20)
 MAX_NOTES = 3
+R = TypeVar("R")
 # Timeline entries worth a line in the alert's Slack thread (the rest stay in Temporal).
 THREADED_KINDS = frozenset(
     {
@@ -167,6 +174,7 @@ class RemediationWorkflow:
         self._digest_id: str | None = None
         self._digest_failed = False
         self._emailed = False
+        self._lean: bool | None = None
         # Steps that touch money run one at a time: a scheduled retry and a clicked retry
         # must never charge twice, and a double click must execute the fix once.
         self._lock = asyncio.Lock()
@@ -247,24 +255,49 @@ class RemediationWorkflow:
         await workflow.sleep(diagnosis.alerting.cooldown)
         await workflow.wait_condition(workflow.all_handlers_finished)
 
+    def _lean_history(self) -> bool:
+        if self._lean is None:
+            self._lean = workflow.patched(LEAN_HISTORY_PATCH)
+        return self._lean
+
+    async def _read(
+        self, activity: str, arg: Any, result_type: type[R], timeout: timedelta, retry: RetryPolicy
+    ) -> R:
+        """A read-only activity: local once the patch is in this remediation's history."""
+        if self._lean_history():
+            return await workflow.execute_local_activity(
+                activity,
+                arg,
+                result_type=result_type,
+                start_to_close_timeout=timeout,
+                retry_policy=retry,
+            )
+        return await workflow.execute_activity(
+            activity,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=timeout,
+            retry_policy=retry,
+        )
+
     async def _diagnose(self) -> Diagnosis:
-        plan: DiagnosisPlan = await workflow.execute_activity(
+        plan = await self._read(
             "canary.plan_diagnosis",
             self._detection,
-            result_type=DiagnosisPlan,
-            start_to_close_timeout=DIAGNOSIS_TIMEOUT,
-            retry_policy=DIAGNOSIS_RETRY,
+            DiagnosisPlan,
+            DIAGNOSIS_TIMEOUT,
+            DIAGNOSIS_RETRY,
         )
         self._upsert(error_type=plan.error_type)
         facts: dict[str, Any] = {}
         for enricher in plan.enrich:
             try:
-                enriched: EnrichOutput = await workflow.execute_activity(
+                enriched = await self._read(
                     "canary.enrich",
                     EnrichInput(enricher=enricher, detection=self._detection),
-                    result_type=EnrichOutput,
-                    start_to_close_timeout=DIAGNOSIS_TIMEOUT,
-                    retry_policy=DIAGNOSIS_RETRY,
+                    EnrichOutput,
+                    DIAGNOSIS_TIMEOUT,
+                    DIAGNOSIS_RETRY,
                 )
             except ActivityError as err:
                 # Diagnosis goes on with what the detection said; the gap is on the record.
@@ -275,12 +308,12 @@ class RemediationWorkflow:
                 self._merge_account(enriched.account.model_dump(exclude_none=True))
         self._facts.update(facts)
         detection = self._detection.model_copy(update={"account": self._account})
-        diagnosis: Diagnosis = await workflow.execute_activity(
+        diagnosis = await self._read(
             "canary.diagnose",
             DiagnoseInput(detection=detection, plan=plan, facts=self._facts),
-            result_type=Diagnosis,
-            start_to_close_timeout=DIAGNOSIS_TIMEOUT,
-            retry_policy=DIAGNOSIS_RETRY,
+            Diagnosis,
+            DIAGNOSIS_TIMEOUT,
+            DIAGNOSIS_RETRY,
         )
         matched = next((s for s in reversed(diagnosis.steps) if s.matched), None)
         self._record(
@@ -306,12 +339,12 @@ class RemediationWorkflow:
         if not groups:
             return
         try:
-            found: ResolveGroupsOutput = await workflow.execute_activity(
+            found = await self._read(
                 "canary.resolve_groups",
                 ResolveGroupsInput(groups=groups),
-                result_type=ResolveGroupsOutput,
-                start_to_close_timeout=SLACK_TIMEOUT,
-                retry_policy=SLACK_RETRY,
+                ResolveGroupsOutput,
+                SLACK_TIMEOUT,
+                SLACK_RETRY,
             )
         except ActivityError as err:
             self._record("groups_failed", f"Could not read Slack user groups: {_cause(err)}")
@@ -326,12 +359,12 @@ class RemediationWorkflow:
 
     async def _lookup_people(self, emails: list[str], role: str) -> ResolveOwnerOutput:
         try:
-            owner: ResolveOwnerOutput = await workflow.execute_activity(
+            owner = await self._read(
                 "canary.resolve_owner",
                 ResolveOwnerInput(emails=[str(e) for e in emails]),
-                result_type=ResolveOwnerOutput,
-                start_to_close_timeout=SLACK_TIMEOUT,
-                retry_policy=SLACK_RETRY,
+                ResolveOwnerOutput,
+                SLACK_TIMEOUT,
+                SLACK_RETRY,
             )
         except ActivityError as err:
             self._record(
@@ -807,6 +840,11 @@ class RemediationWorkflow:
         owner = self._owner.email or self._account.owner_email
         if owner:
             updates.append(sa.OWNER.value_set(owner))
+        if self._lean_history():
+            current = workflow.info().typed_search_attributes
+            updates = [u for u in updates if current.get(u.key) != u.value]
+            if not updates:
+                return
         workflow.upsert_search_attributes(updates)
 
     async def _slack_call(self, message: SlackMessageInput) -> SlackMessageOutput | None:

@@ -173,6 +173,7 @@ class BenchStack:
                 "--log-level",
                 "error",
                 *sa.cli_flags(),
+                *os.environ.get("BENCH_TEMPORAL_FLAGS", "").split(),
             ],
         )
         wait_for_port(self.temporal_port, "Temporal dev server", child.proc)

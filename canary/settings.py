@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     gateway_url: str = Field("http://localhost:8080", validation_alias="CANARY_GATEWAY_URL")
     catalog_path: str | None = Field(None, validation_alias="CANARY_CATALOG")
     max_body_bytes: int = Field(1_000_000, validation_alias="CANARY_MAX_BODY_BYTES")
+    # How long one SOP step (a Stripe retry, a CRM write) may run before Temporal retries it
+    # with the same idempotency key; a worker that died mid-call is noticed after this long.
+    step_timeout_seconds: float = Field(60.0, gt=0, validation_alias="CANARY_STEP_TIMEOUT")
 
     # Detectors: the SQL warehouse they query (any SQLAlchemy URL; an SQLite file by default),
     # their catalog (queries and thresholds as data), and the daily digest's hour (UTC).

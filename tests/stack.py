@@ -80,7 +80,10 @@ class LiveStack:
 
 
 @asynccontextmanager
-async def live_stack(env_client: Client, **overrides: Any) -> AsyncIterator[LiveStack]:
+async def live_stack(
+    env_client: Client, worker: bool = True, **overrides: Any
+) -> AsyncIterator[LiveStack]:
+    """``worker=False`` leaves the task queue to a worker the test runs itself (a process)."""
     sandbox = SandboxServer(SandboxConfig(slack_signing_secret=SIGNING_SECRET))
     sandbox.start()
     port = free_port()
@@ -113,9 +116,13 @@ async def live_stack(env_client: Client, **overrides: Any) -> AsyncIterator[Live
                 "url": f"{gateway_url}/webhooks/stripe", "enabled_events": ["*"],
                 "secret": WEBHOOK_SECRET,
             })
+            live = LiveStack(env_client, settings, sandbox, gateway_url, http)
+            if not worker:
+                yield live
+                return
             activities = RemediationActivities(settings, temporal=env_client)
             async with build_worker(env_client, settings, activities=activities.all()):
-                yield LiveStack(env_client, settings, sandbox, gateway_url, http)
+                yield live
     finally:
         server.should_exit = True
         await serving

@@ -175,7 +175,17 @@ class FaultMiddleware:
         if fault.delay:
             await asyncio.sleep(fault.delay)
         if fault.passthrough:
-            await self.app(scope, receive, send)
+            if not fault.respond_after:
+                await self.app(scope, receive, send)
+                return
+            pause = fault.respond_after
+
+            async def answer_late(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    await asyncio.sleep(pause)
+                await send(message)
+
+            await self.app(scope, receive, answer_late)
             return
         status, headers, body = _fault_response(service, fault)
         self.sandbox.recorder.record(

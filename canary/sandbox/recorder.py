@@ -52,6 +52,11 @@ class Fault(BaseModel):
     passthrough: bool = Field(
         False, description="After the delay, serve the call normally (a slow, not failed, call)."
     )
+    respond_after: float = Field(
+        0.0,
+        description="With passthrough: serve the call, then wait this long before answering "
+        "(the caller may time out or die meanwhile, after the effect happened).",
+    )
     times: int | None = Field(1, description="How many calls to affect; None for all.")
     hits: int = 0
 

@@ -50,6 +50,7 @@ def remediation_config(settings: Settings, search_attributes: bool = True) -> Re
         admins=list(settings.admins),
         search_attributes=search_attributes,
         digest_hour_utc=settings.digest_hour_utc,
+        step_timeout_seconds=settings.step_timeout_seconds,
     )
 
 

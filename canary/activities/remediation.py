@@ -435,7 +435,12 @@ class RemediationActivities(CrmActivities, ReportSteps):
             existing = await _run(slack.find_by_metadata, request.channel, request.metadata_key)
             if existing:
                 channel_id = await _run(slack.channel_id, request.channel)
-                return SlackMessageOutput(channel=channel_id, ts=existing)
+                # The first attempt may have posted and then failed on the permalink: fetch
+                # it here too, or the escalations lose their link to the alert.
+                permalink = None
+                if not request.thread_ts:
+                    permalink = await _run(slack.permalink, channel_id, existing)
+                return SlackMessageOutput(channel=channel_id, ts=existing, permalink=permalink)
         channel_id, ts = await _run(
             slack.post,
             request.channel,

@@ -59,11 +59,19 @@ def _translate(exc: stripe.StripeError) -> Exception:
     if isinstance(exc, stripe.APIConnectionError):
         return TransientError(SERVICE, f"could not reach Stripe: {message}", code)
     if isinstance(exc, stripe.IdempotencyError):
+        if exc.http_status == 409:
+            # Another request with this key is still in flight (a retry racing the original,
+            # say after a worker died mid-call); Stripe asks to retry in a few seconds.
+            return TransientError(SERVICE, message, code or "idempotency_key_in_use")
         return PermanentError(SERVICE, message, code or "idempotency_error")
     if isinstance(exc, (stripe.AuthenticationError, stripe.PermissionError)):
         return PermanentError(SERVICE, f"Stripe refused the API key: {message}", code)
     if isinstance(exc, stripe.InvalidRequestError):
         return PermanentError(SERVICE, message, code)
+    if isinstance(exc, stripe.APIError):
+        # A 5xx, or an answer the SDK could not read (a body cut short on the way, even with
+        # a 200): nothing says the request was wrong, and idempotency keys make a retry safe.
+        return TransientError(SERVICE, message, code)
     status = exc.http_status or 0
     if status >= 500 or status == 0:
         return TransientError(SERVICE, message, code)

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from canary import search_attributes as sa
@@ -265,13 +265,28 @@ class RemediationWorkflow:
     ) -> R:
         """A read-only activity: local once the patch is in this remediation's history."""
         if self._lean_history():
-            return await workflow.execute_local_activity(
-                activity,
-                arg,
-                result_type=result_type,
-                start_to_close_timeout=timeout,
-                retry_policy=retry,
-            )
+            try:
+                return await workflow.execute_local_activity(
+                    activity,
+                    arg,
+                    result_type=result_type,
+                    start_to_close_timeout=timeout,
+                    retry_policy=retry,
+                )
+            except ActivityError:
+                raise
+            except FailureError as err:
+                # A local activity's failure arrives unwrapped (an ApplicationError, a
+                # timeout); the callers record ActivityError and carry on, as before.
+                raise ActivityError(
+                    f"{activity} failed",
+                    scheduled_event_id=0,
+                    started_event_id=0,
+                    identity="",
+                    activity_type=activity,
+                    activity_id="",
+                    retry_state=None,
+                ) from err
         return await workflow.execute_activity(
             activity,
             arg,

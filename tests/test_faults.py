@@ -1,0 +1,347 @@
+"""Faults at the edges, on a live stack: duplicate webhook storms, and Stripe, Slack and
+Salesforce answering 500, 429 with Retry-After, slowly, or with a body that is not JSON.
+
+Transient trouble is retried with backoff (and no sooner than Retry-After asks); permanent
+refusals are not retried; either way the remediation records what happened and waits for a
+person. Every claim is checked against what the sandbox recorded receiving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+import stripe
+from temporalio.testing import WorkflowEnvironment
+
+from canary.adapters import PermanentError, TransientError
+from canary.adapters.stripe_adapter import _translate
+from canary.models import ActionRequest
+from canary.starter.intake import get_status, take_action
+from canary.workflows import remediation_id
+from tests.helpers import eventually, stripe_signature
+from tests.stack import API_TOKEN, WEBHOOK_SECRET, LiveStack, live_stack
+
+pytestmark = pytest.mark.timeout(180)
+
+OWNER = {"owner_email": "alice@acme-gtm.example"}
+
+
+@pytest.fixture()
+async def stack(dev_env: WorkflowEnvironment) -> AsyncIterator[LiveStack]:
+    # A stack per test: faults are global to a sandbox, and a test's faults must meet only
+    # its own remediation's calls. Steps time out after 2 s so a slow call is retried soon.
+    async with live_stack(dev_env.client, step_timeout_seconds=2.0) as live:
+        yield live
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def customer_with_card(client: stripe.StripeClient, card: str) -> str:
+    tag = uuid.uuid4().hex[:8]
+    customer = client.v1.customers.create(
+        params={"name": f"Faulty {tag}", "email": f"ap@{tag}.example",
+                "metadata": {**OWNER, "domain": f"{tag}.example"}}
+    )
+    method = client.v1.payment_methods.attach(card, params={"customer": customer.id})
+    client.v1.customers.update(
+        customer.id, params={"invoice_settings": {"default_payment_method": method.id}}
+    )
+    return str(customer.id)
+
+
+def draft_invoice(client: stripe.StripeClient, customer: str) -> str:
+    invoice = client.v1.invoices.create(
+        params={"customer": customer, "auto_advance": False,
+                "collection_method": "charge_automatically"}
+    )
+    assert invoice.id is not None
+    client.v1.invoice_items.create(
+        params={"customer": customer, "invoice": invoice.id, "amount": 90_000, "currency": "usd"}
+    )
+    return invoice.id
+
+
+def decline(client: stripe.StripeClient, invoice: str) -> None:
+    """Finalize and charge it: the card declines and Stripe sends the webhooks."""
+    client.v1.invoices.finalize_invoice(invoice)
+    with pytest.raises(stripe.CardError):
+        client.v1.invoices.pay(invoice)
+
+
+async def declined_invoice(live: LiveStack, *faults: dict[str, Any]) -> tuple[str, str]:
+    """A declined invoice whose remediation meets ``faults`` (set up before the decline, so
+    they can name the invoice). Returns (invoice id, workflow id)."""
+    customer = await asyncio.to_thread(
+        customer_with_card, live.stripe, "pm_card_chargeDeclinedInsufficientFunds"
+    )
+    invoice = await asyncio.to_thread(draft_invoice, live.stripe, customer)
+    for spec in faults:
+        await add_fault(live, **{k: v.format(invoice=invoice) if isinstance(v, str) else v
+                                 for k, v in spec.items()})
+    await asyncio.to_thread(decline, live.stripe, invoice)
+    return invoice, remediation_id("payment_failed", "invoice", invoice)
+
+
+async def add_fault(live: LiveStack, **spec: Any) -> None:
+    response = await live.http.post(f"{live.sandbox.url}/_sandbox/faults", json=spec)
+    response.raise_for_status()
+
+
+async def waiting_for_a_person(live: LiveStack, workflow_id: str) -> Any:
+    return await eventually(
+        lambda: get_status(live.client, workflow_id),
+        lambda s: s is not None and s.state == "awaiting_human" and s.slack is not None,
+        timeout=60,
+    )
+
+
+def at(entry: dict[str, Any]) -> float:
+    return datetime.fromisoformat(entry["at"]).timestamp()
+
+
+def gaps(entries: list[dict[str, Any]]) -> list[float]:
+    times = [at(e) for e in sorted(entries, key=lambda e: e["id"])]
+    return [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+
+
+def kinds(status: Any) -> list[str]:
+    return [entry.kind for entry in status.timeline]
+
+
+# -- duplicate storm ----------------------------------------------------------------------------
+
+
+async def test_duplicate_storm_makes_one_remediation_and_counts_each_attempt_once(
+    stack: LiveStack,
+) -> None:
+    invoice, workflow_id = await declined_invoice(stack)
+    events = stack.stripe.v1.events.list(params={"type": "invoice.payment_failed"}).data
+    original = next(e.to_dict() for e in events if e.data.object["id"] == invoice)
+    body = json.dumps(original, indent=2).encode()
+
+    # Fifty different failed attempts on the same invoice (Smart Retries, say), each its own
+    # event and charge; and the first event delivered a hundred times at once.
+    others = []
+    for n in range(49):
+        event = copy.deepcopy(original)
+        event["id"] = f"evt_storm_{uuid.uuid4().hex[:16]}"
+        event["data"]["object"]["charge"] = f"ch_storm_{n}_{uuid.uuid4().hex[:8]}"
+        event["data"]["object"]["attempt_count"] = n + 2
+        others.append(json.dumps(event, indent=2).encode())
+
+    async def deliver(payload: bytes) -> Any:
+        return await stack.http.post(
+            f"{stack.gateway_url}/webhooks/stripe", content=payload,
+            headers={"Content-Type": "application/json; charset=utf-8",
+                     "Stripe-Signature": stripe_signature(payload, WEBHOOK_SECRET)},
+        )
+
+    answers = await asyncio.gather(*(deliver(p) for p in [body] * 100 + others))
+    assert [a.status_code for a in answers] == [200] * 149
+    assert {tuple(a.json()["workflow_ids"]) for a in answers} == {(workflow_id,)}
+
+    # The sandbox's own deliveries (invoice.payment_failed, charge.failed,
+    # payment_intent.payment_failed of the first decline) and the hundred copies are one
+    # attempt; the 49 others are one occurrence each.
+    status = await eventually(lambda: get_status(stack.client, workflow_id),
+                              lambda s: s is not None and s.occurrences >= 50, timeout=60)
+    await asyncio.sleep(1.0)  # anything still in flight would show up now
+    status = await get_status(stack.client, workflow_id)
+    assert status is not None and status.occurrences == 50
+    assert kinds(status).count("occurrence") == 49
+    runs = [e async for e in stack.client.list_workflows(f"WorkflowId = '{workflow_id}'")]
+    assert len(runs) == 1
+    alerts = [m for m in await stack.messages("#gtm-alerts")
+              if m.get("thread_ts") in (None, m["ts"]) and f"/{invoice}" in str(m.get("blocks"))]
+    assert len(alerts) == 1, "one alert, updated in place, however many deliveries"
+
+
+# -- transient faults: retried, with backoff, honouring Retry-After ------------------------------
+
+
+async def test_stripe_500_then_429_are_retried_after_retry_after(stack: LiveStack) -> None:
+    invoice, workflow_id = await declined_invoice(
+        stack,
+        {"service": "stripe", "method": "GET", "path": "/v1/invoices/{invoice}", "status": 500},
+        {"service": "stripe", "method": "GET", "path": "/v1/invoices/{invoice}", "status": 429,
+         "retry_after": 4},
+    )
+    status = await waiting_for_a_person(stack, workflow_id)
+    reads = await stack.requests(service="stripe", method="GET", path=f"/v1/invoices/{invoice}")
+    assert [r["status"] for r in reads[:3]] == [500, 429, 200]
+    first, second = gaps(reads[:3])
+    assert first >= 0.9  # the retry policy's first backoff (1 s)
+    assert second >= 3.9  # Retry-After: 4, not the policy's next backoff (2 s)
+    # Nothing was lost to the trouble: the invoice's facts made it into the diagnosis.
+    assert "enrich_failed" not in kinds(status)
+    assert status.diagnosis is not None and status.diagnosis.branch == "insufficient_funds"
+    assert status.diagnosis.facts.get("invoice_status") == "open"
+
+
+async def test_slack_429_and_500_on_the_alert_are_retried_and_post_it_once(
+    stack: LiveStack,
+) -> None:
+    before = await stack.requests(service="slack", path="/api/chat.postMessage")
+    cursor = max((e["id"] for e in before), default=0)
+    invoice, workflow_id = await declined_invoice(
+        stack,
+        {"service": "slack", "path": "/api/chat.postMessage", "status": 429, "retry_after": 3},
+        {"service": "slack", "path": "/api/chat.postMessage", "status": 500},
+    )
+    status = await waiting_for_a_person(stack, workflow_id)
+    posts = [e for e in await stack.requests(service="slack", path="/api/chat.postMessage",
+                                             since_id=cursor)]
+    assert [(p["status"], p["fault"]) for p in posts[:3]] == [
+        (429, True), (500, True), (200, False)
+    ]
+    retry_after, backoff = gaps(posts[:3])
+    assert retry_after >= 2.9  # Retry-After: 3, where the policy alone would wait 1 s
+    assert backoff >= 1.9  # then the policy's doubled backoff
+    assert posts[2]["body"]["metadata"]["event_payload"]["key"].startswith(f"{workflow_id}/")
+    assert "slack_failed" not in kinds(status)
+    alerts = [m for m in await stack.messages("#gtm-alerts")
+              if m.get("thread_ts") in (None, m["ts"]) and f"/{invoice}" in str(m.get("blocks"))]
+    assert len(alerts) == 1
+
+
+async def test_salesforce_500_and_429_are_retried(stack: LiveStack) -> None:
+    created = await stack.http.post(
+        f"{stack.sandbox.url}/services/data/v59.0/sobjects/Opportunity",
+        headers={"Authorization": "Bearer 00DSANDBOX!e2e-session"},
+        json={"Name": f"Fault tolerance {uuid.uuid4().hex[:6]}", "StageName": "Proposal/Price Quote",
+              "CloseDate": "2026-12-31", "Amount": 12000},
+    )
+    assert created.status_code == 201, created.text
+    opportunity = created.json()["id"]
+    query = "/services/data/v59.0/query"
+    await add_fault(stack, service="salesforce", path=query, status=500)
+    await add_fault(stack, service="salesforce", path=query, status=429, retry_after=2)
+    accepted = await stack.http.post(
+        f"{stack.gateway_url}/api/detections",
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+        json={"type": "stage_mismatch", "source": "pandadoc",
+              "subject": {"kind": "opportunity", "id": opportunity},
+              "message": "Contract signed in PandaDoc"},
+    )
+    assert accepted.status_code == 202, accepted.text
+    workflow_id = accepted.json()["workflow_id"]
+    status = await eventually(
+        lambda: get_status(stack.client, workflow_id),
+        lambda s: s is not None and s.diagnosis is not None, timeout=60,
+    )
+    reads = await stack.requests(service="salesforce", path_prefix=query)
+    assert [r["status"] for r in reads[:3]] == [500, 429, 200]
+    assert all(gap >= 0.9 for gap in gaps(reads[:3]))
+    assert "enrich_failed" not in kinds(status)
+    assert status.diagnosis is not None
+    assert status.diagnosis.facts.get("opportunity_found") is True
+
+
+async def test_malformed_answers_are_retried_not_taken_as_refusals(stack: LiveStack) -> None:
+    invoice, workflow_id = await declined_invoice(
+        stack,
+        {"service": "stripe", "method": "GET", "path": "/v1/customers/", "malformed": True},
+        {"service": "slack", "path": "/api/chat.getPermalink", "malformed": True},
+    )
+    status = await waiting_for_a_person(stack, workflow_id)
+    customers = await stack.requests(service="stripe", method="GET", path_prefix="/v1/customers/")
+    assert [c["status"] for c in customers[:2]] == [200, 200]
+    assert [c["fault"] for c in customers[:2]] == [True, False]
+    assert "enrich_failed" not in kinds(status)
+    assert status.owner == "alice@acme-gtm.example"  # read from the customer on the retry
+    # The alert was posted, then its permalink came back garbled: the retry finds the posted
+    # alert (no second post) and asks for the permalink again.
+    links = await stack.requests(service="slack", path="/api/chat.getPermalink")
+    assert [link["fault"] for link in links[:2]] == [True, False]
+    assert status.slack is not None and status.slack.permalink
+    alerts = [m for m in await stack.messages("#gtm-alerts")
+              if m.get("thread_ts") in (None, m["ts"]) and f"/{invoice}" in str(m.get("blocks"))]
+    assert len(alerts) == 1
+
+
+async def test_a_step_that_times_out_is_retried_under_the_same_key(stack: LiveStack) -> None:
+    # The card-update link takes 5 s to come back, the step may take 2: Temporal retries it,
+    # with the same idempotency key, and the slow first call turns into a replay.
+    invoice, workflow_id = await declined_invoice(
+        stack,
+        {"service": "stripe", "method": "POST", "path": "/v1/billing_portal/sessions",
+         "delay": 5, "passthrough": True},
+    )
+    status = await waiting_for_a_person(stack, workflow_id)
+    sessions = await eventually(
+        lambda: stack.requests(service="stripe", path="/v1/billing_portal/sessions"),
+        lambda found: len(found) >= 2, timeout=30,
+    )
+    keys = {s["idempotency_key"] for s in sessions}
+    assert len(keys) == 1 and next(iter(keys)).startswith(f"canary/{workflow_id}/")
+    url = sessions[0]["response"]["url"]
+    assert {s["response"]["url"] for s in sessions} == {url}, "one session, replayed"
+    done = [e.data.get("step") for e in status.timeline if e.kind == "step_succeeded"]
+    assert "card-update-link" in done
+    alert = next(m for m in await stack.messages("#gtm-alerts") if m["ts"] == status.slack.ts)
+    assert url in str(alert["blocks"])
+
+
+# -- permanent refusals: not retried, recorded, a person decides -------------------------------
+
+
+async def test_permanent_refusals_are_not_retried_and_are_put_to_a_person(
+    stack: LiveStack,
+) -> None:
+    invoice, workflow_id = await declined_invoice(
+        stack,
+        {"service": "stripe", "method": "GET", "path": "/v1/invoices/{invoice}", "status": 400},
+    )
+    status = await waiting_for_a_person(stack, workflow_id)
+    reads = await stack.requests(service="stripe", method="GET", path=f"/v1/invoices/{invoice}")
+    # The lookup's 400 is not retried; the 200 is the payer-link step reading the invoice
+    # itself afterwards, since the lookup brought no hosted-invoice URL.
+    assert [r["status"] for r in reads] == [400, 200]
+    failed = [e for e in status.timeline if e.kind == "enrich_failed"]
+    assert len(failed) == 1 and "stripe.invoice" in failed[0].text
+    done = [e.data.get("step") for e in status.timeline if e.kind == "step_succeeded"]
+    assert "payer-link" in done
+
+    # A person retries while the card still declines: one call, the decline on the record,
+    # the remediation still open and the alert saying so.
+    result = await take_action(stack.client, workflow_id,
+                               ActionRequest(action="retry", user="ops", source="cli"))
+    assert result.accepted
+    status = await eventually(lambda: get_status(stack.client, workflow_id),
+                              lambda s: s is not None and "step_failed" in kinds(s))
+    pays = [p for p in await stack.requests(service="stripe", method="POST",
+                                            path=f"/v1/invoices/{invoice}/pay")
+            if (p["idempotency_key"] or "").startswith("canary/")]
+    assert [p["status"] for p in pays] == [402]
+    declined = next(e for e in status.timeline if e.kind == "step_failed")
+    assert "insufficient_funds" in declined.text
+    assert status.state == "awaiting_human" and status.outcome is None
+    alert = await eventually(
+        lambda: stack.messages("#gtm-alerts"),
+        lambda ms: any(f"/{invoice}" in str(m.get("blocks")) and "declined" in str(m.get("blocks"))
+                       for m in ms if m.get("thread_ts") in (None, m["ts"])),
+    )
+    assert alert
+
+
+# -- the adapters' reading of Stripe's answers ---------------------------------------------------
+
+
+def test_stripe_answers_map_to_retry_or_refusal() -> None:
+    in_flight = stripe.IdempotencyError("another request with this key is in progress",
+                                        http_status=409)
+    reused = stripe.IdempotencyError("key reused with other parameters", http_status=400)
+    unreadable = stripe.APIError("Invalid response body from API: {\"trunc", http_status=200)
+    assert isinstance(_translate(in_flight), TransientError)
+    assert isinstance(_translate(reused), PermanentError)
+    assert isinstance(_translate(unreadable), TransientError)
+    assert isinstance(_translate(stripe.InvalidRequestError("No such invoice", "id",
+                                                            http_status=404)), PermanentError)

@@ -13,7 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 class Subject(BaseModel):
     """The thing that is wrong: one remediation is open per subject at a time."""
 
-    kind: str = Field(description="invoice, opportunity, app_account, account, payment_intent, …")
+    kind: str = Field(
+        max_length=100, description="invoice, opportunity, app_account, account, payment_intent, …"
+    )
     id: str = Field(min_length=1, max_length=200, description="The subject's id in its system.")
 
 
@@ -27,7 +29,10 @@ class AccountRef(BaseModel):
     domain: str | None = None
     stripe_customer_id: str | None = None
     app_account_id: str | None = None
-    owner_email: str | None = Field(None, description="Account owner's e-mail, for Slack routing.")
+    # Bounded: it becomes the CanaryOwner search attribute, which Temporal caps in size.
+    owner_email: str | None = Field(
+        None, max_length=320, description="Account owner's e-mail, for Slack routing."
+    )
 
     def label(self) -> str:
         return (

@@ -21,9 +21,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from pydantic import BaseModel, Field
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from canary.client import connect
 from canary.messages import temporal_ui_link
@@ -98,6 +100,18 @@ class BodyLimitMiddleware:
             await self.app(scope, limited_receive, send)
             return
         await self.app(scope, receive, send)
+
+
+@asynccontextmanager
+async def _refused_as(status: int) -> AsyncIterator[None]:
+    """Temporal refusing what a request carried (an id or a search attribute over its size
+    limits, say) is the request's fault: answer ``status``, not 500."""
+    try:
+        yield
+    except RPCError as err:
+        if err.status != RPCStatusCode.INVALID_ARGUMENT:
+            raise
+        raise HTTPException(status, f"Temporal refused it: {err.message}"[:500]) from err
 
 
 def _temporal(request: Request) -> Client:
@@ -196,10 +210,12 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
 
     slack_handler: AsyncSlackRequestHandler | None = None
+    slack_verifier: SignatureVerifier | None = None
     if settings.slack_signing_secret and settings.slack_bot_token:
         slack_handler = AsyncSlackRequestHandler(
             build_slack_app(settings, lambda: app.state.temporal)
         )
+        slack_verifier = SignatureVerifier(settings.slack_signing_secret)
 
     bearer = HTTPBearer(auto_error=False)
 
@@ -261,22 +277,28 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
             raise HTTPException(400, "not a Stripe event: expected an object with 'data'")
         client = _temporal(request)
+        try:
+            detection = detection_from_event(event)
+            resolution = resolution_from_event(event) if detection is None else None
+            stage = stage_detection_from_event(event) if resolution is not None else None
+        except (ValueError, TypeError, AttributeError) as exc:
+            # Fields of the wrong shape or size (pydantic's ValidationError is a ValueError).
+            raise HTTPException(400, f"not a Stripe event Canary can read: {exc}"[:500]) from exc
 
-        detection = detection_from_event(event)
         if detection is not None:
-            submitted = await submit_detection(client, detection, settings)
+            async with _refused_as(400):
+                submitted = await submit_detection(client, detection, settings)
             log.info("stripe %s %s → %s", event.get("type"), event.get("id"), submitted.workflow_id)
             return WebhookAnswer(action="started_or_folded", workflow_ids=[submitted.workflow_id])
-        resolution = resolution_from_event(event)
         if resolution is not None:
             targets, external = resolution
-            signalled = [wid for wid in targets if await signal_external(client, wid, external)]
-            started: list[str] = []
-            stage = stage_detection_from_event(event)
-            if stage is not None:
-                # Paid for a deal: its opportunity should be Closed Won. The remediation
-                # verifies that in Salesforce and closes quietly when it already is.
-                started.append((await submit_detection(client, stage, settings)).workflow_id)
+            async with _refused_as(400):
+                signalled = [wid for wid in targets if await signal_external(client, wid, external)]
+                started: list[str] = []
+                if stage is not None:
+                    # Paid for a deal: its opportunity should be Closed Won. The remediation
+                    # verifies that in Salesforce and closes quietly when it already is.
+                    started.append((await submit_detection(client, stage, settings)).workflow_id)
             if started:
                 return WebhookAnswer(
                     action="signalled_and_started", workflow_ids=signalled + started
@@ -291,12 +313,34 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
 
     @app.post("/slack/actions", tags=["webhooks"])
     async def slack_actions(request: Request) -> Response:
-        if slack_handler is None:
+        if slack_handler is None or slack_verifier is None:
             raise HTTPException(
                 503,
                 "SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN must be set to "
                 "accept Slack button clicks",
             )
+        # slack-bolt parses the body before it checks the signature, and answers 500 to a body
+        # that is not UTF-8 or whose payload is not a JSON object (and to a timestamp that is
+        # not a number): check the signature first, then that bolt can read what it is given.
+        body = await request.body()
+        try:
+            signed = slack_verifier.is_valid(
+                body,
+                request.headers.get("x-slack-request-timestamp"),
+                request.headers.get("x-slack-signature"),
+            )
+        except ValueError:
+            signed = False
+        if not signed:
+            raise HTTPException(401, "invalid or stale Slack signature")
+        try:
+            AsyncBoltRequest(
+                body=body.decode("utf-8"),
+                query=str(request.query_params),
+                headers=dict(request.headers),
+            )
+        except Exception as exc:  # noqa: BLE001 - whatever bolt cannot read is a bad request
+            raise HTTPException(400, "not a Slack interaction payload") from exc
         return await slack_handler.handle(request)
 
     @app.post(
@@ -311,7 +355,8 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
 
         The remediation is keyed by error type + subject: reporting the same subject again
         while it is open adds an occurrence instead of a second remediation."""
-        submitted = await submit_detection(_temporal(request), detection, settings)
+        async with _refused_as(422):
+            submitted = await submit_detection(_temporal(request), detection, settings)
         return Accepted(
             workflow_id=submitted.workflow_id,
             error_type=submitted.error_type,

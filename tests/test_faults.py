@@ -216,8 +216,8 @@ async def test_salesforce_500_and_429_are_retried(stack: LiveStack) -> None:
     created = await stack.http.post(
         f"{stack.sandbox.url}/services/data/v59.0/sobjects/Opportunity",
         headers={"Authorization": "Bearer 00DSANDBOX!e2e-session"},
-        json={"Name": f"Fault tolerance {uuid.uuid4().hex[:6]}", "StageName": "Proposal/Price Quote",
-              "CloseDate": "2026-12-31", "Amount": 12000},
+        json={"Name": f"Fault tolerance {uuid.uuid4().hex[:6]}", "CloseDate": "2026-12-31",
+              "StageName": "Proposal/Price Quote", "Amount": 12000},
     )
     assert created.status_code == 201, created.text
     opportunity = created.json()["id"]

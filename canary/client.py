@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 
+from canary.metrics import temporal_runtime
 from canary.settings import Settings, get_settings
 from canary.telemetry import temporal_interceptors
 
@@ -37,6 +38,9 @@ def connect_options(settings: Settings) -> dict[str, Any]:
 async def connect(settings: Settings | None = None, **overrides: Any) -> Client:
     settings = settings or get_settings()
     options = connect_options(settings)
+    runtime = temporal_runtime(settings)
+    if runtime is not None:
+        options.setdefault("runtime", runtime)
     options.update(overrides)
     try:
         return await Client.connect(

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     otel_exporter_otlp_endpoint: str | None = Field(
         None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT"
     )
+    # host:port where Temporal's runtime metrics are served for Prometheus (/metrics); off
+    # when unset. One listener per process, so give each process on a host its own port.
+    prometheus_bind: str | None = Field(None, validation_alias="CANARY_PROMETHEUS_BIND")
 
     @field_validator("admins", mode="before")
     @classmethod

@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 from canary.activities import RemediationActivities
 from canary.activities.detectors import DetectorActivities
 from canary.client import connect
+from canary.metrics import MetricsInterceptor, configure_metrics
 from canary.settings import Settings, get_settings
 from canary.telemetry import configure_tracing
 from canary.workflows import WORKFLOWS
@@ -35,6 +36,8 @@ def build_worker(
             *DetectorActivities(settings, temporal=client).all(),
         ]
     worker_options.setdefault("max_cached_workflows", 2000)
+    # Counts remediations opened, escalated and resolved (replay-safe; see canary.metrics).
+    worker_options.setdefault("interceptors", [MetricsInterceptor()])
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -51,6 +54,7 @@ async def run_worker(settings: Settings | None = None) -> None:
     settings.require("stripe_api_key", "by the worker to read invoices and retry payments")
     settings.require("slack_bot_token", "by the worker to post alerts to Slack")
     configure_tracing(settings, "worker")
+    configure_metrics(settings, "worker")
     client = await connect(settings)
     worker = build_worker(client, settings)
     log.info(

@@ -259,6 +259,144 @@ def signal(
         raise typer.Exit(1)
 
 
+# -- history: reports, export, replay ---------------------------------------------------------
+
+
+@app.command()
+def report(
+    since: str = typer.Option("7d", help="Window start: 7d, 12h, 30m, 2w before --until, or ISO."),
+    until: str | None = typer.Option(None, help="Window end: ISO date/time or 1d (ago); now."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    as_html: bool = typer.Option(False, "--html", help="Print the dashboard page (HTML)."),
+    limit: int = typer.Option(2000, help="Read at most this many workflow runs."),
+) -> None:
+    """What still needs fixing, how often, how long it takes, what clusters (from Temporal)."""
+    from canary.client import connect
+    from canary.reports import build_report, render_html, render_text, report_request
+
+    if as_json and as_html:
+        typer.secho("Choose one of --json and --html.", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    try:
+        request = report_request(since, until, limit=limit)
+    except (ValueError, ValidationError) as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+
+    async def go() -> Any:
+        settings = get_settings()
+        return await build_report(await connect(settings), settings, request)
+
+    found = _run(go())
+    if as_json:
+        typer.echo(found.model_dump_json(indent=2))
+    elif as_html:
+        typer.echo(render_html(found))
+    else:
+        typer.echo(render_text(found))
+
+
+@app.command()
+def export(
+    workflow_id: str = typer.Argument(..., metavar="ID"),
+    output: Path | None = typer.Option(None, "-o", "--output", help="File (default: stdout)."),
+    run_id: str | None = typer.Option(None, "--run-id", help="A specific run (default: latest)."),
+) -> None:
+    """Write a remediation's full history in Temporal's JSON history format."""
+    from temporalio.service import RPCError
+
+    from canary.client import connect
+    from canary.replay import export_history
+
+    async def go() -> str:
+        return await export_history(await connect(), workflow_id, run_id)
+
+    try:
+        text = _run(go())
+    except RPCError as exc:
+        typer.secho(f"Cannot export {workflow_id}: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from exc
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text)
+        typer.echo(f"Wrote {output}", err=True)
+
+
+@app.command()
+def replay(
+    targets: list[str] = typer.Argument(
+        None, metavar="ID|FILE|DIR...", help="Workflow ids, exported JSON files or folders."
+    ),
+    query: str | None = typer.Option(
+        None,
+        "--query",
+        help="Also every run matching this visibility query, e.g. "
+        "\"WorkflowType = 'RemediationWorkflow' AND ExecutionStatus = 'Completed'\".",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcomes as JSON."),
+) -> None:
+    """Replay histories against the current workflow code: ok or non-deterministic (why).
+
+    Exits 1 when any history fails to replay."""
+    from temporalio.client import WorkflowHistory
+    from temporalio.service import RPCError
+
+    from canary.client import connect
+    from canary.replay import (
+        ReplayOutcome,
+        histories_from_temporal,
+        history_files,
+        history_from_file,
+        replay_histories,
+    )
+
+    targets = targets or []
+    if not targets and not query:
+        typer.secho("Give workflow ids, files or --query.", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    files: list[tuple[WorkflowHistory, str]] = []
+    ids: list[str] = []
+    for target in targets:
+        path = Path(target)
+        if path.exists():
+            for file in history_files(path):
+                try:
+                    files.append((history_from_file(file), str(file)))
+                except (ValueError, OSError) as exc:
+                    typer.secho(f"{file}: not a history: {exc}", fg=typer.colors.RED, err=True)
+                    raise typer.Exit(2) from exc
+        else:
+            ids.append(target)
+
+    async def go() -> list[ReplayOutcome]:
+        outcomes = await replay_histories(files)
+        if ids or query:
+            client = await connect()
+            outcomes += await replay_histories(histories_from_temporal(client, ids, query))
+        return outcomes
+
+    try:
+        outcomes = _run(go())
+    except RPCError as exc:
+        typer.secho(f"Cannot read histories from Temporal: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+    if as_json:
+        typer.echo(json.dumps([o.model_dump() for o in outcomes], indent=2))
+    else:
+        for outcome in outcomes:
+            line = f"{outcome.result:<18} {outcome.workflow_id}"
+            if outcome.run_id:
+                line += f" ({outcome.run_id})"
+            if outcome.reason:
+                line += f": {outcome.reason}"
+            typer.echo(line)
+        failed = sum(1 for o in outcomes if not o.ok)
+        typer.echo(f"{len(outcomes) - failed} ok, {failed} failed")
+    if not outcomes or any(not o.ok for o in outcomes):
+        raise typer.Exit(1)
+
+
 # -- detectors ---------------------------------------------------------------------------------
 
 from canary.starter.detector_cli import (  # noqa: E402 - mounted after app exists

@@ -13,13 +13,19 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlencode
 
 import stripe
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
-from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.security import (
+    HTTPAuthorizationCredentials,
+    HTTPBasic,
+    HTTPBasicCredentials,
+    HTTPBearer,
+)
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
@@ -29,7 +35,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from canary.client import connect
 from canary.messages import temporal_ui_link
+from canary.metrics import configure_metrics
 from canary.models import ActionRequest, Detection, RemediationStatus
+from canary.reports import Report, build_report, render_html, report_request
 from canary.settings import MissingSettingError, Settings, get_settings
 from canary.starter.intake import (
     get_status,
@@ -205,6 +213,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     app.state.settings = settings
     app.state.temporal = temporal
     configure_tracing(settings, "gateway")
+    configure_metrics(settings, "gateway")
     # Server spans for every route; the Temporal interceptor continues them into workflows.
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz")
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
@@ -376,5 +385,70 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         if status is None:
             raise HTTPException(404, f"no remediation {workflow_id}")
         return status
+
+    basic = HTTPBasic(auto_error=False, realm="Canary")
+
+    def require_viewer(
+        request: Request,
+        credentials: HTTPBasicCredentials | None = Depends(basic),
+    ) -> None:
+        """The dashboard names customers, so it is not public like the webhooks beside it.
+        A browser signs in with HTTP Basic (any user name, the API token as password); tools
+        send the token as a bearer, like the rest of the API."""
+        expected = settings.api_token
+        if not expected:
+            raise HTTPException(503, "CANARY_API_TOKEN is not set: the report is off")
+        given = credentials.password if credentials else None
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            given = header[7:].strip()
+        if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
+            raise HTTPException(
+                401,
+                "sign in with the API token as password",
+                headers={"WWW-Authenticate": 'Basic realm="Canary", charset="UTF-8"'},
+            )
+
+    async def _report(request: Request, since: str, until: str | None, limit: int) -> Report:
+        try:
+            wanted = report_request(since, until, limit=limit)
+        except (ValueError, ValidationError) as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return await build_report(_temporal(request), settings, wanted)
+
+    @app.get(
+        "/api/report",
+        response_model=Report,
+        tags=["report"],
+        dependencies=[Depends(require_viewer)],
+    )
+    async def get_report_json(
+        request: Request,
+        since: str = Query("7d", description="Window start: 7d, 12h, 30m, 2w or ISO."),
+        until: str | None = Query(None, description="Window end (ISO or 1d ago); now."),
+        limit: int = Query(2000, ge=1, le=20000),
+    ) -> Report:
+        """The report's numbers, the same as `canary report --json`."""
+        return await _report(request, since, until, limit)
+
+    @app.get(
+        "/report",
+        response_class=HTMLResponse,
+        tags=["report"],
+        dependencies=[Depends(require_viewer)],
+    )
+    async def get_report_page(
+        request: Request,
+        since: str = Query("7d", description="Window start: 7d, 12h, 30m, 2w or ISO."),
+        until: str | None = Query(None, description="Window end (ISO or 1d ago); now."),
+        limit: int = Query(2000, ge=1, le=20000),
+        refresh: int = Query(60, ge=5, le=3600, description="Seconds between self-refreshes."),
+    ) -> HTMLResponse:
+        """The dashboard: server-rendered HTML with inline SVG charts, no scripts."""
+        found = await _report(request, since, until, limit)
+        json_url = "/api/report?" + urlencode(
+            {k: v for k, v in {"since": since, "until": until, "limit": limit}.items() if v}
+        )
+        return HTMLResponse(render_html(found, refresh_seconds=refresh, json_url=json_url))
 
     return app

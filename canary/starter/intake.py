@@ -21,6 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from canary import search_attributes as sa
 from canary.catalog import cached_catalog, plan
+from canary.metrics import metrics
 from canary.models import (
     ActionRequest,
     ActionResult,
@@ -97,6 +98,7 @@ async def submit_detection(
         ],
         static_details=(detection.message or "")[:2000] or None,
     )
+    metrics().detection(error_type, detection.source)
     return Submitted(workflow_id=workflow_id, error_type=error_type, run_id=handle.result_run_id)
 
 
@@ -134,6 +136,12 @@ def _failure_message(err: BaseException) -> str:
 async def take_action(client: Client, workflow_id: str, request: ActionRequest) -> ActionResult:
     """Run a person's action as a workflow update; a refusal comes back as ``accepted=False``
     with the reason, never as an exception the caller has to decode."""
+    result = await _take_action(client, workflow_id, request)
+    metrics().action(request.action, request.source, result.accepted)
+    return result
+
+
+async def _take_action(client: Client, workflow_id: str, request: ActionRequest) -> ActionResult:
     handle = client.get_workflow_handle(workflow_id)
     try:
         return await handle.execute_update(RemediationWorkflow.act, request)

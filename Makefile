@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean histories
+.PHONY: demo test lint bench install clean histories browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,12 +17,28 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/canary up --scenario
 
-test: $(STAMP) lint
+test: $(STAMP) lint browser
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check canary tests worker.py $(wildcard bench)
 	$(BIN)/mypy
+
+# Headless Chromium for tests/test_report_browser.py (the report dashboard in a real browser):
+# Debian's chromium, installed with apt-get when missing (as root, or with passwordless sudo).
+# Where it cannot be installed, this target fails and says how to install it.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	  else echo "chromium is missing and cannot be installed here (not root, no sudo):" \
+	    "run 'apt-get install chromium' as root" >&2; exit 1; fi; \
+	  if ! command -v apt-get >/dev/null 2>&1; then \
+	    echo "chromium is missing and there is no apt-get: install Chromium" >&2; exit 1; fi; \
+	  echo "installing chromium (apt-get) for the dashboard's browser test"; \
+	  { $$sudo apt-get update -qq && \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || { \
+	    echo "could not install chromium" >&2; exit 1; }; }
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

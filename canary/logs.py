@@ -13,6 +13,7 @@ from canary.settings import Settings
 
 #: The secrets Canary is configured with never reach a log line, whatever logs them.
 SECRET_FIELDS = (
+    "temporal_api_key",
     "stripe_api_key",
     "stripe_webhook_secret",
     "slack_bot_token",

@@ -27,10 +27,29 @@ class MissingSettingError(RuntimeError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
-    # Temporal. TLS and API keys come from Temporal's own env/TOML client configuration
-    # (TEMPORAL_TLS_*, TEMPORAL_API_KEY, TEMPORAL_PROFILE), read by canary.client.
+    # Temporal. canary.client starts from Temporal's own client configuration (a TOML profile
+    # chosen by TEMPORAL_PROFILE, then Temporal's environment variables), and the settings
+    # below, which use the same variable names, override it when set (so a .env file works
+    # too). Temporal Cloud: an API key (TLS is then on), or mTLS with a client cert and key.
     temporal_address: str = Field("localhost:7233", validation_alias="TEMPORAL_ADDRESS")
     temporal_namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE")
+    temporal_profile: str | None = Field(None, validation_alias="TEMPORAL_PROFILE")
+    temporal_api_key: str | None = Field(None, validation_alias="TEMPORAL_API_KEY")
+    # TLS: unset means on when an API key or a client certificate is given, off otherwise.
+    temporal_tls: bool | None = Field(None, validation_alias="TEMPORAL_TLS")
+    temporal_tls_client_cert_path: str | None = Field(
+        None, validation_alias="TEMPORAL_TLS_CLIENT_CERT_PATH"
+    )
+    temporal_tls_client_key_path: str | None = Field(
+        None, validation_alias="TEMPORAL_TLS_CLIENT_KEY_PATH"
+    )
+    temporal_tls_server_ca_cert_path: str | None = Field(
+        None, validation_alias="TEMPORAL_TLS_SERVER_CA_CERT_PATH"
+    )
+    temporal_tls_server_name: str | None = Field(None, validation_alias="TEMPORAL_TLS_SERVER_NAME")
+    # Workflows a worker keeps in memory between tasks (Temporal's sticky cache): more saves
+    # replaying histories, each costs memory. Per worker process.
+    max_cached_workflows: int = Field(2000, ge=0, validation_alias="CANARY_MAX_CACHED_WORKFLOWS")
     temporal_ui_url: str = Field("http://localhost:8233", validation_alias="CANARY_TEMPORAL_UI_URL")
     task_queue: str = Field("canary", validation_alias="CANARY_TASK_QUEUE")
 

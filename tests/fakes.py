@@ -27,6 +27,7 @@ from canary.models import (
     StepInput,
     StepOutput,
 )
+from canary.models.detectors import DigestAddInput, DigestAddOutput, EmailInput, EmailOutput
 
 CATALOG = load_catalog()
 
@@ -42,6 +43,14 @@ class FakeServices:
     # Called after a successful charge, before the step answers: Stripe's invoice.paid webhook
     # racing the activity's own result.
     on_charge: Any = None
+    # Awaited with each step request before it answers (hold a click's fix "in flight").
+    on_step: Any = None
+    # Awaited with each Slack request before it answers (something arriving mid-post).
+    on_post: Any = None
+    # Actions whose success resolves, as the real report.send / Salesforce writes do.
+    resolving: set[str] = field(default_factory=set)
+    digests: list[DigestAddInput] = field(default_factory=list)
+    emails: list[EmailInput] = field(default_factory=list)
     _ts: Any = field(default_factory=lambda: itertools.count(1))
 
     @activity.defn(name="canary.plan_diagnosis")
@@ -69,6 +78,8 @@ class FakeServices:
     @activity.defn(name="canary.run_step")
     async def run_step(self, request: StepInput) -> StepOutput:
         self.steps.append(request)
+        if self.on_step is not None:
+            await self.on_step(request)
         if request.step.action == "stripe.retry_payment":
             ok = self.pay_results.pop(0) if self.pay_results else False
             if ok:
@@ -83,6 +94,7 @@ class FakeServices:
             )
         return StepOutput(
             ok=True,
+            resolved=request.step.action in self.resolving,
             text=f"{request.step.title} done",
             links=[Link(label="Hosted invoice page", url="http://x/hosted")],
         )
@@ -90,6 +102,8 @@ class FakeServices:
     @activity.defn(name="canary.post_slack")
     async def post_slack(self, request: SlackMessageInput) -> SlackMessageOutput:
         self.posts.append(request)
+        if self.on_post is not None:
+            await self.on_post(request)
         ts = request.ts or f"1700000000.{next(self._ts):06d}"
         return SlackMessageOutput(channel="C0GTMALERTS", ts=ts)
 
@@ -102,6 +116,20 @@ class FakeServices:
         return ResolveGroupsOutput(
             members={g: list(self.groups.get(g, [])) for g in request.groups}
         )
+
+    @activity.defn(name="canary.digest_add")
+    async def digest_add(self, request: DigestAddInput) -> DigestAddOutput:
+        self.digests.append(request)
+        return DigestAddOutput(digest_id=f"digest:{request.digest.owner}")
+
+    @activity.defn(name="canary.send_email")
+    async def send_email(self, request: EmailInput) -> EmailOutput:
+        self.emails.append(request)
+        return EmailOutput(message_id=f"<{request.message_id_key}@canary>", accepted=request.to)
+
+    def alerting(self) -> list[Any]:
+        """The digest and e-mail activities, for tests that do not run the real ones."""
+        return [self.digest_add, self.send_email]
 
     def all(self) -> list[Any]:
         return [

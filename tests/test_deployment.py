@@ -1,14 +1,21 @@
-"""docker-compose.yml is checked by parsing it (no Docker engine runs here)."""
+"""Deployment files are checked by parsing them (no Docker engine or Slack workspace here):
+docker-compose.yml, the Dockerfile, the collector's configuration and the Slack app manifest."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
+from fastapi.routing import APIRoute
+from slack_sdk import WebClient
 
 from canary import search_attributes as sa
 from canary.settings import Settings
+from canary.starter.gateway import create_app
+from canary.starter.stripe_events import FAILURE_EVENTS, SUCCESS_EVENTS
 
 ROOT = Path(__file__).parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -79,5 +86,151 @@ def test_canary_services_get_every_setting_they_need() -> None:
 def test_collector_forwards_traces_and_dockerfile_runs_canary() -> None:
     collector = yaml.safe_load((ROOT / "deploy" / "otel-collector.yaml").read_text())
     assert collector["service"]["pipelines"]["traces"]["receivers"] == ["otlp"]
+    # Canary sends its own metrics to the same OTLP endpoint: the collector must take them.
+    metrics = collector["service"]["pipelines"]["metrics"]
+    assert metrics["receivers"] == ["otlp"] and metrics["exporters"] == ["prometheus"]
+    port = collector["exporters"]["prometheus"]["endpoint"].rsplit(":", 1)[1]
+    assert f"{port}:{port}" in [p.split()[0] for p in SERVICES["otel-collector"]["ports"]]
+    assert SERVICES["worker"]["environment"]["CANARY_PROMETHEUS_BIND"].startswith("0.0.0.0:")
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "pip install ." in dockerfile and 'CMD ["canary", "worker"]' in dockerfile
+
+
+# -- the Slack app manifest -----------------------------------------------------------------
+
+MANIFEST = yaml.safe_load((ROOT / "deploy" / "slack-app-manifest.yaml").read_text())
+#: Slack Web API method → the bot scopes it needs (https://api.slack.com/methods). Canary
+#: lists public and private channels and reads their history, so it needs both kinds.
+SCOPES_FOR_METHOD: dict[str, set[str]] = {
+    "chat.postMessage": {"chat:write"},
+    "chat.update": {"chat:write"},
+    "chat.postEphemeral": {"chat:write"},
+    "chat.getPermalink": set(),
+    "conversations.list": {"channels:read", "groups:read"},
+    "conversations.history": {"channels:history", "groups:history"},
+    "users.lookupByEmail": {"users:read", "users:read.email"},
+    "usergroups.list": {"usergroups:read"},
+    "usergroups.users.list": {"usergroups:read"},
+}
+
+
+def slack_methods_the_adapter_calls() -> set[str]:
+    """Every ``self._call("chat_postMessage", …)`` (or direct WebClient call) in the adapter,
+    as Web API method names."""
+    tree = ast.parse((ROOT / "canary" / "adapters" / "slack_adapter.py").read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        if node.func.attr == "_call" and node.args and isinstance(node.args[0], ast.Constant):
+            found.add(str(node.args[0].value))
+        elif isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "_client":
+            found.add(node.func.attr)
+    for name in found:
+        assert callable(getattr(WebClient, name, None)), f"WebClient has no {name}"
+    return {name.replace("_", ".") for name in found}
+
+
+def test_slack_manifest_names_the_app_and_its_bot() -> None:
+    assert MANIFEST["_metadata"]["major_version"] == 1
+    assert MANIFEST["display_information"]["name"] == "Canary"
+    assert len(MANIFEST["display_information"]["description"]) <= 140
+    assert MANIFEST["features"]["bot_user"]["display_name"] == "Canary"
+    settings = MANIFEST["settings"]
+    # Interactivity over HTTP: the gateway has no Socket Mode client.
+    assert settings["socket_mode_enabled"] is False
+    assert settings["interactivity"]["is_enabled"] is True
+
+
+def test_slack_manifest_interactivity_url_is_the_gateways_slack_route() -> None:
+    url = urlsplit(MANIFEST["settings"]["interactivity"]["request_url"])
+    assert url.scheme == "https" and url.hostname == "canary.example.com"
+    app = create_app(Settings(), temporal=None)
+    [route] = [
+        r for r in app.routes if isinstance(r, APIRoute) and r.endpoint.__name__ == "slack_actions"
+    ]
+    assert route.methods == {"POST"}
+    assert url.path == route.path
+
+
+def test_slack_manifest_scopes_cover_every_method_the_adapter_calls() -> None:
+    scopes = MANIFEST["oauth_config"]["scopes"]["bot"]
+    assert len(scopes) == len(set(scopes))
+    methods = slack_methods_the_adapter_calls()
+    assert {"chat.postMessage", "conversations.history", "users.lookupByEmail"} <= methods
+    unknown = methods - set(SCOPES_FOR_METHOD)
+    assert not unknown, f"add the scopes of {unknown} to SCOPES_FOR_METHOD and the manifest"
+    needed = set().union(*(SCOPES_FOR_METHOD[m] for m in methods))
+    assert needed <= set(scopes), f"missing scopes: {needed - set(scopes)}"
+    # And nothing more than the code needs.
+    assert set(scopes) <= needed, f"scopes no call needs: {set(scopes) - needed}"
+
+
+# -- the README's deployment instructions ------------------------------------------------------
+
+README = (ROOT / "README.md").read_text()
+
+
+def section(title: str) -> str:
+    return README.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+DEPLOYING = section("Deploying")
+
+
+def test_every_variable_the_readme_names_is_a_setting() -> None:
+    """In the Configuration and Deploying sections (test-only switches may be named elsewhere)."""
+    known = {str(f.validation_alias) for f in Settings.model_fields.values()}
+    named = set(
+        re.findall(
+            r"\b(?:CANARY|TEMPORAL|STRIPE|SLACK|SALESFORCE|OTEL)_[A-Z0-9_]*[A-Z0-9]",
+            section("Configuration") + DEPLOYING,
+        )
+    )
+    assert len(named) > 30 and named - known == set(), "names Canary does not read"
+    for needed in (
+        "TEMPORAL_ADDRESS",
+        "TEMPORAL_NAMESPACE",
+        "TEMPORAL_API_KEY",
+        "TEMPORAL_TLS_CLIENT_CERT_PATH",
+        "TEMPORAL_TLS_CLIENT_KEY_PATH",
+        "STRIPE_WEBHOOK_SECRET",
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SALESFORCE_INSTANCE_URL",
+        "SALESFORCE_ACCESS_TOKEN",
+        "SALESFORCE_CONSUMER_KEY",
+        "CANARY_PROMETHEUS_BIND",
+        "CANARY_MAX_CACHED_WORKFLOWS",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ):
+        assert f"`{needed}" in DEPLOYING, needed
+
+
+def test_readme_stripe_events_are_the_ones_the_gateway_handles() -> None:
+    stripe_part = DEPLOYING.split("### Stripe", 1)[1].split("###", 1)[0]
+    listed = set(re.findall(r"`((?:invoice|payment_intent|charge)\.[a-z_.]+)`", stripe_part))
+    assert listed == FAILURE_EVENTS | SUCCESS_EVENTS
+    assert "https://canary.example.com/webhooks/stripe" in stripe_part
+    app = create_app(Settings(), temporal=None)
+    paths = {r.path for r in app.routes if isinstance(r, APIRoute)}
+    assert {"/webhooks/stripe", "/slack/actions", "/report", "/api/report"} <= paths
+
+
+def test_readme_compose_services_search_attributes_and_manifest() -> None:
+    for service in re.findall(r"`([a-z-]+)` (?:services?|replicas)", DEPLOYING) + [
+        "postgresql",
+        "temporal",
+        "temporal-setup",
+        "temporal-ui",
+        "otel-collector",
+    ]:
+        assert service in SERVICES, service
+    for port in ("8233", "8080", "4317", "4318", "8889", "16686"):
+        assert f":{port}" in DEPLOYING, port
+    for key in sa.ALL:
+        kind = {"KEYWORD": "Keyword", "INT": "Int"}[key.indexed_value_type.name]
+        assert re.search(rf"--name {key.name} --type {kind}\b", DEPLOYING), key.name
+    assert "(deploy/slack-app-manifest.yaml)" in DEPLOYING
+    assert MANIFEST["settings"]["interactivity"]["request_url"] in DEPLOYING
+    assert "Socket Mode is not supported" in DEPLOYING

@@ -365,6 +365,9 @@ def test_default_detector_catalog_is_valid_and_raises_known_types(tmp_path: Any)
         "account_shift",
         "irate_customer",
         "metric_threshold",
+        "pipeline_past_close",
+        "pipeline_won_unpaid",
+        "pipeline_unlinked_accounts",
     }
     bad = tmp_path / "bad.yaml"
     bad.write_text(

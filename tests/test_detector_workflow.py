@@ -4,14 +4,20 @@ cannot be raised is reported without hiding the others."""
 
 from __future__ import annotations
 
+import json
+import os
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio import activity
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 from canary.catalog import load_catalog
 from canary.detectors.catalog import load_detectors
@@ -30,7 +36,34 @@ from canary.workflows import DetectorWorkflow
 
 pytestmark = pytest.mark.asyncio
 SPEC = load_detectors(sops=load_catalog()).get("spend-shift")
+# Recorded detector runs, replayed below; CANARY_RECORD_HISTORIES=1 rewrites them.
+HISTORIES = Path(__file__).parent / "histories" / "detectors"
 AS_OF = datetime(2026, 11, 18, 7, 0, tzinfo=UTC)
+
+
+async def run_detector(
+    env: WorkflowEnvironment, spec: Any, activities: list[Any], recording: str
+) -> DetectorRunResult:
+    """One DetectorWorkflow run with stand-in activities; CANARY_RECORD_HISTORIES=1 writes its
+    history to tests/histories/detectors/<recording>.json."""
+    queue = f"detector-{uuid.uuid4().hex[:6]}"
+    async with Worker(
+        env.client, task_queue=queue, workflows=[DetectorWorkflow], activities=activities
+    ):
+        handle = await env.client.start_workflow(
+            DetectorWorkflow.run,
+            DetectorRunInput(detector=spec, as_of=AS_OF, search_attributes=False),
+            id=f"detector:{uuid.uuid4().hex[:6]}",
+            task_queue=queue,
+            result_type=DetectorRunResult,
+        )
+        result = await handle.result()
+        if os.environ.get("CANARY_RECORD_HISTORIES"):
+            HISTORIES.mkdir(parents=True, exist_ok=True)
+            history = await handle.fetch_history()
+            target = HISTORIES / f"{recording}.json"
+            target.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
+    return result
 
 
 def series(app: str, crm: str, last: float) -> list[dict]:
@@ -77,21 +110,10 @@ async def test_query_compare_route_raise(skip_env: WorkflowEnvironment) -> None:
         subject = request.detection.subject
         return RaiseOutput(workflow_id=f"account_shift:{subject.kind}:{subject.id}", error_type="x")
 
-    queue = f"detector-{uuid.uuid4().hex[:6]}"
     assert SPEC is not None
-    async with Worker(
-        skip_env.client,
-        task_queue=queue,
-        workflows=[DetectorWorkflow],
-        activities=[query, team, raise_],
-    ):
-        result = await skip_env.client.execute_workflow(
-            DetectorWorkflow.run,
-            DetectorRunInput(detector=SPEC, as_of=AS_OF, search_attributes=False),
-            id=f"detector:{uuid.uuid4().hex[:6]}",
-            task_queue=queue,
-            result_type=DetectorRunResult,
-        )
+    result = await run_detector(
+        skip_env, SPEC, [query, team, raise_], "spend-shift-one-raised-one-failed"
+    )
     assert queried[0].as_of == AS_OF
     assert result.checked == 3 and result.raised == 1
     assert result.workflow_ids == ["account_shift:account_metric:001A.weekly_spend"]
@@ -102,3 +124,59 @@ async def test_query_compare_route_raise(skip_env: WorkflowEnvironment) -> None:
     assert detection.account.owner_email == "ae-001A@x.example"
     assert detection.facts["manager_email"] == "m@x.example"
     assert detection.id == "spend-shift:account_metric:001A.weekly_spend:2026-11-18"
+
+
+async def test_sweep_raises_each_finding_as_its_own_type(skip_env: WorkflowEnvironment) -> None:
+    """The unlinked-accounts sweep raises product accounts as account_unlinked and customers
+    without any product account as app_account_missing, from one run."""
+    sweep = load_detectors(sops=load_catalog()).get("unlinked-accounts")
+    assert sweep is not None
+    raised: list[RaiseInput] = []
+
+    @activity.defn(name="canary.detector_query")
+    async def query(request: DetectorQueryInput) -> DetectorQueryOutput:
+        return DetectorQueryOutput(
+            rows={
+                "linked": [{"Id": "001G", "App_Account_Id__c": "app_globex"}],
+                "customers": [
+                    {"Id": "001T", "Name": "Tyrell", "Domain__c": "tyrell.example",
+                     "Type": "Customer - Direct"}
+                ],
+                "app_accounts": [
+                    {"app_account_id": "app_globex", "name": "Globex"},
+                    {"app_account_id": "app_stark", "name": "Stark", "domain": "stark.example"},
+                ],
+            }
+        )
+
+    @activity.defn(name="canary.account_team")
+    async def team(request: AccountTeamInput) -> AccountTeamOutput:
+        return AccountTeamOutput(teams={"001T": AccountTeam(owner_email="gina@x.example")})
+
+    @activity.defn(name="canary.raise_detection")
+    async def raise_(request: RaiseInput) -> RaiseOutput:
+        raised.append(request)
+        d = request.detection
+        workflow_id = f"{d.type}:{d.subject.kind}:{d.subject.id}"
+        return RaiseOutput(workflow_id=workflow_id, error_type=d.type)
+
+    result = await run_detector(
+        skip_env, sweep, [query, team, raise_], "unlinked-accounts-two-types"
+    )
+    assert result.checked == 3 and result.raised == 2
+    assert sorted(result.workflow_ids) == [
+        "account_unlinked:app_account:app_stark",
+        "app_account_missing:account:001T",
+    ]
+    tyrell = next(r.detection for r in raised if r.detection.subject.id == "001T")
+    assert tyrell.account.owner_email == "gina@x.example"
+    assert tyrell.source == "detector:unlinked-accounts"
+
+@pytest.mark.parametrize(
+    "path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem
+)
+async def test_recorded_detector_runs_replay(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    replayer = Replayer(workflows=[DetectorWorkflow], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from canary.settings import Settings
 from canary.starter.intake import get_status
 from canary.starter.schedules import run_detectors_once
 from canary.worker import build_worker
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.asyncio
 DETECTORS = load_detectors(sops=load_catalog())
@@ -78,6 +79,11 @@ async def live(env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Live]:
         async with build_worker(env.client, settings), httpx.AsyncClient(timeout=30) as http:
             yield Live(settings, sandbox, sink, http)
     finally:
+        # Remediation ids are per subject: leave none running for the next test on this
+        # server to fold into while its worker (and sandbox) are gone.
+        query = f"TaskQueue = '{settings.task_queue}' AND ExecutionStatus = 'Running'"
+        async for execution in env.client.list_workflows(query):
+            await env.client.get_workflow_handle(execution.id).terminate("test finished")
         sink.stop()
         sandbox.stop()
 
@@ -247,3 +253,152 @@ async def test_seed_is_deterministic(tmp_path: Path) -> None:
     counts = seed_warehouse(f"sqlite:///{tmp_path / 'w.db'}", day)
     assert counts == seed_warehouse(f"sqlite:///{tmp_path / 'w.db'}", day)
     assert counts["weekly_account_metrics"] == 12 + 12 + 12 + 3 + 1
+
+
+async def test_pipeline_sweeps_and_their_fixes(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """The three Salesforce sweeps on the seeded org, Stripe and warehouse; then the people's
+    fixes, each confirmed by reading Salesforce or Stripe back."""
+    import stripe
+
+    from canary.models.remediation import ActionRequest
+    from canary.starter.intake import take_action
+
+    sweeps = [d for d in DETECTORS.detectors if d.kind.startswith("pipeline_")]
+    assert {d.id for d in sweeps} == {"deals-past-close", "won-unpaid", "unlinked-accounts"}
+    async with live(dev_env, tmp_path) as stack:
+        sf = stack.salesforce()
+        # A customer with no product account anywhere (no workspace shares its domain).
+        tyrell = sf.create(
+            "Account",
+            {
+                "Name": "Tyrell Corporation",
+                "Website": "https://www.tyrell.example",
+                "Type": "Customer - Channel",
+                "OwnerId": SEED_IDS["gina"],
+            },
+        )
+        # Gina's deal on Alice's account: the deal's owner, not the account's, gets it.
+        ginas_deal = sf.create(
+            "Opportunity",
+            {
+                "Name": "Globex — Training package",
+                "AccountId": SEED_IDS["globex"],
+                "StageName": "Negotiation/Review",
+                "Amount": 9000,
+                "CloseDate": (datetime.now(UTC).date() - timedelta(days=2)).isoformat(),
+                "OwnerId": SEED_IDS["gina"],
+            },
+        )
+        results = await run_detectors_once(dev_env.client, stack.settings, sweeps)
+        by_id = {r.detector_id: r for r in results}
+        globex_deal, hooli_deal, initech_deal = (
+            SEED_IDS[k]
+            for k in ("opp_globex_enterprise", "opp_hooli_expansion", "opp_initech_growth")
+        )
+        past = by_id["deals-past-close"]
+        # Globex (7 days past) and Hooli (3 days past) are committed; Wayne closes in 5 days.
+        assert sorted(past.workflow_ids) == sorted(
+            [
+                f"close_date_passed:opportunity:{globex_deal}",
+                f"close_date_passed:opportunity:{hooli_deal}",
+                f"close_date_passed:opportunity:{ginas_deal}",
+            ]
+        )
+        ginas = await get_status(dev_env.client, f"close_date_passed:opportunity:{ginas_deal}")
+        assert ginas is not None and ginas.owner == "gina@acme-gtm.example"
+        assert ginas.diagnosis is not None
+        assert ginas.diagnosis.facts["manager_email"] == "bob@acme-gtm.example"
+        unpaid = by_id["won-unpaid"]
+        # Initech closed 20 days ago (terms 14) and Stripe has no payment; Globex's services
+        # add-on closed 90 days ago, outside the 60-day lookback.
+        assert unpaid.checked == 1
+        assert unpaid.workflow_ids == [f"payment_missing:opportunity:{initech_deal}"]
+        unlinked = by_id["unlinked-accounts"]
+        assert sorted(unlinked.workflow_ids) == sorted(
+            ["account_unlinked:app_account:app_stark", f"app_account_missing:account:{tyrell}"]
+        )
+        # Every product account but Stark's is carried by a Salesforce account.
+        assert unlinked.checked == 6 + 1
+
+        # Stripe was asked for Initech's invoices through the SDK (no other customer).
+        listed = await stack.http.get(
+            f"{stack.sandbox.url}/_sandbox/requests",
+            params={"service": "stripe", "method": "GET", "path": "/v1/invoices"},
+        )
+        assert [r["query"].get("customer") for r in listed.json()] == ["cus_SbxInitech00001"]
+
+        # -- payment_missing: no invoice yet; "Check Stripe again" after the payment ------------
+        unpaid_id = unpaid.workflow_ids[0]
+        status = await get_status(dev_env.client, unpaid_id)
+        assert status is not None and status.diagnosis is not None
+        assert status.diagnosis.branch == "not_invoiced"
+        assert status.severity == "high"
+        async def unpaid_mail() -> list[Any]:
+            return [m for m in stack.sink.messages if "Closed Won, not paid" in m.subject]
+
+        mail = await eventually(unpaid_mail, bool)
+        assert [m.rcpt_tos for m in mail] == [["alice@acme-gtm.example"]]
+        check = ActionRequest(action="resolve", user="dan", source="cli")
+        answer = await take_action(dev_env.client, unpaid_id, check)
+        assert answer.accepted
+        status = await get_status(dev_env.client, unpaid_id)
+        assert status is not None and status.outcome is None
+        assert "Still no payment in Stripe for cus_SbxInitech00001" in status.timeline[-1].text
+
+        client = stripe.StripeClient(
+            "sk_test_detectors", base_addresses={"api": stack.sandbox.url}
+        )
+        method = client.v1.payment_methods.attach(
+            "pm_card_visa", params={"customer": "cus_SbxInitech00001"}
+        )
+        invoice = client.v1.invoices.create(
+            params={"customer": "cus_SbxInitech00001", "auto_advance": False}
+        )
+        assert invoice.id is not None
+        client.v1.invoice_items.create(
+            params={
+                "customer": "cus_SbxInitech00001",
+                "invoice": invoice.id,
+                "amount": 500_000,
+                "currency": "usd",
+            }
+        )
+        client.v1.invoices.finalize_invoice(invoice.id)
+        client.v1.invoices.pay(invoice.id, params={"payment_method": method.id})
+        await take_action(dev_env.client, unpaid_id, check)
+        status = await get_status(dev_env.client, unpaid_id)
+        assert status is not None and status.outcome == "resolved_by_human"
+        assert any(f"Stripe shows invoice {invoice.id} paid ($5,000.00)" in e.text
+                   for e in status.timeline)
+
+        # -- close_date_passed: the button reads the opportunity back ---------------------------
+        past_id = f"close_date_passed:opportunity:{globex_deal}"
+        status = await get_status(dev_env.client, past_id)
+        assert status is not None and status.diagnosis is not None
+        assert status.diagnosis.facts["days_past_close"] == 7
+        assert status.diagnosis.facts["opportunity_stage"] == "Negotiation/Review"
+        assert status.owner == "alice@acme-gtm.example"
+        updated = ActionRequest(action="resolve", user="alice", source="cli")
+        await take_action(dev_env.client, past_id, updated)
+        status = await get_status(dev_env.client, past_id)
+        assert status is not None and status.outcome is None
+        assert "Salesforce still shows close date" in status.timeline[-1].text
+        next_month = (datetime.now(UTC).date().replace(day=1) + timedelta(days=40)).isoformat()
+        sf.update("Opportunity", globex_deal, {"CloseDate": next_month})
+        await take_action(dev_env.client, past_id, updated)
+        status = await get_status(dev_env.client, past_id)
+        assert status is not None and status.outcome == "resolved_by_human"
+        assert f"The close date is now {next_month}" in status.timeline[-1].text or any(
+            f"The close date is now {next_month}" in e.text for e in status.timeline
+        )
+
+        # -- account_unlinked from the sweep: Stark matches by domain, one candidate ----------
+        stark = await get_status(dev_env.client, "account_unlinked:app_account:app_stark")
+        assert stark is not None and stark.diagnosis is not None
+        assert stark.diagnosis.branch == "one_candidate"
+        assert stark.diagnosis.facts["candidate_id"] == SEED_IDS["stark"]
+        tyrell_status = await get_status(dev_env.client, f"app_account_missing:account:{tyrell}")
+        assert tyrell_status is not None and tyrell_status.severity == "low"
+        assert tyrell_status.owner == "gina@acme-gtm.example"

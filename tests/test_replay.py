@@ -1,4 +1,9 @@
-"""Recorded histories replay against the current workflow code (regenerate: make histories)."""
+"""Recorded histories replay against the current workflow code (regenerate: make histories).
+
+The top level of tests/histories/ is what `make histories` records with the current code;
+``before-*`` subfolders hold RemediationWorkflow histories recorded by older code (kept, so the
+unpatched paths replay too).
+"""
 
 from __future__ import annotations
 
@@ -10,18 +15,54 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from canary.catalog import load_catalog
 from canary.workflows import RemediationWorkflow
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+ROOT = Path(__file__).parent / "histories"
 
 
-def test_every_path_is_recorded() -> None:
-    names = {p.stem for p in HISTORIES}
-    for outcome in ("auto_resolved", "approved", "dismissed", "resolved_externally", "expired"):
-        assert any(outcome in name for name in names), f"no recorded history for {outcome}"
+def _workflow_type(path: Path) -> str:
+    started = json.loads(path.read_text())["events"][0]
+    return str(started["workflowExecutionStartedEventAttributes"]["workflowType"]["name"])
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+# Other workflows' histories (tests/histories/detectors/) are replayed by their own tests.
+HISTORIES = sorted(p for p in ROOT.rglob("*.json") if _workflow_type(p) == "RemediationWorkflow")
+CURRENT = {p.stem for p in HISTORIES if p.parent == ROOT}
+PATHS = (
+    "auto_resolved",
+    "approved",
+    "escalated",
+    "dismissed",
+    "expired",
+    "resolved_externally",
+    "continued_as_new",
+)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_every_path_is_recorded(path: str) -> None:
+    assert any(path in name for name in CURRENT), f"no recorded history for {path}"
+
+
+def test_every_catalog_type_is_recorded() -> None:
+    missing = [
+        sop.type
+        for sop in load_catalog().sops
+        if not any(name.startswith(f"{sop.type}-") for name in CURRENT)
+    ]
+    assert not missing, f"no recorded history for {missing}: run `make histories`"
+
+
+def test_a_continued_remediation_is_recorded_run_by_run() -> None:
+    for name in CURRENT:
+        if "continued_as_new" in name and "-run" not in name:
+            assert f"{name}-run2" in CURRENT, f"{name}: its second run is not recorded"
+
+
+@pytest.mark.parametrize(
+    "path", HISTORIES, ids=[str(p.relative_to(ROOT).with_suffix("")) for p in HISTORIES]
+)
 async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
     replayer = Replayer(workflows=[RemediationWorkflow], data_converter=pydantic_data_converter)

@@ -247,3 +247,40 @@ async def test_only_allowed_people_may_retry(skip_env: WorkflowEnvironment) -> N
         record = await handle.result()
     assert record.resolved_by == "U0ADMIN"
     assert record.attempts == 2
+
+
+async def test_an_occurrence_during_a_slack_post_reaches_the_alert(
+    skip_env: WorkflowEnvironment,
+) -> None:
+    """A report that arrives while the alert is being updated is shown at once, not when the
+    next deadline (here the owner's nudge, hours away) wakes the workflow."""
+    fake = FakeServices()
+    queue = f"q-{uuid.uuid4().hex[:6]}"
+    handles: list[WorkflowHandle] = []
+    detection = payment_detection("expired_card")
+
+    async def third_report_mid_update(request: object) -> None:
+        if getattr(request, "ts", None) and "seen 2 times" in str(getattr(request, "blocks", "")):
+            await handles[0].signal(
+                RemediationWorkflow.occurrence, detection.model_copy(update={"id": "evt_third"})
+            )
+            await asyncio.sleep(0.5)  # the signal lands while this post is still running
+
+    fake.on_post = third_report_mid_update
+    async with Worker(
+        skip_env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()
+    ):
+        handles.append(await start(skip_env, detection, queue))
+        await skip_env.sleep(timedelta(seconds=5))
+        await handles[0].signal(
+            RemediationWorkflow.occurrence, detection.model_copy(update={"id": "evt_second"})
+        )
+        for _ in range(100):
+            if any("seen 3 times" in str(p.blocks) for p in fake.posts if p.ts):
+                break
+            await asyncio.sleep(0.1)
+        current = await status(handles[0])
+        await handles[0].terminate("test over")
+    assert current.occurrences == 3
+    assert any("seen 3 times" in str(p.blocks) for p in fake.posts if p.ts)
+    assert "escalated" not in [e.kind for e in current.timeline]

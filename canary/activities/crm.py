@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from temporalio.exceptions import ApplicationError
 
-from canary.adapters import PermanentError, format_amount
+from canary.adapters import PermanentError, format_amount, format_units
 from canary.catalog.diagnosis import build_context, render
 from canary.models import AccountRef, Detection, EnrichOutput, StepInput, StepOutput
 
@@ -31,13 +31,6 @@ def _owner_facts(record: dict[str, Any]) -> dict[str, Any]:
         "manager_name": manager.get("Name"),
     }
     return {k: v for k, v in facts.items() if v}
-
-
-def _money(value: Any, currency: str | None = "usd") -> str:
-    if value is None:
-        return "no amount"
-    # Salesforce amounts are in currency units; Canary formats cents.
-    return format_amount(round(float(value) * 100), currency)
 
 
 class CrmActivities:
@@ -70,7 +63,7 @@ class CrmActivities:
             "opportunity_name": record.get("Name"),
             "opportunity_stage": record.get("StageName"),
             "opportunity_amount": amount,
-            "opportunity_amount_display": _money(amount, currency),
+            "opportunity_amount_display": format_units(amount, currency),
             "opportunity_close_date": record.get("CloseDate"),
             "opportunity_is_won": bool(record.get("IsWon"))
             or record.get("StageName") == CLOSED_WON,
@@ -163,6 +156,33 @@ class CrmActivities:
             resolved=True,
             text="Opportunity is Closed Won (confirmed in Salesforce).",
             facts={"opportunity_stage": stage},
+        )
+
+    async def check_opportunity(self, request: StepInput) -> StepOutput:
+        """Re-read a deal that was past its close date: fixed once it is closed (won or lost)
+        or its close date is today or later."""
+        opportunity_id = request.facts.get("opportunity_id") or request.detection.subject.id
+        record = await self.run(self.salesforce.opportunity, str(opportunity_id))
+        if record is None:
+            return StepOutput(ok=False, text="Salesforce has no such opportunity any more.")
+        stage, closes = record.get("StageName"), record.get("CloseDate")
+        facts = {"opportunity_stage": stage, "opportunity_close_date": closes}
+        if record.get("IsClosed"):
+            return StepOutput(
+                ok=True, resolved=True, text=f"The deal is {stage} in Salesforce.", facts=facts
+            )
+        if closes and str(closes) >= datetime.now(UTC).date().isoformat():
+            return StepOutput(
+                ok=True,
+                resolved=True,
+                text=f"The close date is now {closes} (stage {stage}), confirmed in Salesforce.",
+                facts=facts,
+            )
+        return StepOutput(
+            ok=False,
+            text=f"Salesforce still shows close date {closes} in stage {stage}: close the deal "
+            "or move its close date, then press the button again.",
+            facts=facts,
         )
 
     async def link_account(self, request: StepInput) -> StepOutput:

@@ -22,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from canary.adapters import PermanentError, TransientError
 from canary.adapters.email_adapter import EmailAdapter, message_id
 from canary.adapters.salesforce_adapter import SalesforceAdapter
+from canary.adapters.stripe_adapter import StripeAdapter
 from canary.adapters.warehouse import Warehouse
 from canary.detectors.sentiment import anger_score
 from canary.models import OPEN_STATES, RemediationStatus
@@ -42,9 +43,12 @@ from canary.models.detectors import (
     LowAdoptionDetector,
     MetricThresholdDetector,
     OnboardingOverdueDetector,
+    PastCloseDetector,
     RaiseInput,
     RaiseOutput,
     RenewalTouchpointDetector,
+    UnlinkedAccountsDetector,
+    WonUnpaidDetector,
 )
 from canary.settings import MissingSettingError, Settings, get_settings
 from canary.telemetry import span
@@ -89,8 +93,10 @@ class DetectorActivities:
         warehouse: Warehouse | None = None,
         email: EmailAdapter | None = None,
         temporal: Client | None = None,
+        stripe: StripeAdapter | None = None,
     ) -> None:
         self.settings = settings or get_settings()
+        self._stripe = stripe
         self._salesforce = salesforce
         self._warehouse = warehouse
         self._email = email
@@ -99,6 +105,13 @@ class DetectorActivities:
     @cached_property
     def salesforce(self) -> SalesforceAdapter:
         return self._salesforce or SalesforceAdapter.from_settings(self.settings)
+
+    @cached_property
+    def stripe(self) -> StripeAdapter:
+        if self._stripe is not None:
+            return self._stripe
+        key = self.settings.require("stripe_api_key", "to check Closed Won deals were paid")
+        return StripeAdapter(key, self.settings.stripe_api_base)
 
     @cached_property
     def warehouse(self) -> Warehouse:
@@ -161,6 +174,35 @@ class DetectorActivities:
             since = today - timedelta(days=spec.lookback_days)
             rows = await self._sql(spec.sql, kpi=spec.kpi, since=since)
             return DetectorQueryOutput(rows={"rows": rows})
+        if isinstance(spec, PastCloseDetector):
+            closed_before = today - timedelta(days=spec.grace_days + 1)
+            deals = await self._soql(spec.opportunities_soql, closed_before=closed_before)
+            return DetectorQueryOutput(rows={"opportunities": deals})
+        if isinstance(spec, WonUnpaidDetector):
+            deals = await self._soql(
+                spec.won_soql,
+                closed_after=today - timedelta(days=spec.lookback_days),
+                closed_before=today - timedelta(days=spec.payment_terms_days + 1),
+            )
+            customers = sorted(
+                {
+                    str(c)
+                    for d in deals
+                    if (c := (d.get("Account") or {}).get("Stripe_Customer_Id__c"))
+                }
+            )
+            invoices: list[dict[str, Any]] = []
+            for customer in customers:
+                invoices.extend(await _run(self.stripe.customer_invoices, customer))
+            return DetectorQueryOutput(rows={"opportunities": deals, "invoices": invoices})
+        if isinstance(spec, UnlinkedAccountsDetector):
+            return DetectorQueryOutput(
+                rows={
+                    "linked": await self._soql(spec.linked_soql),
+                    "customers": await self._soql(spec.customers_soql),
+                    "app_accounts": await self._sql(spec.app_accounts_sql),
+                }
+            )
         raise ApplicationError(f"no query for detector kind {spec.kind}", non_retryable=True)
 
     async def _soql(self, soql: str, **params: Any) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -281,10 +281,12 @@ class RemediationActivities(CrmActivities, ReportSteps):
             "stripe.hosted_invoice_link": self._hosted_invoice_link,
             "stripe.billing_portal_link": self._billing_portal_link,
             "stripe.check_invoice_paid": self._check_invoice_paid,
+            "stripe.find_deal_payment": self._find_deal_payment,
             "slack.notify_finance": self._notify_finance,
             "slack.notify_channel": self._notify_channel,
             "source.retry": self._source_retry,
             "salesforce.mark_closed_won": self.mark_closed_won,
+            "salesforce.check_opportunity": self.check_opportunity,
             "salesforce.link_account": self.link_account,
             "salesforce.create_account": self.create_account,
             "salesforce.create_task": self.create_task,
@@ -377,6 +379,43 @@ class RemediationActivities(CrmActivities, ReportSteps):
         invoice = await _run(self.stripe.invoice, invoice_id)
         paid = invoice.get("status") == "paid"
         return StepOutput(ok=True, resolved=paid, text=f"Invoice is {invoice.get('status')}.")
+
+    async def _find_deal_payment(self, request: StepInput) -> StepOutput:
+        """Look in Stripe again for the payment of a Closed Won deal (same judgement as the
+        pipeline sweep that raised it)."""
+        from canary.detectors.pipeline import payment_for_deal
+
+        customer = request.facts.get("stripe_customer") or (
+            request.detection.account.stripe_customer_id
+        )
+        if not customer:
+            return StepOutput(
+                ok=False,
+                text="The account has no Stripe customer yet: create the customer and invoice "
+                "in Stripe (or link the right customer in Salesforce), then check again.",
+            )
+        invoices = await _run(self.stripe.customer_invoices, str(customer))
+        closed = request.facts.get("opportunity_close_date")
+        paid, unpaid = payment_for_deal(
+            str(request.facts.get("opportunity_id") or request.detection.subject.id),
+            date.fromisoformat(str(closed)[:10]) if closed else date.min,
+            request.facts.get("stripe_invoice_id"),
+            invoices,
+            int(request.facts.get("paid_before_close_days") or 0),
+        )
+        if paid is not None:
+            amount = format_amount(paid.get("amount_paid"), paid.get("currency"))
+            return StepOutput(
+                ok=True,
+                resolved=True,
+                text=f"Stripe shows invoice {paid['id']} paid ({amount}).",
+                facts={"invoice_id": paid["id"], "invoice_status": "paid"},
+            )
+        return StepOutput(
+            ok=False,
+            text=f"Still no payment in Stripe for {customer}"
+            + (f"; {len(unpaid)} invoice(s) open." if unpaid else "; no open invoice either."),
+        )
 
     async def _notify_finance(self, request: StepInput) -> StepOutput:
         channel = str(request.step.params.get("channel", "#finance"))

@@ -3,7 +3,12 @@ adapters raise :mod:`canary.adapters.errors` and the activities decide how to re
 
 from canary.adapters.errors import AdapterError, PermanentError, TransientError
 from canary.adapters.slack_adapter import SlackAdapter
-from canary.adapters.stripe_adapter import PaymentDeclined, StripeAdapter, format_amount
+from canary.adapters.stripe_adapter import (
+    PaymentDeclined,
+    StripeAdapter,
+    format_amount,
+    format_units,
+)
 
 __all__ = [
     "AdapterError",
@@ -13,4 +18,5 @@ __all__ = [
     "StripeAdapter",
     "TransientError",
     "format_amount",
+    "format_units",
 ]

@@ -77,7 +77,14 @@ def _translate(exc: Exception) -> Exception:
         if isinstance(exc, SalesforceMalformedRequest | SalesforceRefusedRequest):
             return PermanentError(SERVICE, message, code or "MALFORMED_REQUEST")
         if isinstance(exc, SalesforceExpiredSession | SalesforceAuthenticationFailed):
-            return PermanentError(SERVICE, f"Salesforce refused the session: {message}", code)
+            # Logins (password, JWT) are signed in again by simple-salesforce itself; this is
+            # a fixed access token that expired, or a login Salesforce no longer accepts.
+            return PermanentError(
+                SERVICE,
+                f"Salesforce refused the session: {message} (renew SALESFORCE_ACCESS_TOKEN, or "
+                "configure a login with SALESFORCE_USERNAME so Canary can sign in again)",
+                code,
+            )
         status = getattr(exc, "status", 0) or 0
         if status == 429 or status >= 500:
             return TransientError(SERVICE, message, code)

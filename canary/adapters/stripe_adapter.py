@@ -40,6 +40,13 @@ def format_amount(amount: int | None, currency: str | None) -> str:
     return f"{symbol}{text}" if symbol else f"{text} {cur}"
 
 
+def format_units(amount: float | int | str | None, currency: str | None = "usd") -> str:
+    """An amount in currency units (Salesforce's Amount), formatted like Stripe's cents."""
+    if amount is None:
+        return "no amount"
+    return format_amount(round(float(amount) * 100), currency)
+
+
 def _translate(exc: stripe.StripeError) -> Exception:
     """Map the SDK's error classes onto retry semantics."""
     if isinstance(exc, stripe.CardError):
@@ -94,6 +101,29 @@ class StripeAdapter:
         except stripe.StripeError as exc:
             raise _translate(exc) from exc
         return dict(result.to_dict())
+
+    def customer_invoices(self, customer_id: str) -> list[dict[str, Any]]:
+        """Every invoice of a customer (all pages), as the plain rows the sweeps compare."""
+        try:
+            page = self._client.v1.invoices.list(params={"customer": customer_id, "limit": 100})
+            invoices = [i.to_dict() for i in page.auto_paging_iter()]
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return [
+            {
+                "id": i["id"],
+                "customer": i.get("customer"),
+                "status": i.get("status"),
+                "amount_due": i.get("amount_due"),
+                "amount_paid": i.get("amount_paid"),
+                "currency": i.get("currency"),
+                "created": i.get("created"),
+                "paid_at": (i.get("status_transitions") or {}).get("paid_at"),
+                "opportunity_id": (i.get("metadata") or {}).get("salesforce_opportunity_id"),
+                "hosted_invoice_url": i.get("hosted_invoice_url"),
+            }
+            for i in invoices
+        ]
 
     def invoice(self, invoice_id: str) -> dict[str, Any]:
         return self._call(self._client.v1.invoices.retrieve, invoice_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from canary.detectors.pipeline import past_close, unlinked_accounts, won_unpaid
 from canary.detectors.rules import (
     account_shifts,
     baseline_shift,
@@ -28,8 +29,11 @@ from canary.models.detectors import (
     LowAdoptionDetector,
     MetricThresholdDetector,
     OnboardingOverdueDetector,
+    PastCloseDetector,
     RenewalTouchpointDetector,
     RuleResult,
+    UnlinkedAccountsDetector,
+    WonUnpaidDetector,
 )
 
 
@@ -47,12 +51,33 @@ def evaluate(spec: DetectorSpec, rows: dict[str, list[dict[str, Any]]], today: d
         return irate_customers(rows.get("interactions", []), spec)
     if isinstance(spec, MetricThresholdDetector):
         return metric_threshold(rows.get("rows", []), spec)
+    if isinstance(spec, PastCloseDetector):
+        return past_close(rows.get("opportunities", []), today, spec)
+    if isinstance(spec, WonUnpaidDetector):
+        return won_unpaid(rows.get("opportunities", []), rows.get("invoices", []), today, spec)
+    if isinstance(spec, UnlinkedAccountsDetector):
+        return unlinked_accounts(
+            rows.get("linked", []), rows.get("customers", []), rows.get("app_accounts", []), spec
+        )
     raise TypeError(f"no rule for detector kind {type(spec).__name__}")
 
 
 def route(finding: Finding, team: AccountTeam | None, route_to: str) -> Finding:
     """Give the finding an owner (CSM or account owner, the other standing in) and the
     owner's manager as ``facts.manager_email``, which the remediation escalates to."""
+    if route_to == "deal_owner" and finding.account.owner_email:
+        # The deal's own owner (and their manager, when the query read it) keeps the finding;
+        # the account team only fills in what the deal did not say.
+        facts = dict(finding.facts)
+        for key, value in (team.model_dump(exclude_none=True) if team else {}).items():
+            facts.setdefault(key, value)
+        if "manager_email" not in finding.facts and team and team.owner_manager_email:
+            if team.owner_email == finding.account.owner_email:
+                facts["manager_email"] = team.owner_manager_email
+        account = finding.account
+        if team and not account.name:
+            account = account.model_copy(update={"name": team.account_name})
+        return finding.model_copy(update={"facts": facts, "account": account})
     if team is None:
         return finding
     if route_to == "csm":
@@ -86,7 +111,7 @@ def to_detection(spec: DetectorSpec, finding: Finding, as_of: datetime) -> Detec
     source = spec.source or f"detector:{spec.id}"
     return Detection(
         id=f"{spec.id}:{finding.subject.kind}:{finding.subject.id}:{as_of.date().isoformat()}",
-        type=spec.error_type,
+        type=finding.error_type or spec.error_type,
         source=source,
         subject=finding.subject,
         account=finding.account,

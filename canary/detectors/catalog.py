@@ -39,7 +39,12 @@ def load_detectors(path: str | Path | None = None, sops: Catalog | None = None) 
         raise CatalogError(f"{target}: invalid detector catalog:\n{exc}") from exc
     if sops is not None:
         unknown = sorted(
-            {d.error_type for d in catalog.detectors if sops.get(d.error_type) is None}
+            {
+                t
+                for d in catalog.detectors
+                for t in (d.error_type, getattr(d, "customer_error_type", None))
+                if t and sops.get(t) is None
+            }
         )
         if unknown:
             raise CatalogError(f"{target}: detectors raise types the SOP catalog lacks: {unknown}")

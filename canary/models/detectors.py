@@ -46,10 +46,11 @@ class _Detector(BaseModel):
     schedule: DetectorSchedule
     enabled: bool = True
     source: str | None = Field(None, description="The detections' source; default 'detector:<id>'.")
-    route_to: Literal["csm", "account_owner"] = Field(
+    route_to: Literal["csm", "account_owner", "deal_owner"] = Field(
         "csm",
         description="Who owns the findings: the account's CSM or its owner (the other one "
-        "stands in when one is missing); their manager is the escalation target.",
+        "stands in when one is missing), or for deal findings the opportunity's owner (the "
+        "account's owner stands in); their manager is the escalation target.",
     )
 
 
@@ -178,13 +179,85 @@ class MetricThresholdDetector(_Detector):
         return self
 
 
+class PastCloseDetector(_Detector):
+    """Pipeline sweep: committed opportunities past their close date and not Closed Won."""
+
+    kind: Literal["pipeline_past_close"]
+    opportunities_soql: str = Field(
+        description="Open committed opportunities; params: closed_before (date, the last close "
+        "date that counts as past). Returns Id, Name, StageName, Amount, CloseDate, "
+        "ForecastCategoryName, AccountId, Account.Name, Owner.Name, Owner.Email."
+    )
+    grace_days: int = Field(
+        0, ge=0, description="Days past the close date before a deal counts (0: the day after)."
+    )
+
+
+class WonUnpaidDetector(_Detector):
+    """Pipeline sweep: Closed Won opportunities with no successful payment in Stripe."""
+
+    kind: Literal["pipeline_won_unpaid"]
+    won_soql: str = Field(
+        description="Closed Won opportunities; params: closed_after, closed_before (dates). "
+        "Returns Id, Name, Amount, CloseDate, AccountId, Account.Name, "
+        "Account.Stripe_Customer_Id__c, Stripe_Invoice_Id__c, Owner.Email."
+    )
+    payment_terms_days: int = Field(
+        14, ge=0, description="A deal closed fewer days ago than this is not yet due."
+    )
+    lookback_days: int = Field(60, ge=1, description="Deals closed longer ago are not swept.")
+    paid_before_close_days: int = Field(
+        30,
+        ge=0,
+        description="A paid invoice of the customer counts for the deal when paid at most this "
+        "many days before the close date (or any time after). An invoice that names the "
+        "opportunity (metadata salesforce_opportunity_id, or the deal's Stripe_Invoice_Id__c) "
+        "always counts.",
+    )
+
+    @model_validator(mode="after")
+    def _window(self) -> WonUnpaidDetector:
+        if self.lookback_days <= self.payment_terms_days:
+            raise ValueError(f"detector {self.id}: lookback_days must exceed payment_terms_days")
+        return self
+
+
+class UnlinkedAccountsDetector(_Detector):
+    """Pipeline sweep: accounts with no linked app account, from both sides.
+
+    Product accounts (the warehouse) that no Salesforce account carries in its app-account
+    field are raised as ``error_type`` (the SOP proposes the CRM account to link); customer
+    accounts in Salesforce with no product account at all are raised as
+    ``customer_error_type``."""
+
+    kind: Literal["pipeline_unlinked_accounts"]
+    linked_soql: str = Field(
+        description="Salesforce accounts that carry an app account id; no params. Returns Id, "
+        "App_Account_Id__c."
+    )
+    customers_soql: str = Field(
+        description="Customer accounts with no app account id; no params. Returns Id, Name, "
+        "Domain__c, Website, Type, Stripe_Customer_Id__c, Owner.Email."
+    )
+    app_accounts_sql: str = Field(
+        description="Product accounts; no params. Columns: app_account_id, name, domain, plan."
+    )
+    customer_error_type: str = Field(
+        "app_account_missing",
+        description="The SOP type of a customer account with no product account at all.",
+    )
+
+
 DetectorSpec = Annotated[
     OnboardingOverdueDetector
     | RenewalTouchpointDetector
     | LowAdoptionDetector
     | AccountShiftDetector
     | IrateCustomerDetector
-    | MetricThresholdDetector,
+    | MetricThresholdDetector
+    | PastCloseDetector
+    | WonUnpaidDetector
+    | UnlinkedAccountsDetector,
     Field(discriminator="kind"),
 ]
 
@@ -214,6 +287,9 @@ class DetectorCatalog(BaseModel):
 class Finding(BaseModel):
     """One rule violation, before it becomes a :class:`Detection`."""
 
+    error_type: str | None = Field(
+        None, description="Raised as this SOP type instead of the detector's error_type."
+    )
     subject: Subject
     account: AccountRef = Field(default_factory=AccountRef)
     message: str

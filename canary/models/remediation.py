@@ -10,6 +10,11 @@ from pydantic import BaseModel, Field
 from canary.models.detection import AccountRef, Detection, Link, Subject
 from canary.models.sop import Alerting, EscalationStep, HumanAction, Resolution, Severity, Step
 
+#: Events in one run's history before it continues as new. Temporal suggests continuing at
+#: about 4K events and refuses a history at 50K; a remediation's story (its timeline) is
+#: carried over whole, so one run never needs to grow far.
+HISTORY_EVENT_LIMIT = 2000
+
 State = Literal[
     "diagnosing", "remediating", "awaiting_human", "escalated", "resolved", "dismissed", "failed"
 ]
@@ -92,13 +97,20 @@ class RemediationConfig(BaseModel):
     digest_hour_utc: int = Field(
         8, ge=0, le=23, description="When (UTC) the owners' daily digests are posted."
     )
+    continue_as_new_after: int = Field(
+        HISTORY_EVENT_LIMIT,
+        ge=10,
+        description="A run whose history reaches this many events continues as new (same "
+        "workflow id, state carried), before Temporal's history limits come near.",
+    )
 
 
 class RemediationInput(BaseModel):
     detection: Detection
     config: RemediationConfig = Field(default_factory=RemediationConfig)
-    # Carried across continue-as-new so a long-lived remediation keeps its story.
-    carried: dict[str, Any] | None = None
+    # Carried across continue-as-new so a long-lived remediation keeps its story. None on
+    # the first run (and in every history recorded before continue-as-new existed).
+    carried: CarriedState | None = None
 
 
 class ActionRequest(BaseModel):
@@ -259,3 +271,54 @@ class ResolveOwnerOutput(BaseModel):
     slack_user: str | None = None
     email: str | None = None
     name: str | None = None
+
+
+class CarriedState(BaseModel):
+    """Everything a remediation knows, handed by continue-as-new to its next run.
+
+    Times are absolute, so the escalation ladder, scheduled steps, snoozes, expiry and the
+    cooldown keep their original schedule; counters (step runs, thread posts) go on from
+    where they were, so idempotency keys and Slack metadata keys never repeat.
+    """
+
+    run: int = Field(2, description="Which run of the workflow this is (the first is 1).")
+    started_at: datetime
+    state: State
+    outcome: Outcome | None = None
+    closed: bool = False
+    resolved_by: str | None = None
+    diagnosis: Diagnosis
+    diagnosed_at: datetime
+    facts: dict[str, Any] = Field(default_factory=dict)
+    account: AccountRef
+    timeline: list[TimelineEntry]
+    seen: list[str] = Field(default_factory=list)
+    occurrences: int = 1
+    attempts: int = 0
+    escalation_level: int = 0
+    highest_escalation: int = 0
+    owner: ResolveOwnerOutput = Field(default_factory=lambda: ResolveOwnerOutput())
+    manager: ResolveOwnerOutput = Field(default_factory=lambda: ResolveOwnerOutput())
+    group_members: dict[str, list[str]] = Field(default_factory=dict)
+    slack: SlackRef | None = None
+    thread_posts: int = 0
+    thread_queue: list[str] = Field(default_factory=list)
+    links: list[Link] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    step_runs: dict[str, int] = Field(default_factory=dict)
+    done_scheduled: list[str] = Field(default_factory=list)
+    first_notified_at: datetime | None = None
+    first_human_at: datetime | None = None
+    attention_anchor: datetime | None = None
+    snoozed_until: datetime | None = None
+    external: list[ExternalEvent] = Field(default_factory=list)
+    needs_publish: bool = False
+    digest_id: str | None = None
+    digest_failed: bool = False
+    emailed: bool = False
+    cooldown_until: datetime | None = Field(
+        None, description="Set when it continued while cooling down after it closed."
+    )
+
+
+RemediationInput.model_rebuild()

@@ -37,8 +37,11 @@ def report_query(request: ReportRequest) -> str:
     this is a superset of the runs that closed in the window; compute_report narrows it.
     """
     since, until = _timestamp(request.since), _timestamp(request.until)
+    # Runs that continued as new are left out: the latest run of the chain carries the
+    # whole remediation (its first start, timeline and counts), so it is counted once.
     return (
-        "WorkflowType = 'RemediationWorkflow' AND StartTime < '"
+        "WorkflowType = 'RemediationWorkflow' AND ExecutionStatus != 'ContinuedAsNew'"
+        " AND StartTime < '"
         + until
         + "' AND (ExecutionStatus = 'Running' OR StartTime >= '"
         + since

@@ -177,9 +177,11 @@ class _Item:
         self.record = record
         self.status = status
         self.open = facts.execution == "running" and record is None
-        self.started = (
-            record.started_at if record else status.started_at if status else facts.start_time
-        )
+        # A remediation began when Temporal accepted its start, which is at or before the
+        # workflow's own clock on its first task (a busy worker picks starts up out of order);
+        # a continued run's own start is later than the carried beginning.
+        recorded = record.started_at if record else status.started_at if status else None
+        self.started = min(recorded, facts.start_time) if recorded else facts.start_time
         self.error_type = (
             record.error_type if record else status.error_type if status else facts.error_type
         )

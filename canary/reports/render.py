@@ -72,7 +72,7 @@ def frequency_svg(report: Report, width: int = 760, height: int = 220) -> str:
     plot_w, plot_h = width - pad_left - pad_right, height - pad_top - pad_bottom
     top = max((d.total for d in days), default=0) or 1
     slot = plot_w / max(len(days), 1)
-    bar = max(slot * 0.75, 1.0)
+    bar = min(max(slot * 0.75, 1.0), 48.0)  # a week or a single day: bars, not a wall
     palette = colours(report)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '

@@ -28,6 +28,8 @@ from urllib.parse import parse_qsl
 
 import httpx
 
+from canary.sandbox.salesforce.seed import SEED_IDS
+
 log = logging.getLogger(__name__)
 
 API_VERSION = "2024-06-20"
@@ -222,41 +224,56 @@ _PREFIX = {
 }
 
 #: Seeded customers, with the ids the Salesforce sandbox's accounts carry in
-#: ``Stripe_Customer_Id__c``, so the demo's payments and its CRM agree.
+#: ``Stripe_Customer_Id__c`` and, the other way round, their Salesforce account id in metadata
+#: (as Stripe's Salesforce connector writes it), so the demo's payments and its CRM agree.
 SEED_CUSTOMERS: list[Obj] = [
     {
         "id": "cus_SbxGlobex000001",
         "name": "Globex Corporation",
         "email": "ap@globex.example",
         "metadata": {
+            "salesforce_account_id": SEED_IDS["globex"],
             "owner_email": "alice@acme-gtm.example",
             "domain": "globex.example",
-            "salesforce_account_id": "",
         },
     },
     {
         "id": "cus_SbxInitech00001",
         "name": "Initech",
         "email": "billing@initech.example",
-        "metadata": {"owner_email": "alice@acme-gtm.example", "domain": "initech.example"},
+        "metadata": {
+            "salesforce_account_id": SEED_IDS["initech"],
+            "owner_email": "alice@acme-gtm.example",
+            "domain": "initech.example",
+        },
     },
     {
         "id": "cus_SbxUmbrella0001",
         "name": "Umbrella Corp",
         "email": "finance@umbrella.example",
-        "metadata": {"domain": "umbrella.example"},
+        "metadata": {
+            "salesforce_account_id": SEED_IDS["umbrella"],
+            "domain": "umbrella.example",
+        },
     },
     {
         "id": "cus_SbxHooli0000001",
         "name": "Hooli",
         "email": "payables@hooli.example",
-        "metadata": {"owner_email": "alice@acme-gtm.example", "domain": "hooli.example"},
+        "metadata": {
+            "salesforce_account_id": SEED_IDS["hooli"],
+            "owner_email": "alice@acme-gtm.example",
+            "domain": "hooli.example",
+        },
     },
     {
         "id": "cus_SbxWayne0000001",
         "name": "Wayne Enterprises",
         "email": "ap@wayne.example",
-        "metadata": {"domain": "wayne.example"},
+        "metadata": {
+            "salesforce_account_id": SEED_IDS["wayne"],
+            "domain": "wayne.example",
+        },
     },
 ]
 

@@ -155,6 +155,21 @@ ACCOUNTS: dict[str, dict[str, Any]] = {
         "last_spend": None,
         "last_users": None,
     },
+    # Signed up this week (no complete week of usage yet) and linked to no CRM account: the
+    # unlinked-accounts sweep finds it, and Salesforce's Stark Industries matches its domain.
+    "app_stark": {
+        "crm": None,
+        "name": "Stark Industries",
+        "domain": "stark.example",
+        "plan": "Trial",
+        "seats": 10,
+        "spend": 0,
+        "users": 0,
+        "features": 0,
+        "weeks": 0,
+        "last_spend": None,
+        "last_users": None,
+    },
 }
 
 KPIS: dict[str, dict[str, Any]] = {
@@ -200,14 +215,14 @@ def rows_for(today: date) -> dict[str, list[dict[str, Any]]]:
         data["accounts"].append(
             {
                 "app_account_id": app_id,
-                "crm_account_id": SEED_IDS[spec["crm"]],
+                "crm_account_id": SEED_IDS[spec["crm"]] if spec["crm"] else None,
                 "name": spec["name"],
                 "domain": spec["domain"],
                 "plan": spec["plan"],
                 "seats": spec["seats"],
             }
         )
-        weeks = all_weeks[-spec["weeks"] :]
+        weeks = all_weeks[-spec["weeks"] :] if spec["weeks"] else []
         for i, week in enumerate(weeks):
             wiggle = NOISE[(i + len(app_id)) % len(NOISE)]
             last = i == len(weeks) - 1

@@ -411,7 +411,23 @@ app.add_typer(warehouse_app, name="warehouse")
 
 
 def main() -> None:
-    app()
+    """The ``canary`` command. Once a command has finished (its own cleanup included), leave
+    with its exit status without the interpreter's teardown, where Temporal's core can panic
+    and abort (temporalio/sdk-python#300), so scripts and CI see the command's own answer."""
+    import logging
+    import os
+
+    try:
+        app()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        if not isinstance(exit_.code, int | None):
+            print(exit_.code, file=sys.stderr)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

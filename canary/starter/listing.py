@@ -14,7 +14,9 @@ from canary.workflows import RemediationWorkflow
 
 
 def visibility_query(open_only: bool = False, error_type: str | None = None) -> str:
-    clauses = ["WorkflowType = 'RemediationWorkflow'"]
+    # A long-lived remediation that continued as new has one closed run per continuation;
+    # its latest run carries the whole story, so only that one is listed.
+    clauses = ["WorkflowType = 'RemediationWorkflow'", "ExecutionStatus != 'ContinuedAsNew'"]
     if open_only:
         clauses.append("ExecutionStatus = 'Running'")
     if error_type:

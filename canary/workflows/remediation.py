@@ -19,6 +19,13 @@ Alerting (the SOP's ``alerting``, off by default): a non-urgent remediation join
 daily digest instead of posting an alert (until it escalates); urgent ones are also e-mailed;
 after a person dismisses or resolves it, the workflow stays up for the cooldown and folds
 repeats of the same finding in silently (``suppressed``) instead of starting a new alert.
+
+Continue-as-new: a long-lived remediation (many occurrences, long snoozes, a long ladder or
+cooldown) continues as a new run of the same workflow id once its history reaches
+``config.continue_as_new_after`` events (or Temporal suggests it), at a safe point — no update
+handler running — carrying its whole state (``RemediationInput.carried``): the timeline,
+counters, the pinned diagnosis, the ladder's absolute deadlines, Slack message, owner and
+outcome so far. Signals and clicks that arrive meanwhile are handled by the run they reach.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from canary.models import (
         ActionRequest,
         ActionResult,
+        CarriedState,
         Detection,
         DiagnoseInput,
         Diagnosis,
@@ -102,6 +110,17 @@ DIAGNOSIS_TIMEOUT = timedelta(seconds=30)
 # to the first alert; and search attributes are upserted only when a value changed (each
 # upsert is an event and a visibility write). Remediations started before it replay unchanged.
 LEAN_HISTORY_PATCH = "lean-history-local-reads-changed-upserts"
+# Continue-as-new. Asked only once a run's history is long (or at the start of a cooldown,
+# whose wait it changes), so the histories recorded before it replay unchanged; a run that
+# had already passed the bound before this code arrived keeps going as it was.
+CONTINUE_AS_NEW_PATCH = "continue-as-new-carrying-state"
+# Temporal may suggest continuing because of the history's size (a big carried timeline):
+# a run this short continues only at its own event bound, never in a loop of fresh runs.
+MIN_RUN_EVENTS = 100
+# A signal or click that arrived while the loop was busy (posting to Slack, running a step)
+# used to wait for the next deadline before it reached the alert; now the loop goes round
+# again at once. Asked only when that happens, so older histories replay unchanged.
+PROMPT_WAKE_PATCH = "wake-for-what-arrived-while-busy"
 SLACK_TIMEOUT = timedelta(seconds=20)
 MAX_NOTES = 3
 R = TypeVar("R")
@@ -175,9 +194,16 @@ class RemediationWorkflow:
         self._digest_failed = False
         self._emailed = False
         self._lean: bool | None = None
+        self._continues: bool | None = None
+        self._prompt_wake: bool | None = None
+        self._run_number = 1
+        self._cooldown_until: datetime | None = None
         # Steps that touch money run one at a time: a scheduled retry and a clicked retry
         # must never charge twice, and a double click must execute the fix once.
         self._lock = asyncio.Lock()
+        if input.carried is not None:
+            self._restore(input.carried)
+            return
         self._record(
             "detected",
             f"{input.detection.source} reported {input.detection.type or 'an error'} on "
@@ -190,6 +216,8 @@ class RemediationWorkflow:
 
     @workflow.run
     async def run(self, input: RemediationInput) -> ResolutionRecord:
+        if input.carried is not None:
+            return await self._resume()
         self._upsert()
         diagnosis = await self._diagnose()
         self._diagnosis = diagnosis
@@ -214,7 +242,10 @@ class RemediationWorkflow:
             self._set_state("awaiting_human")
         await self._publish()
         self._attention_anchor = workflow.now()
+        return await self._follow_up()
 
+    async def _follow_up(self) -> ResolutionRecord:
+        """Wait for people, the outside world and the clock until it closes, then close."""
         while not self._closed:
             await self._wait_for_next_thing()
             if self._closed:
@@ -231,6 +262,9 @@ class RemediationWorkflow:
             await self._handle_due()
             if self._needs_publish and not self._closed:
                 await self._publish()
+            if not self._closed and self._history_is_long() and self._may_continue_as_new():
+                # Returns only if a click that was running closed it meanwhile.
+                await self._continue_as_new()
 
         # Let an in-flight click finish (and answer its clicker) before the final message.
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -241,19 +275,167 @@ class RemediationWorkflow:
     async def _cool_down(self) -> None:
         """Stay up after it closed (by a person, by default), so signal-with-start of the same
         finding lands here and is recorded as suppressed instead of starting a fresh alert."""
-        diagnosis = self._diagnosis
-        if diagnosis is None or diagnosis.alerting.cooldown is None:
-            return
-        if self._outcome not in diagnosis.alerting.cooldown_after:
-            return
-        until = workflow.now() + diagnosis.alerting.cooldown
-        self._record(
-            "cooldown",
-            f"Repeats of this finding stay quiet until {until:%Y-%m-%d %H:%M} UTC",
-            data={"until": until.isoformat()},
-        )
-        await workflow.sleep(diagnosis.alerting.cooldown)
+        if self._cooldown_until is None:
+            diagnosis = self._diagnosis
+            if diagnosis is None or diagnosis.alerting.cooldown is None:
+                return
+            if self._outcome not in diagnosis.alerting.cooldown_after:
+                return
+            until = workflow.now() + diagnosis.alerting.cooldown
+            self._record(
+                "cooldown",
+                f"Repeats of this finding stay quiet until {until:%Y-%m-%d %H:%M} UTC",
+                data={"until": until.isoformat()},
+            )
+            if not self._may_continue_as_new():
+                await workflow.sleep(diagnosis.alerting.cooldown)
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                return
+            self._cooldown_until = until
+        # A storm of repeats during a long cooldown grows the history too: the same timer,
+        # but it gives way to a new run (which sleeps until the same moment) when it is long.
+        while (remaining := self._cooldown_until - workflow.now()) > timedelta(0):
+            try:
+                await workflow.wait_condition(self._history_is_long, timeout=remaining)
+            except TimeoutError:
+                break
+            await self._continue_as_new()
         await workflow.wait_condition(workflow.all_handlers_finished)
+
+    # -- continue-as-new ---------------------------------------------------------------------
+
+    def _history_is_long(self) -> bool:
+        """Pure (no commands), so it can be a wait condition: it reads the history length
+        Temporal reports with each workflow task, the same on replay."""
+        info = workflow.info()
+        length = info.get_current_history_length()
+        if length >= self._config.continue_as_new_after:
+            return True
+        return info.is_continue_as_new_suggested() and length >= MIN_RUN_EVENTS
+
+    def _may_continue_as_new(self) -> bool:
+        if self._continues is None:
+            self._continues = workflow.patched(CONTINUE_AS_NEW_PATCH)
+        return self._continues
+
+    async def _continue_as_new(self) -> None:
+        """Continue as a new run carrying everything, at a safe point: no click is being
+        handled (its answer and its effects belong to this run). Returns only if that click
+        closed the remediation meanwhile; the caller then finishes as usual."""
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and not self._lock.locked()
+        )
+        # Nothing is awaited from here on: no signal or click can slip in between the
+        # snapshot and the continue-as-new command (one arriving at the server meanwhile
+        # fails this workflow task, which is then run again with it).
+        if self._cooldown_until is None:
+            self._drain_external()
+            if self._closed:
+                return
+        info = workflow.info()
+        self._record(
+            "continued",
+            f"History of run {self._run_number} reached {info.get_current_history_length()} "
+            f"events: continuing as run {self._run_number + 1} of the same remediation",
+            data={"run": self._run_number + 1, "events": info.get_current_history_length()},
+        )
+        workflow.continue_as_new(
+            RemediationInput(detection=self._detection, config=self._config, carried=self._carry())
+        )
+
+    def _carry(self) -> CarriedState:
+        assert self._diagnosis is not None and self._diagnosed_at is not None
+        return CarriedState(
+            run=self._run_number + 1,
+            started_at=self._started_at,
+            state=self._state,
+            outcome=self._outcome,
+            closed=self._closed,
+            resolved_by=self._resolved_by,
+            diagnosis=self._diagnosis,
+            diagnosed_at=self._diagnosed_at,
+            facts=self._facts,
+            account=self._account,
+            timeline=self._timeline,
+            # Sorted: a set's order differs between processes, a command's input must not.
+            seen=sorted(self._seen),
+            occurrences=self._occurrences,
+            attempts=self._attempts,
+            escalation_level=self._escalation_level,
+            highest_escalation=self._highest_escalation,
+            owner=self._owner,
+            manager=self._manager,
+            group_members=self._group_members,
+            slack=self._slack,
+            thread_posts=self._thread_posts,
+            thread_queue=self._thread_queue,
+            links=self._links,
+            notes=self._notes,
+            step_runs=self._step_runs,
+            done_scheduled=sorted(self._done_scheduled),
+            first_notified_at=self._first_notified_at,
+            first_human_at=self._first_human_at,
+            attention_anchor=self._attention_anchor,
+            snoozed_until=self._snoozed_until,
+            external=self._external,
+            needs_publish=self._needs_publish or bool(self._thread_queue),
+            digest_id=self._digest_id,
+            digest_failed=self._digest_failed,
+            emailed=self._emailed,
+            cooldown_until=self._cooldown_until,
+        )
+
+    def _restore(self, carried: CarriedState) -> None:
+        self._run_number = carried.run
+        self._started_at = carried.started_at
+        self._state = carried.state
+        self._outcome = carried.outcome
+        self._closed = carried.closed
+        self._resolved_by = carried.resolved_by
+        self._diagnosis = carried.diagnosis
+        self._diagnosed_at = carried.diagnosed_at
+        self._facts = dict(carried.facts)
+        self._account = carried.account
+        self._timeline = list(carried.timeline)
+        self._seen = set(carried.seen)
+        self._occurrences = carried.occurrences
+        self._attempts = carried.attempts
+        self._escalation_level = carried.escalation_level
+        self._highest_escalation = carried.highest_escalation
+        self._owner = carried.owner
+        self._manager = carried.manager
+        self._group_members = dict(carried.group_members)
+        self._slack = carried.slack
+        self._thread_posts = carried.thread_posts
+        self._thread_queue = list(carried.thread_queue)
+        self._links = list(carried.links)
+        self._notes = list(carried.notes)
+        self._step_runs = dict(carried.step_runs)
+        self._done_scheduled = set(carried.done_scheduled)
+        self._first_notified_at = carried.first_notified_at
+        self._first_human_at = carried.first_human_at
+        self._attention_anchor = carried.attention_anchor
+        self._snoozed_until = carried.snoozed_until
+        self._external = list(carried.external)
+        self._needs_publish = carried.needs_publish
+        self._digest_id = carried.digest_id
+        self._digest_failed = carried.digest_failed
+        self._emailed = carried.emailed
+        self._cooldown_until = carried.cooldown_until
+        # A run that continued knew these patches; so does this one, without new markers.
+        self._continues = True
+        self._prompt_wake = True
+
+    async def _resume(self) -> ResolutionRecord:
+        """A continued run: no diagnosis, no automated steps, no new alert; it picks up where
+        the previous run stopped, on the previous run's schedule."""
+        workflow.set_current_details(self._details())
+        if self._closed:
+            await self._cool_down()
+            return self._resolution_record()
+        if self._needs_publish:
+            await self._publish()
+        return await self._follow_up()
 
     def _lean_history(self) -> bool:
         if self._lean is None:
@@ -426,6 +608,9 @@ class RemediationWorkflow:
         timeout = (due - workflow.now()).total_seconds()
         if timeout <= 0:
             return
+        if self._wake and self._wakes_promptly():
+            self._wake = False
+            return
         self._wake = False
         try:
             await workflow.wait_condition(
@@ -434,6 +619,13 @@ class RemediationWorkflow:
             )
         except TimeoutError:
             pass
+        # Handled by this turn of the loop; set again only by what arrives during it.
+        self._wake = False
+
+    def _wakes_promptly(self) -> bool:
+        if self._prompt_wake is None:
+            self._prompt_wake = workflow.patched(PROMPT_WAKE_PATCH)
+        return self._prompt_wake
 
     async def _handle_due(self) -> None:
         now = workflow.now()
@@ -467,11 +659,19 @@ class RemediationWorkflow:
         self._set_state("escalated")
         target = step.target
         mention = f"<@{self._owner.slack_user}>" if self._owner.slack_user else None
+        if target == "manager" and self._manager.slack_user:
+            text = f"<@{self._manager.slack_user}> {text}"
+        # On the record before the Slack calls, so a status read while they run already
+        # shows the escalation its level counts.
+        self._record(
+            "escalated",
+            f"Escalation level {self._escalation_level} ({target}): {text}",
+            data={"target": target, "level": self._escalation_level},
+        )
         if target == "owner":
             await self._thread(f":bell: {mention or 'No owner on record —'} {text}")
         elif target == "manager":
             if self._manager.slack_user:
-                text = f"<@{self._manager.slack_user}> {text}"
                 await self._thread(f":bell: Escalated to the manager: {text}")
             else:
                 # No manager in the CRM or in Slack: the escalation channel stands in.
@@ -484,11 +684,6 @@ class RemediationWorkflow:
                 f":clipboard: {text} A CRM case is the next step; open one in "
                 "Salesforce for this account."
             )
-        self._record(
-            "escalated",
-            f"Escalation level {self._escalation_level} ({target}): {text}",
-            data={"target": target, "level": self._escalation_level},
-        )
         self._upsert()
         self._needs_publish = True
 

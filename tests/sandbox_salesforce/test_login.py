@@ -110,19 +110,24 @@ def test_oauth_password_flow(sandbox: Sandbox) -> None:
     }
 
 
-def test_jwt_bearer_flow(sandbox: Sandbox) -> None:
+def erin_by_jwt(sandbox: Sandbox) -> Salesforce:
+    """Erin signed in with the JWT bearer flow (a fresh key: the sandbox trusts any)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
-    sf = Salesforce(
+    return Salesforce(
         username="erin@acme-gtm.example",
         consumer_key="3MVG9-canary",
         privatekey=pem,
         session=sandbox.session(),
     )
+
+
+def test_jwt_bearer_flow(sandbox: Sandbox) -> None:
+    sf = erin_by_jwt(sandbox)
     created = sf.Task.create({"Subject": "Created by Erin's JWT session"})
     assert sf.Task.get(created["id"])["OwnerId"] == SEED_IDS["erin"]
     assert sandbox.state.requests[0]["body"]["grant_type"] == (
@@ -134,3 +139,33 @@ def test_jwt_bearer_flow(sandbox: Sandbox) -> None:
         timeout=5,
     )
     assert garbage.status_code == 400 and garbage.json()["error"] == "invalid_grant"
+
+
+def test_adapter_keeps_working_when_a_jwt_session_expires(sandbox: Sandbox) -> None:
+    """A long-running worker's Salesforce session expires after the org's timeout; with a
+    login configured, Canary's adapter goes on (simple-salesforce signs in again)."""
+    from canary.adapters.salesforce_adapter import SalesforceAdapter
+
+    sf = erin_by_jwt(sandbox)
+    adapter = SalesforceAdapter(sf)
+    first = sf.session_id
+    sandbox.state.revoked_tokens.add(first)
+    account = adapter.get("Account", SEED_IDS["globex"])
+    assert account["Name"] == "Globex Corporation"
+    assert sf.session_id != first
+    grants = [r for r in sandbox.state.requests if r["path"] == "/services/oauth2/token"]
+    assert len(grants) == 2  # the first login and the one after the expiry
+
+
+def test_adapter_names_the_setting_when_a_fixed_token_expires(sandbox: Sandbox) -> None:
+    from canary.adapters import PermanentError
+    from canary.adapters.salesforce_adapter import SalesforceAdapter
+
+    sf = Salesforce(
+        instance_url=sandbox.base_url.replace("http://", "https://"),
+        session_id="00DSANDBOX!fixed",
+        session=sandbox.session(),
+    )
+    sandbox.state.revoked_tokens.add("00DSANDBOX!fixed")
+    with pytest.raises(PermanentError, match="renew SALESFORCE_ACCESS_TOKEN"):
+        SalesforceAdapter(sf).get("Account", SEED_IDS["globex"])

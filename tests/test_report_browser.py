@@ -571,6 +571,7 @@ async def test_screenshot_and_sign_in(dashboard: Dashboard, tmp_path: Path) -> N
         plain,
         dashboard.signed_in_url(dashboard.report_path()).replace(API_TOKEN, "wrong-token"),
     ):
+        # Depending on whether its (unanswerable) password prompt wins, headless Chromium
+        # dumps the 401 page or nothing at all; never the report.
         refused = (await chromium(tmp_path, url, "--dump-dom")).stdout
-        assert "<html" in refused
         assert "Globex" not in refused and "open-row" not in refused and "<svg" not in refused

@@ -49,6 +49,11 @@ def _clip(text: str) -> str:
     return text if len(text) <= MAX_SECTION else text[: MAX_SECTION - 1] + "…"
 
 
+def thread_blocks(text: str) -> list[dict[str, Any]]:
+    """A reply in the alert's thread: the timeline lines as one section."""
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+
+
 def fallback_text(status: RemediationStatus) -> str:
     """The plain-text version Slack shows in notifications and screen readers."""
     badge = STATE_BADGE.get(status.state, status.state).split(" ", 1)[-1]

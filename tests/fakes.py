@@ -10,6 +10,7 @@ from typing import Any
 from temporalio import activity
 
 from canary.catalog import diagnose, load_catalog, plan
+from canary.messages import thread_blocks
 from canary.models import (
     Detection,
     DiagnoseInput,
@@ -105,7 +106,21 @@ class FakeServices:
         if self.on_post is not None:
             await self.on_post(request)
         ts = request.ts or f"1700000000.{next(self._ts):06d}"
-        return SlackMessageOutput(channel="C0GTMALERTS", ts=ts)
+        reply = None
+        if request.thread_text:
+            # The first thread reply rides with a new alert; kept as the message Slack shows.
+            self.posts.append(
+                SlackMessageInput(
+                    workflow_id=request.workflow_id,
+                    channel="C0GTMALERTS",
+                    text=request.thread_text,
+                    blocks=thread_blocks(request.thread_text),
+                    thread_ts=ts,
+                    metadata_key=request.thread_metadata_key,
+                )
+            )
+            reply = f"1700000000.{next(self._ts):06d}"
+        return SlackMessageOutput(channel="C0GTMALERTS", ts=ts, thread_ts=reply)
 
     @activity.defn(name="canary.resolve_owner")
     async def resolve_owner(self, request: ResolveOwnerInput) -> ResolveOwnerOutput:

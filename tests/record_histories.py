@@ -12,10 +12,11 @@ Every SOP type in the catalog gets at least one history: the scenarios below, an
 added later without one, a generic path (an admin presses its first closing button).
 
 Histories recorded by older workflow code live in ``tests/histories/before-<change>/``
-(``before-lean-history``, ``before-continue-as-new``); this script writes only the top level
-and never touches them. Before re-recording after a patched workflow change, copy the
-top-level files into a new ``before-…`` folder first, so the unpatched path keeps being
-replayed. ``python -m tests.record_histories NAME…`` re-records only the named scenarios.
+(``before-lean-history``, ``before-continue-as-new``, ``before-quick-start``); this script
+writes only the top level and never touches them. Before re-recording after a patched
+workflow change, copy the top-level files into a new ``before-…`` folder first, so the
+unpatched path keeps being replayed. ``python -m tests.record_histories NAME…`` re-records
+only the named scenarios.
 """
 
 from __future__ import annotations

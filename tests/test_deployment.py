@@ -108,6 +108,7 @@ SCOPES_FOR_METHOD: dict[str, set[str]] = {
     "chat.getPermalink": set(),
     "conversations.list": {"channels:read", "groups:read"},
     "conversations.history": {"channels:history", "groups:history"},
+    "conversations.replies": {"channels:history", "groups:history"},
     "users.lookupByEmail": {"users:read", "users:read.email"},
     "usergroups.list": {"usergroups:read"},
     "usergroups.users.list": {"usergroups:read"},

@@ -35,6 +35,7 @@ from canary.catalog import (
     render,
     unknown_signature,
 )
+from canary.messages import thread_blocks
 from canary.models import (
     AccountRef,
     Detection,
@@ -470,28 +471,48 @@ class RemediationActivities(CrmActivities, ReportSteps):
             await _run(slack.update, request.channel, request.ts, request.text, request.blocks)
             channel_id = await _run(slack.channel_id, request.channel)
             return SlackMessageOutput(channel=channel_id, ts=request.ts)
-        if request.metadata_key and activity.info().attempt > 1:
-            existing = await _run(slack.find_by_metadata, request.channel, request.metadata_key)
-            if existing:
-                channel_id = await _run(slack.channel_id, request.channel)
-                # The first attempt may have posted and then failed on the permalink: fetch
-                # it here too, or the escalations lose their link to the alert.
-                permalink = None
-                if not request.thread_ts:
-                    permalink = await _run(slack.permalink, channel_id, existing)
-                return SlackMessageOutput(channel=channel_id, ts=existing, permalink=permalink)
-        channel_id, ts = await _run(
-            slack.post,
-            request.channel,
-            request.text,
-            request.blocks,
-            request.thread_ts,
-            request.metadata_key,
-        )
+        retried = activity.info().attempt > 1
+        existing = None
+        if request.metadata_key and retried:
+            existing = await _run(
+                slack.find_by_metadata,
+                request.channel,
+                request.metadata_key,
+                200,
+                request.thread_ts,
+            )
+        if existing:
+            channel_id, ts = await _run(slack.channel_id, request.channel), existing
+        else:
+            channel_id, ts = await _run(
+                slack.post,
+                request.channel,
+                request.text,
+                request.blocks,
+                request.thread_ts,
+                request.metadata_key,
+            )
+        # A retried attempt may have posted before failing on the permalink: fetch it here
+        # too, or the escalations lose their link to the alert.
         permalink = None
         if not request.thread_ts:
             permalink = await _run(slack.permalink, channel_id, ts)
-        return SlackMessageOutput(channel=channel_id, ts=ts, permalink=permalink)
+        reply = None
+        if request.thread_text:
+            if request.thread_metadata_key and retried:
+                reply = await _run(
+                    slack.find_by_metadata, channel_id, request.thread_metadata_key, 200, ts
+                )
+            if reply is None:
+                _, reply = await _run(
+                    slack.post,
+                    channel_id,
+                    request.thread_text,
+                    thread_blocks(request.thread_text),
+                    ts,
+                    request.thread_metadata_key,
+                )
+        return SlackMessageOutput(channel=channel_id, ts=ts, permalink=permalink, thread_ts=reply)
 
     @activity.defn(name="canary.resolve_owner")
     async def resolve_owner(self, request: ResolveOwnerInput) -> ResolveOwnerOutput:

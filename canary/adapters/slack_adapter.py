@@ -153,18 +153,30 @@ class SlackAdapter:
             kwargs["blocks"] = blocks
         self._call("chat_update", **kwargs)
 
-    def find_by_metadata(self, channel: str, metadata_key: str, limit: int = 200) -> str | None:
-        """The ts of a message this app already posted with ``metadata_key``, if any.
+    def find_by_metadata(
+        self, channel: str, metadata_key: str, limit: int = 200, thread_ts: str | None = None
+    ) -> str | None:
+        """The ts of a message this app already posted with ``metadata_key``, if any: in the
+        channel, or among the replies to ``thread_ts`` (history does not list replies).
 
         A post whose activity timed out after Slack accepted it is retried; looking first
         keeps the retry from posting the same alert twice.
         """
-        data = self._call(
-            "conversations_history",
-            channel=self.channel_id(channel),
-            limit=limit,
-            include_all_metadata=True,
-        )
+        if thread_ts:
+            data = self._call(
+                "conversations_replies",
+                channel=self.channel_id(channel),
+                ts=thread_ts,
+                limit=limit,
+                include_all_metadata=True,
+            )
+        else:
+            data = self._call(
+                "conversations_history",
+                channel=self.channel_id(channel),
+                limit=limit,
+                include_all_metadata=True,
+            )
         for message in data.get("messages", []):
             metadata = message.get("metadata") or {}
             if (

@@ -247,12 +247,17 @@ class SlackMessageInput(BaseModel):
     metadata_key: str | None = Field(
         None, description="Marks the message so a retried post finds it instead of posting twice."
     )
+    thread_text: str | None = Field(
+        None, description="A first reply to post under a new message, in the same activity."
+    )
+    thread_metadata_key: str | None = None
 
 
 class SlackMessageOutput(BaseModel):
     channel: str
     ts: str
     permalink: str | None = None
+    thread_ts: str | None = Field(None, description="The reply posted from ``thread_text``.")
 
 
 class ResolveOwnerInput(BaseModel):

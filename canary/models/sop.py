@@ -35,6 +35,13 @@ KNOWN_STEP_ACTIONS: frozenset[str] = frozenset(
     }
 )
 
+#: Steps that only prepare something for the people the alert goes to (a link to send), with
+#: no effect a customer or a record would show: they run together, as local activities, before
+#: the alert is posted. A step that may resolve the remediation is never one of them.
+PREPARING_STEP_ACTIONS: frozenset[str] = frozenset(
+    {"stripe.hosted_invoice_link", "stripe.billing_portal_link"}
+)
+
 #: Button actions. ``action_id`` on a Slack button is ``canary:<id>``.
 HumanActionId = Literal[
     "approve",

@@ -119,7 +119,8 @@ def phase_seconds(
     seconds = dict.fromkeys(PHASES, 0.0)
     steps: list[tuple[str, str, float, bool]] = []
     diagnosed = waiting = escalated = False
-    running: tuple[str, str, datetime] | None = None
+    # Steps that only prepare links run together: each finish closes its own start.
+    running: dict[str, tuple[str, datetime]] = {}
     entries = sorted(timeline, key=lambda e: e.at)
     for index, entry in enumerate(entries):
         kind = entry.kind
@@ -128,11 +129,13 @@ def phase_seconds(
         if kind == "diagnosed":
             diagnosed = True
         elif kind == "step_started":
-            running = (str(entry.data.get("step", "?")), entry.text, entry.at)
-        elif kind in ("step_succeeded", "step_failed") and running is not None:
-            step, title, started = running
-            steps.append((step, title, (entry.at - started).total_seconds(), kind == "step_failed"))
-            running = None
+            running[str(entry.data.get("step", "?"))] = (entry.text, entry.at)
+        elif kind in ("step_succeeded", "step_failed"):
+            step = str(entry.data.get("step", "?"))
+            if step in running:
+                title, started = running.pop(step)
+                seconds_taken = (entry.at - started).total_seconds()
+                steps.append((step, title, seconds_taken, kind == "step_failed"))
         elif kind in ("notified", "digested"):
             waiting = True
         elif kind == "state" and entry.text.endswith(("awaiting_human", "escalated")):
@@ -142,7 +145,7 @@ def phase_seconds(
         if index + 1 == len(entries):
             break
         stretch = (entries[index + 1].at - entry.at).total_seconds()
-        if running is not None:
+        if running:
             phase = "automated"
         elif not diagnosed:
             phase = "diagnosis"

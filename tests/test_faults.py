@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -18,15 +19,17 @@ from typing import Any
 
 import pytest
 import stripe
-from temporalio.testing import WorkflowEnvironment
+from slack_sdk import WebClient
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from canary.activities.remediation import RemediationActivities
 from canary.adapters import PermanentError, TransientError
 from canary.adapters.stripe_adapter import _translate
-from canary.models import ActionRequest
+from canary.models import ActionRequest, SlackMessageInput
 from canary.starter.intake import get_status, take_action
 from canary.workflows import remediation_id
 from tests.helpers import eventually, stripe_signature
-from tests.stack import API_TOKEN, WEBHOOK_SECRET, LiveStack, live_stack
+from tests.stack import API_TOKEN, SLACK_TOKEN, WEBHOOK_SECRET, LiveStack, live_stack
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -210,6 +213,72 @@ async def test_slack_429_and_500_on_the_alert_are_retried_and_post_it_once(
     alerts = [m for m in await stack.messages("#gtm-alerts")
               if m.get("thread_ts") in (None, m["ts"]) and f"/{invoice}" in str(m.get("blocks"))]
     assert len(alerts) == 1
+
+
+async def test_a_failed_first_thread_reply_is_retried_without_a_second_alert(
+    stack: LiveStack,
+) -> None:
+    """The alert and its first thread reply are one activity: Slack refusing the reply retries
+    the activity, which finds the alert it posted (by metadata) and posts only the reply."""
+    before = await stack.requests(service="slack", path="/api/chat.postMessage")
+    cursor = max((e["id"] for e in before), default=0)
+    invoice, workflow_id = await declined_invoice(
+        stack,
+        {"service": "slack", "path": "/api/chat.postMessage", "status": 500, "skip": 1},
+    )
+    status = await waiting_for_a_person(stack, workflow_id)
+    posts = await stack.requests(service="slack", path="/api/chat.postMessage", since_id=cursor)
+    keys = [
+        (p["status"], p["body"]["metadata"]["event_payload"]["key"].split("/", 2)[2])
+        for p in posts
+        if p["status"] == 200 and p["body"]["metadata"]["event_payload"]["key"].startswith(
+            f"{workflow_id}/")
+    ]
+    assert [p["status"] for p in posts[:3]] == [200, 500, 200]
+    assert keys[:2] == [(200, "alert"), (200, "thread/1")]
+    assert "slack_failed" not in kinds(status)
+    assert status.slack is not None
+    slack = WebClient(token=SLACK_TOKEN, base_url=f"{stack.sandbox.url}/api/")
+    replies = await asyncio.to_thread(
+        slack.conversations_replies, channel=status.slack.channel, ts=status.slack.ts
+    )
+    assert [m["ts"] for m in replies["messages"]][0] == status.slack.ts
+    assert len(replies["messages"]) == 2, "one alert, one reply: nothing posted twice"
+    assert "Card-update link created" in replies["messages"][1]["text"]
+    assert invoice in str(replies["messages"][0].get("blocks"))
+
+
+async def test_a_retried_alert_finds_its_posted_reply_and_posts_nothing(
+    stack: LiveStack,
+) -> None:
+    """An attempt whose alert and reply both reached Slack (its answer was lost) is retried:
+    the retry finds both by their metadata, among the channel's messages and the thread's."""
+    activities = RemediationActivities(stack.settings)
+    env = ActivityEnvironment()
+    key = f"retry-{uuid.uuid4().hex[:8]}"
+    message = SlackMessageInput(
+        workflow_id=key,
+        channel="#gtm-alerts",
+        text="Payment failed: Retrying Corp",
+        blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "Payment failed"}}],
+        metadata_key=f"{key}/alert",
+        thread_text="`10:00` canary: Hosted invoice page ready for the payer.",
+        thread_metadata_key=f"{key}/thread/1",
+    )
+    first = await env.run(activities.post_slack, message)
+    assert first.thread_ts and first.permalink
+    before = await stack.requests(service="slack", path="/api/chat.postMessage")
+    env.info = dataclasses.replace(env.info, attempt=2)
+    again = await env.run(activities.post_slack, message)
+    after = await stack.requests(service="slack", path="/api/chat.postMessage")
+    assert (again.ts, again.thread_ts, again.permalink) == (
+        first.ts, first.thread_ts, first.permalink
+    )
+    assert len(after) == len(before), "the retry posted nothing"
+    cursor = max(e["id"] for e in before)
+    assert await stack.requests(
+        service="slack", path="/api/conversations.replies", since_id=cursor
+    ), "the reply was looked for in the thread"
 
 
 async def test_salesforce_500_and_429_are_retried(stack: LiveStack) -> None:

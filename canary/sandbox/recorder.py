@@ -58,7 +58,9 @@ class Fault(BaseModel):
         "(the caller may time out or die meanwhile, after the effect happened).",
     )
     times: int | None = Field(1, description="How many calls to affect; None for all.")
+    skip: int = Field(0, ge=0, description="Let this many matching calls through first.")
     hits: int = 0
+    skipped: int = 0
 
 
 class Recorder:
@@ -148,6 +150,9 @@ class Recorder:
                 if fault.method and fault.method.upper() != method.upper():
                     continue
                 if fault.times is not None and fault.hits >= fault.times:
+                    continue
+                if fault.skipped < fault.skip:
+                    fault.skipped += 1
                     continue
                 fault.hits += 1
                 return fault.model_copy()

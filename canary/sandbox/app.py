@@ -475,14 +475,16 @@ def create_app(config: SandboxConfig | None = None, sandbox: Sandbox | None = No
         with sandbox.slack.lock:
             return [e for e in sandbox.slack.ephemeral if user is None or e["user"] == user]
 
-    async def deliver_click(click: Click) -> tuple[int, str]:
+    async def deliver_click(click: Click) -> tuple[int, str, float | None]:
         slack = sandbox.slack
         url = sandbox.config.slack_interactivity_url
         secret = sandbox.config.slack_signing_secret
         if not url or not secret:
-            return 503, (
+            return (
+                503,
                 "the sandbox has no interactivity URL or signing secret: start it with "
-                "--interactivity-url and SLACK_SIGNING_SECRET (canary up does)"
+                "--interactivity-url and SLACK_SIGNING_SECRET (canary up does)",
+                None,
             )
         with slack.lock:
             channel = slack.channel(click.channel)
@@ -514,6 +516,7 @@ def create_app(config: SandboxConfig | None = None, sandbox: Sandbox | None = No
             "X-Slack-Signature": signature,
             "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
         }
+        sent_at = time.time()
         try:
             response = await interactivity.post(url, content=body, headers=headers)
             status, text = response.status_code, response.text
@@ -528,7 +531,7 @@ def create_app(config: SandboxConfig | None = None, sandbox: Sandbox | None = No
             status=status,
             response=text[:2000],
         )
-        return status, text
+        return status, text, sent_at
 
     @app.post("/_sandbox/slack/click", tags=["sandbox"])
     async def click(request: Request) -> Response:
@@ -540,16 +543,19 @@ def create_app(config: SandboxConfig | None = None, sandbox: Sandbox | None = No
             data: dict[str, Any] = {k: v for k, v in form.items() if v != ""}
         else:
             data = await request.json()
+        sent_at: float | None = None
         try:
             parsed = Click.model_validate(data)
-            status, text = await deliver_click(parsed)
+            status, text, sent_at = await deliver_click(parsed)
         except SlackApiError as exc:
             status, text = 404, exc.error
         except ValueError as exc:
             status, text = 422, str(exc)
         if not from_page:
+            # sent_at: when the signed request left for the app (epoch seconds), so a caller
+            # can time the app apart from the sandbox's own work.
             return JSONResponse(
-                {"status": status, "body": text},
+                {"status": status, "body": text, "sent_at": sent_at},
                 status_code=200 if status < 500 or status == 502 else status,
             )
         channel = data.get("channel", "gtm-alerts")

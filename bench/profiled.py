@@ -10,6 +10,7 @@ where busy time went.
 from __future__ import annotations
 
 import functools
+import os
 import runpy
 import sys
 import threading
@@ -128,11 +129,18 @@ def _busy(session: Session) -> Session:
     return session
 
 
+def _exit_here(code: int) -> None:
+    raise SystemExit(code)
+
+
 def main() -> None:
     if len(sys.argv) < 3:
         raise SystemExit(__doc__)
     out, module, *args = sys.argv[1:]
     threading.Thread.run = _profiled_run  # type: ignore[method-assign]
+    # The `canary` command leaves with os._exit once finished (see canary.starter.cli.main);
+    # here it must come back, so the report is written.
+    os._exit = _exit_here  # type: ignore[assignment]
     sys.argv = [module, *args]
     profiler = Profiler(interval=INTERVAL, async_mode="disabled")
     profiler.start()

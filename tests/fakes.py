@@ -9,6 +9,7 @@ from typing import Any
 
 from temporalio import activity
 
+from canary.activities.investigation import investigate
 from canary.catalog import diagnose, load_catalog, plan
 from canary.messages import thread_blocks
 from canary.models import (
@@ -18,6 +19,8 @@ from canary.models import (
     DiagnosisPlan,
     EnrichInput,
     EnrichOutput,
+    InvestigateInput,
+    Investigation,
     Link,
     ResolveGroupsInput,
     ResolveGroupsOutput,
@@ -48,6 +51,7 @@ class FakeServices:
     on_step: Any = None
     # Awaited with each Slack request before it answers (something arriving mid-post).
     on_post: Any = None
+    diagnoses: int = 0  # runs of the canary.diagnose activity (not inside an investigation)
     # Actions whose success resolves, as the real report.send / Salesforce writes do.
     resolving: set[str] = field(default_factory=set)
     digests: list[DigestAddInput] = field(default_factory=list)
@@ -68,12 +72,25 @@ class FakeServices:
 
     @activity.defn(name="canary.diagnose")
     async def diagnose(self, request: DiagnoseInput) -> Diagnosis:
+        if activity.info().activity_type == "canary.diagnose":
+            self.diagnoses += 1
         return diagnose(
             request.detection,
             request.plan,
             CATALOG,
             request.facts,
             {"stripe_dashboard": "https://dashboard.stripe.com/test"},
+        )
+
+    @activity.defn(name="canary.investigate")
+    async def investigate(self, request: InvestigateInput) -> Investigation:
+        return await investigate(
+            request,
+            plan=self.plan_diagnosis,
+            enrich=self.enrich,
+            diagnose=self.diagnose,
+            resolve_owner=self.resolve_owner,
+            resolve_groups=self.resolve_groups,
         )
 
     @activity.defn(name="canary.run_step")
@@ -150,6 +167,7 @@ class FakeServices:
         return [
             self.plan_diagnosis,
             self.enrich,
+            self.investigate,
             self.diagnose,
             self.run_step,
             self.post_slack,

@@ -83,5 +83,6 @@ async def test_one_trace_from_webhook_to_slack(
     same_trace = {s.name for s in finished if s.context.trace_id == root.context.trace_id}
     assert "SignalWithStartWorkflow:RemediationWorkflow" in same_trace
     assert "RunWorkflow:RemediationWorkflow" in same_trace
-    assert "RunActivity:canary.diagnose" in same_trace
+    # The diagnosis (plan, lookups, catalog, owner) runs in one local activity.
+    assert "RunActivity:canary.investigate" in same_trace
     assert "RunActivity:canary.post_slack" in same_trace

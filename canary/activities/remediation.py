@@ -17,6 +17,7 @@ from temporalio.service import RPCError
 
 from canary import search_attributes as sa
 from canary.activities.crm import CrmActivities
+from canary.activities.investigation import investigate
 from canary.activities.reports import ReportSteps
 from canary.adapters import (
     PaymentDeclined,
@@ -44,6 +45,8 @@ from canary.models import (
     DiagnosisPlan,
     EnrichInput,
     EnrichOutput,
+    InvestigateInput,
+    Investigation,
     Link,
     ResolveGroupsInput,
     ResolveGroupsOutput,
@@ -168,6 +171,19 @@ class RemediationActivities(CrmActivities, ReportSteps):
             return await handler(request.detection)
         except MissingSettingError as exc:
             raise _configuration_error(exc) from exc
+
+    @activity.defn(name="canary.investigate")
+    async def investigate(self, request: InvestigateInput) -> Investigation:
+        """Plan, enrich, diagnose and look up the people to alert in one local activity (see
+        :mod:`canary.activities.investigation`)."""
+        return await investigate(
+            request,
+            plan=self.plan_diagnosis,
+            enrich=self.enrich,
+            diagnose=self.diagnose,
+            resolve_owner=self.resolve_owner,
+            resolve_groups=self.resolve_groups,
+        )
 
     async def _signature_count(self, detection: Detection) -> EnrichOutput:
         """How often this unknown error's signature was seen in the last 7 days, this one
@@ -537,6 +553,7 @@ class RemediationActivities(CrmActivities, ReportSteps):
         return [
             self.plan_diagnosis,
             self.enrich,
+            self.investigate,
             self.diagnose,
             self.run_step,
             self.post_slack,

@@ -34,6 +34,11 @@ class AccountRef(BaseModel):
         None, max_length=320, description="Account owner's e-mail, for Slack routing."
     )
 
+    def filled_from(self, found: AccountRef) -> AccountRef:
+        """This account with the gaps filled from a lookup: what the source said wins."""
+        current = self.model_dump(exclude_none=True)
+        return type(self)(**{**found.model_dump(exclude_none=True), **current})
+
     def label(self) -> str:
         return (
             self.name or self.domain or self.crm_id or self.stripe_customer_id or "unknown account"

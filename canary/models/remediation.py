@@ -278,6 +278,36 @@ class ResolveOwnerOutput(BaseModel):
     name: str | None = None
 
 
+class InvestigateInput(BaseModel):
+    detection: Detection
+    facts: dict[str, Any] = Field(default_factory=dict)
+
+
+class Investigation(BaseModel):
+    """A new remediation's diagnosis in one local activity: the plan, each enricher tried
+    once, the diagnosis, and the owner, manager and groups to alert. Whatever failed here is
+    looked up again by the workflow, one retried lookup at a time."""
+
+    plan: DiagnosisPlan
+    enriched: list[EnrichOutput | None] = Field(
+        default_factory=list, description="One per plan.enrich, None where it failed."
+    )
+    enrich_errors: list[str | None] = Field(default_factory=list)
+    enrich_final: list[bool] = Field(
+        default_factory=list, description="Failed for good (a permanent refusal): no retry."
+    )
+    retry_after: timedelta | None = Field(
+        None, description="The longest wait a failed enricher's service asked for (Retry-After)."
+    )
+    diagnosis: Diagnosis | None = Field(None, description="None if an enricher failed.")
+    owner_emails: list[str] = Field(default_factory=list)
+    owner: ResolveOwnerOutput | None = None
+    manager_email: str | None = None
+    manager: ResolveOwnerOutput | None = None
+    groups: list[str] = Field(default_factory=list)
+    members: ResolveGroupsOutput | None = None
+
+
 class CarriedState(BaseModel):
     """Everything a remediation knows, handed by continue-as-new to its next run.
 

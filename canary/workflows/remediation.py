@@ -61,6 +61,8 @@ with workflow.unsafe.imports_passed_through():
         EscalationStep,
         ExternalEvent,
         HumanAction,
+        InvestigateInput,
+        Investigation,
         Link,
         Outcome,
         RemediationInput,
@@ -504,18 +506,50 @@ class RemediationWorkflow:
         )
 
     async def _diagnose(self) -> Diagnosis:
-        plan = await self._read(
-            "canary.plan_diagnosis",
-            self._detection,
-            DiagnosisPlan,
-            DIAGNOSIS_TIMEOUT,
-            DIAGNOSIS_RETRY,
-        )
+        quick: Investigation | None = None
+        sent = dict(self._facts)
+        quick_account = self._account
+        if self._quick_start():
+            # Everything a first alert needs, in one local activity; what failed in it is
+            # looked up again below, each with its own retries.
+            quick = await self._read(
+                "canary.investigate",
+                InvestigateInput(detection=self._detection, facts=sent),
+                Investigation,
+                DIAGNOSIS_TIMEOUT,
+                DIAGNOSIS_RETRY,
+            )
+            plan = quick.plan
+        else:
+            plan = await self._read(
+                "canary.plan_diagnosis",
+                self._detection,
+                DiagnosisPlan,
+                DIAGNOSIS_TIMEOUT,
+                DIAGNOSIS_RETRY,
+            )
         self._upsert(error_type=plan.error_type)
         facts: dict[str, Any] = {}
-        if self._quick_start():
-            # Independent lookups, together; applied in the plan's order.
-            found = list(await asyncio.gather(*(self._enrich(e) for e in plan.enrich)))
+        found: list[EnrichOutput | str]
+        if quick is not None:
+            # A permanent refusal stays failed; anything else is looked up again, after the
+            # backoff the retry policy would wait (or as long as the service asked).
+            final = {
+                i: quick.enrich_errors[i] or "failed"
+                for i, e in enumerate(quick.enriched)
+                if e is None and quick.enrich_final[i]
+            }
+            missing = [i for i, e in enumerate(quick.enriched) if e is None and i not in final]
+            if missing:
+                await workflow.sleep(
+                    max(quick.retry_after or timedelta(0), DIAGNOSIS_RETRY.initial_interval)
+                )
+            retried = await asyncio.gather(*(self._enrich(plan.enrich[i]) for i in missing))
+            again: dict[int, EnrichOutput | str] = {
+                **final,
+                **dict(zip(missing, retried, strict=True)),
+            }
+            found = [again[i] if e is None else e for i, e in enumerate(quick.enriched)]
         else:
             found = [await self._enrich(e) for e in plan.enrich]
         for enricher, enriched in zip(plan.enrich, found, strict=True):
@@ -525,16 +559,27 @@ class RemediationWorkflow:
                 continue
             facts.update(enriched.facts)
             if enriched.account:
-                self._merge_account(enriched.account.model_dump(exclude_none=True))
-        self._facts.update(facts)
-        detection = self._detection.model_copy(update={"account": self._account})
-        diagnosis = await self._read(
-            "canary.diagnose",
-            DiagnoseInput(detection=detection, plan=plan, facts=self._facts),
-            Diagnosis,
-            DIAGNOSIS_TIMEOUT,
-            DIAGNOSIS_RETRY,
+                self._account = self._account.filled_from(enriched.account)
+        # The investigation's diagnosis holds if it saw these very facts (a report that
+        # arrived meanwhile may have added some).
+        usable = (
+            quick is not None
+            and quick.diagnosis is not None
+            and self._facts == sent
+            and self._detection.account == quick_account
         )
+        self._facts.update(facts)
+        if usable and quick is not None and quick.diagnosis is not None:
+            diagnosis = quick.diagnosis
+        else:
+            detection = self._detection.model_copy(update={"account": self._account})
+            diagnosis = await self._read(
+                "canary.diagnose",
+                DiagnoseInput(detection=detection, plan=plan, facts=self._facts),
+                Diagnosis,
+                DIAGNOSIS_TIMEOUT,
+                DIAGNOSIS_RETRY,
+            )
         matched = next((s for s in reversed(diagnosis.steps) if s.matched), None)
         self._record(
             "diagnosed",
@@ -545,17 +590,8 @@ class RemediationWorkflow:
         )
         self._facts.update(diagnosis.facts)
         manager_email = self._facts.get("manager_email")
-        if self._quick_start():
-            owner_emails = self._owner_emails()
-            owner, manager, members = await asyncio.gather(
-                self._fetch_people(owner_emails),
-                self._fetch_people([str(manager_email)] if manager_email else []),
-                self._fetch_groups(diagnosis),
-            )
-            self._owner = self._note_people(owner_emails, "owner", owner)
-            if manager_email:
-                self._manager = self._note_people([str(manager_email)], "manager", manager)
-            self._note_groups(members)
+        if quick is not None:
+            await self._route(diagnosis, quick if usable else None)
         else:
             self._owner = await self._resolve_owner()
             if manager_email:
@@ -563,6 +599,33 @@ class RemediationWorkflow:
             await self._resolve_groups(diagnosis)
         self._upsert(error_type=diagnosis.error_type)
         return diagnosis
+
+    async def _route(self, diagnosis: Diagnosis, quick: Investigation | None) -> None:
+        """Owner, manager and groups: the investigation's answers where it asked for the
+        same people and got one, the rest looked up together."""
+        owner_emails = self._owner_emails()
+        manager_email = self._facts.get("manager_email")
+        managers = [str(manager_email)] if manager_email else []
+        groups = sorted({g for a in diagnosis.actions for g in a.allowed.groups})
+
+        async def known(value: R) -> R:
+            return value
+
+        owner, manager, members = await asyncio.gather(
+            known(quick.owner)
+            if quick and quick.owner and quick.owner_emails == owner_emails
+            else self._fetch_people(owner_emails),
+            known(quick.manager)
+            if quick and quick.manager and [quick.manager_email] == managers
+            else self._fetch_people(managers),
+            known(quick.members)
+            if quick and quick.members and quick.groups == groups
+            else self._fetch_groups(diagnosis),
+        )
+        self._owner = self._note_people(owner_emails, "owner", owner)
+        if managers:
+            self._manager = self._note_people(managers, "manager", manager)
+        self._note_groups(members)
 
     async def _enrich(self, enricher: str) -> EnrichOutput | str:
         """One enricher's facts, or why it could not look them up."""
@@ -1079,11 +1142,6 @@ class RemediationWorkflow:
 
     def _note(self, text: str) -> None:
         self._notes = [*self._notes, text][-MAX_NOTES:]
-
-    def _merge_account(self, values: dict[str, Any]) -> None:
-        current = self._account.model_dump(exclude_none=True)
-        # What the source said wins; lookups fill the gaps.
-        self._account = type(self._account)(**{**values, **current})
 
     def _mention(self) -> str | None:
         if self._owner.slack_user:

@@ -1,0 +1,91 @@
+"""A new remediation's diagnosis in one local activity (canary.investigate), and what the
+workflow does when a lookup in it failed."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from canary.models import (
+    Detection,
+    EnrichInput,
+    EnrichOutput,
+    RemediationConfig,
+    RemediationInput,
+    RemediationStatus,
+)
+from canary.workflows import RemediationWorkflow
+from tests.fakes import FakeServices
+from tests.helpers import eventually
+
+
+def detection(subject: str) -> Detection:
+    return Detection(
+        id=f"evt_{subject}",
+        source="stripe",
+        type="payment_failed",
+        subject={"kind": "invoice", "id": subject},
+        account={"name": "Globex", "stripe_customer_id": "cus_1",
+                 "owner_email": "alice@acme-gtm.example"},
+        message="Your card was declined.",
+        facts={"event_type": "invoice.payment_failed", "decline_code": "insufficient_funds"},
+    )
+
+
+async def run_until_alerted(env: WorkflowEnvironment, fake: FakeServices, subject: str,
+                            activities: list[Any] | None = None) -> RemediationStatus:
+    queue = f"q-{uuid.uuid4().hex[:6]}"
+    async with Worker(env.client, task_queue=queue, workflows=[RemediationWorkflow],
+                      activities=activities or fake.all()):
+        handle = await env.client.start_workflow(
+            RemediationWorkflow.run,
+            RemediationInput(detection=detection(subject),
+                             config=RemediationConfig(search_attributes=False)),
+            id=f"payment_failed:invoice:{subject}", task_queue=queue,
+        )
+        status = await eventually(
+            lambda: handle.query(RemediationWorkflow.status),
+            lambda s: s.slack is not None and s.state == "awaiting_human",
+        )
+        await handle.terminate("test over")
+        return status
+
+
+async def test_one_investigation_diagnoses_and_routes(skip_env: WorkflowEnvironment) -> None:
+    fake = FakeServices()
+    status = await run_until_alerted(skip_env, fake, f"in_{uuid.uuid4().hex[:8]}")
+    assert fake.diagnoses == 0, "the investigation's diagnosis was used as it came"
+    assert status.diagnosis is not None and status.diagnosis.branch == "insufficient_funds"
+    assert status.owner == "alice@acme-gtm.example"
+    kinds = [e.kind for e in status.timeline]
+    assert "enrich_failed" not in kinds and "owner" in kinds
+
+
+async def test_a_failed_lookup_is_retried_and_a_refused_one_is_not(
+    skip_env: WorkflowEnvironment,
+) -> None:
+    """In the investigation, Stripe's customer lookup fails once (retried on its own, after a
+    backoff) and the invoice lookup is refused for good (recorded, not retried)."""
+    calls: dict[str, int] = {}
+
+    class Flaky(FakeServices):
+        @activity.defn(name="canary.enrich")
+        async def enrich(self, request: EnrichInput) -> EnrichOutput:
+            calls[request.enricher] = calls.get(request.enricher, 0) + 1
+            if request.enricher == "stripe.invoice":
+                raise ApplicationError("Stripe: no such invoice", non_retryable=True)
+            if calls[request.enricher] == 1:
+                raise ApplicationError("Stripe answered 500")
+            return EnrichOutput(facts={"customer_email": "ap@globex.example"})
+
+    fake = Flaky()
+    status = await run_until_alerted(skip_env, fake, f"in_{uuid.uuid4().hex[:8]}")
+    assert calls == {"stripe.invoice": 1, "stripe.customer": 2}
+    failed = [e.text for e in status.timeline if e.kind == "enrich_failed"]
+    assert failed == ["Could not look up stripe.invoice: Stripe: no such invoice"]
+    assert fake.diagnoses == 1, "diagnosed again, with the customer found on the retry"

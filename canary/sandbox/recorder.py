@@ -8,6 +8,7 @@ with ``Retry-After``, a malformed body, or slowly, for a number of calls.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import threading
@@ -89,7 +90,7 @@ class Recorder:
             if k.lower() in _KEPT_HEADERS
         }
         entry = {
-            "id": next(self._ids),
+            "id": 0,
             "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "service": service,
             "method": method.upper(),
@@ -103,6 +104,8 @@ class Recorder:
             "fault": fault,
         }
         with self._lock:
+            # Numbered as appended, so the entries stay in id order for find(since_id=…).
+            entry["id"] = next(self._ids)
             self.entries.append(entry)
         return entry
 
@@ -115,7 +118,9 @@ class Recorder:
         since_id: int = 0,
     ) -> list[dict[str, Any]]:
         with self._lock:
-            entries = list(self.entries)
+            # A poller asks for what is new since its last read: skip the rest by id.
+            start = bisect.bisect_right(self.entries, since_id, key=lambda e: e["id"])
+            entries = self.entries[start:]
         return [
             e
             for e in entries

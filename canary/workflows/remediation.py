@@ -870,8 +870,17 @@ class RemediationWorkflow:
                 self._close("auto_resolved", "canary", result.text)
 
     async def _prepare(self, request: StepInput) -> StepOutput:
+        return await self._execute_step(request, local=True)
+
+    async def _run_step(self, step: Step, actor: str, value: str | None = None) -> StepOutput:
+        """Run one SOP step through the generic activity; failures are recorded, not raised."""
+        request = self._begin_step(step, actor, value)
+        return self._finish_step(step, await self._execute_step(request, local=False), actor)
+
+    async def _execute_step(self, request: StepInput, local: bool) -> StepOutput:
+        execute = workflow.execute_local_activity if local else workflow.execute_activity
         try:
-            result: StepOutput = await workflow.execute_local_activity(
+            result: StepOutput = await execute(
                 "canary.run_step",
                 request,
                 result_type=StepOutput,
@@ -879,23 +888,9 @@ class RemediationWorkflow:
                 retry_policy=STEP_RETRY,
             )
         except (ActivityError, FailureError) as err:
+            # A local activity's failure arrives unwrapped (an ApplicationError, a timeout).
             return StepOutput(ok=False, text=f"{request.step.title} failed: {_cause(err)}")
         return result
-
-    async def _run_step(self, step: Step, actor: str, value: str | None = None) -> StepOutput:
-        """Run one SOP step through the generic activity; failures are recorded, not raised."""
-        request = self._begin_step(step, actor, value)
-        try:
-            result: StepOutput = await workflow.execute_activity(
-                "canary.run_step",
-                request,
-                result_type=StepOutput,
-                start_to_close_timeout=timedelta(seconds=self._config.step_timeout_seconds),
-                retry_policy=STEP_RETRY,
-            )
-        except ActivityError as err:
-            result = StepOutput(ok=False, text=f"{step.title} failed: {_cause(err)}")
-        return self._finish_step(step, result, actor)
 
     def _begin_step(self, step: Step, actor: str, value: str | None = None) -> StepInput:
         count = self._step_runs.get(step.id, 0) + 1

@@ -171,15 +171,34 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
         out.append(
             {
-                "figure": "open: escalation timers lost",
-                "Canary": c["lost"],
+                "figure": "open: escalation timers lost (never fired)",
+                "Canary": timers_lost(c),
                 "floor": f["lost"],
                 "ratio": "",
                 "target": "0",
-                "met": yes(c["lost"] == 0),
+                "met": yes(timers_lost(c) == 0),
             }
         )
+        unposted = c.get("unposted_when_stopped", c["n"] - c["escalations_posted"])
+        if unposted:
+            out.append(
+                {
+                    "figure": "open: escalations fired but not yet in Slack when the bench "
+                    "stopped waiting",
+                    "Canary": unposted,
+                    "floor": f.get("unposted_when_stopped", f["lost"]),
+                    "ratio": "",
+                }
+            )
     return out
+
+
+def timers_lost(c: dict[str, Any]) -> int:
+    """Remediations whose escalation timer never fired (their escalation level stayed 0);
+    runs before 2026-11-23 counted a post not seen in time as lost."""
+    if "escalated" in c:
+        return int(c["n"] - c["escalated"])
+    return int(c["lost"])
 
 
 def yes(flag: bool) -> str:
@@ -277,7 +296,19 @@ def main() -> int:
     parser.add_argument("--only", action="append", choices=FIGURES)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the children's logs")
-    return asyncio.run(run(parser.parse_args()))
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="only print the table of bench/results/latest.json and write it to bench/README.md",
+    )
+    args = parser.parse_args()
+    if args.render:
+        report = json.loads((RESULTS / "latest.json").read_text())
+        markdown = table(rows(report["results"]))
+        print(markdown)
+        write_readme(report, markdown)
+        return 0
+    return asyncio.run(run(args))
 
 
 if __name__ == "__main__":

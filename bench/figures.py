@@ -418,7 +418,11 @@ class Bench:
                 "peak_rss_mb": round(max([peak, *memory]), 1),
                 "escalated": escalated.count,
                 "escalations_posted": len(lateness),
-                "lost": n - len(lateness),
+                # A timer lost never fires: the remediation never reached escalation level 1.
+                # One that fired but whose Slack post had not arrived when the bench stopped
+                # waiting is late, not lost.
+                "lost": n - escalated.count,
+                "unposted_when_stopped": n - len(lateness),
                 "due_to_escalation_posted_s": seconds_summary(lateness),
                 "timer_lateness_s_sample": seconds_summary(timer_lateness),
             }
@@ -454,7 +458,9 @@ class Bench:
                 "rss_mb_all_open": round(rss_open, 1),
                 "peak_rss_mb": round(max([peak, *memory]), 1),
                 "escalations_posted": len(lateness),
+                # The floor has no escalation level to read: a missing post counts as lost.
                 "lost": n - len(lateness),
+                "unposted_when_stopped": n - len(lateness),
                 "due_to_escalation_posted_s": seconds_summary(lateness),
             }
 
@@ -465,11 +471,11 @@ class Bench:
     async def wait_escalations(
         self, ids: list[str], due_by: float
     ) -> dict[tuple[str, str], dict[str, Any]]:
-        """Every escalation post, or what arrived by a generous minute after the last due."""
+        """Every escalation post, or what arrived by ten minutes after the last due."""
         wanted = {(w, "escalation/1") for w in ids}
         try:
             return await self.posts.wait(
-                wanted, timeout=max(60, due_by - time.time() + 120), interval=1.0
+                wanted, timeout=max(60, due_by - time.time() + 600), interval=1.0
             )
         except TimeoutError:
             return {k: self.posts.by_subject[k] for k in wanted if k in self.posts.by_subject}

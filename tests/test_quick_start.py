@@ -7,10 +7,12 @@ import uuid
 from typing import Any
 
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from canary import search_attributes as sa
 from canary.models import (
     Detection,
     EnrichInput,
@@ -89,3 +91,44 @@ async def test_a_failed_lookup_is_retried_and_a_refused_one_is_not(
     failed = [e.text for e in status.timeline if e.kind == "enrich_failed"]
     assert failed == ["Could not look up stripe.invoice: Stripe: no such invoice"]
     assert fake.diagnoses == 1, "diagnosed again, with the customer found on the retry"
+
+
+async def test_search_attributes_learnt_on_the_way_are_upserted_once(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """On a real server with Canary's search attributes: the remediation shows in visibility
+    from its start, and what the diagnosis learns lands in one upsert before the alert."""
+    fake = FakeServices()
+    queue = f"q-{uuid.uuid4().hex[:6]}"
+    subject = f"in_{uuid.uuid4().hex[:8]}"
+    async with Worker(dev_env.client, task_queue=queue, workflows=[RemediationWorkflow],
+                      activities=fake.all()):
+        handle = await dev_env.client.start_workflow(
+            RemediationWorkflow.run, RemediationInput(detection=detection(subject)),
+            id=f"payment_failed:invoice:{subject}", task_queue=queue,
+        )
+        await eventually(
+            lambda: handle.query(RemediationWorkflow.status),
+            lambda s: s.slack is not None and s.state == "awaiting_human",
+        )
+        history = await handle.fetch_history()
+        described = await handle.describe()
+        await handle.terminate("test over")
+    canary_upserts = []
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            break  # the alert
+        if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
+            names = set(fields.indexed_fields)
+            if names != {"TemporalChangeVersion"}:
+                canary_upserts.append(names)
+    assert len(canary_upserts) == 2
+    # The detection named its owner, so the first upsert has it; the rest are only changes.
+    assert {"CanaryState", "CanarySubject", "CanaryOwner"} <= canary_upserts[0]
+    assert "CanaryErrorType" not in canary_upserts[0]
+    assert {"CanaryState", "CanaryErrorType", "CanarySeverity"} <= canary_upserts[1]
+    attributes = described.typed_search_attributes
+    assert attributes.get(sa.STATE) == "awaiting_human"
+    assert attributes.get(sa.ERROR_TYPE) == "payment_failed"
+    assert attributes.get(sa.OWNER) == "alice@acme-gtm.example"

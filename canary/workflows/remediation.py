@@ -212,6 +212,9 @@ class RemediationWorkflow:
         self._continues: bool | None = None
         self._prompt_wake: bool | None = None
         self._quick: bool | None = None
+        self._deferring_upserts = False
+        self._upsert_pending = False
+        self._deferred_type: str | None = None
         self._run_number = 1
         self._cooldown_until: datetime | None = None
         # Steps that touch money run one at a time: a scheduled retry and a clicked retry
@@ -237,7 +240,9 @@ class RemediationWorkflow:
         self._upsert()
         # Asked before the first local activity: a patch first asked after one, in a workflow
         # task that heartbeated while it ran, is not known yet when that history is replayed.
-        self._quick_start()
+        # With it, the search attributes learnt on the way to the first alert (type, severity,
+        # account, owner, state) are upserted once, just before the alert, not one by one.
+        self._deferring_upserts = self._quick_start()
         diagnosis = await self._diagnose()
         self._diagnosis = diagnosis
         self._diagnosed_at = workflow.now()
@@ -246,6 +251,7 @@ class RemediationWorkflow:
             # The diagnosis found the error already gone (say, the opportunity is Closed Won
             # by now): close it on the record without pinging anyone.
             self._close("auto_resolved", "canary", f"Nothing to fix: {diagnosis.summary}")
+            self._flush_upserts()
             return self._resolution_record()
 
         self._set_state("remediating")
@@ -262,6 +268,7 @@ class RemediationWorkflow:
         self._drain_external()
         if not self._closed:
             self._set_state("awaiting_human")
+        self._flush_upserts()
         await self._publish()
         self._attention_anchor = workflow.now()
         return await self._follow_up()
@@ -1192,8 +1199,17 @@ class RemediationWorkflow:
         ]
         return "\n".join(lines)
 
+    def _flush_upserts(self) -> None:
+        deferred, self._deferring_upserts = self._upsert_pending, False
+        if deferred:
+            self._upsert(error_type=self._deferred_type)
+
     def _upsert(self, error_type: str | None = None) -> None:
         if not self._config.search_attributes:
+            return
+        if self._deferring_upserts:
+            self._upsert_pending = True
+            self._deferred_type = error_type or self._deferred_type
             return
         updates: list[SearchAttributeUpdate[Any]] = [
             sa.STATE.value_set(self._state),

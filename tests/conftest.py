@@ -4,6 +4,7 @@ packages (never downloaded), started once per session."""
 from __future__ import annotations
 
 import shutil
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,6 +26,22 @@ def _binary(name: str) -> str:
     if not found:
         pytest.fail(f"{name} not installed: run `make install` (pip package provides it)")
     return found
+
+
+async def dev_server_with_ui() -> tuple[WorkflowEnvironment, str]:
+    """A dev server of its own with the Temporal UI on a free port: (environment, UI URL)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        ui_port = int(probe.getsockname()[1])
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=_binary("temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=sa.ALL,
+        dev_server_log_level="error",
+        ui=True,
+        ui_port=ui_port,
+    )
+    return env, f"http://127.0.0.1:{ui_port}"
 
 
 @pytest.fixture(scope="session")

@@ -33,7 +33,6 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from temporalio import activity
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -56,7 +55,7 @@ from canary.models import (
 from canary.settings import Settings
 from canary.starter.intake import get_status, signal_external, submit_detection, take_action
 from canary.workflows import RemediationWorkflow
-from tests.conftest import _binary
+from tests.conftest import dev_server_with_ui
 from tests.fakes import CATALOG, FakeServices
 from tests.helpers import eventually
 
@@ -174,16 +173,7 @@ def _snapshot(reader: InMemoryMetricReader) -> dict[str, list[tuple[dict[str, An
 
 @pytest.fixture(scope="session")
 async def report_scenario() -> AsyncIterator[Scenario]:
-    ui_port = free_port()
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_binary("temporal"),
-        data_converter=pydantic_data_converter,
-        search_attributes=sa.ALL,
-        dev_server_log_level="error",
-        ui=True,
-        ui_port=ui_port,
-    )
-    ui_url = f"http://127.0.0.1:{ui_port}"
+    env, ui_url = await dev_server_with_ui()
     target = env.client.service_client.config.target_host
     queue = f"report-{uuid.uuid4().hex[:6]}"
     settings = Settings(task_queue=queue, temporal_ui_url=ui_url, temporal_address=target)

@@ -38,17 +38,15 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from canary import search_attributes as sa
 from canary.reports.render import short_duration
 from canary.starter.intake import get_status
 from canary.starter.scenario import CUSTOMERS, UNKNOWN_ERROR, fail_a_payment
 from canary.workflows import remediation_id
-from tests.conftest import _binary
+from tests.conftest import dev_server_with_ui
 from tests.helpers import eventually
-from tests.stack import API_TOKEN, LiveStack, free_port, live_stack
+from tests.stack import API_TOKEN, LiveStack, live_stack
 
 
 def _chromium() -> str | None:
@@ -174,16 +172,7 @@ def alert_for(messages: list[dict[str, Any]], workflow_id: str) -> dict[str, Any
 
 @pytest.fixture(scope="module")
 async def dashboard() -> AsyncIterator[Dashboard]:
-    ui_port = free_port()
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_binary("temporal"),
-        data_converter=pydantic_data_converter,
-        search_attributes=sa.ALL,
-        dev_server_log_level="error",
-        ui=True,
-        ui_port=ui_port,
-    )
-    ui_url = f"http://127.0.0.1:{ui_port}"
+    env, ui_url = await dev_server_with_ui()
     client = env.client
     started = datetime.now(UTC)
     try:

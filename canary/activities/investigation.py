@@ -33,6 +33,7 @@ from canary.models import (
     ResolveOwnerOutput,
 )
 from canary.models.detection import Detection
+from canary.models.remediation import owner_emails
 
 R = TypeVar("R")
 
@@ -84,10 +85,10 @@ async def investigate(
     )
     facts.update(diagnosis.facts)
     found.diagnosis = diagnosis
-    found.owner_emails = [str(e) for e in (account.owner_email, facts.get("owner_email")) if e]
+    found.owner_emails = owner_emails(account, facts)
     manager = facts.get("manager_email")
     found.manager_email = str(manager) if manager else None
-    found.groups = sorted({g for a in diagnosis.actions for g in a.allowed.groups})
+    found.groups = diagnosis.allowed_groups()
     owner, boss, members = await asyncio.gather(
         _once(resolve_owner(ResolveOwnerInput(emails=found.owner_emails)))
         if found.owner_emails

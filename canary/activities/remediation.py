@@ -494,8 +494,7 @@ class RemediationActivities(CrmActivities, ReportSteps):
                 slack.find_by_metadata,
                 request.channel,
                 request.metadata_key,
-                200,
-                request.thread_ts,
+                thread_ts=request.thread_ts,
             )
         if existing:
             channel_id, ts = await _run(slack.channel_id, request.channel), existing
@@ -517,7 +516,7 @@ class RemediationActivities(CrmActivities, ReportSteps):
         if request.thread_text:
             if request.thread_metadata_key and retried:
                 reply = await _run(
-                    slack.find_by_metadata, channel_id, request.thread_metadata_key, 200, ts
+                    slack.find_by_metadata, channel_id, request.thread_metadata_key, thread_ts=ts
                 )
             if reply is None:
                 _, reply = await _run(

@@ -71,6 +71,15 @@ class Diagnosis(BaseModel):
     # Defaulted so diagnoses recorded before alerting existed replay unchanged.
     alerting: Alerting = Field(default_factory=Alerting)
 
+    def allowed_groups(self) -> list[str]:
+        """The Slack user groups any of its buttons allows, sorted."""
+        return sorted({g for a in self.actions for g in a.allowed.groups})
+
+
+def owner_emails(account: AccountRef, facts: dict[str, Any]) -> list[str]:
+    """Where a remediation's owner is looked up: the account's owner, then the facts'."""
+    return [str(e) for e in (account.owner_email, facts.get("owner_email")) if e]
+
 
 class TimelineEntry(BaseModel):
     at: datetime

@@ -89,6 +89,7 @@ with workflow.unsafe.imports_passed_through():
         EmailInput,
         EmailOutput,
     )
+    from canary.models.remediation import owner_emails
     from canary.models.sop import PREPARING_STEP_ACTIONS
     from canary.notify import alert_email
 
@@ -130,9 +131,10 @@ MIN_RUN_EVENTS = 100
 # used to wait for the next deadline before it reached the alert; now the loop goes round
 # again at once. Asked only when that happens, so older histories replay unchanged.
 PROMPT_WAKE_PATCH = "wake-for-what-arrived-while-busy"
-# A faster first alert and fewer history events per remediation (bench/README.md): the
-# independent lookups of a diagnosis (enrichers; owner, manager and groups) run together;
-# steps that only prepare something for people (links) run together as local activities; and
+# A faster first alert and fewer history events per remediation (bench/README.md): one local
+# activity investigates (plan, enrichers, diagnosis, owner, manager, groups; what failed there
+# is looked up again on its own); steps that only prepare something for people (links) run
+# together as local activities; the search attributes learnt on the way are upserted once; and
 # the alert's first thread reply is posted by the same activity as the alert. Remediations
 # started before it replay unchanged.
 QUICK_START_PATCH = "quick-start-together-lookups-local-links-one-post"
@@ -515,7 +517,6 @@ class RemediationWorkflow:
     async def _diagnose(self) -> Diagnosis:
         quick: Investigation | None = None
         sent = dict(self._facts)
-        quick_account = self._account
         if self._quick_start():
             # Everything a first alert needs, in one local activity; what failed in it is
             # looked up again below, each with its own retries.
@@ -569,15 +570,10 @@ class RemediationWorkflow:
                 self._account = self._account.filled_from(enriched.account)
         # The investigation's diagnosis holds if it saw these very facts (a report that
         # arrived meanwhile may have added some).
-        usable = (
-            quick is not None
-            and quick.diagnosis is not None
-            and self._facts == sent
-            and self._detection.account == quick_account
-        )
+        investigated = quick.diagnosis if quick is not None and self._facts == sent else None
         self._facts.update(facts)
-        if usable and quick is not None and quick.diagnosis is not None:
-            diagnosis = quick.diagnosis
+        if investigated is not None:
+            diagnosis = investigated
         else:
             detection = self._detection.model_copy(update={"account": self._account})
             diagnosis = await self._read(
@@ -598,7 +594,7 @@ class RemediationWorkflow:
         self._facts.update(diagnosis.facts)
         manager_email = self._facts.get("manager_email")
         if quick is not None:
-            await self._route(diagnosis, quick if usable else None)
+            await self._route(diagnosis, quick if investigated is not None else None)
         else:
             self._owner = await self._resolve_owner()
             if manager_email:
@@ -610,26 +606,25 @@ class RemediationWorkflow:
     async def _route(self, diagnosis: Diagnosis, quick: Investigation | None) -> None:
         """Owner, manager and groups: the investigation's answers where it asked for the
         same people and got one, the rest looked up together."""
-        owner_emails = self._owner_emails()
+        emails = owner_emails(self._account, self._facts)
         manager_email = self._facts.get("manager_email")
         managers = [str(manager_email)] if manager_email else []
-        groups = sorted({g for a in diagnosis.actions for g in a.allowed.groups})
 
         async def known(value: R) -> R:
             return value
 
         owner, manager, members = await asyncio.gather(
             known(quick.owner)
-            if quick and quick.owner and quick.owner_emails == owner_emails
-            else self._fetch_people(owner_emails),
+            if quick and quick.owner and quick.owner_emails == emails
+            else self._fetch_people(emails),
             known(quick.manager)
             if quick and quick.manager and [quick.manager_email] == managers
             else self._fetch_people(managers),
             known(quick.members)
-            if quick and quick.members and quick.groups == groups
+            if quick and quick.members and quick.groups == diagnosis.allowed_groups()
             else self._fetch_groups(diagnosis),
         )
-        self._owner = self._note_people(owner_emails, "owner", owner)
+        self._owner = self._note_people(emails, "owner", owner)
         if managers:
             self._manager = self._note_people(managers, "manager", manager)
         self._note_groups(members)
@@ -653,7 +648,7 @@ class RemediationWorkflow:
         self._note_groups(await self._fetch_groups(diagnosis))
 
     async def _fetch_groups(self, diagnosis: Diagnosis) -> ResolveGroupsOutput | str | None:
-        groups = sorted({g for a in diagnosis.actions for g in a.allowed.groups})
+        groups = diagnosis.allowed_groups()
         if not groups:
             return None
         try:
@@ -673,11 +668,8 @@ class RemediationWorkflow:
         elif found is not None:
             self._group_members = found.members
 
-    def _owner_emails(self) -> list[str]:
-        return [str(e) for e in (self._account.owner_email, self._facts.get("owner_email")) if e]
-
     async def _resolve_owner(self) -> ResolveOwnerOutput:
-        emails = self._owner_emails()
+        emails = owner_emails(self._account, self._facts)
         if not emails:
             return ResolveOwnerOutput()
         return await self._lookup_people(emails, "owner")

@@ -175,6 +175,50 @@ async def assert_charged_once(live: LiveStack, invoice: str, customer: str) -> N
     assert len(alerts) == 1
 
 
+async def test_worker_killed_after_posting_the_first_alert_posts_it_once(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """The first alert goes out from the workflow task that started the remediation (a local
+    activity). The worker dies after Slack accepted the alert, before the task completed: the
+    task is tried again on the restarted worker, which finds the alert by its metadata."""
+    address = dev_env.client.service_client.config.target_host
+    async with live_stack(dev_env.client, worker=False) as live:
+        worker = canary_worker(worker_env(live, address), tmp_path / "worker.log").start()
+        try:
+            # Slack posts the alert, then holds the permalink's answer: the task cannot finish.
+            await fault(live, service="slack", path="/api/chat.getPermalink",
+                        passthrough=True, respond_after=60.0, times=1)
+            made = await asyncio.to_thread(failed_invoices, live.stripe, 1, uuid.uuid4().hex[:6])
+            invoice = next(iter(made))
+            workflow_id = remediation_id("payment_failed", "invoice", invoice)
+
+            async def alerts_posted() -> list[dict[str, Any]]:
+                return [
+                    p for p in await live.requests(service="slack", path="/api/chat.postMessage")
+                    if p["status"] == 200
+                    and p["body"]["metadata"]["event_payload"]["key"].startswith(f"{workflow_id}/")
+                    and p["body"]["metadata"]["event_payload"]["key"].endswith("/alert")
+                ]
+
+            await eventually(alerts_posted, bool, timeout=60, interval=0.05)
+            await eventually(lambda: fault_hits(live), bool, timeout=30, interval=0.05)
+            posted = await live.requests(service="slack")
+            cursor = max(e["id"] for e in posted)
+            worker.kill()
+            worker.start()
+            status = await eventually(lambda: get_status(live.client, workflow_id),
+                                      lambda s: s is not None and s.slack is not None,
+                                      timeout=90)
+            assert status is not None and status.state == "awaiting_human"
+            assert len(await alerts_posted()) == 1, "the alert was not posted twice"
+            looked = await live.requests(service="slack", path="/api/conversations.history",
+                                         since_id=cursor)
+            assert looked, "the retried task looked for the alert before posting"
+            assert "slack_failed" not in [e.kind for e in status.timeline]
+        finally:
+            worker.stop()
+
+
 def quick_timers_catalog(path: Path, retry_after: int, escalate_after: int) -> Path:
     """The default catalog with the insufficient-funds retry and the first escalation due in
     seconds rather than hours, so a test sees them fire."""

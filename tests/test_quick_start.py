@@ -3,6 +3,7 @@ workflow does when a lookup in it failed."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -24,6 +25,16 @@ from canary.models import (
 from canary.workflows import RemediationWorkflow
 from tests.fakes import FakeServices
 from tests.helpers import eventually
+
+
+def _local_activity(event: Any) -> str | None:
+    """The activity type a local activity's marker records, if the event is one."""
+    if event.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+        return None
+    data = event.marker_recorded_event_attributes.details.get("data")
+    if data is None or not data.payloads:
+        return None
+    return str(json.loads(data.payloads[0].data).get("activity_type"))
 
 
 def detection(subject: str) -> Detection:
@@ -115,9 +126,14 @@ async def test_search_attributes_learnt_on_the_way_are_upserted_once(
         described = await handle.describe()
         await handle.terminate("test over")
     canary_upserts = []
-    for event in history.events:
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            break  # the alert
+    events = list(history.events)
+    alert = next(i for i, e in enumerate(events) if _local_activity(e) == "canary.post_slack")
+    assert not any(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+                   for e in events[:alert]), "the alert goes out from the first workflow task"
+    assert events[alert + 1].event_type == EventType.EVENT_TYPE_TIMER_STARTED, (
+        "then it waits for people, in the same task"
+    )
+    for event in events[:alert]:
         if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
             fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
             names = set(fields.indexed_fields)

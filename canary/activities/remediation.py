@@ -481,13 +481,14 @@ class RemediationActivities(CrmActivities, ReportSteps):
     @activity.defn(name="canary.post_slack")
     async def post_slack(self, request: SlackMessageInput) -> SlackMessageOutput:
         """Post (or, with ``ts``, update) a message. Retries never post twice: a post carries
-        a metadata key and, on a retried attempt, the channel is searched for it first."""
+        a metadata key and, on a retried attempt (or when asked to look first), the channel
+        is searched for it first."""
         slack = self.slack
         if request.ts:
             await _run(slack.update, request.channel, request.ts, request.text, request.blocks)
             channel_id = await _run(slack.channel_id, request.channel)
             return SlackMessageOutput(channel=channel_id, ts=request.ts)
-        retried = activity.info().attempt > 1
+        retried = activity.info().attempt > 1 or request.look_first
         existing = None
         if request.metadata_key and retried:
             existing = await _run(

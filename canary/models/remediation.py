@@ -260,6 +260,11 @@ class SlackMessageInput(BaseModel):
         None, description="A first reply to post under a new message, in the same activity."
     )
     thread_metadata_key: str | None = None
+    look_first: bool = Field(
+        False,
+        description="Search for the metadata key before a first attempt too: a local "
+        "activity is run again, as attempt 1, when its workflow task is retried.",
+    )
 
 
 class SlackMessageOutput(BaseModel):

@@ -138,6 +138,14 @@ PROMPT_WAKE_PATCH = "wake-for-what-arrived-while-busy"
 # the alert's first thread reply is posted by the same activity as the alert. Remediations
 # started before it replay unchanged.
 QUICK_START_PATCH = "quick-start-together-lookups-local-links-one-post"
+# The first alert is posted from the workflow task that started the remediation (a local
+# activity, after the investigation and the link steps), so a new remediation reaches Slack in
+# one workflow task: no activity task to dispatch and no second workflow task, six history
+# events fewer. Safe to retry like the activity it replaces: a retried post finds its alert by
+# metadata instead of posting twice. It supersedes the two patches before it — a remediation
+# with its marker has theirs implied and records one marker instead of three (each marker is
+# also an upsert of TemporalChangeVersion). Remediations started before it replay unchanged.
+LOCAL_ALERT_PATCH = "first-alert-from-the-start-task"
 SLACK_TIMEOUT = timedelta(seconds=20)
 MAX_NOTES = 3
 R = TypeVar("R")
@@ -214,6 +222,8 @@ class RemediationWorkflow:
         self._continues: bool | None = None
         self._prompt_wake: bool | None = None
         self._quick: bool | None = None
+        self._alert_locally: bool | None = None
+        self._signals = 0  # signals delivered to this run (each one event in its history)
         self._deferring_upserts = False
         self._upsert_pending = False
         self._deferred_type: str | None = None
@@ -244,6 +254,7 @@ class RemediationWorkflow:
         # task that heartbeated while it ran, is not known yet when that history is replayed.
         # With it, the search attributes learnt on the way to the first alert (type, severity,
         # account, owner, state) are upserted once, just before the alert, not one by one.
+        self._local_alert()
         self._deferring_upserts = self._quick_start()
         diagnosis = await self._diagnose()
         self._diagnosis = diagnosis
@@ -457,6 +468,8 @@ class RemediationWorkflow:
         self._continues = True
         self._prompt_wake = True
         self._quick = True
+        # A continued run's alerts go out as ordinary activities, as they did before.
+        self._alert_locally = False
 
     async def _resume(self) -> ResolutionRecord:
         """A continued run: no diagnosis, no automated steps, no new alert; it picks up where
@@ -478,6 +491,14 @@ class RemediationWorkflow:
         if self._quick is None:
             self._quick = self._lean_history() and workflow.patched(QUICK_START_PATCH)
         return self._quick
+
+    def _local_alert(self) -> bool:
+        if self._alert_locally is None:
+            self._alert_locally = workflow.patched(LOCAL_ALERT_PATCH)
+            if self._alert_locally:
+                # Superseded: implied by this marker, not asked (and not recorded) again.
+                self._lean = self._quick = True
+        return self._alert_locally
 
     async def _read(
         self, activity: str, arg: Any, result_type: type[R], timeout: timedelta, retry: RetryPolicy
@@ -928,6 +949,7 @@ class RemediationWorkflow:
 
     @workflow.signal
     def occurrence(self, detection: Detection) -> None:
+        self._signals += 1
         key = detection.dedupe_key()
         if key in self._seen:
             return  # a redelivered webhook: already counted
@@ -956,6 +978,7 @@ class RemediationWorkflow:
 
     @workflow.signal
     def external_event(self, event: ExternalEvent) -> None:
+        self._signals += 1
         if event.event_id and f"external:{event.event_id}" in self._seen:
             return
         if event.event_id:
@@ -1227,16 +1250,20 @@ class RemediationWorkflow:
                 return
         workflow.upsert_search_attributes(updates)
 
-    async def _slack_call(self, message: SlackMessageInput) -> SlackMessageOutput | None:
+    async def _slack_call(
+        self, message: SlackMessageInput, local: bool = False
+    ) -> SlackMessageOutput | None:
+        execute = workflow.execute_local_activity if local else workflow.execute_activity
         try:
-            result: SlackMessageOutput = await workflow.execute_activity(
+            result: SlackMessageOutput = await execute(
                 "canary.post_slack",
                 message,
                 result_type=SlackMessageOutput,
                 start_to_close_timeout=SLACK_TIMEOUT,
                 retry_policy=SLACK_RETRY,
             )
-        except ActivityError as err:
+        except FailureError as err:
+            # (A local activity's failure arrives as the ApplicationError or timeout itself.)
             # Slack being down must not lose the remediation: it is still in Temporal, the
             # failure is on the timeline, and the next state change tries to post again.
             self._record("slack_failed", f"Could not post to Slack: {_cause(err)}")
@@ -1369,7 +1396,15 @@ class RemediationWorkflow:
             threaded = len(self._thread_queue)
             message.thread_text = "\n".join(self._thread_queue)
             message.thread_metadata_key = self._thread_key(self._thread_posts + 1)
-        result = await self._slack_call(message)
+        local = not self._slack and self._local_alert()
+        if local:
+            # Posted from the workflow task. A first try of the first task has seen three
+            # events and the signals delivered with it; a longer history means the task is
+            # tried again (a failed or timed-out try adds its own events) or heartbeated, and
+            # this may have posted already: then Slack is searched for the alert first.
+            first_try = 3 + self._signals
+            message.look_first = workflow.info().get_current_history_length() > first_try
+        result = await self._slack_call(message, local=local)
         if result and result.thread_ts:
             self._thread_posts += 1
             self._thread_queue = self._thread_queue[threaded:]

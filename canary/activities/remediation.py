@@ -511,7 +511,7 @@ class RemediationActivities(CrmActivities, ReportSteps):
         # A retried attempt may have posted before failing on the permalink: fetch it here
         # too, or the escalations lose their link to the alert.
         permalink = None
-        if not request.thread_ts:
+        if not request.thread_ts and request.permalink:
             permalink = await _run(slack.permalink, channel_id, ts)
         reply = None
         if request.thread_text:

@@ -260,6 +260,9 @@ class SlackMessageInput(BaseModel):
         None, description="A first reply to post under a new message, in the same activity."
     )
     thread_metadata_key: str | None = None
+    permalink: bool = Field(
+        True, description="Ask Slack for a new message's permalink (the alert's is linked)."
+    )
     look_first: bool = Field(
         False,
         description="Search for the metadata key before a first attempt too: a local "

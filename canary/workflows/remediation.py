@@ -142,9 +142,11 @@ QUICK_START_PATCH = "quick-start-together-lookups-local-links-one-post"
 # activity, after the investigation and the link steps), so a new remediation reaches Slack in
 # one workflow task: no activity task to dispatch and no second workflow task, six history
 # events fewer. Safe to retry like the activity it replaces: a retried post finds its alert by
-# metadata instead of posting twice. It supersedes the two patches before it — a remediation
-# with its marker has theirs implied and records one marker instead of three (each marker is
-# also an upsert of TemporalChangeVersion). Remediations started before it replay unchanged.
+# metadata instead of posting twice. And an escalation's posts go out together with the
+# alert's update, without asking Slack for a permalink nobody uses. It supersedes the two
+# patches before it — a remediation with its marker has theirs implied and records one marker
+# instead of three (each marker is also an upsert of TemporalChangeVersion). Remediations
+# started before it replay unchanged.
 LOCAL_ALERT_PATCH = "first-alert-from-the-start-task"
 SLACK_TIMEOUT = timedelta(seconds=20)
 MAX_NOTES = 3
@@ -821,22 +823,33 @@ class RemediationWorkflow:
             f"Escalation level {self._escalation_level} ({target}): {text}",
             data={"target": target, "level": self._escalation_level},
         )
+        posts: list[Any] = []  # coroutines, run in this order
         if target == "owner":
-            await self._thread(f":bell: {mention or 'No owner on record —'} {text}")
+            posts.append(self._thread(f":bell: {mention or 'No owner on record —'} {text}"))
         elif target == "manager":
             if self._manager.slack_user:
-                await self._thread(f":bell: Escalated to the manager: {text}")
+                posts.append(self._thread(f":bell: Escalated to the manager: {text}"))
             else:
                 # No manager in the CRM or in Slack: the escalation channel stands in.
-                await self._thread(f":bell: No manager on record for this account. {text}")
-            await self._post_escalation(text)
+                posts.append(self._thread(f":bell: No manager on record for this account. {text}"))
+            posts.append(self._post_escalation(text))
         elif target == "escalation_channel":
-            await self._post_escalation(text)
+            posts.append(self._post_escalation(text))
         elif target == "crm_case":
-            await self._thread(
-                f":clipboard: {text} A CRM case is the next step; open one in "
-                "Salesforce for this account."
+            posts.append(
+                self._thread(
+                    f":clipboard: {text} A CRM case is the next step; open one in "
+                    "Salesforce for this account."
+                )
             )
+        if self._local_alert():
+            # The escalation's posts and the alert's update go out together: one round of
+            # activities, not one after another (a storm of escalations is a storm of these).
+            self._upsert()
+            await asyncio.gather(*posts, self._publish())
+            return
+        for post in posts:
+            await post
         self._upsert()
         self._needs_publish = True
 
@@ -864,6 +877,7 @@ class RemediationWorkflow:
                 text=f"Escalated: {status.headline}",
                 blocks=blocks,
                 metadata_key=f"{self._workflow_id}/{self._run_key}/escalation/{self._escalation_level}",
+                permalink=not self._local_alert(),  # nothing links to an escalation post
             )
         )
 

@@ -24,8 +24,8 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from canary.activities.remediation import RemediationActivities
 from canary.adapters import PermanentError, TransientError
-from canary.adapters.stripe_adapter import _translate
-from canary.models import ActionRequest, SlackMessageInput
+from canary.adapters.stripe_adapter import STRIPE_API_VERSION, _translate
+from canary.models import ActionRequest, Detection, EnrichInput, SlackMessageInput
 from canary.starter.intake import get_status, take_action
 from canary.workflows import remediation_id
 from tests.helpers import eventually, stripe_signature
@@ -279,6 +279,31 @@ async def test_a_retried_alert_finds_its_posted_reply_and_posts_nothing(
     assert await stack.requests(
         service="slack", path="/api/conversations.replies", since_id=cursor
     ), "the reply was looked for in the thread"
+
+
+async def test_the_invoice_lookup_reads_its_payment_intent_in_the_same_call(
+    stack: LiveStack,
+) -> None:
+    """Without a decline code in the report, the invoice is read with its payment intent
+    expanded (Stripe-Version pinned to the one whose invoices name their intent): one call."""
+    invoice, workflow_id = await declined_invoice(stack)
+    await waiting_for_a_person(stack, workflow_id)  # its own Stripe reads are done
+    before = await stack.requests(service="stripe")
+    cursor = max(e["id"] for e in before)
+    detection = Detection(
+        source="stripe", type="payment_failed", subject={"kind": "invoice", "id": invoice},
+        message="Invoice payment failed", facts={"event_type": "invoice.payment_failed"},
+    )
+    found = await ActivityEnvironment().run(
+        RemediationActivities(stack.settings).enrich,
+        EnrichInput(detection=detection, enricher="stripe.invoice"),
+    )
+    assert found.facts["decline_code"] == "insufficient_funds"
+    assert found.facts["payment_intent_id"].startswith("pi_")
+    calls = await stack.requests(service="stripe", since_id=cursor)
+    assert [(c["method"], c["path"]) for c in calls] == [("GET", f"/v1/invoices/{invoice}")]
+    assert calls[0]["query"] == {"expand[0]": "payment_intent"}
+    assert calls[0]["headers"]["stripe-version"] == STRIPE_API_VERSION
 
 
 async def test_salesforce_500_and_429_are_retried(stack: LiveStack) -> None:

@@ -207,7 +207,10 @@ class RemediationActivities(CrmActivities, ReportSteps):
         invoice_id = _invoice_id(detection)
         if not invoice_id:
             return EnrichOutput(facts={"invoice_lookup": "no invoice on this detection"})
-        invoice = await _run(self.stripe.invoice, invoice_id)
+        # Without a decline code, why it failed is on the payment intent: read in one call.
+        needs_intent = not detection.facts.get("decline_code")
+        expand = ["payment_intent"] if needs_intent else None
+        invoice = await _run(self.stripe.invoice, invoice_id, expand)
         facts = {
             "invoice_id": invoice.get("id"),
             "invoice_number": invoice.get("number") or invoice.get("id"),
@@ -223,7 +226,7 @@ class RemediationActivities(CrmActivities, ReportSteps):
             "customer_id": invoice.get("customer"),
             "customer_email": invoice.get("customer_email"),
         }
-        if not detection.facts.get("decline_code"):
+        if needs_intent:
             facts.update(await self._last_payment_error(invoice))
         account = AccountRef(
             stripe_customer_id=invoice.get("customer"),
@@ -240,8 +243,6 @@ class RemediationActivities(CrmActivities, ReportSteps):
         ``invoice.payments``. Either way the decline code lives on the payment intent.
         """
         intent = invoice.get("payment_intent")
-        if isinstance(intent, dict):
-            intent = intent.get("id")
         if not intent:
             for payment in (invoice.get("payments") or {}).get("data", []):
                 intent = (payment.get("payment") or {}).get("payment_intent")
@@ -249,7 +250,10 @@ class RemediationActivities(CrmActivities, ReportSteps):
                     break
         if not intent:
             return {}
-        found = await _run(self.stripe.payment_intent, str(intent))
+        # Expanded with the invoice (one call), or only its id: then read it.
+        found = intent if isinstance(intent, dict) else await _run(
+            self.stripe.payment_intent, str(intent)
+        )
         error = found.get("last_payment_error") or {}
         facts = {
             "payment_intent_id": found.get("id"),

@@ -88,6 +88,10 @@ def _translate(exc: stripe.StripeError) -> Exception:
 
 
 STRIPE_API = "https://api.stripe.com"
+# The API version Canary reads Stripe's objects in (an invoice names its payment intent, which
+# can be expanded in the same call), pinned rather than left to the SDK's release; the
+# sandbox's Stripe speaks the same version.
+STRIPE_API_VERSION = "2024-06-20"
 
 
 def _session(api_base: str) -> requests.Session:
@@ -115,6 +119,7 @@ class StripeAdapter:
             api_key,
             base_addresses={"api": api_base.rstrip("/")} if api_base else None,
             max_network_retries=0,
+            stripe_version=STRIPE_API_VERSION,
             http_client=stripe.RequestsClient(session=_session(api_base or STRIPE_API)),
         )
 
@@ -148,8 +153,9 @@ class StripeAdapter:
             for i in invoices
         ]
 
-    def invoice(self, invoice_id: str) -> dict[str, Any]:
-        return self._call(self._client.v1.invoices.retrieve, invoice_id)
+    def invoice(self, invoice_id: str, expand: list[str] | None = None) -> dict[str, Any]:
+        params = {"expand": expand} if expand else None
+        return self._call(self._client.v1.invoices.retrieve, invoice_id, params=params)
 
     def customer(self, customer_id: str) -> dict[str, Any]:
         return self._call(self._client.v1.customers.retrieve, customer_id)

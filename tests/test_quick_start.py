@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
+from temporalio.common import TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -22,6 +25,8 @@ from canary.models import (
     RemediationInput,
     RemediationStatus,
 )
+from canary.settings import Settings
+from canary.starter.intake import submit_detection
 from canary.workflows import RemediationWorkflow
 from tests.fakes import FakeServices
 from tests.helpers import eventually
@@ -104,20 +109,16 @@ async def test_a_failed_lookup_is_retried_and_a_refused_one_is_not(
     assert fake.diagnoses == 1, "diagnosed again, with the customer found on the retry"
 
 
-async def test_search_attributes_learnt_on_the_way_are_upserted_once(
-    dev_env: WorkflowEnvironment,
-) -> None:
-    """On a real server with Canary's search attributes: the remediation shows in visibility
-    from its start, and what the diagnosis learns lands in one upsert before the alert."""
+async def alerted_history(
+    env: WorkflowEnvironment, start: Callable[[str], Awaitable[WorkflowHandle[Any, Any]]]
+) -> tuple[list[Any], TypedSearchAttributes]:
+    """Start a remediation with ``start(queue)`` on a worker with stand-in activities; its
+    history once it waits for people, and its search attributes then."""
     fake = FakeServices()
     queue = f"q-{uuid.uuid4().hex[:6]}"
-    subject = f"in_{uuid.uuid4().hex[:8]}"
-    async with Worker(dev_env.client, task_queue=queue, workflows=[RemediationWorkflow],
+    async with Worker(env.client, task_queue=queue, workflows=[RemediationWorkflow],
                       activities=fake.all()):
-        handle = await dev_env.client.start_workflow(
-            RemediationWorkflow.run, RemediationInput(detection=detection(subject)),
-            id=f"payment_failed:invoice:{subject}", task_queue=queue,
-        )
+        handle = await start(queue)
         await eventually(
             lambda: handle.query(RemediationWorkflow.status),
             lambda s: s.slack is not None and s.state == "awaiting_human",
@@ -125,26 +126,74 @@ async def test_search_attributes_learnt_on_the_way_are_upserted_once(
         history = await handle.fetch_history()
         described = await handle.describe()
         await handle.terminate("test over")
-    canary_upserts = []
-    events = list(history.events)
+    return list(history.events), described.typed_search_attributes
+
+
+def upserts_before_alert(events: list[Any]) -> list[set[str]]:
+    """The search attributes of each of Canary's upserts before the alert (the SDK's own
+    TemporalChangeVersion upserts left out), checking the alert went out from the first task."""
     alert = next(i for i, e in enumerate(events) if _local_activity(e) == "canary.post_slack")
     assert not any(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
                    for e in events[:alert]), "the alert goes out from the first workflow task"
     assert events[alert + 1].event_type == EventType.EVENT_TYPE_TIMER_STARTED, (
         "then it waits for people, in the same task"
     )
+    found = []
     for event in events[:alert]:
         if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
             fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
-            names = set(fields.indexed_fields)
-            if names != {"TemporalChangeVersion"}:
-                canary_upserts.append(names)
+            names = set(fields.indexed_fields) - {"TemporalChangeVersion"}
+            if names:
+                found.append(names)
+    return found
+
+
+async def test_search_attributes_learnt_on_the_way_are_upserted_once(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """On a real server with Canary's search attributes: the remediation shows in visibility
+    from its start, and what the diagnosis learns lands in one upsert before the alert."""
+    subject = f"in_{uuid.uuid4().hex[:8]}"
+
+    async def start(queue: str) -> WorkflowHandle[Any, Any]:
+        return await dev_env.client.start_workflow(
+            RemediationWorkflow.run, RemediationInput(detection=detection(subject)),
+            id=f"payment_failed:invoice:{subject}", task_queue=queue,
+        )
+
+    events, attributes = await alerted_history(dev_env, start)
+    canary_upserts = upserts_before_alert(events)
     assert len(canary_upserts) == 2
     # The detection named its owner, so the first upsert has it; the rest are only changes.
     assert {"CanaryState", "CanarySubject", "CanaryOwner"} <= canary_upserts[0]
     assert "CanaryErrorType" not in canary_upserts[0]
     assert {"CanaryState", "CanaryErrorType", "CanarySeverity"} <= canary_upserts[1]
-    attributes = described.typed_search_attributes
     assert attributes.get(sa.STATE) == "awaiting_human"
     assert attributes.get(sa.ERROR_TYPE) == "payment_failed"
+    assert attributes.get(sa.OWNER) == "alice@acme-gtm.example"
+
+
+async def test_a_reported_remediation_upserts_only_what_its_diagnosis_learnt(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """Started by the gateway's intake, the remediation carries what the report names (type,
+    state, subject, account, owner) from its start: one upsert before the alert, not two."""
+    subject = f"in_{uuid.uuid4().hex[:8]}"
+
+    async def start(queue: str) -> WorkflowHandle[Any, Any]:
+        submitted = await submit_detection(
+            dev_env.client, detection(subject), Settings(task_queue=queue)
+        )
+        return dev_env.client.get_workflow_handle(submitted.workflow_id)
+
+    events, attributes = await alerted_history(dev_env, start)
+    started = events[0].workflow_execution_started_event_attributes.search_attributes
+    assert {"CanaryErrorType", "CanaryState", "CanarySubject", "CanaryAccount",
+            "CanaryOwner"} <= set(started.indexed_fields)
+    canary_upserts = upserts_before_alert(events)
+    assert len(canary_upserts) == 1
+    assert {"CanaryState", "CanarySeverity"} <= canary_upserts[0]
+    assert "CanaryOwner" not in canary_upserts[0] and "CanarySubject" not in canary_upserts[0]
+    assert attributes.get(sa.STATE) == "awaiting_human"
+    assert attributes.get(sa.ACCOUNT) == "cus_1"
     assert attributes.get(sa.OWNER) == "alice@acme-gtm.example"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from temporalio.client import (
     Client,
@@ -72,14 +73,19 @@ async def submit_detection(
     workflow_id, error_type = workflow_id_for(detection, settings)
     attributes = None
     if search_attributes:
-        attributes = TypedSearchAttributes(
-            [
-                SearchAttributePair(sa.ERROR_TYPE, error_type),
-                SearchAttributePair(sa.STATE, "diagnosing"),
-                SearchAttributePair(sa.SUBJECT, f"{detection.subject.kind}:{detection.subject.id}"),
-                SearchAttributePair(sa.ESCALATION_LEVEL, 0),
-            ]
-        )
+        pairs: list[SearchAttributePair[Any]] = [
+            SearchAttributePair(sa.ERROR_TYPE, error_type),
+            SearchAttributePair(sa.STATE, "diagnosing"),
+            SearchAttributePair(sa.SUBJECT, f"{detection.subject.kind}:{detection.subject.id}"),
+            SearchAttributePair(sa.ESCALATION_LEVEL, 0),
+        ]
+        # What the report already names is searchable from the start, and the workflow's
+        # first upsert (only what changed) has nothing left to write.
+        if detection.account.key():
+            pairs.append(SearchAttributePair(sa.ACCOUNT, detection.account.key()[:200]))
+        if detection.account.owner_email:
+            pairs.append(SearchAttributePair(sa.OWNER, detection.account.owner_email))
+        attributes = TypedSearchAttributes(pairs)
     account = detection.account.label()
     handle = await client.start_workflow(
         RemediationWorkflow.run,

@@ -74,8 +74,9 @@ def machine() -> dict[str, Any]:
     }
 
 
-def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The printed/README table: one row per figure, Canary, floor, ratio, target."""
+def rows(results: dict[str, Any], cpu: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The printed/README table: one row per figure, Canary, floor, ratio, target; with the
+    CPU seconds per phase, the burst's CPU per remediation, the sandbox counted apart."""
     out: list[dict[str, Any]] = []
     alert = results.get("time_to_alert")
     if alert:
@@ -145,6 +146,19 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": yes(r >= 0.7),
             }
         )
+        ours, base = (cpu or {}).get("burst (Canary)"), (cpu or {}).get("burst (floor)")
+        if ours and base:
+            mine = burst_cpu_ms(ours, c["n"], ("worker", "gateway", "temporal"))
+            theirs = burst_cpu_ms(base, f["n"], ("floor", "temporal"))
+            out.append(
+                {
+                    "figure": "burst: CPU per remediation, sandbox apart (worker, gateway, "
+                    "Temporal)",
+                    "Canary": f"{mine} ms",
+                    "floor": f"{theirs} ms",
+                    "ratio": f"{ratio(mine, theirs)}×",
+                }
+            )
     opened = results.get("open_remediations")
     if opened:
         c, f = opened["canary"], opened["floor"]
@@ -191,6 +205,10 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+def burst_cpu_ms(usage: dict[str, float], n: int, parts: tuple[str, ...]) -> float:
+    return round(sum(usage.get(p, 0.0) for p in parts) / max(n, 1) * 1000, 1)
 
 
 def timers_lost(c: dict[str, Any]) -> int:
@@ -264,7 +282,7 @@ async def run(args: argparse.Namespace) -> int:
         report["cpu_seconds"] = bench.cpu
     finally:
         stack.close()
-    markdown = table(rows(report["results"]))
+    markdown = table(rows(report["results"], report.get("cpu_seconds")))
     print()
     print(markdown)
     print("\nCPU seconds per phase (sandbox counted apart from Canary's own processes):")
@@ -304,7 +322,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.render:
         report = json.loads((RESULTS / "latest.json").read_text())
-        markdown = table(rows(report["results"]))
+        markdown = table(rows(report["results"], report.get("cpu_seconds")))
         print(markdown)
         write_readme(report, markdown)
         return 0

@@ -91,6 +91,7 @@ class FakeServices:
             diagnose=self.diagnose,
             resolve_owner=self.resolve_owner,
             resolve_groups=self.resolve_groups,
+            prepare=self.run_step,
         )
 
     @activity.defn(name="canary.run_step")

@@ -24,6 +24,8 @@ from canary.models import (
     RemediationConfig,
     RemediationInput,
     RemediationStatus,
+    StepInput,
+    StepOutput,
 )
 from canary.settings import Settings
 from canary.starter.intake import submit_detection
@@ -107,6 +109,46 @@ async def test_a_failed_lookup_is_retried_and_a_refused_one_is_not(
     failed = [e.text for e in status.timeline if e.kind == "enrich_failed"]
     assert failed == ["Could not look up stripe.invoice: Stripe: no such invoice"]
     assert fake.diagnoses == 1, "diagnosed again, with the customer found on the retry"
+
+
+async def test_the_investigation_prepares_the_alerts_links(
+    skip_env: WorkflowEnvironment,
+) -> None:
+    """The SOP's leading link steps run inside the investigation, under the keys the workflow
+    would give them; one that failed there is run by the workflow itself, with retries."""
+    runs: dict[str, int] = {}
+    where: list[tuple[str, str]] = []  # (step, the activity it ran in)
+
+    class PortalDown(FakeServices):
+        @activity.defn(name="canary.run_step")
+        async def run_step(self, request: StepInput) -> StepOutput:
+            runs[request.step.id] = runs.get(request.step.id, 0) + 1
+            where.append((request.step.id, activity.info().activity_type))
+            if request.step.action == "stripe.billing_portal_link" and runs[request.step.id] == 1:
+                raise ApplicationError("Stripe answered 500")
+            return await super().run_step(request)
+
+    fake = PortalDown()
+    subject = f"in_{uuid.uuid4().hex[:8]}"
+    status = await run_until_alerted(skip_env, fake, subject)
+    assert status.diagnosis is not None
+    leading = status.diagnosis.leading_preparations()
+    assert [s.action for s in leading] == [
+        "stripe.hosted_invoice_link", "stripe.billing_portal_link"
+    ]
+    # Each step ran under its first key: the invoice page once (in the investigation), the
+    # portal link twice (refused there, then run by the workflow).
+    assert runs == {leading[0].id: 1, leading[1].id: 2}
+    assert where == [
+        (leading[0].id, "canary.investigate"),
+        (leading[1].id, "canary.investigate"),
+        (leading[1].id, "canary.run_step"),
+    ]
+    assert {r.attempt_key.rsplit("/", 2)[1:] == [r.step.id, "1"] for r in fake.steps} == {True}
+    assert all(r.attempt_key.startswith(f"payment_failed:invoice:{subject}/") for r in fake.steps)
+    done = [e.data.get("step") for e in status.timeline if e.kind == "step_succeeded"]
+    assert done == [s.id for s in leading]
+    assert status.state == "awaiting_human"
 
 
 async def alerted_history(

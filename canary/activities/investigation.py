@@ -4,7 +4,9 @@ Each lookup of a diagnosis (the plan, every enricher, the diagnosis, the owner, 
 the groups allowed to act) is its own local activity when the workflow needs it again; for a
 new remediation they run here, in one, so the first alert waits on one activation instead of
 five. Every enricher is tried once, together; an enricher or a people lookup that fails is
-left out, with its error, for the workflow to retry on its own. The plan or the diagnosis
+left out, with its error, for the workflow to retry on its own. Asked to (``prepare_key``),
+it also runs the diagnosis's leading link-preparing steps while the people are looked up; a
+step that fails is left out and the workflow runs it. The plan or the diagnosis
 failing fails this activity, as their own activities would.
 
 The same composition serves the real activities and the tests' fakes: the callables passed in
@@ -31,9 +33,12 @@ from canary.models import (
     ResolveGroupsOutput,
     ResolveOwnerInput,
     ResolveOwnerOutput,
+    StepInput,
+    StepOutput,
 )
 from canary.models.detection import Detection
 from canary.models.remediation import owner_emails
+from canary.models.sop import Step
 
 R = TypeVar("R")
 
@@ -46,6 +51,7 @@ async def investigate(
     diagnose: Callable[[DiagnoseInput], Awaitable[Diagnosis]],
     resolve_owner: Callable[[ResolveOwnerInput], Awaitable[ResolveOwnerOutput]],
     resolve_groups: Callable[[ResolveGroupsInput], Awaitable[ResolveGroupsOutput]],
+    prepare: Callable[[StepInput], Awaitable[StepOutput]] | None = None,
 ) -> Investigation:
     detection = request.detection
     planned = await plan(detection)
@@ -89,7 +95,33 @@ async def investigate(
     manager = facts.get("manager_email")
     found.manager_email = str(manager) if manager else None
     found.groups = diagnosis.allowed_groups()
-    owner, boss, members = await asyncio.gather(
+    # The links the alert will carry, asked for as the workflow would (same input, same
+    # idempotency key), while the people are looked up.
+    steps: list[Step] = []
+    preparing: list[Awaitable[StepOutput | None]] = []
+    if prepare is not None and request.prepare_key is not None and not diagnosis.nothing_to_fix:
+        subject = detection.model_copy(update={"account": account})
+        steps = diagnosis.leading_preparations()
+        # A step slower than its own timeout is left to the workflow, which runs it again
+        # under the same key (the slow call becomes a replay) instead of holding the alert.
+        preparing = [
+            _once(
+                asyncio.wait_for(
+                    prepare(
+                        StepInput(
+                            workflow_id=request.workflow_id or "",
+                            step=step,
+                            detection=subject,
+                            attempt_key=f"{request.prepare_key}/{step.id}/1",
+                            facts=facts,
+                        )
+                    ),
+                    request.step_timeout_seconds,
+                )
+            )
+            for step in steps
+        ]
+    people = asyncio.gather(
         _once(resolve_owner(ResolveOwnerInput(emails=found.owner_emails)))
         if found.owner_emails
         else _nothing(),
@@ -100,7 +132,13 @@ async def investigate(
         if found.groups
         else _nothing(),
     )
+    (owner, boss, members), prepared = await asyncio.gather(people, asyncio.gather(*preparing))
     found.owner, found.manager, found.members = owner, boss, members
+    found.prepared = {
+        step.id: result
+        for step, result in zip(steps, prepared, strict=True)
+        if isinstance(result, StepOutput)
+    }
     return found
 
 

@@ -183,6 +183,7 @@ class RemediationActivities(CrmActivities, ReportSteps):
             diagnose=self.diagnose,
             resolve_owner=self.resolve_owner,
             resolve_groups=self.resolve_groups,
+            prepare=self.run_step,
         )
 
     async def _signature_count(self, detection: Detection) -> EnrichOutput:

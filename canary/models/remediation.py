@@ -75,6 +75,18 @@ class Diagnosis(BaseModel):
         """The Slack user groups any of its buttons allows, sorted."""
         return sorted({g for a in self.actions for g in a.allowed.groups})
 
+    def leading_preparations(self) -> list[Step]:
+        """The immediate steps up to the first that does more than prepare a link: what a new
+        remediation's investigation may run before the workflow takes over."""
+        leading: list[Step] = []
+        for step in self.automated:
+            if step.after is not None:
+                continue
+            if not step.prepares_only:
+                break
+            leading.append(step)
+        return leading
+
 
 def owner_emails(account: AccountRef, facts: dict[str, Any]) -> list[str]:
     """Where a remediation's owner is looked up: the account's owner, then the facts'."""
@@ -298,6 +310,15 @@ class ResolveOwnerOutput(BaseModel):
 class InvestigateInput(BaseModel):
     detection: Detection
     facts: dict[str, Any] = Field(default_factory=dict)
+    workflow_id: str | None = None
+    prepare_key: str | None = Field(
+        None,
+        description="With it, the diagnosis's leading link-preparing steps run in the "
+        "investigation too, their attempt keys ``<prepare_key>/<step id>/1``.",
+    )
+    step_timeout_seconds: float = Field(
+        30.0, description="A prepared step slower than this is left to the workflow."
+    )
 
 
 class Investigation(BaseModel):
@@ -323,6 +344,11 @@ class Investigation(BaseModel):
     manager: ResolveOwnerOutput | None = None
     groups: list[str] = Field(default_factory=list)
     members: ResolveGroupsOutput | None = None
+    prepared: dict[str, StepOutput] = Field(
+        default_factory=dict,
+        description="Step id → result of the leading link-preparing steps run here (a step "
+        "that failed is left out: the workflow runs it, with retries).",
+    )
 
 
 class CarriedState(BaseModel):

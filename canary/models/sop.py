@@ -133,6 +133,11 @@ class Step(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     resolves: bool = Field(False, description="Success of this step resolves the remediation.")
 
+    @property
+    def prepares_only(self) -> bool:
+        """Only prepares something for people (PREPARING_STEP_ACTIONS) and cannot resolve."""
+        return self.action in PREPARING_STEP_ACTIONS and not self.resolves
+
     @model_validator(mode="after")
     def _known_action(self) -> Step:
         if self.action not in KNOWN_STEP_ACTIONS:

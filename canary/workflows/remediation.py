@@ -90,7 +90,6 @@ with workflow.unsafe.imports_passed_through():
         EmailOutput,
     )
     from canary.models.remediation import owner_emails
-    from canary.models.sop import PREPARING_STEP_ACTIONS
     from canary.notify import alert_email
 
 # Named retry policies. Permanent failures are raised non-retryable by the activities, so
@@ -226,6 +225,7 @@ class RemediationWorkflow:
         self._quick: bool | None = None
         self._alert_locally: bool | None = None
         self._signals = 0  # signals delivered to this run (each one event in its history)
+        self._prepared: dict[str, StepOutput] = {}  # link steps the investigation ran
         self._deferring_upserts = False
         self._upsert_pending = False
         self._deferred_type: str | None = None
@@ -543,9 +543,21 @@ class RemediationWorkflow:
         if self._quick_start():
             # Everything a first alert needs, in one local activity; what failed in it is
             # looked up again below, each with its own retries.
+            # With the first-alert patch the investigation also prepares the alert's links.
+            prefix = f"{self._workflow_id}/{self._run_key}" if self._local_alert() else None
             quick = await self._read(
                 "canary.investigate",
-                InvestigateInput(detection=self._detection, facts=sent),
+                InvestigateInput(
+                    detection=self._detection,
+                    facts=sent,
+                    workflow_id=self._workflow_id,
+                    prepare_key=prefix,
+                    # Well inside the investigation's own timeout: a slower link is left
+                    # to the workflow, which gives it the step's whole timeout.
+                    step_timeout_seconds=min(
+                        self._config.step_timeout_seconds, DIAGNOSIS_TIMEOUT.total_seconds() / 3
+                    ),
+                ),
                 Investigation,
                 DIAGNOSIS_TIMEOUT,
                 DIAGNOSIS_RETRY,
@@ -597,6 +609,8 @@ class RemediationWorkflow:
         self._facts.update(facts)
         if investigated is not None:
             diagnosis = investigated
+            # Its links were prepared from these same facts: used as the steps' first runs.
+            self._prepared = dict(quick.prepared) if quick is not None else {}
         else:
             detection = self._detection.model_copy(update={"account": self._account})
             diagnosis = await self._read(
@@ -888,7 +902,7 @@ class RemediationWorkflow:
         prepare something for people (links) runs together, as local activities."""
         batch: list[Step] = []
         for step in [*steps, None]:
-            if step is not None and step.action in PREPARING_STEP_ACTIONS and not step.resolves:
+            if step is not None and step.prepares_only:
                 batch.append(step)
                 continue
             if batch and not self._closed:
@@ -904,6 +918,9 @@ class RemediationWorkflow:
                 self._close("auto_resolved", "canary", result.text)
 
     async def _prepare(self, request: StepInput) -> StepOutput:
+        done = self._prepared.pop(request.step.id, None)
+        if done is not None and request.attempt_key.endswith(f"/{request.step.id}/1"):
+            return done  # already run by the investigation, under this very key
         return await self._execute_step(request, local=True)
 
     async def _run_step(self, step: Step, actor: str, value: str | None = None) -> StepOutput:

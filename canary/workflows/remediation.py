@@ -138,14 +138,14 @@ PROMPT_WAKE_PATCH = "wake-for-what-arrived-while-busy"
 # started before it replay unchanged.
 QUICK_START_PATCH = "quick-start-together-lookups-local-links-one-post"
 # The first alert is posted from the workflow task that started the remediation (a local
-# activity, after the investigation and the link steps), so a new remediation reaches Slack in
-# one workflow task: no activity task to dispatch and no second workflow task, six history
-# events fewer. Safe to retry like the activity it replaces: a retried post finds its alert by
-# metadata instead of posting twice. And an escalation's posts go out together with the
-# alert's update, without asking Slack for a permalink nobody uses. It supersedes the two
-# patches before it — a remediation with its marker has theirs implied and records one marker
-# instead of three (each marker is also an upsert of TemporalChangeVersion). Remediations
-# started before it replay unchanged.
+# activity, after the investigation, which now also prepares the alert's links), so a new
+# remediation reaches Slack in one workflow task: no activity task to dispatch and no second
+# workflow task, eight history events fewer. Safe to retry like the activity it replaces: a
+# retried post finds its alert by metadata instead of posting twice. And an escalation's posts
+# go out together with the alert's update, without asking Slack for a permalink nobody uses. It
+# supersedes the two patches before it — a remediation with its marker has theirs implied and
+# records one marker instead of three (each marker is also an upsert of TemporalChangeVersion).
+# Remediations started before it replay unchanged.
 LOCAL_ALERT_PATCH = "first-alert-from-the-start-task"
 SLACK_TIMEOUT = timedelta(seconds=20)
 MAX_NOTES = 3

@@ -37,7 +37,7 @@ from canary.models import (
     StepOutput,
 )
 from canary.models.detection import Detection
-from canary.models.remediation import owner_emails
+from canary.models.remediation import owner_emails, step_attempt_key
 from canary.models.sop import Step
 
 R = TypeVar("R")
@@ -112,7 +112,7 @@ async def investigate(
                             workflow_id=request.workflow_id or "",
                             step=step,
                             detection=subject,
-                            attempt_key=f"{request.prepare_key}/{step.id}/1",
+                            attempt_key=step_attempt_key(request.prepare_key, step.id, 1),
                             facts=facts,
                         )
                     ),

@@ -87,7 +87,6 @@ def _translate(exc: stripe.StripeError) -> Exception:
     return PermanentError(SERVICE, message, code)
 
 
-STRIPE_API = "https://api.stripe.com"
 # The API version Canary reads Stripe's objects in (an invoice names its payment intent, which
 # can be expanded in the same call), pinned rather than left to the SDK's release; the
 # sandbox's Stripe speaks the same version.
@@ -113,6 +112,7 @@ def _session(api_base: str) -> requests.Session:
 
 class StripeAdapter:
     def __init__(self, api_key: str, api_base: str | None = None) -> None:
+        session = _session(api_base or stripe.DEFAULT_API_BASE)
         # The SDK's own network retries are off: Temporal's retry policy owns retrying, and
         # idempotency keys (derived from the workflow) make those retries safe.
         self._client = stripe.StripeClient(
@@ -120,7 +120,7 @@ class StripeAdapter:
             base_addresses={"api": api_base.rstrip("/")} if api_base else None,
             max_network_retries=0,
             stripe_version=STRIPE_API_VERSION,
-            http_client=stripe.RequestsClient(session=_session(api_base or STRIPE_API)),
+            http_client=stripe.RequestsClient(session=session),
         )
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:

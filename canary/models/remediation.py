@@ -88,6 +88,12 @@ class Diagnosis(BaseModel):
         return leading
 
 
+def step_attempt_key(prefix: str, step_id: str, run: int) -> str:
+    """A step run's attempt key, which its idempotency keys derive from: the remediation's
+    key prefix (workflow id / first run id), the step, and which run of the step it is."""
+    return f"{prefix}/{step_id}/{run}"
+
+
 def owner_emails(account: AccountRef, facts: dict[str, Any]) -> list[str]:
     """Where a remediation's owner is looked up: the account's owner, then the facts'."""
     return [str(e) for e in (account.owner_email, facts.get("owner_email")) if e]

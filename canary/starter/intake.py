@@ -81,8 +81,8 @@ async def submit_detection(
         ]
         # What the report already names is searchable from the start, and the workflow's
         # first upsert (only what changed) has nothing left to write.
-        if detection.account.key():
-            pairs.append(SearchAttributePair(sa.ACCOUNT, detection.account.key()[:200]))
+        if account_key := detection.account.key():
+            pairs.append(SearchAttributePair(sa.ACCOUNT, account_key[:200]))
         if detection.account.owner_email:
             pairs.append(SearchAttributePair(sa.OWNER, detection.account.owner_email))
         attributes = TypedSearchAttributes(pairs)

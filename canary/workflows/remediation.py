@@ -89,7 +89,7 @@ with workflow.unsafe.imports_passed_through():
         EmailInput,
         EmailOutput,
     )
-    from canary.models.remediation import owner_emails
+    from canary.models.remediation import owner_emails, step_attempt_key
     from canary.notify import alert_email
 
 # Named retry policies. Permanent failures are raised non-retryable by the activities, so
@@ -183,7 +183,9 @@ class RemediationWorkflow:
         self._config = input.config
         info = workflow.info()
         self._workflow_id = info.workflow_id
-        self._run_key = info.first_execution_run_id[:8]
+        # What every key this remediation writes (idempotency, Slack metadata) starts with:
+        # the first run's id, so a continued run goes on writing the same keys.
+        self._key_prefix = f"{self._workflow_id}/{info.first_execution_run_id[:8]}"
         self._started_at: datetime = workflow.now()
         self._state: State = "diagnosing"
         self._outcome: Outcome | None = None
@@ -544,7 +546,7 @@ class RemediationWorkflow:
             # Everything a first alert needs, in one local activity; what failed in it is
             # looked up again below, each with its own retries.
             # With the first-alert patch the investigation also prepares the alert's links.
-            prefix = f"{self._workflow_id}/{self._run_key}" if self._local_alert() else None
+            prefix = self._key_prefix if self._local_alert() else None
             quick = await self._read(
                 "canary.investigate",
                 InvestigateInput(
@@ -890,7 +892,7 @@ class RemediationWorkflow:
                 channel=self._config.escalation_channel,
                 text=f"Escalated: {status.headline}",
                 blocks=blocks,
-                metadata_key=f"{self._workflow_id}/{self._run_key}/escalation/{self._escalation_level}",
+                metadata_key=f"{self._key_prefix}/escalation/{self._escalation_level}",
                 permalink=not self._local_alert(),  # nothing links to an escalation post
             )
         )
@@ -919,7 +921,8 @@ class RemediationWorkflow:
 
     async def _prepare(self, request: StepInput) -> StepOutput:
         done = self._prepared.pop(request.step.id, None)
-        if done is not None and request.attempt_key.endswith(f"/{request.step.id}/1"):
+        first = step_attempt_key(self._key_prefix, request.step.id, 1)
+        if done is not None and request.attempt_key == first:
             return done  # already run by the investigation, under this very key
         return await self._execute_step(request, local=True)
 
@@ -953,7 +956,7 @@ class RemediationWorkflow:
             workflow_id=self._workflow_id,
             step=step,
             detection=self._detection.model_copy(update={"account": self._account}),
-            attempt_key=f"{self._workflow_id}/{self._run_key}/{step.id}/{count}",
+            attempt_key=step_attempt_key(self._key_prefix, step.id, count),
             facts=self._facts,
             value=value,
         )
@@ -1375,7 +1378,7 @@ class RemediationWorkflow:
                     subject=subject,
                     text=text,
                     html=html,
-                    message_id_key=f"{self._workflow_id}/{self._run_key}/email",
+                    message_id_key=f"{self._key_prefix}/email",
                 ),
                 result_type=EmailOutput,
                 start_to_close_timeout=SLACK_TIMEOUT,
@@ -1417,7 +1420,7 @@ class RemediationWorkflow:
             text=fallback_text(status),
             blocks=blocks,
             ts=self._slack.ts if self._slack else None,
-            metadata_key=None if self._slack else f"{self._workflow_id}/{self._run_key}/alert",
+            metadata_key=None if self._slack else f"{self._key_prefix}/alert",
         )
         if self._slack:
             message.channel = self._slack.channel
@@ -1469,7 +1472,7 @@ class RemediationWorkflow:
         )
 
     def _thread_key(self, post: int) -> str:
-        return f"{self._workflow_id}/{self._run_key}/thread/{post}"
+        return f"{self._key_prefix}/thread/{post}"
 
     def _resolution_record(self) -> ResolutionRecord:
         assert self._outcome is not None

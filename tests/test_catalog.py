@@ -99,7 +99,7 @@ def test_classification_without_a_type() -> None:
     )
     chosen = plan(detection, CATALOG)
     assert chosen.error_type == "payment_failed"
-    assert chosen.enrich == ["stripe.invoice", "stripe.customer"]
+    assert chosen.enrich == ["stripe.invoice"]
 
     unknown_type = Detection(
         source="n8n", type="no_such_type", subject={"kind": "job", "id": "1"}, message="boom"

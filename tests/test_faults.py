@@ -281,11 +281,12 @@ async def test_a_retried_alert_finds_its_posted_reply_and_posts_nothing(
     ), "the reply was looked for in the thread"
 
 
-async def test_the_invoice_lookup_reads_its_payment_intent_in_the_same_call(
+async def test_the_invoice_lookup_reads_its_customer_and_payment_intent_in_the_same_call(
     stack: LiveStack,
 ) -> None:
-    """Without a decline code in the report, the invoice is read with its payment intent
-    expanded (Stripe-Version pinned to the one whose invoices name their intent): one call."""
+    """Without a decline code in the report, the invoice is read with its customer and its
+    payment intent expanded (Stripe-Version pinned to the one whose invoices name their
+    intent): one call tells the amount, why it was declined and whose account it is."""
     invoice, workflow_id = await declined_invoice(stack)
     await waiting_for_a_person(stack, workflow_id)  # its own Stripe reads are done
     before = await stack.requests(service="stripe")
@@ -300,9 +301,15 @@ async def test_the_invoice_lookup_reads_its_payment_intent_in_the_same_call(
     )
     assert found.facts["decline_code"] == "insufficient_funds"
     assert found.facts["payment_intent_id"].startswith("pi_")
+    assert found.facts["amount_display"] == "$900.00"
+    assert found.account is not None
+    assert found.account.owner_email == OWNER["owner_email"]
+    assert found.account.name and found.account.name.startswith("Faulty ")
+    assert found.account.stripe_customer_id == found.facts["customer_id"]
+    assert found.account.domain == found.facts["customer_email"].split("@")[1]
     calls = await stack.requests(service="stripe", since_id=cursor)
     assert [(c["method"], c["path"]) for c in calls] == [("GET", f"/v1/invoices/{invoice}")]
-    assert calls[0]["query"] == {"expand[0]": "payment_intent"}
+    assert calls[0]["query"] == {"expand[0]": "customer", "expand[1]": "payment_intent"}
     assert calls[0]["headers"]["stripe-version"] == STRIPE_API_VERSION
 
 

@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 from canary import search_attributes as sa
 from canary.models import (
     Detection,
+    DiagnosisPlan,
     EnrichInput,
     EnrichOutput,
     RemediationConfig,
@@ -94,6 +95,12 @@ async def test_a_failed_lookup_is_retried_and_a_refused_one_is_not(
     calls: dict[str, int] = {}
 
     class Flaky(FakeServices):
+        @activity.defn(name="canary.plan_diagnosis")
+        async def plan_diagnosis(self, detection: Detection) -> DiagnosisPlan:
+            # A catalog whose SOP asks for two lookups.
+            planned = await super().plan_diagnosis(detection)
+            return planned.model_copy(update={"enrich": ["stripe.invoice", "stripe.customer"]})
+
         @activity.defn(name="canary.enrich")
         async def enrich(self, request: EnrichInput) -> EnrichOutput:
             calls[request.enricher] = calls.get(request.enricher, 0) + 1

@@ -205,13 +205,19 @@ class RemediationActivities(CrmActivities, ReportSteps):
         return EnrichOutput(facts=facts)
 
     async def _enrich_invoice(self, detection: Detection) -> EnrichOutput:
+        """The invoice, its customer and (without a decline code) its payment intent, read in
+        one call; a detection that names no invoice but a customer reads the customer."""
         invoice_id = _invoice_id(detection)
         if not invoice_id:
+            if _customer_id(detection):
+                return await self._enrich_customer(detection)
             return EnrichOutput(facts={"invoice_lookup": "no invoice on this detection"})
-        # Without a decline code, why it failed is on the payment intent: read in one call.
+        # Without a decline code, why it failed is on the payment intent.
         needs_intent = not detection.facts.get("decline_code")
-        expand = ["payment_intent"] if needs_intent else None
+        expand = ["customer", "payment_intent"] if needs_intent else ["customer"]
         invoice = await _run(self.stripe.invoice, invoice_id, expand)
+        customer = invoice.get("customer")
+        customer_id = customer.get("id") if isinstance(customer, dict) else customer
         facts = {
             "invoice_id": invoice.get("id"),
             "invoice_number": invoice.get("number") or invoice.get("id"),
@@ -224,18 +230,22 @@ class RemediationActivities(CrmActivities, ReportSteps):
             ),
             "attempt_count": invoice.get("attempt_count"),
             "hosted_invoice_url": invoice.get("hosted_invoice_url"),
-            "customer_id": invoice.get("customer"),
+            "customer_id": customer_id,
             "customer_email": invoice.get("customer_email"),
         }
         if needs_intent:
             facts.update(await self._last_payment_error(invoice))
-        account = AccountRef(
-            stripe_customer_id=invoice.get("customer"),
-            name=invoice.get("customer_name"),
-        )
-        return EnrichOutput(
+        account = AccountRef(stripe_customer_id=customer_id, name=invoice.get("customer_name"))
+        found = EnrichOutput(
             facts={k: v for k, v in facts.items() if v is not None}, account=account
         )
+        if isinstance(customer, dict) and not customer.get("deleted"):
+            # The customer's own record knows more (its CRM account, its owner, its domain).
+            known = _customer_facts(customer)
+            assert known.account is not None
+            found.facts.update(known.facts)
+            found.account = known.account.filled_from(account)
+        return found
 
     async def _last_payment_error(self, invoice: dict[str, Any]) -> dict[str, Any]:
         """Why the last attempt failed, from the invoice's payment intent.
@@ -265,24 +275,10 @@ class RemediationActivities(CrmActivities, ReportSteps):
         return {k: v for k, v in facts.items() if v}
 
     async def _enrich_customer(self, detection: Detection) -> EnrichOutput:
-        customer_id = detection.account.stripe_customer_id or detection.facts.get("customer_id")
+        customer_id = _customer_id(detection)
         if not customer_id:
             return EnrichOutput(facts={"customer_lookup": "no Stripe customer on this detection"})
-        customer = await _run(self.stripe.customer, str(customer_id))
-        metadata = customer.get("metadata") or {}
-        domain = None
-        if customer.get("email") and "@" in customer["email"]:
-            domain = customer["email"].split("@", 1)[1]
-        account = AccountRef(
-            stripe_customer_id=customer.get("id"),
-            name=customer.get("name"),
-            domain=metadata.get("domain") or domain,
-            crm_id=metadata.get("salesforce_account_id") or metadata.get("crm_id"),
-            app_account_id=metadata.get("app_account_id"),
-            owner_email=metadata.get("owner_email"),
-        )
-        facts = {"customer_email": customer.get("email"), "customer_name": customer.get("name")}
-        return EnrichOutput(facts={k: v for k, v in facts.items() if v}, account=account)
+        return _customer_facts(await _run(self.stripe.customer, customer_id))
 
     @activity.defn(name="canary.diagnose")
     async def diagnose(self, request: DiagnoseInput) -> Diagnosis:
@@ -576,6 +572,30 @@ ACTIVITY_NAMES = (
     "canary.resolve_owner",
     "canary.resolve_groups",
 )
+
+
+def _customer_id(detection: Detection) -> str | None:
+    found = detection.account.stripe_customer_id or detection.facts.get("customer_id")
+    return str(found) if found else None
+
+
+def _customer_facts(customer: dict[str, Any]) -> EnrichOutput:
+    """What a Stripe customer tells about its account: the CRM account, owner and domain its
+    metadata names, its billing e-mail and name."""
+    metadata = customer.get("metadata") or {}
+    domain = None
+    if customer.get("email") and "@" in customer["email"]:
+        domain = customer["email"].split("@", 1)[1]
+    account = AccountRef(
+        stripe_customer_id=customer.get("id"),
+        name=customer.get("name"),
+        domain=metadata.get("domain") or domain,
+        crm_id=metadata.get("salesforce_account_id") or metadata.get("crm_id"),
+        app_account_id=metadata.get("app_account_id"),
+        owner_email=metadata.get("owner_email"),
+    )
+    facts = {"customer_email": customer.get("email"), "customer_name": customer.get("name")}
+    return EnrichOutput(facts={k: v for k, v in facts.items() if v}, account=account)
 
 
 def _invoice_id(detection: Detection, facts: dict[str, Any] | None = None) -> str | None:

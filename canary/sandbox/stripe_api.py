@@ -819,11 +819,15 @@ def create_invoice(state: StripeState, call: Call, _: re.Match[str]) -> Obj:
 def get_invoice(state: StripeState, call: Call, m: re.Match[str]) -> Obj:
     invoice = state.get("invoice", m["id"])
     expand = call.params.get("expand") or []
-    if "payment_intent" in expand and invoice.get("payment_intent"):
-        out = dict(invoice)
-        out["payment_intent"] = public(state.get("payment_intent", invoice["payment_intent"]))
-        return out
-    return invoice
+    out = invoice
+    for field in ("customer", "payment_intent"):
+        found = state.objects.get(field, {}).get(invoice.get(field) or "")
+        if field in expand and found is not None:
+            out = dict(out) if out is invoice else out
+            # As Stripe expands a deleted customer: its id and the fact it is gone.
+            gone = {"id": found["id"], "object": field, "deleted": True}
+            out[field] = gone if found.get("deleted") else public(found)
+    return out
 
 
 @route("GET", "/v1/invoices")

@@ -106,6 +106,7 @@ SCOPES_FOR_METHOD: dict[str, set[str]] = {
     "chat.update": {"chat:write"},
     "chat.postEphemeral": {"chat:write"},
     "chat.getPermalink": set(),
+    "auth.test": set(),
     "conversations.list": {"channels:read", "groups:read"},
     "conversations.history": {"channels:history", "groups:history"},
     "conversations.replies": {"channels:history", "groups:history"},

@@ -267,6 +267,11 @@ async def test_a_retried_alert_finds_its_posted_reply_and_posts_nothing(
     )
     first = await env.run(activities.post_slack, message)
     assert first.thread_ts and first.permalink
+    slack = WebClient(token=SLACK_TOKEN, base_url=f"{stack.sandbox.url}/api/")
+    asked = await asyncio.to_thread(
+        slack.chat_getPermalink, channel=first.channel, message_ts=first.ts
+    )
+    assert first.permalink == asked["permalink"], "built as Slack builds it"
     before = await stack.requests(service="slack", path="/api/chat.postMessage")
     env.info = dataclasses.replace(env.info, attempt=2)
     again = await env.run(activities.post_slack, message)
@@ -349,19 +354,26 @@ async def test_salesforce_500_and_429_are_retried(stack: LiveStack) -> None:
 async def test_malformed_answers_are_retried_not_taken_as_refusals(stack: LiveStack) -> None:
     invoice, workflow_id = await declined_invoice(
         stack,
-        {"service": "stripe", "method": "GET", "path": "/v1/customers/", "malformed": True},
-        {"service": "slack", "path": "/api/chat.getPermalink", "malformed": True},
+        {"service": "stripe", "method": "GET", "path": "/v1/invoices/{invoice}",
+         "malformed": True},
+        {"service": "slack", "path": "/api/chat.postMessage", "malformed": True, "skip": 1},
     )
     status = await waiting_for_a_person(stack, workflow_id)
-    customers = await stack.requests(service="stripe", method="GET", path_prefix="/v1/customers/")
-    assert [c["status"] for c in customers[:2]] == [200, 200]
-    assert [c["fault"] for c in customers[:2]] == [True, False]
+    reads = await stack.requests(
+        service="stripe", method="GET", path_prefix=f"/v1/invoices/{invoice}"
+    )
+    assert [r["status"] for r in reads[:2]] == [200, 200]
+    assert [r["fault"] for r in reads[:2]] == [True, False]
     assert "enrich_failed" not in kinds(status)
     assert status.owner == "alice@acme-gtm.example"  # read from the customer on the retry
-    # The alert was posted, then its permalink came back garbled: the retry finds the posted
-    # alert (no second post) and asks for the permalink again.
-    links = await stack.requests(service="slack", path="/api/chat.getPermalink")
-    assert [link["fault"] for link in links[:2]] == [True, False]
+    # The alert was posted, then its thread reply's answer came back garbled: the retry finds
+    # the posted alert (no second post) and posts the reply.
+    replies = [
+        p for p in await stack.requests(service="slack", path="/api/chat.postMessage")
+        if p["fault"] or str((p["body"].get("metadata") or {}).get("event_payload", {})
+                             .get("key", "")).startswith(f"{workflow_id}/")
+    ]
+    assert [r["fault"] for r in replies[:3]] == [False, True, False]
     assert status.slack is not None and status.slack.permalink
     alerts = [m for m in await stack.messages("#gtm-alerts")
               if m.get("thread_ts") in (None, m["ts"]) and f"/{invoice}" in str(m.get("blocks"))]

@@ -135,21 +135,26 @@ def rows(results: dict[str, Any], cpu: dict[str, Any] | None = None) -> list[dic
     burst = results.get("burst")
     if burst:
         c, f = burst["canary"], burst["floor"]
-        r = ratio(c["per_s"], f["per_s"])
+        rounds = int(burst.get("rounds", 1))
+        pairs = burst.get("paired_ratios") or []
+        # Several rounds: the median of each round's Canary / floor (run back to back).
+        r = median(pairs) if pairs else ratio(c["per_s"], f["per_s"])
+        of = f" (median of {rounds} rounds: {rates(c)})" if rounds > 1 else f" ({c['seconds']} s)"
         out.append(
             {
                 "figure": f"burst: {c['n']} detections → all notified",
-                "Canary": f"{c['per_s']}/s ({c['seconds']} s)",
-                "floor": f"{f['per_s']}/s ({f['seconds']} s)",
-                "ratio": f"{r}×",
+                "Canary": f"{c['per_s']}/s{of}",
+                "floor": f"{f['per_s']}/s"
+                + (f" ({rates(f)})" if rounds > 1 else f" ({f['seconds']} s)"),
+                "ratio": f"{r}×" + (f" (rounds: {', '.join(map(str, pairs))})" if pairs else ""),
                 "target": "≥ 0.7×",
                 "met": yes(r >= 0.7),
             }
         )
         ours, base = (cpu or {}).get("burst (Canary)"), (cpu or {}).get("burst (floor)")
         if ours and base:
-            mine = burst_cpu_ms(ours, c["n"], ("worker", "gateway", "temporal"))
-            theirs = burst_cpu_ms(base, f["n"], ("floor", "temporal"))
+            mine = burst_cpu_ms(ours, c["n"] * rounds, ("worker", "gateway", "temporal"))
+            theirs = burst_cpu_ms(base, f["n"] * rounds, ("floor", "temporal"))
             out.append(
                 {
                     "figure": "burst: CPU per remediation, sandbox apart (worker, gateway, "
@@ -205,6 +210,15 @@ def rows(results: dict[str, Any], cpu: dict[str, Any] | None = None) -> list[dic
                 }
             )
     return out
+
+
+def median(values: list[float]) -> float:
+    ranked = sorted(values)
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def rates(run: dict[str, Any]) -> str:
+    return ", ".join(f"{v}" for v in run.get("per_s_rounds", [run["per_s"]]))
 
 
 def burst_cpu_ms(usage: dict[str, float], n: int, parts: tuple[str, ...]) -> float:

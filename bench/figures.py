@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,16 +41,20 @@ class Scale:
     samples: int = 103
     burst: int = 1000
     open: int = 10_000
+    #: Bursts of each, run in pairs (Canary then floor, then floor then Canary, …): one burst
+    #: is one sample of a machine whose speed drifts by a third from one minute to the next.
+    rounds: int = 3
 
     @classmethod
     def quick(cls) -> Scale:
-        return cls(samples=23, burst=100, open=300)
+        return cls(samples=23, burst=100, open=300, rounds=1)
 
     def scaled(self, factor: float) -> Scale:
         return Scale(
             samples=max(5, round(self.samples * factor)),
             burst=max(10, round(self.burst * factor)),
             open=max(20, round(self.open * factor)),
+            rounds=self.rounds,
         )
 
 
@@ -133,7 +138,7 @@ class Bench:
     # -- preparation ------------------------------------------------------------------------
 
     async def prepare(self) -> None:
-        count = self.scale.samples + self.scale.burst
+        count = self.scale.samples + self.scale.burst * self.scale.rounds
         self.log(f"· preparing {count} declined invoices through the sandbox's Stripe API…")
         maker = Invoices(self.stack.sandbox_url, STRIPE_KEY)
         self.invoices = await asyncio.to_thread(maker.make, count)
@@ -256,10 +261,9 @@ class Bench:
     # -- 3. burst -------------------------------------------------------------------------------
 
     async def burst(self) -> None:
-        n = self.scale.burst
+        n, rounds = self.scale.burst, self.scale.rounds
 
-        async def canary() -> dict[str, Any]:
-            invoices = self.invoices[self.scale.samples : self.scale.samples + n]
+        async def canary(invoices: list[str]) -> dict[str, Any]:
             _, cursor = await self.calls_since(self.posts.cursor)
             started = time.time()
             sent = await self.gather(self.send_webhook(i) for i in invoices)
@@ -278,8 +282,7 @@ class Bench:
                 "sandbox_calls_per_remediation": {k: round(v / n, 1) for k, v in calls.items()},
             }
 
-        async def floor() -> dict[str, Any]:
-            keys = [f"floor-{self.run}-burst-{i}" for i in range(n)]
+        async def floor(keys: list[str]) -> dict[str, Any]:
             started = time.time()
             sent = await self.gather(self.start_floor(key) for key in keys)
             accepted = time.time()
@@ -296,9 +299,37 @@ class Bench:
                 "time_to_alert": summary(per_alert),
             }
 
-        ours = await self.phase("burst (Canary)", canary)
-        base = await self.phase("burst (floor)", floor)
-        self.results["burst"] = {"canary": ours, "floor": base}
+        ours: list[dict[str, Any]] = []
+        base: list[dict[str, Any]] = []
+        for r in range(rounds):
+            first = self.scale.samples + r * n
+            invoices = self.invoices[first : first + n]
+            keys = [f"floor-{self.run}-burst-{r}-{i}" for i in range(n)]
+            tag = f" {r + 1}/{rounds}" if rounds > 1 else ""
+            ran_canary = self.phase(f"burst (Canary){tag}", partial(canary, invoices))
+            ran_floor = self.phase(f"burst (floor){tag}", partial(floor, keys))
+            # Alternate who goes first, so a machine slowing down (or warming up) during the
+            # run weighs on both alike.
+            if r % 2 == 0:
+                ours.append(await ran_canary)
+                base.append(await ran_floor)
+            else:
+                base.append(await ran_floor)
+                ours.append(await ran_canary)
+        if rounds > 1:
+            for name in ("burst (Canary)", "burst (floor)"):
+                parts = [self.cpu.pop(f"{name} {r + 1}/{rounds}") for r in range(rounds)]
+                self.cpu[name] = {
+                    part: round(sum(p.get(part, 0.0) for p in parts), 2) for part in parts[0]
+                }
+        self.results["burst"] = {
+            "canary": median_round(ours),
+            "floor": median_round(base),
+            "rounds": rounds,
+            "paired_ratios": [
+                round(c["per_s"] / f["per_s"], 2) for c, f in zip(ours, base, strict=True)
+            ],
+        }
 
     async def calls_since(self, cursor: int) -> tuple[dict[str, int], int]:
         """Calls each sandbox service received after ``cursor``, and the newest id."""
@@ -514,3 +545,11 @@ def seconds_summary(values: list[float]) -> dict[str, float]:
 
 
 __all__ = ["Bench", "Scale", "CANARY_QUEUE"]
+
+
+def median_round(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The round whose rate is the median, with every round's rate beside it."""
+    ranked = sorted(runs, key=lambda run: run["per_s"])
+    middle = dict(ranked[(len(ranked) - 1) // 2])
+    middle["per_s_rounds"] = [run["per_s"] for run in runs]
+    return middle

@@ -137,6 +137,14 @@ def test_declines_are_card_errors_with_decline_codes(client: stripe.StripeClient
     )
     kinds = [e.type for e in client.v1.events.list(params={"limit": 10}).data]
     assert "invoice.payment_failed" in kinds and "charge.failed" in kinds
+    # Expanded, as Stripe does: the objects themselves in place of their ids.
+    expanded = client.v1.invoices.retrieve(
+        invoice, params={"expand": ["customer", "payment_intent"]}
+    )
+    assert isinstance(expanded.customer, stripe.Customer)
+    assert expanded.customer.id == after.customer and expanded.customer.email
+    assert isinstance(expanded.payment_intent, stripe.PaymentIntent)
+    assert expanded.payment_intent.id == after.payment_intent
 
 
 def test_idempotency_keys_replay_and_refuse_reuse(

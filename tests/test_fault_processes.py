@@ -109,8 +109,10 @@ async def test_worker_sigkilled_during_a_burst_of_payment_retries(
             )
             # Killed while the burst arrives and is diagnosed: once it has started reading Stripe.
             await eventually(lambda: live.requests(service="stripe", method="GET",
-                                                   path_prefix="/v1/customers/"),
-                             lambda found: len(found) >= 1, timeout=60, interval=0.05)
+                                                   path_prefix="/v1/invoices/"),
+                             lambda found: any(r["query"].get("expand[0]") == "customer"
+                                               for r in found),
+                             timeout=60, interval=0.05)
             worker.kill()
             worker.start()
             invoices = await making
@@ -185,9 +187,8 @@ async def test_worker_killed_after_posting_the_first_alert_posts_it_once(
     async with live_stack(dev_env.client, worker=False) as live:
         worker = canary_worker(worker_env(live, address), tmp_path / "worker.log").start()
         try:
-            # Slack posts the alert and its thread reply, then holds the reply's answer: the
-            # task cannot finish.
-            await fault(live, service="slack", path="/api/chat.postMessage", skip=1,
+            # Slack posts the alert, then holds its answer: the task cannot finish.
+            await fault(live, service="slack", path="/api/chat.postMessage",
                         passthrough=True, respond_after=60.0, times=1)
             made = await asyncio.to_thread(failed_invoices, live.stripe, 1, uuid.uuid4().hex[:6])
             invoice = next(iter(made))
@@ -212,12 +213,6 @@ async def test_worker_killed_after_posting_the_first_alert_posts_it_once(
                                       timeout=90)
             assert status is not None and status.state == "awaiting_human"
             assert len(await alerts_posted()) == 1, "the alert was not posted twice"
-            replies = [
-                p for p in await live.requests(service="slack", path="/api/chat.postMessage")
-                if p["body"]["metadata"]["event_payload"]["key"].startswith(f"{workflow_id}/")
-                and p["body"]["metadata"]["event_payload"]["key"].endswith("/thread/1")
-            ]
-            assert len(replies) == 1, "nor its thread reply"
             looked = await live.requests(service="slack", path="/api/conversations.history",
                                          since_id=cursor)
             assert looked, "the retried task looked for the alert before posting"

@@ -966,6 +966,12 @@ class RemediationWorkflow:
         for link in result.links:
             if all(existing.label != link.label for existing in self._links):
                 self._links.append(link)
+        # A link prepared before the alert is in the alert itself ("Links for the customer"):
+        # its line stays on the timeline, not repeated under the alert in its thread.
+        shown = bool(
+            result.ok and result.links and step.prepares_only
+            and self._slack is None and self._local_alert()
+        )
         self._record(
             "step_succeeded" if result.ok else "step_failed",
             result.text,
@@ -973,6 +979,7 @@ class RemediationWorkflow:
             data={"step": step.id, "error_code": result.error_code}
             if result.error_code
             else {"step": step.id},
+            thread=not shown,
         )
         if not result.ok:
             self._note(f":warning: {result.text}")
@@ -1181,13 +1188,18 @@ class RemediationWorkflow:
         self._upsert()
 
     def _record(
-        self, kind: str, text: str, actor: str = "canary", data: dict[str, Any] | None = None
+        self,
+        kind: str,
+        text: str,
+        actor: str = "canary",
+        data: dict[str, Any] | None = None,
+        thread: bool = True,
     ) -> None:
         now = workflow.now()
         self._timeline.append(
             TimelineEntry(at=now, kind=kind, text=text, actor=actor, data=data or {})
         )
-        if kind in THREADED_KINDS:
+        if thread and kind in THREADED_KINDS:
             who = f"<@{actor}>" if actor[:1] == "U" and actor[1:].isalnum() else actor
             self._thread_queue.append(f"`{now:%H:%M}` {who}: {text}")
 

@@ -62,6 +62,10 @@ def build_worker(
     )
 
 
+#: Outside calls (Stripe, Slack, Salesforce) waiting on the network at once, per worker.
+OUTSIDE_CALL_THREADS = 32
+
+
 async def run_worker(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     # Fail at start, not mid-remediation, when a setting the activities need is missing.
@@ -69,6 +73,14 @@ async def run_worker(settings: Settings | None = None) -> None:
     settings.require("slack_bot_token", "by the worker to post alerts to Slack")
     configure_tracing(settings, "worker")
     configure_metrics(settings, "worker")
+    # Activities make their blocking SDK calls (Stripe, Slack, Salesforce) in threads
+    # (asyncio.to_thread): the default pool's cpu_count + 4 threads would let six outside
+    # calls wait on the network at once, however many remediations are in flight.
+    asyncio.get_running_loop().set_default_executor(
+        concurrent.futures.ThreadPoolExecutor(
+            max_workers=OUTSIDE_CALL_THREADS, thread_name_prefix="canary-call"
+        )
+    )
     client = await connect(settings)
     worker = build_worker(client, settings)
     log.info(

@@ -188,6 +188,19 @@ def rows(results: dict[str, Any], cpu: dict[str, Any] | None = None) -> list[dic
                 "met": yes(cl.get("max", 99) <= 10),
             }
         )
+        fired = c.get("timer_fired_lateness_s_sample")
+        if fired and fired.get("n"):
+            out.append(
+                {
+                    "figure": f"open: escalation timer due → fired (Temporal's TimerFired, "
+                    f"{fired['n']} sampled), p50 / p99 / max",
+                    "Canary": f"{fired.get('p50')} / {fired.get('p99')} / {fired.get('max')} s",
+                    "floor": "",
+                    "ratio": "",
+                    "target": "within seconds",
+                    "met": yes(fired.get("max", 99) <= 10),
+                }
+            )
         out.append(
             {
                 "figure": "open: escalation timers lost (never fired)",

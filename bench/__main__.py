@@ -296,7 +296,11 @@ async def run(args: argparse.Namespace) -> int:
         client = await Client.connect(
             stack.temporal_address, data_converter=pydantic_data_converter
         )
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+        # Idle connections dropped before uvicorn's own 5 s keep-alive ends them: a request
+        # sent on a connection the server is closing fails ("server disconnected").
+        limits = httpx.Limits(
+            max_connections=100, max_keepalive_connections=100, keepalive_expiry=2.0
+        )
         async with httpx.AsyncClient(timeout=120, limits=limits) as http:
             bench = Bench(stack, scale, http, client)
             await bench.wait_log("worker", "polling task queue")

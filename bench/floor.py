@@ -46,7 +46,9 @@ class FloorPoster:
     def __init__(self, slack_api_url: str, token: str) -> None:
         self.url = slack_api_url.rstrip("/") + "/chat.postMessage"
         self.token = token
-        self.http = httpx.AsyncClient(timeout=20, limits=httpx.Limits(max_connections=64))
+        self.http = httpx.AsyncClient(
+            timeout=20, limits=httpx.Limits(max_connections=64, keepalive_expiry=2.0)
+        )
 
     @activity.defn(name="floor.post")
     async def post(self, message: FloorPost) -> str:

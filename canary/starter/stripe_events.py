@@ -30,7 +30,11 @@ def _domain(email: str | None) -> str | None:
 def _when(event: dict[str, Any]) -> datetime:
     created = event.get("created")
     if isinstance(created, int | float):
-        return datetime.fromtimestamp(created, tz=UTC)
+        try:
+            return datetime.fromtimestamp(created, tz=UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            # A ValueError is a 400 at the gateway, with this message, never a 500.
+            raise ValueError(f"'created' is not a time: {created!r}") from exc
     return datetime.now(UTC)
 
 

@@ -33,7 +33,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from bench.figures import Bench, Scale
 from bench.stack import BenchStack
-from bench.stats import ratio, table
+from bench.stats import percentile, ratio, table
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -138,7 +138,7 @@ def rows(results: dict[str, Any], cpu: dict[str, Any] | None = None) -> list[dic
         rounds = int(burst.get("rounds", 1))
         pairs = burst.get("paired_ratios") or []
         # Several rounds: the median of each round's Canary / floor (run back to back).
-        r = median(pairs) if pairs else ratio(c["per_s"], f["per_s"])
+        r = percentile(pairs, 50) if pairs else ratio(c["per_s"], f["per_s"])
         of = f" (median of {rounds} rounds: {rates(c)})" if rounds > 1 else f" ({c['seconds']} s)"
         out.append(
             {
@@ -223,11 +223,6 @@ def rows(results: dict[str, Any], cpu: dict[str, Any] | None = None) -> list[dic
                 }
             )
     return out
-
-
-def median(values: list[float]) -> float:
-    ranked = sorted(values)
-    return ranked[(len(ranked) - 1) // 2]
 
 
 def rates(run: dict[str, Any]) -> str:

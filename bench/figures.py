@@ -564,12 +564,12 @@ def seconds_summary(values: list[float]) -> dict[str, float]:
     }
 
 
-__all__ = ["Bench", "Scale", "CANARY_QUEUE"]
-
-
 def median_round(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The round whose rate is the median, with every round's rate beside it."""
     ranked = sorted(runs, key=lambda run: run["per_s"])
     middle = dict(ranked[(len(ranked) - 1) // 2])
     middle["per_s_rounds"] = [run["per_s"] for run in runs]
     return middle
+
+
+__all__ = ["Bench", "Scale", "CANARY_QUEUE"]

@@ -74,7 +74,6 @@ class SlackAdapter:
         self._lock = threading.Lock()
         self._directory_ttl = directory_ttl
         self._directory: dict[str, tuple[float, Any]] = {}
-        self._workspace: str | None = None  # "" once Slack said it has no address
 
     def _directory_lookup(self, key: str, load: Callable[[], Any]) -> Any:
         """A short-lived per-process cache of directory reads (errors are not cached)."""
@@ -189,9 +188,9 @@ class SlackAdapter:
 
     def permalink(self, channel: str, ts: str) -> str | None:
         """A top-level message's link, as chat.getPermalink gives it: the workspace's address,
-        ``archives/<channel id>/p<ts without its dot>``. The workspace's address is asked
-        once (auth.test), so an alert's link costs no call of its own; without one,
-        chat.getPermalink is asked."""
+        ``archives/<channel id>/p<ts without its dot>``. The workspace's address (auth.test) is
+        kept with the directory answers, so an alert's link costs no call of its own; without
+        one, chat.getPermalink is asked."""
         channel_id = self.channel_id(channel)
         workspace = self._workspace_url()
         if workspace:
@@ -203,18 +202,14 @@ class SlackAdapter:
         return data.get("permalink")
 
     def _workspace_url(self) -> str | None:
-        with self._lock:
-            if self._workspace is not None:
-                return self._workspace or None
-        try:
-            url = str(self._call("auth_test").get("url") or "")
-        except PermanentError:
-            url = ""
-        if url and not url.endswith("/"):
-            url += "/"
-        with self._lock:
-            self._workspace = url
-        return url or None
+        def load() -> str:
+            try:
+                url = str(self._call("auth_test").get("url") or "")
+            except PermanentError:
+                return ""
+            return url if not url or url.endswith("/") else url + "/"
+
+        return self._directory_lookup("workspace", load) or None
 
     def user_by_email(self, email: str) -> dict[str, Any] | None:
         def load() -> dict[str, Any] | None:

@@ -2,11 +2,12 @@
 
 The least a Temporal-based alerter can do: a workflow that starts, runs one activity posting
 to the sandbox's Slack, and waits for one update (or, with ``escalate_after``, for a timer,
-after which it posts once more). Same dev server, same sandbox, same data converter and the
-same workflow cache bound as Canary's worker, so the ratios compare like with like.
+after which it posts once more). Same dev server, same sandbox, same data converter, and the
+same workflow runner (no workflow sandbox) and workflow cache bound as Canary's worker, so the
+ratios compare like with like.
 
 Run as ``python -m bench.floor`` (the benchmark does): the worker lives under the
-``__main__`` guard because Temporal's workflow sandbox re-imports this module.
+``__main__`` guard, as any module defining workflows should (a sandbox re-imports it).
 """
 
 from __future__ import annotations
@@ -112,7 +113,9 @@ class FloorWorkflow:
 async def run_floor_worker() -> None:
     from temporalio.client import Client
     from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.worker import Worker
+    from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+    from canary.settings import Settings
 
     client = await Client.connect(
         os.environ["TEMPORAL_ADDRESS"], data_converter=pydantic_data_converter
@@ -123,7 +126,12 @@ async def run_floor_worker() -> None:
         task_queue=FLOOR_QUEUE,
         workflows=[FloorWorkflow],
         activities=[poster.post],
-        max_cached_workflows=int(os.environ.get("BENCH_MAX_CACHED_WORKFLOWS", "2000")),
+        workflow_runner=UnsandboxedWorkflowRunner(),  # as canary.worker.WORKFLOW_RUNNER
+        max_cached_workflows=int(
+            os.environ.get(
+                "BENCH_MAX_CACHED_WORKFLOWS", Settings.model_fields["max_cached_workflows"].default
+            )
+        ),
     )
     print(f"floor worker polling task queue {FLOOR_QUEUE!r}", flush=True)
     await worker.run()

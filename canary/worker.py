@@ -9,8 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from canary.activities import RemediationActivities
 from canary.activities.detectors import DetectorActivities
@@ -22,17 +21,16 @@ from canary.workflows import WORKFLOWS
 
 log = logging.getLogger("canary.worker")
 
-#: The workflow sandbox imports a workflow's module afresh for every run it starts or brings
-#: back into the cache, unless the module is passed through. Canary's own modules are
-#: deterministic code with constant globals, so they are passed through: a cached remediation
-#: no longer holds its own copy of the workflow modules (bench --quick, 300 open: worker RSS
-#: 242 → 184 MB), and a new one skips the import. What the fresh import guards against (a
-#: workflow calling datetime.now() or doing I/O) is still caught, by replaying every recorded
-#: history under the strict default sandbox in `make test` (tests/test_replay.py) and by
-#: `canary replay`.
-WORKFLOW_RUNNER = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules("canary")
-)
+#: Workflows run without the Python SDK's workflow sandbox. Canary's modules were already
+#: passed through it (a sandbox that re-imports them for every run it starts or brings back
+#: into the cache costs a copy of the workflow modules per cached remediation), so what it
+#: still did at run time was pure overhead: it swapped sys.modules and the builtins for every
+#: activation and ran compiled-on-the-spot `exec` code for every payload of every activation
+#: and completion, three passes each way. The guard it stood for — workflow code calling
+#: datetime.now(), random or I/O — is kept where it catches mistakes before they ship: every
+#: recorded history is replayed under the strict default sandbox in `make test`
+#: (tests/test_replay.py), as `canary replay` does against a server's histories.
+WORKFLOW_RUNNER = UnsandboxedWorkflowRunner()
 
 
 def build_worker(

@@ -13,10 +13,14 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer, Worker
 
 from canary.catalog import load_catalog
+from canary.replay import replay_histories
+from canary.worker import WORKFLOW_RUNNER
 from canary.workflows import RemediationWorkflow
+from tests.wall_clock import WallClockWorkflow
 
 ROOT = Path(__file__).parent / "histories"
 
@@ -68,3 +72,25 @@ async def test_history_replays(path: Path) -> None:
     replayer = Replayer(workflows=[RemediationWorkflow], data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"
+
+
+async def test_the_replays_catch_what_the_worker_no_longer_guards(
+    skip_env: WorkflowEnvironment,
+) -> None:
+    """The worker runs workflows unsandboxed (canary.worker.WORKFLOW_RUNNER): a workflow reading
+    the wall clock runs there. Replaying its history as these tests and `canary replay` do
+    refuses it — that strict sandbox is the guard kept."""
+    async with Worker(
+        skip_env.client,
+        task_queue="wall-clock",
+        workflows=[WallClockWorkflow],
+        workflow_runner=WORKFLOW_RUNNER,
+    ):
+        handle = await skip_env.client.start_workflow(
+            WallClockWorkflow.run, id="wall-clock", task_queue="wall-clock"
+        )
+        assert await handle.result()
+        history = await handle.fetch_history()
+    outcomes = await replay_histories([(history, "wall-clock")], workflows=[WallClockWorkflow])
+    assert not outcomes[0].ok
+    assert "datetime.datetime.now" in (outcomes[0].reason or "")

@@ -131,7 +131,7 @@ def test_workflow_cache_size_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(canary.worker, "Worker", FakeWorker)
     canary.worker.build_worker(object(), Settings(), activities=[])  # type: ignore[arg-type]
     assert seen["max_cached_workflows"] == 500
-    assert Settings.model_fields["max_cached_workflows"].default == 2000
+    assert Settings.model_fields["max_cached_workflows"].default == 1000
 
 
 async def test_connect_sends_the_api_key(dev_env: WorkflowEnvironment) -> None:

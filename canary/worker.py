@@ -26,7 +26,7 @@ log = logging.getLogger("canary.worker")
 #: into the cache costs a copy of the workflow modules per cached remediation), so what it
 #: still did at run time was pure overhead: it swapped sys.modules and the builtins for every
 #: activation and ran compiled-on-the-spot `exec` code for every payload of every activation
-#: and completion, three passes each way. The guard it stood for — workflow code calling
+#: and completion, three passes in and two out. The guard it stood for — workflow code calling
 #: datetime.now(), random or I/O — is kept where it catches mistakes before they ship: every
 #: recorded history is replayed under the strict default sandbox in `make test`
 #: (tests/test_replay.py), as `canary replay` does against a server's histories.

@@ -6,6 +6,10 @@ WORKDIR /app
 
 COPY pyproject.toml README.md ./
 COPY canary ./canary
+COPY workflows ./workflows
+COPY activities ./activities
+COPY starter ./starter
+COPY sandbox ./sandbox
 COPY worker.py ./
 RUN pip install . && useradd --create-home --uid 10001 canary
 USER canary

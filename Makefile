@@ -21,7 +21,7 @@ test: $(STAMP) lint browser
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check canary tests worker.py $(wildcard bench)
+	$(BIN)/ruff check canary workflows activities starter sandbox worker.py tests bench
 	$(BIN)/mypy
 
 # Headless Chromium for tests/test_report_browser.py (the report dashboard in a real browser):

@@ -1,6 +1,99 @@
-"""`python worker.py`: run one Canary worker (same as `canary worker`)."""
+"""`python worker.py` or `canary worker`: one worker, every workflow and activity on the queue."""
 
-from canary.worker import main
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from activities import RemediationActivities
+from activities.detectors import DetectorActivities
+from canary.client import connect
+from canary.metrics import MetricsInterceptor, configure_metrics
+from canary.settings import Settings, get_settings
+from canary.telemetry import configure_tracing
+from workflows import WORKFLOWS
+
+log = logging.getLogger("worker")
+
+#: Workflows run without the Python SDK's workflow sandbox. Canary's modules were already
+#: passed through it (a sandbox that re-imports them for every run it starts or brings back
+#: into the cache costs a copy of the workflow modules per cached remediation), so what it
+#: still did at run time was pure overhead: it swapped sys.modules and the builtins for every
+#: activation and ran compiled-on-the-spot `exec` code for every payload of every activation
+#: and completion, three passes in and two out. The guard it stood for — workflow code calling
+#: datetime.now(), random or I/O — is kept where it catches mistakes before they ship: every
+#: recorded history is replayed under the strict default sandbox in `make test`
+#: (tests/test_replay.py), as `canary replay` does against a server's histories.
+WORKFLOW_RUNNER = UnsandboxedWorkflowRunner()
+
+
+def build_worker(
+    client: Client,
+    settings: Settings | None = None,
+    activities: Sequence[Callable[..., Any]] | None = None,
+    task_queue: str | None = None,
+    **worker_options: Any,
+) -> Worker:
+    settings = settings or get_settings()
+    if activities is None:
+        activities = [
+            *RemediationActivities(settings, temporal=client).all(),
+            *DetectorActivities(settings, temporal=client).all(),
+        ]
+    worker_options.setdefault("max_cached_workflows", settings.max_cached_workflows)
+    worker_options.setdefault("workflow_runner", WORKFLOW_RUNNER)
+    # Counts remediations opened, escalated and resolved (replay-safe; see canary.metrics).
+    worker_options.setdefault("interceptors", [MetricsInterceptor()])
+    return Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=list(activities),
+        activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=32),
+        **worker_options,
+    )
+
+
+#: Outside calls (Stripe, Slack, Salesforce) waiting on the network at once, per worker.
+OUTSIDE_CALL_THREADS = 32
+
+
+async def run_worker(settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
+    # Fail at start, not mid-remediation, when a setting the activities need is missing.
+    settings.require("stripe_api_key", "by the worker to read invoices and retry payments")
+    settings.require("slack_bot_token", "by the worker to post alerts to Slack")
+    configure_tracing(settings, "worker")
+    configure_metrics(settings, "worker")
+    # Activities make their blocking SDK calls (Stripe, Slack, Salesforce) in threads
+    # (asyncio.to_thread): the default pool's cpu_count + 4 threads would let six outside
+    # calls wait on the network at once, however many remediations are in flight.
+    asyncio.get_running_loop().set_default_executor(
+        concurrent.futures.ThreadPoolExecutor(
+            max_workers=OUTSIDE_CALL_THREADS, thread_name_prefix="canary-call"
+        )
+    )
+    client = await connect(settings)
+    worker = build_worker(client, settings)
+    log.info(
+        "Canary worker polling task queue %r on %s (namespace %s)",
+        settings.task_queue,
+        settings.temporal_address,
+        settings.temporal_namespace,
+    )
+    await worker.run()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(run_worker())
+
 
 if __name__ == "__main__":
     main()

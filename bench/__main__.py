@@ -57,7 +57,7 @@ def machine() -> dict[str, Any]:
                 memory_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
     except OSError:
         pass
-    from canary.starter.stack import temporal_binary
+    from starter.stack import temporal_binary
 
     cli = subprocess.run([temporal_binary(), "--version"], capture_output=True, text=True)
     import temporalio

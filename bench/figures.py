@@ -27,7 +27,7 @@ from bench.probe import OWNER_EMAIL, OWNER_SLACK, Invoices, Stream, stripe_signa
 from bench.stack import API_TOKEN, CANARY_QUEUE, STRIPE_KEY, WEBHOOK_SECRET, BenchStack
 from bench.stats import percentile, summary
 from canary.catalog.loader import DEFAULT_CATALOG
-from canary.starter.intake import get_status
+from starter.intake import get_status
 
 T = TypeVar("T")
 CONCURRENCY = 64

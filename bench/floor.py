@@ -126,7 +126,7 @@ async def run_floor_worker() -> None:
         task_queue=FLOOR_QUEUE,
         workflows=[FloorWorkflow],
         activities=[poster.post],
-        workflow_runner=UnsandboxedWorkflowRunner(),  # as canary.worker.WORKFLOW_RUNNER
+        workflow_runner=UnsandboxedWorkflowRunner(),  # as worker.WORKFLOW_RUNNER
         max_cached_workflows=int(
             os.environ.get(
                 "BENCH_MAX_CACHED_WORKFLOWS", Settings.model_fields["max_cached_workflows"].default

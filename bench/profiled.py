@@ -138,7 +138,7 @@ def main() -> None:
         raise SystemExit(__doc__)
     out, module, *args = sys.argv[1:]
     threading.Thread.run = _profiled_run  # type: ignore[method-assign]
-    # The `canary` command leaves with os._exit once finished (see canary.starter.cli.main);
+    # The `canary` command leaves with os._exit once finished (see starter.cli.main);
     # here it must come back, so the report is written.
     os._exit = _exit_here  # type: ignore[assignment]
     sys.argv = [module, *args]

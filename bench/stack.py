@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 
 from canary import search_attributes as sa
-from canary.starter.stack import port_free as _port_free
-from canary.starter.stack import temporal_binary, wait_for_port
+from starter.stack import port_free as _port_free
+from starter.stack import temporal_binary, wait_for_port
 
 CANARY_QUEUE = "bench-canary"
 STRIPE_KEY = "sk_test_bench_" + secrets.token_hex(6)
@@ -183,7 +183,7 @@ class BenchStack:
             "sandbox",
             self.python(
                 "sandbox",
-                "canary.starter.cli",
+                "starter.cli",
                 "sandbox",
                 "--port",
                 str(self.sandbox_port),
@@ -197,7 +197,7 @@ class BenchStack:
         child = self.spawn(
             "gateway",
             self.python(
-                "gateway", "canary.starter.cli", "gateway", "--port", str(self.gateway_port)
+                "gateway", "starter.cli", "gateway", "--port", str(self.gateway_port)
             ),
         )
         wait_for_port(self.gateway_port, "gateway", child.proc)
@@ -213,7 +213,7 @@ class BenchStack:
         raise RuntimeError("the gateway did not connect to Temporal")
 
     def start_worker(self, **env: str) -> Child:
-        return self.spawn("worker", self.python("worker", "canary.starter.cli", "worker"), **env)
+        return self.spawn("worker", self.python("worker", "starter.cli", "worker"), **env)
 
     def start_floor_worker(self, **env: str) -> Child:
         return self.spawn("floor", [sys.executable, "-m", "bench.floor"], **env)

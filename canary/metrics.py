@@ -3,7 +3,7 @@
 Canary's instruments, and where each is recorded:
 
 - ``canary.detections`` {error_type, source}: every detection handed to Temporal
-  (canary.starter.intake, for the gateway, the API, the CLI and the detectors alike);
+  (starter.intake, for the gateway, the API, the CLI and the detectors alike);
 - ``canary.actions`` {action, source, accepted}: button clicks and ``canary signal``, accepted
   or refused (intake again, from the update's answer);
 - ``canary.remediations.opened`` {error_type}, ``canary.escalations`` {error_type, level},

@@ -9,9 +9,9 @@ from typing import Any
 
 from temporalio import activity
 
-from canary.activities.investigation import investigate
+from activities.investigation import investigate
+from canary.blocks import thread_blocks
 from canary.catalog import diagnose, load_catalog, plan
-from canary.messages import thread_blocks
 from canary.models import (
     Detection,
     DiagnoseInput,

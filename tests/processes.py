@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from canary import search_attributes as sa
-from canary.starter.stack import temporal_binary, wait_for_port
+from starter.stack import temporal_binary, wait_for_port
 from tests.stack import SLACK_TOKEN, STRIPE_KEY, LiveStack, free_port
 
 
@@ -106,7 +106,7 @@ class Child:
 
 
 def canary_worker(env: dict[str, str], log: Path) -> Child:
-    return Child([sys.executable, "-m", "canary.starter.cli", "worker"], log, env)
+    return Child([sys.executable, "-m", "starter.cli", "worker"], log, env)
 
 
 class DevServer(Child):

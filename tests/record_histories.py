@@ -46,8 +46,8 @@ from canary.models import (
     RemediationInput,
     ResolutionRecord,
 )
-from canary.workflows import RemediationWorkflow
 from tests.fakes import FakeServices
+from workflows import RemediationWorkflow
 
 HERE = Path(__file__).parent / "histories"
 Drive = Callable[[WorkflowEnvironment, WorkflowHandle], Awaitable[None]]

@@ -53,11 +53,11 @@ from canary.models import (
     StepOutput,
 )
 from canary.settings import Settings
-from canary.starter.intake import get_status, signal_external, submit_detection, take_action
-from canary.workflows import RemediationWorkflow
+from starter.intake import get_status, signal_external, submit_detection, take_action
 from tests.conftest import dev_server_with_ui
 from tests.fakes import CATALOG, FakeServices
 from tests.helpers import eventually
+from workflows import RemediationWorkflow
 
 ZAP_ERROR = "Zap 'Sync invoices' failed: HubSpot returned 502 Bad Gateway"
 OTHER_ZAP_ERROR = "Zap 'Enrich leads' failed: Clearbit quota exceeded"

@@ -16,11 +16,11 @@ import stripe
 import uvicorn
 from temporalio.client import Client
 
-from canary.activities import RemediationActivities
-from canary.sandbox import SandboxConfig, SandboxServer
+from activities import RemediationActivities
 from canary.settings import Settings
-from canary.starter.gateway import create_app
-from canary.worker import build_worker
+from sandbox import SandboxConfig, SandboxServer
+from starter.gateway import create_app
+from worker import build_worker
 
 SIGNING_SECRET = "e2e-slack-signing-secret"
 WEBHOOK_SECRET = "whsec_e2e_webhook_secret"

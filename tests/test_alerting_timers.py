@@ -21,7 +21,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
-from canary.activities.detectors import DetectorActivities, digest_id
+from activities.detectors import DetectorActivities, digest_id
 from canary.models import (
     ActionRequest,
     Detection,
@@ -30,11 +30,11 @@ from canary.models import (
     RemediationStatus,
 )
 from canary.models.detectors import DigestFlushResult
-from canary.sandbox.smtp import SmtpSink
 from canary.settings import Settings
-from canary.starter.intake import submit_detection
-from canary.workflows import DigestWorkflow, RemediationWorkflow
+from sandbox.smtp import SmtpSink
+from starter.intake import submit_detection
 from tests.fakes import FakeServices
+from workflows import DigestWorkflow, RemediationWorkflow
 
 pytestmark = pytest.mark.asyncio
 

@@ -22,13 +22,13 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from canary.models import Detection, Subject
-from canary.sandbox import SandboxConfig, SandboxServer
 from canary.settings import Settings
-from canary.starter.gateway import create_app
-from canary.starter.intake import get_status, submit_detection
-from canary.workflows import RemediationWorkflow
+from sandbox import SandboxConfig, SandboxServer
+from starter.gateway import create_app
+from starter.intake import get_status, submit_detection
 from tests.fakes import FakeServices
 from tests.helpers import eventually, slack_headers, stripe_event, stripe_signature
+from workflows import RemediationWorkflow
 
 WEBHOOK_SECRET = "whsec_fuzz_webhook_secret_0123"
 SIGNING_SECRET = "fuzz-slack-signing-secret-4567"

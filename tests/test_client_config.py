@@ -12,7 +12,7 @@ import pytest
 from temporalio.service import TLSConfig
 from temporalio.testing import WorkflowEnvironment
 
-import canary.worker
+import worker
 from canary.client import TemporalUnavailableError, connect, connect_options
 from canary.logs import SECRET_FIELDS, JsonFormatter
 from canary.settings import Settings
@@ -128,8 +128,8 @@ def test_workflow_cache_size_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> No
         def __init__(self, client: object, **options: object) -> None:
             seen.update(options)
 
-    monkeypatch.setattr(canary.worker, "Worker", FakeWorker)
-    canary.worker.build_worker(object(), Settings(), activities=[])  # type: ignore[arg-type]
+    monkeypatch.setattr(worker, "Worker", FakeWorker)
+    worker.build_worker(object(), Settings(), activities=[])  # type: ignore[arg-type]
     assert seen["max_cached_workflows"] == 500
     assert Settings.model_fields["max_cached_workflows"].default == 1000
 

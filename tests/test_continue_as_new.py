@@ -32,11 +32,11 @@ from canary.models import (
 from canary.reports.collect import collect_facts
 from canary.reports.models import ReportRequest
 from canary.settings import get_settings
-from canary.starter.cli import app as cli_app
-from canary.starter.listing import list_remediations
-from canary.workflows import RemediationWorkflow
+from starter.cli import app as cli_app
+from starter.listing import list_remediations
 from tests.fakes import FakeServices
 from tests.helpers import eventually
+from workflows import RemediationWorkflow
 
 pytestmark = pytest.mark.asyncio
 

@@ -14,8 +14,8 @@ from slack_sdk import WebClient
 
 from canary import search_attributes as sa
 from canary.settings import Settings
-from canary.starter.gateway import create_app
-from canary.starter.stripe_events import FAILURE_EVENTS, SUCCESS_EVENTS
+from starter.gateway import create_app
+from starter.stripe_events import FAILURE_EVENTS, SUCCESS_EVENTS
 
 ROOT = Path(__file__).parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

@@ -10,11 +10,6 @@ import pytest
 
 from canary.catalog import load_catalog
 from canary.catalog.loader import CatalogError
-from canary.detectors import evaluate, route, to_detection
-from canary.detectors.catalog import load_detectors
-from canary.detectors.digest import digest_blocks, next_flush
-from canary.detectors.report import format_value, html_report, sparkline, text_table
-from canary.detectors.rules import baseline_shift
 from canary.models.detectors import (
     AccountShiftDetector,
     AccountTeam,
@@ -26,6 +21,11 @@ from canary.models.detectors import (
     OnboardingOverdueDetector,
     RenewalTouchpointDetector,
 )
+from canary.rules import evaluate, route, to_detection
+from canary.rules.catalog import load_detectors
+from canary.rules.digest import digest_blocks, next_flush
+from canary.rules.report import format_value, html_report, sparkline, text_table
+from canary.rules.rules import baseline_shift
 
 TODAY = date(2026, 11, 18)
 DETECTORS = load_detectors(sops=load_catalog())

@@ -20,7 +20,6 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from canary.catalog import load_catalog
-from canary.detectors.catalog import load_detectors
 from canary.models.detectors import (
     AccountTeam,
     AccountTeamInput,
@@ -32,7 +31,8 @@ from canary.models.detectors import (
     RaiseInput,
     RaiseOutput,
 )
-from canary.workflows import DetectorWorkflow
+from canary.rules.catalog import load_detectors
+from workflows import DetectorWorkflow
 
 pytestmark = pytest.mark.asyncio
 SPEC = load_detectors(sops=load_catalog()).get("spend-shift")

@@ -21,17 +21,17 @@ from temporalio.testing import WorkflowEnvironment
 
 from canary.adapters.salesforce_adapter import SalesforceAdapter
 from canary.catalog import load_catalog
-from canary.detectors.catalog import load_detectors
 from canary.models.detectors import DetectorRunResult
-from canary.sandbox import SandboxConfig, SandboxServer
-from canary.sandbox.salesforce import ANGRY_COMMENT, SEED_IDS
-from canary.sandbox.smtp import SmtpSink, create_mail_router
-from canary.sandbox.warehouse_seed import seed_warehouse
+from canary.rules.catalog import load_detectors
 from canary.settings import Settings
-from canary.starter.intake import get_status
-from canary.starter.schedules import run_detectors_once
-from canary.worker import build_worker
+from sandbox import SandboxConfig, SandboxServer
+from sandbox.salesforce import ANGRY_COMMENT, SEED_IDS
+from sandbox.smtp import SmtpSink, create_mail_router
+from sandbox.warehouse_seed import seed_warehouse
+from starter.intake import get_status
+from starter.schedules import run_detectors_once
 from tests.helpers import eventually
+from worker import build_worker
 
 pytestmark = pytest.mark.asyncio
 DETECTORS = load_detectors(sops=load_catalog())
@@ -246,7 +246,7 @@ async def test_mail_router_lists_received_messages() -> None:
 
 
 async def test_seed_is_deterministic(tmp_path: Path) -> None:
-    from canary.sandbox.warehouse_seed import rows_for
+    from sandbox.warehouse_seed import rows_for
 
     day = datetime(2026, 11, 18, tzinfo=UTC).date()
     assert rows_for(day) == rows_for(day)
@@ -263,7 +263,7 @@ async def test_pipeline_sweeps_and_their_fixes(
     import stripe
 
     from canary.models.remediation import ActionRequest
-    from canary.starter.intake import take_action
+    from starter.intake import take_action
 
     sweeps = [d for d in DETECTORS.detectors if d.kind.startswith("pipeline_")]
     assert {d.id for d in sweeps} == {"deals-past-close", "won-unpaid", "unlinked-accounts"}

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from canary.starter.intake import get_status
-from canary.starter.scenario import CUSTOMERS, fail_a_payment
-from canary.workflows import remediation_id
+from starter.intake import get_status
+from starter.scenario import CUSTOMERS, fail_a_payment
 from tests.helpers import eventually
 from tests.stack import LiveStack, live_stack
+from workflows import remediation_id
 
 
 @pytest.fixture(scope="module")

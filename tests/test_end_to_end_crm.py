@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from canary.sandbox.salesforce import SEED_IDS
-from canary.starter.intake import get_status
-from canary.workflows import remediation_id
+from sandbox.salesforce import SEED_IDS
+from starter.intake import get_status
 from tests.helpers import eventually
 from tests.stack import API_TOKEN, LiveStack, live_stack
 from tests.test_end_to_end import alert_for, has_buttons
+from workflows import remediation_id
 
 
 @pytest.fixture(scope="module")

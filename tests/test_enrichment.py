@@ -7,7 +7,7 @@ from typing import Any, cast
 
 from temporalio.testing import ActivityEnvironment
 
-from canary.activities.remediation import RemediationActivities
+from activities.remediation import RemediationActivities
 from canary.adapters.stripe_adapter import StripeAdapter
 from canary.models import Detection, EnrichInput
 from canary.settings import Settings

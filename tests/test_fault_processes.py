@@ -18,12 +18,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from canary.catalog.loader import DEFAULT_CATALOG
 from canary.models import ActionRequest
-from canary.starter.intake import get_status, take_action
 from canary.telemetry import temporal_interceptors
-from canary.workflows import remediation_id
+from starter.intake import get_status, take_action
 from tests.helpers import eventually
 from tests.processes import Child, DevServer, canary_worker, worker_env
 from tests.stack import LiveStack, live_stack
+from workflows import remediation_id
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -22,14 +22,14 @@ import stripe
 from slack_sdk import WebClient
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from canary.activities.remediation import RemediationActivities
+from activities.remediation import RemediationActivities
 from canary.adapters import PermanentError, TransientError
 from canary.adapters.stripe_adapter import STRIPE_API_VERSION, _translate
 from canary.models import ActionRequest, Detection, EnrichInput, SlackMessageInput
-from canary.starter.intake import get_status, take_action
-from canary.workflows import remediation_id
+from starter.intake import get_status, take_action
 from tests.helpers import eventually, stripe_signature
 from tests.stack import API_TOKEN, SLACK_TOKEN, WEBHOOK_SECRET, LiveStack, live_stack
+from workflows import remediation_id
 
 pytestmark = pytest.mark.timeout(180)
 

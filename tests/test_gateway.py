@@ -16,11 +16,11 @@ from temporalio.worker import Worker
 
 from canary.models import RemediationStatus
 from canary.settings import Settings
-from canary.starter.gateway import create_app
-from canary.starter.intake import get_status
-from canary.workflows import RemediationWorkflow
+from starter.gateway import create_app
+from starter.intake import get_status
 from tests.fakes import FakeServices
 from tests.helpers import eventually, stripe_event, stripe_signature
+from workflows import RemediationWorkflow
 
 pytestmark = pytest.mark.asyncio
 SECRET = "whsec_test_gateway_secret"

@@ -11,7 +11,7 @@ from canary.logs import JsonFormatter
 def test_json_lines_with_workflow_context_and_no_secrets() -> None:
     formatter = JsonFormatter(secrets=["sk_test_supersecret", "xoxb-secret-token"])
     record = logging.LogRecord(
-        "canary.activities",
+        "activities",
         logging.INFO,
         __file__,
         1,

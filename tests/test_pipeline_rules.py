@@ -7,14 +7,14 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from canary.catalog import load_catalog
-from canary.detectors import evaluate, to_detection
-from canary.detectors.catalog import load_detectors
-from canary.detectors.pipeline import domain_of, payment_for_deal
 from canary.models.detectors import (
     PastCloseDetector,
     UnlinkedAccountsDetector,
     WonUnpaidDetector,
 )
+from canary.rules import evaluate, to_detection
+from canary.rules.catalog import load_detectors
+from canary.rules.pipeline import domain_of, payment_for_deal
 
 TODAY = date(2026, 11, 23)
 DETECTORS = load_detectors(sops=load_catalog())
@@ -219,8 +219,8 @@ def test_domain_of() -> None:
 
 
 def test_deal_findings_stay_with_the_deals_owner() -> None:
-    from canary.detectors import route
     from canary.models.detectors import AccountTeam
+    from canary.rules import route
 
     detector = spec("deals-past-close")
     assert detector.route_to == "deal_owner"

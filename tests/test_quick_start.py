@@ -29,10 +29,10 @@ from canary.models import (
     StepOutput,
 )
 from canary.settings import Settings
-from canary.starter.intake import submit_detection
-from canary.workflows import RemediationWorkflow
+from starter.intake import submit_detection
 from tests.fakes import FakeServices
 from tests.helpers import eventually
+from workflows import RemediationWorkflow
 
 
 def _local_activity(event: Any) -> str | None:

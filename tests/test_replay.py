@@ -17,10 +17,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from canary.catalog import load_catalog
-from canary.replay import replay_histories
-from canary.worker import WORKFLOW_RUNNER
-from canary.workflows import RemediationWorkflow
+from starter.replay import replay_histories
 from tests.wall_clock import WallClockWorkflow
+from worker import WORKFLOW_RUNNER
+from workflows import RemediationWorkflow
 
 ROOT = Path(__file__).parent / "histories"
 
@@ -77,7 +77,7 @@ async def test_history_replays(path: Path) -> None:
 async def test_the_replays_catch_what_the_worker_no_longer_guards(
     skip_env: WorkflowEnvironment,
 ) -> None:
-    """The worker runs workflows unsandboxed (canary.worker.WORKFLOW_RUNNER): a workflow reading
+    """The worker runs workflows unsandboxed (worker.WORKFLOW_RUNNER): a workflow reading
     the wall clock runs there. Replaying its history as these tests and `canary replay` do
     refuses it — that strict sandbox is the guard kept."""
     async with Worker(

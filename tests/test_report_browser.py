@@ -41,12 +41,12 @@ import pytest
 
 from canary import search_attributes as sa
 from canary.reports.render import short_duration
-from canary.starter.intake import get_status
-from canary.starter.scenario import CUSTOMERS, UNKNOWN_ERROR, fail_a_payment
-from canary.workflows import remediation_id
+from starter.intake import get_status
+from starter.scenario import CUSTOMERS, UNKNOWN_ERROR, fail_a_payment
 from tests.conftest import dev_server_with_ui
 from tests.helpers import eventually
 from tests.stack import API_TOKEN, LiveStack, live_stack
+from workflows import remediation_id
 
 
 def _chromium() -> str | None:

@@ -22,14 +22,14 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from typer.testing import CliRunner
 
-import canary.workflows
+import workflows
 from canary.client import connect
 from canary.metrics import MetricsInterceptor, temporal_runtime, use_meter_provider
 from canary.models import RemediationInput, ResolutionRecord
-from canary.replay import export_history, history_from_file, replay_histories
 from canary.reports import Report, build_report, report_request
 from canary.settings import Settings
-from canary.starter.cli import app as cli_app
+from starter.cli import app as cli_app
+from starter.replay import export_history, history_from_file, replay_histories
 from tests.report_scenario import (  # noqa: F401 - the fixture is used by name
     ZAP_ERROR,
     Scenario,
@@ -101,7 +101,7 @@ async def test_report_numbers(report_scenario: Scenario) -> None:  # noqa: F811
     assert first.owner == "alice@acme-gtm.example"
     assert first.temporal_url.startswith(f"{scenario.ui_url}/namespaces/default/workflows/")
     status = await scenario.env.client.get_workflow_handle(first.workflow_id).query(
-        canary.workflows.RemediationWorkflow.status
+        workflows.RemediationWorkflow.status
     )
     assert status.slack and first.slack_url == status.slack.permalink
     assert first.slack_url and first.slack_url.startswith("https://acme.slack.com/archives/")
@@ -251,7 +251,7 @@ def test_replay_cli_exits_non_zero_on_a_broken_history(
 ) -> None:
     source = Path(__file__).parent / "histories" / "payment_failed-approved.json"
     (tmp_path / "payment_failed-approved.json").write_text(source.read_text())
-    monkeypatch.setattr(canary.workflows, "WORKFLOWS", [AlteredRemediation])
+    monkeypatch.setattr(workflows, "WORKFLOWS", [AlteredRemediation])
     result = CliRunner().invoke(cli_app, ["replay", str(tmp_path)])
     assert result.exit_code == 1, result.output
     assert result.output.startswith("non-deterministic  payment_failed-approved")
@@ -309,7 +309,7 @@ async def test_metrics_of_the_scenario(report_scenario: Scenario) -> None:  # no
             scenario.ids["in_expire"]
         ).fetch_history()
         replayer = Replayer(
-            workflows=[canary.workflows.RemediationWorkflow],
+            workflows=[workflows.RemediationWorkflow],
             data_converter=pydantic_data_converter,
             interceptors=[MetricsInterceptor()],
         )

@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 
-from canary.sandbox import SandboxConfig, SandboxServer
+from sandbox import SandboxConfig, SandboxServer
 from tests.helpers import wait_until
 
 KEY = "sk_test_sandbox_tests"

@@ -10,10 +10,10 @@ from temporalio.client import ScheduleActionStartWorkflow
 from temporalio.testing import WorkflowEnvironment
 
 from canary.catalog import load_catalog
-from canary.detectors.catalog import load_detectors
 from canary.models.detectors import DetectorRunInput
+from canary.rules.catalog import load_detectors
 from canary.settings import Settings
-from canary.starter.schedules import apply_schedules, list_schedules, schedule_id
+from starter.schedules import apply_schedules, list_schedules, schedule_id
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.asyncio

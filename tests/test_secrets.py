@@ -27,10 +27,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from canary.logs import setup_logging
-from canary.starter.intake import get_status
-from canary.starter.scenario import CUSTOMERS, fail_a_payment
 from canary.telemetry import temporal_interceptors
-from canary.workflows import remediation_id
+from starter.intake import get_status
+from starter.scenario import CUSTOMERS, fail_a_payment
 from tests.helpers import eventually, slack_headers, stripe_signature
 from tests.stack import (
     API_TOKEN,
@@ -41,6 +40,7 @@ from tests.stack import (
     LiveStack,
     live_stack,
 )
+from workflows import remediation_id
 
 SALESFORCE_TOKEN = "00DSANDBOX!e2e-session"
 SECRETS = [STRIPE_KEY, SLACK_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET, API_TOKEN, SALESFORCE_TOKEN]

@@ -18,12 +18,12 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from canary.settings import Settings
-from canary.starter.gateway import create_app
-from canary.starter.intake import get_status
 from canary.telemetry import temporal_interceptors
-from canary.workflows import RemediationWorkflow
+from starter.gateway import create_app
+from starter.intake import get_status
 from tests.fakes import FakeServices
 from tests.helpers import eventually, stripe_event, stripe_signature
+from workflows import RemediationWorkflow
 
 SECRET = "whsec_trace"
 

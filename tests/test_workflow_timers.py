@@ -21,8 +21,8 @@ from canary.models import (
     RemediationStatus,
     ResolutionRecord,
 )
-from canary.workflows import RemediationWorkflow
 from tests.fakes import FakeServices
+from workflows import RemediationWorkflow
 
 pytestmark = pytest.mark.asyncio
 

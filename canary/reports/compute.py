@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
-from canary.messages import temporal_ui_link
+from canary.blocks import temporal_ui_link
 from canary.models import RemediationStatus, ResolutionRecord, TimelineEntry
 from canary.reports.models import (
     OUTCOMES,

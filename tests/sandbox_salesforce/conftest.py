@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 from simple_salesforce import Salesforce
 
-from canary.sandbox.salesforce import (
+from sandbox.salesforce import (
     API_VERSION,
     SalesforceState,
     SandboxSalesforceSession,

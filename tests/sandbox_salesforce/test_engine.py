@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 from fastapi import FastAPI
 
-from canary.sandbox.salesforce import (
+from sandbox.salesforce import (
     SEED_ACCOUNTS,
     SEED_IDS,
     SEED_OPPORTUNITIES,
@@ -19,7 +19,7 @@ from canary.sandbox.salesforce import (
     create_salesforce_router,
     to18,
 )
-from canary.sandbox.salesforce.soql import date_range
+from sandbox.salesforce.soql import date_range
 
 
 def test_eighteen_character_ids_use_salesforces_checksum() -> None:

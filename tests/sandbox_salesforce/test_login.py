@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from simple_salesforce import Salesforce, SalesforceAuthenticationFailed
 
-from canary.sandbox.salesforce import (
+from sandbox.salesforce import (
     API_VERSION,
     SANDBOX_PASSWORD,
     SANDBOX_SECURITY_TOKEN,

@@ -14,7 +14,7 @@ from simple_salesforce import (
     SalesforceResourceNotFound,
 )
 
-from canary.sandbox.salesforce import SEED_IDS
+from sandbox.salesforce import SEED_IDS
 
 from .conftest import Sandbox
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from simple_salesforce import Salesforce, SalesforceMalformedRequest, format_soql
 
-from canary.sandbox.salesforce import SEED_IDS
+from sandbox.salesforce import SEED_IDS
 
 from .conftest import Sandbox
 

@@ -1,0 +1,192 @@
+"""Ways into Temporal shared by the gateway and the CLI: submit, signal, act, look up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from canary import search_attributes as sa
+from canary.catalog import cached_catalog, plan
+from canary.metrics import metrics
+from canary.models import (
+    ActionRequest,
+    ActionResult,
+    Detection,
+    ExternalEvent,
+    RemediationConfig,
+    RemediationInput,
+    RemediationStatus,
+)
+from canary.settings import Settings
+from workflows import RemediationWorkflow, remediation_id
+
+
+@dataclass
+class Submitted:
+    workflow_id: str
+    error_type: str
+    run_id: str | None
+
+
+def remediation_config(settings: Settings, search_attributes: bool = True) -> RemediationConfig:
+    return RemediationConfig(
+        alert_channel=settings.alert_channel,
+        escalation_channel=settings.escalation_channel,
+        temporal_ui_url=settings.temporal_ui_url,
+        namespace=settings.temporal_namespace,
+        admins=list(settings.admins),
+        search_attributes=search_attributes,
+        digest_hour_utc=settings.digest_hour_utc,
+        step_timeout_seconds=settings.step_timeout_seconds,
+    )
+
+
+def workflow_id_for(detection: Detection, settings: Settings) -> tuple[str, str]:
+    """The error type decides the id, so classify here exactly as the workflow will."""
+    error_type = plan(detection, cached_catalog(settings.catalog_path)).error_type
+    return remediation_id(error_type, detection.subject.kind, detection.subject.id), error_type
+
+
+async def submit_detection(
+    client: Client, detection: Detection, settings: Settings, search_attributes: bool = True
+) -> Submitted:
+    """Start the subject's remediation, or fold this report into the open one.
+
+    Signal-with-start is atomic: two deliveries of the same webhook racing each other still
+    make one workflow, and the workflow ignores a report id it has already counted.
+    """
+    workflow_id, error_type = workflow_id_for(detection, settings)
+    attributes = None
+    if search_attributes:
+        pairs: list[SearchAttributePair[Any]] = [
+            SearchAttributePair(sa.ERROR_TYPE, error_type),
+            SearchAttributePair(sa.STATE, "diagnosing"),
+            SearchAttributePair(sa.SUBJECT, f"{detection.subject.kind}:{detection.subject.id}"),
+            SearchAttributePair(sa.ESCALATION_LEVEL, 0),
+        ]
+        # What the report already names is searchable from the start, and the workflow's
+        # first upsert (only what changed) has nothing left to write.
+        if account_key := detection.account.key():
+            pairs.append(SearchAttributePair(sa.ACCOUNT, account_key[:200]))
+        if detection.account.owner_email:
+            pairs.append(SearchAttributePair(sa.OWNER, detection.account.owner_email))
+        attributes = TypedSearchAttributes(pairs)
+    account = detection.account.label()
+    handle = await client.start_workflow(
+        RemediationWorkflow.run,
+        RemediationInput(
+            detection=detection, config=remediation_config(settings, search_attributes)
+        ),
+        id=workflow_id,
+        task_queue=settings.task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        start_signal="occurrence",
+        start_signal_args=[detection],
+        search_attributes=attributes,
+        static_summary=f"{error_type}: {detection.subject.kind} {detection.subject.id} — {account}"[
+            :200
+        ],
+        static_details=(detection.message or "")[:2000] or None,
+    )
+    metrics().detection(error_type, detection.source)
+    return Submitted(workflow_id=workflow_id, error_type=error_type, run_id=handle.result_run_id)
+
+
+async def signal_external(client: Client, workflow_id: str, event: ExternalEvent) -> bool:
+    """Tell an open remediation about an outside fact. False when there is none open."""
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        await handle.signal(RemediationWorkflow.external_event, event)
+    except RPCError as err:
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            return False
+        raise
+    return True
+
+
+async def get_status(client: Client, workflow_id: str) -> RemediationStatus | None:
+    handle: WorkflowHandle = client.get_workflow_handle(workflow_id)
+    try:
+        return await handle.query(RemediationWorkflow.status)
+    except RPCError as err:
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+            return None
+        raise
+
+
+def _failure_message(err: BaseException) -> str:
+    cause = err.cause if isinstance(err, WorkflowUpdateFailedError) else err
+    while cause is not None and not isinstance(cause, ApplicationError) and cause.__cause__:
+        cause = cause.__cause__
+    if isinstance(cause, ApplicationError):
+        return cause.message
+    return str(cause or err)
+
+
+async def take_action(client: Client, workflow_id: str, request: ActionRequest) -> ActionResult:
+    """Run a person's action as a workflow update; a refusal comes back as ``accepted=False``
+    with the reason, never as an exception the caller has to decode."""
+    result = await _take_action(client, workflow_id, request)
+    metrics().action(request.action, request.source, result.accepted)
+    return result
+
+
+async def _take_action(client: Client, workflow_id: str, request: ActionRequest) -> ActionResult:
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        return await handle.execute_update(RemediationWorkflow.act, request)
+    except WorkflowUpdateFailedError as err:
+        status = await get_status(client, workflow_id)
+        return ActionResult(
+            accepted=False,
+            action=request.action,
+            state=status.state if status else "failed",
+            outcome=status.outcome if status else None,
+            message=_failure_message(err),
+        )
+    except RPCError as err:
+        if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise
+        status = await get_status(client, workflow_id)
+        if status is None:
+            return ActionResult(
+                accepted=False,
+                action=request.action,
+                state="failed",
+                message=f"No remediation {workflow_id}.",
+            )
+        closer = next((e for e in reversed(status.timeline) if e.kind == "closed"), None)
+        by = ""
+        if closer and closer.actor != "canary":
+            by = f" by <@{closer.actor}>" if closer.actor.startswith("U") else f" by {closer.actor}"
+        return ActionResult(
+            accepted=False,
+            action=request.action,
+            state=status.state,
+            outcome=status.outcome,
+            message=f"This remediation is already closed ({status.outcome}{by}).",
+        )
+
+
+async def is_open(client: Client, workflow_id: str) -> bool:
+    try:
+        description = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError:
+        return False
+    return description.status == WorkflowExecutionStatus.RUNNING

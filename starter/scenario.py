@@ -1,0 +1,210 @@
+"""The demo scenario: real GTM errors raised through the sandbox's Stripe and the API.
+
+Everything goes through the front door (Stripe's API → signed webhook → gateway, or the
+detection API with a bearer token), so the demo exercises the same path as production.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import stripe
+
+from starter.stack import Stack
+from workflows import remediation_id
+
+CUSTOMERS: list[dict[str, Any]] = [
+    {
+        # Seeded in the sandbox's Stripe with the id its Salesforce account carries.
+        "customer": "cus_SbxGlobex000001",
+        "name": "Globex Corporation",
+        "email": "ap@globex.example",
+        "card": "pm_card_chargeDeclinedInsufficientFunds",
+        "amount": 4_800_000,
+        "description": "Globex — Enterprise plan, annual (committed deal)",
+        "metadata": {"owner_email": "alice@acme-gtm.example", "domain": "globex.example"},
+    },
+    {
+        "customer": "cus_SbxInitech00001",
+        "name": "Initech",
+        "email": "billing@initech.example",
+        "card": "pm_card_chargeDeclinedExpiredCard",
+        "amount": 125_000,
+        "description": "Initech — Growth plan, quarterly",
+        "metadata": {"owner_email": "alice@acme-gtm.example", "domain": "initech.example"},
+    },
+]
+
+UNKNOWN_ERROR: dict[str, Any] = {
+    "source": "zapier",
+    "subject": {"kind": "zap_run", "id": "zap-sync-hubspot-deals-8812"},
+    "account": {"name": "Umbrella Corp", "domain": "umbrella.example"},
+    "message": "Zap 'Sync HubSpot deals to Salesforce' failed at step 3: HubSpot API returned "
+    "502 Bad Gateway (request id 7f3c9a1e)",
+    "facts": {"zap": "Sync HubSpot deals to Salesforce", "step": 3, "http_status": 502},
+    "links": [{"label": "Zap history", "url": "https://zapier.com/app/history"}],
+}
+
+
+def fail_a_payment(client: stripe.StripeClient, spec: dict[str, Any]) -> str:
+    """Invoice a customer on a card that will decline; returns the invoice id."""
+    if spec.get("customer"):
+        customer = client.v1.customers.update(
+            spec["customer"],
+            params={"name": spec["name"], "email": spec["email"], "metadata": spec["metadata"]},
+        )
+    else:
+        customer = client.v1.customers.create(
+            params={"name": spec["name"], "email": spec["email"], "metadata": spec["metadata"]}
+        )
+    method = client.v1.payment_methods.attach(spec["card"], params={"customer": customer.id})
+    client.v1.customers.update(
+        customer.id, params={"invoice_settings": {"default_payment_method": method.id}}
+    )
+    invoice = client.v1.invoices.create(
+        params={
+            "customer": customer.id,
+            "collection_method": "charge_automatically",
+            "auto_advance": False,
+            "description": spec["description"],
+            "metadata": spec.get("invoice_metadata", {}),
+        }
+    )
+    client.v1.invoice_items.create(
+        params={
+            "customer": customer.id,
+            "invoice": invoice.id,
+            "amount": spec["amount"],
+            "currency": "usd",
+            "description": spec["description"],
+        }
+    )
+    assert invoice.id is not None
+    client.v1.invoices.finalize_invoice(invoice.id)
+    try:
+        client.v1.invoices.pay(invoice.id)
+    except stripe.CardError:
+        pass  # expected: the sandbox's Stripe now sends invoice.payment_failed to the gateway
+    return invoice.id
+
+
+CRM_DETECTIONS: list[tuple[str, dict[str, Any]]] = [
+    (
+        "PandaDoc: Wayne's pilot contract signed, deal not Closed Won "
+        "(Salesforce's validation rule will refuse: contract not signed in the CRM)",
+        {
+            "type": "stage_mismatch",
+            "source": "pandadoc",
+            "subject": {"kind": "opportunity", "id": "opp_wayne_pilot"},
+            "message": "Contract signed in PandaDoc",
+            "facts": {"evidence_text": "PandaDoc says the Wayne pilot contract was signed"},
+        },
+    ),
+    (
+        "Product: Hooli Labs workspace has no CRM account (two candidates: pick one)",
+        {
+            "source": "product",
+            "subject": {"kind": "app_account", "id": "app_hooli_labs"},
+            "account": {"name": "Hooli Labs", "domain": "hooli.example"},
+            "message": "New workspace without a CRM account",
+            "facts": {
+                "app_admin_url": "https://app.acme-gtm.example/admin/accounts/app_hooli_labs"
+            },
+        },
+    ),
+    (
+        "Product: Stark Industries workspace has no CRM account (one candidate)",
+        {
+            "source": "product",
+            "subject": {"kind": "app_account", "id": "app_stark"},
+            "account": {"name": "Stark Industries", "domain": "stark.example"},
+            "message": "New workspace without a CRM account",
+        },
+    ),
+    (
+        "Product: Soylent workspace matches no CRM account (RevOps creates one)",
+        {
+            "source": "product",
+            "subject": {"kind": "app_account", "id": "app_soylent"},
+            "account": {"name": "Soylent", "domain": "soylent.example"},
+            "message": "New workspace without a CRM account",
+        },
+    ),
+]
+
+
+def _resolve_ids(body: dict[str, Any]) -> dict[str, Any]:
+    """Swap seed handles (opp_wayne_pilot) for the sandbox org's real record ids."""
+    from sandbox.salesforce import SEED_IDS
+
+    subject = dict(body["subject"])
+    subject["id"] = SEED_IDS.get(subject["id"], subject["id"])
+    return {**body, "subject": subject}
+
+
+def run_scenario(stack: Stack) -> Iterator[str]:
+    from sandbox.salesforce import SEED_IDS
+
+    client = stripe.StripeClient(
+        stack.env["STRIPE_API_KEY"], base_addresses={"api": stack.sandbox_url}
+    )
+    for spec in CUSTOMERS:
+        if spec["name"].startswith("Globex"):
+            # When this invoice is finally paid, its deal should become Closed Won.
+            spec = {
+                **spec,
+                "invoice_metadata": {
+                    "salesforce_opportunity_id": SEED_IDS["opp_globex_enterprise"]
+                },
+            }
+        invoice = fail_a_payment(client, spec)
+        yield (
+            f"{spec['name']}: card declined ({spec['card'].removeprefix('pm_card_')}) → "
+            f"{remediation_id('payment_failed', 'invoice', invoice)}"
+        )
+    headers = {"Authorization": f"Bearer {stack.env['CANARY_API_TOKEN']}"}
+
+    def post(body: dict[str, Any]) -> str:
+        response = httpx.post(
+            f"{stack.gateway_url}/api/detections", json=body, timeout=30, headers=headers
+        )
+        response.raise_for_status()
+        return str(response.json()["workflow_id"])
+
+    for label, body in CRM_DETECTIONS:
+        yield f"{label} → {post(_resolve_ids(body))}"
+    # The same Zapier failure three times: the third says it is time to write an SOP.
+    for run in range(3):
+        body = {
+            **UNKNOWN_ERROR,
+            "subject": {"kind": "zap_run", "id": f"zap-sync-hubspot-deals-{8812 + run}"},
+        }
+        yield f"Zapier: unrecognised error (run {run + 1} of 3) → {post(body)}"
+
+    yield from run_detectors(stack)
+
+
+def run_detectors(stack: Stack) -> Iterator[str]:
+    """Run every detector once on the seeded CRM and warehouse, and post the digests now."""
+    import asyncio
+
+    from canary.client import connect
+    from canary.settings import Settings
+    from starter.schedules import run_detectors_once
+
+    settings = Settings(
+        temporal_address=stack.env["TEMPORAL_ADDRESS"],
+        task_queue=stack.env.get("CANARY_TASK_QUEUE", "canary"),
+    )
+
+    async def go() -> list[Any]:
+        client = await connect(settings)
+        return await run_detectors_once(client, settings, flush_digests=True)
+
+    for result in asyncio.run(go()):
+        yield (
+            f"Detector {result.detector_id}: checked {result.checked}, raised {result.raised}"
+            + (f" → {', '.join(result.workflow_ids)}" if result.workflow_ids else "")
+        )

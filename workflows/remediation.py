@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         temporal_ui_link,
         thread_blocks,
     )
+    from canary.blocks.email import alert_email
     from canary.catalog.diagnosis import render
     from canary.models import (
         ActionRequest,
@@ -90,7 +91,6 @@ with workflow.unsafe.imports_passed_through():
         EmailOutput,
     )
     from canary.models.remediation import owner_emails, step_attempt_key
-    from canary.notify import alert_email
 
 # Named retry policies. Permanent failures are raised non-retryable by the activities, so
 # these only govern transient trouble (timeouts, 5xx, 429 with Retry-After).

@@ -24,7 +24,7 @@ from bench.figures import Bench, Scale
 from bench.stack import BenchStack
 
 
-def event_name(event_type: int) -> str:
+def event_name(event_type: EventType.ValueType) -> str:
     return EventType.Name(event_type).removeprefix("EVENT_TYPE_").lower()
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import stripe
+from stripe.params import EventListParams
 
 OWNER_EMAIL = "alice@acme-gtm.example"
 OWNER_SLACK = "U0ALICE"
@@ -115,7 +116,7 @@ class Invoices:
     def failure_events(self) -> dict[str, dict[str, Any]]:
         """invoice.payment_failed events by invoice id, as Stripe's API lists them."""
         found: dict[str, dict[str, Any]] = {}
-        params: dict[str, Any] = {"type": "invoice.payment_failed", "limit": 100}
+        params: EventListParams = {"type": "invoice.payment_failed", "limit": 100}
         while True:
             page = self.client.v1.events.list(params=params)
             for event in page.data:

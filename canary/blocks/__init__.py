@@ -12,10 +12,18 @@ from canary.blocks.alert import (
     build_blocks,
     fallback_text,
     human_duration,
+    owner_mention,
     temporal_ui_link,
     thread_blocks,
+    thread_line,
+    thread_text,
 )
 from canary.blocks.email import alert_email
+from canary.blocks.escalation import (
+    escalation_blocks,
+    escalation_thread_line,
+    posts_to_escalation_channel,
+)
 
 __all__ = [
     "OUTCOME_TEXT",
@@ -23,8 +31,14 @@ __all__ = [
     "STATE_BADGE",
     "alert_email",
     "build_blocks",
+    "escalation_blocks",
+    "escalation_thread_line",
     "fallback_text",
     "human_duration",
+    "owner_mention",
+    "posts_to_escalation_channel",
     "temporal_ui_link",
     "thread_blocks",
+    "thread_line",
+    "thread_text",
 ]

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
-from canary.models import Diagnosis, Link, RemediationStatus
+from canary.models import Diagnosis, Link, RemediationStatus, ResolveOwnerOutput, TimelineEntry
 
 STATE_BADGE = {
     "diagnosing": ":mag: Diagnosing",
@@ -48,6 +48,29 @@ def _links(links: list[Link]) -> str:
 
 def _clip(text: str) -> str:
     return text if len(text) <= MAX_SECTION else text[: MAX_SECTION - 1] + "…"
+
+
+def thread_line(entry: TimelineEntry) -> str:
+    """One timeline entry as a line of the alert's thread: ```14:05` <@U0ALICE>: text``."""
+    actor = entry.actor
+    who = f"<@{actor}>" if actor[:1] == "U" and actor[1:].isalnum() else actor
+    return f"`{entry.at:%H:%M}` {who}: {entry.text}"
+
+
+def thread_text(entries: list[TimelineEntry]) -> str:
+    """One reply in the alert's thread for a batch of changes."""
+    return "\n".join(thread_line(entry) for entry in entries)
+
+
+def owner_mention(owner: ResolveOwnerOutput, owner_name: str | None) -> str | None:
+    """Who the alert addresses: the owner on Slack, or the channel asked to find them."""
+    if owner.slack_user:
+        return f"<@{owner.slack_user}>"
+    name = owner.name or owner_name or owner.email
+    if name:
+        # The owner is not on Slack: the channel is the fallback, so ask it by name.
+        return f"<!here> *{name}* (the owner) is not on Slack —"
+    return None
 
 
 def thread_blocks(text: str) -> list[dict[str, Any]]:

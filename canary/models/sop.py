@@ -11,36 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from canary.models.capabilities import ENRICHERS, STEP_ACTIONS
+
 Severity = Literal["low", "medium", "high", "critical"]
-
-#: Automated or human-triggered steps the activities know how to run. Kept here, not in the
-#: activities package, so the catalog can be validated without importing Temporal code.
-KNOWN_STEP_ACTIONS: frozenset[str] = frozenset(
-    {
-        "stripe.retry_payment",
-        "stripe.hosted_invoice_link",
-        "stripe.billing_portal_link",
-        "stripe.check_invoice_paid",
-        "stripe.find_deal_payment",
-        "slack.notify_finance",
-        "slack.notify_channel",
-        "source.retry",
-        "salesforce.mark_closed_won",
-        "salesforce.check_opportunity",
-        "salesforce.link_account",
-        "salesforce.create_account",
-        "salesforce.create_task",
-        "report.send",
-        "salesforce.fast_track_case",
-    }
-)
-
-#: Steps that only prepare something for the people the alert goes to (a link to send), with
-#: no effect a customer or a record would show: they run together, as local activities, before
-#: the alert is posted. A step that may resolve the remediation is never one of them.
-PREPARING_STEP_ACTIONS: frozenset[str] = frozenset(
-    {"stripe.hosted_invoice_link", "stripe.billing_portal_link"}
-)
 
 #: Button actions. ``action_id`` on a Slack button is ``canary:<id>``.
 HumanActionId = Literal[
@@ -127,7 +100,7 @@ class Step(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=r"^[a-z0-9_\-]+$")
-    action: str
+    action: str = Field(description="One of STEP_ACTIONS (canary.models.capabilities).")
     title: str
     after: timedelta | None = Field(None, description="Wait this long first (a durable timer).")
     params: dict[str, Any] = Field(default_factory=dict)
@@ -135,15 +108,16 @@ class Step(BaseModel):
 
     @property
     def prepares_only(self) -> bool:
-        """Only prepares something for people (PREPARING_STEP_ACTIONS) and cannot resolve."""
-        return self.action in PREPARING_STEP_ACTIONS and not self.resolves
+        """Only prepares something for people (see STEP_ACTIONS) and cannot resolve."""
+        action = STEP_ACTIONS.get(self.action)
+        return action is not None and action.prepares_only and not self.resolves
 
     @model_validator(mode="after")
     def _known_action(self) -> Step:
-        if self.action not in KNOWN_STEP_ACTIONS:
+        if self.action not in STEP_ACTIONS:
             raise ValueError(
                 f"step {self.id!r}: unknown action {self.action!r}; known: "
-                f"{', '.join(sorted(KNOWN_STEP_ACTIONS))}"
+                f"{', '.join(sorted(STEP_ACTIONS))}"
             )
         return self
 
@@ -294,7 +268,11 @@ class Sop(BaseModel):
     severity: Severity = "medium"
     subject_kinds: list[str] = Field(default_factory=list)
     match: Rule | None = Field(None, description="Recognises this type when a source sends none.")
-    enrich: list[str] = Field(default_factory=list, description="Enrichers run before diagnosis.")
+    enrich: list[str] = Field(
+        default_factory=list,
+        description="Enrichers run before diagnosis: names of ENRICHERS "
+        "(canary.models.capabilities).",
+    )
     message: Message
     branches: list[Branch] = Field(default_factory=list)
     investigate: list[LinkTemplate] = Field(default_factory=list)
@@ -314,20 +292,6 @@ class Sop(BaseModel):
         return self
 
 
-#: Never remove a name from these two sets: running remediations carry their SOP in
-#: history, and replaying them validates these names again.
-KNOWN_ENRICHERS: frozenset[str] = frozenset(
-    {
-        "stripe.invoice",
-        "stripe.customer",
-        "salesforce.opportunity",
-        "salesforce.account",
-        "salesforce.account_candidates",
-        "canary.signature_count",
-    }
-)
-
-
 class Catalog(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -344,7 +308,7 @@ class Catalog(BaseModel):
             raise ValueError("the catalog needs an 'unknown' SOP for errors no SOP matches")
         for sop in self.sops:
             for name in sop.enrich:
-                if name not in KNOWN_ENRICHERS:
+                if name not in ENRICHERS:
                     raise ValueError(f"SOP {sop.type}: unknown enricher {name!r}")
         return self
 

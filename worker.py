@@ -11,8 +11,15 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from activities import RemediationActivities
-from activities.detectors import DetectorActivities
+from activities import (
+    DetectorActivities,
+    DigestActivities,
+    EmailActivities,
+    InvestigationActivities,
+    Services,
+    SlackActivities,
+    StepActivities,
+)
 from canary.client import connect
 from canary.metrics import MetricsInterceptor, configure_metrics
 from canary.settings import Settings, get_settings
@@ -33,6 +40,36 @@ log = logging.getLogger("worker")
 WORKFLOW_RUNNER = UnsandboxedWorkflowRunner()
 
 
+def remediation_activities(services: Services) -> list[Callable[..., Any]]:
+    """What a remediation calls: its investigation, its steps and Slack."""
+    investigation = InvestigationActivities(services)
+    slack = SlackActivities(services)
+    return [
+        investigation.investigate,  # canary.investigate
+        investigation.enrich,  # canary.enrich
+        investigation.diagnose,  # canary.diagnose
+        StepActivities(services).run_step,  # canary.run_step
+        slack.post_slack,  # canary.post_slack
+        slack.resolve_owner,  # canary.resolve_owner
+        slack.resolve_groups,  # canary.resolve_groups
+    ]
+
+
+def all_activities(services: Services) -> list[Callable[..., Any]]:
+    """Every activity of every workflow: the remediation's, the digest's, e-mail, detectors."""
+    digest = DigestActivities(services)
+    detectors = DetectorActivities(services)
+    return [
+        *remediation_activities(services),
+        digest.digest_add,  # canary.digest_add
+        digest.digest_states,  # canary.digest_states
+        EmailActivities(services).send_email,  # canary.send_email
+        detectors.detector_query,  # canary.detector_query
+        detectors.account_team,  # canary.account_team
+        detectors.raise_detection,  # canary.raise_detection
+    ]
+
+
 def build_worker(
     client: Client,
     settings: Settings | None = None,
@@ -42,10 +79,7 @@ def build_worker(
 ) -> Worker:
     settings = settings or get_settings()
     if activities is None:
-        activities = [
-            *RemediationActivities(settings, temporal=client).all(),
-            *DetectorActivities(settings, temporal=client).all(),
-        ]
+        activities = all_activities(Services(settings, temporal=client))
     worker_options.setdefault("max_cached_workflows", settings.max_cached_workflows)
     worker_options.setdefault("workflow_runner", WORKFLOW_RUNNER)
     # Counts remediations opened, escalated and resolved (replay-safe; see canary.metrics).

@@ -1,10 +1,27 @@
-"""Temporal activities: thin, idempotent wrappers that call the adapters.
+"""Temporal activities: thin, idempotent calls of the outside systems through the adapters,
+one module per system (stripe, slack, salesforce, email, the detection's source), plus the
+investigation, the step dispatcher, the reports, the digest and the detectors.
 
-Each takes one pydantic model and returns one. Adapter errors become retry decisions here:
-transient ones are retried by the workflow's policy (honouring Retry-After), permanent ones
-raise a non-retryable ApplicationError so the workflow records them and asks a person.
+Each activity takes one pydantic model and returns one. The workflows call them by reference
+on these classes (``workflow.execute_activity_method(SlackActivities.post_slack, …)``); the
+worker registers them (``worker.all_activities``). Adapter errors become retry decisions in
+:mod:`activities.calls`.
 """
 
-from activities.remediation import ACTIVITY_NAMES, RemediationActivities
+from activities.detectors import DetectorActivities
+from activities.digest import DigestActivities
+from activities.email import EmailActivities
+from activities.investigate import InvestigationActivities
+from activities.services import Services
+from activities.slack import SlackActivities
+from activities.steps import StepActivities
 
-__all__ = ["ACTIVITY_NAMES", "RemediationActivities"]
+__all__ = [
+    "DetectorActivities",
+    "DigestActivities",
+    "EmailActivities",
+    "InvestigationActivities",
+    "Services",
+    "SlackActivities",
+    "StepActivities",
+]

@@ -1,30 +1,20 @@
-"""Activities of the detector and digest workflows: queries, people, raising, e-mail.
+"""The detector workflows' activities: run a detector's queries, read each account's team,
+raise a finding as a detection.
 
-Thin and idempotent like the remediation activities: every outside call goes through an
-adapter in a thread, adapter errors become retry decisions, and nothing here decides whether
-something is a finding (the pure rules in canary.rules do, inside the workflow).
+Nothing here decides whether something is a finding: the pure rules in canary.rules do,
+inside the workflow.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from datetime import timedelta
-from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
-from canary.adapters import PermanentError, TransientError
-from canary.adapters.email_adapter import EmailAdapter, message_id
-from canary.adapters.salesforce_adapter import SalesforceAdapter
-from canary.adapters.stripe_adapter import StripeAdapter
-from canary.adapters.warehouse import Warehouse
-from canary.models import OPEN_STATES, RemediationStatus
+from activities.calls import call
+from activities.services import Services
 from canary.models.detectors import (
     AccountShiftDetector,
     AccountTeam,
@@ -32,12 +22,6 @@ from canary.models.detectors import (
     AccountTeamOutput,
     DetectorQueryInput,
     DetectorQueryOutput,
-    DigestAddInput,
-    DigestAddOutput,
-    DigestStatesInput,
-    DigestStatesOutput,
-    EmailInput,
-    EmailOutput,
     IrateCustomerDetector,
     LowAdoptionDetector,
     MetricThresholdDetector,
@@ -50,10 +34,6 @@ from canary.models.detectors import (
     WonUnpaidDetector,
 )
 from canary.rules.sentiment import anger_score
-from canary.settings import MissingSettingError, Settings, get_settings
-from canary.telemetry import span
-
-T = TypeVar("T")
 
 TEAM_SOQL = (
     "SELECT Id, Name, Owner.Name, Owner.Email, Owner.Manager.Email, "
@@ -63,68 +43,9 @@ TEAM_SOQL = (
 )
 
 
-def digest_id(owner: str) -> str:
-    """One digest workflow per owner: ``digest:alice@acme-gtm.example``."""
-    return f"digest:{owner.strip().lower()}"[:200]
-
-
-async def _run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    name = getattr(fn, "__qualname__", getattr(fn, "__name__", "call"))
-    with span(f"canary.{name}"):
-        try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
-        except TransientError as exc:
-            raise ApplicationError(str(exc), type=f"{exc.service}.transient") from exc
-        except PermanentError as exc:
-            raise ApplicationError(
-                str(exc), {"code": exc.code}, type=f"{exc.service}.permanent", non_retryable=True
-            ) from exc
-        except MissingSettingError as exc:
-            raise ApplicationError(
-                str(exc), type="canary.missing_setting", non_retryable=True
-            ) from exc
-
-
 class DetectorActivities:
-    def __init__(
-        self,
-        settings: Settings | None = None,
-        salesforce: SalesforceAdapter | None = None,
-        warehouse: Warehouse | None = None,
-        email: EmailAdapter | None = None,
-        temporal: Client | None = None,
-        stripe: StripeAdapter | None = None,
-    ) -> None:
-        self.settings = settings or get_settings()
-        self._stripe = stripe
-        self._salesforce = salesforce
-        self._warehouse = warehouse
-        self._email = email
-        self.temporal = temporal
-
-    @cached_property
-    def salesforce(self) -> SalesforceAdapter:
-        return self._salesforce or SalesforceAdapter.from_settings(self.settings)
-
-    @cached_property
-    def stripe(self) -> StripeAdapter:
-        if self._stripe is not None:
-            return self._stripe
-        key = self.settings.require("stripe_api_key", "to check Closed Won deals were paid")
-        return StripeAdapter(key, self.settings.stripe_api_base)
-
-    @cached_property
-    def warehouse(self) -> Warehouse:
-        return self._warehouse or Warehouse.from_settings(self.settings)
-
-    @cached_property
-    def email(self) -> EmailAdapter:
-        return self._email or EmailAdapter.from_settings(self.settings)
-
-    def _client(self) -> Client:
-        if self.temporal is None:
-            raise ApplicationError("no Temporal client on this worker", non_retryable=True)
-        return self.temporal
+    def __init__(self, services: Services) -> None:
+        self.services = services
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -193,7 +114,7 @@ class DetectorActivities:
             )
             invoices: list[dict[str, Any]] = []
             for customer in customers:
-                invoices.extend(await _run(self.stripe.customer_invoices, customer))
+                invoices.extend(await call(self.services.stripe.customer_invoices, customer))
             return DetectorQueryOutput(rows={"opportunities": deals, "invoices": invoices})
         if isinstance(spec, UnlinkedAccountsDetector):
             return DetectorQueryOutput(
@@ -206,10 +127,11 @@ class DetectorActivities:
         raise ApplicationError(f"no query for detector kind {spec.kind}", non_retryable=True)
 
     async def _soql(self, soql: str, **params: Any) -> list[dict[str, Any]]:
-        return await _run(lambda: self.salesforce.query(soql, **params))
+        # The adapter is built inside the call, so a missing setting fails as one.
+        return await call(lambda: self.services.salesforce.query(soql, **params))
 
     async def _sql(self, sql: str, **params: Any) -> list[dict[str, Any]]:
-        return await _run(lambda: self.warehouse.query(sql, params))
+        return await call(lambda: self.services.warehouse.query(sql, params))
 
     @activity.defn(name="canary.account_team")
     async def account_team(self, request: AccountTeamInput) -> AccountTeamOutput:
@@ -243,72 +165,12 @@ class DetectorActivities:
         from starter.intake import submit_detection
 
         submitted = await submit_detection(
-            self._client(), request.detection, self.settings, request.search_attributes
+            self.services.require_temporal(),
+            request.detection,
+            self.services.settings,
+            request.search_attributes,
         )
         return RaiseOutput(workflow_id=submitted.workflow_id, error_type=submitted.error_type)
-
-    # -- the digest ---------------------------------------------------------------------------
-
-    @activity.defn(name="canary.digest_add")
-    async def digest_add(self, request: DigestAddInput) -> DigestAddOutput:
-        """Add an item to its owner's digest, starting the digest if none is running."""
-        from workflows.detectors import DigestWorkflow
-
-        workflow_id = digest_id(request.digest.owner)
-        await self._client().start_workflow(
-            DigestWorkflow.run,
-            request.digest,
-            id=workflow_id,
-            task_queue=activity.info().task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            start_signal="add",
-            start_signal_args=[request.item],
-            static_summary=f"Daily digest for {request.digest.owner}"[:200],
-        )
-        return DigestAddOutput(digest_id=workflow_id)
-
-    @activity.defn(name="canary.digest_states")
-    async def digest_states(self, request: DigestStatesInput) -> DigestStatesOutput:
-        """Which remediations are still open (a cooling-down one runs but is closed)."""
-        from workflows import RemediationWorkflow
-
-        client = self._client()
-        found: dict[str, str] = {}
-        for workflow_id in request.workflow_ids:
-            handle = client.get_workflow_handle(workflow_id)
-            try:
-                description = await handle.describe()
-                if description.status != WorkflowExecutionStatus.RUNNING:
-                    continue
-                status: RemediationStatus = await handle.query(RemediationWorkflow.status)
-            except RPCError as err:
-                if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
-                    continue
-                raise
-            if status.state in OPEN_STATES:
-                found[workflow_id] = status.headline
-        return DigestStatesOutput(open=found)
-
-    # -- e-mail -------------------------------------------------------------------------------
-
-    @activity.defn(name="canary.send_email")
-    async def send_email(self, request: EmailInput) -> EmailOutput:
-        msg_id = message_id(request.message_id_key)
-        accepted = await _run(
-            self.email.send, request.to, request.subject, request.text, request.html, msg_id
-        )
-        return EmailOutput(message_id=msg_id, accepted=accepted)
-
-    def all(self) -> list[Callable[..., Any]]:
-        return [
-            self.detector_query,
-            self.account_team,
-            self.raise_detection,
-            self.digest_add,
-            self.digest_states,
-            self.send_email,
-        ]
 
 
 def _interactions(

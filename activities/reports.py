@@ -1,64 +1,29 @@
-"""The ``report.send`` SOP step: a KPI report (table and chart) to the KPI's audience.
-
-Mixed into the remediation activities (their ``run_step`` dispatches here), so a
-metric_threshold remediation sends its report as an ordinary, idempotent SOP step.
-"""
+"""The ``report.send`` step: a KPI report (table and chart) to the KPI's audience, in Slack
+and by e-mail, so a metric_threshold remediation sends its report as an ordinary,
+idempotent SOP step."""
 
 from __future__ import annotations
 
 import asyncio
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.calls import call
+from activities.services import Services
 from canary.adapters import PermanentError, TransientError
-from canary.adapters.email_adapter import EmailAdapter, message_id
+from canary.adapters.email_adapter import message_id
+from canary.blocks import report_blocks
 from canary.models import StepInput, StepOutput
 from canary.rules.report import html_report, series_points
-from canary.settings import MissingSettingError, Settings
-
-if TYPE_CHECKING:
-    from canary.adapters import SlackAdapter
+from canary.settings import MissingSettingError
 
 
-def report_blocks(facts: dict[str, Any], headline: str) -> list[dict[str, Any]]:
-    table = str(facts.get("table_text") or "")
-    return [
-        {"type": "header", "text": {"type": "plain_text", "text": headline[:150]}},
-        {
-            "type": "section",
-            "text": {
-                "type": "mrkdwn",
-                "text": f"{facts.get('kpi_title')} was *{facts.get('value_display')}* on "
-                f"{facts.get('period')}, {facts.get('direction')} the threshold of "
-                f"{facts.get('threshold_display')}.\nTrend: `{facts.get('sparkline', '')}`",
-            },
-        },
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"```{table[:2800]}```"}},
-    ]
+class ReportSender:
+    def __init__(self, services: Services) -> None:
+        self.services = services
 
-
-class ReportSteps:
-    """Needs ``self.settings``, ``self.slack`` and ``self.run`` (thread + error mapping);
-    builds the e-mail adapter from settings."""
-
-    settings: Settings
-
-    if TYPE_CHECKING:
-
-        @property
-        def slack(self) -> SlackAdapter: ...
-
-    async def run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover
-        raise NotImplementedError
-
-    @cached_property
-    def email(self) -> EmailAdapter:
-        return EmailAdapter.from_settings(self.settings)
-
-    async def send_report(self, request: StepInput) -> StepOutput:
+    async def send(self, request: StepInput) -> StepOutput:
         facts = request.facts
         title = str(facts.get("kpi_title") or facts.get("kpi") or "KPI")
         headline = (
@@ -72,13 +37,14 @@ class ReportSteps:
         sent: list[str] = []
         notes: list[str] = []
         if channel:
+            slack = self.services.slack
             key = f"{request.attempt_key}/report"
             existing = None
             if activity.in_activity() and activity.info().attempt > 1:
-                existing = await self.run(self.slack.find_by_metadata, str(channel), key)
+                existing = await call(slack.find_by_metadata, str(channel), key)
             if existing is None:
-                await self.run(
-                    self.slack.post,
+                await call(
+                    slack.post,
                     str(channel),
                     f"{title}: {facts.get('value_display')} ({facts.get('direction')} "
                     f"{facts.get('threshold_display')})",
@@ -89,7 +55,7 @@ class ReportSteps:
             sent.append(str(channel))
         if emails:
             try:
-                adapter = self.email
+                adapter = self.services.email
             except MissingSettingError as exc:
                 notes.append(f"e-mail not sent: {exc}")
             else:

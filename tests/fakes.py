@@ -9,7 +9,7 @@ from typing import Any
 
 from temporalio import activity
 
-from activities.investigation import investigate
+from activities.investigate import run_investigation
 from canary.blocks import thread_blocks
 from canary.catalog import diagnose, load_catalog, plan
 from canary.models import (
@@ -58,8 +58,8 @@ class FakeServices:
     emails: list[EmailInput] = field(default_factory=list)
     _ts: Any = field(default_factory=lambda: itertools.count(1))
 
-    @activity.defn(name="canary.plan_diagnosis")
     async def plan_diagnosis(self, detection: Detection) -> DiagnosisPlan:
+        """The investigation's plan (not an activity: it plans by itself)."""
         return plan(detection, CATALOG)
 
     @activity.defn(name="canary.enrich")
@@ -84,7 +84,7 @@ class FakeServices:
 
     @activity.defn(name="canary.investigate")
     async def investigate(self, request: InvestigateInput) -> Investigation:
-        return await investigate(
+        return await run_investigation(
             request,
             plan=self.plan_diagnosis,
             enrich=self.enrich,
@@ -166,7 +166,6 @@ class FakeServices:
 
     def all(self) -> list[Any]:
         return [
-            self.plan_diagnosis,
             self.enrich,
             self.investigate,
             self.diagnose,

@@ -16,11 +16,11 @@ import stripe
 import uvicorn
 from temporalio.client import Client
 
-from activities import RemediationActivities
+from activities import Services
 from canary.settings import Settings
 from sandbox import SandboxConfig, SandboxServer
 from starter.gateway import create_app
-from worker import build_worker
+from worker import build_worker, remediation_activities
 
 SIGNING_SECRET = "e2e-slack-signing-secret"
 WEBHOOK_SECRET = "whsec_e2e_webhook_secret"
@@ -120,8 +120,8 @@ async def live_stack(
             if not worker:
                 yield live
                 return
-            activities = RemediationActivities(settings, temporal=env_client)
-            async with build_worker(env_client, settings, activities=activities.all()):
+            activities = remediation_activities(Services(settings, temporal=env_client))
+            async with build_worker(env_client, settings, activities=activities):
                 yield live
     finally:
         server.should_exit = True

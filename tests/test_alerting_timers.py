@@ -21,7 +21,8 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
-from activities.detectors import DetectorActivities, digest_id
+from activities import DigestActivities, EmailActivities, Services
+from activities.digest import digest_id
 from canary.models import (
     ActionRequest,
     Detection,
@@ -81,12 +82,13 @@ async def alerting(env: WorkflowEnvironment) -> AsyncIterator[Env]:
             smtp_starttls=False,
             digest_hour_utc=hour,
         )
-        real = DetectorActivities(settings, temporal=env.client)
+        services = Services(settings, temporal=env.client)
+        digest, email = DigestActivities(services), EmailActivities(services)
         async with Worker(
             env.client,
             task_queue=queue,
             workflows=[RemediationWorkflow, DigestWorkflow],
-            activities=[*fake.all(), real.digest_add, real.digest_states, real.send_email],
+            activities=[*fake.all(), digest.digest_add, digest.digest_states, email.send_email],
         ):
             t = Env(env, fake, sink, queue, config, settings)
             try:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from canary.blocks import digest_blocks
 from canary.catalog import load_catalog
 from canary.catalog.loader import CatalogError
 from canary.models.detectors import (
@@ -23,7 +24,7 @@ from canary.models.detectors import (
 )
 from canary.rules import evaluate, route, to_detection
 from canary.rules.catalog import load_detectors
-from canary.rules.digest import digest_blocks, next_flush
+from canary.rules.digest import next_flush
 from canary.rules.report import format_value, html_report, sparkline, text_table
 from canary.rules.rules import baseline_shift
 

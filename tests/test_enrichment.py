@@ -7,7 +7,7 @@ from typing import Any, cast
 
 from temporalio.testing import ActivityEnvironment
 
-from activities.remediation import RemediationActivities
+from activities import InvestigationActivities, Services
 from canary.adapters.stripe_adapter import StripeAdapter
 from canary.models import Detection, EnrichInput
 from canary.settings import Settings
@@ -37,8 +37,8 @@ class Recording:
 
 async def enrich(detection: Detection) -> tuple[Any, Recording]:
     stripe = Recording()
-    activities = RemediationActivities(
-        Settings(stripe_api_key="sk_test_x"), stripe=cast(StripeAdapter, stripe)
+    activities = InvestigationActivities(
+        Services(Settings(stripe_api_key="sk_test_x"), stripe=cast(StripeAdapter, stripe))
     )
     found = await ActivityEnvironment().run(
         activities.enrich, EnrichInput(detection=detection, enricher="stripe.invoice")

@@ -22,7 +22,7 @@ import stripe
 from slack_sdk import WebClient
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.remediation import RemediationActivities
+from activities import InvestigationActivities, Services, SlackActivities
 from canary.adapters import PermanentError, TransientError
 from canary.adapters.stripe_adapter import STRIPE_API_VERSION, _translate
 from canary.models import ActionRequest, Detection, EnrichInput, SlackMessageInput
@@ -275,7 +275,7 @@ async def test_a_retried_alert_finds_its_posted_reply_and_posts_nothing(
 ) -> None:
     """An attempt whose alert and reply both reached Slack (its answer was lost) is retried:
     the retry finds both by their metadata, among the channel's messages and the thread's."""
-    activities = RemediationActivities(stack.settings)
+    activities = SlackActivities(Services(stack.settings))
     env = ActivityEnvironment()
     key = f"retry-{uuid.uuid4().hex[:8]}"
     message = SlackMessageInput(
@@ -323,7 +323,7 @@ async def test_the_invoice_lookup_reads_its_customer_and_payment_intent_in_the_s
         message="Invoice payment failed", facts={"event_type": "invoice.payment_failed"},
     )
     found = await ActivityEnvironment().run(
-        RemediationActivities(stack.settings).enrich,
+        InvestigationActivities(Services(stack.settings)).enrich,
         EnrichInput(detection=detection, enricher="stripe.invoice"),
     )
     assert found.facts["decline_code"] == "insufficient_funds"

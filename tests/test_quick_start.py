@@ -95,7 +95,6 @@ async def test_a_failed_lookup_is_retried_and_a_refused_one_is_not(
     calls: dict[str, int] = {}
 
     class Flaky(FakeServices):
-        @activity.defn(name="canary.plan_diagnosis")
         async def plan_diagnosis(self, detection: Detection) -> DiagnosisPlan:
             # A catalog whose SOP asks for two lookups.
             planned = await super().plan_diagnosis(detection)

@@ -26,6 +26,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from canary.blocks import digest_blocks, digest_text
     from canary.models import SlackMessageInput, SlackMessageOutput
     from canary.models.detectors import (
         AccountTeamInput,
@@ -43,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
         RaiseOutput,
     )
     from canary.rules import evaluate, route, to_detection
-    from canary.rules.digest import digest_blocks, digest_text, next_flush
+    from canary.rules.digest import next_flush
 
 QUERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),

@@ -18,12 +18,14 @@ from canary.blocks.alert import (
     thread_line,
     thread_text,
 )
+from canary.blocks.digest import digest_blocks, digest_text
 from canary.blocks.email import alert_email
 from canary.blocks.escalation import (
     escalation_blocks,
     escalation_thread_line,
     posts_to_escalation_channel,
 )
+from canary.blocks.report import report_blocks
 
 __all__ = [
     "OUTCOME_TEXT",
@@ -31,12 +33,15 @@ __all__ = [
     "STATE_BADGE",
     "alert_email",
     "build_blocks",
+    "digest_blocks",
+    "digest_text",
     "escalation_blocks",
     "escalation_thread_line",
     "fallback_text",
     "human_duration",
     "owner_mention",
     "posts_to_escalation_channel",
+    "report_blocks",
     "temporal_ui_link",
     "thread_blocks",
     "thread_line",

@@ -1,4 +1,5 @@
-"""CRM (Salesforce) enrichment and steps, mixed into the remediation activities.
+"""Salesforce: the CRM lookups of a diagnosis (opportunity, account, the accounts an app
+account may belong to) and the CRM steps (stage, link, account, task, case).
 
 Every write is confirmed by reading the record back: a remediation only says "fixed" when
 Salesforce shows the fix.
@@ -7,16 +8,15 @@ Salesforce shows the fix.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
-from canary.adapters import PermanentError, format_amount, format_units
-from canary.catalog.diagnosis import build_context, render
+from activities.calls import call
+from activities.services import Services
+from canary.adapters import format_amount, format_units
+from canary.catalog import build_context, render
 from canary.models import AccountRef, Detection, EnrichOutput, StepInput, StepOutput
-
-if TYPE_CHECKING:
-    from canary.adapters.salesforce_adapter import SalesforceAdapter
 
 CLOSED_WON = "Closed Won"
 
@@ -33,17 +33,15 @@ def _owner_facts(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in facts.items() if v}
 
 
-class CrmActivities:
-    """Needs ``self.salesforce`` (a SalesforceAdapter) and ``self.run`` (thread + errors)."""
+class SalesforceHandlers:
+    """The SOP's ``salesforce.*`` enrichers and step actions."""
 
-    salesforce: SalesforceAdapter
+    def __init__(self, services: Services) -> None:
+        self.services = services
 
-    async def run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover
-        raise NotImplementedError
+    # -- enrichers ------------------------------------------------------------------------
 
-    # -- enrichment -------------------------------------------------------------------------
-
-    async def enrich_opportunity(self, detection: Detection) -> EnrichOutput:
+    async def opportunity(self, detection: Detection) -> EnrichOutput:
         opportunity_id = (
             detection.subject.id
             if detection.subject.kind == "opportunity"
@@ -51,7 +49,7 @@ class CrmActivities:
         )
         if not opportunity_id:
             return EnrichOutput(facts={"opportunity_found": False})
-        record = await self.run(self.salesforce.opportunity, str(opportunity_id))
+        record = await call(self.services.salesforce.opportunity, str(opportunity_id))
         if record is None:
             return EnrichOutput(facts={"opportunity_found": False})
         paid = detection.facts.get("amount_paid")
@@ -86,10 +84,10 @@ class CrmActivities:
             ),
         )
 
-    async def enrich_account(self, detection: Detection) -> EnrichOutput:
+    async def account(self, detection: Detection) -> EnrichOutput:
         if not detection.account.crm_id:
             return EnrichOutput(facts={"crm_lookup": "no CRM account id on this detection"})
-        record = await self.run(self.salesforce.account, detection.account.crm_id)
+        record = await call(self.services.salesforce.account, detection.account.crm_id)
         if record is None:
             return EnrichOutput(facts={"crm_account_found": False})
         facts = {
@@ -102,10 +100,12 @@ class CrmActivities:
             account=AccountRef(name=record.get("Name"), owner_email=facts.get("owner_email")),
         )
 
-    async def enrich_candidates(self, detection: Detection) -> EnrichOutput:
+    async def account_candidates(self, detection: Detection) -> EnrichOutput:
         account = detection.account
         domain = account.domain or (account.model_extra or {}).get("website")
-        rows = await self.run(self.salesforce.accounts_matching, domain, account.stripe_customer_id)
+        rows = await call(
+            self.services.salesforce.accounts_matching, domain, account.stripe_customer_id
+        )
         linked = [r for r in rows if r.get("App_Account_Id__c") == detection.subject.id]
         candidates = [
             {
@@ -129,13 +129,13 @@ class CrmActivities:
             )
         return EnrichOutput(facts=facts)
 
-    # -- steps --------------------------------------------------------------------------------
+    # -- steps ----------------------------------------------------------------------------
 
     async def mark_closed_won(self, request: StepInput) -> StepOutput:
         opportunity_id = request.facts.get("opportunity_id") or request.detection.subject.id
         try:
-            await self.run(
-                self.salesforce.update,
+            await call(
+                self.services.salesforce.update,
                 "Opportunity",
                 str(opportunity_id),
                 {"StageName": CLOSED_WON},
@@ -147,7 +147,7 @@ class CrmActivities:
                     ok=False, text=f"Salesforce refused: {_detail(err)}", error_code=_code(err)
                 )
             raise
-        record = await self.run(self.salesforce.get, "Opportunity", str(opportunity_id))
+        record = await call(self.services.salesforce.get, "Opportunity", str(opportunity_id))
         stage = record.get("StageName")
         if stage != CLOSED_WON:
             return StepOutput(ok=False, text=f"Salesforce still shows stage {stage}.")
@@ -162,7 +162,7 @@ class CrmActivities:
         """Re-read a deal that was past its close date: fixed once it is closed (won or lost)
         or its close date is today or later."""
         opportunity_id = request.facts.get("opportunity_id") or request.detection.subject.id
-        record = await self.run(self.salesforce.opportunity, str(opportunity_id))
+        record = await call(self.services.salesforce.opportunity, str(opportunity_id))
         if record is None:
             return StepOutput(ok=False, text="Salesforce has no such opportunity any more.")
         stage, closes = record.get("StageName"), record.get("CloseDate")
@@ -193,14 +193,14 @@ class CrmActivities:
         if request.detection.account.stripe_customer_id:
             fields["Stripe_Customer_Id__c"] = request.detection.account.stripe_customer_id
         try:
-            await self.run(self.salesforce.update, "Account", str(account_id), fields)
+            await call(self.services.salesforce.update, "Account", str(account_id), fields)
         except ApplicationError as err:
             if err.non_retryable:
                 return StepOutput(
                     ok=False, text=f"Salesforce refused: {_detail(err)}", error_code=_code(err)
                 )
             raise
-        record = await self.run(self.salesforce.get, "Account", str(account_id))
+        record = await call(self.services.salesforce.get, "Account", str(account_id))
         if record.get("App_Account_Id__c") != request.detection.subject.id:
             return StepOutput(ok=False, text="Salesforce does not show the link after writing it.")
         return StepOutput(
@@ -221,17 +221,17 @@ class CrmActivities:
         if account.stripe_customer_id:
             fields["Stripe_Customer_Id__c"] = account.stripe_customer_id
         # Idempotent by external id: a retried create finds the account it already made.
-        existing = await self.run(
-            self.salesforce.query,
+        existing = await call(
+            self.services.salesforce.query,
             "SELECT Id, Name FROM Account WHERE App_Account_Id__c = {app}",
             app=request.detection.subject.id,
         )
         new_id = (
             existing[0]["Id"]
             if existing
-            else await self.run(self.salesforce.create, "Account", fields)
+            else await call(self.services.salesforce.create, "Account", fields)
         )
-        record = await self.run(self.salesforce.get, "Account", str(new_id))
+        record = await call(self.services.salesforce.get, "Account", str(new_id))
         return StepOutput(
             ok=True,
             resolved=True,
@@ -248,8 +248,8 @@ class CrmActivities:
         subject = render(str(params.get("subject") or request.step.title), context)[:255]
         # Idempotent: the task carries the attempt key, and a retry finds it first.
         marker = f"canary:{request.attempt_key}"[:255]
-        existing = await self.run(
-            self.salesforce.query,
+        existing = await call(
+            self.services.salesforce.query,
             "SELECT Id FROM Task WHERE Description LIKE '%{marker:like}%'",
             marker=marker,
         )
@@ -273,7 +273,7 @@ class CrmActivities:
             fields["Type"] = str(params["type"])
         if what:
             fields["WhatId"] = what
-        task_id = await self.run(self.salesforce.create, "Task", fields)
+        task_id = await call(self.services.salesforce.create, "Task", fields)
         return StepOutput(
             ok=True,
             text=f"CRM task created: {subject} ({task_id}).",
@@ -289,14 +289,14 @@ class CrmActivities:
             return StepOutput(ok=False, text="No Salesforce case on this remediation.")
         fields = {"IsEscalated": True, "Priority": "High"}
         try:
-            await self.run(self.salesforce.update, "Case", str(case_id), fields)
+            await call(self.services.salesforce.update, "Case", str(case_id), fields)
         except ApplicationError as err:
             if err.non_retryable:
                 return StepOutput(
                     ok=False, text=f"Salesforce refused: {_detail(err)}", error_code=_code(err)
                 )
             raise
-        record = await self.run(self.salesforce.get, "Case", str(case_id))
+        record = await call(self.services.salesforce.get, "Case", str(case_id))
         if record.get("IsEscalated") is not True:
             return StepOutput(ok=False, text="Salesforce does not show the case escalated.")
         return StepOutput(
@@ -316,6 +316,3 @@ def _code(err: ApplicationError) -> str | None:
     if details and isinstance(details[0], dict):
         return details[0].get("code")
     return None
-
-
-__all__ = ["CrmActivities", "PermanentError"]

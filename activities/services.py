@@ -1,0 +1,70 @@
+"""The outside systems the activities reach, each adapter built from settings when first
+used: a setting that one feature needs fails that feature (naming the variable), not the
+worker's start. Tests pass their own adapters."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+
+from canary.adapters import SlackAdapter, StripeAdapter
+from canary.adapters.email_adapter import EmailAdapter
+from canary.adapters.salesforce_adapter import SalesforceAdapter
+from canary.adapters.warehouse import Warehouse
+from canary.settings import Settings, get_settings
+
+
+class Services:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        stripe: StripeAdapter | None = None,
+        slack: SlackAdapter | None = None,
+        salesforce: SalesforceAdapter | None = None,
+        email: EmailAdapter | None = None,
+        warehouse: Warehouse | None = None,
+        temporal: Client | None = None,
+    ) -> None:
+        self.settings = settings or get_settings()
+        self._stripe = stripe
+        self._slack = slack
+        self._salesforce = salesforce
+        self._email = email
+        self._warehouse = warehouse
+        #: Temporal itself, for the activities that start or read workflows (None: they
+        #: fail or do without, as each one says).
+        self.temporal = temporal
+
+    def require_temporal(self) -> Client:
+        if self.temporal is None:
+            raise ApplicationError("no Temporal client on this worker", non_retryable=True)
+        return self.temporal
+
+    @cached_property
+    def stripe(self) -> StripeAdapter:
+        if self._stripe is not None:
+            return self._stripe
+        key = self.settings.require("stripe_api_key", "to read invoices and retry payments")
+        return StripeAdapter(key, self.settings.stripe_api_base)
+
+    @cached_property
+    def slack(self) -> SlackAdapter:
+        if self._slack is not None:
+            return self._slack
+        token = self.settings.require("slack_bot_token", "to post alerts to Slack")
+        return SlackAdapter(token, self.settings.slack_api_url)
+
+    @cached_property
+    def salesforce(self) -> SalesforceAdapter:
+        return self._salesforce or SalesforceAdapter.from_settings(self.settings)
+
+    @cached_property
+    def email(self) -> EmailAdapter:
+        return self._email or EmailAdapter.from_settings(self.settings)
+
+    @cached_property
+    def warehouse(self) -> Warehouse:
+        return self._warehouse or Warehouse.from_settings(self.settings)

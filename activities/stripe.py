@@ -1,0 +1,247 @@
+"""Stripe: the invoice and customer lookups of a diagnosis, and the payment steps (retry the
+payment, the payer's links, check the invoice, find a deal's payment).
+
+Every write carries an idempotency key derived from the workflow id and the step's attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Any
+
+from temporalio.exceptions import ApplicationError
+
+from activities.calls import application_error, call, idempotency_key
+from activities.services import Services
+from canary.adapters import PaymentDeclined, PermanentError, TransientError, format_amount
+from canary.models import AccountRef, Detection, EnrichOutput, Link, StepInput, StepOutput
+from canary.rules.pipeline import payment_for_deal
+
+
+class StripeHandlers:
+    """The SOP's ``stripe.*`` enrichers and step actions."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    # -- enrichers ------------------------------------------------------------------------
+
+    async def invoice(self, detection: Detection) -> EnrichOutput:
+        """The invoice, its customer and (without a decline code) its payment intent, read in
+        one call; a detection that names no invoice but a customer reads the customer."""
+        found_id = invoice_id(detection)
+        if not found_id:
+            if _customer_id(detection):
+                return await self.customer(detection)
+            return EnrichOutput(facts={"invoice_lookup": "no invoice on this detection"})
+        # Without a decline code, why it failed is on the payment intent.
+        needs_intent = not detection.facts.get("decline_code")
+        expand = ["customer", "payment_intent"] if needs_intent else ["customer"]
+        invoice = await call(self.services.stripe.invoice, found_id, expand)
+        customer = invoice.get("customer")
+        customer_id = customer.get("id") if isinstance(customer, dict) else customer
+        facts = {
+            "invoice_id": invoice.get("id"),
+            "invoice_number": invoice.get("number") or invoice.get("id"),
+            "invoice_status": invoice.get("status"),
+            "amount_due": invoice.get("amount_due"),
+            "amount_remaining": invoice.get("amount_remaining"),
+            "currency": invoice.get("currency"),
+            "amount_display": format_amount(
+                invoice.get("amount_remaining", invoice.get("amount_due")), invoice.get("currency")
+            ),
+            "attempt_count": invoice.get("attempt_count"),
+            "hosted_invoice_url": invoice.get("hosted_invoice_url"),
+            "customer_id": customer_id,
+            "customer_email": invoice.get("customer_email"),
+        }
+        if needs_intent:
+            facts.update(await self._last_payment_error(invoice))
+        account = AccountRef(stripe_customer_id=customer_id, name=invoice.get("customer_name"))
+        found = EnrichOutput(
+            facts={k: v for k, v in facts.items() if v is not None}, account=account
+        )
+        if isinstance(customer, dict) and not customer.get("deleted"):
+            # The customer's own record knows more (its CRM account, its owner, its domain).
+            known = _customer_facts(customer)
+            assert known.account is not None
+            found.facts.update(known.facts)
+            found.account = known.account.filled_from(account)
+        return found
+
+    async def _last_payment_error(self, invoice: dict[str, Any]) -> dict[str, Any]:
+        """Why the last attempt failed, from the invoice's payment intent.
+
+        Older API versions link it as ``invoice.payment_intent``; newer ones list it under
+        ``invoice.payments``. Either way the decline code lives on the payment intent.
+        """
+        intent = invoice.get("payment_intent")
+        if not intent:
+            for payment in (invoice.get("payments") or {}).get("data", []):
+                intent = (payment.get("payment") or {}).get("payment_intent")
+                if intent:
+                    break
+        if not intent:
+            return {}
+        # Expanded with the invoice (one call), or only its id: then read it.
+        found = (
+            intent
+            if isinstance(intent, dict)
+            else await call(self.services.stripe.payment_intent, str(intent))
+        )
+        error = found.get("last_payment_error") or {}
+        facts = {
+            "payment_intent_id": found.get("id"),
+            "decline_code": error.get("decline_code"),
+            "error_code": error.get("code"),
+            "decline_message": error.get("message"),
+        }
+        return {k: v for k, v in facts.items() if v}
+
+    async def customer(self, detection: Detection) -> EnrichOutput:
+        customer_id = _customer_id(detection)
+        if not customer_id:
+            return EnrichOutput(facts={"customer_lookup": "no Stripe customer on this detection"})
+        return _customer_facts(await call(self.services.stripe.customer, customer_id))
+
+    # -- steps ----------------------------------------------------------------------------
+
+    async def retry_payment(self, request: StepInput) -> StepOutput:
+        found_id = invoice_id(request.detection, request.facts)
+        if not found_id:
+            raise ApplicationError("no invoice to retry on this remediation", non_retryable=True)
+        key = idempotency_key(request.attempt_key)
+        try:
+            invoice = await asyncio.to_thread(self.services.stripe.pay_invoice, found_id, key)
+        except PaymentDeclined as declined:
+            return StepOutput(
+                ok=False,
+                text=f"Stripe declined the retry: {declined.message}"
+                + (f" (decline code `{declined.decline_code}`)" if declined.decline_code else ""),
+                error_code=declined.decline_code or declined.code,
+                facts={"last_retry_decline_code": declined.decline_code},
+            )
+        except PermanentError as exc:
+            if "already paid" in exc.detail.lower():
+                return StepOutput(ok=True, resolved=True, text="The invoice was already paid.")
+            raise application_error(exc) from exc
+        except TransientError as exc:
+            raise application_error(exc) from exc
+        paid = invoice.get("status") == "paid"
+        amount = format_amount(invoice.get("amount_paid"), invoice.get("currency"))
+        return StepOutput(
+            ok=paid,
+            resolved=paid,
+            text=f"Payment retried: {amount} collected."
+            if paid
+            else f"Payment retried; invoice is {invoice.get('status')}.",
+            facts={"invoice_status": invoice.get("status"), "idempotency_key": key},
+        )
+
+    async def hosted_invoice_link(self, request: StepInput) -> StepOutput:
+        found_id = invoice_id(request.detection, request.facts)
+        url = request.facts.get("hosted_invoice_url")
+        if not url and found_id:
+            invoice = await call(self.services.stripe.invoice, found_id)
+            url = invoice.get("hosted_invoice_url")
+        if not url:
+            return StepOutput(ok=False, text="Stripe has no hosted page for this invoice.")
+        return StepOutput(
+            ok=True,
+            text="Hosted invoice page ready for the payer.",
+            links=[Link(label="Hosted invoice page (send to the payer)", url=str(url))],
+        )
+
+    async def billing_portal_link(self, request: StepInput) -> StepOutput:
+        customer = request.facts.get("customer_id") or request.detection.account.stripe_customer_id
+        if not customer:
+            return StepOutput(ok=False, text="No Stripe customer to create a card-update link for.")
+        url = await call(
+            self.services.stripe.billing_portal_link,
+            str(customer),
+            request.facts.get("hosted_invoice_url"),
+            idempotency_key(request.attempt_key),
+        )
+        return StepOutput(
+            ok=True,
+            text="Card-update link created for the customer.",
+            links=[Link(label="Card-update link (billing portal)", url=url)],
+        )
+
+    async def check_invoice_paid(self, request: StepInput) -> StepOutput:
+        found_id = invoice_id(request.detection, request.facts)
+        if not found_id:
+            return StepOutput(ok=False, text="No invoice to check.")
+        invoice = await call(self.services.stripe.invoice, found_id)
+        paid = invoice.get("status") == "paid"
+        return StepOutput(ok=True, resolved=paid, text=f"Invoice is {invoice.get('status')}.")
+
+    async def find_deal_payment(self, request: StepInput) -> StepOutput:
+        """Look in Stripe again for the payment of a Closed Won deal (same judgement as the
+        pipeline sweep that raised it)."""
+        customer = request.facts.get("stripe_customer") or (
+            request.detection.account.stripe_customer_id
+        )
+        if not customer:
+            return StepOutput(
+                ok=False,
+                text="The account has no Stripe customer yet: create the customer and invoice "
+                "in Stripe (or link the right customer in Salesforce), then check again.",
+            )
+        invoices = await call(self.services.stripe.customer_invoices, str(customer))
+        closed = request.facts.get("opportunity_close_date")
+        paid, unpaid = payment_for_deal(
+            str(request.facts.get("opportunity_id") or request.detection.subject.id),
+            date.fromisoformat(str(closed)[:10]) if closed else date.min,
+            request.facts.get("stripe_invoice_id"),
+            invoices,
+            int(request.facts.get("paid_before_close_days") or 0),
+        )
+        if paid is not None:
+            amount = format_amount(paid.get("amount_paid"), paid.get("currency"))
+            return StepOutput(
+                ok=True,
+                resolved=True,
+                text=f"Stripe shows invoice {paid['id']} paid ({amount}).",
+                facts={"invoice_id": paid["id"], "invoice_status": "paid"},
+            )
+        return StepOutput(
+            ok=False,
+            text=f"Still no payment in Stripe for {customer}"
+            + (f"; {len(unpaid)} invoice(s) open." if unpaid else "; no open invoice either."),
+        )
+
+
+def invoice_id(detection: Detection, facts: dict[str, Any] | None = None) -> str | None:
+    """The Stripe invoice a remediation is about: its subject, or one its facts name."""
+    if detection.subject.kind == "invoice":
+        return detection.subject.id
+    for source in (facts or {}, detection.facts):
+        if source.get("invoice_id"):
+            return str(source["invoice_id"])
+    return None
+
+
+def _customer_id(detection: Detection) -> str | None:
+    found = detection.account.stripe_customer_id or detection.facts.get("customer_id")
+    return str(found) if found else None
+
+
+def _customer_facts(customer: dict[str, Any]) -> EnrichOutput:
+    """What a Stripe customer tells about its account: the CRM account, owner and domain its
+    metadata names, its billing e-mail and name."""
+    metadata = customer.get("metadata") or {}
+    domain = None
+    if customer.get("email") and "@" in customer["email"]:
+        domain = customer["email"].split("@", 1)[1]
+    account = AccountRef(
+        stripe_customer_id=customer.get("id"),
+        name=customer.get("name"),
+        domain=metadata.get("domain") or domain,
+        crm_id=metadata.get("salesforce_account_id") or metadata.get("crm_id"),
+        app_account_id=metadata.get("app_account_id"),
+        owner_email=metadata.get("owner_email"),
+    )
+    facts = {"customer_email": customer.get("email"), "customer_name": customer.get("name")}
+    return EnrichOutput(facts={k: v for k, v in facts.items() if v}, account=account)

@@ -4,19 +4,17 @@ Each scenario drives RemediationWorkflow down one path on the time-skipping serv
 same-name fake activities (tests/fakes.py: offline and deterministic), checks that it took
 the path its name says, then saves Temporal's JSON history of every run (a remediation that
 continued as new leaves ``NAME.json`` for its first run and ``NAME-run2.json``… for the
-next). `tests/test_replay.py` replays them all against the current workflow code: a change
-that would break running remediations fails there and must be guarded with
-`workflow.patched`.
+next). `tests/test_replay.py` replays them all against the current workflow code.
+
+Canary has not been released yet (CHANGELOG.md has no version entry), so a change to the
+workflows re-records these histories with this script and needs no `workflow.patched()`.
+From the first release on, the histories of the last release are kept and replayed, and a
+change to the commands a running workflow issues is guarded with `workflow.patched()` (see
+the README's section for contributors).
 
 Every SOP type in the catalog gets at least one history: the scenarios below, and for a type
 added later without one, a generic path (an admin presses its first closing button).
-
-Histories recorded by older workflow code live in ``tests/histories/before-<change>/``
-(``before-lean-history``, ``before-continue-as-new``, ``before-quick-start``); this script
-writes only the top level and never touches them. Before re-recording after a patched
-workflow change, copy the top-level files into a new ``before-…`` folder first, so the
-unpatched path keeps being replayed. ``python -m tests.record_histories NAME…`` re-records
-only the named scenarios.
+``python -m tests.record_histories NAME…`` re-records only the named scenarios.
 """
 
 from __future__ import annotations

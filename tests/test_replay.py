@@ -1,8 +1,8 @@
 """Recorded histories replay against the current workflow code (regenerate: make histories).
 
-The top level of tests/histories/ is what `make histories` records with the current code;
-``before-*`` subfolders hold RemediationWorkflow histories recorded by older code (kept, so the
-unpatched paths replay too).
+tests/histories/ is what `make histories` records with the current code (detectors/ holds
+the detector workflows' own, replayed by their tests). A recorded history holds no patch
+markers: Canary has not been released, so its workflows carry no `workflow.patched()` yet.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def _workflow_type(path: Path) -> str:
 
 # Other workflows' histories (tests/histories/detectors/) are replayed by their own tests.
 HISTORIES = sorted(p for p in ROOT.rglob("*.json") if _workflow_type(p) == "RemediationWorkflow")
-CURRENT = {p.stem for p in HISTORIES if p.parent == ROOT}
+CURRENT = {p.stem for p in HISTORIES}
 PATHS = (
     "auto_resolved",
     "approved",
@@ -62,6 +62,15 @@ def test_a_continued_remediation_is_recorded_run_by_run() -> None:
     for name in CURRENT:
         if "continued_as_new" in name and "-run" not in name:
             assert f"{name}-run2" in CURRENT, f"{name}: its second run is not recorded"
+
+
+def test_no_history_holds_a_patch_marker() -> None:
+    """Before the first release, a workflow change re-records the histories instead of
+    patching: no marker, no TemporalChangeVersion search attribute."""
+    for path in sorted(ROOT.rglob("*.json")):
+        text = path.read_text()
+        assert "core_patch" not in text, f"{path.name} records a workflow.patched() marker"
+        assert "TemporalChangeVersion" not in text, f"{path.name} upserts TemporalChangeVersion"
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,6 @@ from canary.models.remediation import (
     OPEN_STATES,
     ActionRequest,
     ActionResult,
-    CarriedState,
     DiagnoseInput,
     Diagnosis,
     DiagnosisPlan,
@@ -17,7 +16,6 @@ from canary.models.remediation import (
     Investigation,
     Outcome,
     RemediationConfig,
-    RemediationInput,
     RemediationStatus,
     RemediationSummary,
     ResolutionRecord,
@@ -32,6 +30,7 @@ from canary.models.remediation import (
     StepInput,
     StepOutput,
     TimelineEntry,
+    TimelineKind,
 )
 from canary.models.sop import (
     Alerting,
@@ -45,6 +44,7 @@ from canary.models.sop import (
     Sop,
     Step,
 )
+from canary.models.state import RemediationInput, RemediationState
 
 __all__ = [
     "OPEN_STATES",
@@ -53,7 +53,6 @@ __all__ = [
     "ActionRequest",
     "ActionResult",
     "Branch",
-    "CarriedState",
     "Catalog",
     "DiagnoseInput",
     "Diagnosis",
@@ -72,6 +71,7 @@ __all__ = [
     "Outcome",
     "RemediationConfig",
     "RemediationInput",
+    "RemediationState",
     "RemediationStatus",
     "RemediationSummary",
     "Resolution",
@@ -91,4 +91,5 @@ __all__ = [
     "StepOutput",
     "Subject",
     "TimelineEntry",
+    "TimelineKind",
 ]

@@ -24,6 +24,38 @@ Outcome = Literal[
 OPEN_STATES: frozenset[str] = frozenset(
     {"diagnosing", "remediating", "awaiting_human", "escalated"}
 )
+#: What a timeline entry records. Reports read these names (canary/reports).
+TimelineKind = Literal[
+    "detected",
+    "diagnosed",
+    "enrich_failed",
+    "owner",
+    "owner_lookup_failed",
+    "manager",
+    "manager_lookup_failed",
+    "groups_failed",
+    "state",
+    "step_started",
+    "step_succeeded",
+    "step_failed",
+    "notified",
+    "slack_failed",
+    "digested",
+    "digest_failed",
+    "emailed",
+    "email_skipped",
+    "email_failed",
+    "escalated",
+    "human_action",
+    "action_refused",
+    "snoozed",
+    "occurrence",
+    "suppressed",
+    "external",
+    "closed",
+    "cooldown",
+    "continued",
+]
 
 
 class DiagnosisStep(BaseModel):
@@ -101,7 +133,7 @@ def owner_emails(account: AccountRef, facts: dict[str, Any]) -> list[str]:
 
 class TimelineEntry(BaseModel):
     at: datetime
-    kind: str
+    kind: TimelineKind
     text: str
     actor: str = "canary"
     data: dict[str, Any] = Field(default_factory=dict)
@@ -130,14 +162,6 @@ class RemediationConfig(BaseModel):
         description="A run whose history reaches this many events continues as new (same "
         "workflow id, state carried), before Temporal's history limits come near.",
     )
-
-
-class RemediationInput(BaseModel):
-    detection: Detection
-    config: RemediationConfig = Field(default_factory=RemediationConfig)
-    # Carried across continue-as-new so a long-lived remediation keeps its story. None on
-    # the first run (and in every history recorded before continue-as-new existed).
-    carried: CarriedState | None = None
 
 
 class ActionRequest(BaseModel):
@@ -355,54 +379,3 @@ class Investigation(BaseModel):
         description="Step id → result of the leading link-preparing steps run here (a step "
         "that failed is left out: the workflow runs it, with retries).",
     )
-
-
-class CarriedState(BaseModel):
-    """Everything a remediation knows, handed by continue-as-new to its next run.
-
-    Times are absolute, so the escalation ladder, scheduled steps, snoozes, expiry and the
-    cooldown keep their original schedule; counters (step runs, thread posts) go on from
-    where they were, so idempotency keys and Slack metadata keys never repeat.
-    """
-
-    run: int = Field(2, description="Which run of the workflow this is (the first is 1).")
-    started_at: datetime
-    state: State
-    outcome: Outcome | None = None
-    closed: bool = False
-    resolved_by: str | None = None
-    diagnosis: Diagnosis
-    diagnosed_at: datetime
-    facts: dict[str, Any] = Field(default_factory=dict)
-    account: AccountRef
-    timeline: list[TimelineEntry]
-    seen: list[str] = Field(default_factory=list)
-    occurrences: int = 1
-    attempts: int = 0
-    escalation_level: int = 0
-    highest_escalation: int = 0
-    owner: ResolveOwnerOutput = Field(default_factory=lambda: ResolveOwnerOutput())
-    manager: ResolveOwnerOutput = Field(default_factory=lambda: ResolveOwnerOutput())
-    group_members: dict[str, list[str]] = Field(default_factory=dict)
-    slack: SlackRef | None = None
-    thread_posts: int = 0
-    thread_queue: list[str] = Field(default_factory=list)
-    links: list[Link] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list)
-    step_runs: dict[str, int] = Field(default_factory=dict)
-    done_scheduled: list[str] = Field(default_factory=list)
-    first_notified_at: datetime | None = None
-    first_human_at: datetime | None = None
-    attention_anchor: datetime | None = None
-    snoozed_until: datetime | None = None
-    external: list[ExternalEvent] = Field(default_factory=list)
-    needs_publish: bool = False
-    digest_id: str | None = None
-    digest_failed: bool = False
-    emailed: bool = False
-    cooldown_until: datetime | None = Field(
-        None, description="Set when it continued while cooling down after it closed."
-    )
-
-
-RemediationInput.model_rebuild()

@@ -1,0 +1,374 @@
+"""RemediationState: everything one remediation knows, and its pure transitions.
+
+The workflow keeps one instance and hands it whole to the next run when it continues as new,
+so nothing is copied field by field. Every method here is deterministic: time comes in as
+``now`` (the workflow's clock), so the transitions are tested without Temporal.
+
+Times are absolute, so the escalation ladder, scheduled steps, snoozes, expiry and the
+cooldown keep their schedule across runs; counters (step runs, thread posts) go on from where
+they were, so idempotency keys and Slack metadata keys never repeat.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, get_args
+
+from pydantic import BaseModel, Field
+
+from canary.models.detection import AccountRef, Detection, Link
+from canary.models.remediation import (
+    ActionRequest,
+    Diagnosis,
+    ExternalEvent,
+    Outcome,
+    RemediationConfig,
+    RemediationStatus,
+    ResolutionRecord,
+    ResolveOwnerOutput,
+    SlackRef,
+    State,
+    TimelineEntry,
+    TimelineKind,
+)
+from canary.models.sop import HumanAction
+
+#: Timeline entries worth a line in the alert's Slack thread (the rest stay in Temporal).
+THREADED_KINDS: frozenset[TimelineKind] = frozenset(
+    {
+        "step_succeeded",
+        "step_failed",
+        "human_action",
+        "snoozed",
+        "occurrence",
+        "external",
+        "closed",
+        "enrich_failed",
+    }
+)
+#: Warnings kept under the alert (the latest few).
+MAX_NOTES = 3
+#: What each outcome leaves the remediation's state as.
+CLOSED_STATE: dict[Outcome, State] = {
+    "auto_resolved": "resolved",
+    "resolved_by_human": "resolved",
+    "resolved_externally": "resolved",
+    "dismissed": "dismissed",
+    "expired": "failed",
+}
+assert set(CLOSED_STATE) == set(get_args(Outcome))
+
+
+class RemediationState(BaseModel):
+    """What a remediation knows; carried whole across continue-as-new."""
+
+    run: int = Field(1, description="Which run of the workflow this is (the first is 1).")
+    started_at: datetime
+    state: State = "diagnosing"
+    outcome: Outcome | None = None
+    closed: bool = False
+    resolved_by: str | None = None
+    diagnosis: Diagnosis | None = Field(
+        None, description="Pinned when diagnosed: the SOP's steps, buttons and ladder."
+    )
+    diagnosed_at: datetime | None = None
+    facts: dict[str, Any] = Field(default_factory=dict)
+    account: AccountRef
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    seen: list[str] = Field(
+        default_factory=list, description="Report ids and event ids already folded in."
+    )
+    occurrences: int = 1
+    attempts: int = Field(0, description="Payment retries made.")
+    escalation_level: int = 0
+    highest_escalation: int = 0
+    owner: ResolveOwnerOutput = Field(default_factory=ResolveOwnerOutput)
+    manager: ResolveOwnerOutput = Field(default_factory=ResolveOwnerOutput)
+    group_members: dict[str, list[str]] = Field(default_factory=dict)
+    slack: SlackRef | None = Field(None, description="The alert, once posted.")
+    thread_posts: int = 0
+    thread_queue: list[int] = Field(
+        default_factory=list, description="Timeline entries (indexes) not threaded yet."
+    )
+    links: list[Link] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    step_runs: dict[str, int] = Field(default_factory=dict)
+    done_scheduled: list[str] = Field(default_factory=list)
+    first_notified_at: datetime | None = None
+    first_human_at: datetime | None = None
+    attention_anchor: datetime | None = Field(
+        None, description="Since when people have been waited for (the ladder counts from it)."
+    )
+    snoozed_until: datetime | None = None
+    external: list[ExternalEvent] = Field(
+        default_factory=list, description="Outside facts received and not handled yet."
+    )
+    needs_publish: bool = False
+    digest_id: str | None = None
+    digest_failed: bool = False
+    emailed: bool = False
+    cooldown_until: datetime | None = None
+
+    @classmethod
+    def begin(cls, detection: Detection, now: datetime) -> RemediationState:
+        state = cls(
+            started_at=now,
+            facts=dict(detection.facts),
+            account=detection.account,
+            seen=[detection.dedupe_key()],
+        )
+        state.record(
+            now,
+            "detected",
+            f"{detection.source} reported {detection.type or 'an error'} on "
+            f"{detection.subject.kind} {detection.subject.id}",
+            actor=detection.source,
+            data={"detection": detection.model_dump(mode="json")},
+        )
+        return state
+
+    # -- the record --------------------------------------------------------------------------
+
+    def record(
+        self,
+        now: datetime,
+        kind: TimelineKind,
+        text: str,
+        actor: str = "canary",
+        data: dict[str, Any] | None = None,
+        thread: bool = True,
+    ) -> None:
+        """A timeline entry; the kinds people follow are also queued for the alert's thread."""
+        self.timeline.append(
+            TimelineEntry(at=now, kind=kind, text=text, actor=actor, data=data or {})
+        )
+        if thread and kind in THREADED_KINDS:
+            self.thread_queue.append(len(self.timeline) - 1)
+
+    def take_thread_lines(self, count: int | None = None) -> list[TimelineEntry]:
+        """The queued thread entries (the first ``count`` of them), off the queue."""
+        taken = self.thread_queue if count is None else self.thread_queue[:count]
+        self.thread_queue = self.thread_queue[len(taken) :]
+        return [self.timeline[i] for i in taken]
+
+    def queued_thread_lines(self) -> list[TimelineEntry]:
+        return [self.timeline[i] for i in self.thread_queue]
+
+    def note(self, text: str) -> None:
+        self.notes = [*self.notes, text][-MAX_NOTES:]
+
+    def saw(self, key: str) -> bool:
+        """Whether ``key`` was folded in already; remembers it if not."""
+        if key in self.seen:
+            return True
+        self.seen.append(key)
+        return False
+
+    # -- transitions ---------------------------------------------------------------------------
+
+    def set_state(self, now: datetime, state: State) -> bool:
+        """Move to ``state`` unless closed or already there; whether it moved."""
+        if self.closed or self.state == state:
+            return False
+        self.state = state
+        self.record(now, "state", f"State is now {state}")
+        return True
+
+    def close(
+        self,
+        now: datetime,
+        outcome: Outcome,
+        actor: str,
+        text: str,
+        evidence: dict[str, Any] | None = None,
+    ) -> bool:
+        """Close with ``outcome`` (once); whether this call closed it."""
+        if self.closed:
+            return False
+        self.closed = True
+        self.outcome = outcome
+        self.resolved_by = actor
+        self.state = CLOSED_STATE[outcome]
+        self.record(
+            now,
+            "closed",
+            f"{text} — outcome {outcome}",
+            actor=actor,
+            data={"outcome": outcome, "evidence": evidence or {}},
+        )
+        return True
+
+    def fold_occurrence(self, now: datetime, detection: Detection) -> bool:
+        """The same subject reported again: counted once per report id (suppressed while
+        cooling down after it closed). Whether the alert has news to show."""
+        if self.saw(detection.dedupe_key()):
+            return False  # a redelivered webhook: already counted
+        if self.closed:
+            self.record(
+                now,
+                "suppressed",
+                f"{detection.source} reported it again; quiet during the cooldown: "
+                f"{detection.message[:200]}",
+                actor=detection.source,
+                data={"detection_id": detection.id},
+            )
+            return False
+        self.occurrences += 1
+        self.facts.update(detection.facts)
+        self.record(
+            now,
+            "occurrence",
+            f"Reported again by {detection.source} (#{self.occurrences}): "
+            f"{detection.message[:200]}",
+            actor=detection.source,
+            data={"detection_id": detection.id, "facts": detection.facts},
+        )
+        self.needs_publish = True
+        return True
+
+    def receive(self, event: ExternalEvent) -> bool:
+        """Queue an outside fact for the workflow's loop; False if it was seen before."""
+        if event.event_id and self.saw(f"external:{event.event_id}"):
+            return False
+        self.external.append(event)
+        return True
+
+    def apply_external(self, now: datetime) -> None:
+        """Handle the queued outside facts: one the SOP lists resolves the remediation with
+        its evidence; the others are recorded. Waits until diagnosed (the SOP decides)."""
+        if self.diagnosis is None:
+            return
+        while self.external and not self.closed:
+            event = self.external.pop(0)
+            if event.kind in self.diagnosis.resolution.external_events:
+                self.close(
+                    now,
+                    "resolved_externally",
+                    event.source,
+                    f"{event.source} reported {event.kind}",
+                    evidence=event.evidence,
+                )
+            else:
+                self.record(
+                    now,
+                    "external",
+                    f"{event.source} reported {event.kind} (no effect)",
+                    actor=event.source,
+                    data=event.evidence,
+                )
+
+    # -- who may act ---------------------------------------------------------------------------
+
+    def action(self, action_id: str) -> HumanAction | None:
+        if self.diagnosis is None:
+            return None
+        return next((a for a in self.diagnosis.actions if a.id == action_id), None)
+
+    def may_act(self, action: HumanAction, request: ActionRequest, admins: list[str]) -> bool:
+        """Who may press which button, from the SOP; admins always may (break-glass).
+
+        The CLI and the API reach Temporal with the operator's own credentials, which
+        already allow anything, so only chat clicks are checked against the SOP."""
+        allowed = action.allowed
+        user = request.user
+        if request.source != "slack" or allowed.anyone or user in admins:
+            return True
+        if allowed.owner and self.owner.slack_user and user == self.owner.slack_user:
+            return True
+        if user in allowed.users:
+            return True
+        return any(user in self.group_members.get(group, []) for group in allowed.groups)
+
+    def closed_phrase(self) -> str:
+        """How it ended, for the person who asks: ``resolved by U0ALICE``, ``expired``."""
+        by = f" by {self.resolved_by}" if self.resolved_by and self.resolved_by != "canary" else ""
+        return {
+            "auto_resolved": "fixed automatically",
+            "resolved_by_human": f"resolved{by}",
+            "resolved_externally": f"resolved externally{by}",
+            "dismissed": f"dismissed{by}",
+            "expired": "expired",
+        }.get(self.outcome or "", "closed")
+
+    # -- what it shows -------------------------------------------------------------------------
+
+    def status(self, workflow_id: str, detection: Detection) -> RemediationStatus:
+        diagnosis = self.diagnosis
+        subject = detection.subject
+        return RemediationStatus(
+            workflow_id=workflow_id,
+            error_type=diagnosis.error_type if diagnosis else (detection.type or "unknown"),
+            state=self.state,
+            outcome=self.outcome,
+            escalation_level=self.escalation_level,
+            severity=diagnosis.severity if diagnosis else "medium",
+            subject=subject,
+            subject_id=subject.id,
+            account=self.account,
+            owner=self.owner.email or self.account.owner_email,
+            headline=diagnosis.headline if diagnosis else f"{detection.source} error",
+            occurrences=self.occurrences,
+            attempts=self.attempts,
+            started_at=self.started_at,
+            updated_at=self.timeline[-1].at if self.timeline else self.started_at,
+            slack=self.slack,
+            diagnosis=diagnosis,
+            actions=[a.id for a in diagnosis.actions] if diagnosis and not self.closed else [],
+            snoozed_until=self.snoozed_until,
+            timeline=list(self.timeline),
+        )
+
+    def details(self, detection: Detection) -> str:
+        """Markdown for the Temporal UI's 'current details' panel."""
+        diagnosis = self.diagnosis
+        headline = diagnosis.headline if diagnosis else f"{detection.source} error"
+        lines = [f"**{headline}**", "", f"State: {self.state}"]
+        if self.outcome:
+            lines.append(f"Outcome: {self.outcome}")
+        if diagnosis:
+            lines += ["", diagnosis.summary, "", f"Next: {diagnosis.what_to_do}"]
+        lines += [
+            f"Escalation level: {self.escalation_level}",
+            f"Occurrences: {self.occurrences}, attempts: {self.attempts}",
+        ]
+        return "\n".join(lines)
+
+    def resolution_record(self, workflow_id: str, detection: Detection) -> ResolutionRecord:
+        assert self.outcome is not None
+        closed_at = next(e.at for e in reversed(self.timeline) if e.kind == "closed")
+        started = self.started_at
+        return ResolutionRecord(
+            workflow_id=workflow_id,
+            error_type=self.diagnosis.error_type if self.diagnosis else "unknown",
+            state=self.state,
+            outcome=self.outcome,
+            subject=detection.subject,
+            account=self.account,
+            severity=self.diagnosis.severity if self.diagnosis else "medium",
+            resolved_by=self.resolved_by,
+            started_at=started,
+            first_notified_at=self.first_notified_at,
+            first_human_action_at=self.first_human_at,
+            closed_at=closed_at,
+            time_to_first_notification=(self.first_notified_at - started)
+            if self.first_notified_at
+            else None,
+            time_to_first_human_action=(self.first_human_at - started)
+            if self.first_human_at
+            else None,
+            time_to_resolution=closed_at - started,
+            attempts=self.attempts,
+            occurrences=self.occurrences,
+            highest_escalation_level=self.highest_escalation,
+            signature=self.diagnosis.signature if self.diagnosis else None,
+            timeline=list(self.timeline),
+        )
+
+
+class RemediationInput(BaseModel):
+    """The remediation workflow's input: the report that started it, the deployment's
+    settings, and (when it continued as new) everything the previous run knew."""
+
+    detection: Detection
+    config: RemediationConfig = Field(default_factory=RemediationConfig)
+    state: RemediationState | None = Field(None, description="None on a remediation's first run.")

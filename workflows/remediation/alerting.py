@@ -1,0 +1,262 @@
+"""Telling people: the alert (posted once, then updated in place), its thread, the owner's
+daily digest for what is not urgent, the e-mail for what is, and the escalation post.
+
+Every message is built by ``canary.blocks`` from the remediation's status; the activities
+only post it. Slack being down never loses a remediation: the failure is on the timeline and
+the next change tries again.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from canary.blocks import (
+        alert_email,
+        build_blocks,
+        escalation_blocks,
+        fallback_text,
+        owner_mention,
+        thread_blocks,
+        thread_text,
+    )
+    from canary.models import SlackMessageInput, SlackMessageOutput, SlackRef
+    from canary.models.detectors import (
+        DigestAddInput,
+        DigestAddOutput,
+        DigestInput,
+        DigestItem,
+        EmailInput,
+        EmailOutput,
+    )
+
+from workflows.remediation.context import Remediation
+from workflows.remediation.policies import SLACK_RETRY, SLACK_TIMEOUT, cause
+
+
+class Alerter:
+    def __init__(self, remediation: Remediation) -> None:
+        self.r = remediation
+
+    def mention(self) -> str | None:
+        owner_name = self.r.state.facts.get("owner_name")
+        return owner_mention(self.r.state.owner, str(owner_name) if owner_name else None)
+
+    async def publish(self) -> None:
+        """Post the alert once, then update that same message in place on every change."""
+        r, state = self.r, self.r.state
+        state.needs_publish = False
+        if self._to_digest():
+            await self._add_to_digest()
+            if not state.digest_failed:
+                await self._email_if_urgent()
+                return
+        r.show_details()
+        if state.digest_id is not None and state.slack is None and state.closed:
+            # Handled from the digest: nobody saw an alert, so none is posted to say it closed.
+            return
+        status = r.status()
+        blocks = build_blocks(
+            status,
+            state.links,
+            self.mention(),
+            r.temporal_url(),
+            state.notes if not state.closed else None,
+        )
+        message = SlackMessageInput(
+            workflow_id=r.workflow_id,
+            channel=state.slack.channel if state.slack else r.config.alert_channel,
+            text=fallback_text(status),
+            blocks=blocks,
+            ts=state.slack.ts if state.slack else None,
+            metadata_key=None if state.slack else r.key("alert"),
+        )
+        first_alert = state.slack is None
+        threaded = 0
+        if first_alert and state.thread_queue:
+            # The first reply rides with the alert: one activity, one round trip.
+            threaded = len(state.thread_queue)
+            message.thread_text = thread_text(state.queued_thread_lines())
+            message.thread_metadata_key = self._thread_key(state.thread_posts + 1)
+        # A first run's first alert is posted from the workflow task (a local activity), so a
+        # new remediation reaches Slack without a round trip to the server. A first try of
+        # the first task has seen three events and the signals delivered with it; a longer
+        # history means the task is tried again (a failed or timed-out try adds its own
+        # events) or heartbeated, and this may have posted already: then Slack is searched
+        # for the alert first.
+        local = first_alert and r.first_run
+        if local:
+            message.look_first = workflow.info().get_current_history_length() > 3 + r.signals
+        result = await self._post(message, local=local)
+        if result and result.thread_ts:
+            state.thread_posts += 1
+            state.take_thread_lines(threaded)
+        if result and first_alert:
+            state.slack = SlackRef(channel=result.channel, ts=result.ts, permalink=result.permalink)
+            state.first_notified_at = state.first_notified_at or workflow.now()
+            r.record(
+                "notified",
+                f"Alert posted to {r.config.alert_channel}",
+                data={"channel": result.channel, "ts": result.ts},
+            )
+            await self._email_if_urgent()
+        if state.slack and state.thread_queue:
+            # The timeline, threaded under the alert: one reply per batch of changes.
+            await self.thread(thread_text(state.take_thread_lines()))
+
+    async def thread(self, text: str) -> None:
+        """A reply under the alert (nothing while there is no alert)."""
+        r, state = self.r, self.r.state
+        if not state.slack:
+            return
+        state.thread_posts += 1
+        await self._post(
+            SlackMessageInput(
+                workflow_id=r.workflow_id,
+                channel=state.slack.channel,
+                text=text,
+                blocks=thread_blocks(text),
+                thread_ts=state.slack.ts,
+                metadata_key=self._thread_key(state.thread_posts),
+            )
+        )
+
+    async def post_escalation(self, text: str) -> None:
+        """The escalation channel's post, with the alert's content and buttons."""
+        r, state = self.r, self.r.state
+        status = r.status()
+        await self._post(
+            SlackMessageInput(
+                workflow_id=r.workflow_id,
+                channel=r.config.escalation_channel,
+                text=f"Escalated: {status.headline}",
+                blocks=escalation_blocks(
+                    status,
+                    text,
+                    state.slack.permalink if state.slack else None,
+                    state.links,
+                    self.mention(),
+                    r.temporal_url(),
+                ),
+                metadata_key=r.key("escalation", state.escalation_level),
+                permalink=False,  # nothing links to an escalation post
+            )
+        )
+
+    def _thread_key(self, post: int) -> str:
+        return self.r.key("thread", post)
+
+    async def _post(
+        self, message: SlackMessageInput, local: bool = False
+    ) -> SlackMessageOutput | None:
+        execute = workflow.execute_local_activity if local else workflow.execute_activity
+        try:
+            result: SlackMessageOutput = await execute(
+                "canary.post_slack",
+                message,
+                result_type=SlackMessageOutput,
+                start_to_close_timeout=SLACK_TIMEOUT,
+                retry_policy=SLACK_RETRY,
+            )
+        except FailureError as err:
+            # The remediation is still in Temporal and the failure on its timeline; the next
+            # state change tries to post again.
+            self.r.record("slack_failed", f"Could not post to Slack: {cause(err)}")
+            return None
+        return result
+
+    # -- the digest and e-mail -----------------------------------------------------------------
+
+    def _to_digest(self) -> bool:
+        """Non-urgent and not escalated yet: the owner's daily digest instead of an alert."""
+        state = self.r.state
+        diagnosis = state.diagnosis
+        if diagnosis is None or not diagnosis.alerting.digest or state.digest_failed:
+            return False
+        if state.slack is not None or state.escalation_level > 0:
+            return False
+        return diagnosis.severity not in diagnosis.alerting.immediate
+
+    async def _add_to_digest(self) -> None:
+        r, state = self.r, self.r.state
+        r.show_details()
+        diagnosis = state.diagnosis
+        if state.digest_id is not None or state.closed or diagnosis is None:
+            return
+        owner = state.owner.email or state.account.owner_email or r.config.alert_channel
+        request = DigestAddInput(
+            digest=DigestInput(
+                owner=owner,
+                slack_user=state.owner.slack_user,
+                channel=r.config.alert_channel,
+                hour_utc=r.config.digest_hour_utc,
+            ),
+            item=DigestItem(
+                workflow_id=r.workflow_id,
+                headline=diagnosis.headline,
+                severity=diagnosis.severity,
+                error_type=diagnosis.error_type,
+                summary=diagnosis.summary,
+                actions=[
+                    {"id": a.id, "label": a.label, "style": a.style}
+                    for a in diagnosis.actions
+                    if not a.select_from
+                ],
+            ),
+        )
+        try:
+            added: DigestAddOutput = await workflow.execute_activity(
+                "canary.digest_add",
+                request,
+                result_type=DigestAddOutput,
+                start_to_close_timeout=SLACK_TIMEOUT,
+                retry_policy=SLACK_RETRY,
+            )
+        except FailureError as err:
+            # No digest to join: better one alert too many than a finding nobody sees.
+            state.digest_failed = True
+            r.record("digest_failed", f"Could not add to the digest: {cause(err)}")
+            return
+        state.digest_id = added.digest_id
+        state.first_notified_at = workflow.now()
+        r.record(
+            "digested",
+            f"Added to {owner}'s daily digest (severity {diagnosis.severity} "
+            "does not alert at once)",
+            data={"digest_id": added.digest_id},
+        )
+
+    async def _email_if_urgent(self) -> None:
+        r, state = self.r, self.r.state
+        diagnosis = state.diagnosis
+        if state.emailed or diagnosis is None or diagnosis.severity not in diagnosis.alerting.email:
+            return
+        state.emailed = True
+        recipient = state.owner.email or state.account.owner_email
+        if not recipient:
+            r.record("email_skipped", "No owner e-mail on record for the urgent e-mail")
+            return
+        subject, text, html = alert_email(r.status(), state.links, r.temporal_url())
+        try:
+            sent: EmailOutput = await workflow.execute_activity(
+                "canary.send_email",
+                EmailInput(
+                    to=[recipient],
+                    subject=subject,
+                    text=text,
+                    html=html,
+                    message_id_key=r.key("email"),
+                ),
+                result_type=EmailOutput,
+                start_to_close_timeout=SLACK_TIMEOUT,
+                retry_policy=SLACK_RETRY,
+            )
+        except FailureError as err:
+            r.record("email_failed", f"Could not e-mail {recipient}: {cause(err)}")
+            return
+        r.record(
+            "emailed",
+            f"E-mailed {', '.join(sent.accepted) or recipient} (severity {diagnosis.severity})",
+            data={"message_id": sent.message_id},
+        )

@@ -1,0 +1,137 @@
+"""What every part of one remediation run shares: who it is, its input, its state, and the
+workflow-side effects of a state change (search attributes, the Temporal UI's details)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
+
+with workflow.unsafe.imports_passed_through():
+    from canary import search_attributes as sa
+    from canary.blocks import temporal_ui_link
+    from canary.models import (
+        Outcome,
+        RemediationInput,
+        RemediationState,
+        RemediationStatus,
+        State,
+        TimelineKind,
+    )
+
+
+class Remediation:
+    """One run of a remediation: the parts of the workflow (investigation, steps, alerting,
+    the ladder) each hold this and change ``state`` through it."""
+
+    def __init__(self, input: RemediationInput) -> None:
+        info = workflow.info()
+        self.workflow_id = info.workflow_id
+        # What every key this remediation writes (idempotency, Slack metadata) starts with:
+        # the first run's id, so a continued run goes on writing the same keys.
+        self.key_prefix = f"{self.workflow_id}/{info.first_execution_run_id[:8]}"
+        self.detection = input.detection
+        self.config = input.config
+        self.state = input.state or RemediationState.begin(input.detection, workflow.now())
+        # Steps that touch money run one at a time: a scheduled retry and a clicked retry
+        # must never charge twice, and a double click must execute the fix once.
+        self.lock = asyncio.Lock()
+        # Set by what arrives while the loop waits or works (a click, a report, a fact), so
+        # the loop goes round at once instead of at the next deadline.
+        self.wake = False
+        self.signals = 0  # signals delivered to this run (each one event in its history)
+        self._holding_attributes = False
+        self._attributes_held = False
+
+    @property
+    def first_run(self) -> bool:
+        return self.state.run == 1
+
+    def key(self, *parts: str | int) -> str:
+        """A key this remediation writes: ``<workflow id>/<first run>/<part>/…``."""
+        return "/".join([self.key_prefix, *(str(p) for p in parts)])
+
+    # -- state changes ---------------------------------------------------------------------
+
+    def record(
+        self,
+        kind: TimelineKind,
+        text: str,
+        actor: str = "canary",
+        data: dict[str, Any] | None = None,
+        thread: bool = True,
+    ) -> None:
+        self.state.record(workflow.now(), kind, text, actor=actor, data=data, thread=thread)
+
+    def set_state(self, state: State) -> None:
+        if self.state.set_state(workflow.now(), state):
+            self.sync_search_attributes()
+
+    def close(
+        self, outcome: Outcome, actor: str, text: str, evidence: dict[str, Any] | None = None
+    ) -> None:
+        if self.state.close(workflow.now(), outcome, actor, text, evidence):
+            self.sync_search_attributes()
+
+    def apply_external(self) -> None:
+        """Handle the outside facts received (one may resolve the remediation)."""
+        self.state.apply_external(workflow.now())
+        self.sync_search_attributes()
+
+    # -- what it shows -----------------------------------------------------------------------
+
+    def status(self) -> RemediationStatus:
+        return self.state.status(self.workflow_id, self.detection)
+
+    def show_details(self) -> None:
+        """The Temporal UI's 'current details' panel."""
+        workflow.set_current_details(self.state.details(self.detection))
+
+    def temporal_url(self) -> str:
+        return temporal_ui_link(
+            self.config.temporal_ui_url, self.config.namespace, self.workflow_id
+        )
+
+    # -- search attributes -------------------------------------------------------------------
+
+    def hold_search_attributes(self) -> None:
+        """Until released, changes are gathered into one upsert (each is a history event
+        and a visibility write): a new remediation learns several on its way to the alert."""
+        self._holding_attributes = True
+
+    def release_search_attributes(self) -> None:
+        held, self._holding_attributes = self._attributes_held, False
+        self._attributes_held = False
+        if held:
+            self.sync_search_attributes()
+
+    def sync_search_attributes(self) -> None:
+        """Upsert the search attributes whose values changed."""
+        if not self.config.search_attributes:
+            return
+        if self._holding_attributes:
+            self._attributes_held = True
+            return
+        state, diagnosis = self.state, self.state.diagnosis
+        subject = self.detection.subject
+        updates: list[SearchAttributeUpdate[Any]] = [
+            sa.STATE.value_set(state.state),
+            sa.ESCALATION_LEVEL.value_set(state.escalation_level),
+            sa.SUBJECT.value_set(f"{subject.kind}:{subject.id}"),
+        ]
+        if diagnosis:
+            updates.append(sa.ERROR_TYPE.value_set(diagnosis.error_type))
+            updates.append(sa.SEVERITY.value_set(diagnosis.severity))
+            if diagnosis.signature:
+                updates.append(sa.SIGNATURE.value_set(diagnosis.signature))
+        if state.account.key():
+            updates.append(sa.ACCOUNT.value_set(state.account.key()[:200]))
+        owner = state.owner.email or state.account.owner_email
+        if owner:
+            updates.append(sa.OWNER.value_set(owner))
+        current = workflow.info().typed_search_attributes
+        changed = [u for u in updates if current.get(u.key) != u.value]
+        if changed:
+            workflow.upsert_search_attributes(changed)

@@ -1,0 +1,141 @@
+"""What the clock brings: the SOP's scheduled steps, the escalation ladder (owner → manager →
+escalation channel → CRM case) and expiry, as typed deadlines.
+
+The deadlines are computed from the state alone (absolute times: the diagnosis, the time
+people have been waited on since, a snooze), so a continued run keeps the same schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from canary.blocks import (
+        escalation_thread_line,
+        human_duration,
+        posts_to_escalation_channel,
+    )
+    from canary.catalog.diagnosis import render
+    from canary.models import EscalationStep, RemediationState, Step
+
+from workflows.remediation.alerting import Alerter
+from workflows.remediation.context import Remediation
+from workflows.remediation.steps import StepRunner
+
+
+@dataclass(frozen=True)
+class ScheduledStep:
+    """An automated step the SOP runs some time after the diagnosis (a payment retry)."""
+
+    due: datetime
+    step: Step
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """The next rung of the ladder, due once people were waited on for its ``after``."""
+
+    due: datetime
+    rung: EscalationStep
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """Nobody resolved it in the SOP's time: it closes as expired."""
+
+    due: datetime
+
+
+Deadline = ScheduledStep | Escalation | Expiry
+
+
+def deadlines(state: RemediationState) -> list[Deadline]:
+    """Every deadline still ahead of a diagnosed remediation, soonest first (ties keep this
+    order: scheduled steps, then the escalation, then expiry)."""
+    diagnosis, diagnosed_at = state.diagnosis, state.diagnosed_at
+    assert diagnosis is not None and diagnosed_at is not None
+    found: list[Deadline] = [
+        ScheduledStep(diagnosed_at + step.after, step)
+        for step in diagnosis.automated
+        if step.after is not None and step.id not in state.done_scheduled
+    ]
+    ladder = diagnosis.escalation
+    if state.escalation_level < len(ladder):
+        rung = ladder[state.escalation_level]
+        due = (state.attention_anchor or state.started_at) + rung.after
+        if state.snoozed_until and state.snoozed_until > due:
+            due = state.snoozed_until
+        found.append(Escalation(due, rung))
+    expire = state.started_at + diagnosis.resolution.expire_after
+    if state.snoozed_until and state.snoozed_until > expire:
+        expire = state.snoozed_until
+    found.append(Expiry(expire))
+    return sorted(found, key=lambda d: d.due)
+
+
+class Ladder:
+    def __init__(self, remediation: Remediation, steps: StepRunner, alerter: Alerter) -> None:
+        self.r = remediation
+        self.steps = steps
+        self.alerter = alerter
+
+    def next_due(self) -> datetime:
+        return deadlines(self.r.state)[0].due
+
+    async def handle_due(self) -> None:
+        """Act on every deadline that has come, in order."""
+        now = workflow.now()
+        for deadline in deadlines(self.r.state):
+            if deadline.due > now or self.r.state.closed:
+                continue
+            match deadline:
+                case ScheduledStep(step=step):
+                    await self._run_scheduled(step)
+                case Escalation(rung=rung):
+                    await self._escalate(rung)
+                case Expiry():
+                    self.r.close("expired", "canary", "Nobody resolved this before it expired.")
+
+    async def _run_scheduled(self, step: Step) -> None:
+        state = self.r.state
+        state.done_scheduled.append(step.id)
+        async with self.r.lock:
+            if state.closed:
+                return
+            await self.steps.run_automatically(step)
+        state.needs_publish = True
+
+    async def _escalate(self, rung: EscalationStep) -> None:
+        r, state = self.r, self.r.state
+        now = workflow.now()
+        waited = human_duration(now - (state.attention_anchor or state.started_at))
+        text = render(rung.message, {"waited": waited})
+        state.escalation_level += 1
+        state.highest_escalation = max(state.highest_escalation, state.escalation_level)
+        state.attention_anchor = now
+        r.set_state("escalated")
+        target = rung.target
+        if target == "manager" and state.manager.slack_user:
+            text = f"<@{state.manager.slack_user}> {text}"
+        # On the record before the Slack calls, so a status read while they run already
+        # shows the escalation its level counts.
+        r.record(
+            "escalated",
+            f"Escalation level {state.escalation_level} ({target}): {text}",
+            data={"target": target, "level": state.escalation_level},
+        )
+        owner = f"<@{state.owner.slack_user}>" if state.owner.slack_user else None
+        line = escalation_thread_line(target, text, owner, bool(state.manager.slack_user))
+        posts = []
+        if line is not None:
+            posts.append(self.alerter.thread(line))
+        if posts_to_escalation_channel(target):
+            posts.append(self.alerter.post_escalation(text))
+        # The escalation's posts and the alert's update go out together: one round of
+        # activities, not one after another (a storm of escalations is a storm of these).
+        r.sync_search_attributes()
+        await asyncio.gather(*posts, self.alerter.publish())

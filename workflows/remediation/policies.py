@@ -1,0 +1,52 @@
+"""Retry policies, timeouts and bounds for the remediation workflow's activities.
+
+Permanent failures are raised non-retryable by the activities, so the policies only govern
+transient trouble (timeouts, 5xx, 429 with Retry-After).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+#: Looking things up to diagnose: the catalog, Stripe, Salesforce, Slack's directory.
+DIAGNOSIS_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=6,
+)
+DIAGNOSIS_TIMEOUT = timedelta(seconds=30)
+
+#: One SOP step (a payment retry, a CRM write, a link); its timeout is the config's.
+STEP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    maximum_attempts=8,
+)
+
+#: Posting to Slack, looking people up in it, the digest and e-mail.
+SLACK_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=10,
+)
+SLACK_TIMEOUT = timedelta(seconds=20)
+
+#: Temporal may suggest continuing as new because of the history's size (a big carried
+#: timeline): a run this short continues only at its own event bound, never in a loop.
+MIN_RUN_EVENTS = 100
+
+
+def cause(err: BaseException) -> str:
+    """The innermost message of an activity failure, which is what a person needs to read.
+    A local activity's failure may arrive unwrapped (the ApplicationError or timeout)."""
+    while isinstance(err, ActivityError) and err.cause is not None:
+        err = err.cause
+    if isinstance(err, ApplicationError):
+        return err.message
+    return str(err)

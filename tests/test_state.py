@@ -1,0 +1,169 @@
+"""RemediationState's transitions and the escalation ladder's deadlines, without Temporal:
+they are pure functions of the state and the time given."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from canary.catalog import load_catalog
+from canary.catalog.diagnosis import diagnose, plan
+from canary.models import (
+    ActionRequest,
+    Detection,
+    Diagnosis,
+    ExternalEvent,
+    RemediationInput,
+    RemediationState,
+)
+from workflows.remediation.ladder import Escalation, Expiry, ScheduledStep, deadlines
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+ALICE = "U0ALICE"
+
+
+def payment(report: str = "evt_1", decline: str = "insufficient_funds") -> Detection:
+    return Detection(
+        id=report,
+        source="stripe",
+        type="payment_failed",
+        subject={"kind": "invoice", "id": "in_1"},
+        account={"name": "Globex", "owner_email": "alice@acme-gtm.example"},
+        message="Your card was declined.",
+        facts={"decline_code": decline},
+    )
+
+
+def diagnosed(detection: Detection) -> Diagnosis:
+    catalog = load_catalog()
+    return diagnose(detection, plan(detection, catalog), catalog, detection.facts)
+
+
+def open_state(detection: Detection | None = None) -> RemediationState:
+    detection = detection or payment()
+    state = RemediationState.begin(detection, T0)
+    state.diagnosis = diagnosed(detection)
+    state.diagnosed_at = T0
+    state.state = "awaiting_human"
+    return state
+
+
+def test_a_new_state_records_the_report_and_remembers_its_id() -> None:
+    state = RemediationState.begin(payment(), T0)
+    assert [e.kind for e in state.timeline] == ["detected"]
+    assert state.timeline[0].text == "stripe reported payment_failed on invoice in_1"
+    assert state.seen == [payment().dedupe_key()]
+    assert state.run == 1 and state.state == "diagnosing" and not state.closed
+
+
+def test_closing_is_once_and_says_how_it_ended() -> None:
+    state = open_state()
+    assert state.close(T0, "dismissed", ALICE, "Dismiss by Alice")
+    assert not state.close(T0, "expired", "canary", "too late")
+    assert (state.state, state.outcome, state.resolved_by) == ("dismissed", "dismissed", ALICE)
+    assert state.closed_phrase() == f"dismissed by {ALICE}"
+    assert [e.kind for e in state.timeline].count("closed") == 1
+    expired = open_state()
+    expired.close(T0, "expired", "canary", "Nobody acted")
+    assert (expired.state, expired.closed_phrase()) == ("failed", "expired")
+
+
+def test_a_closed_state_does_not_move() -> None:
+    state = open_state()
+    state.close(T0, "auto_resolved", "canary", "paid")
+    assert not state.set_state(T0, "escalated")
+    assert state.state == "resolved"
+
+
+def test_a_repeated_report_counts_once_and_is_quiet_after_close() -> None:
+    state = open_state()
+    assert state.fold_occurrence(T0, payment("evt_2"))
+    assert not state.fold_occurrence(T0, payment("evt_2"))  # redelivered
+    assert state.occurrences == 2 and state.needs_publish
+    state.close(T0, "dismissed", ALICE, "Dismiss")
+    assert not state.fold_occurrence(T0, payment("evt_3"))
+    assert state.occurrences == 2
+    assert state.timeline[-1].kind == "suppressed"
+
+
+def test_an_outside_fact_the_sop_lists_resolves_with_its_evidence() -> None:
+    state = open_state()
+    paid = ExternalEvent(kind="invoice.paid", source="stripe", event_id="evt_paid")
+    assert state.receive(paid) and not state.receive(paid)
+    state.apply_external(T0)
+    assert state.outcome == "resolved_externally" and state.resolved_by == "stripe"
+    assert state.external == []
+
+
+def test_an_outside_fact_waits_for_the_diagnosis() -> None:
+    state = RemediationState.begin(payment(), T0)
+    state.receive(ExternalEvent(kind="invoice.paid", source="stripe"))
+    state.apply_external(T0)
+    assert not state.closed and len(state.external) == 1
+
+
+def test_who_may_act_fails_closed_for_chat_clicks() -> None:
+    state = open_state()
+    assert state.diagnosis is not None
+    retry = state.action("retry")
+    assert retry is not None and not retry.allowed.anyone
+    click = ActionRequest(action="retry", user="U0MALLORY", source="slack")
+    assert not state.may_act(retry, click, admins=[])
+    assert state.may_act(retry, click, admins=["U0MALLORY"])
+    state.owner.slack_user = ALICE
+    if retry.allowed.owner:
+        assert state.may_act(retry, click.model_copy(update={"user": ALICE}), admins=[])
+    # The CLI and the API come with the operator's own Temporal credentials.
+    assert state.may_act(retry, click.model_copy(update={"source": "cli"}), admins=[])
+
+
+def test_the_thread_queue_hands_out_each_entry_once() -> None:
+    state = open_state()
+    state.record(T0, "step_succeeded", "Card-update link sent")
+    state.record(T0, "state", "not threaded")
+    state.record(T0, "human_action", "Alice pressed Retry", actor=ALICE)
+    assert [e.text for e in state.take_thread_lines(1)] == ["Card-update link sent"]
+    assert [e.text for e in state.take_thread_lines()] == ["Alice pressed Retry"]
+    assert state.take_thread_lines() == []
+
+
+def test_the_state_travels_whole_through_the_workflow_input() -> None:
+    state = open_state()
+    state.fold_occurrence(T0, payment("evt_2"))
+    carried = RemediationInput(detection=payment(), state=state.model_copy(update={"run": 2}))
+    back = RemediationInput.model_validate_json(carried.model_dump_json())
+    assert back.state is not None and back.state.run == 2
+    assert back.state.model_dump(exclude={"run"}) == state.model_dump(exclude={"run"})
+
+
+def test_the_resolution_record_measures_from_the_start() -> None:
+    state = open_state()
+    state.first_notified_at = T0 + timedelta(seconds=2)
+    state.close(T0 + timedelta(hours=3), "resolved_by_human", ALICE, "Resolve")
+    record = state.resolution_record("wf", payment())
+    assert record.time_to_first_notification == timedelta(seconds=2)
+    assert record.time_to_resolution == timedelta(hours=3)
+    assert record.outcome == "resolved_by_human"
+
+
+def test_deadlines_come_soonest_first_and_a_snooze_pushes_them() -> None:
+    state = open_state()
+    assert state.diagnosis is not None
+    found = deadlines(state)
+    assert [d.due for d in found] == sorted(d.due for d in found)
+    assert isinstance(found[-1], Expiry)
+    scheduled = [d for d in found if isinstance(d, ScheduledStep)]
+    assert all(d.due == T0 + (d.step.after or timedelta(0)) for d in scheduled)
+    escalation = next(d for d in found if isinstance(d, Escalation))
+    assert escalation.rung == state.diagnosis.escalation[0]
+
+    state.snoozed_until = T0 + timedelta(days=400)
+    snoozed = deadlines(state)
+    assert all(d.due == state.snoozed_until for d in snoozed if not isinstance(d, ScheduledStep))
+
+
+def test_a_step_already_run_on_schedule_is_not_due_again() -> None:
+    state = open_state()
+    scheduled = [d for d in deadlines(state) if isinstance(d, ScheduledStep)]
+    assert scheduled, "the insufficient-funds plan schedules a retry"
+    state.done_scheduled.append(scheduled[0].step.id)
+    assert scheduled[0] not in deadlines(state)

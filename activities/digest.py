@@ -32,7 +32,7 @@ class DigestActivities:
     async def digest_add(self, request: DigestAddInput) -> DigestAddOutput:
         """Add an item to its owner's digest, starting the digest if none is running."""
         # Imported here: the workflows import the activity classes to call them by reference.
-        from workflows.detectors import DigestWorkflow
+        from workflows.digest import DigestWorkflow
 
         workflow_id = digest_id(request.digest.owner)
         await self.services.require_temporal().start_workflow(

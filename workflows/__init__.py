@@ -1,6 +1,7 @@
 """Temporal workflows. Deterministic code only: I/O lives in activities."""
 
-from workflows.detectors import DetectorWorkflow, DigestWorkflow
+from workflows.detectors import DetectorWorkflow
+from workflows.digest import DigestWorkflow
 from workflows.ids import remediation_id
 from workflows.remediation import RemediationWorkflow
 

@@ -12,6 +12,7 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from activities import DigestActivities, EmailActivities, SlackActivities
     from canary.blocks import (
         alert_email,
         build_blocks,
@@ -24,11 +25,9 @@ with workflow.unsafe.imports_passed_through():
     from canary.models import SlackMessageInput, SlackMessageOutput, SlackRef
     from canary.models.detectors import (
         DigestAddInput,
-        DigestAddOutput,
         DigestInput,
         DigestItem,
         EmailInput,
-        EmailOutput,
     )
 
 from workflows.remediation.context import Remediation
@@ -150,12 +149,13 @@ class Alerter:
     async def _post(
         self, message: SlackMessageInput, local: bool = False
     ) -> SlackMessageOutput | None:
-        execute = workflow.execute_local_activity if local else workflow.execute_activity
+        execute = (
+            workflow.execute_local_activity_method if local else workflow.execute_activity_method
+        )
         try:
-            result: SlackMessageOutput = await execute(
-                "canary.post_slack",
+            result = await execute(
+                SlackActivities.post_slack,
                 message,
-                result_type=SlackMessageOutput,
                 start_to_close_timeout=SLACK_TIMEOUT,
                 retry_policy=SLACK_RETRY,
             )
@@ -206,10 +206,9 @@ class Alerter:
             ),
         )
         try:
-            added: DigestAddOutput = await workflow.execute_activity(
-                "canary.digest_add",
+            added = await workflow.execute_activity_method(
+                DigestActivities.digest_add,
                 request,
-                result_type=DigestAddOutput,
                 start_to_close_timeout=SLACK_TIMEOUT,
                 retry_policy=SLACK_RETRY,
             )
@@ -239,8 +238,8 @@ class Alerter:
             return
         subject, text, html = alert_email(r.status(), state.links, r.temporal_url())
         try:
-            sent: EmailOutput = await workflow.execute_activity(
-                "canary.send_email",
+            sent = await workflow.execute_activity_method(
+                EmailActivities.send_email,
                 EmailInput(
                     to=[recipient],
                     subject=subject,
@@ -248,7 +247,6 @@ class Alerter:
                     html=html,
                     message_id_key=r.key("email"),
                 ),
-                result_type=EmailOutput,
                 start_to_close_timeout=SLACK_TIMEOUT,
                 retry_policy=SLACK_RETRY,
             )

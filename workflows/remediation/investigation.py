@@ -9,6 +9,7 @@ links prepared); whatever failed there is looked up again here, each with its ow
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from activities import InvestigationActivities, SlackActivities
     from canary.models import (
         DiagnoseInput,
         Diagnosis,
@@ -41,6 +43,7 @@ from workflows.remediation.policies import (
     cause,
 )
 
+A = TypeVar("A")
 R = TypeVar("R")
 People = ResolveOwnerOutput | str | None  # found, why Slack could not say, or nobody to ask
 
@@ -91,9 +94,8 @@ class Investigator:
         else:
             detection = r.detection.model_copy(update={"account": r.state.account})
             diagnosis = await self._local(
-                "canary.diagnose",
+                InvestigationActivities.diagnose,
                 DiagnoseInput(detection=detection, plan=plan, facts=r.state.facts),
-                Diagnosis,
                 DIAGNOSIS_TIMEOUT,
             )
         matched = next((s for s in reversed(diagnosis.steps) if s.matched), None)
@@ -111,7 +113,7 @@ class Investigator:
     async def _investigate(self, facts: dict[str, Any]) -> Investigation:
         r = self.r
         return await self._local(
-            "canary.investigate",
+            InvestigationActivities.investigate,
             InvestigateInput(
                 detection=r.detection,
                 facts=facts,
@@ -123,7 +125,6 @@ class Investigator:
                     r.config.step_timeout_seconds, DIAGNOSIS_TIMEOUT.total_seconds() / 3
                 ),
             ),
-            Investigation,
             DIAGNOSIS_TIMEOUT,
         )
 
@@ -163,9 +164,8 @@ class Investigator:
         """One enricher's facts, or why it could not look them up."""
         try:
             return await self._local(
-                "canary.enrich",
+                InvestigationActivities.enrich,
                 EnrichInput(enricher=enricher, detection=self.r.detection),
-                EnrichOutput,
                 DIAGNOSIS_TIMEOUT,
             )
         except FailureError as err:
@@ -177,9 +177,8 @@ class Investigator:
             return None
         try:
             return await self._local(
-                "canary.resolve_groups",
+                SlackActivities.resolve_groups,
                 ResolveGroupsInput(groups=groups),
-                ResolveGroupsOutput,
                 SLACK_TIMEOUT,
                 slack=True,
             )
@@ -192,9 +191,8 @@ class Investigator:
             return None
         try:
             return await self._local(
-                "canary.resolve_owner",
+                SlackActivities.resolve_owner,
                 ResolveOwnerInput(emails=emails),
-                ResolveOwnerOutput,
                 SLACK_TIMEOUT,
                 slack=True,
             )
@@ -227,18 +225,16 @@ class Investigator:
 
     async def _local(
         self,
-        activity: str,
-        arg: Any,
-        result_type: type[R],
+        activity: Callable[[Any, A], Awaitable[R]],
+        arg: A,
         timeout: timedelta,
         slack: bool = False,
     ) -> R:
         """A read-only lookup, as a local activity: inside the workflow task, no round trip
         to the server per lookup."""
-        return await workflow.execute_local_activity(
+        return await workflow.execute_local_activity_method(
             activity,
             arg,
-            result_type=result_type,
             start_to_close_timeout=timeout,
             retry_policy=SLACK_RETRY if slack else DIAGNOSIS_RETRY,
         )

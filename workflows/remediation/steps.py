@@ -11,6 +11,7 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from activities import StepActivities
     from canary.models import Step, StepInput, StepOutput
     from canary.models.remediation import step_attempt_key
 
@@ -61,12 +62,13 @@ class StepRunner:
         return await self._execute(request, local=True)
 
     async def _execute(self, request: StepInput, local: bool) -> StepOutput:
-        execute = workflow.execute_local_activity if local else workflow.execute_activity
+        execute = (
+            workflow.execute_local_activity_method if local else workflow.execute_activity_method
+        )
         try:
-            result: StepOutput = await execute(
-                "canary.run_step",
+            result = await execute(
+                StepActivities.run_step,
                 request,
-                result_type=StepOutput,
                 start_to_close_timeout=timedelta(seconds=self.r.config.step_timeout_seconds),
                 retry_policy=STEP_RETRY,
             )

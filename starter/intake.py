@@ -32,6 +32,7 @@ from canary.models import (
     RemediationInput,
     RemediationStatus,
 )
+from canary.models.state import closed_phrase
 from canary.settings import Settings
 from workflows import RemediationWorkflow, remediation_id
 
@@ -172,15 +173,13 @@ async def _take_action(client: Client, workflow_id: str, request: ActionRequest)
                 message=f"No remediation {workflow_id}.",
             )
         closer = next((e for e in reversed(status.timeline) if e.kind == "closed"), None)
-        by = ""
-        if closer and closer.actor != "canary":
-            by = f" by <@{closer.actor}>" if closer.actor.startswith("U") else f" by {closer.actor}"
+        ended = closed_phrase(status.outcome, closer.actor if closer else None)
         return ActionResult(
             accepted=False,
             action=request.action,
             state=status.state,
             outcome=status.outcome,
-            message=f"This remediation is already closed ({status.outcome}{by}).",
+            message=f"This remediation is already closed: {ended}.",
         )
 
 

@@ -60,11 +60,11 @@ def test_closing_is_once_and_says_how_it_ended() -> None:
     assert state.close(T0, "dismissed", ALICE, "Dismiss by Alice")
     assert not state.close(T0, "expired", "canary", "too late")
     assert (state.state, state.outcome, state.resolved_by) == ("dismissed", "dismissed", ALICE)
-    assert state.closed_phrase() == f"dismissed by {ALICE}"
+    assert state.closed_phrase() == f"dismissed by <@{ALICE}>"
     assert [e.kind for e in state.timeline].count("closed") == 1
     expired = open_state()
     expired.close(T0, "expired", "canary", "Nobody acted")
-    assert (expired.state, expired.closed_phrase()) == ("failed", "expired")
+    assert (expired.state, expired.closed_phrase()) == ("failed", "expired with nobody acting")
 
 
 def test_a_closed_state_does_not_move() -> None:

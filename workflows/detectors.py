@@ -2,7 +2,8 @@
 
 Started by its Temporal Schedule (or by ``run_detectors_once``): query (activity) → compare
 (pure rules, here in the workflow) → route each finding to the account team (activity) →
-raise it (activity: signal-with-start of the subject's remediation). Returns how many it checked and raised.
+raise it (activity: signal-with-start of the subject's remediation). Returns how many it
+checked and raised.
     No signals, updates or queries: a run is short, and its result and current details say
     what it found.
 """

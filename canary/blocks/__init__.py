@@ -6,7 +6,6 @@ and one activity only has to post it.
 """
 
 from canary.blocks.alert import (
-    OUTCOME_TEXT,
     SEVERITY_ICON,
     STATE_BADGE,
     build_blocks,
@@ -28,7 +27,6 @@ from canary.blocks.escalation import (
 from canary.blocks.report import report_blocks
 
 __all__ = [
-    "OUTCOME_TEXT",
     "SEVERITY_ICON",
     "STATE_BADGE",
     "alert_email",

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from canary.models import Diagnosis, Link, RemediationStatus, ResolveOwnerOutput, TimelineEntry
+from canary.models.state import closed_phrase, mention
 
 STATE_BADGE = {
     "diagnosing": ":mag: Diagnosing",
@@ -27,13 +28,6 @@ SEVERITY_ICON = {
     "medium": ":large_yellow_circle:",
     "high": ":red_circle:",
     "critical": ":rotating_light:",
-}
-OUTCOME_TEXT = {
-    "auto_resolved": "fixed automatically by Canary",
-    "resolved_by_human": "resolved by a person",
-    "resolved_externally": "resolved at the source",
-    "dismissed": "dismissed",
-    "expired": "expired with nobody acting",
 }
 MAX_SECTION = 2900  # Slack caps a section's text at 3000 characters.
 
@@ -52,9 +46,7 @@ def _clip(text: str) -> str:
 
 def thread_line(entry: TimelineEntry) -> str:
     """One timeline entry as a line of the alert's thread: ```14:05` <@U0ALICE>: text``."""
-    actor = entry.actor
-    who = f"<@{actor}>" if actor[:1] == "U" and actor[1:].isalnum() else actor
-    return f"`{entry.at:%H:%M}` {who}: {entry.text}"
+    return f"`{entry.at:%H:%M}` {mention(entry.actor)}: {entry.text}"
 
 
 def thread_text(entries: list[TimelineEntry]) -> str:
@@ -142,19 +134,15 @@ def build_blocks(
     )
 
     if status.outcome:
-        who = ""
         closer = next((e for e in reversed(status.timeline) if e.kind == "closed"), None)
-        if closer and closer.actor not in ("canary", "system"):
-            who = (
-                f" by <@{closer.actor}>" if closer.actor.startswith("U") else f" by {closer.actor}"
-            )
+        outcome = closed_phrase(status.outcome, closer.actor if closer else None)
         blocks.append(
             {
                 "type": "context",
                 "elements": [
                     {
                         "type": "mrkdwn",
-                        "text": f"*Outcome:* {OUTCOME_TEXT[status.outcome]}{who}",
+                        "text": f"*Outcome:* {outcome}",
                     }
                 ],
             }

@@ -73,8 +73,7 @@ def setup_logging(settings: Settings, level: str | None = None) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level or os.environ.get("CANARY_LOG_LEVEL", "INFO"))
     # stripe-python logs every request and its response at INFO: two lines per Stripe call,
-    # and under load a measurable share of the worker's time (bench/README.md). DEBUG still
-    # shows them.
+    # a share of the worker's time under load. DEBUG still shows them.
     logging.getLogger("stripe").setLevel(
         logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING
     )

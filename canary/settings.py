@@ -47,11 +47,9 @@ class Settings(BaseSettings):
         None, validation_alias="TEMPORAL_TLS_SERVER_CA_CERT_PATH"
     )
     temporal_tls_server_name: str | None = Field(None, validation_alias="TEMPORAL_TLS_SERVER_NAME")
-    # Workflows a worker keeps in memory between tasks (Temporal's sticky cache): more saves
-    # replaying histories, each costs memory (about 0.19 MB per cached remediation, measured
-    # with 10,000 open; bench/README.md). Per worker process. 1000 is the Python SDK's own
-    # default: with replays cheap (no workflow sandbox), a worker holding 10,000 open
-    # remediations stays within 600 MB through an escalation storm.
+    # Workflows a worker keeps in memory between tasks (Temporal's sticky cache), per worker
+    # process: more saves replaying histories, each costs memory (bench/README.md measures
+    # it). 1000 is the Python SDK's own default.
     max_cached_workflows: int = Field(1000, ge=0, validation_alias="CANARY_MAX_CACHED_WORKFLOWS")
     temporal_ui_url: str = Field("http://localhost:8233", validation_alias="CANARY_TEMPORAL_UI_URL")
     task_queue: str = Field("canary", validation_alias="CANARY_TASK_QUEUE")

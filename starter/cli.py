@@ -109,7 +109,7 @@ def gateway(
     """Serve webhooks (Stripe), Slack button clicks and the detection API."""
     import uvicorn
 
-    from starter.gateway import create_app
+    from starter.gateway.app import create_app
 
     _logging()
     try:

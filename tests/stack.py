@@ -19,7 +19,7 @@ from temporalio.client import Client
 from activities import Services
 from canary.settings import Settings
 from sandbox import SandboxConfig, SandboxServer
-from starter.gateway import create_app
+from starter.gateway.app import create_app
 from worker import build_worker, remediation_activities
 
 SIGNING_SECRET = "e2e-slack-signing-secret"

@@ -24,7 +24,7 @@ from temporalio.worker import Worker
 from canary.models import Detection, Subject
 from canary.settings import Settings
 from sandbox import SandboxConfig, SandboxServer
-from starter.gateway import create_app
+from starter.gateway.app import create_app
 from starter.intake import get_status, submit_detection
 from tests.fakes import FakeServices
 from tests.helpers import eventually, slack_headers, stripe_event, stripe_signature

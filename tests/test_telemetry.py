@@ -19,7 +19,7 @@ from temporalio.worker import Worker
 
 from canary.settings import Settings
 from canary.telemetry import temporal_interceptors
-from starter.gateway import create_app
+from starter.gateway.app import create_app
 from starter.intake import get_status
 from tests.fakes import FakeServices
 from tests.helpers import eventually, stripe_event, stripe_signature

@@ -1,0 +1,49 @@
+"""The gateway's app factory: settings and Temporal on the app's state, one router per concern."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from temporalio.client import Client
+
+from canary.client import connect
+from canary.metrics import configure_metrics
+from canary.settings import Settings, get_settings
+from canary.telemetry import configure_tracing
+from starter.gateway.middleware import BodyLimitMiddleware
+from starter.gateway.routes import api_router
+from starter.gateway.slack.app import slack_handler
+
+DESCRIPTION = (
+    "Webhooks, Slack buttons and the detection API of Canary, the self-healing "
+    "remediation system for GTM errors. Every accepted detection becomes (or joins) one "
+    "durable Temporal workflow per subject."
+)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Connect to Temporal before serving, unless the caller handed in a client."""
+    if app.state.temporal is None:
+        app.state.temporal = await connect(app.state.settings)
+    yield
+
+
+def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Canary gateway", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
+    )
+    app.state.settings = settings
+    app.state.temporal = temporal
+    configure_tracing(settings, "gateway")
+    configure_metrics(settings, "gateway")
+    # Server spans for every route; the Temporal interceptor continues them into workflows.
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz")
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.state.slack = slack_handler(settings, lambda: app.state.temporal)
+    app.include_router(api_router)
+    return app

@@ -1,0 +1,38 @@
+"""POST /api/detections: a GTM error reported by any tool becomes (or joins) a remediation."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from canary.blocks import temporal_ui_link
+from canary.models import Detection
+from starter.gateway.deps import SettingsDep, TemporalDep, refused_as, require_token
+from starter.intake import submit_detection
+
+router = APIRouter(tags=["api"], dependencies=[Depends(require_token)])
+
+
+class Accepted(BaseModel):
+    workflow_id: str = Field(description="The remediation this detection started or joined.")
+    error_type: str
+    temporal_ui: str
+
+
+@router.post("/api/detections", response_model=Accepted, status_code=202)
+async def post_detection(
+    detection: Detection, client: TemporalDep, settings: SettingsDep
+) -> Accepted:
+    """Report a GTM error from any tool (Zapier, Workato, n8n, a warehouse job).
+
+    The remediation is keyed by error type + subject: reporting the same subject again
+    while it is open adds an occurrence instead of a second remediation."""
+    async with refused_as(422):
+        submitted = await submit_detection(client, detection, settings)
+    return Accepted(
+        workflow_id=submitted.workflow_id,
+        error_type=submitted.error_type,
+        temporal_ui=temporal_ui_link(
+            settings.temporal_ui_url, settings.temporal_namespace, submitted.workflow_id
+        ),
+    )

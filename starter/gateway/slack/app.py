@@ -1,0 +1,37 @@
+"""The Slack bolt app, built in one place: signing secret, bot client and listeners."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+from temporalio.client import Client
+
+from canary.settings import Settings
+from starter.gateway.slack.listeners import register_listeners
+
+
+def build_slack_app(settings: Settings, temporal: Callable[[], Client]) -> AsyncApp:
+    """slack-bolt verifies the signing secret (and its 5-minute replay window) for us."""
+    secret = settings.require("slack_signing_secret", "to verify Slack button clicks")
+    token = settings.require("slack_bot_token", "to answer Slack button clicks")
+    web = AsyncWebClient(token=token, base_url=settings.slack_api_url or AsyncWebClient.BASE_URL)
+    bolt = AsyncApp(
+        signing_secret=secret,
+        client=web,
+        process_before_response=False,  # ack inside Slack's 3 s, run the update after
+        raise_error_for_unhandled_request=False,
+    )
+    register_listeners(bolt, temporal)
+    return bolt
+
+
+def slack_handler(
+    settings: Settings, temporal: Callable[[], Client]
+) -> AsyncSlackRequestHandler | None:
+    """What POST /slack/actions hands requests to; None while Slack is not configured."""
+    if not (settings.slack_signing_secret and settings.slack_bot_token):
+        return None
+    return AsyncSlackRequestHandler(build_slack_app(settings, temporal))

@@ -1,0 +1,15 @@
+"""The bolt app's listeners, registered per interaction kind. Canary's messages carry buttons
+and selects, which Slack sends as block actions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from slack_bolt.async_app import AsyncApp
+from temporalio.client import Client
+
+from starter.gateway.slack.listeners import actions
+
+
+def register_listeners(app: AsyncApp, temporal: Callable[[], Client]) -> None:
+    actions.register(app, temporal)

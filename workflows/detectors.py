@@ -11,11 +11,8 @@ checked and raised.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities import DetectorActivities
@@ -31,27 +28,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from canary.rules import evaluate, route, to_detection
 
-QUERY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    maximum_attempts=5,
+from workflows.policies import (
+    QUERY_RETRY,
+    QUERY_TIMEOUT,
+    RAISE_RETRY,
+    RAISE_TIMEOUT,
+    cause,
 )
-RAISE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=8,
-)
-QUERY_TIMEOUT = timedelta(minutes=2)
-RAISE_TIMEOUT = timedelta(seconds=30)
-
-
-def _cause(err: BaseException) -> str:
-    """The innermost message of an activity failure: what a person needs to read."""
-    while isinstance(err, ActivityError) and err.cause is not None:
-        err = err.cause
-    return err.message if isinstance(err, ApplicationError) else str(err)
 
 
 @workflow.defn(name="DetectorWorkflow")
@@ -99,7 +82,7 @@ class DetectorWorkflow:
         # failed, and the next scheduled run finds it again.
         raised = [o for o in outcomes if isinstance(o, RaiseOutput)]
         failed = [
-            f"{finding.subject.kind}:{finding.subject.id}: {_cause(o)}"
+            f"{finding.subject.kind}:{finding.subject.id}: {cause(o)}"
             for finding, o in zip(findings, outcomes, strict=True)
             if isinstance(o, BaseException)
         ]

@@ -11,10 +11,7 @@ item's buttons, then ends (the next item starts a fresh one).
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities import DigestActivities, SlackActivities
@@ -28,13 +25,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from canary.rules.digest import next_flush
 
-SLACK_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    maximum_attempts=10,
-)
-SLACK_TIMEOUT = timedelta(seconds=20)
+from workflows.policies import SLACK_RETRY, SLACK_TIMEOUT
+
 # A digest that has flushed this often hands over to a fresh run (small histories).
 FLUSHES_PER_RUN = 30
 

@@ -30,8 +30,8 @@ with workflow.unsafe.imports_passed_through():
         EmailInput,
     )
 
+from workflows.policies import SLACK_RETRY, SLACK_TIMEOUT, cause
 from workflows.remediation.context import Remediation
-from workflows.remediation.policies import SLACK_RETRY, SLACK_TIMEOUT, cause
 
 
 class Alerter:

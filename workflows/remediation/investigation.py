@@ -34,14 +34,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from canary.models.remediation import owner_emails
 
-from workflows.remediation.context import Remediation
-from workflows.remediation.policies import (
+from workflows.policies import (
     DIAGNOSIS_RETRY,
     DIAGNOSIS_TIMEOUT,
     SLACK_RETRY,
     SLACK_TIMEOUT,
     cause,
 )
+from workflows.remediation.context import Remediation
 
 A = TypeVar("A")
 R = TypeVar("R")

@@ -15,8 +15,8 @@ with workflow.unsafe.imports_passed_through():
     from canary.models import Step, StepInput, StepOutput
     from canary.models.remediation import step_attempt_key
 
+from workflows.policies import STEP_RETRY, cause
 from workflows.remediation.context import Remediation
-from workflows.remediation.policies import STEP_RETRY, cause
 
 
 class StepRunner:

@@ -45,11 +45,11 @@ with workflow.unsafe.imports_passed_through():
         ResolutionRecord,
     )
 
+from workflows.policies import MIN_RUN_EVENTS
 from workflows.remediation.alerting import Alerter
 from workflows.remediation.context import Remediation
 from workflows.remediation.investigation import Investigator
 from workflows.remediation.ladder import Ladder
-from workflows.remediation.policies import MIN_RUN_EVENTS
 from workflows.remediation.steps import StepRunner
 
 

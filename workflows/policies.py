@@ -1,4 +1,4 @@
-"""Retry policies, timeouts and bounds for the remediation workflow's activities.
+"""Retry policies and timeouts of every activity the workflows call, by what it does.
 
 Permanent failures are raised non-retryable by the activities, so the policies only govern
 transient trouble (timeouts, 5xx, 429 with Retry-After).
@@ -36,6 +36,24 @@ SLACK_RETRY = RetryPolicy(
     maximum_attempts=10,
 )
 SLACK_TIMEOUT = timedelta(seconds=20)
+
+#: A detector's query of Stripe, Salesforce or the warehouse, and the account team lookup.
+QUERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=5,
+)
+QUERY_TIMEOUT = timedelta(minutes=2)
+
+#: Raising a detector's finding: signal-with-start of the subject's remediation.
+RAISE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=8,
+)
+RAISE_TIMEOUT = timedelta(seconds=30)
 
 #: Temporal may suggest continuing as new because of the history's size (a big carried
 #: timeline): a run this short continues only at its own event bound, never in a loop.

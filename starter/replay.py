@@ -2,7 +2,8 @@
 
 This is how a team changes an SOP or the workflow safely: replay last month's cases before
 deploying. A replay that fails with a nondeterminism error means running remediations
-would break on the new code; guard the change with ``workflow.patched``.
+would break on the new code: guard the change with ``workflow.patched`` (the README's section
+for contributors says when).
 """
 
 from __future__ import annotations

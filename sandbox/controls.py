@@ -1,0 +1,93 @@
+"""The sandbox's own endpoints under ``/_sandbox``: what tests and the demo use to look inside
+(every recorded call), to break things (faults), to point chat-page clicks at an app, and to
+start over."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from sandbox.deps import SandboxDep
+from sandbox.recorder import Fault
+
+router = APIRouter(tags=["sandbox"])
+
+
+class ConfigUpdate(BaseModel):
+    slack_interactivity_url: str | None = None
+    slack_signing_secret: str | None = None
+
+
+@router.get("/_sandbox/requests")
+async def recorded(
+    sandbox: SandboxDep,
+    service: str | None = None,
+    method: str | None = None,
+    path: str | None = None,
+    path_prefix: str | None = None,
+    since_id: int = 0,
+) -> list[dict[str, Any]]:
+    """Every call the services received, oldest first, with parsed bodies and the
+    idempotency key; filter by service, method, exact path or path prefix."""
+    return sandbox.recorder.find(service, method, path, path_prefix, since_id)
+
+
+@router.delete("/_sandbox/requests")
+async def forget(sandbox: SandboxDep) -> dict[str, bool]:
+    sandbox.recorder.clear()
+    return {"ok": True}
+
+
+@router.get("/_sandbox/faults")
+async def faults(sandbox: SandboxDep) -> list[Fault]:
+    return list(sandbox.recorder.faults)
+
+
+@router.post("/_sandbox/faults", status_code=201)
+async def add_fault(sandbox: SandboxDep, fault: Fault) -> Fault:
+    """Make the next calls to a service fail (500, 429 + Retry-After, slow, malformed)."""
+    return sandbox.recorder.add_fault(fault)
+
+
+@router.delete("/_sandbox/faults")
+async def clear_faults(sandbox: SandboxDep) -> dict[str, bool]:
+    sandbox.recorder.clear_faults()
+    return {"ok": True}
+
+
+@router.get("/_sandbox/config")
+async def get_config(sandbox: SandboxDep) -> dict[str, Any]:
+    return {
+        "public_url": sandbox.config.public_url,
+        "slack_interactivity_url": sandbox.config.slack_interactivity_url,
+        "slack_signing_secret_set": bool(sandbox.config.slack_signing_secret),
+    }
+
+
+@router.post("/_sandbox/config")
+async def set_config(sandbox: SandboxDep, update: ConfigUpdate) -> dict[str, Any]:
+    """Point chat-page clicks at an app (its interactivity URL and signing secret)."""
+    if update.slack_interactivity_url is not None:
+        sandbox.config.slack_interactivity_url = update.slack_interactivity_url
+    if update.slack_signing_secret is not None:
+        sandbox.config.slack_signing_secret = update.slack_signing_secret
+    return await get_config(sandbox)
+
+
+@router.post("/_sandbox/reset")
+async def reset(sandbox: SandboxDep) -> dict[str, bool]:
+    """Back to the seeded state: objects, messages, recordings and faults."""
+    sandbox.stripe.reset()
+    sandbox.slack.reset()
+    sandbox.salesforce.reset()
+    sandbox.recorder.clear()
+    sandbox.recorder.clear_faults()
+    sandbox.bump()
+    return {"ok": True}
+
+
+@router.get("/_sandbox/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}

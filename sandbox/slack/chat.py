@@ -1,0 +1,177 @@
+"""The chat page: the sandbox's Slack as a person sees it, with buttons to click as any of the
+workspace's people. A click goes to the app as Slack would send it (``interactivity``); the
+page reloads when the workspace's version changes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from markupsafe import Markup
+
+from sandbox.deps import InteractivityClient, SandboxDep
+from sandbox.slack.interactivity import Click, deliver_click
+from sandbox.slack.mrkdwn import mrkdwn, text_of
+from sandbox.slack.state import SlackApiError
+from sandbox.state import Sandbox
+from sandbox.templating import TEMPLATES
+
+router = APIRouter()
+
+
+def _render_page(
+    sandbox: Sandbox, request: Request, flash: str | None = None, error: bool = False
+) -> str:
+    """One channel of the chat page, as the person acting (``?as=``) sees it."""
+    slack = sandbox.slack
+    with slack.lock:
+        name = request.query_params.get("channel") or "gtm-alerts"
+        try:
+            channel = slack.channel(name)
+        except SlackApiError:
+            channel = slack.channels["C0GTMALERTS"]
+        acting = request.query_params.get("as") or "U0ALICE"
+        if acting not in slack.users:
+            acting = "U0ALICE"
+        people = [u for u in slack.users.values() if not u["is_bot"]]
+        counts = {
+            cid: sum(1 for m in ms if m.get("thread_ts") in (None, m["ts"]))
+            for cid, ms in slack.messages.items()
+        }
+        top = [m for m in slack.messages[channel["id"]] if m.get("thread_ts") in (None, m["ts"])]
+        replies: dict[str, list[dict[str, Any]]] = {}
+        for m in slack.messages[channel["id"]]:
+            if m.get("thread_ts") and m["thread_ts"] != m["ts"]:
+                replies.setdefault(m["thread_ts"], []).append(m)
+        ephemeral = [
+            e for e in slack.ephemeral if e["channel"] == channel["id"] and e["user"] == acting
+        ][-5:]
+        name_of = slack.user_name
+
+        def view(m: dict[str, Any]) -> dict[str, Any]:
+            author = name_of(m.get("user") or "")
+            blocks = []
+            for b in m.get("blocks") or []:
+                shown = dict(b)
+                shown["text_html"] = text_of(b.get("text"), name_of)
+                shown["fields_html"] = [text_of(f, name_of) for f in b.get("fields") or []]
+                if b.get("type") == "context":
+                    shown["elements_html"] = [
+                        text_of(e, name_of)
+                        for e in b.get("elements") or []
+                        if e.get("type") in ("mrkdwn", "plain_text")
+                    ]
+                blocks.append(shown)
+            return {
+                "ts": m["ts"],
+                "channel": m["channel"],
+                "author": author,
+                "initial": author[:1].upper(),
+                "bot": bool(m.get("bot_id")),
+                "when": datetime.fromtimestamp(float(m["ts"].split(".")[0]), UTC).strftime(
+                    "%H:%M:%S UTC"
+                ),
+                "edited": bool(m.get("edited")),
+                "blocks": blocks,
+                "text_html": mrkdwn(m.get("text") or "", name_of),
+                "replies": [view(r) for r in replies.get(m["ts"], [])],
+            }
+
+        def render_element(m: dict[str, Any], b: dict[str, Any], el: dict[str, Any]) -> Markup:
+            confirm = el.get("confirm") or {}
+            el = dict(
+                el,
+                confirm_text=" ".join(
+                    str((confirm.get(k) or {}).get("text", "")) for k in ("title", "text")
+                ).strip()
+                if confirm
+                else "",
+            )
+            return Markup(
+                TEMPLATES.get_template("element.html").render(m=m, b=b, el=el, acting=acting)
+            )
+
+        def render_message(m: dict[str, Any]) -> Markup:
+            return Markup(
+                TEMPLATES.get_template("message.html").render(
+                    m=m, render_message=render_message, render_element=render_element
+                )
+            )
+
+        return TEMPLATES.get_template("chat.html").render(
+            channel=channel,
+            channels=list(slack.channels.values()),
+            counts=counts,
+            users=people,
+            acting=acting,
+            messages=[view(m) for m in top],
+            ephemeral=[{"html": mrkdwn(e["text"], name_of)} for e in ephemeral],
+            render_message=render_message,
+            flash=flash,
+            flash_error=error,
+            version=sandbox.version,
+        )
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def chat_page(sandbox: SandboxDep, request: Request) -> HTMLResponse:
+    flash = request.query_params.get("flash")
+    return HTMLResponse(
+        _render_page(sandbox, request, flash, request.query_params.get("err") == "1")
+    )
+
+
+@router.get("/archives/{channel}/{message}", include_in_schema=False)
+async def permalink(sandbox: SandboxDep, channel: str, message: str) -> Response:
+    try:
+        name = sandbox.slack.channel(channel)["name"]
+    except SlackApiError:
+        return PlainTextResponse("No such channel", status_code=404)
+    ts = message.removeprefix("p")
+    anchor = f"{ts[:-6]}.{ts[-6:]}" if len(ts) > 6 else ts
+    return RedirectResponse(f"/?channel={name}#m{anchor}", status_code=302)
+
+
+@router.get("/_sandbox/slack/version", tags=["sandbox"])
+async def slack_version(sandbox: SandboxDep) -> dict[str, int]:
+    return {"version": sandbox.version}
+
+
+@router.post("/_sandbox/slack/click", tags=["sandbox"])
+async def click(sandbox: SandboxDep, client: InteractivityClient, request: Request) -> Response:
+    """Click a button or choose an option, as ``user``: Slack's signed ``block_actions``
+    goes to the interactivity URL. JSON in → JSON out; the chat page's forms get a redirect."""
+    from_page = "json" not in request.headers.get("content-type", "")
+    if from_page:
+        form = dict((await request.form()).items())
+        data: dict[str, Any] = {k: v for k, v in form.items() if v != ""}
+    else:
+        data = await request.json()
+    sent_at: float | None = None
+    try:
+        parsed = Click.model_validate(data)
+        status, text, sent_at = await deliver_click(sandbox, client, parsed)
+    except SlackApiError as exc:
+        status, text = 404, exc.error
+    except ValueError as exc:
+        status, text = 422, str(exc)
+    if not from_page:
+        # sent_at: when the signed request left for the app (epoch seconds), so a caller
+        # can time the app apart from the sandbox's own work.
+        return JSONResponse(
+            {"status": status, "body": text, "sent_at": sent_at},
+            status_code=200 if status < 500 or status == 502 else status,
+        )
+    channel = data.get("channel", "gtm-alerts")
+    try:
+        channel = sandbox.slack.channel(channel)["name"]
+    except SlackApiError:
+        pass
+    flash = "" if 200 <= status < 300 else f"The app answered {status}: {text[:200]}"
+    target = f"/?channel={quote(str(channel))}&as={quote(str(data.get('user', '')))}"
+    if flash:
+        target += f"&err=1&flash={quote(flash)}"
+    return RedirectResponse(target, status_code=303)

@@ -1,0 +1,163 @@
+"""A click as Slack delivers it: the ``block_actions`` payload for the element clicked, with a
+working ``response_url``, posted form-encoded to the app's interactivity URL and signed with
+``X-Slack-Signature`` as Slack signs it."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, Field
+
+from sandbox.slack.seed import APP_ID, TEAM_DOMAIN, TEAM_ID, Obj
+from sandbox.slack.state import SlackApiError, SlackState, public_message
+from sandbox.state import Sandbox
+
+
+class Click(BaseModel):
+    """A click on the chat page, as tests and the page send it."""
+
+    user: str = Field(description="Slack user id of the person clicking, e.g. U0ALICE.")
+    channel: str
+    ts: str
+    action_id: str
+    block_id: str | None = None
+    value: str | None = None
+    selected_option: str | None = None
+
+
+def block_actions_payload(
+    state: SlackState,
+    user_id: str,
+    channel_id: str,
+    message: Obj,
+    action: Obj,
+    block_id: str | None,
+    selected: str | None,
+    value: str | None,
+) -> Obj:
+    """The ``block_actions`` payload Slack posts to the interactivity URL for one click."""
+    user = state.users.get(user_id)
+    if user is None:
+        raise SlackApiError("user_not_found")
+    now = f"{time.time():.6f}"
+    entry: Obj = {
+        "action_id": action["action_id"],
+        "block_id": block_id or "",
+        "type": action.get("type", "button"),
+        "action_ts": now,
+    }
+    if entry["type"] == "button":
+        entry["text"] = action.get("text") or {"type": "plain_text", "text": ""}
+        entry["value"] = value if value is not None else action.get("value", "")
+        if action.get("style"):
+            entry["style"] = action["style"]
+    else:
+        options = action.get("options") or []
+        chosen = next((o for o in options if o.get("value") == selected), None)
+        if chosen is None:
+            raise SlackApiError("invalid_option")
+        entry["selected_option"] = chosen
+        if action.get("placeholder"):
+            entry["placeholder"] = action["placeholder"]
+    channel = state.channels[channel_id]
+    return {
+        "type": "block_actions",
+        "user": {"id": user_id, "username": user["name"], "name": user["name"], "team_id": TEAM_ID},
+        "api_app_id": APP_ID,
+        "token": "sandbox-verification-token",
+        "container": {
+            "type": "message",
+            "message_ts": message["ts"],
+            "channel_id": channel_id,
+            "is_ephemeral": False,
+        },
+        "trigger_id": f"{int(time.time())}.{TEAM_ID}.{time.time_ns() % 10**12:x}",
+        "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel_id, "name": channel["name"]},
+        "message": public_message(message, False),
+        "state": {"values": {}},
+        "response_url": state.register_response_url(channel_id, message["ts"], user_id),
+        "actions": [entry],
+    }
+
+
+def find_element(message: Obj, action_id: str, block_id: str | None) -> tuple[Obj, str | None]:
+    """The interactive element a click refers to, and its block's id."""
+    for block in message.get("blocks") or []:
+        if block_id and block.get("block_id") != block_id:
+            continue
+        elements = list(block.get("elements") or [])
+        if "accessory" in block:
+            elements.append(block["accessory"])
+        for element in elements:
+            if element.get("action_id") == action_id:
+                return element, block.get("block_id")
+    raise SlackApiError("action_not_found")
+
+
+async def deliver_click(
+    sandbox: Sandbox, client: httpx.AsyncClient, click: Click
+) -> tuple[int, str, float | None]:
+    """Post the click's signed ``block_actions`` to the app: (its status, its answer, when the
+    request left)."""
+    slack = sandbox.slack
+    url = sandbox.config.slack_interactivity_url
+    secret = sandbox.config.slack_signing_secret
+    if not url or not secret:
+        return (
+            503,
+            "the sandbox has no interactivity URL or signing secret: start it with "
+            "--interactivity-url and SLACK_SIGNING_SECRET (canary up does)",
+            None,
+        )
+    with slack.lock:
+        channel = slack.channel(click.channel)
+        message = slack.find_message(channel["id"], click.ts)
+        if message is None:
+            raise SlackApiError("message_not_found")
+        element, block_id = find_element(message, click.action_id, click.block_id)
+        payload = block_actions_payload(
+            slack,
+            click.user,
+            channel["id"],
+            message,
+            element,
+            block_id,
+            click.selected_option,
+            click.value,
+        )
+    body = ("payload=" + quote(json.dumps(payload, separators=(",", ":")))).encode()
+    timestamp = str(int(time.time()))
+    signature = (
+        "v0="
+        + hmac.new(secret.encode(), f"v0:{timestamp}:".encode() + body, hashlib.sha256).hexdigest()
+    )
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": signature,
+        "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+    }
+    sent_at = time.time()
+    try:
+        response = await client.post(url, content=body, headers=headers)
+        status, text = response.status_code, response.text
+    except httpx.HTTPError as exc:
+        status, text = 502, f"could not reach the interactivity URL: {exc}"
+    sandbox.recorder.record(
+        "interactivity",
+        "POST",
+        url,
+        headers=headers,
+        body={"payload": payload},
+        status=status,
+        response=text[:2000],
+    )
+    return status, text, sent_at

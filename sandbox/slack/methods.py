@@ -1,0 +1,267 @@
+"""The Web API's methods as ``slack-sdk``'s WebClient calls them: any ``xoxb-…`` token is
+accepted (``not_authed`` / ``invalid_auth`` otherwise), a failure is HTTP 200 with
+``{"ok": false, "error": …}`` as Slack answers it, and lists are cursor-paginated."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from typing import Any
+
+from sandbox.slack.seed import BOT_ID, BOT_USER, TEAM_ID, Obj
+from sandbox.slack.state import SlackApiError, SlackState, public_message
+
+# Errors Slack answers for malformed calls, by method, checked before the method runs.
+_REQUIRED: dict[str, list[str]] = {
+    "chat.postMessage": ["channel"],
+    "chat.update": ["channel", "ts"],
+    "chat.postEphemeral": ["channel", "user"],
+    "chat.getPermalink": ["channel", "message_ts"],
+    "conversations.history": ["channel"],
+    "conversations.replies": ["channel", "ts"],
+    "conversations.info": ["channel"],
+    "users.lookupByEmail": ["email"],
+    "users.info": ["user"],
+    "usergroups.users.list": ["usergroup"],
+}
+
+
+def _cursor(offset: int) -> str:
+    return base64.b64encode(f"offset:{offset}".encode()).decode()
+
+
+def _offset(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        return int(base64.b64decode(cursor).decode().split(":", 1)[1])
+    except (ValueError, IndexError):
+        raise SlackApiError("invalid_cursor") from None
+
+
+def _limit(args: Obj, default: int = 100) -> int:
+    try:
+        return max(1, min(int(args.get("limit") or default), 1000))
+    except (TypeError, ValueError):
+        raise SlackApiError("invalid_arguments") from None
+
+
+def _blocks(value: Any) -> list[Obj] | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise SlackApiError("invalid_blocks_format") from None
+    if not isinstance(value, list) or not all(
+        isinstance(b, dict) and isinstance(b.get("type"), str) for b in value
+    ):
+        raise SlackApiError("invalid_blocks")
+    if len(value) > 50:
+        raise SlackApiError(
+            "invalid_blocks",
+            response_metadata={
+                "messages": ["[ERROR] no more than 50 items allowed [json-pointer:/blocks]"]
+            },
+        )
+    return value
+
+
+def _metadata(value: Any) -> Obj | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise SlackApiError("invalid_metadata_format") from None
+    if not isinstance(value, dict) or "event_type" not in value:
+        raise SlackApiError("invalid_metadata_schema")
+    return value
+
+
+def _text(args: Obj, blocks: list[Obj] | None) -> str:
+    text = args.get("text") or ""
+    if not text and not blocks and not args.get("attachments"):
+        raise SlackApiError("no_text")
+    if len(text) > 40000:
+        raise SlackApiError("msg_too_long")
+    return str(text)
+
+
+def call_method(state: SlackState, method: str, args: Obj) -> Obj:
+    """Run one Web API method; raises :class:`SlackApiError` for Slack's ``ok: false``."""
+    for name in _REQUIRED.get(method, []):
+        if not args.get(name):
+            raise SlackApiError(
+                "invalid_arguments",
+                response_metadata={"messages": [f"[ERROR] missing required field: {name}"]},
+            )
+    message: Obj | None
+    user: Obj | None
+    group: Obj | None
+    with state.lock:
+        if method == "api.test":
+            return {"args": args}
+        if method == "auth.test":
+            return {
+                "url": f"{state.public_url}/",
+                "team": "Acme GTM",
+                "user": "canary",
+                "team_id": TEAM_ID,
+                "user_id": BOT_USER,
+                "bot_id": BOT_ID,
+                "is_enterprise_install": False,
+            }
+        if method == "chat.postMessage":
+            channel = state.channel(str(args["channel"]))
+            blocks = _blocks(args.get("blocks"))
+            message = state.post(
+                channel["id"],
+                _text(args, blocks),
+                blocks,
+                thread_ts=args.get("thread_ts") or None,
+                metadata=_metadata(args.get("metadata")),
+            )
+            return {
+                "channel": channel["id"],
+                "ts": message["ts"],
+                "message": public_message(message, True),
+            }
+        if method == "chat.update":
+            channel = state.channel(str(args["channel"]))
+            message = state.find_message(channel["id"], str(args["ts"]))
+            if message is None:
+                raise SlackApiError("message_not_found")
+            if message.get("user") != BOT_USER:
+                raise SlackApiError("cant_update_message")
+            blocks = _blocks(args.get("blocks"))
+            if "text" in args or blocks is not None:
+                message["text"] = _text(
+                    args, blocks if blocks is not None else message.get("blocks")
+                )
+            if blocks is not None:
+                message["blocks"] = blocks
+            if args.get("metadata"):
+                message["metadata"] = _metadata(args["metadata"])
+            message["edited"] = {"user": BOT_USER, "ts": state.next_ts()}
+            return {
+                "channel": channel["id"],
+                "ts": message["ts"],
+                "text": message["text"],
+                "message": public_message(message, True),
+            }
+        if method == "chat.postEphemeral":
+            channel = state.channel(str(args["channel"]))
+            if args["user"] not in state.users:
+                raise SlackApiError("user_not_found")
+            blocks = _blocks(args.get("blocks"))
+            ts = state.next_ts()
+            state.ephemeral.append(
+                {
+                    "channel": channel["id"],
+                    "user": args["user"],
+                    "text": _text(args, blocks),
+                    "blocks": blocks,
+                    "ts": ts,
+                }
+            )
+            return {"message_ts": ts}
+        if method == "chat.getPermalink":
+            channel = state.channel(str(args["channel"]))
+            if state.find_message(channel["id"], str(args["message_ts"])) is None:
+                raise SlackApiError("message_not_found")
+            return {
+                "channel": channel["id"],
+                "permalink": state.permalink(channel["id"], str(args["message_ts"])),
+            }
+        if method == "conversations.list":
+            wanted = {t.strip() for t in str(args.get("types") or "public_channel").split(",")}
+            items = [
+                c
+                for c in state.channels.values()
+                if ("private_channel" if c["is_private"] else "public_channel") in wanted
+                and not (c["is_archived"] and _truthy(args.get("exclude_archived")))
+            ]
+            start, limit = _offset(args.get("cursor")), _limit(args)
+            page = items[start : start + limit]
+            more = start + limit < len(items)
+            return {
+                "channels": copy.deepcopy(page),
+                "response_metadata": {"next_cursor": _cursor(start + limit) if more else ""},
+            }
+        if method == "conversations.info":
+            return {"channel": copy.deepcopy(state.channel(str(args["channel"])))}
+        if method == "conversations.history":
+            channel = state.channel(str(args["channel"]))
+            top = [
+                m for m in state.messages[channel["id"]] if m.get("thread_ts") in (None, m["ts"])
+            ]
+            newest_first = list(reversed(top))
+            start, limit = _offset(args.get("cursor")), _limit(args)
+            page = newest_first[start : start + limit]
+            more = start + limit < len(newest_first)
+            with_metadata = _truthy(args.get("include_all_metadata"))
+            return {
+                "messages": [public_message(m, with_metadata) for m in page],
+                "has_more": more,
+                "pin_count": 0,
+                "response_metadata": {"next_cursor": _cursor(start + limit) if more else ""},
+            }
+        if method == "conversations.replies":
+            channel = state.channel(str(args["channel"]))
+            parent = state.find_message(channel["id"], str(args["ts"]))
+            if parent is None:
+                raise SlackApiError("thread_not_found")
+            thread = [parent] + [
+                m
+                for m in state.messages[channel["id"]]
+                if m.get("thread_ts") == parent["ts"] and m is not parent
+            ]
+            return {"messages": [public_message(m, True) for m in thread], "has_more": False}
+        if method == "users.lookupByEmail":
+            email = str(args["email"]).lower()
+            for user in state.users.values():
+                if (user["profile"].get("email") or "").lower() == email:
+                    return {"user": copy.deepcopy(user)}
+            raise SlackApiError("users_not_found")
+        if method == "users.info":
+            user = state.users.get(str(args["user"]))
+            if user is None:
+                raise SlackApiError("user_not_found")
+            return {"user": copy.deepcopy(user)}
+        if method == "users.list":
+            return {
+                "members": copy.deepcopy(list(state.users.values())),
+                "response_metadata": {"next_cursor": ""},
+            }
+        if method == "usergroups.list":
+            groups = copy.deepcopy(list(state.groups.values()))
+            if not _truthy(args.get("include_users")):
+                for group in groups:
+                    group.pop("users", None)
+            return {"usergroups": groups}
+        if method == "usergroups.users.list":
+            group = state.groups.get(str(args["usergroup"]))
+            if group is None:
+                raise SlackApiError("no_such_subteam")
+            return {"users": list(group["users"])}
+    raise SlackApiError("unknown_method")
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).lower() in {"true", "1"}
+
+
+def authenticate(authorization: str | None, args: Obj) -> None:
+    token = ""
+    scheme, _, value = (authorization or "").partition(" ")
+    if scheme.lower() == "bearer":
+        token = value.strip()
+    token = token or str(args.pop("token", "") or "")
+    if not token:
+        raise SlackApiError("not_authed")
+    if not token.startswith("xoxb-"):
+        raise SlackApiError("invalid_auth")

@@ -1,0 +1,98 @@
+"""Slack over HTTP: the Web API at ``/api/<method>``, the ``response_url``s handed out with
+clicks, and what tests read of the workspace under ``/_sandbox/slack``."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from sandbox.deps import SandboxDep
+from sandbox.slack.methods import authenticate, call_method
+from sandbox.slack.state import SlackApiError
+
+router = APIRouter()
+
+
+@router.api_route("/api/{method}", methods=["GET", "POST"], summary="Slack Web API", tags=["slack"])
+async def slack_endpoint(sandbox: SandboxDep, request: Request, method: str) -> Response:
+    raw = await request.body()
+    content_type = request.headers.get("content-type", "")
+    args: dict[str, Any] = dict(request.query_params)
+    try:
+        if raw:
+            if "json" in content_type:
+                parsed = json.loads(raw)
+                if not isinstance(parsed, dict):
+                    raise SlackApiError("invalid_json")
+                args.update(parsed)
+            else:
+                args.update(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    except ValueError:
+        body: dict[str, Any] = {"ok": False, "error": "invalid_json"}
+    else:
+        try:
+            authenticate(request.headers.get("authorization"), args)
+            body = {"ok": True, **call_method(sandbox.slack, method, args)}
+            if method.startswith(("chat.", "conversations.")):
+                sandbox.bump()
+        except SlackApiError as exc:
+            body = {"ok": False, "error": exc.error, **exc.extra}
+    args.pop("token", None)
+    sandbox.recorder.record(
+        "slack",
+        request.method,
+        f"/api/{method}",
+        query=dict(request.query_params),
+        headers=dict(request.headers),
+        body=args,
+        status=200,
+        response=body,
+    )
+    return JSONResponse(body, headers={"x-slack-req-id": f"sbx{time.time_ns()}"})
+
+
+@router.post("/_sandbox/slack/respond/{token}", tags=["sandbox"], include_in_schema=False)
+async def respond(sandbox: SandboxDep, token: str, request: Request) -> Response:
+    """A ``response_url``: ephemeral replies, replace_original, delete_original."""
+    raw = await request.body()
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        body = dict(parse_qsl(raw.decode("utf-8", "replace")))
+    sandbox.recorder.record(
+        "slack",
+        "POST",
+        "/_sandbox/slack/respond",
+        body=body,
+        headers=dict(request.headers),
+        status=200,
+    )
+    try:
+        sandbox.slack.respond(token, body)
+    except SlackApiError as exc:
+        return JSONResponse({"ok": False, "error": exc.error}, status_code=404)
+    sandbox.bump()
+    return JSONResponse({"ok": True})
+
+
+@router.get("/_sandbox/slack/messages", tags=["sandbox"])
+async def slack_messages(sandbox: SandboxDep, channel: str = "gtm-alerts") -> Response:
+    """Messages in a channel, oldest first, with their blocks, threads and metadata."""
+    slack = sandbox.slack
+    with slack.lock:
+        try:
+            found = slack.channel(channel)
+        except SlackApiError:
+            return JSONResponse({"error": f"no channel {channel}"}, status_code=404)
+        return JSONResponse(json.loads(json.dumps(slack.messages[found["id"]])))
+
+
+@router.get("/_sandbox/slack/ephemeral", tags=["sandbox"])
+async def slack_ephemeral(sandbox: SandboxDep, user: str | None = None) -> list[dict[str, Any]]:
+    with sandbox.slack.lock:
+        return [e for e in sandbox.slack.ephemeral if user is None or e["user"] == user]

@@ -1,0 +1,218 @@
+"""One Slack workspace: its people, channels, user groups, messages (with their threads),
+ephemeral messages and the ``response_url``s handed out with clicks."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import itertools
+import threading
+import time
+from typing import Any
+
+from sandbox.slack.seed import (
+    APP_ID,
+    BOT_ID,
+    BOT_USER,
+    SEED_CHANNELS,
+    SEED_GROUPS,
+    SEED_USERS,
+    TEAM_ID,
+    Obj,
+)
+
+
+class SlackApiError(Exception):
+    """Slack's ``{"ok": false, "error": …}`` answer, with any fields Slack adds to it."""
+
+    def __init__(self, error: str, **extra: Any) -> None:
+        super().__init__(error)
+        self.error = error
+        self.extra = extra
+
+
+def _user_object(spec: Obj) -> Obj:
+    return {
+        "id": spec["id"],
+        "team_id": TEAM_ID,
+        "name": spec["name"],
+        "deleted": False,
+        "real_name": spec["real_name"],
+        "tz": "America/New_York",
+        "is_bot": spec.get("is_bot", False),
+        "profile": {
+            "real_name": spec["real_name"],
+            "display_name": spec["name"],
+            "title": spec.get("title", ""),
+            "email": spec.get("email"),
+        },
+    }
+
+
+class SlackState:
+    """The workspace, behind one lock."""
+
+    def __init__(self, public_url: str = "") -> None:
+        self.lock = threading.RLock()
+        self.public_url = public_url.rstrip("/")
+        self._ts = itertools.count(1)
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.users = {u["id"]: _user_object(u) for u in SEED_USERS}
+            self.users[BOT_USER] = _user_object(
+                {"id": BOT_USER, "name": "canary", "real_name": "Canary", "is_bot": True}
+            )
+            self.channels: dict[str, Obj] = {
+                cid: {
+                    "id": cid,
+                    "name": name,
+                    "is_channel": True,
+                    "is_private": False,
+                    "is_archived": False,
+                    "is_member": True,
+                    "created": 1700000000,
+                    "topic": {"value": topic},
+                    "purpose": {"value": topic},
+                    "num_members": len(SEED_USERS) + 1,
+                }
+                for cid, name, topic in SEED_CHANNELS
+            }
+            self.groups: dict[str, Obj] = {
+                gid: {
+                    "id": gid,
+                    "team_id": TEAM_ID,
+                    "handle": handle,
+                    "name": name,
+                    "is_usergroup": True,
+                    "users": list(members),
+                    "user_count": len(members),
+                }
+                for gid, handle, name, members in SEED_GROUPS
+            }
+            self.messages: dict[str, list[Obj]] = {cid: [] for cid in self.channels}
+            self.ephemeral: list[Obj] = []
+            self.response_urls: dict[str, Obj] = {}
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def next_ts(self) -> str:
+        # Unique, increasing, Slack-shaped ("seconds.micro") even for many posts per second.
+        n = next(self._ts)
+        return f"{int(time.time())}.{n:06d}"
+
+    def channel(self, ref: str) -> Obj:
+        ref = ref.lstrip("#")
+        if ref in self.channels:
+            return self.channels[ref]
+        for item in self.channels.values():
+            if item["name"] == ref:
+                return item
+        raise SlackApiError("channel_not_found")
+
+    def find_message(self, channel_id: str, ts: str) -> Obj | None:
+        for message in self.messages.get(channel_id, []):
+            if message["ts"] == ts:
+                return message
+        return None
+
+    def user_name(self, user_id: str) -> str:
+        user = self.users.get(user_id)
+        return user["real_name"] if user else user_id
+
+    def permalink(self, channel_id: str, ts: str) -> str:
+        return f"{self.public_url}/archives/{channel_id}/p{ts.replace('.', '')}"
+
+    def post(
+        self,
+        channel_id: str,
+        text: str,
+        blocks: list[Obj] | None,
+        thread_ts: str | None = None,
+        metadata: Obj | None = None,
+        user: str = BOT_USER,
+    ) -> Obj:
+        message: Obj = {
+            "type": "message",
+            "user": user,
+            "bot_id": BOT_ID if user == BOT_USER else None,
+            "app_id": APP_ID if user == BOT_USER else None,
+            "text": text,
+            "ts": self.next_ts(),
+            "team": TEAM_ID,
+            "channel": channel_id,
+        }
+        if blocks:
+            message["blocks"] = blocks
+        if metadata:
+            message["metadata"] = metadata
+        if thread_ts:
+            parent = self.find_message(channel_id, thread_ts)
+            if parent is None:
+                raise SlackApiError("thread_not_found")
+            message["thread_ts"] = thread_ts
+            parent["thread_ts"] = thread_ts
+            parent["reply_count"] = parent.get("reply_count", 0) + 1
+            parent["latest_reply"] = message["ts"]
+        self.messages[channel_id].append(message)
+        return message
+
+    def register_response_url(self, channel_id: str, message_ts: str, user: str) -> str:
+        token = (
+            base64.urlsafe_b64encode(f"{channel_id}:{message_ts}:{user}:{time.time_ns()}".encode())
+            .decode()
+            .rstrip("=")
+        )
+        self.response_urls[token] = {
+            "channel": channel_id,
+            "ts": message_ts,
+            "user": user,
+            "uses": 0,
+        }
+        return f"{self.public_url}/_sandbox/slack/respond/{token}"
+
+    def respond(self, token: str, body: Obj) -> None:
+        """What a POST to a ``response_url`` does: ephemeral reply, replace or delete."""
+        with self.lock:
+            target = self.response_urls.get(token)
+            if target is None:
+                raise SlackApiError("expired_url")
+            target["uses"] += 1
+            if target["uses"] > 5:  # Slack allows five responses per response_url
+                raise SlackApiError("used_url")
+            original = self.find_message(target["channel"], target["ts"])
+            if body.get("delete_original") and original is not None:
+                self.messages[target["channel"]].remove(original)
+                return
+            if body.get("replace_original") and original is not None:
+                original["text"] = body.get("text", original["text"])
+                if "blocks" in body:
+                    original["blocks"] = body["blocks"]
+                original["edited"] = {"user": BOT_USER, "ts": self.next_ts()}
+                return
+            if body.get("response_type") == "in_channel":
+                self.post(
+                    target["channel"],
+                    body.get("text", ""),
+                    body.get("blocks"),
+                    thread_ts=body.get("thread_ts"),
+                )
+                return
+            self.ephemeral.append(
+                {
+                    "channel": target["channel"],
+                    "user": target["user"],
+                    "text": body.get("text", ""),
+                    "blocks": body.get("blocks"),
+                    "ts": self.next_ts(),
+                }
+            )
+
+
+def public_message(message: Obj, with_metadata: bool) -> Obj:
+    """A message as the API shows it: a copy, without its channel and, unless asked, metadata."""
+    out = {k: v for k, v in message.items() if v is not None and k != "channel"}
+    if not with_metadata:
+        out.pop("metadata", None)
+    return copy.deepcopy(out)

@@ -1,0 +1,205 @@
+"""One test-mode Stripe account: its objects, ids and clock, its events and idempotency cache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import string
+import threading
+import time
+
+from sandbox.stripe.seed import SEED_CUSTOMERS, TEST_CARDS, TestCard
+from sandbox.stripe.webhooks import WebhookSender
+from sandbox.stripe.wire import API_VERSION, Obj, metadata_param, missing
+
+_ALPHABET = string.ascii_letters + string.digits
+
+_PREFIX = {
+    "customer": "cus",
+    "payment_method": "pm",
+    "invoiceitem": "ii",
+    "invoice": "in",
+    "payment_intent": "pi",
+    "charge": "ch",
+    "billing_portal.session": "bps",
+    "webhook_endpoint": "we",
+    "event": "evt",
+    "request": "req",
+}
+
+
+class StripeState:
+    """One test-mode Stripe account: objects, events, webhook endpoints, idempotency cache."""
+
+    def __init__(self, public_url: str = "", seed: bool = True) -> None:
+        self.lock = threading.RLock()
+        self.public_url = public_url.rstrip("/")
+        self.objects: dict[str, dict[str, Obj]] = {}
+        self.idempotency: dict[str, tuple[str, int, Obj]] = {}
+        self.in_flight: set[str] = set()
+        self.webhooks = WebhookSender(self.lock)
+        self._invoice_numbers = 0
+        self._clock = 0
+        self._seeded = seed
+        if seed:
+            self.seed()
+
+    # -- basics ---------------------------------------------------------------------------
+
+    def seed(self) -> None:
+        for spec in SEED_CUSTOMERS:
+            customer = self.customer_object(spec, spec["id"])
+            self.objects.setdefault("customer", {})[customer["id"]] = customer
+
+    def reset(self) -> None:
+        with self.lock:
+            self.objects.clear()
+            self.idempotency.clear()
+            self.webhooks.deliveries.clear()
+            self._invoice_numbers = 0
+            if self._seeded:
+                self.seed()
+
+    def close(self) -> None:
+        self.webhooks.close()
+
+    def next_invoice_number(self) -> int:
+        self._invoice_numbers += 1
+        return self._invoice_numbers
+
+    def now(self) -> int:
+        # Strictly increasing ``created`` values keep list order stable within one second.
+        with self.lock:
+            self._clock = max(self._clock + 1, int(time.time()))
+            return self._clock
+
+    @staticmethod
+    def new_id(kind: str) -> str:
+        # One read of the system's randomness per id, not one per character.
+        return f"{_PREFIX[kind]}_" + "".join(
+            _ALPHABET[b % len(_ALPHABET)] for b in secrets.token_bytes(24)
+        )
+
+    def put(self, obj: Obj) -> Obj:
+        self.objects.setdefault(obj["object"], {})[obj["id"]] = obj
+        return obj
+
+    def get(self, kind: str, object_id: str, label: str | None = None) -> Obj:
+        found = self.objects.get(kind, {}).get(object_id)
+        if found is None or found.get("deleted"):
+            raise missing(label or kind.replace("_", " "), object_id)
+        return found
+
+    def all(self, kind: str) -> list[Obj]:
+        return list(self.objects.get(kind, {}).values())
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def emit(
+        self,
+        type_: str,
+        obj: Obj,
+        request_id: str | None = None,
+        idempotency_key: str | None = None,
+        previous: Obj | None = None,
+    ) -> Obj:
+        data: Obj = {"object": json.loads(json.dumps(obj))}
+        if previous:
+            data["previous_attributes"] = previous
+        endpoints = [
+            e
+            for e in self.all("webhook_endpoint")
+            if e["status"] == "enabled"
+            and ("*" in e["enabled_events"] or type_ in e["enabled_events"])
+        ]
+        event = self.put(
+            {
+                "id": self.new_id("event"),
+                "object": "event",
+                "api_version": API_VERSION,
+                "created": self.now(),
+                "data": data,
+                "livemode": False,
+                "pending_webhooks": len(endpoints),
+                "request": {"id": request_id, "idempotency_key": idempotency_key},
+                "type": type_,
+            }
+        )
+        for endpoint in endpoints:
+            self.webhooks.send(endpoint["url"], endpoint["secret"], event)
+        return event
+
+    # -- object builders ------------------------------------------------------------------
+
+    def customer_object(self, params: Obj, object_id: str | None = None) -> Obj:
+        return {
+            "id": object_id or self.new_id("customer"),
+            "object": "customer",
+            "address": None,
+            "balance": 0,
+            "created": self.now(),
+            "currency": None,
+            "default_source": None,
+            "delinquent": False,
+            "description": params.get("description"),
+            "email": params.get("email"),
+            "invoice_prefix": secrets.token_hex(4).upper(),
+            "invoice_settings": {
+                "custom_fields": None,
+                "default_payment_method": (params.get("invoice_settings") or {}).get(
+                    "default_payment_method"
+                )
+                or None,
+                "footer": None,
+                "rendering_options": None,
+            },
+            "livemode": False,
+            "metadata": metadata_param(params),
+            "name": params.get("name"),
+            "phone": params.get("phone"),
+            "preferred_locales": [],
+            "shipping": None,
+            "tax_exempt": "none",
+            "test_clock": None,
+        }
+
+    def payment_method_for(self, token_or_id: str, customer: str | None) -> Obj:
+        """A fresh PaymentMethod for a test token (as Stripe does), or an existing one."""
+        existing = self.objects.get("payment_method", {}).get(token_or_id)
+        if existing is not None:
+            return existing
+        card = TEST_CARDS.get(token_or_id)
+        if card is None:
+            raise missing("PaymentMethod", token_or_id, "payment_method")
+        return self.put(
+            {
+                "id": self.new_id("payment_method"),
+                "object": "payment_method",
+                "billing_details": {"address": None, "email": None, "name": None, "phone": None},
+                "card": {
+                    "brand": card.brand,
+                    "checks": {"cvc_check": "pass"},
+                    "country": "US",
+                    "exp_month": 12,
+                    "exp_year": time.gmtime().tm_year + 3,
+                    "fingerprint": hashlib.sha1(token_or_id.encode()).hexdigest()[:16],
+                    "funding": "credit",
+                    "last4": card.last4,
+                },
+                "created": self.now(),
+                "customer": customer,
+                "livemode": False,
+                "metadata": {},
+                "type": "card",
+                "_test_token": token_or_id,
+            }
+        )
+
+    def card_of(self, payment_method: Obj) -> TestCard:
+        return TEST_CARDS.get(payment_method.get("_test_token", ""), TEST_CARDS["pm_card_visa"])
+
+
+def public(obj: Obj) -> Obj:
+    """An object as the API shows it (internal ``_`` fields stripped)."""
+    return {k: v for k, v in obj.items() if not k.startswith("_")}

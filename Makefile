@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check canary workflows activities starter sandbox worker.py tests bench
 	$(BIN)/mypy
 
-# Headless Chromium for tests/test_report_browser.py (the report dashboard in a real browser):
+# Headless Chromium for tests/browser/test_report_browser.py (the report dashboard in a real browser):
 # Debian's chromium, installed with apt-get when missing (as root, or with passwordless sudo).
 # Where it cannot be installed, this target fails and says how to install it.
 browser:

@@ -36,7 +36,7 @@ log = logging.getLogger("worker")
 #: and completion, three passes in and two out. The guard it stood for — workflow code calling
 #: datetime.now(), random or I/O — is kept where it catches mistakes before they ship: every
 #: recorded history is replayed under the strict default sandbox in `make test`
-#: (tests/test_replay.py), as `canary replay` does against a server's histories.
+#: (tests/workflow/test_replay.py), as `canary replay` does against a server's histories.
 WORKFLOW_RUNNER = UnsandboxedWorkflowRunner()
 
 

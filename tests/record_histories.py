@@ -4,7 +4,7 @@ Each scenario drives RemediationWorkflow down one path on the time-skipping serv
 same-name fake activities (tests/fakes.py: offline and deterministic), checks that it took
 the path its name says, then saves Temporal's JSON history of every run (a remediation that
 continued as new leaves ``NAME.json`` for its first run and ``NAME-run2.json``… for the
-next). `tests/test_replay.py` replays them all against the current workflow code.
+next). `tests/workflow/test_replay.py` replays them all against the current workflow code.
 
 Canary has not been released yet (CHANGELOG.md has no version entry), so a change to the
 workflows re-records these histories with this script and needs no `workflow.patched()`.

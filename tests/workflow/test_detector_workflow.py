@@ -37,7 +37,7 @@ from workflows import DetectorWorkflow
 pytestmark = pytest.mark.asyncio
 SPEC = load_detectors(sops=load_catalog()).get("spend-shift")
 # Recorded detector runs, replayed below; CANARY_RECORD_HISTORIES=1 rewrites them.
-HISTORIES = Path(__file__).parent / "histories" / "detectors"
+HISTORIES = Path(__file__).parents[1] / "histories" / "detectors"
 AS_OF = datetime(2026, 11, 18, 7, 0, tzinfo=UTC)
 
 

@@ -1,5 +1,5 @@
 """The Stripe lookups a diagnosis asks for, against a recording stand-in for the adapter (the
-live sandbox tests cover the wire: tests/test_faults.py)."""
+live sandbox tests cover the wire: tests/workflow/test_faults.py)."""
 
 from __future__ import annotations
 

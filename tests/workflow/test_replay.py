@@ -22,7 +22,7 @@ from tests.wall_clock import WallClockWorkflow
 from worker import WORKFLOW_RUNNER
 from workflows import RemediationWorkflow
 
-ROOT = Path(__file__).parent / "histories"
+ROOT = Path(__file__).parents[1] / "histories"
 
 
 def _workflow_type(path: Path) -> str:

@@ -37,10 +37,10 @@ from canary.models.sop import (
 from starter.intake import get_status
 from tests.helpers import eventually
 from tests.stack import API_TOKEN, live_stack
-from tests.test_end_to_end import alert_for, has_buttons
+from tests.workflow.test_end_to_end import alert_for, has_buttons
 from workflows import RemediationWorkflow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "sops.md"
 EXAMPLE_CATALOG = ROOT / "docs" / "examples" / "catalog"
 EXAMPLE_SOP = EXAMPLE_CATALOG / "subscription_canceled.yaml"

@@ -18,7 +18,7 @@ from canary.settings import Settings
 from starter.gateway.app import create_app
 from starter.stripe_events import FAILURE_EVENTS, SUCCESS_EVENTS
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 

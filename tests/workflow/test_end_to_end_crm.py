@@ -15,7 +15,7 @@ from sandbox.salesforce import SEED_IDS
 from starter.intake import get_status
 from tests.helpers import eventually
 from tests.stack import API_TOKEN, LiveStack, live_stack
-from tests.test_end_to_end import alert_for, has_buttons
+from tests.workflow.test_end_to_end import alert_for, has_buttons
 from workflows import remediation_id
 
 

@@ -249,7 +249,7 @@ async def test_export_then_replay(report_scenario: Scenario, tmp_path: Path) -> 
 def test_replay_cli_exits_non_zero_on_a_broken_history(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    source = Path(__file__).parent / "histories" / "payment_failed-approved.json"
+    source = Path(__file__).parents[1] / "histories" / "payment_failed-approved.json"
     (tmp_path / "payment_failed-approved.json").write_text(source.read_text())
     monkeypatch.setattr(workflows, "WORKFLOWS", [AlteredRemediation])
     result = CliRunner().invoke(cli_app, ["replay", str(tmp_path)])

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import signal
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
@@ -96,6 +98,9 @@ def build_worker(
 
 #: Outside calls (Stripe, Slack, Salesforce) waiting on the network at once, per worker.
 OUTSIDE_CALL_THREADS = 32
+#: How long a stopping worker lets running activities finish; docker-compose's
+#: stop_grace_period for the worker is longer.
+GRACEFUL_SHUTDOWN = timedelta(seconds=30)
 
 
 async def run_worker(settings: Settings | None = None) -> None:
@@ -114,14 +119,27 @@ async def run_worker(settings: Settings | None = None) -> None:
         )
     )
     client = await connect(settings)
-    worker = build_worker(client, settings)
-    log.info(
-        "Canary worker polling task queue %r on %s (namespace %s)",
-        settings.task_queue,
-        settings.temporal_address,
-        settings.temporal_namespace,
-    )
-    await worker.run()
+    worker = build_worker(client, settings, graceful_shutdown_timeout=GRACEFUL_SHUTDOWN)
+    # SIGTERM (a deploy, `docker stop`, Kubernetes) drains instead of dying mid-call: the
+    # worker stops polling, lets running activities finish for up to GRACEFUL_SHUTDOWN (a
+    # Stripe retry completes and is reported once, not repeated by the next worker), then
+    # exits. As a container's PID 1 a process without a handler would ignore SIGTERM.
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    async with worker:
+        log.info(
+            "Canary worker polling task queue %r on %s (namespace %s)",
+            settings.task_queue,
+            settings.temporal_address,
+            settings.temporal_namespace,
+        )
+        await stop.wait()
+        log.info(
+            "Canary worker draining: finishing running activities (up to %s s), then exiting",
+            GRACEFUL_SHUTDOWN.total_seconds(),
+        )
+    log.info("Canary worker stopped")
 
 
 def main() -> None:

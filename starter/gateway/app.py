@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     configure_tracing(settings, "gateway")
     configure_metrics(settings, "gateway")
     # Server spans for every route; the Temporal interceptor continues them into workflows.
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz")
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,livez")
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.state.slack = slack_handler(settings, lambda: app.state.temporal)
     app.include_router(api_router)

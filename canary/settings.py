@@ -24,6 +24,39 @@ class MissingSettingError(RuntimeError):
         self.variable = variable
 
 
+#: The shortest token the gateway accepts; 32 random characters are beyond guessing.
+TOKEN_MIN_LENGTH = 32
+
+
+class InvalidTokenError(RuntimeError):
+    """A configured token is too short or has characters an HTTP header cannot carry.
+
+    Not a ``ValueError``: pydantic would wrap that in a ValidationError that prints the
+    value, and the value is a secret."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(
+            f"{variable} {problem}. Every token must be at least {TOKEN_MIN_LENGTH} printable "
+            "ASCII characters without spaces or commas; generate one with "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
+        )
+        self.variable = variable
+
+
+def _checked_tokens(variable: str, tokens: list[str]) -> list[str]:
+    """The tokens, or :class:`InvalidTokenError` naming the variable (never the token)."""
+    for position, token in enumerate(tokens, start=1):
+        which = f"token {position}" if len(tokens) > 1 else "its token"
+        if len(token) < TOKEN_MIN_LENGTH:
+            raise InvalidTokenError(variable, f"is too short: {which} has {len(token)} characters")
+        # What a header carries unchanged, without the separators of a list of tokens.
+        if not (token.isascii() and token.isprintable()) or " " in token or "," in token:
+            raise InvalidTokenError(
+                variable, f"cannot be sent: {which} has a space, a comma or a non-ASCII character"
+            )
+    return tokens
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
@@ -91,7 +124,18 @@ class Settings(BaseSettings):
     salesforce_api_version: str = Field("59.0", validation_alias="SALESFORCE_API_VERSION")
 
     # Gateway and product.
+    # Tokens of the gateway's API, each checked by _checked_tokens. CANARY_API_TOKEN is the
+    # one token of every scope (small setups, the demo); the scoped lists hold several
+    # tokens each, so one can be rotated without stopping the others.
     api_token: str | None = Field(None, validation_alias="CANARY_API_TOKEN")
+    # May POST /api/detections and nothing else.
+    intake_tokens: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="CANARY_INTAKE_TOKENS"
+    )
+    # May read: GET /api/remediations/{id}, /api/report and the dashboard /report.
+    read_tokens: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="CANARY_READ_TOKENS"
+    )
     gateway_url: str = Field("http://localhost:8080", validation_alias="CANARY_GATEWAY_URL")
     catalog_path: str | None = Field(None, validation_alias="CANARY_CATALOG")
     max_body_bytes: int = Field(1_000_000, validation_alias="CANARY_MAX_BODY_BYTES")
@@ -129,6 +173,28 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
         return value
+
+    @field_validator("intake_tokens", "read_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("api_token", mode="after")
+    @classmethod
+    def _check_api_token(cls, value: str | None) -> str | None:
+        return _checked_tokens("CANARY_API_TOKEN", [value])[0] if value else None
+
+    @field_validator("intake_tokens", mode="after")
+    @classmethod
+    def _check_intake_tokens(cls, value: list[str]) -> list[str]:
+        return _checked_tokens("CANARY_INTAKE_TOKENS", value)
+
+    @field_validator("read_tokens", mode="after")
+    @classmethod
+    def _check_read_tokens(cls, value: list[str]) -> list[str]:
+        return _checked_tokens("CANARY_READ_TOKENS", value)
 
     def require(self, field: str, purpose: str) -> str:
         """Return a configured value or fail with the variable's name and why it is needed."""

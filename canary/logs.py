@@ -66,6 +66,7 @@ def setup_logging(settings: Settings, level: str | None = None) -> None:
     handler = logging.StreamHandler()
     if os.environ.get("CANARY_LOG_FORMAT", "json") == "json":
         secrets = [str(getattr(settings, name) or "") for name in SECRET_FIELDS]
+        secrets += [*settings.intake_tokens, *settings.read_tokens]
         handler.setFormatter(JsonFormatter(secrets))
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))

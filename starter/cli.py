@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import typer
 from pydantic import ValidationError
 
-from canary.settings import MissingSettingError, get_settings
+from canary.settings import InvalidTokenError, MissingSettingError, get_settings
 
 app = typer.Typer(
     help="Canary: self-healing remediation of go-to-market errors on Temporal.",
@@ -420,6 +420,11 @@ def main() -> None:
     try:
         app()
         code = 0
+    except InvalidTokenError as exc:
+        # Settings are read first by almost every command: a token that would weaken the
+        # gateway stops them all with the variable's name instead of a traceback.
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        code = 2
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
         if not isinstance(exit_.code, int | None):

@@ -99,7 +99,8 @@ class Stack:
         env = dict(os.environ)
         env.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_" + secrets.token_hex(16))
         env.setdefault("SLACK_SIGNING_SECRET", secrets.token_hex(16))
-        env.setdefault("CANARY_API_TOKEN", "canary-" + secrets.token_urlsafe(16))
+        # 43 random characters: over the gateway's minimum (canary.settings.TOKEN_MIN_LENGTH).
+        env.setdefault("CANARY_API_TOKEN", "canary-" + secrets.token_urlsafe(32))
         if not env.get("CANARY_SMTP_HOST"):
             # High-priority e-mail goes to the sandbox's SMTP sink (plain SMTP on loopback).
             env.update(

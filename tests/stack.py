@@ -24,7 +24,7 @@ from worker import build_worker, remediation_activities
 
 SIGNING_SECRET = "e2e-slack-signing-secret"
 WEBHOOK_SECRET = "whsec_e2e_webhook_secret"
-API_TOKEN = "e2e-api-token"
+API_TOKEN = "e2e-api-token-0123456789abcdef01234"
 STRIPE_KEY = "sk_test_canary_e2e"
 SLACK_TOKEN = "xoxb-canary-e2e"
 

@@ -32,7 +32,7 @@ from workflows import RemediationWorkflow
 
 WEBHOOK_SECRET = "whsec_fuzz_webhook_secret_0123"
 SIGNING_SECRET = "fuzz-slack-signing-secret-4567"
-API_TOKEN = "fuzz-api-token-89ab"
+API_TOKEN = "fuzz-api-token-89ab-0123456789abcdef"
 LIMIT = 50_000
 
 FUZZ = settings(

@@ -24,7 +24,7 @@ from workflows import RemediationWorkflow
 
 pytestmark = pytest.mark.asyncio
 SECRET = "whsec_test_gateway_secret"
-TOKEN = "test-api-token"
+TOKEN = "test-api-token-0123456789abcdef0123"
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ from pydantic import BaseModel, Field
 
 from canary.blocks import temporal_ui_link
 from canary.models import Detection
-from starter.gateway.deps import SettingsDep, TemporalDep, refused_as, require_token
+from starter.gateway.deps import SettingsDep, TemporalDep, refused_as, require_intake
 from starter.intake import submit_detection
 
-router = APIRouter(tags=["api"], dependencies=[Depends(require_token)])
+router = APIRouter(tags=["api"], dependencies=[Depends(require_intake)])
 
 
 class Accepted(BaseModel):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException
 
 from canary.models import RemediationStatus
-from starter.gateway.deps import TemporalDep, require_token
+from starter.gateway.deps import TemporalDep, require_reader
 from starter.intake import get_status
 
-router = APIRouter(tags=["api"], dependencies=[Depends(require_token)])
+router = APIRouter(tags=["api"], dependencies=[Depends(require_reader)])
 
 
 @router.get("/api/remediations/{workflow_id:path}", response_model=RemediationStatus)

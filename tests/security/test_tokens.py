@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -232,3 +233,11 @@ def test_the_demo_generates_an_api_token_long_enough(
     token = env["CANARY_API_TOKEN"]
     assert len(token) >= TOKEN_MIN_LENGTH
     assert Settings(api_token=token).api_token == token
+
+
+def test_compose_hands_the_scoped_tokens_to_the_gateway_only() -> None:
+    compose = yaml.safe_load((Path(__file__).parents[2] / "docker-compose.yml").read_text())
+    gateway = compose["services"]["gateway"]["environment"]
+    worker = compose["services"]["worker"]["environment"]
+    for variable in ("CANARY_INTAKE_TOKENS", "CANARY_READ_TOKENS", "CANARY_API_TOKEN"):
+        assert variable in gateway and variable not in worker, variable

@@ -160,6 +160,12 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(True, validation_alias="CANARY_SMTP_STARTTLS")
     smtp_from: str = Field("canary@localhost", validation_alias="CANARY_SMTP_FROM")
 
+    # Hosts a workflow tool's retry URL may name (source.retry), comma-separated, matched
+    # exactly; empty: every retry URL is refused. Only https, only public addresses.
+    retry_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="CANARY_RETRY_HOSTS"
+    )
+
     otel_exporter_otlp_endpoint: str | None = Field(
         None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT"
     )
@@ -195,6 +201,13 @@ class Settings(BaseSettings):
     @classmethod
     def _check_read_tokens(cls, value: list[str]) -> list[str]:
         return _checked_tokens("CANARY_READ_TOKENS", value)
+
+    @field_validator("retry_hosts", mode="before")
+    @classmethod
+    def _split_retry_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
 
     def require(self, field: str, purpose: str) -> str:
         """Return a configured value or fail with the variable's name and why it is needed."""

@@ -386,7 +386,7 @@ SCENARIOS: dict[str, Scenario] = {
     "unknown-expired": Scenario(_unknown("run-1"), _nothing, "expired", escalated=True),
     "unknown-recurring-approved": Scenario(
         _unknown("run-9", signature_seen=3),
-        _press("retry", "U0BOB", timedelta(hours=3)),
+        _press("retry", ADMIN, timedelta(hours=3)),
         "resolved_by_human",
         resolving={"source.retry"},
     ),

@@ -7,7 +7,23 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: The longest message kept whole. A longer one is kept cut to this many characters (the last
+#: one "…") with its full size and SHA-256 hash, never refused: a workflow tool does not retry
+#: a 4xx, so a refused report would be a lost error.
+MESSAGE_LIMIT = 2_000
+
+
+def cut_message(message: str) -> dict[str, Any]:
+    """A message over :data:`MESSAGE_LIMIT` cut to it, with what identifies the whole."""
+    # surrogatepass: JSON may carry a lone surrogate ("\ud800"), which strict UTF-8 refuses.
+    whole = message.encode("utf-8", "surrogatepass")
+    return {
+        "message": message[: MESSAGE_LIMIT - 1] + "…",
+        "message_size": len(message),
+        "message_sha256": hashlib.sha256(whole).hexdigest(),
+    }
 
 
 class Subject(BaseModel):
@@ -108,10 +124,28 @@ class Detection(BaseModel):
     subject: Subject
     account: AccountRef = Field(default_factory=AccountRef)
     occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
-    message: str = Field("", max_length=20_000, description="What the source reported, verbatim.")
+    message: str = Field(
+        "",
+        description=f"What the source reported, verbatim. Over {MESSAGE_LIMIT} characters it is "
+        "kept cut (ending in …), with message_size and message_sha256 describing the whole.",
+    )
+    message_size: int | None = Field(
+        None, description="Set when the message was cut: its length in characters."
+    )
+    message_sha256: str | None = Field(
+        None, description="Set when the message was cut: the SHA-256 (hex) of its UTF-8 bytes."
+    )
     facts: dict[str, Any] = Field(default_factory=dict)
     links: list[Link] = Field(default_factory=list)
     raw: dict[str, Any] | None = Field(None, description="The source's raw payload, if any.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cut_long_message(cls, data: Any) -> Any:
+        message = data.get("message") if isinstance(data, dict) else None
+        if isinstance(message, str) and len(message) > MESSAGE_LIMIT:
+            return {**data, **cut_message(message)}
+        return data
 
     @field_validator("links", mode="before")
     @classmethod
@@ -127,7 +161,8 @@ class Detection(BaseModel):
             [
                 self.source,
                 self.subject.model_dump(),
-                self.message,
+                # Two long reports alike in their first characters are still two reports.
+                self.message_sha256 or self.message,
                 self.facts,
                 self.occurred_at.isoformat(),
             ],

@@ -6,6 +6,9 @@ names (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS,
 TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH, TEMPORAL_TLS_SERVER_CA_CERT_PATH,
 TEMPORAL_TLS_SERVER_NAME) and can also come from a .env file. Temporal Cloud works with an API
 key (TLS is then on) or with mTLS (a client certificate and key).
+
+With CANARY_PAYLOAD_KEYS set, every client it makes encrypts payloads (canary.codec), and so
+does everything built on one: the worker, the gateway, the CLI, `canary replay` and export.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
 from temporalio.service import TLSConfig
 
+from canary.codec import encrypting
 from canary.metrics import temporal_runtime
 from canary.settings import Settings, get_settings
 from canary.telemetry import temporal_interceptors
@@ -62,6 +67,13 @@ def tls_option(settings: Settings, inherited: Any = None) -> bool | TLSConfig | 
     return inherited
 
 
+def data_converter(settings: Settings) -> DataConverter:
+    """Pydantic models as JSON, encrypted when CANARY_PAYLOAD_KEYS names keys."""
+    if not settings.payload_keys:
+        return pydantic_data_converter
+    return encrypting(pydantic_data_converter, settings.payload_keys)
+
+
 def connect_options(settings: Settings) -> dict[str, Any]:
     profile = settings.temporal_profile or os.environ.get("TEMPORAL_PROFILE")
     try:
@@ -91,7 +103,7 @@ async def connect(settings: Settings | None = None, **overrides: Any) -> Client:
     options.update(overrides)
     try:
         return await Client.connect(
-            data_converter=pydantic_data_converter,
+            data_converter=data_converter(settings),
             interceptors=temporal_interceptors(),
             **options,
         )

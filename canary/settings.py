@@ -13,6 +13,8 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from canary.codec import PayloadKey, parse_payload_keys
+
 
 class MissingSettingError(RuntimeError):
     """A feature was used without the environment variable it needs."""
@@ -166,6 +168,15 @@ class Settings(BaseSettings):
         default_factory=list, validation_alias="CANARY_RETRY_HOSTS"
     )
 
+    # Payload encryption (canary.codec): <key id>:<base64 of 32 bytes>, comma-separated; the
+    # first key encrypts, every key decrypts (rotate by putting a new key first). Unset:
+    # payloads are stored in Temporal in the clear.
+    payload_keys: Annotated[list[PayloadKey], NoDecode] = Field(
+        default_factory=list, validation_alias="CANARY_PAYLOAD_KEYS"
+    )
+    # The bearer token of `canary codec-server`, which decrypts for the Temporal UI and CLI.
+    codec_token: str | None = Field(None, validation_alias="CANARY_CODEC_TOKEN")
+
     otel_exporter_otlp_endpoint: str | None = Field(
         None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT"
     )
@@ -208,6 +219,16 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip().lower() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("payload_keys", mode="before")
+    @classmethod
+    def _parse_payload_keys(cls, value: Any) -> Any:
+        return parse_payload_keys(value) if isinstance(value, str) else value
+
+    @field_validator("codec_token", mode="after")
+    @classmethod
+    def _check_codec_token(cls, value: str | None) -> str | None:
+        return _checked_tokens("CANARY_CODEC_TOKEN", [value])[0] if value else None
 
     def require(self, field: str, purpose: str) -> str:
         """Return a configured value or fail with the variable's name and why it is needed."""

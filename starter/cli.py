@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import typer
 from pydantic import ValidationError
 
+from canary.codec import InvalidPayloadKeysError
 from canary.settings import InvalidTokenError, MissingSettingError, get_settings
 
 app = typer.Typer(
@@ -114,6 +115,25 @@ def gateway(
     _logging()
     try:
         application = create_app(get_settings())
+    except MissingSettingError as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+@app.command("codec-server")
+def codec_server(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8081, help="Port to listen on."),
+) -> None:
+    """Decrypt payloads for the Temporal UI and CLI, for those given CANARY_CODEC_TOKEN."""
+    import uvicorn
+
+    from starter.codec_server import create_codec_app
+
+    _logging()
+    try:
+        application = create_codec_app(get_settings())
     except MissingSettingError as exc:
         typer.secho(str(exc), fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc
@@ -423,6 +443,10 @@ def main() -> None:
     except InvalidTokenError as exc:
         # Settings are read first by almost every command: a token that would weaken the
         # gateway stops them all with the variable's name instead of a traceback.
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        code = 2
+    except InvalidPayloadKeysError as exc:
+        # A malformed CANARY_PAYLOAD_KEYS stops every command with what is wrong, never a key.
         typer.secho(str(exc), fg=typer.colors.RED, err=True)
         code = 2
     except SystemExit as exit_:

@@ -4,6 +4,9 @@ This is how a team changes an SOP or the workflow safely: replay last month's ca
 deploying. A replay that fails with a nondeterminism error means running remediations
 would break on the new code: guard the change with ``workflow.patched`` (the README's section
 for contributors says when).
+
+Histories of an encrypted deployment stay encrypted in an export; a replay decrypts them with
+the keys of CANARY_PAYLOAD_KEYS (the data converter of canary.client).
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
+
+from canary.client import data_converter
+from canary.settings import get_settings
 
 
 class ReplayOutcome(BaseModel):
@@ -52,13 +58,17 @@ def history_files(target: Path) -> list[Path]:
 async def replay_histories(
     histories: AsyncIterator[tuple[WorkflowHistory, str]] | Sequence[tuple[WorkflowHistory, str]],
     workflows: Sequence[type] | None = None,
+    converter: DataConverter | None = None,
 ) -> list[ReplayOutcome]:
-    """Replay each (history, origin) with one Replayer (its workers are reused)."""
+    """Replay each (history, origin) with one Replayer (its workers are reused); ``converter``
+    defaults to the one the settings give every client (with the payload keys, if any)."""
     if workflows is None:
         from workflows import WORKFLOWS
 
         workflows = WORKFLOWS
-    replayer = Replayer(workflows=list(workflows), data_converter=pydantic_data_converter)
+    if converter is None:
+        converter = data_converter(get_settings())
+    replayer = Replayer(workflows=list(workflows), data_converter=converter)
     outcomes: list[ReplayOutcome] = []
 
     async def pairs() -> AsyncIterator[tuple[WorkflowHistory, str]]:

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -48,7 +49,7 @@ from canary.settings import InvalidTokenError, MissingSettingError, Settings
 from starter.codec_server import create_codec_app
 from starter.gateway.app import create_app
 from starter.intake import get_status
-from starter.replay import export_history, replay_histories
+from starter.replay import export_history, history_from_file, replay_histories
 from tests.conftest import _binary
 from tests.fakes import FakeServices
 from tests.helpers import eventually
@@ -281,6 +282,20 @@ async def test_rotated_key_reads_old_histories_and_a_removed_key_fails_clearly(
     [failed] = await replay_histories([(history, "temporal")],
                                       converter=data_converter(keyed_settings(dev_env, queue, NEW)))
     assert not failed.ok
+
+
+async def test_histories_from_before_encryption_still_replay_with_keys_set() -> None:
+    """Turning encryption on leaves the histories already in Temporal readable: the codec
+    passes payloads it did not encrypt through unchanged."""
+    recorded = sorted((Path(__file__).parents[1] / "histories").glob("*.json"))
+    assert recorded
+    histories = [(history_from_file(path), str(path)) for path in recorded]
+    keyed = await replay_histories(histories, converter=data_converter(
+        Settings(payload_keys=setting(NEW, OLD))))
+    plain = await replay_histories(histories, converter=pydantic_data_converter)
+    # The keys change nothing for them (tests/workflow/test_replay.py says they replay).
+    assert [(o.origin, o.result) for o in keyed] == [(o.origin, o.result) for o in plain]
+    assert any(o.ok for o in keyed)
 
 
 # -- the codec server ---------------------------------------------------------------------------

@@ -111,6 +111,7 @@ class InvestigationActivities:
                 "stripe_dashboard": settings.stripe_dashboard_url.rstrip("/"),
                 "salesforce_url": (settings.salesforce_instance_url or "").rstrip("/"),
                 "temporal_ui": settings.temporal_ui_url.rstrip("/"),
+                "link_hosts": list(settings.link_hosts),
             },
         )
 

@@ -9,6 +9,7 @@ from activities.calls import call
 from activities.services import Services
 from activities.stripe import invoice_id
 from canary.blocks import thread_blocks
+from canary.blocks.mrkdwn import escape
 from canary.catalog import build_context, render
 from canary.models import (
     ResolveGroupsInput,
@@ -103,7 +104,10 @@ class SlackActivities:
         settings = self.services.settings
         channel = str(request.step.params.get("channel") or settings.escalation_channel)
         context = build_context(request.detection, request.facts)
-        text = render(str(request.step.params.get("text") or request.step.title), context)
+        # The step's text is catalog markup; the facts it shows are escaped.
+        text = render(
+            str(request.step.params.get("text") or request.step.title), context, escape=escape
+        )
         await call(
             self.services.slack.post, channel, text, None, None, f"{request.attempt_key}/notify"
         )
@@ -112,9 +116,9 @@ class SlackActivities:
     async def notify_finance(self, request: StepInput) -> StepOutput:
         channel = str(request.step.params.get("channel", "#finance"))
         text = (
-            f":warning: Suspected fraudulent card on {request.detection.account.label()} "
-            f"(invoice {invoice_id(request.detection, request.facts) or 'n/a'}). Canary will not "
-            f"retry it; please review the customer."
+            f":warning: Suspected fraudulent card on {escape(request.detection.account.label())} "
+            f"(invoice {escape(invoice_id(request.detection, request.facts) or 'n/a')}). "
+            "Canary will not retry it; please review the customer."
         )
         await call(
             self.services.slack.post, channel, text, None, None, f"{request.attempt_key}/finance"

@@ -109,6 +109,13 @@ class Settings(BaseSettings):
     admins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias="CANARY_ADMINS"
     )
+    # Hosts a link from data (a detection's links, an SOP link whose URL is a fact such as the
+    # product's admin page) may point to in Slack, comma-separated, matched exactly, https
+    # only; besides these only the configured bases (Stripe dashboard, Salesforce instance,
+    # Temporal UI) are linked. Any other link is shown as text (canary.blocks.links).
+    link_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="CANARY_LINK_HOSTS"
+    )
 
     # Salesforce: an access token + instance URL, username/password/security token, or JWT.
     salesforce_instance_url: str | None = Field(None, validation_alias="SALESFORCE_INSTANCE_URL")
@@ -189,6 +196,13 @@ class Settings(BaseSettings):
     def _split_admins(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+        return value
+
+    @field_validator("link_hosts", mode="before")
+    @classmethod
+    def _split_link_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("intake_tokens", "read_tokens", mode="before")

@@ -2,7 +2,8 @@
 buttons; and the reply lines of its thread.
 
 Pure functions of the remediation's status, so the workflow can build the message itself
-(deterministically) and one activity only has to post or update it.
+(deterministically) and one activity only has to post or update it. Every value from outside
+is escaped here (:mod:`canary.blocks.mrkdwn`) and every block kept within Block Kit's limits.
 """
 
 from __future__ import annotations
@@ -11,8 +12,29 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
+from canary.blocks.mrkdwn import (
+    MAX_ACTIONS_ELEMENTS,
+    MAX_BLOCK_ID,
+    MAX_BLOCKS,
+    MAX_BUTTON_TEXT,
+    MAX_BUTTON_VALUE,
+    MAX_CONFIRM_TEXT,
+    MAX_CONFIRM_TITLE,
+    MAX_HEADER_TEXT,
+    MAX_OPTION_TEXT,
+    MAX_OPTION_VALUE,
+    MAX_OPTIONS,
+    MAX_SECTION_TEXT,
+    MAX_TEXT_OBJECT,
+    clip,
+    clip_mrkdwn,
+    escape,
+    is_user_id,
+    link,
+    mention,
+)
 from canary.models import Diagnosis, Link, RemediationStatus, ResolveOwnerOutput, TimelineEntry
-from canary.models.state import closed_phrase, mention
+from canary.models.state import closed_phrase
 
 STATE_BADGE = {
     "diagnosing": ":mag: Diagnosing",
@@ -29,7 +51,6 @@ SEVERITY_ICON = {
     "high": ":red_circle:",
     "critical": ":rotating_light:",
 }
-MAX_SECTION = 2900  # Slack caps a section's text at 3000 characters.
 
 
 def temporal_ui_link(ui_url: str, namespace: str, workflow_id: str) -> str:
@@ -37,43 +58,62 @@ def temporal_ui_link(ui_url: str, namespace: str, workflow_id: str) -> str:
 
 
 def _links(links: list[Link]) -> str:
-    return "\n".join(f"• <{link.url}|{link.label}>" for link in links)
+    return "\n".join(f"• {link(item.url, item.label)}" for item in links)
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= MAX_SECTION else text[: MAX_SECTION - 1] + "…"
+def _section(text: str) -> dict[str, Any]:
+    """A section of mrkdwn (already escaped), cut to Slack's limit."""
+    return {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": clip_mrkdwn(text, MAX_SECTION_TEXT)},
+    }
 
 
 def thread_line(entry: TimelineEntry) -> str:
-    """One timeline entry as a line of the alert's thread: ```14:05` <@U0ALICE>: text``."""
-    return f"`{entry.at:%H:%M}` {mention(entry.actor)}: {entry.text}"
+    """One timeline entry as a line of the alert's thread: ```14:05` <@U0ALICE>: text``,
+    its text escaped and cut to what one section holds (the timeline keeps it whole)."""
+    line = f"`{entry.at:%H:%M}` {mention(entry.actor)}: {escape(entry.text)}"
+    return clip_mrkdwn(line, MAX_SECTION_TEXT)
 
 
 def thread_text(entries: list[TimelineEntry]) -> str:
-    """One reply in the alert's thread for a batch of changes."""
+    """One reply in the alert's thread for a batch of changes (mrkdwn)."""
     return "\n".join(thread_line(entry) for entry in entries)
 
 
 def owner_mention(owner: ResolveOwnerOutput, owner_name: str | None) -> str | None:
-    """Who the alert addresses: the owner on Slack, or the channel asked to find them."""
-    if owner.slack_user:
+    """Who the alert addresses (mrkdwn): the owner on Slack, or the channel asked to find
+    them by name (the name escaped: it comes from the CRM or Stripe)."""
+    if is_user_id(owner.slack_user):
         return f"<@{owner.slack_user}>"
     name = owner.name or owner_name or owner.email
     if name:
         # The owner is not on Slack: the channel is the fallback, so ask it by name.
-        return f"<!here> *{name}* (the owner) is not on Slack —"
+        return f"<!here> *{escape(name)}* (the owner) is not on Slack —"
     return None
 
 
 def thread_blocks(text: str) -> list[dict[str, Any]]:
-    """A reply in the alert's thread: the timeline lines as one section."""
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    """A reply in the alert's thread: its mrkdwn lines (from :func:`thread_text` or an
+    escalation line) in sections of at most Slack's length, at most Slack's block count."""
+    sections: list[str] = []
+    for line in text.split("\n"):
+        line = clip_mrkdwn(line, MAX_SECTION_TEXT)
+        if sections and len(sections[-1]) + 1 + len(line) <= MAX_SECTION_TEXT:
+            sections[-1] += "\n" + line
+        else:
+            sections.append(line)
+    if len(sections) > MAX_BLOCKS:
+        left = len(sections) - MAX_BLOCKS + 1
+        sections = [*sections[: MAX_BLOCKS - 1], f"…and {left} more in the timeline."]
+    return [_section(text) for text in sections]
 
 
 def fallback_text(status: RemediationStatus) -> str:
-    """The plain-text version Slack shows in notifications and screen readers."""
+    """The text Slack shows in notifications and screen readers (mrkdwn: Slack parses a
+    message's ``text`` for mentions too, so the headline is escaped)."""
     badge = STATE_BADGE.get(status.state, status.state).split(" ", 1)[-1]
-    return f"{status.headline} — {badge}"
+    return clip_mrkdwn(f"{escape(status.headline)} — {badge}", MAX_TEXT_OBJECT)
 
 
 def build_blocks(
@@ -83,25 +123,22 @@ def build_blocks(
     temporal_url: str,
     notes: list[str] | None = None,
 ) -> list[dict[str, Any]]:
+    """The alert. ``owner_mention`` is mrkdwn from :func:`owner_mention`; everything else is
+    raw text and escaped here."""
     diagnosis: Diagnosis | None = status.diagnosis
     icon = SEVERITY_ICON.get(status.severity, "")
-    blocks: list[dict[str, Any]] = [
+    head: list[dict[str, Any]] = [
         {
             "type": "header",
             "text": {
                 "type": "plain_text",
-                "text": status.headline[:150] or "GTM error",
+                "text": clip(status.headline.strip(), MAX_HEADER_TEXT) or "GTM error",
                 "emoji": True,
             },
         },
     ]
     if diagnosis:
-        blocks.append(
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": _clip(f"*What happened*\n{diagnosis.summary}")},
-            }
-        )
+        head.append(_section(f"*What happened*\n{escape(diagnosis.summary)}"))
         investigate = list(diagnosis.investigate)
         if investigate or extra_links:
             text = ""
@@ -109,89 +146,125 @@ def build_blocks(
                 text += f"*Where to investigate*\n{_links(investigate)}"
             if extra_links:
                 text += ("\n" if text else "") + f"*Links for the customer*\n{_links(extra_links)}"
-            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(text)}})
-        todo = diagnosis.what_to_do
+            head.append(_section(text))
+        todo = escape(diagnosis.what_to_do)
         if owner_mention and status.state not in ("resolved", "dismissed", "failed"):
             todo = f"{owner_mention} {todo}"
-        blocks.append(
-            {"type": "section", "text": {"type": "mrkdwn", "text": _clip(f"*What to do*\n{todo}")}}
-        )
-    for note in notes or []:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(note)}})
+        head.append(_section(f"*What to do*\n{todo}"))
 
     context = [
-        f"{STATE_BADGE.get(status.state, status.state)}",
-        f"{icon} {status.severity}",
-        f"{status.error_type}",
+        f"{STATE_BADGE.get(status.state, escape(status.state))}",
+        f"{icon} {escape(status.severity)}",
+        escape(status.error_type),
     ]
     if status.escalation_level:
         context.append(f"escalation level {status.escalation_level}")
     if status.occurrences > 1:
         context.append(f"seen {status.occurrences} times")
-    context.append(f"<{temporal_url}|{status.workflow_id}>")
-    blocks.append(
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]}
-    )
+    context.append(link(temporal_url, status.workflow_id))
+    tail: list[dict[str, Any]] = [
+        {
+            "type": "context",
+            "elements": [
+                {"type": "mrkdwn", "text": clip_mrkdwn(" · ".join(context), MAX_TEXT_OBJECT)}
+            ],
+        }
+    ]
 
     if status.outcome:
         closer = next((e for e in reversed(status.timeline) if e.kind == "closed"), None)
-        outcome = closed_phrase(status.outcome, closer.actor if closer else None)
-        blocks.append(
+        # The closer is a Slack user id (a mention) or a CLI user's name (escaped).
+        outcome = closed_phrase(status.outcome, escape(closer.actor) if closer else None)
+        tail.append(
             {
                 "type": "context",
                 "elements": [
                     {
                         "type": "mrkdwn",
-                        "text": f"*Outcome:* {outcome}",
+                        "text": clip_mrkdwn(f"*Outcome:* {outcome}", MAX_TEXT_OBJECT),
                     }
                 ],
             }
         )
     elif diagnosis and diagnosis.actions:
-        buttons = []
-        for action in diagnosis.actions:
-            options = diagnosis.facts.get(action.select_from) if action.select_from else None
-            if isinstance(options, list) and options:
-                # A choice (which account to link): a select in its own block, whose id
-                # carries the workflow id because the option values carry the choice.
-                blocks.append(
-                    {
-                        "type": "section",
-                        "block_id": f"canary:{status.workflow_id}"[:255],
-                        "text": {"type": "mrkdwn", "text": f"*{action.label}*"},
-                        "accessory": {
-                            "type": "static_select",
-                            "action_id": f"canary:{action.id}",
-                            "placeholder": {"type": "plain_text", "text": "Choose…"},
-                            "options": [
-                                {
-                                    "text": {"type": "plain_text", "text": str(o["label"])[:75]},
-                                    "value": str(o["value"])[:150],
-                                }
-                                for o in options[:100]
-                                if isinstance(o, dict) and "value" in o and "label" in o
-                            ],
-                        },
-                    }
-                )
-                continue
-            button: dict[str, Any] = {
-                "type": "button",
-                "action_id": f"canary:{action.id}",
-                "text": {"type": "plain_text", "text": action.label[:75], "emoji": True},
-                "value": status.workflow_id,
-            }
-            if action.style:
-                button["style"] = action.style
-            if action.confirm:
-                button["confirm"] = {
-                    "title": {"type": "plain_text", "text": action.label[:100]},
-                    "text": {"type": "mrkdwn", "text": action.confirm},
-                    "confirm": {"type": "plain_text", "text": "Yes"},
-                    "deny": {"type": "plain_text", "text": "Cancel"},
+        tail.extend(_action_blocks(status, diagnosis))
+
+    # Notes (warnings kept under the alert) take the room the other blocks leave.
+    room = MAX_BLOCKS - len(head) - len(tail)
+    shown = [_section(escape(note)) for note in notes or []]
+    if len(shown) > room:
+        shown = shown[: max(room - 1, 0)] + (
+            [_section(f"…and {len(shown) - room + 1} more notes in the timeline.")] if room else []
+        )
+    return [*head, *shown, *tail]
+
+
+def _action_blocks(status: RemediationStatus, diagnosis: Diagnosis) -> list[dict[str, Any]]:
+    """The alert's choices (a select each) and buttons (one actions block)."""
+    blocks: list[dict[str, Any]] = []
+    buttons: list[dict[str, Any]] = []
+    for action in diagnosis.actions:
+        options = diagnosis.facts.get(action.select_from) if action.select_from else None
+        if isinstance(options, list) and options:
+            # A choice (which account to link): a select in its own block, whose id carries
+            # the workflow id because the option values carry the choice. An option whose
+            # value is longer than Slack allows is left out (cut, it would choose another).
+            choices = [
+                {
+                    "text": {"type": "plain_text", "text": clip(str(o["label"]), MAX_OPTION_TEXT)},
+                    "value": str(o["value"]),
                 }
-            buttons.append(button)
-        blocks.append({"type": "actions", "block_id": "canary_actions", "elements": buttons[:25]})
+                for o in options
+                if isinstance(o, dict) and "value" in o and "label" in o
+                if 0 < len(str(o["value"])) <= MAX_OPTION_VALUE
+            ][:MAX_OPTIONS]
+            if not choices:
+                continue
+            blocks.append(
+                {
+                    "type": "section",
+                    "block_id": f"canary:{status.workflow_id}"[:MAX_BLOCK_ID],
+                    "text": {"type": "mrkdwn", "text": f"*{escape(clip(action.label, 200))}*"},
+                    "accessory": {
+                        "type": "static_select",
+                        "action_id": f"canary:{action.id}"[:MAX_BLOCK_ID],
+                        "placeholder": {"type": "plain_text", "text": "Choose…"},
+                        "options": choices,
+                    },
+                }
+            )
+            continue
+        button: dict[str, Any] = {
+            "type": "button",
+            "action_id": f"canary:{action.id}"[:MAX_BLOCK_ID],
+            "text": {
+                "type": "plain_text",
+                "text": clip(action.label, MAX_BUTTON_TEXT),
+                "emoji": True,
+            },
+            "value": status.workflow_id[:MAX_BUTTON_VALUE],
+        }
+        if action.style:
+            button["style"] = action.style
+        if action.confirm:
+            button["confirm"] = {
+                "title": {"type": "plain_text", "text": clip(action.label, MAX_CONFIRM_TITLE)},
+                "text": {
+                    "type": "mrkdwn",
+                    "text": clip_mrkdwn(escape(action.confirm), MAX_CONFIRM_TEXT),
+                },
+                "confirm": {"type": "plain_text", "text": "Yes"},
+                "deny": {"type": "plain_text", "text": "Cancel"},
+            }
+        buttons.append(button)
+    if buttons:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "canary_actions",
+                "elements": buttons[:MAX_ACTIONS_ELEMENTS],
+            }
+        )
     return blocks
 
 

@@ -6,13 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 from canary.blocks.alert import build_blocks
+from canary.blocks.mrkdwn import MAX_SECTION_TEXT, clip_mrkdwn, escape, link
 from canary.models import Link, RemediationStatus
 
 
 def escalation_thread_line(
     target: str, text: str, owner_mention: str | None, manager_on_slack: bool
 ) -> str | None:
-    """What the alert's thread says when the ladder reaches ``target`` (None: nothing)."""
+    """What the alert's thread says when the ladder reaches ``target`` (None: nothing).
+
+    ``text`` is the SOP's escalation message (catalog text, with ``{waited}`` filled by Canary
+    and the manager's mention Canary looked up), so it stays mrkdwn; ``owner_mention`` too."""
     if target == "owner":
         return f":bell: {owner_mention or 'No owner on record —'} {text}"
     if target == "manager":
@@ -40,16 +44,12 @@ def escalation_blocks(
     owner_mention: str | None,
     temporal_url: str,
 ) -> list[dict[str, Any]]:
-    """The escalation channel's post: why it escalated, then the alert's own blocks below
-    its header (what happened, where to look, the buttons)."""
-    link = f" <{alert_permalink}|original alert>" if alert_permalink else ""
+    """The escalation channel's post: why it escalated (``text`` as in
+    :func:`escalation_thread_line`), then the alert's own blocks below its header (what
+    happened, where to look, the buttons)."""
+    original = f" {link(alert_permalink, 'original alert')}" if alert_permalink else ""
+    why = f":rotating_light: *Escalated:* {escape(status.headline)}\n{text}{original}"
     return [
-        {
-            "type": "section",
-            "text": {
-                "type": "mrkdwn",
-                "text": f":rotating_light: *Escalated:* {status.headline}\n{text}{link}",
-            },
-        },
+        {"type": "section", "text": {"type": "mrkdwn", "text": clip_mrkdwn(why, MAX_SECTION_TEXT)}},
         *build_blocks(status, links, owner_mention, temporal_url)[1:],
     ]

@@ -5,19 +5,35 @@ from __future__ import annotations
 
 from typing import Any
 
+from canary.blocks.mrkdwn import (
+    MAX_HEADER_TEXT,
+    MAX_SECTION_TEXT,
+    clip,
+    clip_mrkdwn,
+    escape,
+)
+
 
 def report_blocks(facts: dict[str, Any], headline: str) -> list[dict[str, Any]]:
-    table = str(facts.get("table_text") or "")
+    """The KPI report; every fact is escaped (they come from the warehouse)."""
+
+    def fact(key: str, default: str = "None") -> str:
+        value = facts.get(key)
+        return escape(default if value is None else value)
+
+    # Cut after escaping and inside the code block, so neither an entity nor the ``` breaks.
+    table = escape(str(facts.get("table_text") or ""))
+    table = clip_mrkdwn(table, MAX_SECTION_TEXT - 6)
+    summary = (
+        f"{fact('kpi_title')} was *{fact('value_display')}* on {fact('period')}, "
+        f"{fact('direction')} the threshold of {fact('threshold_display')}.\n"
+        f"Trend: `{fact('sparkline', '')}`"
+    )
     return [
-        {"type": "header", "text": {"type": "plain_text", "text": headline[:150]}},
+        {"type": "header", "text": {"type": "plain_text", "text": clip(headline, MAX_HEADER_TEXT)}},
         {
             "type": "section",
-            "text": {
-                "type": "mrkdwn",
-                "text": f"{facts.get('kpi_title')} was *{facts.get('value_display')}* on "
-                f"{facts.get('period')}, {facts.get('direction')} the threshold of "
-                f"{facts.get('threshold_display')}.\nTrend: `{facts.get('sparkline', '')}`",
-            },
+            "text": {"type": "mrkdwn", "text": clip_mrkdwn(summary, MAX_SECTION_TEXT)},
         },
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"```{table[:2800]}```"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"```{table}```"}},
     ]

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
+from canary.blocks.links import BASE_KEYS, allowed_hosts, reported_link_allowed
 from canary.models import (
     Detection,
     Diagnosis,
@@ -104,22 +107,74 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def render(template: str, context: dict[str, Any], missing: str = MISSING) -> str:
+def render(
+    template: str,
+    context: dict[str, Any],
+    missing: str = MISSING,
+    escape: Callable[[str], str] | None = None,
+) -> str:
     """Fill ``{dotted.path}`` placeholders. Only plain lookups: no attribute access or calls,
-    so a template (or a value from a webhook) can never reach into Python objects."""
+    so a template (or a value from a webhook) can never reach into Python objects.
+
+    ``escape`` (``canary.blocks.mrkdwn.escape`` for text going to Slack as is) is applied to
+    each substituted value and never to the template's own text, so a fact's ``<!channel>``
+    shows as text while the template's markup stays markup. Without it the result is raw
+    text, which ``canary.blocks`` escapes as a whole when it builds a message (the diagnosis's
+    texts are kept raw: the timeline, e-mail and dashboard show them too)."""
 
     def replace(match: re.Match[str]) -> str:
         value = lookup(context, match.group(1))
-        return missing if value in (None, "") else str(value)
+        text = missing if value in (None, "") else str(value)
+        return escape(text) if escape else text
 
     return _PLACEHOLDER.sub(replace, template).strip()
 
 
-def _render_link(label: str, url: str, context: dict[str, Any]) -> Link | None:
+def _base_is_setting(url: str) -> bool:
+    """Whether an ``investigate`` URL template's host is fixed by configuration: it starts
+    with a configured base (``{env.stripe_dashboard}``…) or a literal URL in the catalog."""
+    first = _PLACEHOLDER.match(url)
+    if first:
+        return first.group(1) in {f"env.{key}" for key in BASE_KEYS}
+    return url.lower().startswith(("https://", "http://"))
+
+
+def _render_link(
+    label: str, url: str, context: dict[str, Any], hosts: frozenset[str]
+) -> tuple[Link, bool] | None:
+    """An ``investigate`` link and whether Slack may show it as a link (see
+    ``canary.blocks.links`` for the rule); None when a value it needs is missing."""
     for match in _PLACEHOLDER.finditer(url):
         if lookup(context, match.group(1)) in (None, ""):
             return None
-    return Link(label=render(label, context), url=render(url, context))
+
+    def fill(match: re.Match[str]) -> str:
+        path, value = match.group(1), str(lookup(context, match.group(1)))
+        if path.startswith("env.") or match.start() == 0:
+            return value  # a configured base, or a URL from data that is checked below
+        # After the base a value is one percent-encoded piece: it cannot add a path, a
+        # query, a ``|label`` or end the link.
+        return quote(value, safe="")
+
+    rendered = _PLACEHOLDER.sub(fill, url).strip()
+    trusted = _base_is_setting(url) or reported_link_allowed(rendered, hosts)
+    return Link(label=render(label, context), url=rendered), trusted
+
+
+def _link_hosts(env: dict[str, Any]) -> frozenset[str]:
+    bases = [str(env.get(key) or "") for key in BASE_KEYS]
+    listed = env.get("link_hosts") or []
+    return allowed_hosts(bases, [str(h) for h in listed])
+
+
+def _shown_as_text(links: list[Link]) -> str:
+    """The links that may not be links, as a line of text: what they say and where they
+    really point, in code so Slack does not link them either."""
+    parts = [f"{link.label} `{link.url.replace('`', '')}`" for link in links]
+    return (
+        "Links reported with it, not opened by Canary (their host is not one it is "
+        "configured to link to): " + "; ".join(parts)
+    )
 
 
 def plan(detection: Detection, catalog: Catalog) -> DiagnosisPlan:
@@ -177,6 +232,7 @@ def diagnose(
     """Walk the SOP's diagnosis branches in order; the first that matches decides."""
     sop = catalog.get(diagnosis_plan.error_type) or catalog.unknown
     context = build_context(detection, facts, env)
+    hosts = _link_hosts(env or {})
     steps = list(diagnosis_plan.steps)
     branch = None
     for candidate in sop.branches:
@@ -201,13 +257,17 @@ def diagnose(
         branch.what_to_do if branch and branch.what_to_do else sop.message.what_to_do, context
     )
 
-    links = [
-        link
+    candidates = [
+        rendered
         for template in sop.investigate
         if template.when is None or evaluate(template.when, context)
-        if (link := _render_link(template.label, template.url, context)) is not None
+        if (rendered := _render_link(template.label, template.url, context, hosts)) is not None
     ]
-    links.extend(detection.links)
+    candidates += [(link, reported_link_allowed(link.url, hosts)) for link in detection.links]
+    links = [link for link, trusted in candidates if trusted]
+    as_text = [link for link, trusted in candidates if not trusted]
+    if as_text:
+        summary = f"{summary}\n{_shown_as_text(as_text)}"
 
     signature = (
         unknown_signature(detection.source, detection.message) if sop.type == "unknown" else None

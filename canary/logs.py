@@ -3,6 +3,7 @@ the line comes from inside a remediation (Temporal's loggers attach that context
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ SECRET_FIELDS = (
     "salesforce_security_token",
     "api_token",
     "smtp_password",
+    "codec_token",
 )
 
 
@@ -67,6 +69,12 @@ def setup_logging(settings: Settings, level: str | None = None) -> None:
     if os.environ.get("CANARY_LOG_FORMAT", "json") == "json":
         secrets = [str(getattr(settings, name) or "") for name in SECRET_FIELDS]
         secrets += [*settings.intake_tokens, *settings.read_tokens]
+        # The payload keys, in either base64 alphabet an operator may have written them in.
+        secrets += [
+            encode(key.key).decode()
+            for key in settings.payload_keys
+            for encode in (base64.b64encode, base64.urlsafe_b64encode)
+        ]
         handler.setFormatter(JsonFormatter(secrets))
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -45,6 +47,7 @@ from canary.codec import (
     UndecryptablePayloadError,
     parse_payload_keys,
 )
+from canary.logs import setup_logging
 from canary.settings import InvalidTokenError, MissingSettingError, Settings
 from starter.codec_server import create_codec_app
 from starter.gateway.app import create_app
@@ -517,6 +520,25 @@ def test_keys_accept_urlsafe_base64_and_keep_their_order() -> None:
     assert keys == [NEW, OLD]
     assert parse_payload_keys("") == [] and parse_payload_keys(" , ") == []
     assert NEW.key.hex() not in repr(Settings(payload_keys=setting(NEW)))
+
+
+def test_keys_and_codec_token_never_reach_a_log_line() -> None:
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    buffer = io.StringIO()
+    try:
+        setup_logging(codec_settings(), "DEBUG")
+        root.handlers[0].setStream(buffer)  # type: ignore[attr-defined]
+        urlsafe = base64.urlsafe_b64encode(NEW.key).decode()
+        logging.getLogger("probe").warning(
+            "env: CANARY_PAYLOAD_KEYS=%s,%s token=%s", urlsafe, setting(OLD), CODEC_TOKEN
+        )
+    finally:
+        root.handlers[:], root.level = saved
+    line = buffer.getvalue()
+    assert "[redacted]" in line
+    for secret in (CODEC_TOKEN, KEY_TEXT, base64.b64encode(NEW.key).decode(), urlsafe):
+        assert secret not in line
 
 
 # -- the codec's properties ---------------------------------------------------------------------

@@ -117,11 +117,11 @@ def assert_safe(blocks: list[dict[str, Any]], payload: str, *, shown: bool = Tru
 
 
 def diagnosed_status(detection: Detection, *, env: dict[str, Any] | None = None,
-                     owner: ResolveOwnerOutput | None = None) -> RemediationStatus:
+                     owner: ResolveOwnerOutput | None = None,
+                     looked_up: dict[str, Any] | None = None) -> RemediationStatus:
     state = RemediationState.begin(detection, T0)
-    state.diagnosis = diagnose(
-        detection, plan(detection, CATALOG), CATALOG, detection.facts, env or ENV
-    )
+    facts = {**detection.facts, **(looked_up or {})}
+    state.diagnosis = diagnose(detection, plan(detection, CATALOG), CATALOG, facts, env or ENV)
     state.diagnosed_at = T0
     state.state = "awaiting_human"
     if owner:
@@ -268,9 +268,12 @@ def test_a_fact_in_a_links_path_cannot_leave_it(attack: str) -> None:
         type="payment_missing",
         subject={"kind": "opportunity", "id": "006000000000001AAA"},
         account={"name": "Globex"},
-        facts={"stripe_customer": f"cus_1{payload}", "invoice_id": f"in_1/../../x?{payload}"},
     )
-    status = diagnosed_status(missing)
+    # The ids the edge validates (a report's) arrive here from a lookup too, which the edge
+    # does not see: the link must hold on its own.
+    status = diagnosed_status(missing, looked_up={
+        "stripe_customer": f"cus_1{payload}", "invoice_id": f"in_1/../../x?{payload}",
+    })
     assert status.diagnosis is not None
     for link in status.diagnosis.investigate:
         if link.url.startswith(STRIPE):

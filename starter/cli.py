@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from canary.codec import InvalidPayloadKeysError
 from canary.settings import InvalidTokenError, MissingSettingError, get_settings
@@ -175,12 +175,13 @@ def detect(
 ) -> None:
     """Submit one detection; prints the workflow id of its remediation."""
     from canary.client import connect
-    from canary.models import Detection
+    from canary.models import ReportedDetection
     from starter.intake import submit_detection
 
     text = sys.stdin.read() if file == "-" else Path(file).read_text()
     try:
-        detection = Detection.model_validate_json(text)
+        # A report: its Stripe and Salesforce ids are checked (a URL or a path is refused).
+        detection = TypeAdapter(ReportedDetection).validate_json(text)
     except ValidationError as exc:
         typer.secho(f"Not a valid detection:\n{exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc

@@ -3,6 +3,10 @@
 simple-salesforce is synchronous; the activities run it in a thread so it never blocks the
 worker's event loop. SOQL values always go through ``format_soql`` (escaped), never through
 string formatting of what a webhook or a person typed.
+
+Every record id is checked against Salesforce's shape (and its object's key prefix) before it
+reaches simple-salesforce, which joins it onto the instance URL: an id that is a URL or a path
+(``https://…``, ``../Opportunity/…``) would otherwise send the session elsewhere.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from simple_salesforce import (
     format_soql,
 )
 
+from canary import ids
 from canary.adapters.errors import PermanentError, TransientError
 from canary.settings import MissingSettingError, Settings
 
@@ -67,6 +72,27 @@ def error_code(exc: SalesforceError) -> tuple[str | None, str]:
             content.get("message") or content.get("error_description") or content
         )
     return None, str(content)
+
+
+def _unsent(reason: str) -> str:
+    return f"{reason}, so Canary did not send the request"
+
+
+def checked_id(value: object, role: str, sobject: str | None = None) -> str:
+    """``value`` when it is a Salesforce id (of ``sobject``); a permanent error naming its role
+    otherwise, never repeating the value."""
+    try:
+        return ids.salesforce_id(value, role, sobject)
+    except ids.InvalidId as err:
+        raise PermanentError(SERVICE, _unsent(f"the {err}"), "invalid_id") from None
+
+
+def object_name(sobject: str) -> str:
+    if not ids.SALESFORCE_OBJECT.fullmatch(sobject):
+        raise PermanentError(
+            SERVICE, _unsent("the object is not a Salesforce object name"), "invalid_id"
+        )
+    return sobject
 
 
 def _translate(exc: Exception) -> Exception:
@@ -162,28 +188,33 @@ class SalesforceAdapter:
         result = self._call(self._sf.query_all, statement)
         return [_plain(r) for r in result.get("records", [])]
 
+    def _sobject(self, sobject: str) -> Any:
+        return getattr(self._sf, object_name(sobject))
+
     def get(self, sobject: str, record_id: str) -> dict[str, Any]:
-        return _plain(self._call(getattr(self._sf, sobject).get, record_id))
+        checked = checked_id(record_id, "record id", sobject)
+        return _plain(self._call(self._sobject(sobject).get, checked))
 
     def update(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
-        self._call(getattr(self._sf, sobject).update, record_id, fields)
+        checked = checked_id(record_id, "record id", sobject)
+        self._call(self._sobject(sobject).update, checked, fields)
 
     def create(self, sobject: str, fields: dict[str, Any]) -> str:
-        result = self._call(getattr(self._sf, sobject).create, fields)
+        result = self._call(self._sobject(sobject).create, fields)
         return str(result["id"])
 
     def opportunity(self, opportunity_id: str) -> dict[str, Any] | None:
         rows = self.query(
             "SELECT Id, Name, StageName, Amount, CloseDate, IsClosed, IsWon, AccountId, "
             "Account.Name, " + OWNER_FIELDS + " FROM Opportunity WHERE Id = {id}",
-            id=opportunity_id,
+            id=checked_id(opportunity_id, "opportunity id", "Opportunity"),
         )
         return rows[0] if rows else None
 
     def account(self, account_id: str) -> dict[str, Any] | None:
         rows = self.query(
             "SELECT Id, Name, Website, " + OWNER_FIELDS + " FROM Account WHERE Id = {id}",
-            id=account_id,
+            id=checked_id(account_id, "account id", "Account"),
         )
         return rows[0] if rows else None
 
@@ -192,6 +223,12 @@ class SalesforceAdapter:
     ) -> list[dict[str, Any]]:
         """Candidate CRM accounts for an unlinked product account."""
         found: dict[str, dict[str, Any]] = {}
+        if stripe_customer_id and not ids.is_stripe_id(stripe_customer_id, "customer"):
+            raise PermanentError(
+                SERVICE,
+                _unsent("the Stripe customer id is not " + ids.stripe_expected("customer")),
+                "invalid_id",
+            )
         if stripe_customer_id:
             for row in self.query(
                 "SELECT Id, Name, Website, "

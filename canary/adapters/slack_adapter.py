@@ -1,6 +1,8 @@
 """Slack through slack-sdk's WebClient. Returns plain values, never SDK response objects.
 
-``base_url`` points the same code at slack.com or at the local sandbox.
+``base_url`` points the same code at slack.com or at the local sandbox. Channel, user and group
+ids and message timestamps are checked against Slack's shapes before they reach a call (or the
+permalink Canary builds from them).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from canary import ids
 from canary.adapters.errors import PermanentError, TransientError
 
 SERVICE = "slack"
@@ -35,6 +38,26 @@ _PERMANENT = {
     "missing_scope",
     "invalid_arguments",
 }
+
+
+def _refused(err: ids.InvalidId) -> PermanentError:
+    return PermanentError(SERVICE, f"the {err}, so Canary did not send the request", "invalid_id")
+
+
+def checked_id(value: object, role: str, kind: str) -> str:
+    """``value`` when it is a Slack id of ``kind``; a permanent error naming its role
+    otherwise, never repeating the value."""
+    try:
+        return ids.slack_id(value, role, kind)
+    except ids.InvalidId as err:
+        raise _refused(err) from None
+
+
+def checked_ts(value: object, role: str = "message timestamp") -> str:
+    try:
+        return ids.slack_ts(value, role)
+    except ids.InvalidId as err:
+        raise _refused(err) from None
 
 
 def _translate(exc: SlackApiError) -> Exception:
@@ -101,8 +124,16 @@ class SlackAdapter:
     def channel_id(self, channel: str) -> str:
         """Resolve ``#name`` (or a bare name) to a channel id; ids pass through."""
         name = channel.lstrip("#")
-        if not channel.startswith("#") and name[:1] in {"C", "G", "D"} and name.isupper():
+        if not channel.startswith("#") and ids.is_slack_id(name, "channel"):
             return name
+        if not ids.SLACK_CHANNEL_NAME.fullmatch(channel):
+            raise PermanentError(
+                SERVICE,
+                "the channel is neither a Slack channel id (C, G or D then capital letters and "
+                "digits) nor a channel name (lowercase letters, digits, - and _), so Canary did "
+                "not send the request",
+                "invalid_id",
+            )
         with self._lock:
             if name in self._channels:
                 return self._channels[name]
@@ -136,7 +167,7 @@ class SlackAdapter:
         if blocks:
             kwargs["blocks"] = blocks
         if thread_ts:
-            kwargs["thread_ts"] = thread_ts
+            kwargs["thread_ts"] = checked_ts(thread_ts, "thread timestamp")
         if metadata_key:
             kwargs["metadata"] = {
                 "event_type": METADATA_EVENT,
@@ -148,7 +179,11 @@ class SlackAdapter:
     def update(
         self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None
     ) -> None:
-        kwargs: dict[str, Any] = {"channel": self.channel_id(channel), "ts": ts, "text": text}
+        kwargs: dict[str, Any] = {
+            "channel": self.channel_id(channel),
+            "ts": checked_ts(ts),
+            "text": text,
+        }
         if blocks is not None:
             kwargs["blocks"] = blocks
         self._call("chat_update", **kwargs)
@@ -166,7 +201,7 @@ class SlackAdapter:
             data = self._call(
                 "conversations_replies",
                 channel=self.channel_id(channel),
-                ts=thread_ts,
+                ts=checked_ts(thread_ts, "thread timestamp"),
                 limit=limit,
                 include_all_metadata=True,
             )
@@ -192,6 +227,7 @@ class SlackAdapter:
         kept with the directory answers, so an alert's link costs no call of its own; without
         one, chat.getPermalink is asked."""
         channel_id = self.channel_id(channel)
+        ts = checked_ts(ts)
         workspace = self._workspace_url()
         if workspace:
             return f"{workspace}archives/{channel_id}/p{ts.replace('.', '')}"
@@ -232,7 +268,7 @@ class SlackAdapter:
 
     def _usergroup_members(self, group: str) -> list[str]:
         handle = group.lstrip("@")
-        group_id = handle if handle.startswith("S") and handle.isupper() else None
+        group_id = handle if ids.is_slack_id(handle, "usergroup") else None
         if group_id is None:
             listed = self._call("usergroups_list")
             for item in listed.get("usergroups", []):
@@ -245,4 +281,9 @@ class SlackAdapter:
         return [str(u) for u in data.get("users", [])]
 
     def post_ephemeral(self, channel: str, user: str, text: str) -> None:
-        self._call("chat_postEphemeral", channel=self.channel_id(channel), user=user, text=text)
+        self._call(
+            "chat_postEphemeral",
+            channel=self.channel_id(channel),
+            user=checked_id(user, "user id", "user"),
+            text=text,
+        )

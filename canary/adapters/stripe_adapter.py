@@ -1,6 +1,8 @@
 """Stripe through the official SDK's StripeClient. Returns plain dicts, never SDK objects.
 
-The same code reaches api.stripe.com or the local sandbox: only ``api_base`` differs.
+The same code reaches api.stripe.com or the local sandbox: only ``api_base`` differs. Every id
+is checked against its object's shape (``in_…``, ``cus_…``, ``pi_…``) before the SDK puts it
+into a path or a query.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import requests
 import stripe
 from requests.adapters import HTTPAdapter
 
+from canary import ids
 from canary.adapters.errors import PermanentError, TransientError
 
 SERVICE = "stripe"
@@ -47,6 +50,17 @@ def format_units(amount: float | int | str | None, currency: str | None = "usd")
     if amount is None:
         return "no amount"
     return format_amount(round(float(amount) * 100), currency)
+
+
+def checked_id(value: object, role: str, kind: str) -> str:
+    """``value`` when it is a Stripe id of ``kind``; a permanent error naming its role otherwise,
+    never repeating the value."""
+    try:
+        return ids.stripe_id(value, role, kind)
+    except ids.InvalidId as err:
+        raise PermanentError(
+            SERVICE, f"the {err}, so Canary did not send the request", "invalid_id"
+        ) from None
 
 
 def _translate(exc: stripe.StripeError) -> Exception:
@@ -132,6 +146,7 @@ class StripeAdapter:
 
     def customer_invoices(self, customer_id: str) -> list[dict[str, Any]]:
         """Every invoice of a customer (all pages), as the plain rows the sweeps compare."""
+        customer_id = checked_id(customer_id, "customer id", "customer")
         try:
             page = self._client.v1.invoices.list(params={"customer": customer_id, "limit": 100})
             invoices = [i.to_dict() for i in page.auto_paging_iter()]
@@ -154,17 +169,21 @@ class StripeAdapter:
         ]
 
     def invoice(self, invoice_id: str, expand: list[str] | None = None) -> dict[str, Any]:
+        invoice_id = checked_id(invoice_id, "invoice id", "invoice")
         params = {"expand": expand} if expand else None
         return self._call(self._client.v1.invoices.retrieve, invoice_id, params=params)
 
     def customer(self, customer_id: str) -> dict[str, Any]:
+        customer_id = checked_id(customer_id, "customer id", "customer")
         return self._call(self._client.v1.customers.retrieve, customer_id)
 
     def payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
+        payment_intent_id = checked_id(payment_intent_id, "payment intent id", "payment_intent")
         return self._call(self._client.v1.payment_intents.retrieve, payment_intent_id)
 
     def pay_invoice(self, invoice_id: str, idempotency_key: str) -> dict[str, Any]:
         """Attempt the invoice's payment again. Raises :class:`PaymentDeclined` on a decline."""
+        invoice_id = checked_id(invoice_id, "invoice id", "invoice")
         return self._call(
             self._client.v1.invoices.pay, invoice_id, options={"idempotency_key": idempotency_key}
         )
@@ -172,7 +191,7 @@ class StripeAdapter:
     def billing_portal_link(
         self, customer_id: str, return_url: str | None, idempotency_key: str
     ) -> str:
-        params: dict[str, Any] = {"customer": customer_id}
+        params: dict[str, Any] = {"customer": checked_id(customer_id, "customer id", "customer")}
         if return_url:
             params["return_url"] = return_url
         session = self._call(

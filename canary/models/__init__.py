@@ -1,6 +1,6 @@
 """Pydantic models shared by the workflows, activities, gateway, CLI and tests."""
 
-from canary.models.detection import AccountRef, Detection, Link, Subject
+from canary.models.detection import AccountRef, Detection, Link, ReportedDetection, Subject
 from canary.models.remediation import (
     OPEN_STATES,
     ActionRequest,
@@ -89,6 +89,7 @@ __all__ = [
     "Step",
     "StepInput",
     "StepOutput",
+    "ReportedDetection",
     "Subject",
     "TimelineEntry",
     "TimelineKind",

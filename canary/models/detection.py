@@ -5,9 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from canary import ids
 
 #: The longest message kept whole. A longer one is kept cut to this many characters (the last
 #: one "…") with its full size and SHA-256 hash, never refused: a workflow tool does not retry
@@ -170,3 +179,36 @@ class Detection(BaseModel):
             default=str,
         )
         return f"{self.source}:sha256:{hashlib.sha256(body.encode()).hexdigest()[:24]}"
+
+
+def checked_report(detection: Detection) -> Detection:
+    """``detection`` when every Stripe and Salesforce id it carries has its system's shape: the
+    subject's (by its kind), the account's ``crm_id`` and ``stripe_customer_id``, and the facts
+    the steps read as ids (``case_id``, ``opportunity_id``, ``invoice_id`` …). Otherwise one
+    ValueError naming each field, so a report cannot hand a URL or a path to a step."""
+    checks: list[tuple[Any, str, tuple[str, str]]] = []
+    if kind := ids.SUBJECT_KINDS.get(detection.subject.kind):
+        checks.append((detection.subject.id, f"subject.id (kind {detection.subject.kind})", kind))
+    for field, kind in ids.ACCOUNT_IDS.items():
+        checks.append((getattr(detection.account, field), f"account.{field}", kind))
+    for name, kind in ids.ID_FACTS.items():
+        checks.append((detection.facts.get(name), f"facts.{name}", kind))
+    problems = []
+    for value, role, (system, object_kind) in checks:
+        # The steps read an absent or empty id as none at all.
+        if value is None or value == "":
+            continue
+        try:
+            ids.check(value, role, system, object_kind)
+        except ids.InvalidId as err:
+            problems.append(f"{err.role} must be {err.expected}")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return detection
+
+
+#: A detection as a tool reports it (``POST /api/detections``, ``canary detect``), its ids
+#: checked by :func:`checked_report`. The check is on reports, not on :class:`Detection`
+#: itself: Temporal reads every detection back from history, and a check added later must
+#: never stop an open remediation from replaying. The adapters check every id again.
+ReportedDetection = Annotated[Detection, AfterValidator(checked_report)]

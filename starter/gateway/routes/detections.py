@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from canary.blocks import temporal_ui_link
-from canary.models import Detection
+from canary.models import ReportedDetection
 from starter.gateway.deps import SettingsDep, TemporalDep, refused_as, require_intake
 from starter.intake import submit_detection
 
@@ -21,12 +21,14 @@ class Accepted(BaseModel):
 
 @router.post("/api/detections", response_model=Accepted, status_code=202)
 async def post_detection(
-    detection: Detection, client: TemporalDep, settings: SettingsDep
+    detection: ReportedDetection, client: TemporalDep, settings: SettingsDep
 ) -> Accepted:
     """Report a GTM error from any tool (Zapier, Workato, n8n, a warehouse job).
 
     The remediation is keyed by error type + subject: reporting the same subject again
-    while it is open adds an occurrence instead of a second remediation."""
+    while it is open adds an occurrence instead of a second remediation. Ids of Stripe and
+    Salesforce objects (the subject's, the account's, facts such as ``case_id``) must have their
+    system's shape: a 422 names the field that does not."""
     async with refused_as(422):
         submitted = await submit_detection(client, detection, settings)
     return Accepted(

@@ -104,9 +104,8 @@ def thread_blocks(text: str) -> list[dict[str, Any]]:
         else:
             sections.append(line)
     if len(sections) > MAX_BLOCKS:
-        left = len(sections) - MAX_BLOCKS + 1
-        sections = [*sections[: MAX_BLOCKS - 1], f"…and {left} more in the timeline."]
-    return [_section(text) for text in sections]
+        sections = [*sections[: MAX_BLOCKS - 1], "…cut here: the timeline has the rest."]
+    return [_section(text) for text in sections if text.strip()]
 
 
 def fallback_text(status: RemediationStatus) -> str:

@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from canary import search_attributes as sa
+from canary.blocks import closed_phrase
 from canary.catalog import cached_catalog, plan
 from canary.metrics import metrics
 from canary.models import (
@@ -32,7 +33,6 @@ from canary.models import (
     RemediationInput,
     RemediationStatus,
 )
-from canary.models.state import closed_phrase
 from canary.settings import Settings
 from workflows import RemediationWorkflow, remediation_id
 

@@ -34,7 +34,6 @@ from canary.blocks.mrkdwn import (
     mention,
 )
 from canary.models import Diagnosis, Link, RemediationStatus, ResolveOwnerOutput, TimelineEntry
-from canary.models.state import closed_phrase
 
 STATE_BADGE = {
     "diagnosing": ":mag: Diagnosing",
@@ -173,7 +172,7 @@ def build_blocks(
     if status.outcome:
         closer = next((e for e in reversed(status.timeline) if e.kind == "closed"), None)
         # The closer is a Slack user id (a mention) or a CLI user's name (escaped).
-        outcome = closed_phrase(status.outcome, escape(closer.actor) if closer else None)
+        outcome = closed_phrase(status.outcome, closer.actor if closer else None)
         tail.append(
             {
                 "type": "context",
@@ -280,3 +279,22 @@ def human_duration(delta: timedelta) -> str:
         if len(parts) == 2:
             break
     return " ".join(parts)
+
+
+def closed_phrase(outcome: str | None, closed_by: str | None) -> str:
+    """How a remediation ended, in the words every message uses: the alert's outcome line,
+    the answer to a click, the refusal of a click that came too late. A Slack user id becomes
+    a mention, any other name escaped text."""
+    who = mention(closed_by) if closed_by and closed_by not in ("canary", "system") else None
+    match outcome:
+        case "auto_resolved":
+            return "fixed automatically by Canary"
+        case "resolved_by_human":
+            return "resolved by a person" + (f" ({who})" if who else "")
+        case "resolved_externally":
+            return "resolved at the source" + (f" ({who})" if who else "")
+        case "dismissed":
+            return "dismissed" + (f" by {who}" if who else "")
+        case "expired":
+            return "expired with nobody acting"
+    return "closed"

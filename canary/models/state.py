@@ -59,29 +59,6 @@ CLOSED_STATE: dict[Outcome, State] = {
 assert set(CLOSED_STATE) == set(get_args(Outcome))
 
 
-def mention(actor: str) -> str:
-    """An actor as Slack shows it: a user id becomes a mention, a name stays a name."""
-    return f"<@{actor}>" if actor[:1] == "U" and actor[1:].isalnum() else actor
-
-
-def closed_phrase(outcome: Outcome | None, closed_by: str | None) -> str:
-    """How a remediation ended, in the words every message uses: the alert's outcome line,
-    the answer to a click, the refusal of a click that came too late."""
-    who = mention(closed_by) if closed_by and closed_by not in ("canary", "system") else None
-    match outcome:
-        case "auto_resolved":
-            return "fixed automatically by Canary"
-        case "resolved_by_human":
-            return "resolved by a person" + (f" ({who})" if who else "")
-        case "resolved_externally":
-            return "resolved at the source" + (f" ({who})" if who else "")
-        case "dismissed":
-            return "dismissed" + (f" by {who}" if who else "")
-        case "expired":
-            return "expired with nobody acting"
-    return "closed"
-
-
 class RemediationState(BaseModel):
     """What a remediation knows; carried whole across continue-as-new."""
 
@@ -301,9 +278,6 @@ class RemediationState(BaseModel):
         if user in allowed.users:
             return True
         return any(user in self.group_members.get(group, []) for group in allowed.groups)
-
-    def closed_phrase(self) -> str:
-        return closed_phrase(self.outcome, self.resolved_by)
 
     # -- what it shows -------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from canary.blocks import closed_phrase
 from canary.catalog import load_catalog
 from canary.catalog.diagnosis import diagnose, plan
 from canary.models import (
@@ -60,11 +61,20 @@ def test_closing_is_once_and_says_how_it_ended() -> None:
     assert state.close(T0, "dismissed", ALICE, "Dismiss by Alice")
     assert not state.close(T0, "expired", "canary", "too late")
     assert (state.state, state.outcome, state.resolved_by) == ("dismissed", "dismissed", ALICE)
-    assert state.closed_phrase() == f"dismissed by <@{ALICE}>"
+    assert closed_phrase(state.outcome, state.resolved_by) == f"dismissed by <@{ALICE}>"
     assert [e.kind for e in state.timeline].count("closed") == 1
     expired = open_state()
     expired.close(T0, "expired", "canary", "Nobody acted")
-    assert (expired.state, expired.closed_phrase()) == ("failed", "expired with nobody acting")
+    assert expired.state == "failed"
+    assert closed_phrase(expired.outcome, expired.resolved_by) == "expired with nobody acting"
+
+
+def test_the_closing_phrase_shows_ids_as_mentions_and_names_as_text() -> None:
+    assert closed_phrase("resolved_by_human", ALICE) == f"resolved by a person (<@{ALICE}>)"
+    # A CLI or API user's name is never a mention, nor markup.
+    assert closed_phrase("dismissed", "Ursula") == "dismissed by Ursula"
+    assert closed_phrase("dismissed", "<!channel>") == "dismissed by &lt;!channel&gt;"
+    assert closed_phrase("auto_resolved", "canary") == "fixed automatically by Canary"
 
 
 def test_a_closed_state_does_not_move() -> None:

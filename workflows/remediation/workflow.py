@@ -34,7 +34,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from canary.blocks import human_duration
+    from canary.blocks import closed_phrase, human_duration
     from canary.models import (
         ActionRequest,
         ActionResult,
@@ -248,7 +248,7 @@ class RemediationWorkflow:
         async with r.lock:
             if state.closed:
                 # A double click, or two people at once: the fix ran once; say how it ended.
-                return self._answer(request, False, f"Already {state.closed_phrase()}.")
+                return self._answer(request, False, f"Already {self._ended()}.")
             action = state.action(request.action)
             assert action is not None  # the validator saw to that
             actor = request.user
@@ -288,7 +288,7 @@ class RemediationWorkflow:
                     return self._answer(request, True, result.text)
             if action.closes_as:
                 r.close(action.closes_as, actor, f"{action.label} by {who}")
-                return self._answer(request, True, f"Done: {state.closed_phrase()}.")
+                return self._answer(request, True, f"Done: {self._ended()}.")
             state.needs_publish = True
             r.wake = True
             return self._answer(request, True, f"{action.label}: recorded.")
@@ -299,7 +299,7 @@ class RemediationWorkflow:
         # the refusal the caller shows.
         state = self.r.state
         if state.closed:
-            raise ValueError(f"This remediation is already {state.closed_phrase()}.")
+            raise ValueError(f"This remediation is already {self._ended()}.")
         if state.diagnosis is None:
             raise ValueError("Canary is still diagnosing this error; try again in a moment.")
         if state.action(request.action) is None:
@@ -309,6 +309,9 @@ class RemediationWorkflow:
     @workflow.query
     def status(self) -> RemediationStatus:
         return self.r.status()
+
+    def _ended(self) -> str:
+        return closed_phrase(self.r.state.outcome, self.r.state.resolved_by)
 
     def _answer(self, request: ActionRequest, accepted: bool, message: str) -> ActionResult:
         state = self.r.state

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import stripe
 
-from starter.stack import Stack
+from starter.stack import DEMO_PRODUCT_HOST, Stack
 from workflows import remediation_id
 
 CUSTOMERS: list[dict[str, Any]] = [
@@ -110,7 +110,7 @@ CRM_DETECTIONS: list[tuple[str, dict[str, Any]]] = [
             "account": {"name": "Hooli Labs", "domain": "hooli.example"},
             "message": "New workspace without a CRM account",
             "facts": {
-                "app_admin_url": "https://app.acme-gtm.example/admin/accounts/app_hooli_labs"
+                "app_admin_url": f"https://{DEMO_PRODUCT_HOST}/admin/accounts/app_hooli_labs"
             },
         },
     ),

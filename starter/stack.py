@@ -24,6 +24,8 @@ from canary import search_attributes as sa
 DEMO_STRIPE_KEY = "sk_test_canary_demo"
 DEMO_SLACK_TOKEN = "xoxb-canary-demo"
 DEMO_SALESFORCE_TOKEN = "00DSANDBOX!canary-demo-session"
+#: The demo product's admin pages (the scenario's links to them): a host alerts may link to.
+DEMO_PRODUCT_HOST = "app.acme-gtm.example"
 
 
 class StackError(RuntimeError):
@@ -110,6 +112,7 @@ class Stack:
                     "CANARY_SMTP_STARTTLS": "false",
                 }
             )
+        env.setdefault("CANARY_LINK_HOSTS", DEMO_PRODUCT_HOST)
         env.setdefault(
             "CANARY_WAREHOUSE_URL", f"sqlite:///{(self.data_dir / 'warehouse.db').resolve()}"
         )

@@ -306,7 +306,11 @@ async def test_pipeline_sweeps_and_their_fixes(
                 f"close_date_passed:opportunity:{ginas_deal}",
             ]
         )
-        ginas = await get_status(dev_env.client, f"close_date_passed:opportunity:{ginas_deal}")
+        # Raised means started: its diagnosis follows in the remediation's first task.
+        ginas = await eventually(
+            lambda: get_status(dev_env.client, f"close_date_passed:opportunity:{ginas_deal}"),
+            lambda s: s is not None and s.diagnosis is not None,
+        )
         assert ginas is not None and ginas.owner == "gina@acme-gtm.example"
         assert ginas.diagnosis is not None
         assert ginas.diagnosis.facts["manager_email"] == "bob@acme-gtm.example"

@@ -13,6 +13,7 @@ from activities.investigate import run_investigation
 from canary.blocks import thread_blocks
 from canary.catalog import diagnose, load_catalog, plan
 from canary.models import (
+    AccountRef,
     Detection,
     DiagnoseInput,
     Diagnosis,
@@ -40,6 +41,7 @@ CATALOG = load_catalog()
 class FakeServices:
     pay_results: list[bool] = field(default_factory=list)  # next retry outcomes; default decline
     owner: str | None = "U0ALICE"
+    owner_email: str | None = "alice@acme-gtm.example"
     groups: dict[str, list[str]] = field(default_factory=lambda: {"revops": ["U0DAN"]})
     steps: list[StepInput] = field(default_factory=list)
     posts: list[SlackMessageInput] = field(default_factory=list)
@@ -65,8 +67,15 @@ class FakeServices:
     @activity.defn(name="canary.enrich")
     async def enrich(self, request: EnrichInput) -> EnrichOutput:
         if request.enricher == "stripe.invoice":
+            # The Stripe customer's metadata names the owner, as the sandbox's seeds do: the
+            # system of record, which is where a remediation's owner comes from.
             return EnrichOutput(
-                facts={"amount_display": "$4,800.00", "invoice_number": "INV-1", "attempt_count": 1}
+                facts={
+                    "amount_display": "$4,800.00",
+                    "invoice_number": "INV-1",
+                    "attempt_count": 1,
+                },
+                account=AccountRef(owner_email=self.owner_email),
             )
         return EnrichOutput(facts={})
 

@@ -123,7 +123,11 @@ class Step(BaseModel):
 
 
 class Permission(BaseModel):
-    """Who may take an action. Any matching clause allows; ``CANARY_ADMINS`` always may."""
+    """Who may take an action. Any matching clause allows; ``CANARY_ADMINS`` always may.
+
+    An action that names no ``allowed`` gets its SOP's default when the catalog loads (see
+    :meth:`Sop._default_permissions`): the owner and the SOP's ``groups``. Only
+    ``anyone: true`` opens a button to everyone in the channel."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -149,6 +153,11 @@ class Permission(BaseModel):
 ANYONE = Permission(anyone=True)
 
 
+def owner_and(groups: list[str]) -> Permission:
+    """The fail-closed default: the owner, these groups (and, as always, the admins)."""
+    return Permission(owner=True, groups=list(groups))
+
+
 class HumanAction(BaseModel):
     """A button offered to people; its steps run when the click is accepted."""
 
@@ -163,7 +172,11 @@ class HumanAction(BaseModel):
     )
     snooze_for: timedelta | None = None
     confirm: str | None = None
-    allowed: Permission = Field(default_factory=lambda: ANYONE.model_copy())
+    allowed: Permission = Field(
+        default_factory=lambda: owner_and([]),
+        description="Who may press it. Left out: the owner and the SOP's groups (set when "
+        "the catalog loads); anyone only with anyone: true.",
+    )
     select_from: str | None = Field(
         None, description="A facts list of {value, label} to choose from (a Slack select)."
     )
@@ -280,6 +293,23 @@ class Sop(BaseModel):
     escalation: list[EscalationStep] = Field(default_factory=list)
     resolution: Resolution = Field(default_factory=Resolution)
     alerting: Alerting = Field(default_factory=Alerting)
+    groups: list[str] = Field(
+        default_factory=list,
+        description="Slack user groups (handles or ids) who handle this SOP: with the owner, "
+        "who may press an action that names no 'allowed'.",
+    )
+
+    @model_validator(mode="after")
+    def _default_permissions(self) -> Sop:
+        """Resolved here, so the diagnosis pins (and history keeps) who may press what."""
+        for action in self.every_action():
+            if "allowed" not in action.model_fields_set:
+                action.allowed = owner_and(self.groups)
+        return self
+
+    def every_action(self) -> list[HumanAction]:
+        """The SOP's actions and every branch's own."""
+        return [*self.actions, *(a for b in self.branches for a in b.actions or [])]
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Sop:

@@ -155,9 +155,10 @@ async def test_digest_email_escalation_and_cooldown(skip_env: WorkflowEnvironmen
         assert subjects[1].startswith("[Canary high]")
         assert all(m.rcpt_tos == ["carol@x.example"] for m in t.sink.messages)
 
-        # Carol dismisses the spend rise from the digest before it is posted.
+        # The owner (the fake Slack's Alice) dismisses the spend rise from the digest before
+        # it is posted.
         dismissed = await up.execute_update(
-            RemediationWorkflow.act, ActionRequest(action="dismiss", user="U0CAROL")
+            RemediationWorkflow.act, ActionRequest(action="dismiss", user="U0ALICE")
         )
         assert dismissed.accepted and dismissed.outcome == "dismissed"
 

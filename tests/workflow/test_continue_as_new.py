@@ -177,7 +177,7 @@ async def test_many_occurrences_continue_as_new_keeping_the_story(
         assert [e["kind"] for e in shown["timeline"]] == kinds
 
         result = await handle.execute_update(
-            RemediationWorkflow.act, ActionRequest(action="resolve", user="U0BOB")
+            RemediationWorkflow.act, ActionRequest(action="resolve", user="U0ALICE")
         )
         assert result.accepted and result.outcome == "resolved_by_human"
         record = await handle.result()

@@ -193,10 +193,10 @@ async def test_refusals_and_double_click(skip_env: WorkflowEnvironment) -> None:
         assert "Unknown action 'retry'" in str(refused.value.cause)
         first, second = await asyncio.gather(
             handle.execute_update(
-                RemediationWorkflow.act, ActionRequest(action="resolve", user="U0BOB")
+                RemediationWorkflow.act, ActionRequest(action="resolve", user="U0ALICE")
             ),
             handle.execute_update(
-                RemediationWorkflow.act, ActionRequest(action="resolve", user="U0ERIN")
+                RemediationWorkflow.act, ActionRequest(action="resolve", user="U0DAN")
             ),
             return_exceptions=True,
         )

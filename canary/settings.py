@@ -107,6 +107,10 @@ class Settings(BaseSettings):
         "#gtm-escalations", validation_alias="CANARY_ESCALATION_CHANNEL"
     )
     admins: Annotated[list[str], NoDecode] = Field(
+    # The workspace (T…) and the Slack app (A…) Canary is installed as: when set, a click
+    # whose payload names another team or app is refused.
+    slack_team_id: str | None = Field(None, validation_alias="SLACK_TEAM_ID")
+    slack_app_id: str | None = Field(None, validation_alias="SLACK_APP_ID")
         default_factory=list, validation_alias="CANARY_ADMINS"
     )
     # Hosts a link from data (a detection's links, an SOP link whose URL is a fact such as the

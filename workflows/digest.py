@@ -11,12 +11,15 @@ item's buttons, then ends (the next item starts a fresh one).
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio import workflow
+from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities import DigestActivities, SlackActivities
     from canary.blocks import digest_blocks, digest_text
-    from canary.models import SlackMessageInput
+    from canary.models import SlackMessageInput, SlackRef
     from canary.models.detectors import (
         DigestFlushResult,
         DigestInput,
@@ -95,7 +98,7 @@ class DigestWorkflow:
         if still_open:
             self._flushes += 1
             day = workflow.now().date().isoformat()
-            await workflow.execute_activity_method(
+            message = await workflow.execute_activity_method(
                 SlackActivities.post_slack,
                 SlackMessageInput(
                     workflow_id=workflow.info().workflow_id,
@@ -109,6 +112,10 @@ class DigestWorkflow:
                 retry_policy=SLACK_RETRY,
             )
             posted = True
+            # Each listed remediation learns where its buttons now are too: the gateway
+            # accepts a click only on a message that carries that remediation's buttons.
+            where = SlackRef(channel=message.channel, ts=message.ts)
+            await asyncio.gather(*(self._tell_posted(i.workflow_id, where) for i in still_open))
         for item in batch:
             # Only what this flush looked at leaves; items added meanwhile wait for the next.
             if self._pending.get(item.workflow_id) is item:
@@ -116,6 +123,12 @@ class DigestWorkflow:
         self._last = DigestFlushResult(
             posted=posted, items=[i.workflow_id for i in still_open], dropped=dropped
         )
+
+    async def _tell_posted(self, workflow_id: str, where: SlackRef) -> None:
+        try:
+            await workflow.get_external_workflow_handle(workflow_id).signal("digest_posted", where)
+        except FailureError:
+            pass  # closed since its state was read: nobody can click it any more
 
     @workflow.signal
     def add(self, item: DigestItem) -> None:

@@ -198,6 +198,10 @@ class SlackRef(BaseModel):
     ts: str
     permalink: str | None = None
 
+    def names(self, channel: str | None, ts: str | None) -> bool:
+        """Whether a click's channel and message ts are this message's."""
+        return bool(channel and ts) and (self.channel, self.ts) == (channel, ts)
+
 
 class RemediationSummary(BaseModel):
     workflow_id: str
@@ -219,10 +223,22 @@ class RemediationSummary(BaseModel):
 
 
 class RemediationStatus(RemediationSummary):
+    messages: list[SlackRef] = Field(
+        default_factory=list,
+        description="The escalation and digest posts that carry its buttons (the alert is "
+        "'slack').",
+    )
     diagnosis: Diagnosis | None = None
     actions: list[str] = Field(default_factory=list)
     snoozed_until: datetime | None = None
     timeline: list[TimelineEntry] = Field(default_factory=list)
+
+    def carries_buttons_in(self, channel: str | None, ts: str | None) -> bool:
+        """Whether the message at ``channel``/``ts`` is one Canary posted with this
+        remediation's buttons: its alert, an escalation post or a digest listing it."""
+        return any(
+            m.names(channel, ts) for m in [*([self.slack] if self.slack else []), *self.messages]
+        )
 
 
 class ResolutionRecord(BaseModel):

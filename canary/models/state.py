@@ -86,6 +86,11 @@ class RemediationState(BaseModel):
     manager: ResolveOwnerOutput = Field(default_factory=ResolveOwnerOutput)
     group_members: dict[str, list[str]] = Field(default_factory=dict)
     slack: SlackRef | None = Field(None, description="The alert, once posted.")
+    messages: list[SlackRef] = Field(
+        default_factory=list,
+        description="Escalation and digest posts with its buttons: a click counts only on "
+        "one of these or the alert.",
+    )
     thread_posts: int = 0
     thread_queue: list[int] = Field(
         default_factory=list, description="Timeline entries (indexes) not threaded yet."
@@ -301,6 +306,7 @@ class RemediationState(BaseModel):
             started_at=self.started_at,
             updated_at=self.timeline[-1].at if self.timeline else self.started_at,
             slack=self.slack,
+            messages=list(self.messages),
             diagnosis=diagnosis,
             actions=[a.id for a in diagnosis.actions] if diagnosis and not self.closed else [],
             snoozed_until=self.snoozed_until,

@@ -243,7 +243,8 @@ async def dashboard() -> AsyncIterator[Dashboard]:
             )
             assert paid.status_code in (200, 303), paid.text
             await click(ids["hooli"], "U0ALICE", "canary:dismiss")
-            await click(ids["zap0"], "U0ALICE", "canary:resolve")
+            # Nobody owns a Zapier failure: Dan (RevOps, the unknown SOP's group) resolves it.
+            await click(ids["zap0"], "U0DAN", "canary:resolve")
 
             closed = {"initech": "resolved_externally", "hooli": "dismissed",
                       "zap0": "resolved_by_human"}  # fmt: skip

@@ -6,12 +6,21 @@ a suspected-fraud payment, an SOP author forgets ``allowed``.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import time
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
+import httpx
 import pytest
 import yaml
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -22,9 +31,15 @@ from canary.models import (
     RemediationConfig,
     RemediationInput,
     RemediationStatus,
+    SlackRef,
 )
 from canary.models.sop import HumanAction
+from canary.settings import Settings
+from sandbox import SandboxConfig, SandboxServer
+from starter.gateway.app import create_app
+from starter.intake import get_status, submit_detection
 from tests.fakes import FakeServices
+from tests.helpers import eventually, slack_headers
 from workflows import RemediationWorkflow
 
 STRANGER = "U0MALLORY"
@@ -131,3 +146,138 @@ async def test_a_strangers_dismiss_on_a_fraud_suspected_payment_is_refused(
             RemediationWorkflow.act, ActionRequest(action="dismiss", user="U0ALICE")
         )
         assert owned.accepted and owned.outcome == "dismissed"
+
+
+# -- clicks from elsewhere --------------------------------------------------------------------
+
+SIGNING_SECRET = "permissions-signing-secret"
+TEAM, APP = "T0CANARY", "A0CANARY"
+
+
+@dataclass
+class ClickTarget:
+    http: httpx.AsyncClient
+    slack: SandboxServer
+    client: Client
+    workflow_id: str
+    alert: SlackRef
+
+
+@pytest.fixture()
+async def click_target(dev_env: WorkflowEnvironment) -> AsyncIterator[ClickTarget]:
+    """The gateway (SLACK_TEAM_ID / SLACK_APP_ID set) on a real dev server, the sandbox as
+    Slack, and one suspected-fraud payment awaiting a person."""
+    queue = f"perm-{uuid.uuid4().hex[:8]}"
+    slack = SandboxServer(SandboxConfig()).start()
+    settings = Settings(
+        task_queue=queue,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_bot_token="xoxb-permissions",
+        slack_api_url=f"{slack.url}/api/",
+        slack_team_id=TEAM,
+        slack_app_id=APP,
+        api_token="permissions-api-token-0123456789abcdef",
+    )
+    app = create_app(settings, temporal=dev_env.client)
+    async with Worker(
+        dev_env.client, task_queue=queue, workflows=[RemediationWorkflow],
+        activities=FakeServices().all(),
+    ):
+        target = (await submit_detection(dev_env.client, fraud_detection(), settings)).workflow_id
+        status = await eventually(
+            lambda: get_status(dev_env.client, target),
+            lambda s: s is not None and s.state == "awaiting_human" and s.slack is not None,
+        )
+        assert status is not None and status.slack is not None
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+            yield ClickTarget(http, slack, dev_env.client, target, status.slack)
+    slack.stop()
+
+
+async def click(
+    t: ClickTarget,
+    user: str = "U0ALICE",
+    team: str = TEAM,
+    app: str = APP,
+    channel: str | None = None,
+    ts: str | None = None,
+) -> str:
+    """A signed block_actions payload as Slack sends it; the ephemeral answer's text."""
+    channel, ts = channel or t.alert.channel, ts or t.alert.ts
+    answers = t.slack.sandbox.slack
+    respond_to = answers.register_response_url(channel, ts, user)
+    before = len(answers.ephemeral)
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "name": user.lower(), "team_id": team},
+        "api_app_id": app,
+        "team": {"id": team, "domain": "acme"},
+        "container": {"type": "message", "message_ts": ts, "channel_id": channel},
+        "channel": {"id": channel, "name": "gtm-alerts"},
+        "message": {"ts": ts, "type": "message", "text": "alert"},
+        "response_url": respond_to,
+        "actions": [
+            {"action_id": "canary:dismiss", "block_id": "actions", "type": "button",
+             "value": t.workflow_id, "action_ts": f"{time.time():.6f}"}
+        ],
+    }
+    body = f"payload={quote(json.dumps(payload))}".encode()
+    response = await t.http.post("/slack/actions", content=body,
+                                 headers=slack_headers(body, SIGNING_SECRET))
+    assert response.status_code == 200
+    await eventually(lambda: asyncio.sleep(0, len(answers.ephemeral)), lambda n: n > before)
+    return str(answers.ephemeral[-1].get("text"))
+
+
+async def pressed(t: ClickTarget) -> list[str]:
+    status = await get_status(t.client, t.workflow_id)
+    assert status is not None
+    return [e.kind for e in status.timeline if e.kind in {"human_action", "action_refused"}]
+
+
+@pytest.mark.asyncio
+async def test_clicks_from_another_team_app_or_message_are_refused(
+    click_target: ClickTarget, caplog: pytest.LogCaptureFixture
+) -> None:
+    t = click_target
+    caplog.set_level(logging.WARNING, logger="canary.gateway")
+    other_team = await click(t, team="T0EVIL")
+    assert "Canary refused this click" in other_team and "another Slack workspace" in other_team
+    other_app = await click(t, app="A0EVIL")
+    assert "Canary refused this click" in other_app and "another Slack app" in other_app
+    # The same button's value replayed onto another message (another alert in the channel,
+    # a message in another channel): not this remediation's.
+    elsewhere = await click(t, ts="1700000099.000001")
+    assert "Canary refused this click" in elsewhere and "is not one of" in elsewhere
+    other_channel = await click(t, channel="C0GENERAL")
+    assert "Canary refused this click" in other_channel
+    refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refused) == 4 and all(t.workflow_id in line for line in refused)
+    # None of them reached the remediation.
+    assert await pressed(t) == []
+    # The owner's click on the alert itself, from Canary's workspace and app, goes through.
+    done = await click(t)
+    assert "refused" not in done
+    assert await pressed(t) == ["human_action"]
+
+
+def test_a_remediations_buttons_are_on_its_alert_escalations_and_digests_only() -> None:
+    status = RemediationStatus.model_validate(
+        {
+            "workflow_id": "w", "error_type": "payment_failed", "state": "escalated",
+            "subject": {"kind": "invoice", "id": "in_1"}, "subject_id": "in_1", "account": {},
+            "started_at": "2026-11-18T08:00:00Z", "updated_at": "2026-11-18T08:00:00Z",
+            "slack": {"channel": "C0GTMALERTS", "ts": "1.1"},
+            "messages": [
+                {"channel": "C0GTMESCAL", "ts": "2.2"},
+                {"channel": "C0GTMALERTS", "ts": "3.3"},
+            ],
+        }
+    )
+    assert status.carries_buttons_in("C0GTMALERTS", "1.1")
+    assert status.carries_buttons_in("C0GTMESCAL", "2.2")  # the escalation post
+    assert status.carries_buttons_in("C0GTMALERTS", "3.3")  # the owner's digest
+    assert not status.carries_buttons_in("C0GTMESCAL", "1.1")
+    assert not status.carries_buttons_in("C0GTMALERTS", "9.9")
+    assert not status.carries_buttons_in(None, None)

@@ -125,7 +125,7 @@ class Alerter:
         """The escalation channel's post, with the alert's content and buttons."""
         r, state = self.r, self.r.state
         status = r.status()
-        await self._post(
+        posted = await self._post(
             SlackMessageInput(
                 workflow_id=r.workflow_id,
                 channel=r.config.escalation_channel,
@@ -142,6 +142,9 @@ class Alerter:
                 permalink=False,  # nothing links to an escalation post
             )
         )
+        if posted is not None:
+            # Its buttons are this remediation's: the gateway accepts clicks on it.
+            state.messages.append(SlackRef(channel=posted.channel, ts=posted.ts))
 
     def _thread_key(self, post: int) -> str:
         return self.r.key("thread", post)

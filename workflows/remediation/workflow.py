@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         RemediationInput,
         RemediationStatus,
         ResolutionRecord,
+        SlackRef,
     )
 
 from workflows.policies import MIN_RUN_EVENTS
@@ -241,6 +242,12 @@ class RemediationWorkflow:
         self.r.signals += 1
         if self.r.state.receive(event):
             self.r.wake = True
+
+    @workflow.signal
+    def digest_posted(self, message: SlackRef) -> None:
+        """The owner's digest listed this remediation, with its buttons, in ``message``."""
+        self.r.signals += 1
+        self.r.state.messages.append(message)
 
     @workflow.update
     async def act(self, request: ActionRequest) -> ActionResult:

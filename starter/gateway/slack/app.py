@@ -24,7 +24,7 @@ def build_slack_app(settings: Settings, temporal: Callable[[], Client]) -> Async
         process_before_response=False,  # ack inside Slack's 3 s, run the update after
         raise_error_for_unhandled_request=False,
     )
-    register_listeners(bolt, temporal)
+    register_listeners(bolt, temporal, settings)
     return bolt
 
 

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from slack_bolt.async_app import AsyncApp
 from temporalio.client import Client
 
+from canary.settings import Settings
 from starter.gateway.slack.listeners import actions
 
 
-def register_listeners(app: AsyncApp, temporal: Callable[[], Client]) -> None:
-    actions.register(app, temporal)
+def register_listeners(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) -> None:
+    actions.register(app, temporal, settings)

@@ -2,6 +2,11 @@
 
 Buttons carry `action_id` ``canary:<action>`` and the workflow id as their value; a select
 carries the choice as its value and the workflow id in its block id (``canary:<workflow id>``).
+
+Before a click reaches the remediation it must come from Canary's own workspace and app (when
+``SLACK_TEAM_ID`` / ``SLACK_APP_ID`` are set) and from a message that carries that
+remediation's buttons (its alert, an escalation post, a digest listing it). A refused click is
+logged and answered, and never reaches Temporal.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from temporalio.client import Client
 
-from canary.models import ActionRequest
-from starter.intake import take_action
+from canary.models import ActionRequest, RemediationStatus
+from canary.settings import Settings
+from starter.intake import get_status, take_action
 
 log = logging.getLogger("canary.gateway")
 ACTION_PATTERN = re.compile(r"^canary:(?P<action>[a-z_]+)$")
@@ -45,7 +51,48 @@ def action_request(
     )
 
 
-def register(app: AsyncApp, temporal: Callable[[], Client]) -> None:
+def foreign(body: dict[str, Any], settings: Settings) -> str | None:
+    """Why a click from another workspace or app is refused; None when it is Canary's own."""
+    team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
+    if settings.slack_team_id and team != settings.slack_team_id:
+        return f"it came from another Slack workspace ({team or 'none named'})"
+    app_id = body.get("api_app_id")
+    if settings.slack_app_id and app_id != settings.slack_app_id:
+        return f"it came through another Slack app ({app_id or 'none named'})"
+    return None
+
+
+def clicked_message(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The channel and ts of the message the button is on, as Slack's payload names them."""
+    container = body.get("container") or {}
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    ts = container.get("message_ts") or (body.get("message") or {}).get("ts")
+    return channel, ts
+
+
+def not_its_message(body: dict[str, Any], status: RemediationStatus) -> str | None:
+    """Why a click on a message without this remediation's buttons is refused; else None."""
+    channel, ts = clicked_message(body)
+    if status.carries_buttons_in(channel, ts):
+        return None
+    return f"the message (channel {channel}, ts {ts}) is not one of {status.workflow_id}'s"
+
+
+def register(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) -> None:
+    async def refuse(respond: Any, workflow_id: str, request: ActionRequest, why: str) -> None:
+        log.warning(
+            "slack action %s on %s by %s refused: %s",
+            request.action,
+            workflow_id,
+            request.user,
+            why,
+        )
+        await respond(
+            text=f":no_entry: Canary refused this click: {why}.",
+            response_type="ephemeral",
+            replace_original=False,
+        )
+
     async def on_click(
         ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
     ) -> None:
@@ -59,6 +106,14 @@ def register(app: AsyncApp, temporal: Callable[[], Client]) -> None:
             )
             return
         workflow_id, request = clicked
+        why = foreign(body, settings)
+        if why is not None:
+            await refuse(respond, workflow_id, request, why)
+            return
+        status = await get_status(temporal(), workflow_id)
+        if status is not None and (why := not_its_message(body, status)) is not None:
+            await refuse(respond, workflow_id, request, why)
+            return
         result = await take_action(temporal(), workflow_id, request)
         log.info(
             "slack action %s on %s by %s: accepted=%s %s",

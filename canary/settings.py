@@ -102,15 +102,15 @@ class Settings(BaseSettings):
     slack_signing_secret: str | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
     slack_app_token: str | None = Field(None, validation_alias="SLACK_APP_TOKEN")
     slack_api_url: str | None = Field(None, validation_alias="SLACK_API_URL")
+    # The workspace (T…) and the Slack app (A…) Canary is installed as: when set, a click
+    # whose payload names another team or app is refused.
+    slack_team_id: str | None = Field(None, validation_alias="SLACK_TEAM_ID")
+    slack_app_id: str | None = Field(None, validation_alias="SLACK_APP_ID")
     alert_channel: str = Field("#gtm-alerts", validation_alias="CANARY_ALERT_CHANNEL")
     escalation_channel: str = Field(
         "#gtm-escalations", validation_alias="CANARY_ESCALATION_CHANNEL"
     )
     admins: Annotated[list[str], NoDecode] = Field(
-    # The workspace (T…) and the Slack app (A…) Canary is installed as: when set, a click
-    # whose payload names another team or app is refused.
-    slack_team_id: str | None = Field(None, validation_alias="SLACK_TEAM_ID")
-    slack_app_id: str | None = Field(None, validation_alias="SLACK_APP_ID")
         default_factory=list, validation_alias="CANARY_ADMINS"
     )
     # Hosts a link from data (a detection's links, an SOP link whose URL is a fact such as the

@@ -29,7 +29,12 @@ class StripeHandlers:
 
     async def invoice(self, detection: Detection) -> EnrichOutput:
         """The invoice, its customer and (without a decline code) its payment intent, read in
-        one call; a detection that names no invoice but a customer reads the customer."""
+        one call; a detection that names no invoice but a customer reads the customer.
+
+        What it returns goes into the remediation's history, so it is an allow-list of what
+        Canary shows and acts on: ids, amounts, status, the decline, the hosted page, the
+        account. The customer's e-mail, phone and address and the card's details, all on
+        the objects Stripe returns, are left out."""
         found_id = invoice_id(detection)
         if not found_id:
             if _customer_id(detection):
@@ -54,7 +59,6 @@ class StripeHandlers:
             "attempt_count": invoice.get("attempt_count"),
             "hosted_invoice_url": invoice.get("hosted_invoice_url"),
             "customer_id": customer_id,
-            "customer_email": invoice.get("customer_email"),
         }
         if needs_intent:
             facts.update(await self._last_payment_error(invoice))
@@ -230,7 +234,8 @@ def _customer_id(detection: Detection) -> str | None:
 
 def _customer_facts(customer: dict[str, Any]) -> EnrichOutput:
     """What a Stripe customer tells about its account: the CRM account, owner and domain its
-    metadata names, its billing e-mail and name."""
+    metadata names (else the domain of its billing e-mail) and its name. The e-mail, phone
+    and address themselves are not kept: nothing Canary shows uses them."""
     metadata = customer.get("metadata") or {}
     domain = None
     if customer.get("email") and "@" in customer["email"]:
@@ -243,5 +248,5 @@ def _customer_facts(customer: dict[str, Any]) -> EnrichOutput:
         app_account_id=metadata.get("app_account_id"),
         owner_email=metadata.get("owner_email"),
     )
-    facts = {"customer_email": customer.get("email"), "customer_name": customer.get("name")}
+    facts = {"customer_name": customer.get("name")}
     return EnrichOutput(facts={k: v for k, v in facts.items() if v}, account=account)

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     stripe_api_key: str | None = Field(None, validation_alias="STRIPE_API_KEY")
     stripe_api_base: str | None = Field(None, validation_alias="STRIPE_API_BASE")
     stripe_webhook_secret: str | None = Field(None, validation_alias="STRIPE_WEBHOOK_SECRET")
+    # The mode of the Stripe events Canary acts on (true: live, false: test); an event of the
+    # other mode is acknowledged and ignored. Unset: the mode of STRIPE_API_KEY, and in a
+    # process without the key (the gateway) test mode, with live-mode events refused (503)
+    # until it is set, so Stripe keeps them (starter/stripe_events.py).
+    stripe_livemode: bool | None = Field(None, validation_alias="STRIPE_LIVEMODE")
     stripe_dashboard_url: str = Field(
         "https://dashboard.stripe.com/test", validation_alias="CANARY_STRIPE_DASHBOARD_URL"
     )
@@ -194,6 +199,12 @@ class Settings(BaseSettings):
     # host:port where Temporal's runtime metrics are served for Prometheus (/metrics); off
     # when unset. One listener per process, so give each process on a host its own port.
     prometheus_bind: str | None = Field(None, validation_alias="CANARY_PROMETHEUS_BIND")
+
+    @field_validator("stripe_livemode", mode="before")
+    @classmethod
+    def _unset_livemode(cls, value: Any) -> Any:
+        # Compose passes an unset variable as an empty string: that is unset, not false.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("admins", mode="before")
     @classmethod

@@ -1,4 +1,15 @@
-"""Stripe events → Canary: a failure becomes a detection, a payment becomes evidence."""
+"""Stripe events → Canary: a failure becomes a detection, a payment becomes evidence.
+
+What enters Temporal is an allow-list: each function below reads the few fields Canary shows
+or acts on (ids, amounts and currency, the decline code and message, status, the hosted
+invoice URL, the attempt count, the metadata keys naming a deal, the event's type, id and
+time) and nothing else. The event itself is never kept (no ``raw``): Stripe puts the
+customer's address, phone, e-mail and card details (brand, last 4, expiry, fingerprint) on
+invoices, charges and payment intents, and a history keeps whatever it is given.
+
+An event of the other mode than this Canary's (``livemode``) is acknowledged and ignored
+(:func:`mode_mismatch`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +18,7 @@ from typing import Any
 
 from canary.adapters.stripe_adapter import format_amount
 from canary.models import AccountRef, Detection, ExternalEvent, Subject
+from canary.settings import Settings
 from workflows import remediation_id
 
 FAILURE_EVENTS = frozenset(
@@ -144,7 +156,6 @@ def detection_from_event(event: dict[str, Any]) -> Detection | None:
         occurred_at=_when(event),
         message=message,
         facts={k: v for k, v in facts.items() if v is not None},
-        raw=event,
     )
 
 
@@ -188,7 +199,6 @@ def stage_detection_from_event(event: dict[str, Any]) -> Detection | None:
             f"({format_amount(amount, obj.get('currency'))})",
             "stripe_event_id": event.get("id"),
         },
-        raw=event,
     )
 
 
@@ -224,4 +234,51 @@ def resolution_from_event(event: dict[str, Any]) -> tuple[list[str], ExternalEve
         event_id=event.get("id"),
         occurred_at=_when(event),
         evidence={k: v for k, v in evidence.items() if v is not None},
+    )
+
+
+#: Key prefixes of each mode: secret keys and restricted keys.
+_LIVE_KEYS = ("sk_live_", "rk_live_")
+_TEST_KEYS = ("sk_test_", "rk_test_")
+
+
+def expected_livemode(settings: Settings) -> bool | None:
+    """The mode of the events this Canary acts on: ``STRIPE_LIVEMODE`` when set, else the mode
+    of ``STRIPE_API_KEY`` when this process has one (the gateway of the compose file has
+    none), else unknown (None)."""
+    if settings.stripe_livemode is not None:
+        return settings.stripe_livemode
+    key = settings.stripe_api_key or ""
+    if key.startswith(_LIVE_KEYS):
+        return True
+    if key.startswith(_TEST_KEYS):
+        return False
+    return None
+
+
+def event_livemode(event: dict[str, Any]) -> bool:
+    """Whether Stripe sent the event in live mode. An event without ``livemode`` counts as a
+    test-mode one; a ``livemode`` that is not true or false is a ValueError (a 400)."""
+    livemode = event.get("livemode", False)
+    if not isinstance(livemode, bool):
+        raise ValueError(f"'livemode' is not true or false: {livemode!r}"[:200])
+    return livemode
+
+
+def mode_name(livemode: bool) -> str:
+    return "live mode" if livemode else "test mode"
+
+
+def mode_mismatch(livemode: bool, expected: bool | None) -> str | None:
+    """Why an event of mode ``livemode`` is ignored, or None when Canary acts on it.
+
+    With the mode unknown (neither setting), test-mode events are taken and a live-mode one
+    is not this function's to judge: the gateway refuses it with a 503 naming
+    ``STRIPE_LIVEMODE``, so Stripe keeps it and delivers it again once the setting is there.
+    """
+    if expected is None or livemode == expected:
+        return None
+    return (
+        f"a {mode_name(livemode)} event; this Canary acts on {mode_name(expected)} events "
+        "only (STRIPE_LIVEMODE)"
     )

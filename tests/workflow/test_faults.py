@@ -93,6 +93,11 @@ async def declined_invoice(live: LiveStack, *faults: dict[str, Any]) -> tuple[st
     return invoice, remediation_id("payment_failed", "invoice", invoice)
 
 
+def live_customer(live: LiveStack, customer_id: str | None) -> dict[str, Any]:
+    assert customer_id
+    return dict(live.stripe.v1.customers.retrieve(customer_id).to_dict())
+
+
 async def add_fault(live: LiveStack, **spec: Any) -> None:
     response = await live.http.post(f"{live.sandbox.url}/_sandbox/faults", json=spec)
     response.raise_for_status()
@@ -333,11 +338,15 @@ async def test_the_invoice_lookup_reads_its_customer_and_payment_intent_in_the_s
     assert found.account.owner_email == OWNER["owner_email"]
     assert found.account.name and found.account.name.startswith("Faulty ")
     assert found.account.stripe_customer_id == found.facts["customer_id"]
-    assert found.account.domain == found.facts["customer_email"].split("@")[1]
     calls = await stack.requests(service="stripe", since_id=cursor)
     assert [(c["method"], c["path"]) for c in calls] == [("GET", f"/v1/invoices/{invoice}")]
     assert calls[0]["query"] == {"expand[0]": "customer", "expand[1]": "payment_intent"}
     assert calls[0]["headers"]["stripe-version"] == STRIPE_API_VERSION
+    customer = await asyncio.to_thread(
+        live_customer, stack, found.account.stripe_customer_id
+    )
+    assert found.account.domain == customer["email"].split("@")[1]
+    assert "customer_email" not in found.facts  # the domain is kept, the address is not
 
 
 async def test_salesforce_500_and_429_are_retried(stack: LiveStack) -> None:

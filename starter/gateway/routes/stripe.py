@@ -16,6 +16,9 @@ from starter.gateway.deps import SettingsDep, TemporalDep, refused_as
 from starter.intake import signal_external, submit_detection
 from starter.stripe_events import (
     detection_from_event,
+    event_livemode,
+    expected_livemode,
+    mode_mismatch,
     resolution_from_event,
     stage_detection_from_event,
 )
@@ -69,13 +72,35 @@ async def signed_event(request: Request, settings: SettingsDep) -> dict[str, Any
 @router.post(
     "/webhooks/stripe",
     response_model=WebhookAnswer,
-    responses={400: {"description": "unsigned, forged, stale or malformed"}},
+    responses={
+        400: {"description": "unsigned, forged, stale or malformed"},
+        503: {"description": "STRIPE_WEBHOOK_SECRET unset, or a live-mode event while "
+              "STRIPE_LIVEMODE and STRIPE_API_KEY are both unset"},
+    },
 )
 async def stripe_webhook(
     event: Annotated[dict[str, Any], Depends(signed_event)],
     client: TemporalDep,
     settings: SettingsDep,
 ) -> WebhookAnswer:
+    try:
+        expected = expected_livemode(settings)
+        live = event_livemode(event)
+        ignored = mode_mismatch(live, expected)
+    except ValueError as exc:
+        raise HTTPException(400, f"not a Stripe event Canary can read: {exc}"[:500]) from exc
+    if expected is None and live:
+        # Nothing says this Canary is the live one: Stripe keeps the event (it retries a 503
+        # for days) until STRIPE_LIVEMODE says which mode to act on.
+        log.error("stripe %s %s refused: a live mode event, and STRIPE_LIVEMODE is not set",
+                  event.get("type"), event.get("id"))
+        raise HTTPException(
+            503, str(MissingSettingError("STRIPE_LIVEMODE", "to act on live-mode Stripe events"))
+        )
+    if ignored is not None:
+        # Acknowledged (a 2xx, or Stripe retries it for days) and left alone.
+        log.warning("stripe %s %s ignored: %s", event.get("type"), event.get("id"), ignored)
+        return WebhookAnswer(action="ignored", detail=f"Canary ignored {ignored}")
     try:
         detection = detection_from_event(event)
         resolution = resolution_from_event(event) if detection is None else None

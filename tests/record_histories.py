@@ -141,10 +141,17 @@ def _unknown(run: str, **facts: Any) -> Detection:
 
 
 def _press(action: str, user: str, after: timedelta, **extra: Any) -> Drive:
+    # As the gateway sends a click: whether the clicker is an admin and which groups they
+    # are in, read when the click arrives.
+    groups = [group for group, members in FakeServices().groups.items() if user in members]
+
     async def drive(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
         await env.sleep(after)
         await handle.execute_update(
-            RemediationWorkflow.act, ActionRequest(action=action, user=user, **extra)
+            RemediationWorkflow.act,
+            ActionRequest(
+                action=action, user=user, admin=user == ADMIN, member_of=groups, **extra
+            ),
         )
 
     return drive

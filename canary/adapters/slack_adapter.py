@@ -79,6 +79,9 @@ def _translate(exc: SlackApiError) -> Exception:
 #: remediation asks; Slack allows usergroups.* about 20 calls a minute (tier 2), so a burst
 #: of alerts would otherwise be rate-limited on lookups before it posted anything.
 DIRECTORY_TTL_SECONDS = 300.0
+#: How long the gateway reuses who is in a group when it checks a click: someone removed
+#: from a group can no longer press its buttons a minute later.
+CLICK_DIRECTORY_TTL_SECONDS = 60.0
 
 
 class SlackAdapter:

@@ -146,7 +146,11 @@ class RemediationConfig(BaseModel):
     escalation_channel: str = "#gtm-escalations"
     temporal_ui_url: str = "http://localhost:8233"
     namespace: str = "default"
-    admins: list[str] = Field(default_factory=list)
+    admins: list[str] = Field(
+        default_factory=list,
+        description="No longer read: who is an admin is read when a click arrives "
+        "(ActionRequest.admin). Kept so recorded inputs still load.",
+    )
     search_attributes: bool = Field(
         True, description="Upsert Canary's search attributes (off where none are registered)."
     )
@@ -173,6 +177,14 @@ class ActionRequest(BaseModel):
     note: str | None = None
     value: str | None = None
     source: Literal["slack", "cli", "api"] = "slack"
+    # Read by the gateway when the click arrives (CANARY_ADMINS, Slack's user groups), so
+    # the workflow decides from its input alone and a revoked admin or member is refused on
+    # remediations opened before the change.
+    admin: bool = Field(False, description="The clicker is in CANARY_ADMINS now.")
+    member_of: list[str] = Field(
+        default_factory=list,
+        description="Of the groups the action allows, those the clicker is in now.",
+    )
 
 
 class ActionResult(BaseModel):

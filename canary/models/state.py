@@ -269,20 +269,22 @@ class RemediationState(BaseModel):
             return None
         return next((a for a in self.diagnosis.actions if a.id == action_id), None)
 
-    def may_act(self, action: HumanAction, request: ActionRequest, admins: list[str]) -> bool:
+    def may_act(self, action: HumanAction, request: ActionRequest) -> bool:
         """Who may press which button, from the SOP; admins always may (break-glass).
 
         The CLI and the API reach Temporal with the operator's own credentials, which
-        already allow anything, so only chat clicks are checked against the SOP."""
+        already allow anything, so only chat clicks are checked against the SOP. Whether the
+        clicker is an admin or in a group is what the gateway read when the click arrived
+        (never a snapshot from when the remediation started)."""
         allowed = action.allowed
         user = request.user
-        if request.source != "slack" or allowed.anyone or user in admins:
+        if request.source != "slack" or allowed.anyone or request.admin:
             return True
         if allowed.owner and self.owner.slack_user and user == self.owner.slack_user:
             return True
         if user in allowed.users:
             return True
-        return any(user in self.group_members.get(group, []) for group in allowed.groups)
+        return any(group in request.member_of for group in allowed.groups)
 
     # -- what it shows -------------------------------------------------------------------------
 

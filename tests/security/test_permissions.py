@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -163,13 +164,16 @@ class ClickTarget:
     alert: SlackRef
 
 
-@pytest.fixture()
-async def click_target(dev_env: WorkflowEnvironment) -> AsyncIterator[ClickTarget]:
+@asynccontextmanager
+async def gateway_with(
+    env: WorkflowEnvironment, admins_then: list[str], admins_now: list[str]
+) -> AsyncIterator[ClickTarget]:
     """The gateway (SLACK_TEAM_ID / SLACK_APP_ID set) on a real dev server, the sandbox as
-    Slack, and one suspected-fraud payment awaiting a person."""
+    Slack, and one suspected-fraud payment awaiting a person: started while ``admins_then``
+    were CANARY_ADMINS, clicked on after the gateway restarted with ``admins_now``."""
     queue = f"perm-{uuid.uuid4().hex[:8]}"
     slack = SandboxServer(SandboxConfig()).start()
-    settings = Settings(
+    then = Settings(
         task_queue=queue,
         slack_signing_secret=SIGNING_SECRET,
         slack_bot_token="xoxb-permissions",
@@ -177,22 +181,29 @@ async def click_target(dev_env: WorkflowEnvironment) -> AsyncIterator[ClickTarge
         slack_team_id=TEAM,
         slack_app_id=APP,
         api_token="permissions-api-token-0123456789abcdef",
+        admins=admins_then,
     )
-    app = create_app(settings, temporal=dev_env.client)
+    app = create_app(then.model_copy(update={"admins": admins_now}), temporal=env.client)
     async with Worker(
-        dev_env.client, task_queue=queue, workflows=[RemediationWorkflow],
+        env.client, task_queue=queue, workflows=[RemediationWorkflow],
         activities=FakeServices().all(),
     ):
-        target = (await submit_detection(dev_env.client, fraud_detection(), settings)).workflow_id
+        target = (await submit_detection(env.client, fraud_detection(), then)).workflow_id
         status = await eventually(
-            lambda: get_status(dev_env.client, target),
+            lambda: get_status(env.client, target),
             lambda s: s is not None and s.state == "awaiting_human" and s.slack is not None,
         )
         assert status is not None and status.slack is not None
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
-            yield ClickTarget(http, slack, dev_env.client, target, status.slack)
+            yield ClickTarget(http, slack, env.client, target, status.slack)
     slack.stop()
+
+
+@pytest.fixture()
+async def click_target(dev_env: WorkflowEnvironment) -> AsyncIterator[ClickTarget]:
+    async with gateway_with(dev_env, [], []) as target:
+        yield target
 
 
 async def click(
@@ -202,6 +213,7 @@ async def click(
     app: str = APP,
     channel: str | None = None,
     ts: str | None = None,
+    action: str = "dismiss",
 ) -> str:
     """A signed block_actions payload as Slack sends it; the ephemeral answer's text."""
     channel, ts = channel or t.alert.channel, ts or t.alert.ts
@@ -218,7 +230,7 @@ async def click(
         "message": {"ts": ts, "type": "message", "text": "alert"},
         "response_url": respond_to,
         "actions": [
-            {"action_id": "canary:dismiss", "block_id": "actions", "type": "button",
+            {"action_id": f"canary:{action}", "block_id": "actions", "type": "button",
              "value": t.workflow_id, "action_ts": f"{time.time():.6f}"}
         ],
     }
@@ -281,3 +293,29 @@ def test_a_remediations_buttons_are_on_its_alert_escalations_and_digests_only() 
     assert not status.carries_buttons_in("C0GTMESCAL", "1.1")
     assert not status.carries_buttons_in("C0GTMALERTS", "9.9")
     assert not status.carries_buttons_in(None, None)
+
+
+@pytest.mark.asyncio
+async def test_an_admin_removed_from_canary_admins_can_no_longer_act(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """Frank was an admin when the remediation started; CANARY_ADMINS no longer names him."""
+    async with gateway_with(dev_env, admins_then=["U0FRANK"], admins_now=["U0ADMIN"]) as t:
+        answer = await click(t, user="U0FRANK")
+        assert "You cannot dismiss this" in answer
+        assert await pressed(t) == ["action_refused"]
+    # Still an admin: the click goes through, by the same path.
+    async with gateway_with(dev_env, admins_then=[], admins_now=["U0FRANK"]) as t:
+        assert "Done" in await click(t, user="U0FRANK")
+        assert await pressed(t) == ["human_action"]
+
+
+@pytest.mark.asyncio
+async def test_group_membership_is_read_when_the_click_arrives(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """Erin is in @finance in Slack, one of the fraud SOP's groups; the workflow's fake
+    snapshot (a revops list without her) is not what decides."""
+    async with gateway_with(dev_env, [], []) as t:
+        assert "Done" in await click(t, user="U0ERIN")
+        assert await pressed(t) == ["human_action"]

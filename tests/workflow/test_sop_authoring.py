@@ -198,8 +198,10 @@ async def test_subscription_canceled_end_to_end_through_canary_catalog(
             RemediationWorkflow.act, ActionRequest(action="acknowledge", user="U0BOB")
         )
         assert not refused.accepted and refused.outcome is None
+        # Carol's click as the gateway sends it: her groups read from Slack as it arrived.
         done = await handle.execute_update(
-            RemediationWorkflow.act, ActionRequest(action="acknowledge", user="U0CAROL")
+            RemediationWorkflow.act,
+            ActionRequest(action="acknowledge", user="U0CAROL", member_of=["customer-success"]),
         )
         assert done.accepted and done.outcome == "resolved_by_human"
         status = await eventually(

@@ -196,7 +196,8 @@ async def test_refusals_and_double_click(skip_env: WorkflowEnvironment) -> None:
                 RemediationWorkflow.act, ActionRequest(action="resolve", user="U0ALICE")
             ),
             handle.execute_update(
-                RemediationWorkflow.act, ActionRequest(action="resolve", user="U0DAN")
+                RemediationWorkflow.act,
+                ActionRequest(action="resolve", user="U0DAN", member_of=["revops"]),
             ),
             return_exceptions=True,
         )
@@ -239,12 +240,13 @@ async def test_only_allowed_people_may_retry(skip_env: WorkflowEnvironment) -> N
         assert not [s for s in fake.steps if s.step.action == "stripe.retry_payment"]
         # A member of @revops may; the decline is reported back and the case stays open.
         declined = await handle.execute_update(
-            RemediationWorkflow.act, ActionRequest(action="retry", user="U0DAN")
+            RemediationWorkflow.act,
+            ActionRequest(action="retry", user="U0DAN", member_of=["revops"]),
         )
         assert declined.accepted and "declined" in declined.message and declined.outcome is None
         # The break-glass admin may too; this time the payment goes through.
         done = await handle.execute_update(
-            RemediationWorkflow.act, ActionRequest(action="retry", user="U0ADMIN")
+            RemediationWorkflow.act, ActionRequest(action="retry", user="U0ADMIN", admin=True)
         )
         assert done.accepted and done.outcome == "resolved_by_human"
         # Anyone may mark resolved, but it is closed now, so nothing more happens.

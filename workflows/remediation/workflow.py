@@ -261,7 +261,7 @@ class RemediationWorkflow:
             actor = request.user
             who = request.user_name or actor
             source = {"action": action.id, "source": request.source}
-            if not state.may_act(action, request, r.config.admins):
+            if not state.may_act(action, request):
                 # Accepted as an update (so it is on the record) but never executed.
                 allowed = action.allowed.describe()
                 r.record(

@@ -6,11 +6,14 @@ carries the choice as its value and the workflow id in its block id (``canary:<w
 Before a click reaches the remediation it must come from Canary's own workspace and app (when
 ``SLACK_TEAM_ID`` / ``SLACK_APP_ID`` are set) and from a message that carries that
 remediation's buttons (its alert, an escalation post, a digest listing it). A refused click is
-logged and answered, and never reaches Temporal.
+logged and answered, and never reaches Temporal. An accepted one carries what the gateway read
+as it arrived: whether the clicker is in ``CANARY_ADMINS`` and which of the action's groups
+they are in (Slack, answers reused for a minute), which the workflow decides by.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable
@@ -19,6 +22,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from temporalio.client import Client
 
+from canary.adapters.slack_adapter import CLICK_DIRECTORY_TTL_SECONDS, SlackAdapter
 from canary.models import ActionRequest, RemediationStatus
 from canary.settings import Settings
 from starter.intake import get_status, take_action
@@ -78,7 +82,34 @@ def not_its_message(body: dict[str, Any], status: RemediationStatus) -> str | No
     return f"the message (channel {channel}, ts {ts}) is not one of {status.workflow_id}'s"
 
 
+async def vouched(
+    request: ActionRequest, status: RemediationStatus, settings: Settings, directory: SlackAdapter
+) -> ActionRequest:
+    """The click with who the clicker is now: an admin (CANARY_ADMINS as this process reads
+    it) and which of the action's groups they are in (read from Slack, cached a minute)."""
+    offered = status.diagnosis.actions if status.diagnosis else []
+    action = next((a for a in offered if a.id == request.action), None)
+    member_of: list[str] = []
+    for group in action.allowed.groups if action else []:
+        try:
+            members = await asyncio.to_thread(directory.usergroup_members, group)
+        except Exception as err:  # noqa: BLE001 - an unreadable group grants nothing
+            log.warning("could not read @%s for a click on %s: %s", group, status.workflow_id, err)
+            continue
+        if request.user in members:
+            member_of.append(group)
+    return request.model_copy(
+        update={"admin": request.user in settings.admins, "member_of": member_of}
+    )
+
+
 def register(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) -> None:
+    directory = SlackAdapter(
+        settings.require("slack_bot_token", "to read Slack user groups when a button is pressed"),
+        settings.slack_api_url,
+        directory_ttl=CLICK_DIRECTORY_TTL_SECONDS,
+    )
+
     async def refuse(respond: Any, workflow_id: str, request: ActionRequest, why: str) -> None:
         log.warning(
             "slack action %s on %s by %s refused: %s",
@@ -111,9 +142,11 @@ def register(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) 
             await refuse(respond, workflow_id, request, why)
             return
         status = await get_status(temporal(), workflow_id)
-        if status is not None and (why := not_its_message(body, status)) is not None:
-            await refuse(respond, workflow_id, request, why)
-            return
+        if status is not None:
+            if (why := not_its_message(body, status)) is not None:
+                await refuse(respond, workflow_id, request, why)
+                return
+            request = await vouched(request, status, settings, directory)
         result = await take_action(temporal(), workflow_id, request)
         log.info(
             "slack action %s on %s by %s: accepted=%s %s",

@@ -31,6 +31,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from bench import codec as payload_codec
 from bench.figures import Bench, Scale
 from bench.stack import BenchStack
 from bench.stats import percentile, ratio, table
@@ -133,6 +134,7 @@ def rows(results: dict[str, Any], cpu: dict[str, Any] | None = None) -> list[dic
                 }
             )
     burst = results.get("burst")
+    burst_ms: float | None = None  # Canary's CPU per remediation in the burst, sandbox apart
     if burst:
         c, f = burst["canary"], burst["floor"]
         rounds = int(burst.get("rounds", 1))
@@ -153,7 +155,7 @@ def rows(results: dict[str, Any], cpu: dict[str, Any] | None = None) -> list[dic
         )
         ours, base = (cpu or {}).get("burst (Canary)"), (cpu or {}).get("burst (floor)")
         if ours and base:
-            mine = burst_cpu_ms(ours, c["n"] * rounds, ("worker", "gateway", "temporal"))
+            mine = burst_ms = burst_cpu_ms(ours, c["n"] * rounds, ("worker", "gateway", "temporal"))
             theirs = burst_cpu_ms(base, f["n"] * rounds, ("floor", "temporal"))
             out.append(
                 {
@@ -164,6 +166,23 @@ def rows(results: dict[str, Any], cpu: dict[str, Any] | None = None) -> list[dic
                     "ratio": f"{ratio(mine, theirs)}×",
                 }
             )
+    codec = results.get("payload_codec")
+    if codec:
+        share = ""
+        if burst_ms:
+            added = round(100 * codec["ms_per_remediation_p50"] / burst_ms, 2)
+            share = f"+{added}% of Canary's CPU per remediation in the burst"
+        out.append(
+            {
+                "figure": "payload codec: encrypt + decrypt every payload of a remediation "
+                f"(recorded histories: median {codec['payloads_per_remediation']} payloads, "
+                f"{codec['kb_per_remediation']} KB)",
+                "Canary": f"{codec['ms_per_remediation_p50']} ms "
+                f"(max {codec['ms_per_remediation_max']})",
+                "floor": "none (payloads in the clear)",
+                "ratio": share,
+            }
+        )
     opened = results.get("open_remediations")
     if opened:
         c, f = opened["canary"], opened["floor"]
@@ -306,6 +325,8 @@ async def run(args: argparse.Namespace) -> int:
                     await getattr(bench, figure)()
         report["results"] = bench.results
         report["cpu_seconds"] = bench.cpu
+        # In this process, on the recorded histories: no stack involved.
+        report["results"]["payload_codec"] = payload_codec.measure()
     finally:
         stack.close()
     markdown = table(rows(report["results"], report.get("cpu_seconds")))

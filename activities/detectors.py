@@ -169,6 +169,9 @@ class DetectorActivities:
             request.detection,
             self.services.settings,
             request.search_attributes,
+            # The finding's owner is what the detector read in Salesforce: Canary's own lookup,
+            # so trusted, unlike an owner a report names.
+            owner_email=request.detection.account.owner_email,
         )
         return RaiseOutput(workflow_id=submitted.workflow_id, error_type=submitted.error_type)
 

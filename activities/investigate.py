@@ -51,7 +51,12 @@ from canary.models import (
 )
 from canary.models.capabilities import ENRICHERS, require_handlers
 from canary.models.detection import Detection
-from canary.models.remediation import owner_emails, step_attempt_key
+from canary.models.remediation import (
+    REPORTED_OWNER_FIELD,
+    owner_emails,
+    step_attempt_key,
+    without_reported_owner,
+)
 from canary.models.sop import Step
 from canary.settings import MissingSettingError
 
@@ -174,9 +179,13 @@ async def run_investigation(
         ]
         found.retry_after = max(waits, default=None)
         return found
-    # As the workflow applies them: the source's account wins, lookups fill the gaps.
-    account = detection.account
-    facts = dict(request.facts)
+    # As the workflow applies them: the source's account wins, lookups fill the gaps. The
+    # workflow sends the account and facts it trusts; without them, the report's are used
+    # with the owner they name taken out (owner_emails takes lookups only, as the workflow's).
+    account, facts = request.account, dict(request.facts)
+    if account is None:
+        account = without_reported_owner(detection)[0]
+        facts.pop(REPORTED_OWNER_FIELD, None)
     for enriched in found.enriched:
         assert enriched is not None
         facts.update(enriched.facts)

@@ -64,12 +64,20 @@ def workflow_id_for(detection: Detection, settings: Settings) -> tuple[str, str]
 
 
 async def submit_detection(
-    client: Client, detection: Detection, settings: Settings, search_attributes: bool = True
+    client: Client,
+    detection: Detection,
+    settings: Settings,
+    search_attributes: bool = True,
+    owner_email: str | None = None,
 ) -> Submitted:
     """Start the subject's remediation, or fold this report into the open one.
 
     Signal-with-start is atomic: two deliveries of the same webhook racing each other still
     make one workflow, and the workflow ignores a report id it has already counted.
+
+    ``owner_email`` is an owner Canary looked up itself (its detectors read Salesforce); only
+    ``canary.raise_detection`` passes one. An owner the report names is never trusted: the
+    remediation finds its owner in Salesforce or Stripe.
     """
     workflow_id, error_type = workflow_id_for(detection, settings)
     attributes = None
@@ -84,14 +92,16 @@ async def submit_detection(
         # first upsert (only what changed) has nothing left to write.
         if account_key := detection.account.key():
             pairs.append(SearchAttributePair(sa.ACCOUNT, account_key[:200]))
-        if detection.account.owner_email:
-            pairs.append(SearchAttributePair(sa.OWNER, detection.account.owner_email))
+        if owner_email:
+            pairs.append(SearchAttributePair(sa.OWNER, owner_email))
         attributes = TypedSearchAttributes(pairs)
     account = detection.account.label()
     handle = await client.start_workflow(
         RemediationWorkflow.run,
         RemediationInput(
-            detection=detection, config=remediation_config(settings, search_attributes)
+            detection=detection,
+            config=remediation_config(settings, search_attributes),
+            owner_email=owner_email,
         ),
         id=workflow_id,
         task_queue=settings.task_queue,

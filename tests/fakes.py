@@ -77,6 +77,9 @@ class FakeServices:
                 },
                 account=AccountRef(owner_email=self.owner_email),
             )
+        if request.enricher == "salesforce.opportunity":
+            # The opportunity's owner, as the sandbox's Salesforce names it.
+            return EnrichOutput(facts={}, account=AccountRef(owner_email=self.owner_email))
         return EnrichOutput(facts={})
 
     @activity.defn(name="canary.diagnose")

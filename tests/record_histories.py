@@ -78,7 +78,6 @@ def _payment(decline: str, invoice: str) -> Detection:
         account={
             "name": "Globex",
             "stripe_customer_id": "cus_rec",
-            "owner_email": "alice@acme-gtm.example",
         },
         message="Your card was declined.",
         facts={"event_type": "invoice.payment_failed", "decline_code": decline},
@@ -91,7 +90,7 @@ def _stage(opportunity: str, **facts: Any) -> Detection:
         source="stripe",
         type="stage_mismatch",
         subject={"kind": "opportunity", "id": opportunity},
-        account={"name": "Wayne", "crm_id": "001WAYNE", "owner_email": "alice@acme-gtm.example"},
+        account={"name": "Wayne", "crm_id": "001WAYNE"},
         message="Invoice paid; the opportunity is not Closed Won",
         facts={
             "signal": "payment_succeeded",
@@ -472,7 +471,15 @@ async def record(dest: Path = HERE, only: list[str] | None = None) -> list[Path]
             ):
                 handle = await env.client.start_workflow(
                     RemediationWorkflow.run,
-                    RemediationInput(detection=scenario.detection, config=config),
+                    RemediationInput(
+                        detection=scenario.detection,
+                        config=config,
+                        # A detector's finding carries the owner it looked up in Salesforce
+                        # (canary.raise_detection's trusted path); a report's is not trusted.
+                        owner_email=scenario.detection.account.owner_email
+                        if scenario.detection.source.startswith("detector:")
+                        else None,
+                    ),
                     id=name,
                     task_queue="record",
                     result_type=ResolutionRecord,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from email.utils import getaddresses
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -30,6 +31,7 @@ TimelineKind = Literal[
     "diagnosed",
     "enrich_failed",
     "owner",
+    "owner_reported",
     "owner_lookup_failed",
     "manager",
     "manager_lookup_failed",
@@ -126,8 +128,43 @@ def step_attempt_key(prefix: str, step_id: str, run: int) -> str:
     return f"{prefix}/{step_id}/{run}"
 
 
+#: Where a report may name an owner: kept as reported, never trusted (see ``reported_owner``).
+REPORTED_OWNER_FIELD = "owner_email"
+
+
+def reported_owner(detection: Detection) -> str | None:
+    """The owner a report names (its account's, else its facts'), or None."""
+    named = detection.account.owner_email or detection.facts.get(REPORTED_OWNER_FIELD)
+    return str(named) if named else None
+
+
+def without_reported_owner(detection: Detection) -> tuple[AccountRef, dict[str, Any]]:
+    """The report's account and facts with the owner it names taken out: who owns a
+    remediation comes from the systems of record (or Canary's own detector), never from a
+    report, since the owner may approve its fixes and receives its e-mail."""
+    account = detection.account.model_copy(update={"owner_email": None})
+    facts = {k: v for k, v in detection.facts.items() if k != REPORTED_OWNER_FIELD}
+    return account, facts
+
+
+def one_address(value: str | None) -> str | None:
+    """``value`` if it is exactly one plain e-mail address (local@domain), else None: an
+    e-mail goes to one validated recipient, so a comma, a display name or a second address
+    never adds one."""
+    if not value:
+        return None
+    parsed = getaddresses([value])
+    if len(parsed) != 1 or parsed[0] != ("", value):
+        return None
+    local, at, domain = value.rpartition("@")
+    if not at or not local or "." not in domain or any(c in value for c in ' ,;:<>()[]"\\'):
+        return None
+    return value
+
+
 def owner_emails(account: AccountRef, facts: dict[str, Any]) -> list[str]:
-    """Where a remediation's owner is looked up: the account's owner, then the facts'."""
+    """Where a remediation's owner is looked up: the account's owner, then the facts'. Both
+    are what the remediation trusts (lookups and Canary's own detectors), never a report's."""
     return [str(e) for e in (account.owner_email, facts.get("owner_email")) if e]
 
 
@@ -368,6 +405,11 @@ class ResolveOwnerOutput(BaseModel):
 class InvestigateInput(BaseModel):
     detection: Detection
     facts: dict[str, Any] = Field(default_factory=dict)
+    account: AccountRef | None = Field(
+        None,
+        description="The account as the remediation trusts it (the report's without the "
+        "owner it names); None: the report's, its owner taken out.",
+    )
     workflow_id: str | None = None
     prepare_key: str | None = Field(
         None,

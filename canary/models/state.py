@@ -30,6 +30,8 @@ from canary.models.remediation import (
     State,
     TimelineEntry,
     TimelineKind,
+    reported_owner,
+    without_reported_owner,
 )
 from canary.models.sop import HumanAction
 
@@ -74,6 +76,11 @@ class RemediationState(BaseModel):
     diagnosed_at: datetime | None = None
     facts: dict[str, Any] = Field(default_factory=dict)
     account: AccountRef
+    reported_owner: str | None = Field(
+        None,
+        description="The owner the first report named: shown, never trusted (the owner "
+        "comes from Salesforce, Stripe or Canary's own detector).",
+    )
     timeline: list[TimelineEntry] = Field(default_factory=list)
     seen: list[str] = Field(
         default_factory=list, description="Report ids and event ids already folded in."
@@ -115,11 +122,18 @@ class RemediationState(BaseModel):
     cooldown_until: datetime | None = None
 
     @classmethod
-    def begin(cls, detection: Detection, now: datetime) -> RemediationState:
+    def begin(
+        cls, detection: Detection, now: datetime, owner_email: str | None = None
+    ) -> RemediationState:
+        """The state of a new remediation. ``owner_email`` is the owner Canary's own detector
+        looked up; an owner the report names is kept as reported and trusted for nothing."""
+        account, facts = without_reported_owner(detection)
+        reported = reported_owner(detection)
         state = cls(
             started_at=now,
-            facts=dict(detection.facts),
-            account=detection.account,
+            facts=facts,
+            account=account.model_copy(update={"owner_email": owner_email}),
+            reported_owner=reported,
             seen=[detection.dedupe_key()],
         )
         state.record(
@@ -130,6 +144,15 @@ class RemediationState(BaseModel):
             actor=detection.source,
             data={"detection": detection.model_dump(mode="json")},
         )
+        if reported and reported != owner_email:
+            state.record(
+                now,
+                "owner_reported",
+                f"Owner {reported} reported by {detection.source}, not trusted: the owner "
+                "comes from Salesforce or Stripe",
+                actor=detection.source,
+                data={"reported_owner": reported},
+            )
         return state
 
     # -- the record --------------------------------------------------------------------------
@@ -219,7 +242,7 @@ class RemediationState(BaseModel):
             )
             return False
         self.occurrences += 1
-        self.facts.update(detection.facts)
+        self.facts.update(without_reported_owner(detection)[1])
         self.record(
             now,
             "occurrence",
@@ -369,3 +392,8 @@ class RemediationInput(BaseModel):
     detection: Detection
     config: RemediationConfig = Field(default_factory=RemediationConfig)
     state: RemediationState | None = Field(None, description="None on a remediation's first run.")
+    owner_email: str | None = Field(
+        None,
+        description="The owner Canary's own detector looked up in Salesforce (set only by "
+        "canary.raise_detection); a report's owner_email is never trusted.",
+    )

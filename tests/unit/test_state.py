@@ -28,7 +28,7 @@ def payment(report: str = "evt_1", decline: str = "insufficient_funds") -> Detec
         source="stripe",
         type="payment_failed",
         subject={"kind": "invoice", "id": "in_1"},
-        account={"name": "Globex", "owner_email": "alice@acme-gtm.example"},
+        account={"name": "Globex"},  # the owner comes from Stripe, not the report
         message="Your card was declined.",
         facts={"decline_code": decline},
     )

@@ -54,7 +54,11 @@ class Env:
     async def start(self, detection: Detection) -> WorkflowHandle:
         handle = await self.env.client.start_workflow(
             RemediationWorkflow.run,
-            RemediationInput(detection=detection, config=self.config),
+            # The detectors' trusted path: the owner they looked up in Salesforce, as
+            # canary.raise_detection passes it (a report's own owner_email is not trusted).
+            RemediationInput(
+                detection=detection, config=self.config, owner_email=detection.account.owner_email
+            ),
             id=f"{detection.type}:{detection.subject.kind}:{detection.subject.id}",
             task_queue=self.queue,
         )
@@ -67,8 +71,10 @@ class Env:
 
 
 @asynccontextmanager
-async def alerting(env: WorkflowEnvironment) -> AsyncIterator[Env]:
-    fake = FakeServices()
+async def alerting(
+    env: WorkflowEnvironment, fake: FakeServices | None = None
+) -> AsyncIterator[Env]:
+    fake = fake or FakeServices()
     queue = f"alerting-{uuid.uuid4().hex[:6]}"
     now = await env.get_current_time()
     # The digest is due three hours from now, whatever time the test runs.
@@ -182,7 +188,8 @@ async def test_digest_email_escalation_and_cooldown(skip_env: WorkflowEnvironmen
             update={"id": "account_shift:up-1:day2"}
         )
         submitted = await submit_detection(
-            skip_env.client, again, t.settings, search_attributes=False
+            skip_env.client, again, t.settings, search_attributes=False,
+            owner_email=again.account.owner_email,
         )
         assert submitted.workflow_id == up.id
         await skip_env.sleep(timedelta(minutes=5))
@@ -206,7 +213,10 @@ async def test_digest_email_escalation_and_cooldown(skip_env: WorkflowEnvironmen
         third = finding("account_shift", "up-1", direction="up").model_copy(
             update={"id": "account_shift:up-1:day16"}
         )
-        await submit_detection(skip_env.client, third, t.settings, search_attributes=False)
+        await submit_detection(
+            skip_env.client, third, t.settings, search_attributes=False,
+            owner_email=third.account.owner_email,
+        )
         await skip_env.sleep(timedelta(minutes=5))
         fresh = await status(skip_env.client.get_workflow_handle(up.id))
         assert fresh.state == "awaiting_human" and "digested" in kinds(fresh)

@@ -362,6 +362,7 @@ async def test_a_long_cooldown_continues_and_still_ends_on_time(
             RemediationInput(
                 detection=first,
                 config=RemediationConfig(search_attributes=False, continue_as_new_after=LIMIT),
+                owner_email=first.account.owner_email,  # the detector's trusted lookup
             ),
             id=f"irate_customer:case:{case}",
             task_queue=queue,

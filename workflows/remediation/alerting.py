@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         DigestItem,
         EmailInput,
     )
+    from canary.models.remediation import one_address
 
 from workflows.policies import SLACK_RETRY, SLACK_TIMEOUT, cause
 from workflows.remediation.context import Remediation
@@ -235,9 +236,16 @@ class Alerter:
         if state.emailed or diagnosis is None or diagnosis.severity not in diagnosis.alerting.email:
             return
         state.emailed = True
-        recipient = state.owner.email or state.account.owner_email
+        on_record = state.owner.email or state.account.owner_email
+        recipient = one_address(on_record)
         if not recipient:
-            r.record("email_skipped", "No owner e-mail on record for the urgent e-mail")
+            r.record(
+                "email_skipped",
+                f"The owner's e-mail on record ({on_record}) is not one valid address; "
+                "no urgent e-mail sent"
+                if on_record
+                else "No owner e-mail on record for the urgent e-mail",
+            )
             return
         subject, text, html = alert_email(r.status(), state.links, r.temporal_url())
         try:

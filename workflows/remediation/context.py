@@ -34,7 +34,9 @@ class Remediation:
         self.key_prefix = f"{self.workflow_id}/{info.first_execution_run_id[:8]}"
         self.detection = input.detection
         self.config = input.config
-        self.state = input.state or RemediationState.begin(input.detection, workflow.now())
+        self.state = input.state or RemediationState.begin(
+            input.detection, workflow.now(), input.owner_email
+        )
         # Steps that touch money run one at a time: a scheduled retry and a clicked retry
         # must never charge twice, and a double click must execute the fix once.
         self.lock = asyncio.Lock()

@@ -117,6 +117,7 @@ class Investigator:
             InvestigateInput(
                 detection=r.detection,
                 facts=facts,
+                account=r.state.account,
                 workflow_id=r.workflow_id,
                 prepare_key=r.key_prefix,
                 # Well inside the investigation's own timeout: a slower link is left to the

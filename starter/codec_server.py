@@ -13,20 +13,18 @@ The body is Temporal's proto-JSON: ``{"payloads": [{"metadata": {"encoding": "<b
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
 from canary.codec import EncryptionCodec, UndecryptablePayloadError
 from canary.settings import MissingSettingError, Settings
+from starter.gateway.deps import BearerDep, token_matches
 
 log = logging.getLogger("canary.codec_server")
 
@@ -42,26 +40,12 @@ def ui_origin(ui_url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def token_matches(given: str | None, token: bytes) -> bool:
-    """Whether the presented bearer token is ours, in constant time on bytes. ASGI servers
-    decode headers as Latin-1, so this compares the bytes the client sent, whatever they are
-    (``compare_digest`` raises on a str with non-ASCII characters)."""
-    if not given:
-        return False
-    try:
-        presented = given.encode("latin-1")
-    except UnicodeEncodeError:
-        return False
-    return hmac.compare_digest(presented, token)
-
-
-BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
 
 
 def require_token(request: Request, credentials: BearerDep) -> None:
     """Every route takes the codec server's token; anything else is a 401."""
     token: bytes = request.app.state.codec_token
-    if not token_matches(credentials.credentials if credentials else None, token):
+    if not token_matches(credentials.credentials if credentials else None, [token]):
         raise HTTPException(
             401,
             "A bearer token (CANARY_CODEC_TOKEN) is needed to use the codec server",

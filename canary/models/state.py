@@ -228,7 +228,11 @@ class RemediationState(BaseModel):
 
     def fold_occurrence(self, now: datetime, detection: Detection) -> bool:
         """The same subject reported again: counted once per report id (suppressed while
-        cooling down after it closed). Whether the alert has news to show."""
+        cooling down after it closed). Whether the alert has news to show.
+
+        The report's facts are kept in its timeline entry as evidence, never merged into
+        ``facts``: the steps read their targets (opportunity, case, retry URL…) from there,
+        and people approved a fix about what the first report and Canary's lookups found."""
         if self.saw(detection.dedupe_key()):
             return False  # a redelivered webhook: already counted
         if self.closed:
@@ -242,14 +246,20 @@ class RemediationState(BaseModel):
             )
             return False
         self.occurrences += 1
-        self.facts.update(without_reported_owner(detection)[1])
+        not_applied = sorted(
+            key for key, value in detection.facts.items() if self.facts.get(key) != value
+        )
         self.record(
             now,
             "occurrence",
             f"Reported again by {detection.source} (#{self.occurrences}): "
             f"{detection.message[:200]}",
             actor=detection.source,
-            data={"detection_id": detection.id, "facts": detection.facts},
+            data={
+                "detection_id": detection.id,
+                "facts": detection.facts,
+                "not_applied": not_applied,
+            },
         )
         self.needs_publish = True
         return True

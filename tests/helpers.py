@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -75,3 +75,24 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(0.05)
+
+
+def payload_data(message: Any) -> Iterator[bytes]:
+    """The bytes of every payload anywhere in a history event (inputs, results, signal and
+    update arguments, markers, search attributes, memo), which its JSON shows base64."""
+    for field, value in message.ListFields():
+        if field.message_type is None:
+            continue
+        if field.message_type.GetOptions().map_entry:
+            items = list(value.values())
+        elif isinstance(value, Sequence) or hasattr(value, "extend"):
+            items = list(value)
+        else:
+            items = [value]
+        for item in items:
+            if not hasattr(item, "ListFields"):
+                continue
+            if item.DESCRIPTOR.full_name == "temporal.api.common.v1.Payload":
+                yield item.data
+            else:
+                yield from payload_data(item)

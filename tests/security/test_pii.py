@@ -18,7 +18,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from canary.settings import Settings
 from starter.gateway.app import create_app
 from starter.intake import get_status
 from starter.stripe_events import expected_livemode
-from tests.helpers import eventually, stripe_signature
+from tests.helpers import eventually, payload_data, stripe_signature
 from tests.stack import API_TOKEN, WEBHOOK_SECRET, LiveStack, live_stack
 from workflows import remediation_id
 
@@ -170,35 +170,14 @@ def open_invoice(live: LiveStack, card: str) -> dict[str, Any]:
 # -- what a history holds -----------------------------------------------------------------------
 
 
-def _payload_data(message: Any) -> Iterator[bytes]:
-    """The bytes of every payload anywhere in a history event (inputs, results, signal and
-    update arguments, markers, search attributes, memo)."""
-    for field, value in message.ListFields():
-        if field.message_type is None:
-            continue
-        if field.message_type.GetOptions().map_entry:
-            items = list(value.values())
-        elif isinstance(value, Sequence) or hasattr(value, "extend"):
-            items = list(value)
-        else:
-            items = [value]
-        for item in items:
-            if not hasattr(item, "ListFields"):
-                continue
-            if item.DESCRIPTOR.full_name == "temporal.api.common.v1.Payload":
-                yield item.data
-            else:
-                yield from _payload_data(item)
-
-
 async def history_text(live: LiveStack, workflow_id: str) -> str:
     """The history's JSON with each base64 payload replaced by its decoded text."""
     history = await live.client.get_workflow_handle(workflow_id).fetch_history()
     text = history.to_json()
-    for data in {bytes(d) for event in history.events for d in _payload_data(event)}:
+    for data in {bytes(d) for event in history.events for d in payload_data(event)}:
         text = text.replace(base64.b64encode(data).decode(), data.decode("utf-8", "replace"))
     decoded = "".join(d.decode("utf-8", "replace") for e in history.events
-                      for d in _payload_data(e))
+                      for d in payload_data(e))
     return text + decoded
 
 

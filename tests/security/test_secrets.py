@@ -14,7 +14,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,7 +30,7 @@ from canary.logs import setup_logging
 from canary.telemetry import temporal_interceptors
 from starter.intake import get_status
 from starter.scenario import CUSTOMERS, fail_a_payment
-from tests.helpers import eventually, slack_headers, stripe_signature
+from tests.helpers import eventually, payload_data, slack_headers, stripe_signature
 from tests.stack import (
     API_TOKEN,
     SIGNING_SECRET,
@@ -142,7 +142,7 @@ async def test_no_configured_secret_in_logs_traces_timelines_or_slack(
             history = await live.client.get_workflow_handle(workflow_id).fetch_history()
             produced[f"history {workflow_id}"] = history.to_json() + "".join(
                 data.decode("utf-8", "replace") for event in history.events
-                for data in _payload_data(event)
+                for data in payload_data(event)
             )
         for channel in ("#gtm-alerts", "#gtm-escalations", "#finance", "#revops"):
             produced[f"slack {channel}"] = json.dumps(await live.messages(channel))
@@ -164,22 +164,3 @@ async def test_no_configured_secret_in_logs_traces_timelines_or_slack(
     assert not leaks, leaks
 
 
-def _payload_data(message: Any) -> Iterator[bytes]:
-    """The decoded bytes of every payload anywhere in a history event (inputs, results,
-    signal and update arguments, markers, search attributes), which its JSON shows base64."""
-    for field, value in message.ListFields():
-        if field.message_type is None:
-            continue
-        if field.message_type.GetOptions().map_entry:
-            items = list(value.values())
-        elif isinstance(value, Sequence) or hasattr(value, "extend"):
-            items = list(value)
-        else:
-            items = [value]
-        for item in items:
-            if not hasattr(item, "ListFields"):
-                continue
-            if item.DESCRIPTOR.full_name == "temporal.api.common.v1.Payload":
-                yield item.data
-            else:
-                yield from _payload_data(item)

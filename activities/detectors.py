@@ -169,9 +169,10 @@ class DetectorActivities:
             request.detection,
             self.services.settings,
             request.search_attributes,
-            # The finding's owner is what the detector read in Salesforce: Canary's own lookup,
-            # so trusted, unlike an owner a report names.
+            # The finding's owner and manager are what the detector read in Salesforce:
+            # Canary's own lookup, so trusted, unlike the people a report names.
             owner_email=request.detection.account.owner_email,
+            manager_email=str(request.detection.facts.get("manager_email") or "") or None,
         )
         return RaiseOutput(workflow_id=submitted.workflow_id, error_type=submitted.error_type)
 

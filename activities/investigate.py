@@ -52,7 +52,7 @@ from canary.models import (
 from canary.models.capabilities import ENRICHERS, require_handlers
 from canary.models.detection import Detection
 from canary.models.remediation import (
-    REPORTED_OWNER_FIELD,
+    REPORTED_PEOPLE_FIELDS,
     owner_emails,
     step_attempt_key,
     without_reported_owner,
@@ -181,11 +181,13 @@ async def run_investigation(
         return found
     # As the workflow applies them: the source's account wins, lookups fill the gaps. The
     # workflow sends the account and facts it trusts; without them, the report's are used
-    # with the owner they name taken out (owner_emails takes lookups only, as the workflow's).
+    # with the people they name taken out (owner_emails takes lookups only, as the workflow's).
     account, facts = request.account, dict(request.facts)
     if account is None:
-        account = without_reported_owner(detection)[0]
-        facts.pop(REPORTED_OWNER_FIELD, None)
+        account, reported = without_reported_owner(detection)
+        detection = detection.model_copy(update={"facts": reported})
+        for field in REPORTED_PEOPLE_FIELDS:
+            facts.pop(field, None)
     for enriched in found.enriched:
         assert enriched is not None
         facts.update(enriched.facts)

@@ -69,15 +69,18 @@ async def submit_detection(
     settings: Settings,
     search_attributes: bool = True,
     owner_email: str | None = None,
+    signed_by_stripe: bool = False,
+    manager_email: str | None = None,
 ) -> Submitted:
     """Start the subject's remediation, or fold this report into the open one.
 
     Signal-with-start is atomic: two deliveries of the same webhook racing each other still
     make one workflow, and the workflow ignores a report id it has already counted.
 
-    ``owner_email`` is an owner Canary looked up itself (its detectors read Salesforce); only
-    ``canary.raise_detection`` passes one. An owner the report names is never trusted: the
-    remediation finds its owner in Salesforce or Stripe.
+    ``owner_email`` and ``manager_email`` are people Canary looked up itself (its detectors
+    read Salesforce); only ``canary.raise_detection`` passes them. People a report names are
+    never trusted: the remediation finds the owner and manager in Salesforce or Stripe.
+    ``signed_by_stripe`` is set only by the gateway's Stripe route, for a verified webhook.
     """
     workflow_id, error_type = workflow_id_for(detection, settings)
     attributes = None
@@ -102,6 +105,8 @@ async def submit_detection(
             detection=detection,
             config=remediation_config(settings, search_attributes),
             owner_email=owner_email,
+            signed_by_stripe=signed_by_stripe,
+            manager_email=manager_email,
         ),
         id=workflow_id,
         task_queue=settings.task_queue,

@@ -479,6 +479,8 @@ async def record(dest: Path = HERE, only: list[str] | None = None) -> list[Path]
                         owner_email=scenario.detection.account.owner_email
                         if scenario.detection.source.startswith("detector:")
                         else None,
+                        # Stripe's reports come through its signed webhook, as in production.
+                        signed_by_stripe=scenario.detection.source == "stripe",
                     ),
                     id=name,
                     task_queue="record",

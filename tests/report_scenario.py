@@ -214,11 +214,18 @@ async def report_scenario() -> AsyncIterator[Scenario]:
             ]
             ids: dict[str, str] = {}
             for detection in detections:
-                submitted = await submit_detection(client, detection, settings)
+                # Stripe's failures arrive as its signed webhook would bring them.
+                signed = detection.source == "stripe"
+                submitted = await submit_detection(
+                    client, detection, settings, signed_by_stripe=signed
+                )
                 ids[detection.subject.id] = submitted.workflow_id
             # The same failed invoice again, a different Stripe event: one more occurrence.
             await submit_detection(
-                client, payment("in_open", "Globex", "insufficient_funds", "evt_again"), settings
+                client,
+                payment("in_open", "Globex", "insufficient_funds", "evt_again"),
+                settings,
+                signed_by_stripe=True,
             )
 
             async def awaiting(subject: str) -> None:

@@ -25,11 +25,15 @@ class StepAction:
     #: effect a customer or a record would show: such steps run together, as local
     #: activities, before the alert is posted. A step that may resolve is never one of them.
     prepares_only: bool = False
+    #: Moves a customer's money: runs by itself only for a remediation a signed Stripe
+    #: webhook started (a report through the API waits for a person to press the button).
+    moves_money: bool = False
 
 
 STEP_ACTIONS: Mapping[str, StepAction] = {
     "stripe.retry_payment": StepAction(
-        "Retry the invoice's payment in Stripe, idempotently; collected resolves."
+        "Retry the invoice's payment in Stripe, idempotently; collected resolves.",
+        moves_money=True,
     ),
     "stripe.hosted_invoice_link": StepAction(
         "The invoice's hosted payment page, for the payer.", prepares_only=True

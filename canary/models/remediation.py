@@ -40,6 +40,7 @@ TimelineKind = Literal[
     "step_started",
     "step_succeeded",
     "step_failed",
+    "held",
     "notified",
     "slack_failed",
     "digested",
@@ -130,6 +131,9 @@ def step_attempt_key(prefix: str, step_id: str, run: int) -> str:
 
 #: Where a report may name an owner: kept as reported, never trusted (see ``reported_owner``).
 REPORTED_OWNER_FIELD = "owner_email"
+#: The people a report may name, who then could approve, be paged or be e-mailed: only the
+#: systems of record (the Salesforce lookup sets ``manager_email``) say who they are.
+REPORTED_PEOPLE_FIELDS = frozenset({REPORTED_OWNER_FIELD, "manager_email", "manager_name"})
 
 
 def reported_owner(detection: Detection) -> str | None:
@@ -139,11 +143,12 @@ def reported_owner(detection: Detection) -> str | None:
 
 
 def without_reported_owner(detection: Detection) -> tuple[AccountRef, dict[str, Any]]:
-    """The report's account and facts with the owner it names taken out: who owns a
-    remediation comes from the systems of record (or Canary's own detector), never from a
-    report, since the owner may approve its fixes and receives its e-mail."""
+    """The report's account and facts with the people it names taken out: who owns a
+    remediation, and who is paged above them, comes from the systems of record (or Canary's
+    own detector), never from a report, since the owner may approve its fixes and receives
+    its e-mail and the manager is pinged by the escalation ladder."""
     account = detection.account.model_copy(update={"owner_email": None})
-    facts = {k: v for k, v in detection.facts.items() if k != REPORTED_OWNER_FIELD}
+    facts = {k: v for k, v in detection.facts.items() if k not in REPORTED_PEOPLE_FIELDS}
     return account, facts
 
 

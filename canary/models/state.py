@@ -46,6 +46,7 @@ THREADED_KINDS: frozenset[TimelineKind] = frozenset(
         "external",
         "closed",
         "enrich_failed",
+        "held",
     }
 )
 #: Warnings kept under the alert (the latest few).
@@ -86,6 +87,9 @@ class RemediationState(BaseModel):
         default_factory=list, description="Report ids and event ids already folded in."
     )
     occurrences: int = 1
+    signed_by_stripe: bool = Field(
+        False, description="Money may move without a person (see RemediationInput)."
+    )
     attempts: int = Field(0, description="Payment retries made.")
     escalation_level: int = 0
     highest_escalation: int = 0
@@ -123,11 +127,19 @@ class RemediationState(BaseModel):
 
     @classmethod
     def begin(
-        cls, detection: Detection, now: datetime, owner_email: str | None = None
+        cls,
+        detection: Detection,
+        now: datetime,
+        owner_email: str | None = None,
+        signed_by_stripe: bool = False,
+        manager_email: str | None = None,
     ) -> RemediationState:
-        """The state of a new remediation. ``owner_email`` is the owner Canary's own detector
-        looked up; an owner the report names is kept as reported and trusted for nothing."""
+        """The state of a new remediation. ``owner_email`` and ``manager_email`` are the
+        people Canary's own detector looked up; people the report names are trusted for
+        nothing (the owner is kept as reported)."""
         account, facts = without_reported_owner(detection)
+        if manager_email:
+            facts["manager_email"] = manager_email
         reported = reported_owner(detection)
         state = cls(
             started_at=now,
@@ -135,6 +147,7 @@ class RemediationState(BaseModel):
             account=account.model_copy(update={"owner_email": owner_email}),
             reported_owner=reported,
             seen=[detection.dedupe_key()],
+            signed_by_stripe=signed_by_stripe,
         )
         state.record(
             now,
@@ -406,4 +419,14 @@ class RemediationInput(BaseModel):
         None,
         description="The owner Canary's own detector looked up in Salesforce (set only by "
         "canary.raise_detection); a report's owner_email is never trusted.",
+    )
+    manager_email: str | None = Field(
+        None,
+        description="The owner's manager, as Canary's own detector looked it up (set only by "
+        "canary.raise_detection); a report's manager_email is never trusted.",
+    )
+    signed_by_stripe: bool = Field(
+        False,
+        description="Started by a webhook whose Stripe signature the gateway verified (set "
+        "only by its Stripe route): only then do steps that move money run by themselves.",
     )

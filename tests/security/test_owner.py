@@ -169,3 +169,39 @@ async def test_a_reported_owner_receives_no_email(
         recipients = [r for m in t.sink.messages for r in m.rcpt_tos]
         assert recipients == [ALICE]
         assert not [e for e in t.fake.emails if ATTACKER in e.to or TWO in e.to]
+
+
+def test_a_reported_manager_is_dropped_and_a_detectors_lookup_kept() -> None:
+    """The escalation ladder pings the owner's manager: a report cannot name one."""
+    state = RemediationState.begin(fraud_report(manager_email=ATTACKER), datetime.now(UTC))
+    assert "manager_email" not in state.facts
+    trusted = RemediationState.begin(
+        fraud_report(manager_email=ATTACKER), datetime.now(UTC), manager_email=ALICE
+    )
+    assert trusted.facts["manager_email"] == ALICE
+
+
+@pytest.mark.asyncio
+async def test_a_reported_manager_is_never_paged(skip_env: WorkflowEnvironment) -> None:
+    """A suspected-fraud payment nobody answers climbs the ladder (owner, then manager, then
+    the channel): the attacker who named himself the manager is never mentioned."""
+    fake = Directory()
+    queue = f"manager-{uuid.uuid4().hex[:6]}"
+    async with Worker(
+        skip_env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()
+    ):
+        detection = fraud_report(manager_email=ATTACKER)
+        handle = await skip_env.client.start_workflow(
+            RemediationWorkflow.run,
+            RemediationInput(
+                detection=detection, config=RemediationConfig(search_attributes=False)
+            ),
+            id=f"test:{detection.subject.id}",
+            task_queue=queue,
+        )
+        await skip_env.sleep(timedelta(days=3))
+        status: RemediationStatus = await handle.query(RemediationWorkflow.status)
+        await handle.terminate("test over")
+    assert status.escalation_level >= 2, "the ladder went past the owner"
+    texts = [p.text for p in fake.posts] + [e.text for e in status.timeline]
+    assert not [t for t in texts if MALLORY in t or ATTACKER in t]

@@ -73,6 +73,7 @@ async def start(
         RemediationInput(
             detection=detection,
             config=RemediationConfig(search_attributes=False, continue_as_new_after=limit),
+            signed_by_stripe=True,  # as the gateway starts it for Stripe's signed webhook
         ),
         id=f"payment_failed:invoice:{detection.subject.id}",
         task_queue=queue,
@@ -414,7 +415,9 @@ async def test_list_and_report_count_a_continued_remediation_once(
         handle = await client.start_workflow(
             RemediationWorkflow.run,
             RemediationInput(
-                detection=first, config=RemediationConfig(continue_as_new_after=LIMIT)
+                detection=first,
+                config=RemediationConfig(continue_as_new_after=LIMIT),
+                signed_by_stripe=True,  # as the gateway starts it for Stripe's signed webhook
             ),
             id=f"payment_failed:invoice:{first.subject.id}",
             task_queue=queue,

@@ -45,7 +45,11 @@ def payment_detection(decline: str = "insufficient_funds") -> Detection:
 async def start(env: WorkflowEnvironment, detection: Detection, queue: str) -> WorkflowHandle:
     return await env.client.start_workflow(
         RemediationWorkflow.run,
-        RemediationInput(detection=detection, config=RemediationConfig(search_attributes=False)),
+        RemediationInput(
+            detection=detection,
+            config=RemediationConfig(search_attributes=False),
+            signed_by_stripe=True,  # as the gateway starts it for Stripe's signed webhook
+        ),
         id=f"test:{detection.subject.id}",
         task_queue=queue,
         result_type=ResolutionRecord,

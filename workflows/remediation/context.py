@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         State,
         TimelineKind,
     )
+    from canary.models.remediation import without_reported_owner
 
 
 class Remediation:
@@ -32,10 +33,17 @@ class Remediation:
         # What every key this remediation writes (idempotency, Slack metadata) starts with:
         # the first run's id, so a continued run goes on writing the same keys.
         self.key_prefix = f"{self.workflow_id}/{info.first_execution_run_id[:8]}"
-        self.detection = input.detection
+        # What the remediation works on is the report with the people it names taken out
+        # (kept as reported in the state): lookups and steps never see them as facts.
+        account, facts = without_reported_owner(input.detection)
+        self.detection = input.detection.model_copy(update={"account": account, "facts": facts})
         self.config = input.config
         self.state = input.state or RemediationState.begin(
-            input.detection, workflow.now(), input.owner_email
+            input.detection,
+            workflow.now(),
+            input.owner_email,
+            input.signed_by_stripe,
+            input.manager_email,
         )
         # Steps that touch money run one at a time: a scheduled retry and a clicked retry
         # must never charge twice, and a double click must execute the fix once.

@@ -13,6 +13,7 @@ from temporalio.exceptions import FailureError
 with workflow.unsafe.imports_passed_through():
     from activities import StepActivities
     from canary.models import Step, StepInput, StepOutput
+    from canary.models.capabilities import STEP_ACTIONS
     from canary.models.remediation import step_attempt_key
 
 from workflows.policies import STEP_RETRY, cause
@@ -44,7 +45,18 @@ class StepRunner:
             await self.run_automatically(step)
 
     async def run_automatically(self, step: Step) -> None:
-        """One step Canary runs by itself; one that fixed the error closes the remediation."""
+        """One step Canary runs by itself; one that fixed the error closes the remediation.
+        A step that moves money runs by itself only for a remediation Stripe's signed webhook
+        started: a report through the API could name any invoice."""
+        if STEP_ACTIONS[step.action].moves_money and not self.r.state.signed_by_stripe:
+            self.r.record(
+                "held",
+                f"{step.title}: not run by itself, since this error was not reported by "
+                "Stripe's signed webhook; a person may run it from the alert",
+                data={"step": step.id},
+            )
+            self.r.state.needs_publish = True
+            return
         result = await self.run(step, actor="canary")
         if result.ok and result.resolved and step.resolves:
             self.r.close("auto_resolved", "canary", result.text)

@@ -74,8 +74,10 @@ async def signed_event(request: Request, settings: SettingsDep) -> dict[str, Any
     response_model=WebhookAnswer,
     responses={
         400: {"description": "unsigned, forged, stale or malformed"},
-        503: {"description": "STRIPE_WEBHOOK_SECRET unset, or a live-mode event while "
-              "STRIPE_LIVEMODE and STRIPE_API_KEY are both unset"},
+        503: {
+            "description": "STRIPE_WEBHOOK_SECRET unset, or a live-mode event while "
+            "STRIPE_LIVEMODE and STRIPE_API_KEY are both unset"
+        },
     },
 )
 async def stripe_webhook(
@@ -92,8 +94,11 @@ async def stripe_webhook(
     if expected is None and live:
         # Nothing says this Canary is the live one: Stripe keeps the event (it retries a 503
         # for days) until STRIPE_LIVEMODE says which mode to act on.
-        log.error("stripe %s %s refused: a live mode event, and STRIPE_LIVEMODE is not set",
-                  event.get("type"), event.get("id"))
+        log.error(
+            "stripe %s %s refused: a live mode event, and STRIPE_LIVEMODE is not set",
+            event.get("type"),
+            event.get("id"),
+        )
         raise HTTPException(
             503, str(MissingSettingError("STRIPE_LIVEMODE", "to act on live-mode Stripe events"))
         )
@@ -111,7 +116,7 @@ async def stripe_webhook(
 
     if detection is not None:
         async with refused_as(400):
-            submitted = await submit_detection(client, detection, settings)
+            submitted = await submit_detection(client, detection, settings, signed_by_stripe=True)
         log.info("stripe %s %s → %s", event.get("type"), event.get("id"), submitted.workflow_id)
         return WebhookAnswer(action="started_or_folded", workflow_ids=[submitted.workflow_id])
     if resolution is not None:
@@ -122,7 +127,10 @@ async def stripe_webhook(
             if stage is not None:
                 # Paid for a deal: its opportunity should be Closed Won. The remediation
                 # verifies that in Salesforce and closes quietly when it already is.
-                started.append((await submit_detection(client, stage, settings)).workflow_id)
+                stage_id = (
+                    await submit_detection(client, stage, settings, signed_by_stripe=True)
+                ).workflow_id
+                started.append(stage_id)
         if started:
             return WebhookAnswer(action="signalled_and_started", workflow_ids=signalled + started)
         return WebhookAnswer(

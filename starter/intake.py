@@ -52,6 +52,7 @@ def remediation_config(settings: Settings, search_attributes: bool = True) -> Re
         namespace=settings.temporal_namespace,
         admins=list(settings.admins),
         search_attributes=search_attributes,
+        ids_only_in_search=bool(settings.payload_keys),
         digest_hour_utc=settings.digest_hour_utc,
         step_timeout_seconds=settings.step_timeout_seconds,
     )
@@ -83,6 +84,7 @@ async def submit_detection(
     ``signed_by_stripe`` is set only by the gateway's Stripe route, for a verified webhook.
     """
     workflow_id, error_type = workflow_id_for(detection, settings)
+    config = remediation_config(settings, search_attributes)
     attributes = None
     if search_attributes:
         pairs: list[SearchAttributePair[Any]] = [
@@ -92,10 +94,13 @@ async def submit_detection(
             SearchAttributePair(sa.ESCALATION_LEVEL, 0),
         ]
         # What the report already names is searchable from the start, and the workflow's
-        # first upsert (only what changed) has nothing left to write.
-        if account_key := detection.account.key():
+        # first upsert (only what changed) has nothing left to write. With payloads
+        # encrypted, the attributes (never encrypted) carry ids, not names or e-mails.
+        private = config.ids_only_in_search
+        account_key = detection.account.id_key() if private else detection.account.key()
+        if account_key:
             pairs.append(SearchAttributePair(sa.ACCOUNT, account_key[:200]))
-        if owner_email:
+        if owner_email and not private:
             pairs.append(SearchAttributePair(sa.OWNER, owner_email))
         attributes = TypedSearchAttributes(pairs)
     account = detection.account.label()
@@ -103,7 +108,7 @@ async def submit_detection(
         RemediationWorkflow.run,
         RemediationInput(
             detection=detection,
-            config=remediation_config(settings, search_attributes),
+            config=config,
             owner_email=owner_email,
             signed_by_stripe=signed_by_stripe,
             manager_email=manager_email,

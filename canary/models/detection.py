@@ -71,14 +71,12 @@ class AccountRef(BaseModel):
 
     def key(self) -> str:
         """A stable key for search attributes and clustering."""
-        return (
-            self.crm_id
-            or self.stripe_customer_id
-            or self.app_account_id
-            or self.domain
-            or self.name
-            or ""
-        )
+        return self.id_key() or self.domain or self.name or ""
+
+    def id_key(self) -> str:
+        """The account's id in a system of record, never its name or domain: what a search
+        attribute may carry when payloads are encrypted."""
+        return self.crm_id or self.stripe_customer_id or self.app_account_id or ""
 
 
 class Link(BaseModel):

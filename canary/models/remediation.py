@@ -196,6 +196,11 @@ class RemediationConfig(BaseModel):
     search_attributes: bool = Field(
         True, description="Upsert Canary's search attributes (off where none are registered)."
     )
+    ids_only_in_search: bool = Field(
+        False,
+        description="Payloads are encrypted: search attributes (which Temporal cannot encrypt) "
+        "carry ids and types only, the account by its id and no owner e-mail.",
+    )
     step_timeout_seconds: float = Field(
         60.0, gt=0, description="Start-to-close timeout of one SOP step (a Stripe call, say)."
     )

@@ -37,6 +37,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from canary import search_attributes as sa
 from canary.client import connect, data_converter
 from canary.codec import (
     ENCODING,
@@ -91,13 +92,11 @@ def detection(subject: str) -> dict[str, Any]:
 
 def texts(node: Any) -> Iterator[str]:
     """Every string in a history's JSON, and what each reads as when base64-decoded (payload
-    data and metadata are base64 in Temporal's JSON). Search attributes are left out: they
-    are indexed, never encrypted (Temporal's rule), and what they carry is another part of
-    issue 14 (ids and types only when encryption is on)."""
+    data and metadata are base64 in Temporal's JSON), search attributes included: Temporal
+    indexes them and never encrypts them, so with keys set they carry ids and types only."""
     if isinstance(node, dict):
-        for key, value in node.items():
-            if key not in ("searchAttributes", "indexedFields"):
-                yield from texts(value)
+        for value in node.values():
+            yield from texts(value)
     elif isinstance(node, list):
         for value in node:
             yield from texts(value)
@@ -215,6 +214,35 @@ async def test_history_without_the_key_holds_no_customer_data(
     for payload in payloads:
         assert payload.metadata["encoding"] == ENCODING
         assert payload.metadata[KEY_ID_METADATA] == NEW.key_id.encode()
+
+
+async def test_search_attributes_carry_ids_not_names_or_emails(
+    dev_env: WorkflowEnvironment, encrypted: tuple[Deployment, str]
+) -> None:
+    """A failed payment whose Stripe lookup names its owner: with keys set, the attributes
+    anyone with Temporal access can list show the customer's id, never its name or the
+    owner's e-mail."""
+    live, _ = encrypted
+    body = {
+        **detection(f"in_{uuid.uuid4().hex[:14]}"),
+        "subject": {"kind": "invoice", "id": f"in_{uuid.uuid4().hex[:14]}"},
+        "type": "payment_failed",
+        "account": {"name": CUSTOMER, "stripe_customer_id": "cus_QUILL0001"},
+        "facts": {"decline_code": "insufficient_funds"},
+    }
+    answer = await live.http.post(
+        "/api/detections", json=body, headers={"Authorization": f"Bearer {API}"}
+    )
+    assert answer.status_code == 202, answer.text
+    workflow_id = answer.json()["workflow_id"]
+    status = await awaiting_human(live.client, workflow_id)
+    assert status.owner == FakeServices.owner_email, "the lookup found the owner"
+    described = await dev_env.client.get_workflow_handle(workflow_id).describe()
+    attributes = described.typed_search_attributes
+    assert attributes.get(sa.ACCOUNT) == "cus_QUILL0001"
+    assert attributes.get(sa.OWNER) is None
+    shown = " ".join(str(pair.value) for pair in attributes)
+    assert CUSTOMER not in shown and "@" not in shown
 
 
 async def test_history_reads_back_through_the_codec(

@@ -63,6 +63,24 @@ def test_each_canary_service_holds_only_its_own_secrets() -> None:
     assert not gateway & WORKER_SECRETS, gateway & WORKER_SECRETS
 
 
+def test_payload_keys_reach_every_process_that_reads_remediations() -> None:
+    for name in ("worker", "gateway", "codec-server"):
+        assert "CANARY_PAYLOAD_KEYS" in SERVICES[name]["environment"], name
+
+
+def test_the_codec_server_holds_only_the_keys_and_its_token() -> None:
+    codec = SERVICES["codec-server"]
+    assert set(codec["environment"]) == {
+        "CANARY_PAYLOAD_KEYS", "CANARY_CODEC_TOKEN", "CANARY_TEMPORAL_UI_URL"
+    }
+    assert published(codec) == [("127.0.0.1", "8081")]
+    assert codec["profiles"] == ["encryption"], "runs only where encryption is on"
+    assert "CANARY_CODEC_TOKEN" not in set(SERVICES["worker"]["environment"]) | set(
+        SERVICES["gateway"]["environment"]
+    )
+    assert "TEMPORAL_CODEC_ENDPOINT" in SERVICES["temporal-ui"]["environment"]
+
+
 def test_the_temporal_ui_cannot_change_workflows() -> None:
     env = SERVICES["temporal-ui"]["environment"]
     assert str(env["TEMPORAL_DISABLE_WRITE_ACTIONS"]).lower() == "true"
@@ -73,7 +91,7 @@ def test_long_running_services_restart(name: str) -> None:
     assert SERVICES[name].get("restart") in ("unless-stopped", "always"), name
 
 
-@pytest.mark.parametrize("name", ["postgresql", "temporal", "worker", "gateway"])
+@pytest.mark.parametrize("name", ["postgresql", "temporal", "worker", "gateway", "codec-server"])
 def test_services_report_their_health(name: str) -> None:
     check = SERVICES[name]["healthcheck"]
     assert check["test"] and check["retries"] >= 1

@@ -136,10 +136,12 @@ class Remediation:
             updates.append(sa.SEVERITY.value_set(diagnosis.severity))
             if diagnosis.signature:
                 updates.append(sa.SIGNATURE.value_set(diagnosis.signature))
-        if state.account.key():
-            updates.append(sa.ACCOUNT.value_set(state.account.key()[:200]))
+        private = self.config.ids_only_in_search
+        account = state.account.id_key() if private else state.account.key()
+        if account:
+            updates.append(sa.ACCOUNT.value_set(account[:200]))
         owner = state.owner.email or state.account.owner_email
-        if owner:
+        if owner and not private:
             updates.append(sa.OWNER.value_set(owner))
         current = workflow.info().typed_search_attributes
         changed = [u for u in updates if current.get(u.key) != u.value]

@@ -14,6 +14,12 @@ from sandbox.recorder import Fault
 from sandbox.state import Sandbox
 
 _SERVICE_PREFIXES = (("/v1/", "stripe"), ("/api/", "slack"), ("/services/", "salesforce"))
+#: The messages Salesforce sends with the error codes a fault may name.
+_SALESFORCE_MESSAGES = {
+    "REQUEST_LIMIT_EXCEEDED": "TotalRequests Limit exceeded.",
+    "UNABLE_TO_LOCK_ROW": "unable to obtain exclusive access to this record or 1 records",
+    "SERVER_UNAVAILABLE": "Server temporarily unavailable (sandbox fault)",
+}
 
 
 def _fault_response(service: str, fault: Fault) -> tuple[int, dict[str, str], bytes]:
@@ -28,23 +34,20 @@ def _fault_response(service: str, fault: Fault) -> tuple[int, dict[str, str], by
         body: Any = {
             "error": {
                 "type": kind,
-                "code": "rate_limit" if status == 429 else None,
+                "code": fault.error_code or ("rate_limit" if status == 429 else None),
                 "message": "Too many requests hit the API too quickly."
                 if status == 429
                 else "An unknown error occurred (sandbox fault).",
             }
         }
     elif service == "slack":
-        body = {"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"}
+        error = fault.error_code or ("ratelimited" if status == 429 else "fatal_error")
+        body = {"ok": False, "error": error}
     else:
-        body = [
-            {
-                "errorCode": "REQUEST_LIMIT_EXCEEDED"
-                if status in (403, 429)
-                else "SERVER_UNAVAILABLE",
-                "message": "Sandbox fault",
-            }
-        ]
+        code = fault.error_code or (
+            "REQUEST_LIMIT_EXCEEDED" if status in (403, 429) else "SERVER_UNAVAILABLE"
+        )
+        body = [{"message": _SALESFORCE_MESSAGES.get(code, "Sandbox fault"), "errorCode": code}]
     return status, headers, json.dumps(body).encode()
 
 

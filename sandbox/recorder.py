@@ -47,6 +47,12 @@ class Fault(BaseModel):
     path: str = Field("", description="Applies to paths starting with this ('' = every path).")
     method: str | None = Field(None, description="Only this HTTP method (GET, POST, …).")
     status: int = Field(500, description="HTTP status to answer with.")
+    error_code: str | None = Field(
+        None,
+        description="The error the body names: Salesforce's errorCode (REQUEST_LIMIT_EXCEEDED, "
+        "UNABLE_TO_LOCK_ROW, …), Slack's error, Stripe's code. None: the service's usual one "
+        "for the status.",
+    )
     retry_after: float | None = Field(None, description="Retry-After header (seconds), for 429.")
     delay: float = Field(0.0, description="Seconds to wait before answering (or timing out).")
     malformed: bool = Field(False, description="Answer 200 with a body that is not JSON.")

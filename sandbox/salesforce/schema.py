@@ -4,6 +4,12 @@ Salesforce refuses what its schema does not know (unknown objects, unknown or re
 restricted picklist values), and Canary's adapters must be written against those refusals. So
 the sandbox keeps an explicit schema instead of accepting any JSON: a typo in an adapter fails
 here the way it would fail against a real org.
+
+Each field carries what a real org's describe says of it: its type and length (the standard
+fields' real ones), whether it may be created or updated, and, derived from the type as
+Salesforce derives them, whether SOQL may filter, sort, group or aggregate on it. A long text
+area (``Description``: a textarea longer than 255 characters) can be selected but never
+filtered, sorted or grouped; the SOQL engine refuses those as an org does.
 """
 
 from __future__ import annotations
@@ -11,9 +17,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-TEXT_TYPES = frozenset({"string", "textarea", "picklist", "email", "url", "phone"})
+TEXT_TYPES = frozenset({"string", "textarea", "picklist", "combobox", "email", "url", "phone"})
 ID_TYPES = frozenset({"id", "reference"})
 NUMBER_TYPES = frozenset({"currency", "double", "percent", "int"})
+#: A textarea longer than this is a long text area: not filterable, sortable or groupable.
+MAX_FILTERABLE_TEXTAREA = 255
+#: Types a describe never reports groupable (numbers with decimals, datetimes, text areas).
+UNGROUPABLE_TYPES = frozenset({"currency", "double", "percent", "datetime", "textarea"})
+_SOAP_TYPES = {
+    "id": "tns:ID",
+    "reference": "tns:ID",
+    "boolean": "xsd:boolean",
+    "currency": "xsd:double",
+    "double": "xsd:double",
+    "percent": "xsd:double",
+    "int": "xsd:int",
+    "date": "xsd:date",
+    "datetime": "xsd:dateTime",
+}
+#: (precision, scale) of the number types, as Salesforce's standard fields declare them.
+_NUMBER_SHAPES = {"currency": (18, 2), "double": (18, 0), "percent": (3, 0), "int": (0, 0)}
 
 
 @dataclass(frozen=True)
@@ -33,32 +56,111 @@ class FieldDef:
     required: bool = False  # must be given on create (Salesforce: nillable=False, no default)
     default: Any = None
     length: int = 255
+    auto_number: bool = False  # numbered by Salesforce on insert (CaseNumber)
+    name_field: bool = False  # the record's name in the UI and lookups
+
+    @property
+    def long_text(self) -> bool:
+        return self.type == "textarea" and self.length > MAX_FILTERABLE_TEXTAREA
+
+    @property
+    def filterable(self) -> bool:
+        """WHERE may name it."""
+        return not self.long_text
+
+    @property
+    def sortable(self) -> bool:
+        """ORDER BY may name it."""
+        return not self.long_text
+
+    @property
+    def groupable(self) -> bool:
+        """GROUP BY may name it."""
+        return self.type not in UNGROUPABLE_TYPES
+
+    @property
+    def aggregatable(self) -> bool:
+        """COUNT() and the other aggregate functions may take it."""
+        return not self.long_text
+
+    @property
+    def text_length(self) -> int:
+        """The most characters a value may have (0 for types that are not text)."""
+        if self.type in ID_TYPES:
+            return 18
+        return self.length if self.type in TEXT_TYPES else 0
 
     def describe(self) -> dict[str, Any]:
-        is_text = self.type in TEXT_TYPES or self.type in ID_TYPES
+        """The field as ``GET …/sobjects/{name}/describe`` lists it (DescribeFieldResult)."""
+        precision, scale = _NUMBER_SHAPES.get(self.type, (0, 0))
+        is_text = self.type in TEXT_TYPES
         return {
-            "name": self.name,
-            "label": self.label,
-            "type": self.type,
-            "length": (18 if self.type in ID_TYPES else self.length) if is_text else 0,
-            "createable": self.createable,
-            "updateable": self.updateable,
-            "nillable": self.nillable,
-            "custom": self.custom,
-            "externalId": self.external_id,
-            "idLookup": self.name == "Id" or self.external_id,
-            "unique": self.name == "Id",
+            "aggregatable": self.aggregatable,
+            "aiPredictionField": False,
+            "autoNumber": self.auto_number,
+            "byteLength": self.text_length * 3 if is_text else self.text_length,
             "calculated": False,
-            "filterable": True,
-            "sortable": self.type != "textarea",
+            "calculatedFormula": None,
+            "cascadeDelete": False,
+            "caseSensitive": False,
+            "compoundFieldName": None,
+            "controllerName": None,
+            "createable": self.createable,
+            "custom": self.custom,
+            "defaultValue": self.default if self.type == "boolean" else None,
+            "defaultValueFormula": None,
             "defaultedOnCreate": self.default is not None or not self.createable,
-            "referenceTo": list(self.reference_to),
-            "relationshipName": self.relationship_name,
-            "restrictedPicklist": self.restricted,
+            "dependentPicklist": False,
+            "deprecatedAndHidden": False,
+            "digits": 9 if self.type == "int" else 0,
+            "displayLocationInDecimal": False,
+            "encrypted": False,
+            "externalId": self.external_id,
+            "extraTypeInfo": None,
+            "filterable": self.filterable,
+            "filteredLookupInfo": None,
+            "formulaTreatNullNumberAsZero": False,
+            "groupable": self.groupable,
+            "highScaleNumber": False,
+            "htmlFormatted": False,
+            "idLookup": self.name == "Id" or self.external_id or self.auto_number,
+            "inlineHelpText": None,
+            "label": self.label,
+            "length": self.text_length,
+            "mask": None,
+            "maskType": None,
+            "name": self.name,
+            "nameField": self.name_field,
+            "namePointing": len(self.reference_to) > 1,
+            "nillable": self.nillable,
+            "permissionable": self.nillable and self.updateable and self.name != "OwnerId",
             "picklistValues": [
-                {"active": True, "defaultValue": v == self.default, "label": v, "value": v}
+                {
+                    "active": True,
+                    "defaultValue": v == self.default,
+                    "label": v,
+                    "validFor": None,
+                    "value": v,
+                }
                 for v in self.picklist
             ],
+            "polymorphicForeignKey": len(self.reference_to) > 1,
+            "precision": precision,
+            "queryByDistance": False,
+            "referenceTargetField": None,
+            "referenceTo": list(self.reference_to),
+            "relationshipName": self.relationship_name,
+            "relationshipOrder": None,
+            "restrictedDelete": False,
+            "restrictedPicklist": self.restricted,
+            "scale": scale,
+            "searchPrefilterable": self.type == "reference",
+            "soapType": _SOAP_TYPES.get(self.type, "xsd:string"),
+            "sortable": self.sortable,
+            "type": self.type,
+            "unique": False,
+            "updateable": self.updateable,
+            "writeRequiresMasterRead": False,
         }
 
 
@@ -92,27 +194,59 @@ class SObjectDef:
         return {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"}
 
     def summary(self, version: str) -> dict[str, Any]:
+        """The object as ``GET …/sobjects`` lists it (DescribeGlobalSObjectResult)."""
         return {
-            "name": self.name,
+            "activateable": False,
+            "associateEntityType": None,
+            "associateParentEntity": None,
+            "createable": self.createable,
+            "custom": False,
+            "customSetting": False,
+            "deepCloneable": False,
+            "deletable": self.deletable,
+            "deprecatedAndHidden": False,
+            "feedEnabled": False,
+            "hasSubtypes": False,
+            "isInterface": False,
+            "isSubtype": False,
+            "keyPrefix": self.key_prefix,
             "label": self.label,
             "labelPlural": self.label_plural,
-            "keyPrefix": self.key_prefix,
-            "custom": False,
+            "layoutable": True,
+            "mergeable": self.name in {"Account", "Contact"},
+            "mruEnabled": True,
+            "name": self.name,
             "queryable": True,
+            "replicateable": True,
             "retrieveable": True,
             "searchable": True,
-            "createable": self.createable,
+            "triggerable": True,
+            "undeletable": self.deletable,
             "updateable": self.updateable,
-            "deletable": self.deletable,
             "urls": self.urls(version),
         }
 
     def describe(self, version: str) -> dict[str, Any]:
+        """The object as ``GET …/sobjects/{name}/describe`` answers (DescribeSObjectResult)."""
         return {
             **self.summary(version),
-            "fields": [f.describe() for f in self.fields.values()],
+            "actionOverrides": [],
             "childRelationships": [],
+            "compactLayoutable": True,
+            "defaultImplementation": None,
+            "extendedBy": None,
+            "extendsInterfaces": None,
+            "fields": [f.describe() for f in self.fields.values()],
+            "implementedBy": None,
+            "implementsInterfaces": None,
+            "listviewable": None,
+            "lookupLayoutable": None,
+            "namedLayoutInfos": [],
+            "networkScopeFieldName": None,
             "recordTypeInfos": [],
+            "searchLayoutable": True,
+            "sobjectDescribeOption": "FULL",
+            "supportedScopes": [{"label": "All records", "name": "everything"}],
         }
 
 
@@ -193,11 +327,11 @@ SCHEMA: dict[str, SObjectDef] = {
             "Organizations",
             "00D",
             [
-                FieldDef("Name", "string", "Name"),
-                FieldDef("IsSandbox", "boolean", "Is Sandbox"),
-                FieldDef("OrganizationType", "string", "Edition"),
-                FieldDef("InstanceName", "string", "Instance Name"),
-                FieldDef("TimeZoneSidKey", "picklist", "Default Time Zone"),
+                _ro("Name", "string", "Name", length=80, name_field=True),
+                _ro("IsSandbox", "boolean", "Is Sandbox", nillable=False),
+                _ro("OrganizationType", "picklist", "Edition", length=40),
+                _ro("InstanceName", "string", "Instance Name", length=5),
+                _ro("TimeZoneSidKey", "picklist", "Default Time Zone", length=40),
             ],
             createable=False,
             updateable=False,
@@ -209,21 +343,26 @@ SCHEMA: dict[str, SObjectDef] = {
             "Users",
             "005",
             [
-                FieldDef("Username", "string", "Username", required=True, nillable=False),
-                FieldDef("FirstName", "string", "First Name"),
-                FieldDef("LastName", "string", "Last Name", required=True, nillable=False),
-                _ro("Name", "string", "Full Name"),
-                FieldDef("Email", "email", "Email", required=True, nillable=False),
-                FieldDef("Title", "string", "Title"),
-                FieldDef("Department", "string", "Department"),
+                FieldDef(
+                    "Username", "string", "Username", required=True, nillable=False, length=80
+                ),
+                FieldDef("FirstName", "string", "First Name", length=40),
+                FieldDef(
+                    "LastName", "string", "Last Name", required=True, nillable=False, length=80
+                ),
+                _ro("Name", "string", "Full Name", length=121, name_field=True),
+                FieldDef("Email", "email", "Email", required=True, nillable=False, length=128),
+                FieldDef("Title", "string", "Title", length=80),
+                FieldDef("Department", "string", "Department", length=80),
                 FieldDef("Alias", "string", "Alias", length=8),
-                FieldDef("Phone", "phone", "Phone"),
+                FieldDef("Phone", "phone", "Phone", length=40),
                 _ref("ManagerId", "Manager ID", ("User",), "Manager"),
                 FieldDef("IsActive", "boolean", "Active", nillable=False, default=True),
                 FieldDef(
                     "TimeZoneSidKey",
                     "picklist",
                     "Time Zone",
+                    length=40,
                     default="America/Los_Angeles",
                     picklist=(
                         "America/Los_Angeles",
@@ -242,7 +381,14 @@ SCHEMA: dict[str, SObjectDef] = {
             "Accounts",
             "001",
             [
-                FieldDef("Name", "string", "Account Name", required=True, nillable=False),
+                FieldDef(
+                    "Name",
+                    "string",
+                    "Account Name",
+                    required=True,
+                    nillable=False,
+                    name_field=True,
+                ),
                 FieldDef(
                     "Type",
                     "picklist",
@@ -271,10 +417,10 @@ SCHEMA: dict[str, SObjectDef] = {
                     ),
                 ),
                 FieldDef("Website", "url", "Website"),
-                FieldDef("Phone", "phone", "Account Phone"),
+                FieldDef("Phone", "phone", "Account Phone", length=40),
                 FieldDef("Description", "textarea", "Account Description", length=32000),
-                FieldDef("BillingCity", "string", "Billing City"),
-                FieldDef("BillingCountry", "string", "Billing Country"),
+                FieldDef("BillingCity", "string", "Billing City", length=40),
+                FieldDef("BillingCountry", "string", "Billing Country", length=80),
                 FieldDef("AnnualRevenue", "currency", "Annual Revenue"),
                 FieldDef("NumberOfEmployees", "int", "Employees"),
                 _ref("ParentId", "Parent Account ID", ("Account",), "Parent"),
@@ -305,12 +451,14 @@ SCHEMA: dict[str, SObjectDef] = {
             "Contacts",
             "003",
             [
-                FieldDef("FirstName", "string", "First Name"),
-                FieldDef("LastName", "string", "Last Name", required=True, nillable=False),
-                _ro("Name", "string", "Full Name"),
-                FieldDef("Email", "email", "Email"),
-                FieldDef("Phone", "phone", "Business Phone"),
-                FieldDef("Title", "string", "Title"),
+                FieldDef("FirstName", "string", "First Name", length=40),
+                FieldDef(
+                    "LastName", "string", "Last Name", required=True, nillable=False, length=80
+                ),
+                _ro("Name", "string", "Full Name", length=121, name_field=True),
+                FieldDef("Email", "email", "Email", length=80),
+                FieldDef("Phone", "phone", "Business Phone", length=40),
+                FieldDef("Title", "string", "Title", length=128),
                 _ref("AccountId", "Account ID", ("Account",), "Account"),
                 _owner(),
             ],
@@ -321,7 +469,15 @@ SCHEMA: dict[str, SObjectDef] = {
             "Opportunities",
             "006",
             [
-                FieldDef("Name", "string", "Name", required=True, nillable=False, length=120),
+                FieldDef(
+                    "Name",
+                    "string",
+                    "Name",
+                    required=True,
+                    nillable=False,
+                    length=120,
+                    name_field=True,
+                ),
                 _ref("AccountId", "Account ID", ("Account",), "Account"),
                 FieldDef(
                     "StageName",
@@ -374,7 +530,14 @@ SCHEMA: dict[str, SObjectDef] = {
             "Tasks",
             "00T",
             [
-                FieldDef("Subject", "string", "Subject", required=True, nillable=False),
+                FieldDef(
+                    "Subject",
+                    "combobox",
+                    "Subject",
+                    required=True,
+                    nillable=False,
+                    name_field=True,
+                ),
                 FieldDef(
                     "Status",
                     "picklist",
@@ -421,7 +584,15 @@ SCHEMA: dict[str, SObjectDef] = {
             "Cases",
             "500",
             [
-                _ro("CaseNumber", "string", "Case Number", nillable=False),
+                _ro(
+                    "CaseNumber",
+                    "string",
+                    "Case Number",
+                    nillable=False,
+                    length=30,
+                    auto_number=True,
+                    name_field=True,
+                ),
                 FieldDef("Subject", "string", "Subject"),
                 FieldDef("Description", "textarea", "Description", length=32000),
                 FieldDef(
@@ -454,7 +625,7 @@ SCHEMA: dict[str, SObjectDef] = {
                     "Case Reason",
                     picklist=("Installation", "Performance", "Billing", "Other"),
                 ),
-                FieldDef("SuppliedEmail", "email", "Web Email"),
+                FieldDef("SuppliedEmail", "email", "Web Email", length=80),
                 FieldDef("IsEscalated", "boolean", "Escalated", nillable=False, default=False),
                 _ro("IsClosed", "boolean", "Closed", nillable=False),
                 _ro("ClosedDate", "datetime", "Closed Date"),

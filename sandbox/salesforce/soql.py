@@ -4,8 +4,10 @@ Canary's detectors and enrichment steps speak SOQL through simple-salesforce. Th
 the subset they use with Salesforce's semantics where they matter for correctness: case-
 insensitive names and text comparisons, relationship paths (``Owner.Manager.Email``), date
 literals (``TODAY``, ``LAST_N_DAYS:30``) as ranges, null handling, the rule that AND and OR
-cannot be mixed without parentheses, literal type checks, and Salesforce's positioned error
-messages (``ERROR at Row:1:Column:8``), so a query that works here works against a real org.
+cannot be mixed without parentheses, literal type checks, what the schema says a field allows
+(a long text area cannot be filtered, sorted, grouped or counted), ``GROUP BY`` with counts,
+and Salesforce's positioned error messages (``ERROR at Row:1:Column:8``), so a query that works
+here works against a real org.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import SalesforceApiError, api_error
 from .ids import looks_like_id, normalize
 from .schema import ID_TYPES, NUMBER_TYPES, TEXT_TYPES, FieldDef, SObjectDef, sobject, type_of_id
 
 Record = dict[str, Any]
+T = TypeVar("T")
 Lookup = Callable[[str], Record | None]
 
 KEYWORDS = frozenset(
@@ -331,6 +334,7 @@ class Query:
     fields: list[FieldPath] = field(default_factory=list)
     counts: list[Count] = field(default_factory=list)
     where: Condition | None = None
+    group_by: list[FieldPath] = field(default_factory=list)
     order_by: list[OrderItem] = field(default_factory=list)
     limit: int | None = None
     offset: int | None = None
@@ -344,11 +348,14 @@ class Query:
 
 
 class _Parser:
-    def __init__(self, soql: str, tokens: list[Token]) -> None:
+    def __init__(self, soql: str, tokens: list[Token], *, query_rules: bool = True) -> None:
         self.soql = soql
         self.tokens = tokens
         self.i = 0
         self.sobject: SObjectDef | None = None
+        # What SOQL may filter on is a rule of queries: a validation rule (a formula over the
+        # saved record) may read a long text area.
+        self.query_rules = query_rules
 
     @property
     def peek(self) -> Token:
@@ -405,17 +412,31 @@ class _Parser:
         self.resolve_select(query, raw_items)
         if self.keyword("WHERE"):
             query.where = self.condition()
-        if self.peek.upper in {"GROUP", "HAVING", "WITH"}:
+        if self.keyword("GROUP"):
+            self.expect_keyword("BY")
+            query.group_by.append(self.group_item())
+            while self.is_punct(","):
+                self.advance()
+                query.group_by.append(self.group_item())
+        if self.peek.upper in {"HAVING", "WITH"}:
             raise _malformed(
                 f"{self.peek.text.upper()} is not supported by Canary's Salesforce sandbox",
                 self.peek.pos,
             )
+        self.check_aggregation(query)
         if self.keyword("ORDER"):
             self.expect_keyword("BY")
             query.order_by.append(self.order_item())
             while self.is_punct(","):
                 self.advance()
                 query.order_by.append(self.order_item())
+            grouped = {path.key for path in query.group_by}
+            for item in query.order_by:
+                if query.group_by and item.path.key not in grouped:
+                    raise _malformed(
+                        f"Ordered field must be grouped or aggregated: {item.path.names[-1]}",
+                        item.path.pos,
+                    )
         if self.keyword("LIMIT"):
             query.limit = self.integer()
         if self.keyword("OFFSET"):
@@ -486,11 +507,34 @@ class _Parser:
         bare = next((c for c in query.counts if c.path is None), None)
         if bare is not None and (len(query.counts) > 1 or query.fields):
             raise _malformed("COUNT() must be the only element in the SELECT list", bare.pos)
-        if query.counts and query.fields:
-            raise _malformed(
-                f"Field must be grouped or aggregated: {query.fields[0].names[-1]}",
-                query.fields[0].pos,
+        for count in query.counts:
+            if count.path is not None and not count.path.final.aggregatable:
+                raise SoqlError(
+                    "INVALID_FIELD",
+                    f"field {count.path.final.name} does not support aggregate operator COUNT",
+                    count.path.pos,
+                )
+
+    def check_aggregation(self, query: Query) -> None:
+        """With counts or GROUP BY, every selected field must be one the query groups by."""
+        if not query.counts and not query.group_by:
+            return
+        if query.group_by and query.is_count_only:
+            raise _malformed("COUNT() cannot be used with GROUP BY", query.counts[0].pos)
+        grouped = {path.key for path in query.group_by}
+        for path in query.fields:
+            if path.key not in grouped:
+                raise _malformed(f"Field must be grouped or aggregated: {path.names[-1]}", path.pos)
+
+    def group_item(self) -> FieldPath:
+        path = self.resolve(*self.raw_path())
+        if not path.final.groupable:
+            raise SoqlError(
+                "INVALID_FIELD",
+                f"field '{path.final.name}' can not be grouped in a query call",
+                path.pos,
             )
+        return path
 
     def resolve(self, parts: list[str], pos: int) -> FieldPath:
         assert self.sobject is not None
@@ -530,6 +574,12 @@ class _Parser:
 
     def order_item(self) -> OrderItem:
         path = self.resolve(*self.raw_path())
+        if not path.final.sortable:
+            raise SoqlError(
+                "INVALID_FIELD",
+                f"field '{path.final.name}' can not be sorted in a query call",
+                path.pos,
+            )
         descending = self.keyword("DESC")
         if not descending:
             self.keyword("ASC")
@@ -570,6 +620,12 @@ class _Parser:
 
     def comparison(self) -> Condition:
         path = self.resolve(*self.raw_path())
+        if self.query_rules and not path.final.filterable:
+            raise SoqlError(
+                "INVALID_FIELD",
+                f"field '{path.final.name}' can not be filtered in query call",
+                path.pos,
+            )
         token = self.peek
         if token.kind == "op":
             self.advance()
@@ -687,7 +743,7 @@ def parse_condition(sobject_name: str, condition: str) -> Condition:
     definition = sobject(sobject_name)
     if definition is None:
         raise api_error(400, "INVALID_TYPE", f"sObject type '{sobject_name}' is not supported.")
-    parser = _Parser(condition, tokenize(condition))
+    parser = _Parser(condition, tokenize(condition), query_rules=False)
     parser.sobject = definition
     try:
         result = parser.condition()
@@ -924,21 +980,45 @@ def run(query: Query, rows: Iterable[Record], ctx: Context, version: str) -> Res
     matched = [r for r in rows if evaluate(query.where, r, ctx)]
     if query.order_by:
         matched = order(matched, query.order_by, ctx)
-    if query.offset:
-        matched = matched[query.offset :]
-    if query.limit is not None:
-        matched = matched[: query.limit]
+    if query.group_by:
+        groups = _window(query, _grouped(matched, query.group_by, ctx))
+        return Result(len(groups), [_aggregate(query, group, ctx) for group in groups])
+    matched = _window(query, matched)
     if query.is_count_only:
         return Result(len(matched), [])
     if query.counts:
-        aggregate: Record = {"attributes": {"type": "AggregateResult"}}
-        for index, count in enumerate(query.counts):
-            path = count.path
-            value = (
-                len(matched)
-                if path is None
-                else sum(1 for r in matched if walk(r, path, ctx) is not None)
-            )
-            aggregate[count.alias or f"expr{index}"] = value
-        return Result(1, [aggregate])
+        return Result(1, [_aggregate(query, matched, ctx)])
     return Result(len(matched), [project(r, query.fields, ctx, version) for r in matched])
+
+
+def _window(query: Query, items: list[T]) -> list[T]:
+    if query.offset:
+        items = items[query.offset :]
+    if query.limit is not None:
+        items = items[: query.limit]
+    return items
+
+
+def _grouped(records: list[Record], paths: list[FieldPath], ctx: Context) -> list[list[Record]]:
+    """Records by the values of the GROUP BY fields, groups in the order they first appear
+    (so an ORDER BY on grouped fields orders the groups)."""
+    groups: dict[tuple[Any, ...], list[Record]] = {}
+    for record in records:
+        key = tuple(_comparable(p.final.type, walk(record, p, ctx)) for p in paths)
+        groups.setdefault(key, []).append(record)
+    return list(groups.values())
+
+
+def _aggregate(query: Query, records: list[Record], ctx: Context) -> Record:
+    """One AggregateResult row: the grouped fields by their own name, then each count."""
+    row: Record = {"attributes": {"type": "AggregateResult"}}
+    for path in query.fields:
+        row[path.names[-1]] = walk(records[0], path, ctx) if records else None
+    for index, count in enumerate(query.counts):
+        counted = count.path
+        row[count.alias or f"expr{index}"] = (
+            len(records)
+            if counted is None
+            else sum(1 for r in records if walk(r, counted, ctx) is not None)
+        )
+    return row

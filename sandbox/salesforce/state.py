@@ -281,7 +281,7 @@ class SalesforceState:
             if "OwnerId" in record and record["OwnerId"] is None:
                 record["OwnerId"] = user_id or INTEGRATION_USER_ID
             self._derive(definition, record, None, set(values))
-            self._check_required(definition, record, None)
+            self._check_required(definition, record, None, set(values))
             self._check_rules(definition, record, None)
             record_id = self._next_id(definition)
             now = format_datetime(self.now())
@@ -323,7 +323,7 @@ class SalesforceState:
             values = self._coerce(definition, fields, inserting=False, record_id=old["Id"])
             record = {**old, **values}
             self._derive(definition, record, old, set(values))
-            self._check_required(definition, record, set(values))
+            self._check_required(definition, record, set(values), set(values))
             self._check_rules(definition, record, old)
             now = format_datetime(self.now())
             record.update(
@@ -616,12 +616,22 @@ class SalesforceState:
         return None
 
     def _check_required(
-        self, definition: SObjectDef, record: Record, changed: set[str] | None
+        self,
+        definition: SObjectDef,
+        record: Record,
+        changed: set[str] | None,
+        written: set[str],
     ) -> None:
+        """Required fields left empty, and fields that may not be null written as null (a
+        defaulted ``Status`` too: the default applies only when the field is left out)."""
         missing = [
             f.name
-            for f in definition.required
-            if record.get(f.name) in (None, "") and (changed is None or f.name in changed)
+            for f in definition.fields.values()
+            if record.get(f.name) in (None, "")
+            and (
+                (f.required and (changed is None or f.name in changed))
+                or (not f.nillable and f.type != "boolean" and f.name in written)
+            )
         ]
         if missing:
             raise api_error(

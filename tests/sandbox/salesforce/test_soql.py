@@ -142,16 +142,13 @@ def test_queries_canarys_adapter_builds(sandbox: Sandbox, sf: Salesforce) -> Non
         )
     )["records"][0]
     assert (opportunity["Amount"], opportunity["Account"]["Name"]) == (90000.0, "Hooli")
-    # LIKE escapes: ``_`` in a marker is a literal underscore, not a wildcard.
-    sandbox.state.insert("Task", {"Subject": "x", "Description": "canary:wf_1:step"})
-    sandbox.state.insert("Task", {"Subject": "y", "Description": "canary:wfX1:step"})
+    # LIKE escapes: ``_`` in a value is a literal underscore, not a wildcard.
+    sandbox.state.insert("Task", {"Subject": "Call wf_1 owner"})
+    sandbox.state.insert("Task", {"Subject": "Call wfX1 owner"})
     markers = sf.query_all(
-        format_soql(
-            "SELECT Id, Description FROM Task WHERE Description LIKE '%{m:like}%'",
-            m="canary:wf_1",
-        )
+        format_soql("SELECT Id, Subject FROM Task WHERE Subject LIKE '%{m:like}%'", m="wf_1")
     )
-    assert [r["Description"] for r in markers["records"]] == ["canary:wf_1:step"]
+    assert [r["Subject"] for r in markers["records"]] == ["Call wf_1 owner"]
     quoted = sandbox.state.insert("Account", {"Name": "O'Brien & Sons"})
     found = sf.query(format_soql("SELECT Id FROM Account WHERE Name = {n}", n="O'Brien & Sons"))
     assert found["records"][0]["Id"] == quoted

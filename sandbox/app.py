@@ -25,6 +25,7 @@ from sandbox.smtp import create_mail_router
 from sandbox.state import Sandbox, SandboxConfig
 from sandbox.stripe import pages as stripe_pages
 from sandbox.stripe import router as stripe_api
+from starter.gateway.docs import serve_docs
 
 
 @asynccontextmanager
@@ -49,12 +50,13 @@ def create_app(config: SandboxConfig | None = None, sandbox: Sandbox | None = No
     app = FastAPI(
         title="Canary sandbox",
         description="Local, wire-faithful stand-ins for Stripe, Slack and Salesforce.",
-        docs_url="/_sandbox/docs",
+        docs_url=None,
         openapi_url="/_sandbox/openapi.json",
         redoc_url=None,
         lifespan=lifespan,
     )
     app.state.sandbox = sandbox
+    serve_docs(app, "/_sandbox/docs")
     app.add_middleware(FaultMiddleware, sandbox=sandbox)
     app.add_middleware(LearnPublicUrl, sandbox=sandbox)
     # Stripe's and Slack's APIs before Salesforce's many routes: routes are tried in order, and

@@ -13,6 +13,7 @@ from canary.client import connect
 from canary.metrics import configure_metrics
 from canary.settings import Settings, get_settings
 from canary.telemetry import configure_tracing
+from starter.gateway.docs import serve_docs
 from starter.gateway.middleware import BodyLimitMiddleware
 from starter.gateway.routes import api_router
 from starter.gateway.slack.app import slack_handler
@@ -35,8 +36,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
-        title="Canary gateway", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
+        title="Canary gateway",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    serve_docs(app, "/docs")
     app.state.settings = settings
     app.state.temporal = temporal
     configure_tracing(settings, "gateway")

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from sandbox.deps import SandboxDep
 from sandbox.recorder import Fault
+from sandbox.slack.ratelimits import SlackRateLimits
 
 router = APIRouter(tags=["sandbox"])
 
@@ -18,6 +19,7 @@ router = APIRouter(tags=["sandbox"])
 class ConfigUpdate(BaseModel):
     slack_interactivity_url: str | None = None
     slack_signing_secret: str | None = None
+    slack_rate_limits: SlackRateLimits | None = None
 
 
 @router.get("/_sandbox/requests")
@@ -63,12 +65,17 @@ async def get_config(sandbox: SandboxDep) -> dict[str, Any]:
         "public_url": sandbox.config.public_url,
         "slack_interactivity_url": sandbox.config.slack_interactivity_url,
         "slack_signing_secret_set": bool(sandbox.config.slack_signing_secret),
+        "slack_rate_limits": sandbox.config.slack_rate_limits.model_dump(),
     }
 
 
 @router.post("/_sandbox/config")
 async def set_config(sandbox: SandboxDep, update: ConfigUpdate) -> dict[str, Any]:
-    """Point chat-page clicks at an app (its interactivity URL and signing secret)."""
+    """Point chat-page clicks at an app (its interactivity URL and signing secret); turn
+    Slack's rate limits on or off."""
+    if update.slack_rate_limits is not None:
+        sandbox.config.slack_rate_limits = update.slack_rate_limits
+        sandbox.slack.limiter.reset()
     if update.slack_interactivity_url is not None:
         sandbox.config.slack_interactivity_url = update.slack_interactivity_url
     if update.slack_signing_secret is not None:

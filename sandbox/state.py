@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from sandbox.recorder import Recorder
 from sandbox.salesforce import SalesforceState
+from sandbox.slack.ratelimits import SlackRateLimits
 from sandbox.slack.state import SlackState
 from sandbox.smtp import SmtpSink
 from sandbox.stripe.state import StripeState
@@ -23,6 +24,10 @@ class SandboxConfig(BaseModel):
         None, description="The app's interactivity URL (the gateway's /slack/actions)."
     )
     slack_signing_secret: str | None = Field(None, description="Signs clicks like Slack does.")
+    slack_rate_limits: SlackRateLimits = Field(
+        default_factory=SlackRateLimits,
+        description="Slack's per-method rate limits (off unless enabled).",
+    )
     seed: bool = Field(True, description="Seed demo customers, people, channels and CRM data.")
     smtp_port: int | None = Field(
         None, description="Also receive e-mail on this SMTP port (0: any free port; None: off)."

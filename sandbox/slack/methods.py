@@ -1,16 +1,73 @@
 """The Web API's methods as ``slack-sdk``'s WebClient calls them: any ``xoxb-…`` token is
 accepted (``not_authed`` / ``invalid_auth`` otherwise), a failure is HTTP 200 with
-``{"ok": false, "error": …}`` as Slack answers it, and lists are cursor-paginated."""
+``{"ok": false, "error": …}`` as Slack answers it, and lists are cursor-paginated.
+
+Messages are held to Slack's rules: Block Kit checked as Slack checks it (``invalid_blocks``
+with Slack's ``errors`` and ``response_metadata.messages``), a ``text`` over 40,000 characters
+refused (``msg_too_long``), a post to a channel the app is not in refused (``not_in_channel``).
+:data:`METHOD_ERRORS` lists every error each method can answer; an answer outside it is a
+sandbox bug, and the conformance test holds the list to Slack's description of each method.
+"""
 
 from __future__ import annotations
 
 import base64
 import copy
 import json
+import time
 from typing import Any
 
+from sandbox.slack.blockkit import MESSAGE_TEXT, message_block_errors
 from sandbox.slack.seed import BOT_ID, BOT_USER, TEAM_ID, Obj
 from sandbox.slack.state import SlackApiError, SlackState, public_message
+
+#: What any method answers: a missing or wrong token, a JSON body that is not one, too many
+#: calls (``ratelimited``, see ``ratelimits``).
+COMMON_ERRORS = frozenset(
+    {"not_authed", "invalid_auth", "invalid_json", "json_not_object", "ratelimited"}
+)
+_MESSAGE_ERRORS = frozenset({"no_text", "msg_too_long", "invalid_blocks", "invalid_blocks_format"})
+_METADATA_ERRORS = frozenset({"invalid_metadata_format", "invalid_metadata_schema"})
+#: Every error each method can answer (a fault injected through ``/_sandbox/faults`` aside).
+METHOD_ERRORS: dict[str, frozenset[str]] = {
+    method: COMMON_ERRORS | frozenset(specific)
+    for method, specific in {
+        "api.test": set(),
+        "auth.test": set(),
+        "chat.postMessage": {
+            "invalid_arguments",
+            "channel_not_found",
+            "not_in_channel",
+            "thread_not_found",
+            *_MESSAGE_ERRORS,
+            *_METADATA_ERRORS,
+        },
+        "chat.update": {
+            "invalid_arguments",
+            "channel_not_found",
+            "message_not_found",
+            "cant_update_message",
+            *_MESSAGE_ERRORS,
+            *_METADATA_ERRORS,
+        },
+        "chat.postEphemeral": {
+            "invalid_arguments",
+            "channel_not_found",
+            "user_not_in_channel",
+            *_MESSAGE_ERRORS,
+        },
+        "chat.getPermalink": {"invalid_arguments", "channel_not_found", "message_not_found"},
+        "conversations.list": {"invalid_arguments", "invalid_cursor"},
+        "conversations.info": {"invalid_arguments", "channel_not_found"},
+        "conversations.history": {"invalid_arguments", "channel_not_found", "invalid_cursor"},
+        "conversations.replies": {"invalid_arguments", "channel_not_found", "thread_not_found"},
+        "users.lookupByEmail": {"invalid_arguments", "users_not_found"},
+        "users.info": {"invalid_arguments", "user_not_found"},
+        "users.list": set(),
+        "usergroups.list": set(),
+        "usergroups.users.list": {"invalid_arguments", "no_such_subteam"},
+    }.items()
+}
 
 # Errors Slack answers for malformed calls, by method, checked before the method runs.
 _REQUIRED: dict[str, list[str]] = {
@@ -55,16 +112,14 @@ def _blocks(value: Any) -> list[Obj] | None:
             value = json.loads(value)
         except ValueError:
             raise SlackApiError("invalid_blocks_format") from None
-    if not isinstance(value, list) or not all(
-        isinstance(b, dict) and isinstance(b.get("type"), str) for b in value
-    ):
-        raise SlackApiError("invalid_blocks")
-    if len(value) > 50:
+    if not isinstance(value, list):
+        raise SlackApiError("invalid_blocks_format")
+    errors = message_block_errors(value)
+    if errors:
         raise SlackApiError(
             "invalid_blocks",
-            response_metadata={
-                "messages": ["[ERROR] no more than 50 items allowed [json-pointer:/blocks]"]
-            },
+            errors=errors,
+            response_metadata={"messages": [f"[ERROR] {line}" for line in errors]},
         )
     return value
 
@@ -86,7 +141,7 @@ def _text(args: Obj, blocks: list[Obj] | None) -> str:
     text = args.get("text") or ""
     if not text and not blocks and not args.get("attachments"):
         raise SlackApiError("no_text")
-    if len(text) > 40000:
+    if len(text) > MESSAGE_TEXT:
         raise SlackApiError("msg_too_long")
     return str(text)
 
@@ -117,6 +172,8 @@ def call_method(state: SlackState, method: str, args: Obj) -> Obj:
             }
         if method == "chat.postMessage":
             channel = state.channel(str(args["channel"]))
+            if not channel["is_member"]:
+                raise SlackApiError("not_in_channel")
             blocks = _blocks(args.get("blocks"))
             message = state.post(
                 channel["id"],
@@ -156,7 +213,7 @@ def call_method(state: SlackState, method: str, args: Obj) -> Obj:
         if method == "chat.postEphemeral":
             channel = state.channel(str(args["channel"]))
             if args["user"] not in state.users:
-                raise SlackApiError("user_not_found")
+                raise SlackApiError("user_not_in_channel")
             blocks = _blocks(args.get("blocks"))
             ts = state.next_ts()
             state.ephemeral.append(
@@ -208,6 +265,8 @@ def call_method(state: SlackState, method: str, args: Obj) -> Obj:
                 "messages": [public_message(m, with_metadata) for m in page],
                 "has_more": more,
                 "pin_count": 0,
+                "channel_actions_ts": None,
+                "channel_actions_count": 0,
                 "response_metadata": {"next_cursor": _cursor(start + limit) if more else ""},
             }
         if method == "conversations.replies":
@@ -220,7 +279,10 @@ def call_method(state: SlackState, method: str, args: Obj) -> Obj:
                 for m in state.messages[channel["id"]]
                 if m.get("thread_ts") == parent["ts"] and m is not parent
             ]
-            return {"messages": [public_message(m, True) for m in thread], "has_more": False}
+            messages = [public_message(m, True) for m in thread]
+            # The thread's parent says whether the caller follows it (the app follows none).
+            messages[0].setdefault("subscribed", False)
+            return {"messages": messages, "has_more": False}
         if method == "users.lookupByEmail":
             email = str(args["email"]).lower()
             for user in state.users.values():
@@ -235,6 +297,7 @@ def call_method(state: SlackState, method: str, args: Obj) -> Obj:
         if method == "users.list":
             return {
                 "members": copy.deepcopy(list(state.users.values())),
+                "cache_ts": int(time.time()),
                 "response_metadata": {"next_cursor": ""},
             }
         if method == "usergroups.list":

@@ -12,6 +12,8 @@ TEAM_DOMAIN = "acme-gtm"
 APP_ID = "A0CANARY"
 BOT_USER = "U0CANARY"
 BOT_ID = "B0CANARY"
+#: When the workspace, its channels and groups were made (epoch seconds).
+CREATED = 1700000000
 
 #: The Acme GTM workspace. E-mails match the Salesforce sandbox's users so that owner routing
 #: (Salesforce owner → Slack user by e-mail) works end to end; Gina has no Slack account.
@@ -67,6 +69,10 @@ SEED_CHANNELS: list[tuple[str, str, str]] = [
     ("C0CUSTSUCCESS", "customer-success", "Customer success team"),
     ("C0WINS", "wins", "Closed Won deals"),
     ("C0GENERAL", "general", "Company-wide"),
+]
+#: Channels the app has not been invited to: a post there is refused with not_in_channel.
+OUTSIDE_CHANNELS: list[tuple[str, str, str]] = [
+    ("C0RANDOM", "random", "Anything that is not work"),
 ]
 SEED_GROUPS: list[tuple[str, str, str, list[str]]] = [
     ("S0REVOPS", "revops", "RevOps", ["U0DAN"]),

@@ -1,5 +1,8 @@
 """One Slack workspace: its people, channels, user groups, messages (with their threads),
-ephemeral messages and the ``response_url``s handed out with clicks."""
+ephemeral messages, the ``response_url``s handed out with clicks and the rate limits' counts.
+
+People, channels and groups carry every field Slack's description of the Web API marks
+required, so an app that reads one finds it where Slack puts it."""
 
 from __future__ import annotations
 
@@ -10,10 +13,13 @@ import threading
 import time
 from typing import Any
 
+from sandbox.slack.ratelimits import RateLimiter
 from sandbox.slack.seed import (
     APP_ID,
     BOT_ID,
     BOT_USER,
+    CREATED,
+    OUTSIDE_CHANNELS,
     SEED_CHANNELS,
     SEED_GROUPS,
     SEED_USERS,
@@ -40,12 +46,71 @@ def _user_object(spec: Obj) -> Obj:
         "real_name": spec["real_name"],
         "tz": "America/New_York",
         "is_bot": spec.get("is_bot", False),
+        "is_app_user": False,
+        "updated": CREATED,
         "profile": {
             "real_name": spec["real_name"],
+            "real_name_normalized": spec["real_name"],
             "display_name": spec["name"],
+            "display_name_normalized": spec["name"],
             "title": spec.get("title", ""),
             "email": spec.get("email"),
+            "avatar_hash": "",
+            "phone": "",
+            "skype": "",
+            "status_text": "",
+            "status_emoji": "",
+            "fields": None,
         },
+    }
+
+
+def _channel_object(channel_id: str, name: str, topic: str, member: bool) -> Obj:
+    about = {"value": topic, "creator": "U0DAN", "last_set": CREATED}
+    return {
+        "id": channel_id,
+        "name": name,
+        "name_normalized": name,
+        "created": CREATED,
+        "creator": "U0DAN",
+        "is_channel": True,
+        "is_group": False,
+        "is_im": False,
+        "is_mpim": False,
+        "is_private": False,
+        "is_archived": False,
+        "is_general": name == "general",
+        "is_shared": False,
+        "is_org_shared": False,
+        "is_member": member,
+        "topic": dict(about),
+        "purpose": dict(about),
+        "num_members": len(SEED_USERS) + (1 if member else 0),
+    }
+
+
+def _group_object(group_id: str, handle: str, name: str, members: list[str]) -> Obj:
+    return {
+        "id": group_id,
+        "team_id": TEAM_ID,
+        "handle": handle,
+        "name": name,
+        "description": name,
+        "is_usergroup": True,
+        "is_subteam": True,
+        "is_external": False,
+        "auto_type": None,
+        "auto_provision": False,
+        "enterprise_subteam_id": "",
+        "date_create": CREATED,
+        "date_update": CREATED,
+        "date_delete": 0,
+        "created_by": "U0DAN",
+        "updated_by": "U0DAN",
+        "deleted_by": None,
+        "prefs": {"channels": [], "groups": []},
+        "users": list(members),
+        "user_count": len(members),
     }
 
 
@@ -56,6 +121,7 @@ class SlackState:
         self.lock = threading.RLock()
         self.public_url = public_url.rstrip("/")
         self._ts = itertools.count(1)
+        self.limiter = RateLimiter()
         self.reset()
 
     def reset(self) -> None:
@@ -65,35 +131,21 @@ class SlackState:
                 {"id": BOT_USER, "name": "canary", "real_name": "Canary", "is_bot": True}
             )
             self.channels: dict[str, Obj] = {
-                cid: {
-                    "id": cid,
-                    "name": name,
-                    "is_channel": True,
-                    "is_private": False,
-                    "is_archived": False,
-                    "is_member": True,
-                    "created": 1700000000,
-                    "topic": {"value": topic},
-                    "purpose": {"value": topic},
-                    "num_members": len(SEED_USERS) + 1,
-                }
+                cid: _channel_object(cid, name, topic, member=True)
                 for cid, name, topic in SEED_CHANNELS
             }
+            self.channels.update(
+                (cid, _channel_object(cid, name, topic, member=False))
+                for cid, name, topic in OUTSIDE_CHANNELS
+            )
             self.groups: dict[str, Obj] = {
-                gid: {
-                    "id": gid,
-                    "team_id": TEAM_ID,
-                    "handle": handle,
-                    "name": name,
-                    "is_usergroup": True,
-                    "users": list(members),
-                    "user_count": len(members),
-                }
+                gid: _group_object(gid, handle, name, members)
                 for gid, handle, name, members in SEED_GROUPS
             }
             self.messages: dict[str, list[Obj]] = {cid: [] for cid in self.channels}
             self.ephemeral: list[Obj] = []
             self.response_urls: dict[str, Obj] = {}
+            self.limiter.reset()
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -152,6 +204,7 @@ class SlackState:
             if parent is None:
                 raise SlackApiError("thread_not_found")
             message["thread_ts"] = thread_ts
+            message["parent_user_id"] = parent.get("user")
             parent["thread_ts"] = thread_ts
             parent["reply_count"] = parent.get("reply_count", 0) + 1
             parent["latest_reply"] = message["ts"]

@@ -226,6 +226,9 @@ class Stack:
                 "url": url,
                 "enabled_events": ["*"],
                 "secret": self.env["STRIPE_WEBHOOK_SECRET"],
+                # Events of 2024-06-20 name the invoice on a payment intent's and a charge's
+                # failure, so each of the demo's declines is one remediation.
+                "api_version": "2024-06-20",
             }
         )
 

@@ -20,6 +20,8 @@ class Call:
     params: Obj
     request_id: str
     idempotency_key: str | None
+    #: The API version the call speaks (its ``Stripe-Version``, else the account's).
+    version: str
 
 
 Handler = Callable[[StripeState, Call, "re.Match[str]"], Obj]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import re
 
+from sandbox.stripe import objects
 from sandbox.stripe.calls import Call, Routes, paginate
-from sandbox.stripe.state import StripeState, public
+from sandbox.stripe.state import StripeState, previous_attributes, public
 from sandbox.stripe.wire import Obj, StripeApiError, metadata_param
 
 api = Routes()
@@ -17,9 +19,12 @@ def create_customer(state: StripeState, call: Call, _: re.Match[str]) -> Obj:
     customer = state.put(state.customer_object(call.params))
     if pm:
         attach(state, pm, customer["id"])
-    if call.params.get("payment_method"):
-        attach(state, call.params["payment_method"], customer["id"])
     state.emit("customer.created", public(customer), call.request_id, call.idempotency_key)
+    if call.params.get("payment_method"):
+        attached = attach(state, call.params["payment_method"], customer["id"])
+        state.emit(
+            "payment_method.attached", public(attached), call.request_id, call.idempotency_key
+        )
     return customer
 
 
@@ -31,13 +36,11 @@ def get_customer(state: StripeState, call: Call, m: re.Match[str]) -> Obj:
 @api.route("POST", "/v1/customers/(?P<id>[^/]+)")
 def update_customer(state: StripeState, call: Call, m: re.Match[str]) -> Obj:
     customer = state.get("customer", m["id"])
-    previous: Obj = {}
+    before = copy.deepcopy(customer)
     for field in ("name", "email", "description", "phone"):
         if field in call.params:
-            previous[field] = customer.get(field)
             customer[field] = call.params[field] or None
     if "metadata" in call.params:
-        previous["metadata"] = dict(customer["metadata"])
         customer["metadata"] = metadata_param(call.params, customer["metadata"])
     settings = call.params.get("invoice_settings")
     if isinstance(settings, dict) and "default_payment_method" in settings:
@@ -53,11 +56,13 @@ def update_customer(state: StripeState, call: Call, m: re.Match[str]) -> Obj:
                     "resource_missing",
                     "invoice_settings[default_payment_method]",
                 )
-        previous["invoice_settings"] = dict(customer["invoice_settings"])
         customer["invoice_settings"]["default_payment_method"] = pm_id
-    state.emit(
-        "customer.updated", public(customer), call.request_id, call.idempotency_key, previous
-    )
+    # Like Stripe, an update that changes nothing sends no event.
+    previous = previous_attributes(before, customer)
+    if previous:
+        state.emit(
+            "customer.updated", public(customer), call.request_id, call.idempotency_key, previous
+        )
     return customer
 
 
@@ -132,15 +137,11 @@ def create_portal_session(state: StripeState, call: Call, _: re.Match[str]) -> O
     state.get("customer", customer)
     session_id = state.new_id("billing_portal.session")
     return state.put(
-        {
-            "id": session_id,
-            "object": "billing_portal.session",
-            "configuration": "bpc_sandbox_default",
-            "created": state.now(),
-            "customer": customer,
-            "livemode": False,
-            "locale": None,
-            "return_url": call.params.get("return_url"),
-            "url": f"{state.public_url}/billing_portal/sessions/{session_id}",
-        }
+        objects.billing_portal_session(
+            session_id,
+            customer,
+            call.params.get("return_url"),
+            f"{state.public_url}/billing_portal/sessions/{session_id}",
+            state.now(),
+        )
     )

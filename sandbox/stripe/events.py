@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import secrets
 
+from sandbox.stripe import objects
 from sandbox.stripe.calls import Call, Routes, paginate
 from sandbox.stripe.state import StripeState
-from sandbox.stripe.wire import API_VERSION, Obj, StripeApiError, metadata_param
+from sandbox.stripe.versions import VERSIONS
+from sandbox.stripe.wire import Obj, StripeApiError, metadata_param
 
 api = Routes()
 
@@ -28,33 +30,40 @@ def create_webhook_endpoint(state: StripeState, call: Call, _: re.Match[str]) ->
             "parameter_missing",
             "enabled_events",
         )
+    version = call.params.get("api_version")
+    if version and version not in VERSIONS:
+        raise StripeApiError(
+            400,
+            "invalid_request_error",
+            f"Invalid api_version: must be one of {', '.join(VERSIONS[:-1])} or {VERSIONS[-1]}",
+            "parameter_invalid_string",
+            "api_version",
+        )
     # ``secret`` is a sandbox extension: like `stripe listen`, Canary picks the signing secret
     # so the gateway can be configured before the endpoint exists.
     secret = call.params.get("secret") or "whsec_" + secrets.token_hex(16)
     endpoint = state.put(
-        {
-            "id": state.new_id("webhook_endpoint"),
-            "object": "webhook_endpoint",
-            "api_version": call.params.get("api_version") or API_VERSION,
-            "created": state.now(),
-            "description": call.params.get("description"),
-            "enabled_events": events if isinstance(events, list) else [events],
-            "livemode": False,
-            "metadata": metadata_param(call.params),
-            "secret": secret,
-            "status": "enabled",
-            "url": url,
-        }
+        objects.webhook_endpoint(
+            state.new_id("webhook_endpoint"),
+            call.params,
+            events if isinstance(events, list) else [events],
+            metadata_param(call.params),
+            secret,
+            state.now(),
+        )
     )
-    return endpoint
+    # The signing secret is in the answer that creates the endpoint, and only there.
+    return {**endpoint, "secret": secret}
+
+
+@api.route("GET", "/v1/webhook_endpoints/(?P<id>[^/]+)")
+def get_webhook_endpoint(state: StripeState, call: Call, m: re.Match[str]) -> Obj:
+    return state.get("webhook_endpoint", m["id"])
 
 
 @api.route("GET", "/v1/webhook_endpoints")
 def list_webhook_endpoints(state: StripeState, call: Call, _: re.Match[str]) -> Obj:
-    listed = paginate(state, call, state.all("webhook_endpoint"), "/v1/webhook_endpoints")
-    for item in listed["data"]:
-        item.pop("secret", None)  # Stripe shows the secret only when the endpoint is created
-    return listed
+    return paginate(state, call, state.all("webhook_endpoint"), "/v1/webhook_endpoints")
 
 
 @api.route("DELETE", "/v1/webhook_endpoints/(?P<id>[^/]+)")

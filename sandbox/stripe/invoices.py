@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 
+from sandbox.stripe import objects
 from sandbox.stripe.calls import Call, Routes, paginate
+from sandbox.stripe.invoice_payments import cancel_open_payments
 from sandbox.stripe.state import StripeState, public
 from sandbox.stripe.wire import Obj, StripeApiError, int_param, is_true, metadata_param
 
@@ -25,9 +27,9 @@ def create_invoice_item(state: StripeState, call: Call, _: re.Match[str]) -> Obj
             "customer",
         )
     state.get("customer", customer)
+    quantity = int_param(params, "quantity", 1) or 1
     amount = int_param(params, "amount")
     if amount is None:
-        quantity = int_param(params, "quantity", 1) or 1
         unit = int_param(params, "unit_amount")
         if unit is None:
             raise StripeApiError(
@@ -38,6 +40,8 @@ def create_invoice_item(state: StripeState, call: Call, _: re.Match[str]) -> Obj
                 "amount",
             )
         amount = unit * quantity
+    else:
+        unit = amount // quantity
     invoice_id = params.get("invoice")
     if invoice_id:
         invoice = state.get("invoice", invoice_id)
@@ -50,46 +54,45 @@ def create_invoice_item(state: StripeState, call: Call, _: re.Match[str]) -> Obj
                 "invoice_not_editable",
                 "invoice",
             )
+    now = state.now()
+    # Stripe makes a one-off price (of a product of its own) for an item given an amount.
+    item_price = objects.price(
+        state.new_id("price"),
+        state.new_id("product"),
+        unit,
+        str(params.get("currency", "usd")).lower(),
+        now,
+    )
     item = state.put(
-        {
-            "id": state.new_id("invoiceitem"),
-            "object": "invoiceitem",
-            "amount": amount,
-            "currency": str(params.get("currency", "usd")).lower(),
-            "customer": customer,
-            "date": state.now(),
-            "created": state.now(),
-            "description": params.get("description"),
-            "invoice": invoice_id,
-            "livemode": False,
-            "metadata": metadata_param(params),
-            "quantity": int_param(params, "quantity", 1),
-        }
+        objects.invoice_item(
+            state.new_id("invoiceitem"),
+            params,
+            amount,
+            quantity,
+            item_price,
+            metadata_param(params),
+            now,
+        )
     )
     if invoice_id:
         _add_line(state.get("invoice", invoice_id), item)
     return item
 
 
+@api.route("GET", "/v1/invoiceitems/(?P<id>[^/]+)")
+def get_invoice_item(state: StripeState, call: Call, m: re.Match[str]) -> Obj:
+    return state.get("invoiceitem", m["id"], "invoiceitem")
+
+
 def _add_line(invoice: Obj, item: Obj) -> None:
-    invoice["lines"]["data"].append(
-        {
-            "id": f"il_{item['id'][3:]}",
-            "object": "line_item",
-            "amount": item["amount"],
-            "currency": item["currency"],
-            "description": item["description"],
-            "invoice_item": item["id"],
-            "quantity": item["quantity"],
-            "type": "invoiceitem",
-        }
-    )
-    invoice["lines"]["total_count"] = len(invoice["lines"]["data"])
+    invoice["lines"]["data"].append(objects.line_item(item, invoice["id"]))
     total = sum(line["amount"] for line in invoice["lines"]["data"])
     invoice.update(
         {
             "subtotal": total,
+            "subtotal_excluding_tax": total,
             "total": total,
+            "total_excluding_tax": total,
             "amount_due": total,
             "amount_remaining": total - invoice["amount_paid"],
         }
@@ -121,49 +124,16 @@ def create_invoice(state: StripeState, call: Call, _: re.Match[str]) -> Obj:
             "collection_method",
         )
     invoice_id = state.new_id("invoice")
+    int_param(params, "due_date")  # refused when it is not an integer
     invoice = state.put(
-        {
-            "id": invoice_id,
-            "object": "invoice",
-            "account_country": "US",
-            "account_name": "Acme GTM (sandbox)",
-            "amount_due": 0,
-            "amount_paid": 0,
-            "amount_remaining": 0,
-            "attempt_count": 0,
-            "attempted": False,
-            "auto_advance": is_true(params.get("auto_advance", "false")),
-            "billing_reason": "manual",
-            "charge": None,
-            "collection_method": method,
-            "created": state.now(),
-            "currency": str(params.get("currency", "usd")).lower(),
-            "customer": customer_id,
-            "customer_email": customer.get("email"),
-            "customer_name": customer.get("name"),
-            "default_payment_method": params.get("default_payment_method"),
-            "description": params.get("description"),
-            "due_date": int_param(params, "due_date"),
-            "hosted_invoice_url": None,
-            "invoice_pdf": None,
-            "lines": {
-                "object": "list",
-                "data": [],
-                "has_more": False,
-                "total_count": 0,
-                "url": f"/v1/invoices/{invoice_id}/lines",
-            },
-            "livemode": False,
-            "metadata": metadata_param(params),
-            "next_payment_attempt": None,
-            "number": None,
-            "paid": False,
-            "payment_intent": None,
-            "status": "draft",
-            "status_transitions": {"finalized_at": None, "paid_at": None, "voided_at": None},
-            "subtotal": 0,
-            "total": 0,
-        }
+        objects.invoice(
+            invoice_id,
+            {**params, "auto_advance": is_true(params.get("auto_advance", "false"))},
+            customer,
+            method,
+            metadata_param(params),
+            state.now(),
+        )
     )
     # Since API version 2022-08-01 pending items are left out unless asked for.
     if params.get("pending_invoice_items_behavior") == "include":
@@ -177,14 +147,7 @@ def create_invoice(state: StripeState, call: Call, _: re.Match[str]) -> Obj:
 
 @api.route("GET", "/v1/invoices/(?P<id>[^/]+)")
 def get_invoice(state: StripeState, call: Call, m: re.Match[str]) -> Obj:
-    invoice = state.get("invoice", m["id"])
-    expand = call.params.get("expand") or []
-    out = invoice
-    for field in ("customer", "payment_intent"):
-        if field in expand and isinstance(invoice.get(field), str):
-            out = dict(out) if out is invoice else out
-            out[field] = public(state.get(field, invoice[field]))
-    return out
+    return state.get("invoice", m["id"])
 
 
 @api.route("GET", "/v1/invoices")
@@ -218,33 +181,22 @@ def finalize(state: StripeState, invoice: Obj, call: Call | None = None) -> None
     invoice["hosted_invoice_url"] = f"{state.public_url}/hosted/invoices/{invoice['id']}"
     invoice["invoice_pdf"] = f"{state.public_url}/hosted/invoices/{invoice['id']}/pdf"
     invoice["status_transitions"]["finalized_at"] = now
+    invoice["effective_at"] = now
+    invoice["ending_balance"] = 0
     if invoice["amount_due"] == 0:
         invoice.update({"status": "paid", "paid": True})
         invoice["status_transitions"]["paid_at"] = now
     else:
         invoice["status"] = "open"
         intent = state.put(
-            {
-                "id": state.new_id("payment_intent"),
-                "object": "payment_intent",
-                "amount": invoice["amount_due"],
-                "amount_received": 0,
-                "capture_method": "automatic",
-                "created": now,
-                "currency": invoice["currency"],
-                "customer": invoice["customer"],
-                "description": f"Payment for Invoice {invoice['number']}",
-                "invoice": invoice["id"],
-                "last_payment_error": None,
-                "latest_charge": None,
-                "livemode": False,
-                "metadata": {"invoice_id": invoice["id"]},
-                "payment_method": None,
-                "receipt_email": customer.get("email"),
-                "status": "requires_payment_method",
-            }
+            objects.payment_intent(
+                state.new_id("payment_intent"), invoice, customer.get("email"), now
+            )
         )
         invoice["payment_intent"] = intent["id"]
+        state.put(
+            objects.invoice_payment(state.new_id("invoice_payment"), invoice, intent["id"], now)
+        )
     request_id = call.request_id if call else None
     key = call.idempotency_key if call else None
     state.emit("invoice.finalized", public(invoice), request_id, key)
@@ -262,5 +214,6 @@ def void_invoice(state: StripeState, call: Call, m: re.Match[str]) -> Obj:
         )
     invoice["status"] = "void"
     invoice["status_transitions"]["voided_at"] = state.now()
+    cancel_open_payments(state, invoice)
     state.emit("invoice.voided", public(invoice), call.request_id, call.idempotency_key)
     return invoice

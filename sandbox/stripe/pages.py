@@ -4,6 +4,7 @@ billing portal (replace the card) and a small dashboard of the account's objects
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from urllib.parse import quote
 
@@ -11,10 +12,11 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 
 from sandbox.deps import SandboxDep
+from sandbox.stripe import versions
 from sandbox.stripe.customers import attach
 from sandbox.stripe.payments import charge
 from sandbox.stripe.seed import TEST_CARDS
-from sandbox.stripe.state import public
+from sandbox.stripe.state import previous_attributes, public
 from sandbox.stripe.wire import StripeApiError
 from sandbox.templating import money, render
 
@@ -148,9 +150,11 @@ async def portal_update(sandbox: SandboxDep, session_id: str, request: Request) 
         customer = state.get("customer", session["customer"])
         pm = attach(state, token, customer["id"])
         state.emit("payment_method.attached", public(pm))
-        previous = {"invoice_settings": dict(customer["invoice_settings"])}
+        before = copy.deepcopy(customer)
         customer["invoice_settings"]["default_payment_method"] = pm["id"]
-        state.emit("customer.updated", public(customer), previous=previous)
+        state.emit(
+            "customer.updated", public(customer), previous=previous_attributes(before, customer)
+        )
     sandbox.recorder.record(
         "hosted",
         "POST",
@@ -203,7 +207,9 @@ async def dashboard_object(sandbox: SandboxDep, kind: str, object_id: str) -> Re
         return PlainTextResponse(f"No dashboard page for {kind}", status_code=404)
     with sandbox.stripe.lock:
         try:
-            obj = public(sandbox.stripe.get(object_type, object_id))
+            obj = versions.render(
+                sandbox.stripe.get(object_type, object_id), sandbox.stripe.api_version
+            )
         except StripeApiError as exc:
             return PlainTextResponse(exc.body["message"], status_code=404)
     rows = [(k, v) for k, v in obj.items() if not isinstance(v, dict | list) and v is not None][:30]

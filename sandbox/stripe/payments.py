@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 
+from sandbox.stripe import objects
 from sandbox.stripe.calls import Call, Routes, paginate
+from sandbox.stripe.invoice_payments import cancel_open_payments, record_paid
 from sandbox.stripe.invoices import finalize
 from sandbox.stripe.state import StripeState, public
 from sandbox.stripe.wire import Obj, StripeApiError, is_true
@@ -59,41 +61,9 @@ def charge(state: StripeState, invoice: Obj, pm: Obj, call: Call | None) -> Obj:
     request_id = call.request_id if call else None
     key = call.idempotency_key if call else None
     ch = state.put(
-        {
-            "id": state.new_id("charge"),
-            "object": "charge",
-            "amount": invoice["amount_remaining"],
-            "amount_captured": 0,
-            "billing_details": {
-                "email": invoice.get("customer_email"),
-                "name": invoice.get("customer_name"),
-            },
-            "captured": False,
-            "created": now,
-            "currency": invoice["currency"],
-            "customer": invoice["customer"],
-            "description": intent["description"],
-            "failure_code": card.code,
-            "failure_message": card.message or None,
-            "invoice": invoice["id"],
-            "livemode": False,
-            "metadata": {},
-            "outcome": {
-                "network_status": "declined_by_network" if card.code else "approved_by_network",
-                "reason": card.decline_code,
-                "risk_level": "highest" if card.outcome_type == "blocked" else "normal",
-                "seller_message": "The bank did not return any further details with this decline."
-                if card.code
-                else "Payment complete.",
-                "type": card.outcome_type if card.code else "authorized",
-            },
-            "paid": card.code is None,
-            "payment_intent": intent["id"],
-            "payment_method": pm["id"],
-            "receipt_email": invoice.get("customer_email"),
-            "refunded": False,
-            "status": "failed" if card.code else "succeeded",
-        }
+        objects.charge(
+            state.new_id("charge"), invoice, intent, public(pm), card, now, state.public_url
+        )
     )
     invoice["attempt_count"] += 1
     invoice["attempted"] = True
@@ -108,6 +78,9 @@ def charge(state: StripeState, invoice: Obj, pm: Obj, call: Call | None) -> Obj:
         )
         state.emit("charge.succeeded", public(ch), request_id, key)
         state.emit("payment_intent.succeeded", public(intent), request_id, key)
+        paid = record_paid(state, invoice, intent["id"], ch["amount"])
+        if paid is not None:
+            state.emit("invoice_payment.paid", paid, request_id, key)
         _mark_paid(state, invoice, ch, call)
         return ch
     error: Obj = {
@@ -154,6 +127,8 @@ def _mark_paid(state: StripeState, invoice: Obj, ch: Obj | None, call: Call | No
         }
     )
     invoice["status_transitions"]["paid_at"] = now
+    if ch is None:
+        cancel_open_payments(state, invoice)
     request_id = call.request_id if call else None
     key = call.idempotency_key if call else None
     state.emit("invoice.paid", public(invoice), request_id, key)

@@ -1,9 +1,11 @@
 """Stripe's API over HTTP: ``/v1/…`` answered by the handlers of ``customers``, ``invoices``,
-``payments`` and ``events``, with ``Idempotency-Key`` replay as Stripe does it."""
+``payments``, ``invoice_payments`` and ``events``, in the API version the request asks for
+(``Stripe-Version``), with ``expand[]`` and ``Idempotency-Key`` replay as Stripe does them."""
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from typing import Any
 
@@ -11,16 +13,18 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from sandbox.deps import SandboxDep
-from sandbox.stripe import customers, events, invoices, payments
+from sandbox.stripe import customers, events, invoice_payments, invoices, payments, versions
 from sandbox.stripe.calls import Call, Route
-from sandbox.stripe.state import StripeState, public
-from sandbox.stripe.wire import API_VERSION, Obj, StripeApiError, authenticate, params_of
+from sandbox.stripe.expand import expand
+from sandbox.stripe.state import StripeState
+from sandbox.stripe.wire import Obj, StripeApiError, authenticate, params_of
 
 # Every handler's method and path, tried in this order.
 ROUTES: list[Route] = [
     *customers.api.routes,
     *invoices.api.routes,
     *payments.api.routes,
+    *invoice_payments.api.routes,
     *events.api.routes,
 ]
 
@@ -28,11 +32,17 @@ router = APIRouter()
 
 
 def dispatch(
-    state: StripeState, method: str, path: str, params: Obj, idempotency_key: str | None
+    state: StripeState,
+    method: str,
+    path: str,
+    params: Obj,
+    idempotency_key: str | None,
+    version: str,
 ) -> tuple[int, Obj, dict[str, str]]:
-    """Run one API call: (status, body, extra headers). Applies idempotent replay for POSTs."""
+    """Run one API call in ``version``: (status, body, extra headers). Applies idempotent
+    replay for POSTs."""
     request_id = state.new_id("request")
-    headers = {"Request-Id": request_id, "Stripe-Version": API_VERSION}
+    headers = {"Request-Id": request_id, "Stripe-Version": version}
     fingerprint = json.dumps([method, path, params], sort_keys=True)
     if idempotency_key and method == "POST":
         with state.lock:
@@ -64,16 +74,16 @@ def dispatch(
                 continue
             match = pattern.match(path)
             if match:
-                call = Call(method, path, params, request_id, idempotency_key)
+                call = Call(method, path, params, request_id, idempotency_key, version)
                 try:
                     with state.lock:
-                        status, body = 200, public(handler(state, call, match))
+                        status, body = 200, answer(state, call, handler(state, call, match))
                 except StripeApiError as exc:
                     status, body = (
                         exc.status,
                         {
                             "error": {
-                                **exc.body,
+                                **versions.render(exc.body, version),
                                 "request_log_url": f"{state.public_url}/dashboard/logs/"
                                 f"{request_id}",
                             }
@@ -101,6 +111,14 @@ def dispatch(
                 state.in_flight.discard(idempotency_key)
 
 
+def answer(state: StripeState, call: Call, result: Obj) -> Obj:
+    """A handler's result as the call asked for it: a copy, expanded, in its version."""
+    body = copy.deepcopy(result)
+    if call.params.get("expand"):
+        expand(state, body, call.params["expand"], call.version)
+    return dict(versions.render(body, call.version))
+
+
 @router.api_route(
     "/v1/{path:path}",
     methods=["GET", "POST", "DELETE"],
@@ -114,6 +132,9 @@ async def stripe_endpoint(sandbox: SandboxDep, request: Request, path: str) -> R
     headers: dict[str, str] = {}
     try:
         authenticate(request.headers.get("authorization"))
+        version = versions.requested(
+            request.headers.get("stripe-version"), sandbox.stripe.api_version
+        )
         params = params_of(request.method, request.url.query, raw, content_type)
     except StripeApiError as exc:
         status, body = exc.status, {"error": exc.body}
@@ -126,6 +147,7 @@ async def stripe_endpoint(sandbox: SandboxDep, request: Request, path: str) -> R
             full,
             params,
             request.headers.get("idempotency-key"),
+            version,
         )
     sandbox.recorder.record(
         "stripe",

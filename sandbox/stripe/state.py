@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import string
 import threading
 import time
 
+from sandbox.stripe import objects, versions
 from sandbox.stripe.seed import SEED_CUSTOMERS, TEST_CARDS, TestCard
 from sandbox.stripe.webhooks import WebhookSender
-from sandbox.stripe.wire import API_VERSION, Obj, metadata_param, missing
+from sandbox.stripe.wire import Obj, metadata_param, missing
 
 _ALPHABET = string.ascii_letters + string.digits
 
@@ -21,7 +21,10 @@ _PREFIX = {
     "invoiceitem": "ii",
     "invoice": "in",
     "payment_intent": "pi",
+    "invoice_payment": "inpay",
     "charge": "ch",
+    "price": "price",
+    "product": "prod",
     "billing_portal.session": "bps",
     "webhook_endpoint": "we",
     "event": "evt",
@@ -35,6 +38,9 @@ class StripeState:
     def __init__(self, public_url: str = "", seed: bool = True) -> None:
         self.lock = threading.RLock()
         self.public_url = public_url.rstrip("/")
+        #: The account's API version: what a request without ``Stripe-Version`` speaks, what
+        #: events are created in, and what an endpoint without its own ``api_version`` gets.
+        self.api_version = versions.ACCOUNT_DEFAULT
         self.objects: dict[str, dict[str, Obj]] = {}
         self.idempotency: dict[str, tuple[str, int, Obj]] = {}
         self.in_flight: set[str] = set()
@@ -58,6 +64,7 @@ class StripeState:
             self.idempotency.clear()
             self.webhooks.deliveries.clear()
             self._invoice_numbers = 0
+            self.api_version = versions.ACCOUNT_DEFAULT
             if self._seeded:
                 self.seed()
 
@@ -104,9 +111,11 @@ class StripeState:
         idempotency_key: str | None = None,
         previous: Obj | None = None,
     ) -> Obj:
+        """Record an event of ``obj`` as it is now, and deliver it to the endpoints listening,
+        each in its own API version."""
         data: Obj = {"object": json.loads(json.dumps(obj))}
         if previous:
-            data["previous_attributes"] = previous
+            data["previous_attributes"] = json.loads(json.dumps(previous))
         endpoints = [
             e
             for e in self.all("webhook_endpoint")
@@ -117,7 +126,7 @@ class StripeState:
             {
                 "id": self.new_id("event"),
                 "object": "event",
-                "api_version": API_VERSION,
+                "api_version": self.api_version,
                 "created": self.now(),
                 "data": data,
                 "livemode": False,
@@ -127,42 +136,17 @@ class StripeState:
             }
         )
         for endpoint in endpoints:
-            self.webhooks.send(endpoint["url"], endpoint["secret"], event)
+            version = endpoint["api_version"] or self.api_version
+            delivered = versions.render({**event, "api_version": version}, version)
+            self.webhooks.send(endpoint["url"], endpoint["_secret"], delivered)
         return event
 
     # -- object builders ------------------------------------------------------------------
 
     def customer_object(self, params: Obj, object_id: str | None = None) -> Obj:
-        return {
-            "id": object_id or self.new_id("customer"),
-            "object": "customer",
-            "address": None,
-            "balance": 0,
-            "created": self.now(),
-            "currency": None,
-            "default_source": None,
-            "delinquent": False,
-            "description": params.get("description"),
-            "email": params.get("email"),
-            "invoice_prefix": secrets.token_hex(4).upper(),
-            "invoice_settings": {
-                "custom_fields": None,
-                "default_payment_method": (params.get("invoice_settings") or {}).get(
-                    "default_payment_method"
-                )
-                or None,
-                "footer": None,
-                "rendering_options": None,
-            },
-            "livemode": False,
-            "metadata": metadata_param(params),
-            "name": params.get("name"),
-            "phone": params.get("phone"),
-            "preferred_locales": [],
-            "shipping": None,
-            "tax_exempt": "none",
-            "test_clock": None,
-        }
+        return objects.customer(
+            object_id or self.new_id("customer"), params, metadata_param(params), self.now()
+        )
 
     def payment_method_for(self, token_or_id: str, customer: str | None) -> Obj:
         """A fresh PaymentMethod for a test token (as Stripe does), or an existing one."""
@@ -173,27 +157,14 @@ class StripeState:
         if card is None:
             raise missing("PaymentMethod", token_or_id, "payment_method")
         return self.put(
-            {
-                "id": self.new_id("payment_method"),
-                "object": "payment_method",
-                "billing_details": {"address": None, "email": None, "name": None, "phone": None},
-                "card": {
-                    "brand": card.brand,
-                    "checks": {"cvc_check": "pass"},
-                    "country": "US",
-                    "exp_month": 12,
-                    "exp_year": time.gmtime().tm_year + 3,
-                    "fingerprint": hashlib.sha1(token_or_id.encode()).hexdigest()[:16],
-                    "funding": "credit",
-                    "last4": card.last4,
-                },
-                "created": self.now(),
-                "customer": customer,
-                "livemode": False,
-                "metadata": {},
-                "type": "card",
-                "_test_token": token_or_id,
-            }
+            objects.payment_method(
+                self.new_id("payment_method"),
+                token_or_id,
+                card,
+                customer,
+                self.now(),
+                time.gmtime().tm_year,
+            )
         )
 
     def card_of(self, payment_method: Obj) -> TestCard:
@@ -203,3 +174,18 @@ class StripeState:
 def public(obj: Obj) -> Obj:
     """An object as the API shows it (internal ``_`` fields stripped)."""
     return {k: v for k, v in obj.items() if not k.startswith("_")}
+
+
+def previous_attributes(before: Obj, after: Obj) -> Obj:
+    """What an ``*.updated`` event says changed: the earlier values of the fields that did
+    (within a hash, only its changed keys; ``metadata`` whole)."""
+    changed: Obj = {}
+    for key, old in before.items():
+        new = after.get(key)
+        if old == new or key.startswith("_"):
+            continue
+        if isinstance(old, dict) and isinstance(new, dict) and key != "metadata":
+            changed[key] = previous_attributes(old, new)
+        else:
+            changed[key] = old
+    return changed

@@ -1,4 +1,4 @@
-"""Stripe's wire format: the API version, errors in Stripe's shape, form-encoded parameters
+"""Stripe's wire format: errors in Stripe's shape, form-encoded parameters
 with Stripe's bracket notation, and the API keys Stripe accepts in test mode."""
 
 from __future__ import annotations
@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 from typing import Any
 from urllib.parse import parse_qsl
-
-API_VERSION = "2024-06-20"
 
 Obj = dict[str, Any]
 

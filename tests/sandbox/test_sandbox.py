@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -17,37 +15,10 @@ from slack_sdk.signature import SignatureVerifier
 
 from sandbox import SandboxConfig, SandboxServer
 from tests.helpers import wait_until
+from tests.sandbox.receiver import Receiver
 
 KEY = "sk_test_sandbox_tests"
 TOKEN = "xoxb-sandbox-tests"
-
-
-class Receiver:
-    """A tiny HTTP endpoint that keeps what it was sent (a webhook or interactivity URL)."""
-
-    def __init__(self, status: int = 200) -> None:
-        received: list[dict[str, Any]] = []
-        self.received = received
-        self.status = status
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                received.append({"headers": dict(self.headers), "body": body})
-                self.send_response(outer.status)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -131,21 +102,192 @@ def test_declines_are_card_errors_with_decline_codes(client: stripe.StripeClient
     assert declined.value.error.decline_code == "insufficient_funds"
     after = client.v1.invoices.retrieve(invoice)
     assert after.status == "open" and after.attempt_count == 1
-    intent = client.v1.payment_intents.retrieve(str(after.payment_intent))
+    # Today's versions name the invoice's payment intent only in its invoice payments.
+    payments = client.v1.invoice_payments.list(params={"invoice": invoice}).data
+    assert [(p.status, p.is_default, p.payment.type) for p in payments] == [
+        ("open", True, "payment_intent")
+    ]
+    intent = client.v1.payment_intents.retrieve(str(payments[0].payment.payment_intent))
     assert intent.status == "requires_payment_method"
     assert intent.last_payment_error and intent.last_payment_error.decline_code == (
         "insufficient_funds"
     )
+    assert "invoice" not in intent
     kinds = [e.type for e in client.v1.events.list(params={"limit": 10}).data]
     assert "invoice.payment_failed" in kinds and "charge.failed" in kinds
     # Expanded, as Stripe does: the objects themselves in place of their ids.
-    expanded = client.v1.invoices.retrieve(
-        invoice, params={"expand": ["customer", "payment_intent"]}
-    )
+    expanded = client.v1.invoices.retrieve(invoice, params={"expand": ["customer", "payments"]})
     assert isinstance(expanded.customer, stripe.Customer)
     assert expanded.customer.id == after.customer and expanded.customer.email
-    assert isinstance(expanded.payment_intent, stripe.PaymentIntent)
-    assert expanded.payment_intent.id == after.payment_intent
+    assert expanded.payments is not None
+    assert [p.id for p in expanded.payments.data] == [payments[0].id]
+    with pytest.raises(stripe.InvalidRequestError, match=r"cannot be expanded \(payment_intent\)"):
+        client.v1.invoices.retrieve(invoice, params={"expand": ["payment_intent"]})
+
+
+def test_the_version_of_2024_06_20_names_the_invoice_on_its_payments(
+    client: stripe.StripeClient,
+) -> None:
+    invoice = _invoice(client, "pm_card_chargeDeclinedExpiredCard")
+    with pytest.raises(stripe.CardError):
+        client.v1.invoices.pay(invoice)
+    legacy = {"stripe_version": "2024-06-20"}
+    old = client.v1.invoices.retrieve(
+        invoice, params={"expand": ["payment_intent"]}, options=legacy
+    )
+    assert old.payment_intent.invoice == invoice
+    assert old.paid is False and old.charge
+    assert client.v1.charges.retrieve(old.charge, options=legacy).invoice == invoice
+    today = client.v1.invoices.retrieve(invoice)
+    assert "payment_intent" not in today and "paid" not in today and "charge" not in today
+    assert today.parent is None and today.amount_overpaid == 0
+
+
+def test_an_unknown_version_is_refused_as_stripe_refuses_it(sandbox: SandboxServer) -> None:
+    response = httpx.get(
+        f"{sandbox.url}/v1/customers",
+        headers={"Authorization": f"Bearer {KEY}", "Stripe-Version": "2099-01-01"},
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {
+            "type": "invalid_request_error",
+            "message": "Invalid Stripe API version: 2099-01-01",
+        }
+    }
+    default = httpx.get(f"{sandbox.url}/v1/customers", headers={"Authorization": f"Bearer {KEY}"})
+    assert default.headers["Stripe-Version"] == "2026-10-28.endive"
+
+
+def test_invoice_payments_are_found_by_payment_intent(client: stripe.StripeClient) -> None:
+    invoice = _invoice(client, "pm_card_visa", 2500)
+    [payment] = client.v1.invoice_payments.list(params={"invoice": invoice}).data
+    intent = str(payment.payment.payment_intent)
+    found = client.v1.invoice_payments.list(
+        params={"payment": {"type": "payment_intent", "payment_intent": intent}}
+    ).data
+    assert [p.invoice for p in found] == [invoice]
+    client.v1.invoices.pay(invoice)
+    paid = client.v1.invoice_payments.retrieve(str(payment.id))
+    assert (paid.status, paid.amount_paid) == ("paid", 2500)
+    assert paid.status_transitions.paid_at
+    elsewhere = client.v1.invoice_payments.list(
+        params={"payment": {"type": "payment_intent", "payment_intent": "pi_notaninvoices"}}
+    ).data
+    assert elsewhere == []
+    with pytest.raises(stripe.InvalidRequestError, match=r"payment\[type\]"):
+        client.v1.invoice_payments.list(
+            params={"payment": {"payment_intent": intent}}  # type: ignore[typeddict-item]
+        )
+
+
+def test_each_endpoint_gets_events_in_its_own_api_version(client: stripe.StripeClient) -> None:
+    legacy, today = Receiver(), Receiver()
+    try:
+        endpoints = [
+            client.v1.webhook_endpoints.create(
+                params={"url": legacy.url, "enabled_events": ["*"], "api_version": "2024-06-20"}
+            ),
+            client.v1.webhook_endpoints.create(params={"url": today.url, "enabled_events": ["*"]}),
+        ]
+        assert [e.api_version for e in endpoints] == ["2024-06-20", None]
+        invoice = _invoice(client, "pm_card_chargeDeclinedInsufficientFunds")
+        with pytest.raises(stripe.CardError):
+            client.v1.invoices.pay(invoice)
+
+        [payment] = client.v1.invoice_payments.list(params={"invoice": invoice}).data
+        intent = str(payment.payment.payment_intent)
+
+        def failed(receiver: Receiver, kind: str, object_id: str) -> dict[str, Any]:
+            wait_until(lambda: _event_of(receiver, kind, object_id) is not None)
+            found = _event_of(receiver, kind, object_id)
+            assert found is not None
+            return found
+
+        old, new = (failed(r, "invoice.payment_failed", invoice) for r in (legacy, today))
+        assert old["api_version"] == "2024-06-20" and new["api_version"] == "2026-10-28.endive"
+        assert old["id"] == new["id"], "one event, rendered for each endpoint"
+        assert old["data"]["object"]["payment_intent"].startswith("pi_")
+        assert old["data"]["object"]["charge"].startswith("ch_")
+        assert "payment_intent" not in new["data"]["object"]
+        assert new["data"]["object"]["parent"] is None
+        old_intent, new_intent = (
+            failed(r, "payment_intent.payment_failed", intent) for r in (legacy, today)
+        )
+        assert old_intent["data"]["object"]["invoice"] == invoice
+        assert "invoice" not in new_intent["data"]["object"]
+        with pytest.raises(stripe.InvalidRequestError, match="api_version"):
+            client.v1.webhook_endpoints.create(
+                params={"url": legacy.url, "enabled_events": ["*"], "api_version": "2019-01-01"}
+            )
+        for endpoint in endpoints:
+            client.v1.webhook_endpoints.delete(str(endpoint.id))
+    finally:
+        legacy.close()
+        today.close()
+
+
+def test_a_new_card_sends_the_events_stripe_sends(client: stripe.StripeClient) -> None:
+    """Attaching a card says payment_method.attached; making it the default (through the API or
+    the billing portal) says customer.updated with the earlier default; an update that changes
+    nothing says nothing."""
+    receiver = Receiver()
+    try:
+        endpoint = client.v1.webhook_endpoints.create(
+            params={"url": receiver.url, "enabled_events": ["*"]}
+        )
+        customer = client.v1.customers.create(
+            params={"name": "Card Changer", "payment_method": "pm_card_visa"}
+        )
+        [first] = client.v1.customers.payment_methods.list(customer.id).data
+        client.v1.customers.update(
+            customer.id, params={"invoice_settings": {"default_payment_method": first.id}}
+        )
+        client.v1.customers.update(
+            customer.id, params={"invoice_settings": {"default_payment_method": first.id}}
+        )
+        session = client.v1.billing_portal.sessions.create(params={"customer": customer.id})
+        changed = httpx.post(
+            f"{session.url}/payment_method", data={"payment_method": "pm_card_mastercard"}
+        )
+        assert changed.status_code == 303
+        after = client.v1.customers.retrieve(customer.id)
+        second = str(after.invoice_settings.default_payment_method)
+        assert second != first.id
+
+        def of_customer() -> list[dict[str, Any]]:
+            events = [json.loads(d["body"]) for d in receiver.received]
+            return [
+                e
+                for e in sorted(events, key=lambda e: e["created"])
+                if customer.id in (e["data"]["object"]["id"], e["data"]["object"].get("customer"))
+            ]
+
+        wait_until(lambda: len(of_customer()) >= 5)
+        seen = [(e["type"], e["data"]["object"]["id"]) for e in of_customer()]
+        assert seen == [
+            ("customer.created", customer.id),
+            ("payment_method.attached", first.id),
+            ("customer.updated", customer.id),
+            ("payment_method.attached", second),
+            ("customer.updated", customer.id),
+        ]
+        updates = [e["data"] for e in of_customer() if e["type"] == "customer.updated"]
+        assert [u["previous_attributes"] for u in updates] == [
+            {"invoice_settings": {"default_payment_method": None}},
+            {"invoice_settings": {"default_payment_method": first.id}},
+        ]
+        client.v1.webhook_endpoints.delete(str(endpoint.id))
+    finally:
+        receiver.close()
+
+
+def _event_of(receiver: Receiver, kind: str, object_id: str) -> dict[str, Any] | None:
+    for delivery in receiver.received:
+        event = json.loads(delivery["body"])
+        if event["type"] == kind and event["data"]["object"]["id"] == object_id:
+            return dict(event)
+    return None
 
 
 def test_idempotency_keys_replay_and_refuse_reuse(
@@ -156,8 +298,11 @@ def test_idempotency_keys_replay_and_refuse_reuse(
     first = client.v1.invoices.pay(invoice, options={"idempotency_key": key})
     again = client.v1.invoices.pay(invoice, options={"idempotency_key": key})
     assert first.status == again.status == "paid"
-    charges = client.v1.charges.list(params={"limit": 100}).data
-    assert len([c for c in charges if c.invoice == invoice and c.status == "succeeded"]) == 1
+    [payment] = client.v1.invoice_payments.list(params={"invoice": invoice}).data
+    charges = client.v1.charges.list(
+        params={"payment_intent": str(payment.payment.payment_intent)}
+    ).data
+    assert [c.status for c in charges] == ["succeeded"]
     pays = requests_of(sandbox, service="stripe", path=f"/v1/invoices/{invoice}/pay")
     assert [p["idempotency_key"] for p in pays] == [key, key]
     with pytest.raises(stripe.IdempotencyError):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from temporalio.common import SearchAttributeKey
 
+from canary.models import OPEN_STATES
+
 ERROR_TYPE = SearchAttributeKey.for_keyword("CanaryErrorType")
 ACCOUNT = SearchAttributeKey.for_keyword("CanaryAccount")
 SEVERITY = SearchAttributeKey.for_keyword("CanarySeverity")
@@ -26,6 +28,28 @@ ALL: tuple[SearchAttributeKey, ...] = (
     SUBJECT,
     SIGNATURE,
 )
+
+
+#: Every remediation, once: the latest run of each (a run that continued as new hands its
+#: whole story to the next one).
+REMEDIATIONS = "WorkflowType = 'RemediationWorkflow' AND ExecutionStatus != 'ContinuedAsNew'"
+
+
+def is_open(running: bool, state: str | None) -> bool:
+    """Whether a remediation is open: its run is going and it has not closed. One that closed
+    and cools down (folding repeats in quietly) still runs, in a closed state: not open.
+    ``canary list --open``, the report and the Temporal UI's saved view agree on this."""
+    return running and (state is None or state in OPEN_STATES)
+
+
+def open_remediations() -> str:
+    """The visibility query of open remediations (``is_open`` as Temporal filters it): the
+    query of `canary list --open` and of the Temporal UI's saved view in the README."""
+    states = ", ".join(f"'{state}'" for state in sorted(OPEN_STATES))
+    return (
+        "WorkflowType = 'RemediationWorkflow' AND ExecutionStatus = 'Running'"
+        f" AND {STATE.name} IN ({states})"
+    )
 
 
 def cli_flags() -> list[str]:

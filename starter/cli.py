@@ -233,14 +233,16 @@ def status(
 
 @app.command("list")
 def list_(
-    open_only: bool = typer.Option(False, "--open", help="Only open remediations."),
+    open_only: bool = typer.Option(
+        False, "--open", help="Only open ones (a remediation cooling down after it closed is not)."
+    ),
     error_type: str | None = typer.Option(None, "--type", help="Only this error type."),
     limit: int = typer.Option(100, help="At most this many."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List remediations, newest first."""
     from canary.client import connect
-    from starter.listing import list_remediations
+    from starter.listing import list_remediations, listing_table
 
     async def go() -> list[Any]:
         return await list_remediations(await connect(), open_only, error_type, limit)
@@ -249,13 +251,7 @@ def list_(
     if as_json:
         typer.echo(json.dumps([s.model_dump(mode="json") for s in found], indent=2))
         return
-    if not found:
-        typer.echo("No remediations.")
-    for item in found:
-        typer.echo(
-            f"{item.state:<15} {item.outcome or '-':<20} {item.error_type:<16} "
-            f"{item.subject_id:<28} {item.workflow_id}"
-        )
+    typer.echo(listing_table(found) if found else "No remediations.")
 
 
 @app.command()

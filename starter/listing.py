@@ -9,16 +9,15 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from canary import search_attributes as sa
+from canary.blocks.mrkdwn import clip
 from canary.models import AccountRef, RemediationSummary, Subject
+from canary.rules.report import text_table
 from workflows import RemediationWorkflow
 
 
 def visibility_query(open_only: bool = False, error_type: str | None = None) -> str:
-    # A long-lived remediation that continued as new has one closed run per continuation;
-    # its latest run carries the whole story, so only that one is listed.
-    clauses = ["WorkflowType = 'RemediationWorkflow'", "ExecutionStatus != 'ContinuedAsNew'"]
-    if open_only:
-        clauses.append("ExecutionStatus = 'Running'")
+    """Remediations (open ones: running and not closed, as the report counts them)."""
+    clauses = [sa.open_remediations() if open_only else sa.REMEDIATIONS]
     if error_type:
         clauses.append(f"{sa.ERROR_TYPE.name} = '{error_type.replace(chr(39), '')}'")
     return " AND ".join(clauses)
@@ -73,3 +72,27 @@ async def list_remediations(
             return await _summary(client, execution)
 
     return list(await asyncio.gather(*(one(e) for e in executions)))
+
+
+#: Columns cut to these widths so that one remediation stays on one line; the workflow id
+#: comes last and whole, to copy into `canary status`.
+ACCOUNT_WIDTH = 24
+HEADLINE_WIDTH = 56
+
+
+def listing_table(summaries: list[RemediationSummary]) -> str:
+    """`canary list` for people: a header, then one aligned row per remediation."""
+    rows = [["STATE", "OUTCOME", "TYPE", "ACCOUNT", "HEADLINE", "STARTED (UTC)", "WORKFLOW ID"]]
+    for item in summaries:
+        rows.append(
+            [
+                item.state,
+                item.outcome or "-",
+                item.error_type,
+                clip(item.account.label(), ACCOUNT_WIDTH),
+                clip(" ".join(item.headline.split()) or "-", HEADLINE_WIDTH),
+                item.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+                item.workflow_id,
+            ]
+        )
+    return text_table(rows)

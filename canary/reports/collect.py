@@ -40,8 +40,8 @@ def report_query(request: ReportRequest) -> str:
     # Runs that continued as new are left out: the latest run of the chain carries the
     # whole remediation (its first start, timeline and counts), so it is counted once.
     return (
-        "WorkflowType = 'RemediationWorkflow' AND ExecutionStatus != 'ContinuedAsNew'"
-        " AND StartTime < '"
+        sa.REMEDIATIONS
+        + " AND StartTime < '"
         + until
         + "' AND (ExecutionStatus = 'Running' OR StartTime >= '"
         + since

@@ -41,6 +41,7 @@ from canary.reports.models import (
     TypeStats,
     Unreadable,
 )
+from canary.search_attributes import is_open
 
 
 def percentile(values: Iterable[float], q: float) -> float | None:
@@ -179,7 +180,8 @@ class _Item:
             record = record_from_status(status)
         self.record = record
         self.status = status
-        self.open = facts.execution == "running" and record is None
+        state = status.state if status is not None else facts.state
+        self.open = is_open(facts.execution == "running", state) and record is None
         # A remediation began when Temporal accepted its start, which is at or before the
         # workflow's own clock on its first task (a busy worker picks starts up out of order);
         # a continued run's own start is later than the carried beginning.

@@ -1,6 +1,10 @@
-"""Stripe: the invoice and customer lookups of a diagnosis, and the payment steps (retry the
-payment, the payer's links, check the invoice, find a deal's payment).
+"""Stripe: the invoice and customer lookups of a diagnosis, the payment steps (retry the
+payment, the payer's links, check the invoice, find a deal's payment), and the activity that
+finds the invoice a payment intent pays.
 
+Canary's calls speak the API version the SDK pins, in which an invoice's payments are
+``invoice_payment`` objects and payment intents and charges name no invoice; what a webhook
+endpoint of 2024-06-20 sends (an invoice naming its ``payment_intent``) is read too.
 Every write carries an idempotency key derived from the workflow id and the step's attempt.
 """
 
@@ -10,13 +14,34 @@ import asyncio
 from datetime import date
 from typing import Any
 
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.calls import application_error, call, idempotency_key
 from activities.services import Services
 from canary.adapters import PaymentDeclined, PermanentError, TransientError, format_amount
+from canary.adapters.stripe_shapes import payment_intent_of_invoice, subscription_of_invoice
 from canary.models import AccountRef, Detection, EnrichOutput, Link, StepInput, StepOutput
+from canary.models.payments import PaymentIntentInvoice, PaymentIntentRef
 from canary.rules.pipeline import payment_for_deal
+
+
+class StripeActivities:
+    """The Stripe lookups a workflow calls itself (not through an SOP's enrichers or steps)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    @activity.defn(name="canary.invoice_of_payment_intent")
+    async def invoice_of_payment_intent(self, request: PaymentIntentRef) -> PaymentIntentInvoice:
+        """The invoice a payment intent pays, through its invoice payments
+        (``GET /v1/invoice_payments?payment[type]=payment_intent&payment[payment_intent]=…``):
+        how a payment intent's or a charge's failure, which names no invoice in today's API
+        versions, finds the invoice's remediation."""
+        found = await call(
+            self.services.stripe.invoice_of_payment_intent, request.payment_intent_id
+        )
+        return PaymentIntentInvoice(payment_intent_id=request.payment_intent_id, invoice_id=found)
 
 
 class StripeHandlers:
@@ -28,8 +53,9 @@ class StripeHandlers:
     # -- enrichers ------------------------------------------------------------------------
 
     async def invoice(self, detection: Detection) -> EnrichOutput:
-        """The invoice, its customer and (without a decline code) its payment intent, read in
-        one call; a detection that names no invoice but a customer reads the customer.
+        """The invoice and its customer, read in one call, and (without a decline code) the
+        payment intent of its latest payment; a detection that names no invoice but a customer
+        reads the customer.
 
         What it returns goes into the remediation's history, so it is an allow-list of what
         Canary shows and acts on: ids, amounts, status, the decline, the hosted page, the
@@ -40,9 +66,10 @@ class StripeHandlers:
             if _customer_id(detection):
                 return await self.customer(detection)
             return EnrichOutput(facts={"invoice_lookup": "no invoice on this detection"})
-        # Without a decline code, why it failed is on the payment intent.
+        # Without a decline code, why it failed is on the payment intent, found through the
+        # invoice's payments (included in the same call).
         needs_intent = not detection.facts.get("decline_code")
-        expand = ["customer", "payment_intent"] if needs_intent else ["customer"]
+        expand = ["customer", "payments"] if needs_intent else ["customer"]
         invoice = await call(self.services.stripe.invoice, found_id, expand)
         customer = invoice.get("customer")
         customer_id = customer.get("id") if isinstance(customer, dict) else customer
@@ -59,6 +86,7 @@ class StripeHandlers:
             "attempt_count": invoice.get("attempt_count"),
             "hosted_invoice_url": invoice.get("hosted_invoice_url"),
             "customer_id": customer_id,
+            "subscription_id": subscription_of_invoice(invoice),
         }
         if needs_intent:
             facts.update(await self._last_payment_error(invoice))
@@ -77,18 +105,13 @@ class StripeHandlers:
     async def _last_payment_error(self, invoice: dict[str, Any]) -> dict[str, Any]:
         """Why the last attempt failed, from the invoice's payment intent.
 
-        Older API versions link it as ``invoice.payment_intent``; newer ones list it under
-        ``invoice.payments``. Either way the decline code lives on the payment intent.
+        Today's versions list it under ``invoice.payments`` (newest first); 2024-06-20 named it
+        as ``invoice.payment_intent``. Either way the decline code lives on the payment intent.
         """
-        intent = invoice.get("payment_intent")
-        if not intent:
-            for payment in (invoice.get("payments") or {}).get("data", []):
-                intent = (payment.get("payment") or {}).get("payment_intent")
-                if intent:
-                    break
+        intent = payment_intent_of_invoice(invoice)
         if not intent:
             return {}
-        # Expanded with the invoice (one call), or only its id: then read it.
+        # Expanded in place (an object), or only its id: then read it.
         found = (
             intent
             if isinstance(intent, dict)

@@ -9,6 +9,14 @@ invoices, charges and payment intents, and a history keeps whatever it is given.
 
 An event of the other mode than this Canary's (``livemode``) is acknowledged and ignored
 (:func:`mode_mismatch`).
+
+Each event is read in its own ``api_version`` (:mod:`canary.adapters.stripe_shapes`): before
+2025-03-31 a payment intent's or a charge's failure names its invoice, and the invoice its
+charge, so the three events of one declined attempt are one detection of the invoice. From
+then on they name no invoice: a payment intent's and a charge's failure are a detection of
+the payment intent (one, keyed by the charge), and the invoice's is a detection of the
+invoice keyed by its event; the remediation finds the invoice of a payment intent through
+Stripe's invoice payments (``canary.invoice_of_payment_intent``).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from canary.adapters.stripe_adapter import format_amount
+from canary.adapters.stripe_shapes import charge_of_invoice, invoice_of, names_invoice, object_id
 from canary.models import AccountRef, Detection, ExternalEvent, Subject
 from canary.settings import Settings
 from workflows import remediation_id
@@ -27,12 +36,6 @@ FAILURE_EVENTS = frozenset(
 SUCCESS_EVENTS = frozenset(
     {"invoice.paid", "invoice.payment_succeeded", "payment_intent.succeeded", "charge.succeeded"}
 )
-
-
-def _id(value: Any) -> str | None:
-    if isinstance(value, dict):
-        return value.get("id")
-    return value if isinstance(value, str) and value else None
 
 
 def _domain(email: str | None) -> str | None:
@@ -50,20 +53,23 @@ def _when(event: dict[str, Any]) -> datetime:
     return datetime.now(UTC)
 
 
-def _invoice_of(obj: dict[str, Any]) -> str | None:
-    # Older API versions put the invoice on the payment intent / charge; newer ones in metadata.
-    return _id(obj.get("invoice")) or (obj.get("metadata") or {}).get("invoice_id")
+def _invoice_of(event: dict[str, Any], obj: dict[str, Any]) -> str | None:
+    """The invoice a payment intent or charge of ``event`` names: only versions before
+    2025-03-31 name one."""
+    return invoice_of(obj) if names_invoice(event.get("api_version")) else None
 
 
-def _attempt_of(kind: str, obj: dict[str, Any]) -> str | None:
-    """The charge behind a failure event: what one payment attempt is known by."""
+def _attempt_of(event: dict[str, Any], obj: dict[str, Any]) -> str | None:
+    """The charge behind a failure event: what one payment attempt is known by (an invoice
+    of today's versions names none)."""
+    kind = event.get("type")
     if kind == "charge.failed":
-        return _id(obj.get("id"))
+        return object_id(obj.get("id"))
     if kind == "payment_intent.payment_failed":
-        return _id(obj.get("latest_charge")) or _id(
+        return object_id(obj.get("latest_charge")) or object_id(
             (obj.get("last_payment_error") or {}).get("charge")
         )
-    return _id(obj.get("charge"))
+    return charge_of_invoice(obj) if names_invoice(event.get("api_version")) else None
 
 
 def detection_from_event(event: dict[str, Any]) -> Detection | None:
@@ -93,7 +99,7 @@ def detection_from_event(event: dict[str, Any]) -> Detection | None:
         name = obj.get("customer_name")
     elif kind == "payment_intent.payment_failed":
         error = obj.get("last_payment_error") or {}
-        invoice = _invoice_of(obj)
+        invoice = _invoice_of(event, obj)
         subject = (
             Subject(kind="invoice", id=invoice)
             if invoice
@@ -114,8 +120,8 @@ def detection_from_event(event: dict[str, Any]) -> Detection | None:
         email = obj.get("receipt_email")
         name = None
     else:  # charge.failed
-        invoice = _invoice_of(obj)
-        payment_intent = _id(obj.get("payment_intent"))
+        invoice = _invoice_of(event, obj)
+        payment_intent = object_id(obj.get("payment_intent"))
         if invoice:
             subject = Subject(kind="invoice", id=invoice)
         elif payment_intent:
@@ -146,12 +152,12 @@ def detection_from_event(event: dict[str, Any]) -> Detection | None:
     return Detection(
         # One declined attempt makes Stripe send charge.failed, payment_intent.payment_failed
         # and invoice.payment_failed; keyed by the charge, they count as one occurrence.
-        id=_attempt_of(kind, obj) or event.get("id"),
+        id=_attempt_of(event, obj) or event.get("id"),
         type="payment_failed",
         source="stripe",
         subject=subject,
         account=AccountRef(
-            stripe_customer_id=_id(obj.get("customer")), name=name, domain=_domain(email)
+            stripe_customer_id=object_id(obj.get("customer")), name=name, domain=_domain(email)
         ),
         occurred_at=_when(event),
         message=message,
@@ -183,7 +189,7 @@ def stage_detection_from_event(event: dict[str, Any]) -> Detection | None:
         source="stripe",
         subject=Subject(kind="opportunity", id=str(opportunity)),
         account=AccountRef(
-            stripe_customer_id=_id(obj.get("customer")),
+            stripe_customer_id=object_id(obj.get("customer")),
             name=obj.get("customer_name"),
             domain=_domain(obj.get("customer_email")),
         ),
@@ -212,11 +218,13 @@ def resolution_from_event(event: dict[str, Any]) -> tuple[list[str], ExternalEve
     if kind.startswith("invoice."):
         targets.append(remediation_id("payment_failed", "invoice", obj.get("id", "")))
     else:
-        invoice = _invoice_of(obj)
+        invoice = _invoice_of(event, obj)
         if invoice:
             targets.append(remediation_id("payment_failed", "invoice", invoice))
         intent = (
-            obj.get("id") if kind.startswith("payment_intent.") else _id(obj.get("payment_intent"))
+            obj.get("id")
+            if kind.startswith("payment_intent.")
+            else object_id(obj.get("payment_intent"))
         )
         if intent:
             targets.append(remediation_id("payment_failed", "payment_intent", intent))

@@ -101,10 +101,10 @@ def _translate(exc: stripe.StripeError) -> Exception:
     return PermanentError(SERVICE, message, code)
 
 
-# The API version Canary reads Stripe's objects in (an invoice names its payment intent, which
-# can be expanded in the same call), pinned rather than left to the SDK's release; the
-# sandbox's Stripe speaks the same version.
-STRIPE_API_VERSION = "2024-06-20"
+#: The API version Canary's calls speak: the one the installed SDK pins, a new account's
+#: default. In it an invoice names neither its payment intent nor its charge (its payments are
+#: invoice payments), and payment intents and charges name no invoice.
+STRIPE_API_VERSION: str = stripe.api_version
 
 
 def _session(api_base: str) -> requests.Session:
@@ -172,6 +172,24 @@ class StripeAdapter:
         invoice_id = checked_id(invoice_id, "invoice id", "invoice")
         params = {"expand": expand} if expand else None
         return self._call(self._client.v1.invoices.retrieve, invoice_id, params=params)
+
+    def invoice_of_payment_intent(self, payment_intent_id: str) -> str | None:
+        """The invoice a payment intent pays, found through its invoice payments; None when it
+        pays none (a payment made outside invoicing)."""
+        payment_intent_id = checked_id(payment_intent_id, "payment intent id", "payment_intent")
+        found = self._call(
+            self._client.v1.invoice_payments.list,
+            params={
+                "payment": {"type": "payment_intent", "payment_intent": payment_intent_id},
+                "limit": 1,
+            },
+        )
+        for payment in found.get("data") or []:
+            invoice = payment.get("invoice")
+            invoice_id = invoice.get("id") if isinstance(invoice, dict) else invoice
+            if invoice_id:
+                return checked_id(invoice_id, "invoice id", "invoice")
+        return None
 
     def customer(self, customer_id: str) -> dict[str, Any]:
         customer_id = checked_id(customer_id, "customer id", "customer")

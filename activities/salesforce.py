@@ -19,6 +19,8 @@ from canary.catalog import build_context, render
 from canary.models import AccountRef, Detection, EnrichOutput, StepInput, StepOutput
 
 CLOSED_WON = "Closed Won"
+#: Task.Description's length in every org (a long text area of 32,000 characters).
+TASK_DESCRIPTION_LENGTH = 32000
 
 
 def _owner_facts(record: dict[str, Any]) -> dict[str, Any]:
@@ -246,13 +248,19 @@ class SalesforceHandlers:
         # detector's task names the customer, the figures and the CSM who owns it.
         context = build_context(request.detection, request.facts)
         subject = render(str(params.get("subject") or request.step.title), context)[:255]
-        # Idempotent: the task carries the attempt key, and a retry finds it first.
+        # Idempotent: the task carries the attempt key on a line of its own, and a retry finds
+        # it first. Salesforce cannot filter on Description (a long text area), so the query
+        # filters on what it can (the subject and the record it is about) and the marker is
+        # looked for in the few descriptions that come back.
         marker = f"canary:{request.attempt_key}"[:255]
-        existing = await call(
+        earlier = await call(
             self.services.salesforce.query,
-            "SELECT Id FROM Task WHERE Description LIKE '%{marker:like}%'",
-            marker=marker,
+            "SELECT Id, Description FROM Task WHERE Subject = {subject}"
+            + (" AND WhatId = {what}" if what else ""),
+            subject=subject,
+            what=what,
         )
+        existing = [t for t in earlier if marker in str(t.get("Description") or "").splitlines()]
         if existing:
             return StepOutput(ok=True, text=f"CRM task already created ({existing[0]['Id']}).")
         fields: dict[str, Any] = {
@@ -262,7 +270,10 @@ class SalesforceHandlers:
             "Description": marker,
         }
         if params.get("description"):
-            fields["Description"] = f"{render(str(params['description']), context)}\n\n{marker}"
+            # The marker always fits: the text is cut to the field's length before it.
+            room = TASK_DESCRIPTION_LENGTH - len(marker) - 2
+            text = render(str(params["description"]), context)[:room]
+            fields["Description"] = f"{text}\n\n{marker}"
         owner = render(str(params.get("owner") or ""), context, missing="")
         if owner:
             fields["OwnerId"] = owner

@@ -132,6 +132,11 @@ async def live_stack(
             async with build_worker(env_client, settings, activities=activities):
                 yield live
     finally:
+        # Every sandbox numbers its records alike, and remediation ids are per subject: leave
+        # none running for a later test on this server to fold into once this worker is gone.
+        running = f"TaskQueue = '{settings.task_queue}' AND ExecutionStatus = 'Running'"
+        async for execution in env_client.list_workflows(running):
+            await env_client.get_workflow_handle(execution.id).terminate("test finished")
         server.should_exit = True
         await serving
         sandbox.stop()

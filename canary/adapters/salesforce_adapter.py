@@ -33,6 +33,10 @@ from canary.settings import MissingSettingError, Settings
 
 SERVICE = "salesforce"
 OWNER_FIELDS = "Owner.Name, Owner.Email, Owner.Manager.Name, Owner.Manager.Email"
+#: Refusals that pass by themselves, whatever their status: the org's API request limit
+#: (403; the 24-hour allowance or too many long requests at once) and a record another
+#: transaction holds locked (400). Retried with the activity's backoff, not given up on.
+TRANSIENT_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
 
 
 class PlainHttpAdapter(HTTPAdapter):
@@ -98,6 +102,8 @@ def object_name(sobject: str) -> str:
 def _translate(exc: Exception) -> Exception:
     if isinstance(exc, SalesforceError):
         code, message = error_code(exc)
+        if code in TRANSIENT_CODES:
+            return TransientError(SERVICE, message or code, code)
         if isinstance(exc, SalesforceResourceNotFound):
             return PermanentError(SERVICE, message or "not found", code or "NOT_FOUND")
         if isinstance(exc, SalesforceMalformedRequest | SalesforceRefusedRequest):

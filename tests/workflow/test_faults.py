@@ -382,6 +382,60 @@ async def test_salesforce_500_and_429_are_retried(stack: LiveStack) -> None:
     assert status.diagnosis.facts.get("opportunity_found") is True
 
 
+async def test_salesforce_request_limit_and_row_lock_are_retried(stack: LiveStack) -> None:
+    """The org's API request limit (403 REQUEST_LIMIT_EXCEEDED) and a record another
+    transaction holds (400 UNABLE_TO_LOCK_ROW) pass by themselves: the lookup and the approved
+    write are retried with backoff, not recorded as Salesforce's refusal."""
+    created = await stack.http.post(
+        f"{stack.sandbox.url}/services/data/v59.0/sobjects/Opportunity",
+        headers={"Authorization": "Bearer 00DSANDBOX!e2e-session"},
+        json={"Name": f"Busy org {uuid.uuid4().hex[:6]}", "CloseDate": "2026-12-31",
+              "StageName": "Negotiation/Review", "Amount": 12000, "Contract_Signed__c": True},
+    )
+    assert created.status_code == 201, created.text
+    opportunity = created.json()["id"]
+    query = "/services/data/v59.0/query"
+    record = f"/services/data/v59.0/sobjects/Opportunity/{opportunity}"
+    await add_fault(stack, service="salesforce", path=query, status=403)
+    await add_fault(stack, service="salesforce", path=record, method="PATCH", status=400,
+                    error_code="UNABLE_TO_LOCK_ROW")
+    accepted = await stack.http.post(
+        f"{stack.gateway_url}/api/detections",
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+        json={"type": "stage_mismatch", "source": "pandadoc",
+              "subject": {"kind": "opportunity", "id": opportunity},
+              "facts": {"signal": "contract_signed"},
+              "message": "Contract signed in PandaDoc"},
+    )
+    assert accepted.status_code == 202, accepted.text
+    workflow_id = accepted.json()["workflow_id"]
+    status = await waiting_for_a_person(stack, workflow_id)
+    reads = await stack.requests(service="salesforce", path_prefix=query)
+    assert [r["status"] for r in reads[:2]] == [403, 200]
+    assert reads[0]["response"] == json.dumps(
+        [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+    )
+    assert gaps(reads[:2])[0] >= 0.9  # the retry policy's first backoff (1 s)
+    assert "enrich_failed" not in kinds(status)
+    assert status.diagnosis is not None and status.diagnosis.branch == "ready_to_close"
+
+    answer = await take_action(
+        stack.client, workflow_id,
+        ActionRequest(action="approve", user="U0DAN", member_of=["revops"]),
+    )
+    assert answer.accepted, answer
+    status = await eventually(
+        lambda: get_status(stack.client, workflow_id),
+        lambda s: s is not None and s.outcome is not None, timeout=60,
+    )
+    assert status.outcome == "resolved_by_human", kinds(status)
+    writes = await stack.requests(service="salesforce", method="PATCH", path=record)
+    assert [w["status"] for w in writes] == [400, 204]
+    assert "UNABLE_TO_LOCK_ROW" in writes[0]["response"]
+    assert gaps(writes)[0] >= 1.9  # the step policy's first backoff (2 s)
+    assert "step_failed" not in kinds(status)
+
+
 async def test_malformed_answers_are_retried_not_taken_as_refusals(stack: LiveStack) -> None:
     invoice, workflow_id = await declined_invoice(
         stack,

@@ -23,8 +23,6 @@ from canary.models import (
     InvestigateInput,
     Investigation,
     Link,
-    ResolveGroupsInput,
-    ResolveGroupsOutput,
     ResolveOwnerInput,
     ResolveOwnerOutput,
     SlackMessageInput,
@@ -78,8 +76,11 @@ class FakeServices:
                 account=AccountRef(owner_email=self.owner_email),
             )
         if request.enricher == "salesforce.opportunity":
-            # The opportunity's owner, as the sandbox's Salesforce names it.
-            return EnrichOutput(facts={}, account=AccountRef(owner_email=self.owner_email))
+            # Found, with its owner, as the sandbox's Salesforce answers the lookup.
+            return EnrichOutput(
+                facts={"opportunity_found": True},
+                account=AccountRef(owner_email=self.owner_email),
+            )
         return EnrichOutput(facts={})
 
     @activity.defn(name="canary.diagnose")
@@ -102,7 +103,6 @@ class FakeServices:
             enrich=self.enrich,
             diagnose=self.diagnose,
             resolve_owner=self.resolve_owner,
-            resolve_groups=self.resolve_groups,
             prepare=self.run_step,
         )
 
@@ -156,12 +156,6 @@ class FakeServices:
     async def resolve_owner(self, request: ResolveOwnerInput) -> ResolveOwnerOutput:
         return ResolveOwnerOutput(slack_user=self.owner, email=request.emails[0], name="Alice")
 
-    @activity.defn(name="canary.resolve_groups")
-    async def resolve_groups(self, request: ResolveGroupsInput) -> ResolveGroupsOutput:
-        return ResolveGroupsOutput(
-            members={g: list(self.groups.get(g, [])) for g in request.groups}
-        )
-
     @activity.defn(name="canary.digest_add")
     async def digest_add(self, request: DigestAddInput) -> DigestAddOutput:
         self.digests.append(request)
@@ -184,5 +178,4 @@ class FakeServices:
             self.run_step,
             self.post_slack,
             self.resolve_owner,
-            self.resolve_groups,
         ]

@@ -249,7 +249,10 @@ def diagnose(
             branch = candidate
             break
 
-    what_happened = render(sop.message.what_happened, context)
+    what_happened = render(
+        branch.what_happened if branch and branch.what_happened else sop.message.what_happened,
+        context,
+    )
     summary = what_happened
     if branch and branch.summary:
         summary = f"{what_happened}\n{render(branch.summary, context)}"
@@ -279,7 +282,9 @@ def diagnose(
         branch=branch.id if branch else None,
         severity=(branch.severity if branch and branch.severity else sop.severity),
         steps=steps,
-        headline=render(sop.message.headline, context),
+        headline=render(
+            branch.headline if branch and branch.headline else sop.message.headline, context
+        ),
         summary=summary,
         what_to_do=what_to_do,
         investigate=links,

@@ -226,6 +226,12 @@ class Branch(BaseModel):
     title: str = Field(description="What this diagnosis step checks, for the timeline.")
     when: Rule | None = Field(None, description="None matches always (a default branch).")
     severity: Severity | None = None
+    headline: str | None = Field(None, description="Replaces the message's headline.")
+    what_happened: str | None = Field(
+        None,
+        description="Replaces the message's what_happened (a case where what the SOP's text "
+        "states is not known, such as a lookup that failed).",
+    )
     summary: str | None = None
     what_to_do: str | None = None
     steps: list[Step] = Field(default_factory=list)

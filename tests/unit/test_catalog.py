@@ -206,6 +206,29 @@ def test_stage_mismatch_branches() -> None:
     assert confirm and "Hooli — Expansion" in confirm
 
 
+def test_a_failed_opportunity_lookup_says_so_and_proposes_nothing() -> None:
+    """Without the lookup's answer the stage, amount and owner are unknown: the alert says
+    Canary could not check, and no "Mark Closed Won" is built on unknown values."""
+    paid = Detection(
+        source="stripe",
+        subject={"kind": "opportunity", "id": "006AAA"},
+        message="invoice paid",
+        # A report's own words are not the lookup's: they do not make it a known deal.
+        facts={"signal": "payment_succeeded", "opportunity_stage": "Negotiation/Review"},
+    )
+    result = diagnose(paid, plan(paid, CATALOG), CATALOG, {}, ENV)
+    assert result.branch == "lookup_failed"
+    assert result.headline == "Could not check opportunity 006AAA in Salesforce"
+    assert "could not check it in Salesforce" in result.summary
+    assert "(unknown)" not in result.summary + result.headline
+    assert [a.id for a in result.actions] == ["resolve", "snooze", "dismiss"]
+    assert not any(step for a in result.actions for step in a.steps)
+    assert not result.automated and not result.nothing_to_fix
+    # Salesforce answered that there is no such opportunity: that is known, not a failure.
+    missing = stage(opportunity_found=False)
+    assert diagnose(missing, plan(missing, CATALOG), CATALOG).branch == "opportunity_missing"
+
+
 def unlinked(**facts: object) -> Detection:
     return Detection(
         source="product",
@@ -235,6 +258,13 @@ def test_account_unlinked_branches() -> None:
 
     linked = unlinked(candidate_count=1, linked_account_id="001A", linked_account_name="Hooli")
     assert diagnose(linked, plan(linked, CATALOG), CATALOG).nothing_to_fix
+
+    # The search failed: no "no match" verdict, no account created, no RevOps ping.
+    unknown = unlinked()
+    result = diagnose(unknown, plan(unknown, CATALOG), CATALOG)
+    assert result.branch == "lookup_failed" and "could not search Salesforce" in result.summary
+    assert not result.automated
+    assert [a.id for a in result.actions] == ["resolve", "dismiss"]
 
 
 def test_recurring_unknown_error_asks_for_an_sop() -> None:

@@ -436,6 +436,60 @@ async def test_salesforce_request_limit_and_row_lock_are_retried(stack: LiveStac
     assert "step_failed" not in kinds(status)
 
 
+async def test_a_failed_opportunity_lookup_says_so_and_offers_no_approval(
+    stack: LiveStack,
+) -> None:
+    """Salesforce refuses the lookup for good: the alert says Canary could not check, the
+    thread says why, and no "Mark Closed Won" is offered on a stage and amount nobody read."""
+    created = await stack.http.post(
+        f"{stack.sandbox.url}/services/data/v59.0/sobjects/Opportunity",
+        headers={"Authorization": "Bearer 00DSANDBOX!e2e-session"},
+        json={"Name": f"Unreadable {uuid.uuid4().hex[:6]}", "CloseDate": "2026-12-31",
+              "StageName": "Negotiation/Review", "Contract_Signed__c": True},
+    )
+    assert created.status_code == 201, created.text
+    opportunity = created.json()["id"]
+    await add_fault(stack, service="salesforce", path="/services/data/v59.0/query", status=403,
+                    error_code="INSUFFICIENT_ACCESS_OR_READONLY", times=None)
+    accepted = await stack.http.post(
+        f"{stack.gateway_url}/api/detections",
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+        json={"type": "stage_mismatch", "source": "pandadoc",
+              "subject": {"kind": "opportunity", "id": opportunity},
+              "facts": {"signal": "contract_signed"}, "message": "Contract signed in PandaDoc"},
+    )
+    assert accepted.status_code == 202, accepted.text
+    workflow_id = accepted.json()["workflow_id"]
+    status = await waiting_for_a_person(stack, workflow_id)
+    assert status.diagnosis is not None and status.diagnosis.branch == "lookup_failed"
+    failed = [e.text for e in status.timeline if e.kind == "enrich_failed"]
+    assert failed == ["Could not look up salesforce.opportunity: salesforce: Sandbox fault"]
+
+    messages = await stack.messages("#gtm-alerts")
+    assert status.slack is not None
+    alert = next(m for m in messages if m["ts"] == status.slack.ts)
+    shown = json.dumps(alert["blocks"])
+    assert f"Could not check opportunity {opportunity} in Salesforce" in shown
+    assert "could not check it in Salesforce" in shown and "(unknown)" not in shown
+    buttons = [e["action_id"] for b in alert["blocks"] for e in b.get("elements", [])
+               if e.get("type") == "button"]
+    assert buttons == ["canary:resolve", "canary:snooze", "canary:dismiss"]
+    replies = await eventually(
+        lambda: stack.messages("#gtm-alerts"),
+        lambda found: any(m.get("thread_ts") == alert["ts"] and m["ts"] != alert["ts"]
+                          and "Could not look up salesforce.opportunity" in str(m)
+                          for m in found),
+        timeout=30,
+    )
+    assert replies
+    refused = await take_action(
+        stack.client, workflow_id,
+        ActionRequest(action="approve", user="U0DAN", member_of=["revops"]),
+    )
+    assert not refused.accepted
+    assert not await stack.requests(service="salesforce", method="PATCH")
+
+
 async def test_malformed_answers_are_retried_not_taken_as_refusals(stack: LiveStack) -> None:
     invoice, workflow_id = await declined_invoice(
         stack,

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import asyncio
 
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.calls import call
 from activities.services import Services
+from activities.slack import post_once, retried
 from canary.adapters import PermanentError, TransientError
 from canary.adapters.email_adapter import message_id
 from canary.blocks import report_blocks
@@ -37,21 +36,15 @@ class ReportSender:
         sent: list[str] = []
         notes: list[str] = []
         if channel:
-            slack = self.services.slack
-            key = f"{request.attempt_key}/report"
-            existing = None
-            if activity.in_activity() and activity.info().attempt > 1:
-                existing = await call(slack.find_by_metadata, str(channel), key)
-            if existing is None:
-                await call(
-                    slack.post,
-                    str(channel),
-                    f"{title}: {facts.get('value_display')} ({facts.get('direction')} "
-                    f"{facts.get('threshold_display')})",
-                    report_blocks(facts, headline),
-                    None,
-                    key,
-                )
+            await post_once(
+                self.services.slack,
+                str(channel),
+                f"{title}: {facts.get('value_display')} ({facts.get('direction')} "
+                f"{facts.get('threshold_display')})",
+                report_blocks(facts, headline),
+                f"{request.attempt_key}/report",
+                look=retried(),
+            )
             sent.append(str(channel))
         if emails:
             try:

@@ -1,15 +1,27 @@
 """Slack: post or update a message (with its thread reply), find the people to mention, and
-the two step actions that post to a channel."""
+the two step actions that post to a channel.
+
+Every post an activity makes carries a metadata key derived from the remediation and the
+step, and a retried attempt looks for that key in the channel (or the thread) before it posts:
+an attempt that failed after Slack took its post (a timeout, a lost answer, a later call that
+failed) never posts it twice. Slack refusing a post for good (``invalid_blocks``,
+``msg_too_long``, ``channel_not_found``, ``not_in_channel``, …) fails the activity at once,
+non-retryable, with the error type ``slack.<error>``; Slack down, slow or rate-limiting is
+``slack.transient``, retried by the caller's policy no sooner than Slack's ``Retry-After``.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from temporalio import activity
 
 from activities.calls import call
 from activities.services import Services
 from activities.stripe import invoice_id
+from canary.adapters import SlackAdapter
 from canary.blocks import thread_blocks
-from canary.blocks.mrkdwn import escape
+from canary.blocks.mrkdwn import MAX_MESSAGE_TEXT, clip_mrkdwn, escape
 from canary.catalog import build_context, render
 from canary.models import (
     ResolveGroupsInput,
@@ -23,6 +35,31 @@ from canary.models import (
 )
 
 
+def retried() -> bool:
+    """Whether this is a retry of an activity that may already have posted."""
+    return activity.in_activity() and activity.info().attempt > 1
+
+
+async def post_once(
+    slack: SlackAdapter,
+    channel: str,
+    text: str,
+    blocks: list[dict[str, Any]] | None,
+    key: str | None,
+    *,
+    look: bool,
+    thread_ts: str | None = None,
+) -> tuple[str, str]:
+    """Post ``text`` (mrkdwn, cut to Slack's 40,000 characters) marked with ``key``, unless
+    ``look`` and a message with that key is already there: (channel id, message ts)."""
+    if key and look:
+        found = await call(slack.find_by_metadata, channel, key, thread_ts=thread_ts)
+        if found:
+            return await call(slack.channel_id, channel), found
+    text = clip_mrkdwn(text, MAX_MESSAGE_TEXT)
+    return await call(slack.post, channel, text, blocks, thread_ts, key)
+
+
 class SlackActivities:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -34,29 +71,20 @@ class SlackActivities:
         is searched for it first."""
         slack = self.services.slack
         if request.ts:
-            await call(slack.update, request.channel, request.ts, request.text, request.blocks)
+            text = clip_mrkdwn(request.text, MAX_MESSAGE_TEXT)
+            await call(slack.update, request.channel, request.ts, text, request.blocks)
             channel_id = await call(slack.channel_id, request.channel)
             return SlackMessageOutput(channel=channel_id, ts=request.ts)
-        retried = activity.info().attempt > 1 or request.look_first
-        existing = None
-        if request.metadata_key and retried:
-            existing = await call(
-                slack.find_by_metadata,
-                request.channel,
-                request.metadata_key,
-                thread_ts=request.thread_ts,
-            )
-        if existing:
-            channel_id, ts = await call(slack.channel_id, request.channel), existing
-        else:
-            channel_id, ts = await call(
-                slack.post,
-                request.channel,
-                request.text,
-                request.blocks,
-                request.thread_ts,
-                request.metadata_key,
-            )
+        look = retried() or request.look_first
+        channel_id, ts = await post_once(
+            slack,
+            request.channel,
+            request.text,
+            request.blocks,
+            request.metadata_key,
+            look=look,
+            thread_ts=request.thread_ts,
+        )
         # A retried attempt may have posted before failing on the permalink: fetch it here
         # too, or the escalations lose their link to the alert.
         permalink = None
@@ -64,19 +92,15 @@ class SlackActivities:
             permalink = await call(slack.permalink, channel_id, ts)
         reply = None
         if request.thread_text:
-            if request.thread_metadata_key and retried:
-                reply = await call(
-                    slack.find_by_metadata, channel_id, request.thread_metadata_key, thread_ts=ts
-                )
-            if reply is None:
-                _, reply = await call(
-                    slack.post,
-                    channel_id,
-                    request.thread_text,
-                    thread_blocks(request.thread_text),
-                    ts,
-                    request.thread_metadata_key,
-                )
+            _, reply = await post_once(
+                slack,
+                channel_id,
+                request.thread_text,
+                thread_blocks(request.thread_text),
+                request.thread_metadata_key,
+                look=look,
+                thread_ts=ts,
+            )
         return SlackMessageOutput(channel=channel_id, ts=ts, permalink=permalink, thread_ts=reply)
 
     @activity.defn(name="canary.resolve_owner")
@@ -108,8 +132,13 @@ class SlackActivities:
         text = render(
             str(request.step.params.get("text") or request.step.title), context, escape=escape
         )
-        await call(
-            self.services.slack.post, channel, text, None, None, f"{request.attempt_key}/notify"
+        await post_once(
+            self.services.slack,
+            channel,
+            text,
+            None,
+            f"{request.attempt_key}/notify",
+            look=retried(),
         )
         return StepOutput(ok=True, text=f"Posted to {channel}.")
 
@@ -120,7 +149,12 @@ class SlackActivities:
             f"(invoice {escape(invoice_id(request.detection, request.facts) or 'n/a')}). "
             "Canary will not retry it; please review the customer."
         )
-        await call(
-            self.services.slack.post, channel, text, None, None, f"{request.attempt_key}/finance"
+        await post_once(
+            self.services.slack,
+            channel,
+            text,
+            None,
+            f"{request.attempt_key}/finance",
+            look=retried(),
         )
         return StepOutput(ok=True, text=f"Finance told in {channel}.")

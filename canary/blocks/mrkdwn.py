@@ -9,7 +9,8 @@ around the escaped text. ``plain_text`` objects (headers, button labels) are not
 Slack at all, so they take the raw text, only cut to their limit.
 
 The limits are Block Kit's, from Slack's reference (docs.slack.dev, "Block Kit" → blocks,
-block elements, composition objects): a message has at most 50 blocks; a section's text at most
+block elements, composition objects; chat.postMessage for the text): a message's ``text`` has
+at most 40,000 characters and a message at most 50 blocks; a section's text at most
 3,000 characters, a header's 150; a button's text 75 and its value 2,000; an actions block 25
 elements; a context block 10 elements; a select 100 options, an option's text 75 and its value
 150; a confirmation dialog's title 100, its text 300, its buttons 30. A longer text is cut with
@@ -21,6 +22,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+MAX_MESSAGE_TEXT = 40_000
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
 MAX_HEADER_TEXT = 150

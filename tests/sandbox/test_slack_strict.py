@@ -263,6 +263,7 @@ def test_an_update_or_ephemeral_with_broken_blocks_changes_nothing(
 def test_canarys_own_limits_are_within_slacks() -> None:
     """Canary cuts its messages to its own constants; each is one Slack accepts."""
     pairs = [
+        (canary_limits.MAX_MESSAGE_TEXT, blockkit.MESSAGE_TEXT),
         (canary_limits.MAX_BLOCKS, blockkit.MESSAGE_BLOCKS),
         (canary_limits.MAX_SECTION_TEXT, blockkit.SECTION_TEXT),
         (canary_limits.MAX_HEADER_TEXT, blockkit.HEADER_TEXT),

@@ -1,0 +1,184 @@
+"""Every Slack post an activity makes reaches Slack once, against a sandbox as strict as Slack.
+
+An attempt that fails after Slack took its post (the answer lost, too late for the step's
+timeout) is retried, and the retry finds the earlier post by its metadata key instead of
+posting again: the finance notice, a channel notice, the alert. Slack's rate limits answer
+429 with ``Retry-After``, and Canary waits that long before it tries again. A text longer
+than Slack takes is cut, not refused. Every claim is checked on what the sandbox recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from slack_sdk import WebClient
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+
+from activities import Services, SlackActivities, StepActivities
+from canary.adapters import SlackAdapter
+from canary.models import Detection, SlackMessageInput, Step, StepInput
+from starter.intake import get_status
+from tests.helpers import eventually
+from tests.stack import SLACK_TOKEN, LiveStack, live_stack
+from tests.workflow.test_faults import (
+    add_fault,
+    customer_with_card,
+    decline,
+    draft_invoice,
+    kinds,
+    waiting_for_a_person,
+)
+from workflows import remediation_id
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture()
+async def stack(dev_env: WorkflowEnvironment) -> AsyncIterator[LiveStack]:
+    # A stack per test: faults and rate limits are the sandbox's, and a test's must meet only
+    # its own calls. Steps time out after 2 s, so a late answer makes Temporal retry them.
+    async with live_stack(dev_env.client, step_timeout_seconds=2.0) as live:
+        yield live
+
+
+async def posts(stack: LiveStack, channel_id: str, **filters: Any) -> list[dict[str, Any]]:
+    """The chat.postMessage calls the sandbox answered for ``channel_id``."""
+    calls = await stack.requests(service="slack", path="/api/chat.postMessage", **filters)
+    return [c for c in calls if not c["fault"] and (c["body"] or {}).get("channel") == channel_id]
+
+
+def key_of(call: dict[str, Any]) -> str:
+    return str(call["body"]["metadata"]["event_payload"]["key"])
+
+
+async def test_a_finance_notice_whose_answer_came_too_late_is_posted_once(
+    stack: LiveStack,
+) -> None:
+    """A fraudulent card: Canary tells finance. Slack takes the notice but answers after the
+    step's timeout, so Temporal runs the step again; the retry finds the notice in #finance
+    and posts nothing."""
+    customer = await asyncio.to_thread(
+        customer_with_card, stack.stripe, "pm_card_chargeDeclinedFraudulent"
+    )
+    invoice = await asyncio.to_thread(draft_invoice, stack.stripe, customer)
+    # The remediation's first post is the notice (its steps run before the alert).
+    await add_fault(stack, service="slack", path="/api/chat.postMessage", passthrough=True,
+                    respond_after=5.0, times=1)
+    await asyncio.to_thread(decline, stack.stripe, invoice)
+    workflow_id = remediation_id("payment_failed", "invoice", invoice)
+
+    status = await eventually(
+        lambda: get_status(stack.client, workflow_id),
+        lambda s: s is not None and s.slack is not None
+        and any(e.data.get("step") == "notify-finance" for e in s.timeline
+                if e.kind == "step_succeeded"),
+        timeout=60,
+    )
+    notices = [m for m in await stack.messages("#finance") if invoice in m["text"]]
+    assert len(notices) == 1, notices
+    sent = [key_of(c) for c in await posts(stack, "C0FINANCE")]
+    assert len(sent) == 1, sent
+    assert sent[0].startswith(f"{workflow_id}/") and sent[0].endswith("/finance")
+    looked = await stack.requests(service="slack", path="/api/conversations.history")
+    assert any(c["body"].get("channel") == "C0FINANCE" for c in looked), "the retry looked first"
+    assert "step_failed" not in kinds(status)
+
+
+async def test_a_channel_notice_retried_after_slack_took_it_is_posted_once(
+    stack: LiveStack,
+) -> None:
+    """``slack.notify_channel`` on its own: the first attempt's post reaches Slack, its answer
+    does not reach Canary in time (the client gives up after 1 s), the activity fails; its
+    retry posts nothing."""
+    tag = uuid.uuid4().hex[:8]
+    steps = StepActivities(Services(
+        stack.settings, slack=SlackAdapter(SLACK_TOKEN, stack.settings.slack_api_url, timeout=1)
+    ))
+    request = StepInput(
+        workflow_id=f"low_adoption:app_account:{tag}",
+        step=Step(id="tell-cs", action="slack.notify_channel", title="Tell customer success",
+                  params={"channel": "#customer-success",
+                          "text": "Adoption is low at {account.name}"}),
+        attempt_key=f"low_adoption:app_account:{tag}/run/tell-cs/1",
+        detection=Detection(source="detector:adoption", type="low_adoption",
+                            subject={"kind": "app_account", "id": f"app_{tag}"},
+                            account={"name": f"Umbrella {tag}"}),
+    )
+    await add_fault(stack, service="slack", path="/api/chat.postMessage", passthrough=True,
+                    respond_after=3.0, times=1)
+    env = ActivityEnvironment()
+    with pytest.raises(ApplicationError) as lost:
+        await env.run(steps.run_step, request)
+    assert lost.value.type == "slack.transient" and not lost.value.non_retryable
+
+    env.info = dataclasses.replace(env.info, attempt=2)
+    done = await env.run(steps.run_step, request)
+
+    assert done.ok
+    shown = [m for m in await stack.messages("#customer-success") if tag in m["text"]]
+    assert [m["text"] for m in shown] == [f"Adoption is low at Umbrella {tag}"]
+    assert [key_of(c) for c in await posts(stack, "C0CUSTSUCCESS")] == [
+        f"{request.attempt_key}/notify"
+    ]
+
+
+async def test_a_text_longer_than_slack_takes_is_cut(stack: LiveStack) -> None:
+    """A batch of thread lines can add up to more than a message's 40,000 characters: Slack
+    would refuse it (msg_too_long) and the reply would never be seen; it is cut instead."""
+    activities = SlackActivities(Services(stack.settings))
+    line = "`10:00` canary: Stripe declined the card again. " * 60
+    text = "\n".join([line] * 20)
+    assert len(text) > 40_000
+    posted = await ActivityEnvironment().run(
+        activities.post_slack,
+        SlackMessageInput(workflow_id="w", channel="#gtm-alerts", text=text, blocks=[],
+                          metadata_key=f"long-{uuid.uuid4().hex[:8]}", permalink=False),
+    )
+    kept = next(m for m in await stack.messages("#gtm-alerts") if m["ts"] == posted.ts)
+    assert len(kept["text"]) == 40_000 and kept["text"].endswith("…")
+    assert text.startswith(kept["text"][:-1])
+
+
+async def test_a_rate_limited_alert_waits_as_slack_asks_and_is_posted_once(
+    stack: LiveStack,
+) -> None:
+    """Slack's per-channel posting limit, here one message every 15 s: a post just before the
+    alert leaves it none. The alert is answered 429 with Retry-After; Canary waits that long
+    (its own policy would try again after 1, 2 and 4 s, and be refused each time), then posts
+    it once."""
+    limits = {"enabled": True, "post_per_second": 1 / 15, "post_burst": 1}
+    answer = await stack.http.post(f"{stack.sandbox.url}/_sandbox/config",
+                                   json={"slack_rate_limits": limits})
+    answer.raise_for_status()
+    customer = await asyncio.to_thread(
+        customer_with_card, stack.stripe, "pm_card_chargeDeclinedInsufficientFunds"
+    )
+    invoice = await asyncio.to_thread(draft_invoice, stack.stripe, customer)
+    slack = WebClient(token=SLACK_TOKEN, base_url=f"{stack.sandbox.url}/api/")
+    await asyncio.to_thread(slack.chat_postMessage, channel="#gtm-alerts", text="Good morning")
+    await asyncio.to_thread(decline, stack.stripe, invoice)
+    workflow_id = remediation_id("payment_failed", "invoice", invoice)
+
+    status = await waiting_for_a_person(stack, workflow_id)
+
+    calls = await stack.requests(service="slack", path="/api/chat.postMessage")
+    alert_calls = [c for c in calls if (c["body"] or {}).get("metadata")
+                   and key_of(c).startswith(f"{workflow_id}/")]
+    by_key: dict[str, list[int]] = {}
+    for c in alert_calls:
+        by_key.setdefault(key_of(c), []).append(c["status"])
+    alert_key = next(k for k in by_key if k.endswith("/alert"))
+    assert by_key[alert_key] == [429, 200], by_key
+    assert all(codes.count(429) <= 1 and codes.count(200) == 1 for codes in by_key.values())
+    refused = next(c for c in alert_calls if c["status"] == 429)
+    assert refused["response"] == {"ok": False, "error": "ratelimited"}
+    alerts = [m for m in await stack.messages("#gtm-alerts")
+              if m.get("thread_ts") in (None, m["ts"]) and invoice in str(m.get("blocks"))]
+    assert len(alerts) == 1
+    assert "slack_failed" not in kinds(status)

@@ -53,7 +53,6 @@ def remediation_activities(services: Services) -> list[Callable[..., Any]]:
         StepActivities(services).run_step,  # canary.run_step
         slack.post_slack,  # canary.post_slack
         slack.resolve_owner,  # canary.resolve_owner
-        slack.resolve_groups,  # canary.resolve_groups
     ]
 
 

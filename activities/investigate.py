@@ -2,14 +2,14 @@
 diagnosis, and, for a new remediation, all of that and the people to alert in one local
 activity.
 
-Each lookup of a diagnosis (every enricher, the diagnosis, the owner, the manager, the groups
-allowed to act) is its own local activity when the workflow needs it again; for a new
-remediation they run in ``canary.investigate``, in one, so the first alert waits on one
-activation instead of five. Every enricher is tried once, together; an enricher or a people
-lookup that fails is left out, with its error, for the workflow to retry on its own. Asked to
-(``prepare_key``), it also runs the diagnosis's leading link-preparing steps while the people
-are looked up; a step that fails is left out and the workflow runs it. The plan or the
-diagnosis failing fails the whole investigation.
+Each lookup of a diagnosis (every enricher, the diagnosis, the owner, the manager) is its own
+local activity when the workflow needs it again; for a new remediation they run in
+``canary.investigate``, in one, so the first alert waits on one activation instead of five.
+Every enricher is tried once, together; an enricher or a people lookup that fails is left out,
+with its error, for the workflow to retry on its own. Asked to (``prepare_key``), it also runs
+the diagnosis's leading link-preparing steps while the people are looked up; a step that fails
+is left out and the workflow runs it. The plan or the diagnosis failing fails the whole
+investigation.
 
 The enricher table names exactly the enrichers of ``canary.models.capabilities``, the table
 the SOP schema accepts; building the activities fails when the two disagree.
@@ -42,8 +42,6 @@ from canary.models import (
     EnrichOutput,
     InvestigateInput,
     Investigation,
-    ResolveGroupsInput,
-    ResolveGroupsOutput,
     ResolveOwnerInput,
     ResolveOwnerOutput,
     StepInput,
@@ -90,7 +88,6 @@ class InvestigationActivities:
             enrich=self.enrich,
             diagnose=self.diagnose,
             resolve_owner=self.slack.resolve_owner,
-            resolve_groups=self.slack.resolve_groups,
             prepare=self.steps.run_step,
         )
 
@@ -151,7 +148,6 @@ async def run_investigation(
     enrich: Callable[[EnrichInput], Awaitable[EnrichOutput]],
     diagnose: Callable[[DiagnoseInput], Awaitable[Diagnosis]],
     resolve_owner: Callable[[ResolveOwnerInput], Awaitable[ResolveOwnerOutput]],
-    resolve_groups: Callable[[ResolveGroupsInput], Awaitable[ResolveGroupsOutput]],
     prepare: Callable[[StepInput], Awaitable[StepOutput]] | None = None,
 ) -> Investigation:
     """The investigation, composed of the callables given: the real activities pass their
@@ -203,7 +199,6 @@ async def run_investigation(
     found.owner_emails = owner_emails(account, facts)
     manager = facts.get("manager_email")
     found.manager_email = str(manager) if manager else None
-    found.groups = diagnosis.allowed_groups()
     # The links the alert will carry, asked for as the workflow would (same input, same
     # idempotency key), while the people are looked up.
     steps: list[Step] = []
@@ -237,12 +232,9 @@ async def run_investigation(
         _once(resolve_owner(ResolveOwnerInput(emails=[found.manager_email])))
         if found.manager_email
         else _nothing(),
-        _once(resolve_groups(ResolveGroupsInput(groups=found.groups)))
-        if found.groups
-        else _nothing(),
     )
-    (owner, boss, members), prepared = await asyncio.gather(people, asyncio.gather(*preparing))
-    found.owner, found.manager, found.members = owner, boss, members
+    (owner, boss), prepared = await asyncio.gather(people, asyncio.gather(*preparing))
+    found.owner, found.manager = owner, boss
     found.prepared = {
         step.id: result
         for step, result in zip(steps, prepared, strict=True)

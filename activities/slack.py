@@ -24,8 +24,6 @@ from canary.blocks import thread_blocks
 from canary.blocks.mrkdwn import MAX_MESSAGE_TEXT, clip_mrkdwn, escape
 from canary.catalog import build_context, render
 from canary.models import (
-    ResolveGroupsInput,
-    ResolveGroupsOutput,
     ResolveOwnerInput,
     ResolveOwnerOutput,
     SlackMessageInput,
@@ -114,13 +112,6 @@ class SlackActivities:
                     name=user.get("real_name") or user.get("name"),
                 )
         return ResolveOwnerOutput()
-
-    @activity.defn(name="canary.resolve_groups")
-    async def resolve_groups(self, request: ResolveGroupsInput) -> ResolveGroupsOutput:
-        members: dict[str, list[str]] = {}
-        for group in request.groups:
-            members[group] = await call(self.services.slack.usergroup_members, group)
-        return ResolveGroupsOutput(members=members)
 
     # -- the ``slack.*`` step actions -----------------------------------------------------
 

@@ -35,7 +35,6 @@ TimelineKind = Literal[
     "owner_lookup_failed",
     "manager",
     "manager_lookup_failed",
-    "groups_failed",
     "state",
     "step_started",
     "step_succeeded",
@@ -105,10 +104,6 @@ class Diagnosis(BaseModel):
     nothing_to_fix: bool = False
     # Defaulted so diagnoses recorded before alerting existed replay unchanged.
     alerting: Alerting = Field(default_factory=Alerting)
-
-    def allowed_groups(self) -> list[str]:
-        """The Slack user groups any of its buttons allows, sorted."""
-        return sorted({g for a in self.actions for g in a.allowed.groups})
 
     def leading_preparations(self) -> list[Step]:
         """The immediate steps up to the first that does more than prepare a link: what a new
@@ -398,14 +393,6 @@ class ResolveOwnerInput(BaseModel):
     emails: list[str]
 
 
-class ResolveGroupsInput(BaseModel):
-    groups: list[str]
-
-
-class ResolveGroupsOutput(BaseModel):
-    members: dict[str, list[str]] = Field(default_factory=dict)
-
-
 class ResolveOwnerOutput(BaseModel):
     slack_user: str | None = None
     email: str | None = None
@@ -433,7 +420,7 @@ class InvestigateInput(BaseModel):
 
 class Investigation(BaseModel):
     """A new remediation's diagnosis in one local activity: the plan, each enricher tried
-    once, the diagnosis, and the owner, manager and groups to alert. Whatever failed here is
+    once, the diagnosis, and the owner and manager to alert. Whatever failed here is
     looked up again by the workflow, one retried lookup at a time."""
 
     plan: DiagnosisPlan
@@ -452,8 +439,6 @@ class Investigation(BaseModel):
     owner: ResolveOwnerOutput | None = None
     manager_email: str | None = None
     manager: ResolveOwnerOutput | None = None
-    groups: list[str] = Field(default_factory=list)
-    members: ResolveGroupsOutput | None = None
     prepared: dict[str, StepOutput] = Field(
         default_factory=dict,
         description="Step id → result of the leading link-preparing steps run here (a step "

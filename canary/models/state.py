@@ -95,7 +95,6 @@ class RemediationState(BaseModel):
     highest_escalation: int = 0
     owner: ResolveOwnerOutput = Field(default_factory=ResolveOwnerOutput)
     manager: ResolveOwnerOutput = Field(default_factory=ResolveOwnerOutput)
-    group_members: dict[str, list[str]] = Field(default_factory=dict)
     slack: SlackRef | None = Field(None, description="The alert, once posted.")
     messages: list[SlackRef] = Field(
         default_factory=list,

@@ -2,8 +2,8 @@
 is to hear of it.
 
 Everything a first alert needs comes from one local activity (``canary.investigate``: the
-plan, each enricher tried once, the diagnosis, the owner, manager and groups, and the alert's
-links prepared); whatever failed there is looked up again here, each with its own retries.
+plan, each enricher tried once, the diagnosis, the owner and manager, and the alert's links
+prepared); whatever failed there is looked up again here, each with its own retries.
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ with workflow.unsafe.imports_passed_through():
         EnrichOutput,
         InvestigateInput,
         Investigation,
-        ResolveGroupsInput,
-        ResolveGroupsOutput,
         ResolveOwnerInput,
         ResolveOwnerOutput,
         StepOutput,
@@ -107,7 +105,7 @@ class Investigator:
             data={"steps": [s.model_dump() for s in diagnosis.steps], "branch": diagnosis.branch},
         )
         r.state.facts.update(diagnosis.facts)
-        await self._route(diagnosis, quick if investigated is not None else None)
+        await self._route(quick if investigated is not None else None)
         return diagnosis
 
     async def _investigate(self, facts: dict[str, Any]) -> Investigation:
@@ -129,9 +127,10 @@ class Investigator:
             DIAGNOSIS_TIMEOUT,
         )
 
-    async def _route(self, diagnosis: Diagnosis, quick: Investigation | None) -> None:
-        """Owner, manager and groups: the investigation's answers where it asked for the
-        same people and got one, the rest looked up together."""
+    async def _route(self, quick: Investigation | None) -> None:
+        """Owner and manager: the investigation's answers where it asked for the same people
+        and got one, the rest looked up together. (Who else may act, admins and the SOP's
+        groups, is read by the gateway when a click arrives.)"""
         r = self.r
         emails = owner_emails(r.state.account, r.state.facts)
         manager_email = r.state.facts.get("manager_email")
@@ -140,26 +139,17 @@ class Investigator:
         async def known(value: R) -> R:
             return value
 
-        owner, manager, members = await asyncio.gather(
+        owner, manager = await asyncio.gather(
             known(quick.owner)
             if quick and quick.owner and quick.owner_emails == emails
             else self._people(emails),
             known(quick.manager)
             if quick and quick.manager and [quick.manager_email] == managers
             else self._people(managers),
-            known(quick.members)
-            if quick and quick.members and quick.groups == diagnosis.allowed_groups()
-            else self._groups(diagnosis),
         )
         r.state.owner = self._note_people(emails, "owner", owner)
         if managers:
             r.state.manager = self._note_people(managers, "manager", manager)
-        if isinstance(members, str):
-            r.record("groups_failed", f"Could not read Slack user groups: {members}")
-        elif members is not None:
-            # A snapshot, so the (deterministic) update handler checks a clicker without
-            # calling Slack.
-            r.state.group_members = members.members
 
     async def _enrich(self, enricher: str) -> EnrichOutput | str:
         """One enricher's facts, or why it could not look them up."""
@@ -168,20 +158,6 @@ class Investigator:
                 InvestigationActivities.enrich,
                 EnrichInput(enricher=enricher, detection=self.r.detection),
                 DIAGNOSIS_TIMEOUT,
-            )
-        except FailureError as err:
-            return cause(err)
-
-    async def _groups(self, diagnosis: Diagnosis) -> ResolveGroupsOutput | str | None:
-        groups = diagnosis.allowed_groups()
-        if not groups:
-            return None
-        try:
-            return await self._local(
-                SlackActivities.resolve_groups,
-                ResolveGroupsInput(groups=groups),
-                SLACK_TIMEOUT,
-                slack=True,
             )
         except FailureError as err:
             return cause(err)

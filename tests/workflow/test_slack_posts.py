@@ -68,16 +68,28 @@ async def test_a_finance_notice_whose_answer_came_too_late_is_posted_once(
     )
     invoice = await asyncio.to_thread(draft_invoice, stack.stripe, customer)
     # The remediation's first post is the notice (its steps run before the alert).
-    await add_fault(stack, service="slack", path="/api/chat.postMessage", passthrough=True,
-                    respond_after=5.0, times=1)
+    await add_fault(
+        stack,
+        service="slack",
+        path="/api/chat.postMessage",
+        passthrough=True,
+        respond_after=5.0,
+        times=1,
+    )
     await asyncio.to_thread(decline, stack.stripe, invoice)
     workflow_id = remediation_id("payment_failed", "invoice", invoice)
 
     status = await eventually(
         lambda: get_status(stack.client, workflow_id),
-        lambda s: s is not None and s.slack is not None
-        and any(e.data.get("step") == "notify-finance" for e in s.timeline
-                if e.kind == "step_succeeded"),
+        lambda s: (
+            s is not None
+            and s.slack is not None
+            and any(
+                e.data.get("step") == "notify-finance"
+                for e in s.timeline
+                if e.kind == "step_succeeded"
+            )
+        ),
         timeout=60,
     )
     notices = [m for m in await stack.messages("#finance") if invoice in m["text"]]
@@ -97,21 +109,35 @@ async def test_a_channel_notice_retried_after_slack_took_it_is_posted_once(
     does not reach Canary in time (the client gives up after 1 s), the activity fails; its
     retry posts nothing."""
     tag = uuid.uuid4().hex[:8]
-    steps = StepActivities(Services(
-        stack.settings, slack=SlackAdapter(SLACK_TOKEN, stack.settings.slack_api_url, timeout=1)
-    ))
+    steps = StepActivities(
+        Services(
+            stack.settings, slack=SlackAdapter(SLACK_TOKEN, stack.settings.slack_api_url, timeout=1)
+        )
+    )
     request = StepInput(
         workflow_id=f"low_adoption:app_account:{tag}",
-        step=Step(id="tell-cs", action="slack.notify_channel", title="Tell customer success",
-                  params={"channel": "#customer-success",
-                          "text": "Adoption is low at {account.name}"}),
+        step=Step(
+            id="tell-cs",
+            action="slack.notify_channel",
+            title="Tell customer success",
+            params={"channel": "#customer-success", "text": "Adoption is low at {account.name}"},
+        ),
         attempt_key=f"low_adoption:app_account:{tag}/run/tell-cs/1",
-        detection=Detection(source="detector:adoption", type="low_adoption",
-                            subject={"kind": "app_account", "id": f"app_{tag}"},
-                            account={"name": f"Umbrella {tag}"}),
+        detection=Detection(
+            source="detector:adoption",
+            type="low_adoption",
+            subject={"kind": "app_account", "id": f"app_{tag}"},
+            account={"name": f"Umbrella {tag}"},
+        ),
     )
-    await add_fault(stack, service="slack", path="/api/chat.postMessage", passthrough=True,
-                    respond_after=3.0, times=1)
+    await add_fault(
+        stack,
+        service="slack",
+        path="/api/chat.postMessage",
+        passthrough=True,
+        respond_after=3.0,
+        times=1,
+    )
     env = ActivityEnvironment()
     with pytest.raises(ApplicationError) as lost:
         await env.run(steps.run_step, request)
@@ -137,8 +163,14 @@ async def test_a_text_longer_than_slack_takes_is_cut(stack: LiveStack) -> None:
     assert len(text) > 40_000
     posted = await ActivityEnvironment().run(
         activities.post_slack,
-        SlackMessageInput(workflow_id="w", channel="#gtm-alerts", text=text, blocks=[],
-                          metadata_key=f"long-{uuid.uuid4().hex[:8]}", permalink=False),
+        SlackMessageInput(
+            workflow_id="w",
+            channel="#gtm-alerts",
+            text=text,
+            blocks=[],
+            metadata_key=f"long-{uuid.uuid4().hex[:8]}",
+            permalink=False,
+        ),
     )
     kept = next(m for m in await stack.messages("#gtm-alerts") if m["ts"] == posted.ts)
     assert len(kept["text"]) == 40_000 and kept["text"].endswith("…")
@@ -153,8 +185,9 @@ async def test_a_rate_limited_alert_waits_as_slack_asks_and_is_posted_once(
     (its own policy would try again after 1, 2 and 4 s, and be refused each time), then posts
     it once."""
     limits = {"enabled": True, "post_per_second": 1 / 15, "post_burst": 1}
-    answer = await stack.http.post(f"{stack.sandbox.url}/_sandbox/config",
-                                   json={"slack_rate_limits": limits})
+    answer = await stack.http.post(
+        f"{stack.sandbox.url}/_sandbox/config", json={"slack_rate_limits": limits}
+    )
     answer.raise_for_status()
     customer = await asyncio.to_thread(
         customer_with_card, stack.stripe, "pm_card_chargeDeclinedInsufficientFunds"
@@ -168,8 +201,11 @@ async def test_a_rate_limited_alert_waits_as_slack_asks_and_is_posted_once(
     status = await waiting_for_a_person(stack, workflow_id)
 
     calls = await stack.requests(service="slack", path="/api/chat.postMessage")
-    alert_calls = [c for c in calls if (c["body"] or {}).get("metadata")
-                   and key_of(c).startswith(f"{workflow_id}/")]
+    alert_calls = [
+        c
+        for c in calls
+        if (c["body"] or {}).get("metadata") and key_of(c).startswith(f"{workflow_id}/")
+    ]
     by_key: dict[str, list[int]] = {}
     for c in alert_calls:
         by_key.setdefault(key_of(c), []).append(c["status"])
@@ -178,7 +214,10 @@ async def test_a_rate_limited_alert_waits_as_slack_asks_and_is_posted_once(
     assert all(codes.count(429) <= 1 and codes.count(200) == 1 for codes in by_key.values())
     refused = next(c for c in alert_calls if c["status"] == 429)
     assert refused["response"] == {"ok": False, "error": "ratelimited"}
-    alerts = [m for m in await stack.messages("#gtm-alerts")
-              if m.get("thread_ts") in (None, m["ts"]) and invoice in str(m.get("blocks"))]
+    alerts = [
+        m
+        for m in await stack.messages("#gtm-alerts")
+        if m.get("thread_ts") in (None, m["ts"]) and invoice in str(m.get("blocks"))
+    ]
     assert len(alerts) == 1
     assert "slack_failed" not in kinds(status)

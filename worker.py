@@ -21,6 +21,7 @@ from activities import (
     Services,
     SlackActivities,
     StepActivities,
+    StripeActivities,
 )
 from canary.client import connect
 from canary.metrics import MetricsInterceptor, configure_metrics
@@ -43,7 +44,7 @@ WORKFLOW_RUNNER = UnsandboxedWorkflowRunner()
 
 
 def remediation_activities(services: Services) -> list[Callable[..., Any]]:
-    """What a remediation calls: its investigation, its steps and Slack."""
+    """What a remediation calls: its investigation, its steps, Stripe and Slack."""
     investigation = InvestigationActivities(services)
     slack = SlackActivities(services)
     return [
@@ -51,6 +52,7 @@ def remediation_activities(services: Services) -> list[Callable[..., Any]]:
         investigation.enrich,  # canary.enrich
         investigation.diagnose,  # canary.diagnose
         StepActivities(services).run_step,  # canary.run_step
+        StripeActivities(services).invoice_of_payment_intent,  # canary.invoice_of_payment_intent
         slack.post_slack,  # canary.post_slack
         slack.resolve_owner,  # canary.resolve_owner
     ]

@@ -15,6 +15,7 @@ from activities.investigate import InvestigationActivities
 from activities.services import Services
 from activities.slack import SlackActivities
 from activities.steps import StepActivities
+from activities.stripe import StripeActivities
 
 __all__ = [
     "DetectorActivities",
@@ -24,4 +25,5 @@ __all__ = [
     "Services",
     "SlackActivities",
     "StepActivities",
+    "StripeActivities",
 ]

@@ -21,8 +21,16 @@ from activities.calls import application_error, call, idempotency_key
 from activities.services import Services
 from canary.adapters import PaymentDeclined, PermanentError, TransientError, format_amount
 from canary.adapters.stripe_shapes import payment_intent_of_invoice, subscription_of_invoice
-from canary.models import AccountRef, Detection, EnrichOutput, Link, StepInput, StepOutput
-from canary.models.payments import PaymentIntentInvoice, PaymentIntentRef
+from canary.models import (
+    AccountRef,
+    Detection,
+    EnrichOutput,
+    Link,
+    PaymentIntentInvoice,
+    PaymentIntentRef,
+    StepInput,
+    StepOutput,
+)
 from canary.rules.pipeline import payment_for_deal
 
 

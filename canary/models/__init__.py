@@ -1,6 +1,7 @@
 """Pydantic models shared by the workflows, activities, gateway, CLI and tests."""
 
 from canary.models.detection import AccountRef, Detection, Link, ReportedDetection, Subject
+from canary.models.payments import PaymentIntentInvoice, PaymentIntentRef
 from canary.models.remediation import (
     OPEN_STATES,
     ActionRequest,
@@ -67,6 +68,8 @@ __all__ = [
     "Link",
     "Message",
     "Outcome",
+    "PaymentIntentInvoice",
+    "PaymentIntentRef",
     "RemediationConfig",
     "RemediationInput",
     "RemediationState",

@@ -164,6 +164,7 @@ async def stripe_endpoint(sandbox: SandboxDep, request: Request, path: str) -> R
 
 @router.get("/_sandbox/stripe/deliveries", tags=["sandbox"])
 async def deliveries(sandbox: SandboxDep) -> list[dict[str, Any]]:
-    """Webhook deliveries: event, endpoint, attempts, last status."""
+    """Webhook deliveries: event, its API version, endpoint, attempts, last status, and the
+    event as it was sent (``payload``)."""
     with sandbox.stripe.lock:
         return [dict(d) for d in sandbox.stripe.webhooks.deliveries]

@@ -47,10 +47,12 @@ class WebhookSender:
         record: Obj = {
             "event": event["id"],
             "type": event["type"],
+            "api_version": event["api_version"],
             "url": url,
             "attempts": 0,
             "status": None,
             "delivered": False,
+            "payload": event,
         }
         with self.lock:
             self.deliveries.append(record)

@@ -16,11 +16,9 @@ import pytest
 import stripe
 from temporalio.testing import ActivityEnvironment
 
-from activities import InvestigationActivities, Services
-from activities.stripe import StripeActivities
+from activities import InvestigationActivities, Services, StripeActivities
 from canary.adapters.stripe_adapter import STRIPE_API_VERSION
-from canary.models import Detection, EnrichInput
-from canary.models.payments import PaymentIntentRef
+from canary.models import Detection, EnrichInput, PaymentIntentRef
 from canary.settings import Settings
 from sandbox import SandboxConfig, SandboxServer
 from starter.stripe_events import detection_from_event, resolution_from_event

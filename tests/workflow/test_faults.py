@@ -131,8 +131,15 @@ async def test_duplicate_storm_makes_one_remediation_and_counts_each_attempt_onc
     stack: LiveStack,
 ) -> None:
     invoice, workflow_id = await declined_invoice(stack)
-    events = stack.stripe.v1.events.list(params={"type": "invoice.payment_failed"}).data
-    original = next(e.to_dict() for e in events if e.data.object["id"] == invoice)
+    # The invoice's failure as the sandbox's Stripe sent it to the gateway.
+    def failure(deliveries: list[dict[str, Any]]) -> dict[str, Any] | None:
+        return next((d["payload"] for d in deliveries if d["type"] == "invoice.payment_failed"
+                     and d["payload"]["data"]["object"]["id"] == invoice), None)
+
+    original = failure(await eventually(
+        lambda: stack.sandbox_get("/_sandbox/stripe/deliveries"), lambda d: failure(d) is not None
+    ))
+    assert original is not None
     body = json.dumps(original, indent=2).encode()
 
     # Fifty different failed attempts on the same invoice (Smart Retries, say), each its own
@@ -313,12 +320,12 @@ async def test_a_retried_alert_finds_its_posted_reply_and_posts_nothing(
     ), "the reply was looked for in the thread"
 
 
-async def test_the_invoice_lookup_reads_its_customer_and_payment_intent_in_the_same_call(
+async def test_the_invoice_lookup_reads_its_customer_payments_and_payment_intent(
     stack: LiveStack,
 ) -> None:
     """Without a decline code in the report, the invoice is read with its customer and its
-    payment intent expanded (Stripe-Version pinned to the one whose invoices name their
-    intent): one call tells the amount, why it was declined and whose account it is."""
+    payments included (today's Stripe-Version, whose invoices name no payment intent), then
+    the latest payment's intent: the amount, why it was declined and whose account it is."""
     invoice, workflow_id = await declined_invoice(stack)
     await waiting_for_a_person(stack, workflow_id)  # its own Stripe reads are done
     before = await stack.requests(service="stripe")
@@ -339,9 +346,12 @@ async def test_the_invoice_lookup_reads_its_customer_and_payment_intent_in_the_s
     assert found.account.name and found.account.name.startswith("Faulty ")
     assert found.account.stripe_customer_id == found.facts["customer_id"]
     calls = await stack.requests(service="stripe", since_id=cursor)
-    assert [(c["method"], c["path"]) for c in calls] == [("GET", f"/v1/invoices/{invoice}")]
-    assert calls[0]["query"] == {"expand[0]": "customer", "expand[1]": "payment_intent"}
-    assert calls[0]["headers"]["stripe-version"] == STRIPE_API_VERSION
+    assert [(c["method"], c["path"]) for c in calls] == [
+        ("GET", f"/v1/invoices/{invoice}"),
+        ("GET", f"/v1/payment_intents/{found.facts['payment_intent_id']}"),
+    ]
+    assert calls[0]["query"] == {"expand[0]": "customer", "expand[1]": "payments"}
+    assert {c["headers"]["stripe-version"] for c in calls} == {STRIPE_API_VERSION}
     customer = await asyncio.to_thread(
         live_customer, stack, found.account.stripe_customer_id
     )

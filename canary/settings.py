@@ -59,6 +59,12 @@ def _checked_tokens(variable: str, tokens: list[str]) -> list[str]:
     return tokens
 
 
+def check_token(variable: str, token: str) -> str:
+    """``token`` if the gateway would accept it, else :class:`InvalidTokenError` naming
+    ``variable`` (a setting, or the file the token came from)."""
+    return _checked_tokens(variable, [token])[0]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 

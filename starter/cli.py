@@ -51,13 +51,23 @@ def up(
     gateway_port: int = typer.Option(8080, help="Gateway (webhooks, Slack, API) port."),
     sandbox_port: int = typer.Option(8090, help="Sandbox (Stripe, Slack, chat page) port."),
     smtp_port: int = typer.Option(8025, help="The sandbox's SMTP sink (demo e-mail)."),
-    data_dir: Path = typer.Option(Path(".canary"), help="Temporal's database and the logs."),
-    scenario: bool = typer.Option(False, help="Feed the demo scenario of GTM errors."),
+    data_dir: Path = typer.Option(
+        Path(".canary"), help="Temporal's database, the API token and the logs."
+    ),
+    scenario: bool = typer.Option(
+        False,
+        help="Feed the demo scenario of GTM errors, on a fresh Temporal database (the previous "
+        "one is kept as temporal.previous.db).",
+    ),
 ) -> None:
     """Start Temporal (with UI), the sandbox, the gateway and a worker; Ctrl-C stops all."""
     from starter.stack import Ports, Stack, StackError
 
-    stack = Stack(Ports(temporal_port, ui_port, gateway_port, sandbox_port, smtp_port), data_dir)
+    stack = Stack(
+        Ports(temporal_port, ui_port, gateway_port, sandbox_port, smtp_port),
+        data_dir,
+        fresh=scenario,
+    )
 
     def stop_on_signal(signum: int, _frame: Any) -> None:
         # `kill`, a closed terminal or a supervisor must stop the children too, like Ctrl-C.

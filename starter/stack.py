@@ -20,10 +20,18 @@ from pathlib import Path
 import httpx
 
 from canary import search_attributes as sa
+from canary.settings import InvalidTokenError, check_token
 
 DEMO_STRIPE_KEY = "sk_test_canary_demo"
 DEMO_SLACK_TOKEN = "xoxb-canary-demo"
 DEMO_SALESFORCE_TOKEN = "00DSANDBOX!canary-demo-session"
+#: The file in the data directory that keeps the API token `canary up` made.
+API_TOKEN_FILE = "api-token"
+#: Temporal's database in the data directory, and where `--scenario` moves the previous one.
+TEMPORAL_DB = "temporal.db"
+PREVIOUS_TEMPORAL_DB = "temporal.previous.db"
+#: SQLite's files beside a database (its write-ahead log, shared memory, rollback journal).
+SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 #: The demo product's admin pages (the scenario's links to them): a host alerts may link to.
 DEMO_PRODUCT_HOST = "app.acme-gtm.example"
 
@@ -77,12 +85,53 @@ def wait_for_port(
     raise StackError(f"{what} did not open port {port} within {timeout:.0f}s")
 
 
+def stored_api_token(data_dir: Path) -> str:
+    """The local stack's API token, made on the first run and kept in the data directory
+    (readable by its owner only), so a saved dashboard login keeps working across runs."""
+    path = data_dir / API_TOKEN_FILE
+    try:
+        token = path.read_text().strip()
+    except FileNotFoundError:
+        # 43 random characters: over the gateway's minimum (canary.settings.TOKEN_MIN_LENGTH).
+        token = "canary-" + secrets.token_urlsafe(32)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+            file.write(token + "\n")
+        return token
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)  # a copy or a restore may have opened it to others
+    try:
+        return check_token(str(path), token)
+    except InvalidTokenError as exc:
+        raise StackError(f"{exc} Delete {path} and `canary up` makes a new one.") from exc
+
+
+def set_temporal_db_aside(data_dir: Path) -> Path | None:
+    """Move Temporal's database to ``temporal.previous.db`` (replacing an older one), so the
+    dev server starts empty; where it went, or None when there was none."""
+    current, previous = data_dir / TEMPORAL_DB, data_dir / PREVIOUS_TEMPORAL_DB
+    if not current.exists():
+        return None
+    for suffix in SQLITE_SUFFIXES:
+        Path(f"{previous}{suffix}").unlink(missing_ok=True)
+    for suffix in SQLITE_SUFFIXES:
+        source = Path(f"{current}{suffix}")
+        if source.exists():
+            source.rename(f"{previous}{suffix}")
+    return previous
+
+
 @dataclass
 class Stack:
     ports: Ports
     data_dir: Path
+    #: Start Temporal from an empty database (the demo scenario): the sandbox keeps its
+    #: Stripe, Slack and Salesforce in memory and starts from its seed on every run, so
+    #: remediations kept from an earlier run would point at messages and invoices that are gone.
+    fresh: bool = False
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    previous_db: Path | None = None
 
     @property
     def sandbox_url(self) -> str:
@@ -101,8 +150,8 @@ class Stack:
         env = dict(os.environ)
         env.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_" + secrets.token_hex(16))
         env.setdefault("SLACK_SIGNING_SECRET", secrets.token_hex(16))
-        # 43 random characters: over the gateway's minimum (canary.settings.TOKEN_MIN_LENGTH).
-        env.setdefault("CANARY_API_TOKEN", "canary-" + secrets.token_urlsafe(32))
+        if not env.get("CANARY_API_TOKEN"):
+            env["CANARY_API_TOKEN"] = stored_api_token(self.data_dir)
         if not env.get("CANARY_SMTP_HOST"):
             # High-priority e-mail goes to the sandbox's SMTP sink (plain SMTP on loopback).
             env.update(
@@ -158,6 +207,8 @@ class Stack:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.check_ports()
         self.build_env()
+        if self.fresh:
+            self.previous_db = set_temporal_db_aside(self.data_dir)
         if self.env["CANARY_WAREHOUSE_URL"].startswith("sqlite:///"):
             # The detectors' warehouse: a local SQLite file seeded with the demo's usage,
             # spend and KPI history (a real deployment points CANARY_WAREHOUSE_URL elsewhere).
@@ -178,7 +229,7 @@ class Stack:
                 "--ui-port",
                 str(self.ports.ui),
                 "--db-filename",
-                str(self.data_dir / "temporal.db"),
+                str(self.data_dir / TEMPORAL_DB),
                 "--log-level",
                 "warn",
                 *sa.cli_flags(),
@@ -232,6 +283,18 @@ class Stack:
             }
         )
 
+    def fresh_note(self) -> list[str]:
+        """What a fresh start did with the earlier remediations, for the banner."""
+        if not self.fresh:
+            return []
+        kept = f"; the previous one is kept as {self.previous_db}" if self.previous_db else ""
+        return [f"  Temporal DB     started empty for the scenario{kept}"]
+
+    def token_source(self) -> str:
+        if os.environ.get("CANARY_API_TOKEN"):
+            return "CANARY_API_TOKEN"
+        return f"kept in {self.data_dir / API_TOKEN_FILE}"
+
     def healthy(self) -> list[str]:
         return [
             f"{name} exited with code {proc.returncode}"
@@ -261,8 +324,9 @@ class Stack:
                 f"  Chat page       {self.sandbox_url}/  (the sandbox's Slack: click the buttons)",
                 f"  Gateway         {self.gateway_url}  (OpenAPI at {self.gateway_url}/docs)",
                 f"  Temporal        127.0.0.1:{self.ports.temporal}",
-                f"  API token       {self.env['CANARY_API_TOKEN']}",
+                f"  API token       {self.env['CANARY_API_TOKEN']}  ({self.token_source()})",
                 f"  Logs            {self.data_dir}/*.log",
+                *self.fresh_note(),
                 "Press Ctrl-C to stop everything.",
             ]
         )

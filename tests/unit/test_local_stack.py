@@ -1,0 +1,81 @@
+"""`canary up`'s own files in its data directory: the API token it keeps across runs, and
+the Temporal database `--scenario` sets aside."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from canary.settings import TOKEN_MIN_LENGTH
+from starter.stack import (
+    API_TOKEN_FILE,
+    Ports,
+    Stack,
+    StackError,
+    set_temporal_db_aside,
+)
+
+
+@pytest.fixture(autouse=True)
+def no_token_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CANARY_API_TOKEN", raising=False)
+
+
+def token_of(data_dir: Path) -> str:
+    return Stack(Ports(), data_dir).build_env()["CANARY_API_TOKEN"]
+
+
+def test_the_token_is_made_once_and_kept_for_its_owner_only(tmp_path: Path) -> None:
+    data_dir = tmp_path / "fresh-clone" / ".canary"
+    first = token_of(data_dir)
+    assert len(first) >= TOKEN_MIN_LENGTH
+    stored = data_dir / API_TOKEN_FILE
+    assert stored.read_text().strip() == first
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    assert token_of(data_dir) == first  # the next run: a saved login still works
+    assert token_of(tmp_path / "another") != first
+
+
+def test_a_token_opened_to_others_is_closed_again(tmp_path: Path) -> None:
+    first = token_of(tmp_path)
+    (tmp_path / API_TOKEN_FILE).chmod(0o644)
+    assert token_of(tmp_path) == first
+    assert stat.S_IMODE((tmp_path / API_TOKEN_FILE).stat().st_mode) == 0o600
+
+
+def test_canary_api_token_wins_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = "my-own-token-for-the-dashboard-0123456789"
+    monkeypatch.setenv("CANARY_API_TOKEN", mine)
+    stack = Stack(Ports(), tmp_path)
+    assert stack.build_env()["CANARY_API_TOKEN"] == mine
+    assert not (tmp_path / API_TOKEN_FILE).exists()
+    assert stack.token_source() == "CANARY_API_TOKEN"
+
+
+def test_a_damaged_token_file_stops_canary_up_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / API_TOKEN_FILE).write_text("short\n")
+    with pytest.raises(StackError) as error:
+        token_of(tmp_path)
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / API_TOKEN_FILE} is too short")
+    assert f"Delete {tmp_path / API_TOKEN_FILE}" in message
+
+
+def test_the_scenario_sets_the_temporal_database_aside(tmp_path: Path) -> None:
+    assert set_temporal_db_aside(tmp_path) is None  # a first run: nothing to set aside
+    for name, text in (("temporal.db", "run 2"), ("temporal.db-wal", "run 2 log"),
+                       ("temporal.previous.db", "run 1"),
+                       ("temporal.previous.db-shm", "run 1 shm")):  # fmt: skip
+        (tmp_path / name).write_text(text)
+    (tmp_path / API_TOKEN_FILE).write_text("kept")
+    previous = set_temporal_db_aside(tmp_path)
+    assert previous == tmp_path / "temporal.previous.db"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        API_TOKEN_FILE, "temporal.previous.db", "temporal.previous.db-wal"
+    ]  # fmt: skip
+    assert previous.read_text() == "run 2"
+    assert (tmp_path / "temporal.previous.db-wal").read_text() == "run 2 log"

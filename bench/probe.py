@@ -54,8 +54,9 @@ def stripe_signature(payload: bytes, secret: str) -> str:
 
 
 def webhook_body(event: dict[str, Any]) -> bytes:
-    """The bytes Stripe (and the sandbox) send: the event, pretty-printed."""
-    return json.dumps(event, indent=2).encode()
+    """The bytes Stripe (and the sandbox) send: the event, pretty-printed (the SDK reads
+    Stripe's decimal strings as Decimal; they go back as strings)."""
+    return json.dumps(event, indent=2, default=str).encode()
 
 
 class Invoices:

@@ -37,6 +37,13 @@ SLACK_RETRY = RetryPolicy(
 )
 SLACK_TIMEOUT = timedelta(seconds=20)
 
+
+def alert_retry_delay(failures: int) -> timedelta:
+    """How long a first alert that could not be posted waits before it is tried again: a
+    durable timer after the activity's own retries gave up, doubling from a minute to half
+    an hour, for as long as the remediation is open (Slack may be down for hours)."""
+    return min(timedelta(minutes=1) * 2 ** max(failures - 1, 0), timedelta(minutes=30))
+
 #: A detector's query of Stripe, Salesforce or the warehouse, and the account team lookup.
 QUERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),

@@ -119,6 +119,12 @@ class RemediationState(BaseModel):
         default_factory=list, description="Outside facts received and not handled yet."
     )
     needs_publish: bool = False
+    alert_failures: int = Field(
+        0, description="First-alert posts Slack refused or missed, each after its retries."
+    )
+    alert_retry_at: datetime | None = Field(
+        None, description="When the first alert is tried again (a durable timer), if due."
+    )
     digest_id: str | None = None
     digest_failed: bool = False
     emailed: bool = False

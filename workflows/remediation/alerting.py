@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from canary.models.remediation import one_address
 
-from workflows.policies import SLACK_RETRY, SLACK_TIMEOUT, cause
+from workflows.policies import SLACK_RETRY, SLACK_TIMEOUT, alert_retry_delay, cause
 from workflows.remediation.context import Remediation
 
 
@@ -89,10 +89,19 @@ class Alerter:
         if local:
             message.look_first = workflow.info().get_current_history_length() > 3 + r.signals
         result = await self._post(message, local=local)
+        if result is None and first_alert:
+            # Nobody has heard of it yet: try again on a durable timer, not at the next
+            # state change (hours or days away), looking for an earlier post first.
+            state.alert_failures += 1
+            state.alert_retry_at = workflow.now() + alert_retry_delay(state.alert_failures)
+            failed = state.timeline[-1]  # the slack_failed entry _post just recorded
+            failed.text += f"; the alert is tried again at {state.alert_retry_at:%H:%M} UTC"
+            failed.data["retry_at"] = state.alert_retry_at.isoformat()
         if result and result.thread_ts:
             state.thread_posts += 1
             state.take_thread_lines(threaded)
         if result and first_alert:
+            state.alert_retry_at = None
             state.slack = SlackRef(channel=result.channel, ts=result.ts, permalink=result.permalink)
             state.first_notified_at = state.first_notified_at or workflow.now()
             r.record(

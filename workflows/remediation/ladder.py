@@ -50,12 +50,19 @@ class Expiry:
     due: datetime
 
 
-Deadline = ScheduledStep | Escalation | Expiry
+@dataclass(frozen=True)
+class AlertRetry:
+    """The first alert could not be posted: it is tried again."""
+
+    due: datetime
+
+
+Deadline = ScheduledStep | Escalation | Expiry | AlertRetry
 
 
 def deadlines(state: RemediationState) -> list[Deadline]:
     """Every deadline still ahead of a diagnosed remediation, soonest first (ties keep this
-    order: scheduled steps, then the escalation, then expiry)."""
+    order: scheduled steps, then the escalation, then expiry, then an alert's retry)."""
     diagnosis, diagnosed_at = state.diagnosis, state.diagnosed_at
     assert diagnosis is not None and diagnosed_at is not None
     found: list[Deadline] = [
@@ -74,6 +81,8 @@ def deadlines(state: RemediationState) -> list[Deadline]:
     if state.snoozed_until and state.snoozed_until > expire:
         expire = state.snoozed_until
     found.append(Expiry(expire))
+    if state.alert_retry_at is not None and state.slack is None:
+        found.append(AlertRetry(state.alert_retry_at))
     return sorted(found, key=lambda d: d.due)
 
 
@@ -99,6 +108,9 @@ class Ladder:
                     await self._escalate(rung)
                 case Expiry():
                     self.r.close("expired", "canary", "Nobody resolved this before it expired.")
+                case AlertRetry():
+                    self.r.state.alert_retry_at = None
+                    self.r.state.needs_publish = True
 
     async def _run_scheduled(self, step: Step) -> None:
         state = self.r.state

@@ -6,10 +6,16 @@ from __future__ import annotations
 
 from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.services import Services
+from canary import search_attributes as sa
 from canary.models import OPEN_STATES, RemediationStatus
 from canary.models.detectors import (
     DigestAddInput,
@@ -35,7 +41,8 @@ class DigestActivities:
         from workflows.digest import DigestWorkflow
 
         workflow_id = digest_id(request.digest.owner)
-        await self.services.require_temporal().start_workflow(
+        client = self.services.require_temporal()
+        await client.start_workflow(
             DigestWorkflow.run,
             request.digest,
             id=workflow_id,
@@ -44,9 +51,26 @@ class DigestActivities:
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             start_signal="add",
             start_signal_args=[request.item],
+            search_attributes=await self._digest_attributes(),
             static_summary=f"Daily digest for {request.digest.owner}"[:200],
         )
         return DigestAddOutput(digest_id=workflow_id)
+
+    async def _digest_attributes(self) -> TypedSearchAttributes | None:
+        """The digest's kind, for the Temporal UI's filters, when the remediation adding to it
+        carries Canary's search attributes (where they are not registered, a start naming one
+        would fail, and a digest matters more than its label)."""
+        info = activity.info()
+        handle = self.services.require_temporal().get_workflow_handle(
+            info.workflow_id or "", run_id=info.workflow_run_id
+        )
+        try:
+            labelled = sa.KIND in (await handle.describe()).typed_search_attributes
+        except RPCError:
+            return None
+        if not labelled:
+            return None
+        return TypedSearchAttributes([SearchAttributePair(sa.KIND, sa.DIGEST)])
 
     @activity.defn(name="canary.digest_states")
     async def digest_states(self, request: DigestStatesInput) -> DigestStatesOutput:

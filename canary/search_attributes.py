@@ -17,6 +17,11 @@ ESCALATION_LEVEL = SearchAttributeKey.for_int("CanaryEscalationLevel")
 OWNER = SearchAttributeKey.for_keyword("CanaryOwner")
 SUBJECT = SearchAttributeKey.for_keyword("CanarySubject")
 SIGNATURE = SearchAttributeKey.for_keyword("CanarySignature")
+#: What a Canary workflow is, so the Temporal UI tells them apart at a glance (a column, a
+#: filter): set where each is started (the intake, the detectors' schedules and runs, the
+#: digest activity), never by the workflows themselves.
+KIND = SearchAttributeKey.for_keyword("CanaryKind")
+REMEDIATION, DETECTOR, DIGEST = "remediation", "detector", "digest"
 
 ALL: tuple[SearchAttributeKey, ...] = (
     ERROR_TYPE,
@@ -27,6 +32,7 @@ ALL: tuple[SearchAttributeKey, ...] = (
     OWNER,
     SUBJECT,
     SIGNATURE,
+    KIND,
 )
 
 

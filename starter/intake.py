@@ -88,6 +88,7 @@ async def submit_detection(
     attributes = None
     if search_attributes:
         pairs: list[SearchAttributePair[Any]] = [
+            SearchAttributePair(sa.KIND, sa.REMEDIATION),
             SearchAttributePair(sa.ERROR_TYPE, error_type),
             SearchAttributePair(sa.STATE, "diagnosing"),
             SearchAttributePair(sa.SUBJECT, f"{detection.subject.kind}:{detection.subject.id}"),

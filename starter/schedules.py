@@ -30,9 +30,10 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from canary import search_attributes as sa
 from canary.catalog import cached_catalog
 from canary.models import RemediationStatus
 from canary.models.detectors import (
@@ -79,10 +80,20 @@ def _memo(client: Client, action: Any, key: str) -> Any:
     return client.data_converter.payload_converter.from_payloads([payload])[0]
 
 
-def _spec_hash(spec: DetectorSpec, settings: Settings) -> str:
-    # The task queue is part of what a schedule does, so moving queues is a change too.
+def _spec_hash(spec: DetectorSpec, settings: Settings, search_attributes: bool) -> str:
+    # The task queue and the runs' search attributes are part of what a schedule does, so
+    # moving queues or labelling its runs is a change too.
     body = spec.model_dump_json() + "|" + settings.task_queue
+    if search_attributes:
+        body += "|" + sa.KIND.name
     return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def detector_attributes(search_attributes: bool) -> TypedSearchAttributes | None:
+    """A detector run's search attributes: its kind, for the Temporal UI's filters."""
+    if not search_attributes:
+        return None
+    return TypedSearchAttributes([SearchAttributePair(sa.KIND, sa.DETECTOR)])
 
 
 def _schedule(
@@ -99,7 +110,12 @@ def _schedule(
             id=f"detector:{spec.id}",
             task_queue=settings.task_queue,
             execution_timeout=RUN_TIMEOUT,
-            memo={HASH_MEMO: _spec_hash(spec, settings), TIMING_MEMO: _timing(spec)},
+            memo={
+                HASH_MEMO: _spec_hash(spec, settings, search_attributes),
+                TIMING_MEMO: _timing(spec),
+            },
+            typed_search_attributes=detector_attributes(search_attributes)
+            or TypedSearchAttributes.empty,
             static_summary=f"Detector: {spec.title}"[:200],
         ),
         spec=timing,
@@ -145,7 +161,8 @@ async def apply_schedules(
             pass
         handle = client.get_schedule_handle(sid)
         description = await handle.describe()
-        if _memo(client, description.schedule.action, HASH_MEMO) == _spec_hash(spec, settings):
+        wanted_hash = _spec_hash(spec, settings, search_attributes)
+        if _memo(client, description.schedule.action, HASH_MEMO) == wanted_hash:
             results.append(Applied(sid, "unchanged"))
             continue
 
@@ -241,6 +258,7 @@ async def run_detectors_once(
             task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             execution_timeout=RUN_TIMEOUT,
+            search_attributes=detector_attributes(search_attributes),
             static_summary=f"Detector (run once): {spec.title}"[:200],
         )
         for spec in wanted

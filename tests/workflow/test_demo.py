@@ -10,6 +10,7 @@ workflow id) or an owner's digest (its buttons do).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -22,11 +23,16 @@ from urllib.parse import quote
 
 import pytest
 from slack_sdk import WebClient
+from temporalio.client import Client
 
+from canary import search_attributes as sa
+from canary.rules.catalog import load_detectors
 from starter.stack import API_TOKEN_FILE, DEMO_SLACK_TOKEN
 from tests.processes import Child
 from tests.stack import free_port
 
+#: The detectors the scenario runs once (every enabled one of the default catalog).
+DETECTORS = {d.id for d in load_detectors().detectors if d.enabled}
 SCENARIO_FED = "click the buttons; watch"
 #: Long enough for the stack to start and the scenario to be fed on a busy two-core machine.
 START_TIMEOUT = 300.0
@@ -82,6 +88,15 @@ class Demo:
             time.sleep(0.5)
         assert not missing, f"no message in #gtm-alerts for {sorted(missing)}"
 
+    async def workflows_by_kind(self) -> dict[str, set[str]]:
+        """Workflow ids per ``CanaryKind``, as the Temporal UI's filter finds them."""
+        client = await Client.connect(f"127.0.0.1:{self.ports['temporal']}")
+        found: dict[str, set[str]] = {}
+        for kind in (sa.REMEDIATION, sa.DETECTOR, sa.DIGEST):
+            query = f"{sa.KIND.name} = '{kind}'"
+            found[kind] = {w.id async for w in client.list_workflows(query)}
+        return found
+
 
 def raised(output: str) -> set[str]:
     """The workflow ids the scenario printed (``… → id`` or ``… → id, id``)."""
@@ -109,6 +124,13 @@ def test_make_demo_twice_shows_the_whole_scenario_both_times(tmp_path: Path) -> 
             ids = raised(output)
             assert len(ids) >= 13, output
             demo.wait_until_shown(ids)
+            if run == 1:
+                kinds = asyncio.run(demo.workflows_by_kind())
+                # The Temporal UI's saved view of remediations lists exactly the scenario's;
+                # the detectors' runs and the owners' digests carry their own kind.
+                assert kinds[sa.REMEDIATION] == ids
+                assert {w.split(":")[1] for w in kinds[sa.DETECTOR]} == DETECTORS
+                assert kinds[sa.DIGEST] and all(w.startswith("digest:") for w in kinds[sa.DIGEST])
             runs.append((output, ids, len(demo.alerts())))
         finally:
             demo.child.stop()

@@ -157,6 +157,7 @@ def test_the_table_has_a_header_and_aligned_columns() -> None:
     assert "…" in lines[3] and "…" in lines[4]
 
 
-def test_the_readme_shows_the_saved_view_of_open_remediations() -> None:
+def test_the_readme_shows_the_saved_views_of_remediations() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert f"\n   {sa.KIND.name} = '{sa.REMEDIATION}'\n" in readme
     assert f"\n   {sa.open_remediations()}\n" in readme

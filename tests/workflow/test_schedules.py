@@ -9,6 +9,7 @@ import pytest
 from temporalio.client import ScheduleActionStartWorkflow
 from temporalio.testing import WorkflowEnvironment
 
+from canary import search_attributes as sa
 from canary.catalog import load_catalog
 from canary.models.detectors import DetectorRunInput
 from canary.rules.catalog import load_detectors
@@ -49,11 +50,24 @@ async def test_apply_is_idempotent_and_keeps_pauses(dev_env: WorkflowEnvironment
             list(action.args), [DetectorRunInput]
         )[0]
         assert run_input.detector.id == "spend-shift"
+        # Its runs carry their kind, which the Temporal UI filters on (remediations are apart).
+        assert action.typed_search_attributes.get(sa.KIND) == sa.DETECTOR
 
         # Applying again changes nothing.
         second = await apply_schedules(client, settings, detectors, CATALOG.version)
         assert {a.action for a in second} == {"unchanged"}
         assert [s.schedule_id for s in await list_schedules(client)] == ids
+
+        # Schedules made before their runs carried a kind are brought up to date.
+        unlabelled = await apply_schedules(
+            client, settings, detectors, CATALOG.version, search_attributes=False
+        )
+        assert {a.action for a in unlabelled} == {"updated"}
+        relabelled = await apply_schedules(client, settings, detectors, CATALOG.version)
+        assert {a.action for a in relabelled} == {"updated"}
+        again = (await client.get_schedule_handle(schedule_id("spend-shift")).describe()).schedule
+        assert isinstance(again.action, ScheduleActionStartWorkflow)
+        assert again.action.typed_search_attributes.get(sa.KIND) == sa.DETECTOR
 
         # Someone pauses one in the UI; a threshold changes in the catalog.
         await client.get_schedule_handle(schedule_id("spend-shift")).pause(note="quarter close")

@@ -27,7 +27,7 @@ EMOJI = {
     "email": "📧", "memo": "📝", "calendar": "📅", "tada": "🎉", "bar_chart": "📊",
     "angry": "😠", "wave": "👋", "hourglass_flowing_sand": "⏳", "credit_card": "💳",
     "busts_in_silhouette": "👥", "arrow_up": "⬆️", "arrow_down": "⬇️", "eyes": "👀",
-}
+}  # fmt: skip
 
 
 def mrkdwn(text: str, user_name: Callable[[str], str]) -> Markup:

@@ -20,6 +20,9 @@ from canary.adapters.errors import PermanentError, TransientError
 
 SERVICE = "slack"
 METADATA_EVENT = "canary_remediation"
+#: Slack's refusals of the request itself: asking again cannot help (a person must fix the
+#: token, invite the app, or Canary its message). Any other error (``ratelimited``,
+#: ``fatal_error``, ``internal_error``, …) is retried.
 _PERMANENT = {
     "invalid_auth",
     "not_authed",
@@ -31,12 +34,21 @@ _PERMANENT = {
     "msg_too_long",
     "no_text",
     "invalid_blocks",
+    "invalid_blocks_format",
+    "invalid_metadata_format",
+    "invalid_metadata_schema",
+    "thread_not_found",
     "message_not_found",
     "cant_update_message",
     "users_not_found",
     "user_not_found",
+    "user_not_in_channel",
+    "no_such_subteam",
     "missing_scope",
     "invalid_arguments",
+    "invalid_cursor",
+    "invalid_json",
+    "json_not_object",
 }
 
 

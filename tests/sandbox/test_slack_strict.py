@@ -16,12 +16,15 @@ import httpx
 import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web import SlackResponse
 
 from activities.calls import application_error
 from canary.adapters import SlackAdapter, TransientError
+from canary.adapters.slack_adapter import _translate
 from canary.blocks import mrkdwn as canary_limits
 from sandbox import SandboxConfig, SandboxServer
 from sandbox.slack import blockkit
+from sandbox.slack.methods import METHOD_ERRORS
 
 TOKEN = "xoxb-strict"
 
@@ -346,6 +349,32 @@ def test_canary_takes_ratelimited_as_transient_and_waits_as_asked(sandbox: Sandb
     retry = application_error(limited.value)
     assert not retry.non_retryable and retry.type == "slack.transient"
     assert retry.next_retry_delay == timedelta(seconds=limited.value.retry_after)
+
+
+def test_canary_reads_every_refusal_the_sandbox_may_answer() -> None:
+    """Whatever Slack refuses for good fails at once (a person must act); only being
+    rate-limited is worth asking again."""
+    errors = set().union(*METHOD_ERRORS.values())
+    read = {
+        error: type(
+            _translate(
+                SlackApiError(
+                    error,
+                    SlackResponse(
+                        client=None,
+                        http_verb="POST",
+                        api_url="",
+                        req_args={},
+                        data={"ok": False, "error": error},
+                        headers={},
+                        status_code=200,
+                    ),
+                )
+            )
+        ).__name__
+        for error in errors
+    }
+    assert {e for e, kind in read.items() if kind == "TransientError"} == {"ratelimited"}
 
 
 def test_the_limits_are_off_unless_asked(slack: WebClient) -> None:

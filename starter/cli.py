@@ -59,14 +59,21 @@ def up(
         help="Feed the demo scenario of GTM errors, on a fresh Temporal database (the previous "
         "one is kept as temporal.previous.db).",
     ),
+    encrypt: bool = typer.Option(
+        False,
+        help="Encrypt every payload (a key made once and kept in the data directory, unless "
+        "CANARY_PAYLOAD_KEYS is set) and run the codec server the Temporal UI reads through.",
+    ),
+    codec_port: int = typer.Option(8081, help="The codec server's port (with --encrypt)."),
 ) -> None:
     """Start Temporal (with UI), the sandbox, the gateway and a worker; Ctrl-C stops all."""
     from starter.stack import Ports, Stack, StackError
 
     stack = Stack(
-        Ports(temporal_port, ui_port, gateway_port, sandbox_port, smtp_port),
+        Ports(temporal_port, ui_port, gateway_port, sandbox_port, smtp_port, codec_port),
         data_dir,
         fresh=scenario,
+        encrypt=encrypt,
     )
 
     def stop_on_signal(signum: int, _frame: Any) -> None:

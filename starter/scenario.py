@@ -197,6 +197,8 @@ def run_detectors(stack: Stack) -> Iterator[str]:
     settings = Settings(
         temporal_address=stack.env["TEMPORAL_ADDRESS"],
         task_queue=stack.env.get("CANARY_TASK_QUEUE", "canary"),
+        # With --encrypt, the keys the worker reads this client's payloads with.
+        payload_keys=stack.env.get("CANARY_PAYLOAD_KEYS", ""),
     )
 
     async def go() -> list[Any]:

@@ -7,6 +7,7 @@ production, so what works here works against a real cluster.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import signal
@@ -14,12 +15,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
 from canary import search_attributes as sa
+from canary.codec import InvalidPayloadKeysError, parse_payload_keys
 from canary.settings import InvalidTokenError, check_token
 
 DEMO_STRIPE_KEY = "sk_test_canary_demo"
@@ -27,6 +31,9 @@ DEMO_SLACK_TOKEN = "xoxb-canary-demo"
 DEMO_SALESFORCE_TOKEN = "00DSANDBOX!canary-demo-session"
 #: The file in the data directory that keeps the API token `canary up` made.
 API_TOKEN_FILE = "api-token"
+#: With --encrypt: the payload key and the codec server's token `canary up` made.
+PAYLOAD_KEYS_FILE = "payload-keys"
+CODEC_TOKEN_FILE = "codec-token"
 #: Temporal's database in the data directory, and where `--scenario` moves the previous one.
 TEMPORAL_DB = "temporal.db"
 PREVIOUS_TEMPORAL_DB = "temporal.previous.db"
@@ -47,6 +54,7 @@ class Ports:
     gateway: int = 8080
     sandbox: int = 8090
     smtp: int = 8025
+    codec: int = 8081  # used with --encrypt only
 
 
 def temporal_binary() -> str:
@@ -85,25 +93,52 @@ def wait_for_port(
     raise StackError(f"{what} did not open port {port} within {timeout:.0f}s")
 
 
-def stored_api_token(data_dir: Path) -> str:
-    """The local stack's API token, made on the first run and kept in the data directory
-    (readable by its owner only), so a saved dashboard login keeps working across runs."""
-    path = data_dir / API_TOKEN_FILE
+def stored_secret(
+    data_dir: Path, file_name: str, make: Callable[[], str], check: Callable[[str, str], str]
+) -> str:
+    """A secret of the local stack, made on the first run and kept in the data directory
+    (readable by its owner only), so what was set up with it keeps working across runs: a
+    saved dashboard login, histories encrypted under the demo's key. ``check`` returns the
+    value or raises naming the file."""
+    path = data_dir / file_name
     try:
-        token = path.read_text().strip()
+        value = path.read_text().strip()
     except FileNotFoundError:
-        # 43 random characters: over the gateway's minimum (canary.settings.TOKEN_MIN_LENGTH).
-        token = "canary-" + secrets.token_urlsafe(32)
+        value = make()
         data_dir.mkdir(parents=True, exist_ok=True)
         with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
-            file.write(token + "\n")
-        return token
+            file.write(value + "\n")
+        return value
     if path.stat().st_mode & 0o077:
         path.chmod(0o600)  # a copy or a restore may have opened it to others
     try:
-        return check_token(str(path), token)
-    except InvalidTokenError as exc:
+        return check(str(path), value)
+    except (InvalidTokenError, InvalidPayloadKeysError) as exc:
         raise StackError(f"{exc} Delete {path} and `canary up` makes a new one.") from exc
+
+
+def new_token() -> str:
+    # 43 random characters: over the gateway's minimum (canary.settings.TOKEN_MIN_LENGTH).
+    return "canary-" + secrets.token_urlsafe(32)
+
+
+def new_payload_key() -> str:
+    """``CANARY_PAYLOAD_KEYS`` with one new AES-256 key, its id the month it was made."""
+    key = base64.b64encode(os.urandom(32)).decode()
+    return f"demo-{datetime.now(UTC):%Y-%m}:{key}"
+
+
+def checked_payload_keys(source: str, value: str) -> str:
+    try:
+        parse_payload_keys(value)
+    except InvalidPayloadKeysError as exc:
+        raise InvalidPayloadKeysError(f"{source}: {exc}") from exc
+    return value
+
+
+def stored_api_token(data_dir: Path) -> str:
+    """The local stack's API token (see :func:`stored_secret`)."""
+    return stored_secret(data_dir, API_TOKEN_FILE, new_token, check_token)
 
 
 def set_temporal_db_aside(data_dir: Path) -> Path | None:
@@ -129,6 +164,9 @@ class Stack:
     #: Stripe, Slack and Salesforce in memory and starts from its seed on every run, so
     #: remediations kept from an earlier run would point at messages and invoices that are gone.
     fresh: bool = False
+    #: Encrypt every payload (a demo key kept in the data directory) and run the codec
+    #: server, which the Temporal UI is pointed at, to read them.
+    encrypt: bool = False
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     previous_db: Path | None = None
@@ -145,6 +183,10 @@ class Stack:
     def ui_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.ui}"
 
+    @property
+    def codec_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.codec}"
+
     def build_env(self) -> dict[str, str]:
         """Settings for every child: sandbox endpoints unless real ones are configured."""
         env = dict(os.environ)
@@ -152,6 +194,15 @@ class Stack:
         env.setdefault("SLACK_SIGNING_SECRET", secrets.token_hex(16))
         if not env.get("CANARY_API_TOKEN"):
             env["CANARY_API_TOKEN"] = stored_api_token(self.data_dir)
+        if self.encrypt:
+            if not env.get("CANARY_PAYLOAD_KEYS"):
+                env["CANARY_PAYLOAD_KEYS"] = stored_secret(
+                    self.data_dir, PAYLOAD_KEYS_FILE, new_payload_key, checked_payload_keys
+                )
+            if not env.get("CANARY_CODEC_TOKEN"):
+                env["CANARY_CODEC_TOKEN"] = stored_secret(
+                    self.data_dir, CODEC_TOKEN_FILE, new_token, check_token
+                )
         if not env.get("CANARY_SMTP_HOST"):
             # High-priority e-mail goes to the sandbox's SMTP sink (plain SMTP on loopback).
             env.update(
@@ -194,13 +245,18 @@ class Stack:
         return proc
 
     def check_ports(self) -> None:
-        taken = [f"{name} {port}" for name, port in vars(self.ports).items() if not port_free(port)]
+        wanted = {
+            name: port
+            for name, port in vars(self.ports).items()
+            if name != "codec" or self.encrypt
+        }
+        taken = [f"{name} {port}" for name, port in wanted.items() if not port_free(port)]
         if taken:
             raise StackError(
                 "ports already in use: "
                 + ", ".join(taken)
                 + ". Stop what holds them or pick others (--temporal-port, --ui-port, "
-                "--gateway-port, --sandbox-port, --smtp-port)."
+                "--gateway-port, --sandbox-port, --smtp-port, --codec-port)."
             )
 
     def start(self) -> None:
@@ -233,6 +289,8 @@ class Stack:
                 "--log-level",
                 "warn",
                 *sa.cli_flags(),
+                # The UI asks the codec server to decrypt what it shows.
+                *(["--ui-codec-endpoint", self.codec_url] if self.encrypt else []),
             ],
             "temporal.log",
         )
@@ -256,6 +314,13 @@ class Stack:
             "gateway", [*canary, "gateway", "--port", str(self.ports.gateway)], "gateway.log"
         )
         self._spawn("worker", [*canary, "worker"], "worker.log")
+        if self.encrypt:
+            codec = self._spawn(
+                "codec server",
+                [*canary, "codec-server", "--port", str(self.ports.codec)],
+                "codec-server.log",
+            )
+            wait_for_port(self.ports.codec, "codec server", codec)
         wait_for_port(self.ports.gateway, "gateway", gateway)
         wait_for_port(self.ports.ui, "Temporal UI", temporal)
         self.register_webhook()
@@ -289,6 +354,26 @@ class Stack:
             return []
         kept = f"; the previous one is kept as {self.previous_db}" if self.previous_db else ""
         return [f"  Temporal DB     started empty for the scenario{kept}"]
+
+    def encryption_note(self) -> list[str]:
+        """Where the demo's payloads are read, for the banner."""
+        if not self.encrypt:
+            return []
+        token = (
+            "CANARY_CODEC_TOKEN"
+            if os.environ.get("CANARY_CODEC_TOKEN")
+            else self.data_dir / CODEC_TOKEN_FILE
+        )
+        return [
+            f"  Encryption      payloads are AES-256-GCM encrypted (key: {self.key_source()})",
+            f"  Codec server    {self.codec_url}/session: sign this browser in with the token "
+            f"in {token}, then turn on the UI's codec setting 'Include cross-origin credentials'",
+        ]
+
+    def key_source(self) -> str:
+        if os.environ.get("CANARY_PAYLOAD_KEYS"):
+            return "CANARY_PAYLOAD_KEYS"
+        return f"kept in {self.data_dir / PAYLOAD_KEYS_FILE}"
 
     def token_source(self) -> str:
         if os.environ.get("CANARY_API_TOKEN"):
@@ -326,6 +411,7 @@ class Stack:
                 f"  Temporal        127.0.0.1:{self.ports.temporal}",
                 f"  API token       {self.env['CANARY_API_TOKEN']}  ({self.token_source()})",
                 f"  Logs            {self.data_dir}/*.log",
+                *self.encryption_note(),
                 *self.fresh_note(),
                 "Press Ctrl-C to stop everything.",
             ]

@@ -411,6 +411,33 @@ async def test_codec_server_refuses_without_its_token(
         assert MESSAGE not in answer.text
 
 
+async def test_a_browser_signs_in_once_and_its_cookie_opens_the_codec(
+    codec_http: httpx.AsyncClient,
+) -> None:
+    """The Temporal UI cannot add a bearer token: a person signs the browser in with the
+    token, and the UI's requests carry the cookie (HttpOnly, SameSite=Strict)."""
+    page = await codec_http.get("/session")
+    assert page.status_code == 200 and "not signed in" in page.text
+    for wrong in ("", "wrong-token-of-the-right-length-0123456789", CODEC_TOKEN + "x", API):
+        refused = await codec_http.post("/session", data={"token": wrong})
+        assert refused.status_code in (401, 422) and "set-cookie" not in refused.headers
+    assert not codec_http.cookies
+
+    signed = await codec_http.post("/session", data={"token": CODEC_TOKEN})
+    assert signed.status_code == 303
+    cookie = signed.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    body = await sealed(MESSAGE)
+    answer = await codec_http.post("/decode", json=body)  # the cookie, no Authorization
+    assert answer.status_code == 200 and from_json(answer.json()) == [plain_payload(MESSAGE)]
+    assert "signed in." in (await codec_http.get("/session")).text
+
+    # A forged cookie is no better than a forged header.
+    codec_http.cookies.clear()
+    codec_http.cookies.set("canary_codec", CODEC_TOKEN[:-1] + "x")
+    assert (await codec_http.post("/decode", json=body)).status_code == 401
+
+
 async def test_codec_server_cors_lets_in_only_the_temporal_ui(
     codec_http: httpx.AsyncClient,
 ) -> None:

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from canary.codec import parse_payload_keys
 from canary.settings import TOKEN_MIN_LENGTH
 from starter.stack import (
     API_TOKEN_FILE,
+    CODEC_TOKEN_FILE,
+    PAYLOAD_KEYS_FILE,
     Ports,
     Stack,
     StackError,
@@ -79,3 +82,29 @@ def test_the_scenario_sets_the_temporal_database_aside(tmp_path: Path) -> None:
     ]  # fmt: skip
     assert previous.read_text() == "run 2"
     assert (tmp_path / "temporal.previous.db-wal").read_text() == "run 2 log"
+
+
+def test_encrypt_makes_a_payload_key_and_codec_token_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CANARY_PAYLOAD_KEYS", raising=False)
+    monkeypatch.delenv("CANARY_CODEC_TOKEN", raising=False)
+    first = Stack(Ports(), tmp_path, encrypt=True).build_env()
+    [key] = parse_payload_keys(first["CANARY_PAYLOAD_KEYS"])
+    assert len(key.key) == 32 and key.key_id.startswith("demo-")
+    again = Stack(Ports(), tmp_path, encrypt=True).build_env()
+    for name in ("CANARY_PAYLOAD_KEYS", "CANARY_CODEC_TOKEN"):
+        assert again[name] == first[name], "histories encrypted earlier still read"
+    for name in (PAYLOAD_KEYS_FILE, CODEC_TOKEN_FILE):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
+    plain = Stack(Ports(), tmp_path / "plain").build_env()
+    assert "CANARY_PAYLOAD_KEYS" not in plain and "CANARY_CODEC_TOKEN" not in plain
+
+
+def test_a_damaged_payload_key_file_stops_canary_up_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CANARY_PAYLOAD_KEYS", raising=False)
+    (tmp_path / PAYLOAD_KEYS_FILE).write_text("demo:not-a-key\n")
+    with pytest.raises(StackError, match=PAYLOAD_KEYS_FILE):
+        Stack(Ports(), tmp_path, encrypt=True).build_env()

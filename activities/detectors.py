@@ -173,6 +173,7 @@ class DetectorActivities:
             # Canary's own lookup, so trusted, unlike the people a report names.
             owner_email=request.detection.account.owner_email,
             manager_email=str(request.detection.facts.get("manager_email") or "") or None,
+            from_detector=True,
         )
         return RaiseOutput(workflow_id=submitted.workflow_id, error_type=submitted.error_type)
 

@@ -47,7 +47,7 @@ from canary.models import (
     StepInput,
     StepOutput,
 )
-from canary.models.capabilities import ENRICHERS, require_handlers
+from canary.models.capabilities import ENRICHERS, LOOKUP_FACTS, require_handlers
 from canary.models.detection import Detection
 from canary.models.remediation import (
     REPORTED_PEOPLE_FIELDS,
@@ -182,7 +182,7 @@ async def run_investigation(
     if account is None:
         account, reported = without_reported_owner(detection)
         detection = detection.model_copy(update={"facts": reported})
-        for field in REPORTED_PEOPLE_FIELDS:
+        for field in REPORTED_PEOPLE_FIELDS | LOOKUP_FACTS:
             facts.pop(field, None)
     for enriched in found.enriched:
         assert enriched is not None

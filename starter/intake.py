@@ -72,6 +72,7 @@ async def submit_detection(
     owner_email: str | None = None,
     signed_by_stripe: bool = False,
     manager_email: str | None = None,
+    from_detector: bool = False,
 ) -> Submitted:
     """Start the subject's remediation, or fold this report into the open one.
 
@@ -81,7 +82,8 @@ async def submit_detection(
     ``owner_email`` and ``manager_email`` are people Canary looked up itself (its detectors
     read Salesforce); only ``canary.raise_detection`` passes them. People a report names are
     never trusted: the remediation finds the owner and manager in Salesforce or Stripe.
-    ``signed_by_stripe`` is set only by the gateway's Stripe route, for a verified webhook.
+    ``signed_by_stripe`` is set only by the gateway's Stripe route, for a verified webhook;
+    ``from_detector`` only by ``canary.raise_detection``, whose lookups' facts are trusted.
     """
     workflow_id, error_type = workflow_id_for(detection, settings)
     config = remediation_config(settings, search_attributes)
@@ -113,6 +115,7 @@ async def submit_detection(
             owner_email=owner_email,
             signed_by_stripe=signed_by_stripe,
             manager_email=manager_email,
+            from_canary_detector=from_detector,
         ),
         id=workflow_id,
         task_queue=settings.task_queue,

@@ -56,6 +56,9 @@ class FakeServices:
     resolving: set[str] = field(default_factory=set)
     digests: list[DigestAddInput] = field(default_factory=list)
     emails: list[EmailInput] = field(default_factory=list)
+    # What the systems of record answer, per enricher, besides the defaults below: the
+    # verdicts (won, candidates …) a report may not establish by itself.
+    lookups: dict[str, dict[str, Any]] = field(default_factory=dict)
     _ts: Any = field(default_factory=lambda: itertools.count(1))
 
     async def plan_diagnosis(self, detection: Detection) -> DiagnosisPlan:
@@ -64,6 +67,11 @@ class FakeServices:
 
     @activity.defn(name="canary.enrich")
     async def enrich(self, request: EnrichInput) -> EnrichOutput:
+        found = self._enrich(request)
+        found.facts.update(self.lookups.get(request.enricher, {}))
+        return found
+
+    def _enrich(self, request: EnrichInput) -> EnrichOutput:
         if request.enricher == "stripe.invoice":
             # The Stripe customer's metadata names the owner, as the sandbox's seeds do: the
             # system of record, which is where a remediation's owner comes from.

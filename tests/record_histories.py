@@ -64,6 +64,8 @@ class Scenario:
     escalated: bool = False
     runs: int = 1  # at least this many runs (continue-as-new)
     continue_as_new_after: int | None = None
+    # What the systems of record answer (enricher → facts): a report cannot say it itself.
+    lookups: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 # -- detections ---------------------------------------------------------------------------
@@ -253,7 +255,10 @@ SCENARIOS: dict[str, Scenario] = {
     ),
     # stage_mismatch
     "stage_mismatch-auto_resolved": Scenario(
-        _stage("006WON", opportunity_is_won=True), _nothing, "auto_resolved"
+        _stage("006WON"),
+        _nothing,
+        "auto_resolved",
+        lookups={"salesforce.opportunity": {"opportunity_is_won": True}},
     ),
     "stage_mismatch-approved": Scenario(
         _stage("006APPROVE"),
@@ -268,17 +273,23 @@ SCENARIOS: dict[str, Scenario] = {
     ),
     # account_unlinked
     "account_unlinked-approved": Scenario(
-        _app_account(
-            "app_one", candidate_count=1, candidate_name="Stark Industries", candidate_id="001S"
-        ),
+        _app_account("app_one"),
         _press("approve", "U0DAN", timedelta(hours=1)),
         "resolved_by_human",
+        lookups={
+            "salesforce.account_candidates": {
+                "candidate_count": 1,
+                "candidate_name": "Stark Industries",
+                "candidate_id": "001S",
+            }
+        },
     ),
     "account_unlinked-escalated-created": Scenario(
-        _app_account("app_none", candidate_count=0),
+        _app_account("app_none"),
         _press("create_account", "U0DAN", timedelta(days=1, hours=2)),
         "resolved_by_human",
         escalated=True,
+        lookups={"salesforce.account_candidates": {"candidate_count": 0}},
     ),
     # detector findings: digest, e-mail, manager escalation, cooldown
     "onboarding_overdue-digest-escalated-approved": Scenario(
@@ -391,10 +402,11 @@ SCENARIOS: dict[str, Scenario] = {
     # unknown: the general error
     "unknown-expired": Scenario(_unknown("run-1"), _nothing, "expired", escalated=True),
     "unknown-recurring-approved": Scenario(
-        _unknown("run-9", signature_seen=3),
+        _unknown("run-9"),
         _press("retry", ADMIN, timedelta(hours=3)),
         "resolved_by_human",
         resolving={"source.retry"},
+        lookups={"canary.signature_count": {"signature_seen": 3}},
     ),
 }
 
@@ -459,7 +471,11 @@ async def record(dest: Path = HERE, only: list[str] | None = None) -> list[Path]
         for name, scenario in scenarios().items():
             if only and name not in only:
                 continue
-            fake = FakeServices(pay_results=list(scenario.pays), resolving=set(scenario.resolving))
+            fake = FakeServices(
+                pay_results=list(scenario.pays),
+                resolving=set(scenario.resolving),
+                lookups=scenario.lookups,
+            )
             config = RemediationConfig(search_attributes=False, admins=[ADMIN])
             if scenario.continue_as_new_after is not None:
                 config.continue_as_new_after = scenario.continue_as_new_after
@@ -481,6 +497,7 @@ async def record(dest: Path = HERE, only: list[str] | None = None) -> list[Path]
                         else None,
                         # Stripe's reports come through its signed webhook, as in production.
                         signed_by_stripe=scenario.detection.source == "stripe",
+                        from_canary_detector=scenario.detection.source.startswith("detector:"),
                     ),
                     id=name,
                     task_queue="record",

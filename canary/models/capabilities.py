@@ -79,6 +79,31 @@ STEP_ACTIONS: Mapping[str, StepAction] = {
 }
 
 #: Lookups a diagnosis may run before it decides, and what each one reads.
+#: The facts only Canary's own lookups (the enrichers, the steps) or its own detectors
+#: establish: the verdicts SOP branches turn on (found, won, matching, how many candidates,
+#: paid) and the records steps write to (the candidate, the linked account, the Stripe
+#: customer). A report naming them is kept as reported (on the timeline) and never trusted:
+#: a report cannot close a remediation as already done, nor choose what a fix writes to.
+LOOKUP_FACTS: frozenset[str] = frozenset(
+    {
+        "opportunity_found",
+        "opportunity_is_won",
+        "amount_matches",
+        "candidate_count",
+        "candidates",
+        "candidate_id",
+        "candidate_name",
+        "linked_account_id",
+        "linked_account_name",
+        "crm_account_found",
+        "invoice_status",
+        "has_stripe_customer",
+        "unpaid_invoice_count",
+        "stripe_customer",
+        "signature_seen",
+    }
+)
+
 ENRICHERS: Mapping[str, str] = {
     "stripe.invoice": "The invoice, its customer and (without a decline code) its payment "
     "intent, in one call.",

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from canary.models.capabilities import LOOKUP_FACTS
 from canary.models.detection import AccountRef, Detection, Link, Subject
 from canary.models.sop import Alerting, EscalationStep, HumanAction, Resolution, Severity, Step
 
@@ -137,13 +138,16 @@ def reported_owner(detection: Detection) -> str | None:
     return str(named) if named else None
 
 
-def without_reported_owner(detection: Detection) -> tuple[AccountRef, dict[str, Any]]:
-    """The report's account and facts with the people it names taken out: who owns a
-    remediation, and who is paged above them, comes from the systems of record (or Canary's
-    own detector), never from a report, since the owner may approve its fixes and receives
-    its e-mail and the manager is pinged by the escalation ladder."""
+def without_reported_owner(
+    detection: Detection, from_detector: bool = False
+) -> tuple[AccountRef, dict[str, Any]]:
+    """The report's account and facts with what only the systems of record may say taken
+    out: the people it names (who owns a remediation may approve its fixes and receives its
+    e-mail, the manager is pinged by the escalation ladder) and the lookups' verdicts and
+    targets (``LOOKUP_FACTS``), which Canary's own detectors alone may bring."""
     account = detection.account.model_copy(update={"owner_email": None})
-    facts = {k: v for k, v in detection.facts.items() if k not in REPORTED_PEOPLE_FIELDS}
+    untrusted = REPORTED_PEOPLE_FIELDS if from_detector else REPORTED_PEOPLE_FIELDS | LOOKUP_FACTS
+    facts = {k: v for k, v in detection.facts.items() if k not in untrusted}
     return account, facts
 
 

@@ -138,11 +138,13 @@ class RemediationState(BaseModel):
         owner_email: str | None = None,
         signed_by_stripe: bool = False,
         manager_email: str | None = None,
+        from_detector: bool = False,
     ) -> RemediationState:
         """The state of a new remediation. ``owner_email`` and ``manager_email`` are the
         people Canary's own detector looked up; people the report names are trusted for
-        nothing (the owner is kept as reported)."""
-        account, facts = without_reported_owner(detection)
+        nothing (the owner is kept as reported), nor are the lookups' verdicts and targets it
+        names unless Canary's own detector made it (``from_detector``)."""
+        account, facts = without_reported_owner(detection, from_detector)
         if manager_email:
             facts["manager_email"] = manager_email
         reported = reported_owner(detection)
@@ -160,7 +162,11 @@ class RemediationState(BaseModel):
             f"{detection.source} reported {detection.type or 'an error'} on "
             f"{detection.subject.kind} {detection.subject.id}",
             actor=detection.source,
-            data={"detection": detection.model_dump(mode="json")},
+            data={
+                "detection": detection.model_dump(mode="json"),
+                # Named by the report, left for the lookups to establish.
+                "not_trusted": sorted(detection.facts.keys() - facts.keys()),
+            },
         )
         if reported and reported != owner_email:
             state.record(
@@ -429,6 +435,11 @@ class RemediationInput(BaseModel):
         None,
         description="The owner's manager, as Canary's own detector looked it up (set only by "
         "canary.raise_detection); a report's manager_email is never trusted.",
+    )
+    from_canary_detector: bool = Field(
+        False,
+        description="Made by Canary's own detector (set only by canary.raise_detection): its "
+        "lookups' verdicts and targets (LOOKUP_FACTS) are trusted; a report's are not.",
     )
     signed_by_stripe: bool = Field(
         False,

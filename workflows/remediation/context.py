@@ -35,7 +35,7 @@ class Remediation:
         self.key_prefix = f"{self.workflow_id}/{info.first_execution_run_id[:8]}"
         # What the remediation works on is the report with the people it names taken out
         # (kept as reported in the state): lookups and steps never see them as facts.
-        account, facts = without_reported_owner(input.detection)
+        account, facts = without_reported_owner(input.detection, input.from_canary_detector)
         self.detection = input.detection.model_copy(update={"account": account, "facts": facts})
         self.config = input.config
         self.state = input.state or RemediationState.begin(
@@ -44,6 +44,7 @@ class Remediation:
             input.owner_email,
             input.signed_by_stripe,
             input.manager_email,
+            input.from_canary_detector,
         )
         # Steps that touch money run one at a time: a scheduled retry and a clicked retry
         # must never charge twice, and a double click must execute the fix once.

@@ -47,12 +47,14 @@ def remediation_activities(services: Services) -> list[Callable[..., Any]]:
     """What a remediation calls: its investigation, its steps, Stripe and Slack."""
     investigation = InvestigationActivities(services)
     slack = SlackActivities(services)
+    stripe = StripeActivities(services)
     return [
         investigation.investigate,  # canary.investigate
         investigation.enrich,  # canary.enrich
         investigation.diagnose,  # canary.diagnose
         StepActivities(services).run_step,  # canary.run_step
-        StripeActivities(services).invoice_of_payment_intent,  # canary.invoice_of_payment_intent
+        stripe.invoice_of_payment_intent,  # canary.invoice_of_payment_intent
+        stripe.route_payment_attempt,  # canary.route_payment_attempt
         slack.post_slack,  # canary.post_slack
         slack.resolve_owner,  # canary.resolve_owner
     ]

@@ -26,8 +26,10 @@ from canary.models import (
     Detection,
     EnrichOutput,
     Link,
+    PaymentAttemptInput,
     PaymentIntentInvoice,
     PaymentIntentRef,
+    RoutedAttempt,
     StepInput,
     StepOutput,
 )
@@ -50,6 +52,43 @@ class StripeActivities:
             self.services.stripe.invoice_of_payment_intent, request.payment_intent_id
         )
         return PaymentIntentInvoice(payment_intent_id=request.payment_intent_id, invoice_id=found)
+
+    @activity.defn(name="canary.route_payment_attempt")
+    async def route_payment_attempt(self, request: PaymentAttemptInput) -> RoutedAttempt:
+        """Join a payment intent's or a charge's failure to its remediation: the invoice's,
+        as the same occurrence as the invoice's own failure event, when the payment intent
+        pays one; its own otherwise. Signal-with-start, so a retry folds in nothing twice."""
+        from starter.intake import submit_detection
+        from starter.stripe_events import as_invoice_failure
+
+        detection = request.detection
+        payment_intent = detection.facts.get("payment_intent_id") or (
+            detection.subject.id if detection.subject.kind == "payment_intent" else None
+        )
+        invoice_id = None
+        if payment_intent:
+            try:
+                invoice_id = await call(
+                    self.services.stripe.invoice_of_payment_intent, payment_intent
+                )
+            except ApplicationError as err:
+                if not err.non_retryable:
+                    raise  # Stripe down or slow: the workflow tries again
+                # Refused for good (an id Stripe does not know): its own remediation says so.
+                activity.logger.warning("payment intent %s: %s", payment_intent, err)
+        if invoice_id:
+            invoice = await call(self.services.stripe.invoice, invoice_id)
+            attempt = invoice.get("attempt_count")
+            detection = as_invoice_failure(
+                detection, invoice_id, attempt if isinstance(attempt, int) else None
+            )
+        submitted = await submit_detection(
+            self.services.require_temporal(),
+            detection,
+            self.services.settings,
+            signed_by_stripe=request.signed_by_stripe,
+        )
+        return RoutedAttempt(workflow_id=submitted.workflow_id, invoice_id=invoice_id)
 
 
 class StripeHandlers:

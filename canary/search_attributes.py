@@ -22,6 +22,8 @@ SIGNATURE = SearchAttributeKey.for_keyword("CanarySignature")
 #: digest activity), never by the workflows themselves.
 KIND = SearchAttributeKey.for_keyword("CanaryKind")
 REMEDIATION, DETECTOR, DIGEST = "remediation", "detector", "digest"
+#: A failed payment attempt on its way to its remediation (``PaymentAttemptWorkflow``).
+PAYMENT_ATTEMPT = "payment_attempt"
 
 ALL: tuple[SearchAttributeKey, ...] = (
     ERROR_TYPE,

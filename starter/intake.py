@@ -29,12 +29,13 @@ from canary.models import (
     ActionResult,
     Detection,
     ExternalEvent,
+    PaymentAttemptInput,
     RemediationConfig,
     RemediationInput,
     RemediationStatus,
 )
 from canary.settings import Settings
-from workflows import RemediationWorkflow, remediation_id
+from workflows import PaymentAttemptWorkflow, RemediationWorkflow, remediation_id
 
 
 @dataclass
@@ -62,6 +63,33 @@ def workflow_id_for(detection: Detection, settings: Settings) -> tuple[str, str]
     """The error type decides the id, so classify here exactly as the workflow will."""
     error_type = plan(detection, cached_catalog(settings.catalog_path)).error_type
     return remediation_id(error_type, detection.subject.kind, detection.subject.id), error_type
+
+
+async def route_payment_attempt(
+    client: Client,
+    detection: Detection,
+    settings: Settings,
+    search_attributes: bool = True,
+    signed_by_stripe: bool = False,
+) -> str:
+    """Hand a payment intent's or charge's failure to the worker, which finds the invoice it
+    was paying and folds it into that remediation (``PaymentAttemptWorkflow``); the id of the
+    workflow that routes it. One per attempt: the charge's and the payment intent's failures
+    of one attempt share it, and a redelivery joins the one running."""
+    handle = await client.start_workflow(
+        PaymentAttemptWorkflow.run,
+        PaymentAttemptInput(detection=detection, signed_by_stripe=signed_by_stripe),
+        id=f"payment-attempt:{detection.id}",
+        task_queue=settings.task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=TypedSearchAttributes([SearchAttributePair(sa.KIND, sa.PAYMENT_ATTEMPT)])
+        if search_attributes
+        else None,
+        static_summary=f"payment attempt {detection.id} on {detection.subject.kind} "
+        f"{detection.subject.id}"[:200],
+    )
+    return handle.id
 
 
 async def submit_detection(

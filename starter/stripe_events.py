@@ -60,8 +60,9 @@ def _invoice_of(event: dict[str, Any], obj: dict[str, Any]) -> str | None:
 
 
 def _attempt_of(event: dict[str, Any], obj: dict[str, Any]) -> str | None:
-    """The charge behind a failure event: what one payment attempt is known by (an invoice
-    of today's versions names none)."""
+    """What one payment attempt is known by: the charge behind a failure event, or, for an
+    invoice of today's versions (which names no charge), the invoice's attempt number, which
+    a payment intent's failure routed to its invoice is keyed by too (``invoice_attempt``)."""
     kind = event.get("type")
     if kind == "charge.failed":
         return object_id(obj.get("id"))
@@ -69,7 +70,40 @@ def _attempt_of(event: dict[str, Any], obj: dict[str, Any]) -> str | None:
         return object_id(obj.get("latest_charge")) or object_id(
             (obj.get("last_payment_error") or {}).get("charge")
         )
-    return charge_of_invoice(obj) if names_invoice(event.get("api_version")) else None
+    if names_invoice(event.get("api_version")):
+        return charge_of_invoice(obj)
+    return invoice_attempt(obj.get("id"), obj.get("attempt_count"))
+
+
+def invoice_attempt(invoice_id: Any, attempt_count: Any) -> str | None:
+    """``<invoice>:attempt:<n>``: one attempt to pay an invoice, however Stripe reported it."""
+    if isinstance(invoice_id, str) and invoice_id and isinstance(attempt_count, int):
+        return f"{invoice_id}:attempt:{attempt_count}"
+    return None
+
+
+def needs_routing(detection: Detection) -> bool:
+    """A payment intent's or charge's failure that names no invoice (every one, in today's
+    API versions): which remediation it belongs to takes a Stripe lookup, which the worker
+    makes (``PaymentAttemptWorkflow``); the gateway holds no Stripe key."""
+    return detection.type == "payment_failed" and detection.subject.kind in (
+        "payment_intent",
+        "charge",
+    )
+
+
+def as_invoice_failure(
+    detection: Detection, invoice_id: str, attempt_count: int | None
+) -> Detection:
+    """A payment intent's or charge's failure as the failure of the invoice it was paying:
+    the invoice's remediation, and the same occurrence as the invoice's own failure event."""
+    return detection.model_copy(
+        update={
+            "id": invoice_attempt(invoice_id, attempt_count) or detection.id,
+            "subject": Subject(kind="invoice", id=invoice_id),
+            "facts": {**detection.facts, "invoice_id": invoice_id},
+        }
+    )
 
 
 def detection_from_event(event: dict[str, Any]) -> Detection | None:

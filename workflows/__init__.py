@@ -3,14 +3,16 @@
 from workflows.detectors import DetectorWorkflow
 from workflows.digest import DigestWorkflow
 from workflows.ids import remediation_id
+from workflows.payment_attempt import PaymentAttemptWorkflow
 from workflows.remediation import RemediationWorkflow
 
-WORKFLOWS = [RemediationWorkflow, DetectorWorkflow, DigestWorkflow]
+WORKFLOWS = [RemediationWorkflow, DetectorWorkflow, DigestWorkflow, PaymentAttemptWorkflow]
 
 __all__ = [
     "WORKFLOWS",
     "DetectorWorkflow",
     "DigestWorkflow",
+    "PaymentAttemptWorkflow",
     "RemediationWorkflow",
     "remediation_id",
 ]

@@ -44,6 +44,16 @@ def alert_retry_delay(failures: int) -> timedelta:
     an hour, for as long as the remediation is open (Slack may be down for hours)."""
     return min(timedelta(minutes=1) * 2 ** max(failures - 1, 0), timedelta(minutes=30))
 
+
+#: Routing a payment attempt to its remediation: a Stripe lookup and a signal-with-start,
+#: tried for as long as it takes (Stripe down for hours loses no failed payment).
+ROUTE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+)
+ROUTE_TIMEOUT = timedelta(seconds=60)
+
 #: A detector's query of Stripe, Salesforce or the warehouse, and the account team lookup.
 QUERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),

@@ -1,7 +1,12 @@
 """Pydantic models shared by the workflows, activities, gateway, CLI and tests."""
 
 from canary.models.detection import AccountRef, Detection, Link, ReportedDetection, Subject
-from canary.models.payments import PaymentIntentInvoice, PaymentIntentRef
+from canary.models.payments import (
+    PaymentAttemptInput,
+    PaymentIntentInvoice,
+    PaymentIntentRef,
+    RoutedAttempt,
+)
 from canary.models.remediation import (
     OPEN_STATES,
     ActionRequest,
@@ -68,6 +73,7 @@ __all__ = [
     "Link",
     "Message",
     "Outcome",
+    "PaymentAttemptInput",
     "PaymentIntentInvoice",
     "PaymentIntentRef",
     "RemediationConfig",
@@ -78,6 +84,7 @@ __all__ = [
     "Resolution",
     "ResolutionRecord",
     "ResolveOwnerInput",
+    "RoutedAttempt",
     "ResolveOwnerOutput",
     "Rule",
     "SlackMessageInput",

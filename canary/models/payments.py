@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from canary.models.detection import Detection
+
 
 class PaymentIntentRef(BaseModel):
     payment_intent_id: str = Field(description="A Stripe payment intent (pi_…).")
@@ -16,3 +18,20 @@ class PaymentIntentInvoice(BaseModel):
     invoice_id: str | None = Field(
         None, description="None when the payment intent pays no invoice."
     )
+
+
+class PaymentAttemptInput(BaseModel):
+    """A failed payment attempt Stripe reported on a payment intent or a charge, to be joined
+    to the remediation it belongs to (``PaymentAttemptWorkflow``)."""
+
+    detection: Detection
+    signed_by_stripe: bool = Field(
+        False, description="Came in a webhook whose Stripe signature the gateway verified."
+    )
+
+
+class RoutedAttempt(BaseModel):
+    """Where a payment attempt went: the remediation, and the invoice it was paying."""
+
+    workflow_id: str
+    invoice_id: str | None = None

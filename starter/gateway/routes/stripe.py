@@ -13,12 +13,13 @@ from pydantic import BaseModel, Field
 
 from canary.settings import MissingSettingError
 from starter.gateway.deps import SettingsDep, TemporalDep, refused_as
-from starter.intake import signal_external, submit_detection
+from starter.intake import route_payment_attempt, signal_external, submit_detection
 from starter.stripe_events import (
     detection_from_event,
     event_livemode,
     expected_livemode,
     mode_mismatch,
+    needs_routing,
     resolution_from_event,
     stage_detection_from_event,
 )
@@ -30,7 +31,9 @@ router = APIRouter(tags=["webhooks"])
 class WebhookAnswer(BaseModel):
     received: bool = True
     action: str = Field(
-        description="started_or_folded | signalled | signalled_and_started | ignored"
+        description="started_or_folded | routed (a payment intent's or charge's failure, "
+        "joined to its invoice's remediation by the worker) | signalled | "
+        "signalled_and_started | ignored"
     )
     workflow_ids: list[str] = Field(default_factory=list)
     detail: str = ""
@@ -114,6 +117,14 @@ async def stripe_webhook(
         # Fields of the wrong shape or size (pydantic's ValidationError is a ValueError).
         raise HTTPException(400, f"not a Stripe event Canary can read: {exc}"[:500]) from exc
 
+    if detection is not None and needs_routing(detection):
+        # Which remediation it belongs to takes a Stripe lookup: the worker routes it.
+        async with refused_as(400):
+            routing = await route_payment_attempt(
+                client, detection, settings, signed_by_stripe=True
+            )
+        log.info("stripe %s %s → %s", event.get("type"), event.get("id"), routing)
+        return WebhookAnswer(action="routed", workflow_ids=[routing])
     if detection is not None:
         async with refused_as(400):
             submitted = await submit_detection(client, detection, settings, signed_by_stripe=True)

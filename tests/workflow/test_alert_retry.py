@@ -70,8 +70,9 @@ def test_the_retry_delay_doubles_from_a_minute_to_half_an_hour() -> None:
 async def test_an_alert_slack_refused_is_posted_once_when_slack_is_back(
     skip_env: WorkflowEnvironment,
 ) -> None:
-    # Slack is down for the alert and its retries after one and two minutes.
-    fake = SlackDown(refusals=3)
+    # Slack is down for about ten minutes: the alert at once and its retries after 1, 2 and
+    # 4 minutes are refused; the next, 15 minutes in, is taken.
+    fake = SlackDown(refusals=4)
     queue = f"alert-retry-{uuid.uuid4().hex[:6]}"
     invoice = f"in_{uuid.uuid4().hex[:12]}"
     async with Worker(
@@ -85,12 +86,12 @@ async def test_an_alert_slack_refused_is_posted_once_when_slack_is_back(
             id=f"payment_failed:invoice:{invoice}",
             task_queue=queue,
         )
-        await skip_env.sleep(timedelta(minutes=30))
+        await skip_env.sleep(timedelta(hours=1))
         status: RemediationStatus = await handle.query(RemediationWorkflow.status)
         await handle.terminate("test over")
     kinds = [e.kind for e in status.timeline]
     failed = [e for e in status.timeline if e.kind == "slack_failed"]
-    assert len(failed) == 3 and all("tried again at" in e.text for e in failed)
+    assert len(failed) == 4 and all("tried again at" in e.text for e in failed)
     assert kinds.count("notified") == 1 and kinds.index("notified") > kinds.index("slack_failed")
     assert status.slack is not None
     alerts = [p for p in fake.posts if p.metadata_key and p.metadata_key.endswith("/alert")]
@@ -98,4 +99,6 @@ async def test_an_alert_slack_refused_is_posted_once_when_slack_is_back(
     # Every try of the alert carries the same key; from the second on it looks for an earlier
     # post first, so an alert Slack took but did not confirm is not posted twice.
     assert len({p.metadata_key for p in alerts}) == 1
-    assert len(alerts) == 4 and all(p.look_first for p in alerts[1:])
+    assert len(alerts) == 5 and all(p.look_first for p in alerts[1:])
+    notified = next(e for e in status.timeline if e.kind == "notified")
+    assert notified.at - status.started_at >= timedelta(minutes=14)

@@ -13,6 +13,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.calls import configuration_error
+from activities.dunning import DunningHandlers
 from activities.reports import ReportSender
 from activities.salesforce import SalesforceHandlers
 from activities.services import Services
@@ -35,6 +36,7 @@ class StepActivities:
             "stripe.hosted_invoice_link": stripe.hosted_invoice_link,
             "stripe.billing_portal_link": stripe.billing_portal_link,
             "stripe.check_invoice_paid": stripe.check_invoice_paid,
+            "stripe.dunning_email": DunningHandlers(services).dunning_email,
             "stripe.find_deal_payment": stripe.find_deal_payment,
             "slack.notify_finance": slack.notify_finance,
             "slack.notify_channel": slack.notify_channel,

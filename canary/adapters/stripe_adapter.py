@@ -195,6 +195,22 @@ class StripeAdapter:
         customer_id = checked_id(customer_id, "customer id", "customer")
         return self._call(self._client.v1.customers.retrieve, customer_id)
 
+    def payment_method(self, payment_method_id: str) -> dict[str, Any]:
+        payment_method_id = checked_id(payment_method_id, "payment method id", "payment_method")
+        return self._call(self._client.v1.payment_methods.retrieve, payment_method_id)
+
+    def set_invoice_metadata(
+        self, invoice_id: str, metadata: dict[str, str], idempotency_key: str
+    ) -> dict[str, Any]:
+        """Set these metadata keys on the invoice (the others stay as they are)."""
+        invoice_id = checked_id(invoice_id, "invoice id", "invoice")
+        return self._call(
+            self._client.v1.invoices.update,
+            invoice_id,
+            params={"metadata": metadata},
+            options={"idempotency_key": idempotency_key},
+        )
+
     def payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
         payment_intent_id = checked_id(payment_intent_id, "payment intent id", "payment_intent")
         return self._call(self._client.v1.payment_intents.retrieve, payment_intent_id)

@@ -25,6 +25,7 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
         raise CatalogError(f"SOP catalog not found at {target}")
     version_parts: list[str] = []
     sops: list[dict] = []
+    dunning: dict = {}
     for file in files:
         try:
             data = yaml.safe_load(file.read_text()) or {}
@@ -34,8 +35,12 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
             raise CatalogError(f"{file}: expected a mapping with 'version' and 'sops'")
         version_parts.append(str(data.get("version", file.stem)))
         sops.extend(data.get("sops") or [])
+        if data.get("dunning") is not None:
+            if dunning:
+                raise CatalogError(f"{file}: another catalog file already has a 'dunning' section")
+            dunning = data["dunning"]
     try:
-        return Catalog(version="+".join(version_parts), sops=sops)
+        return Catalog(version="+".join(version_parts), sops=sops, dunning=dunning)
     except ValidationError as exc:
         raise CatalogError(f"{target}: invalid SOP catalog:\n{exc}") from exc
 

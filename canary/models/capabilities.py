@@ -42,6 +42,12 @@ STEP_ACTIONS: Mapping[str, StepAction] = {
         "A billing-portal link where the customer updates their card.", prepares_only=True
     ),
     "stripe.check_invoice_paid": StepAction("Read the invoice again; paid resolves."),
+    "stripe.dunning_email": StepAction(
+        "E-mail the invoice's payer (the Stripe customer's address) dunning e-mail "
+        "params.email of the catalog, with the hosted invoice page and a card-update link; "
+        "once per attempt, never to a customer marked do_not_contact, and not again within "
+        "params.once_per_hours of the last one."
+    ),
     "stripe.find_deal_payment": StepAction(
         "Look in Stripe for the payment of a Closed Won deal; found resolves."
     ),

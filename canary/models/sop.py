@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from canary.models.capabilities import ENRICHERS, STEP_ACTIONS
+from canary.recovery.dunning import DunningCatalog
 
 Severity = Literal["low", "medium", "high", "critical"]
 
@@ -27,6 +28,7 @@ HumanActionId = Literal[
     "link",
     "create_account",
     "schedule",
+    "send_link",
 ]
 
 _OPERATORS = (
@@ -313,6 +315,13 @@ class Sop(BaseModel):
                 action.allowed = owner_and(self.groups)
         return self
 
+    def every_step(self) -> list[Step]:
+        """Every step the SOP may run: its branches' and its actions'."""
+        return [
+            *(s for b in self.branches for s in b.steps),
+            *(s for a in self.every_action() for s in a.steps),
+        ]
+
     def every_action(self) -> list[HumanAction]:
         """The SOP's actions and every branch's own."""
         return [*self.actions, *(a for b in self.branches for a in b.actions or [])]
@@ -333,6 +342,10 @@ class Catalog(BaseModel):
 
     version: str
     sops: list[Sop]
+    dunning: DunningCatalog = Field(
+        default_factory=DunningCatalog,
+        description="The e-mails the stripe.dunning_email step sends the payer.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Catalog:
@@ -346,6 +359,13 @@ class Catalog(BaseModel):
             for name in sop.enrich:
                 if name not in ENRICHERS:
                     raise ValueError(f"SOP {sop.type}: unknown enricher {name!r}")
+            for step in sop.every_step():
+                email = step.params.get("email") if step.action == "stripe.dunning_email" else None
+                if email is not None and self.dunning.get(str(email)) is None:
+                    raise ValueError(
+                        f"SOP {sop.type}: step {step.id} sends dunning e-mail {email!r}, which "
+                        "the catalog's dunning section does not list"
+                    )
         return self
 
     def get(self, error_type: str) -> Sop | None:

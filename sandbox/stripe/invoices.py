@@ -3,12 +3,13 @@ Paying one is in ``payments``."""
 
 from __future__ import annotations
 
+import copy
 import re
 
 from sandbox.stripe import objects
 from sandbox.stripe.calls import Call, Routes, paginate
 from sandbox.stripe.invoice_payments import cancel_open_payments
-from sandbox.stripe.state import StripeState, public
+from sandbox.stripe.state import StripeState, previous_attributes, public
 from sandbox.stripe.wire import Obj, StripeApiError, int_param, is_true, metadata_param
 
 api = Routes()
@@ -148,6 +149,24 @@ def create_invoice(state: StripeState, call: Call, _: re.Match[str]) -> Obj:
 @api.route("GET", "/v1/invoices/(?P<id>[^/]+)")
 def get_invoice(state: StripeState, call: Call, m: re.Match[str]) -> Obj:
     return state.get("invoice", m["id"])
+
+
+@api.route("POST", "/v1/invoices/(?P<id>[^/]+)")
+def update_invoice(state: StripeState, call: Call, m: re.Match[str]) -> Obj:
+    """Update an invoice's metadata or description, which Stripe allows in every status
+    (its amounts and lines only while it is a draft, which the sandbox does not model)."""
+    invoice = state.get("invoice", m["id"])
+    before = copy.deepcopy(invoice)
+    if "description" in call.params:
+        invoice["description"] = call.params["description"] or None
+    if "metadata" in call.params:
+        invoice["metadata"] = metadata_param(call.params, invoice.get("metadata"))
+    previous = previous_attributes(before, invoice)
+    if previous:
+        state.emit(
+            "invoice.updated", public(invoice), call.request_id, call.idempotency_key, previous
+        )
+    return invoice
 
 
 @api.route("GET", "/v1/invoices")

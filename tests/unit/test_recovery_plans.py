@@ -28,8 +28,8 @@ CATALOG = RecoveryCatalog()
 SOFT = CATALOG.plan_for("soft")
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0) -> datetime:
+    return datetime(year, month, day, hour, tzinfo=UTC)
 
 
 # -- classes ------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from canary.models.payments import (
 )
 from canary.models.remediation import (
     OPEN_STATES,
+    PAYMENT_FAILED,
+    RECOVERIES,
     ActionRequest,
     ActionResult,
     DiagnoseInput,
@@ -21,6 +23,8 @@ from canary.models.remediation import (
     InvestigateInput,
     Investigation,
     Outcome,
+    PaymentRecovery,
+    RecoveredBy,
     RemediationConfig,
     RemediationStatus,
     RemediationSummary,
@@ -52,6 +56,8 @@ from canary.models.state import RemediationInput, RemediationState
 
 __all__ = [
     "OPEN_STATES",
+    "PAYMENT_FAILED",
+    "RECOVERIES",
     "AccountRef",
     "Alerting",
     "ActionRequest",
@@ -76,6 +82,8 @@ __all__ = [
     "PaymentAttemptInput",
     "PaymentIntentInvoice",
     "PaymentIntentRef",
+    "PaymentRecovery",
+    "RecoveredBy",
     "RemediationConfig",
     "RemediationInput",
     "RemediationState",

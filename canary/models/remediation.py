@@ -26,6 +26,21 @@ Outcome = Literal[
 OPEN_STATES: frozenset[str] = frozenset(
     {"diagnosing", "remediating", "awaiting_human", "escalated"}
 )
+#: The error type of a failed payment: its remediations carry a PaymentRecovery.
+PAYMENT_FAILED = "payment_failed"
+#: What recovered a failed payment (Recurly's ``recovery_reason`` has the same idea): a
+#: scheduled retry, the retry a new card started, the payer paying on the hosted invoice page,
+#: a person's retry; or nobody, when it was written off.
+RecoveredBy = Literal[
+    "scheduled_retry", "card_update_retry", "hosted_page", "person_retry", "written_off"
+]
+#: The RecoveredBy values that brought money in (all but written_off).
+RECOVERIES: tuple[RecoveredBy, ...] = (
+    "scheduled_retry",
+    "card_update_retry",
+    "hosted_page",
+    "person_retry",
+)
 #: What a timeline entry records. Reports read these names (canary/reports).
 TimelineKind = Literal[
     "detected",
@@ -261,6 +276,34 @@ class SlackRef(BaseModel):
         return bool(channel and ts) and (self.channel, self.ts) == (channel, ts)
 
 
+class PaymentRecovery(BaseModel):
+    """How a failed payment went, for the recovery report: set on payment remediations
+    (error type payment_failed), None elsewhere and in records made before Canary said what
+    recovered a payment. Amounts are in the currency's minor units (cents), as Stripe's."""
+
+    recovered_by: RecoveredBy | None = Field(
+        None, description="What recovered it (or written_off); None while it is not recovered."
+    )
+    recovery_attempt: int | None = Field(
+        None, description="Which scheduled retry recovered it (1-based)."
+    )
+    recovered_amount: int | None = Field(None, description="What was collected.")
+    failed_amount: int | None = Field(None, description="What the failure left unpaid.")
+    currency: str | None = Field(None, description="ISO code, lowercase as Stripe writes it.")
+    decline_class: str | None = Field(
+        None, description="The first decline's class (soft, card_must_change, hard)."
+    )
+    first_failed_at: datetime | None = Field(
+        None, description="When the invoice's first payment failed."
+    )
+    recovered_at: datetime | None = Field(None, description="When it was recovered.")
+
+    def recovery_fields(self) -> PaymentRecovery:
+        """These fields alone, of a state, a status or a record."""
+        fields = PaymentRecovery.model_fields
+        return PaymentRecovery(**{name: getattr(self, name) for name in fields})
+
+
 class RemediationSummary(BaseModel):
     workflow_id: str
     error_type: str
@@ -280,7 +323,7 @@ class RemediationSummary(BaseModel):
     slack: SlackRef | None = None
 
 
-class RemediationStatus(RemediationSummary):
+class RemediationStatus(RemediationSummary, PaymentRecovery):
     messages: list[SlackRef] = Field(
         default_factory=list,
         description="The escalation and digest posts that carry its buttons (the alert is "
@@ -299,7 +342,7 @@ class RemediationStatus(RemediationSummary):
         )
 
 
-class ResolutionRecord(BaseModel):
+class ResolutionRecord(PaymentRecovery):
     """What a finished remediation leaves behind, for reports and replays."""
 
     workflow_id: str

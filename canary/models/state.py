@@ -11,17 +11,20 @@ they were, so idempotency keys and Slack metadata keys never repeat.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, get_args
 
 from pydantic import BaseModel, Field
 
 from canary.models.detection import AccountRef, Detection, Link
 from canary.models.remediation import (
+    PAYMENT_FAILED,
     ActionRequest,
     Diagnosis,
     ExternalEvent,
     Outcome,
+    PaymentRecovery,
+    RecoveredBy,
     RemediationConfig,
     RemediationStatus,
     ResolutionRecord,
@@ -62,8 +65,10 @@ CLOSED_STATE: dict[Outcome, State] = {
 assert set(CLOSED_STATE) == set(get_args(Outcome))
 
 
-class RemediationState(BaseModel):
-    """What a remediation knows; carried whole across continue-as-new."""
+class RemediationState(PaymentRecovery):
+    """What a remediation knows; carried whole across continue-as-new. The PaymentRecovery
+    fields hold what the workflow recorded about a failed payment (note_payment_failure,
+    record_recovery); ``payment_recovery`` says what its status and record carry."""
 
     run: int = Field(1, description="Which run of the workflow this is (the first is 1).")
     started_at: datetime
@@ -319,6 +324,82 @@ class RemediationState(BaseModel):
                     data=event.evidence,
                 )
 
+    # -- a failed payment's recovery -----------------------------------------------------------
+
+    def note_payment_failure(
+        self,
+        *,
+        amount: int | None = None,
+        currency: str | None = None,
+        decline_class: str | None = None,
+        failed_at: datetime | None = None,
+    ) -> None:
+        """What failed, for the recovery report. The first value given for each field stays
+        (the report counts an invoice by its first failure), and ``failed_at`` keeps the
+        earliest; a value never given is read from the facts (see ``payment_recovery``)."""
+        if self.failed_amount is None:
+            self.failed_amount = _amount(amount)
+        if self.currency is None:
+            self.currency = _currency(currency)
+        if self.decline_class is None:
+            self.decline_class = decline_class or None
+        if failed_at is not None:
+            failed_at = _aware(failed_at)
+            if self.first_failed_at is None or failed_at < self.first_failed_at:
+                self.first_failed_at = failed_at
+
+    def record_recovery(
+        self,
+        now: datetime,
+        recovered_by: RecoveredBy,
+        *,
+        attempt: int | None = None,
+        amount: int | None = None,
+    ) -> bool:
+        """What recovered the failed payment, or that it was ``written_off``; whether this
+        call recorded it. A recovery is recorded once (invoice.paid arriving after the retry
+        that paid it changes nothing); only a write-off gives way, to a payment that came
+        after all. ``attempt`` is the scheduled retry that worked (1-based, kept with
+        scheduled_retry only); ``amount`` is what was collected in minor units: the failed
+        amount when not given, 0 when written off."""
+        if self.recovered_by is not None and self.recovered_by != "written_off":
+            return False
+        if recovered_by == "written_off" and self.recovered_by == "written_off":
+            return False
+        self.recovered_by = recovered_by
+        self.recovered_at = now
+        scheduled = recovered_by == "scheduled_retry" and attempt is not None and attempt >= 1
+        self.recovery_attempt = attempt if scheduled else None
+        if recovered_by == "written_off":
+            self.recovered_amount = 0
+        else:
+            given = _amount(amount)
+            self.recovered_amount = given if given is not None else self._failed_amount()
+        return True
+
+    def _failed_amount(self) -> int | None:
+        if self.failed_amount is not None:
+            return self.failed_amount
+        return _amount(self.facts.get("amount_due"))
+
+    def payment_recovery(self, detection: Detection) -> PaymentRecovery:
+        """The recovery fields its status and record carry: as recorded and, for a payment
+        remediation, what was not recorded read from what it knows: the amount and currency
+        of the facts (Stripe's amount_due, which a payment leaves as it was), and the first
+        failure when its report says it happened (its start, if that is earlier)."""
+        recorded = self.recovery_fields()
+        error_type = self.diagnosis.error_type if self.diagnosis else detection.type
+        if error_type != PAYMENT_FAILED:
+            return recorded
+        return recorded.model_copy(
+            update={
+                "failed_amount": self._failed_amount(),
+                "currency": self.currency or _currency(self.facts.get("currency")),
+                "first_failed_at": self.first_failed_at
+                or min(_aware(detection.occurred_at), self.started_at),
+            }
+        )
+
     # -- who may act ---------------------------------------------------------------------------
 
     def action(self, action_id: str) -> HumanAction | None:
@@ -370,6 +451,7 @@ class RemediationState(BaseModel):
             actions=[a.id for a in diagnosis.actions] if diagnosis and not self.closed else [],
             snoozed_until=self.snoozed_until,
             timeline=list(self.timeline),
+            **self.payment_recovery(detection).model_dump(),
         )
 
     def details(self, detection: Detection) -> str:
@@ -416,7 +498,27 @@ class RemediationState(BaseModel):
             highest_escalation_level=self.highest_escalation,
             signature=self.diagnosis.signature if self.diagnosis else None,
             timeline=list(self.timeline),
+            **self.payment_recovery(detection).model_dump(),
         )
+
+
+def _amount(value: object) -> int | None:
+    """An amount in minor units: a whole number, not negative; else None."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
+
+
+def _currency(value: object) -> str | None:
+    """An ISO currency code, lowercase as Stripe writes it; else None."""
+    if isinstance(value, str) and len(value) == 3 and value.isascii() and value.isalpha():
+        return value.lower()
+    return None
+
+
+def _aware(moment: datetime) -> datetime:
+    """A naive time is read as UTC (reports may send one)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class RemediationInput(BaseModel):

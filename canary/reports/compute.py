@@ -11,14 +11,18 @@ Window semantics (``since`` inclusive, ``until`` exclusive):
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 from canary.blocks import temporal_ui_link
-from canary.models import RemediationStatus, ResolutionRecord, TimelineEntry
+from canary.models import (
+    PAYMENT_FAILED,
+    RemediationStatus,
+    ResolutionRecord,
+    TimelineEntry,
+)
 from canary.reports.models import (
     OUTCOMES,
     PHASES,
@@ -30,7 +34,6 @@ from canary.reports.models import (
     OpenRemediation,
     OpenSummary,
     OutcomeShare,
-    Percentiles,
     RemediationFacts,
     Report,
     ReportRequest,
@@ -41,22 +44,9 @@ from canary.reports.models import (
     TypeStats,
     Unreadable,
 )
+from canary.reports.recovery import PaymentRun, recovery_section
+from canary.reports.stats import percentiles
 from canary.search_attributes import is_open
-
-
-def percentile(values: Iterable[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default): p50 of 1, 2, 3, 4 is
-    2.5, p90 of 10 values lies between the 9th and the 10th."""
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    position = (len(ordered) - 1) * q
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def percentiles(values: list[float]) -> Percentiles:
-    return Percentiles(count=len(values), p50=percentile(values, 0.5), p90=percentile(values, 0.9))
 
 
 def run_url(temporal_ui_url: str, namespace: str, workflow_id: str, run_id: str) -> str:
@@ -101,6 +91,7 @@ def record_from_status(status: RemediationStatus) -> ResolutionRecord | None:
         highest_escalation_level=max(escalations, default=0),
         signature=status.diagnosis.signature if status.diagnosis else None,
         timeline=status.timeline,
+        **status.recovery_fields().model_dump(),
     )
 
 
@@ -411,6 +402,27 @@ def _time_spent(closed: list[_Item]) -> tuple[list[TimeSpent], list[StepTime]]:
     return rows, step_rows
 
 
+def _payment_runs(items: list[_Item]) -> list[PaymentRun]:
+    """The payment remediations whose status or record could be read (the others are in the
+    report's caveats), for the recovery section."""
+    runs = []
+    for item in items:
+        known = item.record or item.status
+        if known is None or item.error_type != PAYMENT_FAILED:
+            continue
+        runs.append(
+            PaymentRun(
+                invoice=f"{known.subject.kind}:{known.subject.id}",
+                first_failed_at=known.first_failed_at or item.started,
+                open=item.open,
+                outcome=item.record.outcome if item.record else None,
+                closed_at=item.record.closed_at if item.record else None,
+                recovery=known.recovery_fields(),
+            )
+        )
+    return runs
+
+
 def compute_report(
     request: ReportRequest,
     facts: list[RemediationFacts],
@@ -505,6 +517,7 @@ def compute_report(
         steps=steps,
         clusters=_clusters(items, request),
         sop_candidates=_sop_candidates(items, request),
+        recovery=recovery_section(_payment_runs(items), request),
         unreadable=unreadable,
         truncated=truncated,
     )

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from canary.models import Outcome, RemediationStatus, ResolutionRecord
+from canary.models import RECOVERIES, Outcome, RemediationStatus, ResolutionRecord
 
 OUTCOMES: tuple[Outcome, ...] = (
     "auto_resolved",
@@ -23,6 +23,19 @@ OUTCOMES: tuple[Outcome, ...] = (
 )
 #: Where a remediation's time goes, derived from its timeline (see canary.reports.compute).
 PHASES = ("diagnosis", "automated", "waiting_for_person", "escalated")
+#: Where a failed invoice stands (see canary.reports.recovery): recovered one of the
+#: RECOVERIES ways, still being recovered, written off, closed without being recovered, or
+#: closed as resolved by a record that does not say how (made before Canary said).
+STANDINGS: tuple[str, ...] = (
+    *RECOVERIES,
+    "open",
+    "written_off",
+    "not_recovered",
+    "unattributed",
+)
+#: Decline classes in the order the report lists them; others follow by name.
+DECLINE_CLASSES = ("soft", "card_must_change", "hard")
+UNCLASSIFIED = "unclassified"
 
 
 class ReportRequest(BaseModel):
@@ -195,6 +208,58 @@ class SopCandidate(BaseModel):
     workflow_ids: list[str]
 
 
+class RecoveryGroup(BaseModel):
+    """The failed invoices of one decline class (or all of them)."""
+
+    key: str
+    invoices: int = Field(description="Invoices whose first failure fell in the window.")
+    recovered: int
+    recovery_rate: float | None = Field(description="recovered / invoices, 0..1.")
+    standings: dict[str, int] = Field(description="Invoices per standing (STANDINGS).")
+    failed_amount: dict[str, int] = Field(description="Per currency, in minor units.")
+    recovered_amount: dict[str, int]
+
+
+class RecoveryWay(BaseModel):
+    """The invoices one way recovered (what recovered them, or which scheduled retry)."""
+
+    key: str
+    recovered: int
+    share_of_recoveries: float = Field(description="Of the recovered invoices, 0..1.")
+    share_of_failures: float = Field(description="Of the invoices that failed, 0..1.")
+    recovered_amount: dict[str, int]
+
+
+class Recovery(BaseModel):
+    """How failed payments (payment_failed remediations) were recovered. The denominator is
+    every invoice whose first failure fell in the window, counted once however many
+    remediations it had, whether recovered, still open, written off or given up."""
+
+    denominator: str = Field(description="What the rates divide by, in words.")
+    invoices: int
+    recovered: int
+    recovery_rate: float | None = Field(description="recovered / invoices, 0..1.")
+    standings: dict[str, int]
+    failed_amount: dict[str, int] = Field(description="Per currency, in minor units.")
+    recovered_amount: dict[str, int]
+    amount_recovery_rate: dict[str, float] = Field(
+        description="Per currency: recovered amount / failed amount, 0..1."
+    )
+    without_amount: int = Field(description="Invoices whose failed amount is not known.")
+    by_decline_class: list[RecoveryGroup]
+    by_recovered_by: list[RecoveryWay] = Field(description="One row per way, in RECOVERIES.")
+    by_attempt: list[RecoveryWay] = Field(
+        description="Recoveries by scheduled retry, by which retry it was (1-based)."
+    )
+    time_to_recover: Percentiles = Field(
+        description="Seconds from the first failure to the recovery, of recovered invoices."
+    )
+    at_risk_invoices: int = Field(description="Invoices of payment remediations open now.")
+    at_risk_amount: dict[str, int] = Field(
+        description="Their failed amounts per currency (any first failure, not only the window)."
+    )
+
+
 class Totals(BaseModel):
     open_now: int
     opened: int
@@ -226,6 +291,7 @@ class Report(BaseModel):
     steps: list[StepTime]
     clusters: Clusters
     sop_candidates: list[SopCandidate]
+    recovery: Recovery
     unreadable: list[Unreadable] = Field(
         default_factory=list,
         description="Runs counted from visibility only: terminated, failed, or not answering.",

@@ -15,16 +15,21 @@ api = Routes()
 
 @api.route("POST", "/v1/customers")
 def create_customer(state: StripeState, call: Call, _: re.Match[str]) -> Obj:
-    pm = (call.params.get("invoice_settings") or {}).get("default_payment_method")
+    """A customer, with ``payment_method`` attached and ``invoice_settings[
+    default_payment_method]`` its default. Like Stripe, the default may name the token given as
+    ``payment_method`` (``pm_card_visa`` in both): it is then the payment method made from
+    it, attached once."""
+    token = call.params.get("payment_method")
+    default = (call.params.get("invoice_settings") or {}).get("default_payment_method")
     customer = state.put(state.customer_object(call.params))
-    if pm:
-        attach(state, pm, customer["id"])
+    attached = [attach(state, token, customer["id"])] if token else []
+    if default and default != token:
+        attached.append(attach(state, default, customer["id"]))
+    if default:
+        customer["invoice_settings"]["default_payment_method"] = attached[-1]["id"]
     state.emit("customer.created", public(customer), call.request_id, call.idempotency_key)
-    if call.params.get("payment_method"):
-        attached = attach(state, call.params["payment_method"], customer["id"])
-        state.emit(
-            "payment_method.attached", public(attached), call.request_id, call.idempotency_key
-        )
+    for pm in attached:
+        state.emit("payment_method.attached", public(pm), call.request_id, call.idempotency_key)
     return customer
 
 

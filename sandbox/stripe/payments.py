@@ -55,7 +55,7 @@ def pay_invoice(state: StripeState, call: Call, m: re.Match[str]) -> Obj:
 
 def charge(state: StripeState, invoice: Obj, pm: Obj, call: Call | None) -> Obj:
     """One attempt to collect the invoice with ``pm``. Raises a card error on a decline."""
-    card = state.card_of(pm)
+    card = state.charge_card(pm)
     intent = state.get("payment_intent", invoice["payment_intent"])
     now = state.now()
     request_id = call.request_id if call else None

@@ -1,9 +1,11 @@
 """What a fresh test-mode account holds: Stripe's test payment methods (``pm_card_visa``,
-``pm_card_chargeDeclinedInsufficientFunds``, …) and the demo's customers."""
+``pm_card_chargeDeclinedInsufficientFunds``, …), the sandbox's own that recovers on a chosen
+attempt (``pm_card_declineFirst3Times``), and the demo's customers."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 from sandbox.salesforce.seed import SEED_IDS
 from sandbox.stripe.wire import Obj
@@ -17,9 +19,25 @@ class TestCard:
     decline_code: str | None = None
     message: str = ""
     outcome_type: str = "issuer_declined"
+    #: Declines its first this many charges for insufficient funds, then behaves as above.
+    declines_first: int = 0
+
+    def on_charge(self, earlier_charges: int) -> TestCard:
+        """The card as a charge sees it after ``earlier_charges`` charges of its payment
+        method."""
+        if earlier_charges < self.declines_first:
+            return replace(
+                self,
+                code="card_declined",
+                decline_code="insufficient_funds",
+                message=_INSUFFICIENT_FUNDS,
+                declines_first=0,
+            )
+        return self
 
 
 _DECLINED = "Your card was declined."
+_INSUFFICIENT_FUNDS = "Your card has insufficient funds."
 TEST_CARDS: dict[str, TestCard] = {
     "pm_card_visa": TestCard("visa", "4242"),
     "pm_card_visa_debit": TestCard("visa", "5556"),
@@ -29,7 +47,7 @@ TEST_CARDS: dict[str, TestCard] = {
         "visa", "0002", "card_declined", "generic_decline", _DECLINED
     ),
     "pm_card_chargeDeclinedInsufficientFunds": TestCard(
-        "visa", "9995", "card_declined", "insufficient_funds", "Your card has insufficient funds."
+        "visa", "9995", "card_declined", "insufficient_funds", _INSUFFICIENT_FUNDS
     ),
     "pm_card_chargeDeclinedExpiredCard": TestCard(
         "visa", "0069", "expired_card", "expired_card", "Your card has expired."
@@ -62,9 +80,26 @@ TEST_CARDS: dict[str, TestCard] = {
     ),
 }
 
+#: The sandbox's own test payment method (Stripe has none like it): declines for insufficient
+#: funds the first N charges of the payment method made from it, then succeeds, so a scheduled
+#: retry can recover the payment. ``pm_card_declineFirst3Times`` recovers on the fourth charge:
+#: the invoice's first attempt and two retries fail, the third retry collects.
+_DECLINE_FIRST = re.compile(r"pm_card_declineFirst([1-9]|1[0-9]|20)Times")
+
+
+def test_card(token: str) -> TestCard | None:
+    """The test card a payment method token stands for, or None."""
+    found = _DECLINE_FIRST.fullmatch(token)
+    if found:
+        return TestCard("visa", "3155", declines_first=int(found[1]))
+    return TEST_CARDS.get(token)
+
+
 #: Seeded customers, with the ids the Salesforce sandbox's accounts carry in
 #: ``Stripe_Customer_Id__c`` and, the other way round, their Salesforce account id in metadata
-#: (as Stripe's Salesforce connector writes it), so the demo's payments and its CRM agree.
+#: (as Stripe's Salesforce connector writes it), so the demo's payments and its CRM agree. Each
+#: names its billing contact's timezone in ``metadata.timezone`` (an IANA name: Stripe's
+#: customer has no timezone of its own), which Canary's retry plans use for the payer's time.
 SEED_CUSTOMERS: list[Obj] = [
     {
         "id": "cus_SbxGlobex000001",
@@ -72,6 +107,7 @@ SEED_CUSTOMERS: list[Obj] = [
         "email": "ap@globex.example",
         "metadata": {
             "salesforce_account_id": SEED_IDS["globex"],
+            "timezone": "America/Chicago",
             "owner_email": "alice@acme-gtm.example",
             "domain": "globex.example",
         },
@@ -82,6 +118,7 @@ SEED_CUSTOMERS: list[Obj] = [
         "email": "billing@initech.example",
         "metadata": {
             "salesforce_account_id": SEED_IDS["initech"],
+            "timezone": "America/New_York",
             "owner_email": "alice@acme-gtm.example",
             "domain": "initech.example",
         },
@@ -92,6 +129,7 @@ SEED_CUSTOMERS: list[Obj] = [
         "email": "finance@umbrella.example",
         "metadata": {
             "salesforce_account_id": SEED_IDS["umbrella"],
+            "timezone": "Europe/London",
             "domain": "umbrella.example",
         },
     },
@@ -101,6 +139,7 @@ SEED_CUSTOMERS: list[Obj] = [
         "email": "payables@hooli.example",
         "metadata": {
             "salesforce_account_id": SEED_IDS["hooli"],
+            "timezone": "America/Los_Angeles",
             "owner_email": "alice@acme-gtm.example",
             "domain": "hooli.example",
         },
@@ -111,6 +150,7 @@ SEED_CUSTOMERS: list[Obj] = [
         "email": "ap@wayne.example",
         "metadata": {
             "salesforce_account_id": SEED_IDS["wayne"],
+            "timezone": "America/New_York",
             "domain": "wayne.example",
         },
     },

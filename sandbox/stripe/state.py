@@ -9,7 +9,7 @@ import threading
 import time
 
 from sandbox.stripe import objects, versions
-from sandbox.stripe.seed import SEED_CUSTOMERS, TEST_CARDS, TestCard
+from sandbox.stripe.seed import SEED_CUSTOMERS, TEST_CARDS, TestCard, test_card
 from sandbox.stripe.webhooks import WebhookSender
 from sandbox.stripe.wire import Obj, metadata_param, missing
 
@@ -153,7 +153,7 @@ class StripeState:
         existing = self.objects.get("payment_method", {}).get(token_or_id)
         if existing is not None:
             return existing
-        card = TEST_CARDS.get(token_or_id)
+        card = test_card(token_or_id)
         if card is None:
             raise missing("PaymentMethod", token_or_id, "payment_method")
         return self.put(
@@ -168,7 +168,14 @@ class StripeState:
         )
 
     def card_of(self, payment_method: Obj) -> TestCard:
-        return TEST_CARDS.get(payment_method.get("_test_token", ""), TEST_CARDS["pm_card_visa"])
+        return test_card(payment_method.get("_test_token", "")) or TEST_CARDS["pm_card_visa"]
+
+    def charge_card(self, payment_method: Obj) -> TestCard:
+        """The card as the next charge of ``payment_method`` sees it, counting the charge (a
+        card that declines its first N charges tells them apart by this count)."""
+        earlier = int(payment_method.get("_charges", 0))
+        payment_method["_charges"] = earlier + 1
+        return self.card_of(payment_method).on_charge(earlier)
 
 
 def public(obj: Obj) -> Obj:

@@ -20,6 +20,7 @@ from canary.models.detectors import (
     AccountTeam,
     AccountTeamInput,
     AccountTeamOutput,
+    CardExpiryDetector,
     DetectorQueryInput,
     DetectorQueryOutput,
     IrateCustomerDetector,
@@ -124,7 +125,40 @@ class DetectorActivities:
                     "app_accounts": await self._sql(spec.app_accounts_sql),
                 }
             )
+        if isinstance(spec, CardExpiryDetector):
+            deals = await self._soql(
+                spec.opportunities_soql,
+                closes_from=today,
+                closes_to=today + timedelta(days=spec.within_days),
+            )
+            return DetectorQueryOutput(
+                rows={"opportunities": deals, "cards": await self._cards(deals)}
+            )
         raise ApplicationError(f"no query for detector kind {spec.kind}", non_retryable=True)
+
+    async def _cards(self, deals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The expiry of each deal's Stripe customer's default card, and nothing else of the
+        card (its number, brand and holder stay out of the detector's history)."""
+        customers = sorted(
+            {str(c) for d in deals if (c := (d.get("Account") or {}).get("Stripe_Customer_Id__c"))}
+        )
+        cards: list[dict[str, Any]] = []
+        for customer_id in customers:
+            customer = await call(self.services.stripe.customer, customer_id)
+            default = (customer.get("invoice_settings") or {}).get("default_payment_method")
+            card: dict[str, Any] = {}
+            if default:
+                method_id = default.get("id") if isinstance(default, dict) else str(default)
+                method = await call(self.services.stripe.payment_method, method_id)
+                card = method.get("card") or {}
+            cards.append(
+                {
+                    "customer": customer_id,
+                    "exp_month": card.get("exp_month"),
+                    "exp_year": card.get("exp_year"),
+                }
+            )
+        return cards
 
     async def _soql(self, soql: str, **params: Any) -> list[dict[str, Any]]:
         # The adapter is built inside the call, so a missing setting fails as one.

@@ -248,6 +248,22 @@ class UnlinkedAccountsDetector(_Detector):
     )
 
 
+class CardExpiryDetector(_Detector):
+    """Heads-up before renewals: the card on file expires before the next invoice of an
+    account's open renewal or committed deal. The next invoice is due when the deal closes."""
+
+    kind: Literal["card_expiring"]
+    opportunities_soql: str = Field(
+        description="Open renewal or Commit opportunities; params: closes_from, closes_to "
+        "(dates). Returns Id, Name, Type, ForecastCategoryName, Amount, CloseDate, AccountId, "
+        "Account.Name, Account.Stripe_Customer_Id__c, OwnerId, Owner.Name, Owner.Email, "
+        "Owner.Manager.Email."
+    )
+    within_days: int = Field(
+        120, ge=1, description="Deals closing further ahead than this are not looked at yet."
+    )
+
+
 DetectorSpec = Annotated[
     OnboardingOverdueDetector
     | RenewalTouchpointDetector
@@ -257,7 +273,8 @@ DetectorSpec = Annotated[
     | MetricThresholdDetector
     | PastCloseDetector
     | WonUnpaidDetector
-    | UnlinkedAccountsDetector,
+    | UnlinkedAccountsDetector
+    | CardExpiryDetector,
     Field(discriminator="kind"),
 ]
 

@@ -13,6 +13,7 @@ from canary.models.detection import Detection
 from canary.models.detectors import (
     AccountShiftDetector,
     AccountTeam,
+    CardExpiryDetector,
     DetectorSpec,
     Finding,
     IrateCustomerDetector,
@@ -25,6 +26,7 @@ from canary.models.detectors import (
     UnlinkedAccountsDetector,
     WonUnpaidDetector,
 )
+from canary.rules.cards import cards_expiring
 from canary.rules.pipeline import past_close, unlinked_accounts, won_unpaid
 from canary.rules.rules import (
     account_shifts,
@@ -59,6 +61,8 @@ def evaluate(spec: DetectorSpec, rows: dict[str, list[dict[str, Any]]], today: d
         return unlinked_accounts(
             rows.get("linked", []), rows.get("customers", []), rows.get("app_accounts", []), spec
         )
+    if isinstance(spec, CardExpiryDetector):
+        return cards_expiring(rows.get("opportunities", []), rows.get("cards", []), today, spec)
     raise TypeError(f"no rule for detector kind {type(spec).__name__}")
 
 

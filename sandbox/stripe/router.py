@@ -13,7 +13,15 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from sandbox.deps import SandboxDep
-from sandbox.stripe import customers, events, invoice_payments, invoices, payments, versions
+from sandbox.stripe import (
+    customers,
+    events,
+    invoice_payments,
+    invoices,
+    payment_methods,
+    payments,
+    versions,
+)
 from sandbox.stripe.calls import Call, Route
 from sandbox.stripe.expand import expand
 from sandbox.stripe.state import StripeState
@@ -22,6 +30,7 @@ from sandbox.stripe.wire import Obj, StripeApiError, authenticate, params_of
 # Every handler's method and path, tried in this order.
 ROUTES: list[Route] = [
     *customers.api.routes,
+    *payment_methods.api.routes,
     *invoices.api.routes,
     *payments.api.routes,
     *invoice_payments.api.routes,

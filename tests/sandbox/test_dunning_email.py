@@ -193,7 +193,9 @@ async def test_a_customer_marked_do_not_contact_gets_nothing(
     assert not result.ok and result.error_code == "do_not_contact"
     assert "do not contact" in result.text
     assert to_payer(sink) == []
-    assert ledger_key("first_notice") not in (client.v1.invoices.retrieve(invoice_id).metadata or {})
+    assert ledger_key("first_notice") not in (
+        client.v1.invoices.retrieve(invoice_id).metadata or {}
+    )
 
 
 async def test_a_paid_invoice_is_not_dunned(

@@ -369,6 +369,7 @@ def test_default_detector_catalog_is_valid_and_raises_known_types(tmp_path: Any)
         "pipeline_past_close",
         "pipeline_won_unpaid",
         "pipeline_unlinked_accounts",
+        "card_expiring",
     }
     bad = tmp_path / "bad.yaml"
     bad.write_text(

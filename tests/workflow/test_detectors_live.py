@@ -7,16 +7,18 @@ those recorded: tasks created in Salesforce, Slack messages, e-mails received.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import stripe
 from temporalio.testing import WorkflowEnvironment
 
 from canary.adapters.salesforce_adapter import SalesforceAdapter
@@ -211,6 +213,61 @@ async def test_detectors_on_seeded_data(dev_env: WorkflowEnvironment, tmp_path: 
         assert onboarding_status is not None and onboarding_status.occurrences == 1
 
 
+async def test_a_card_expiring_before_the_renewal_makes_a_task_for_the_ae(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    async with live(dev_env, tmp_path) as stack:
+        # Umbrella's seeded renewal is open: its Stripe customer's default card is made to run
+        # out the month before the renewal closes (Stripe's card update, as a bank's new dates).
+        sf = stack.salesforce()
+        [renewal] = sf.query(
+            "SELECT Id, CloseDate FROM Opportunity WHERE Id = {id}",
+            id=SEED_IDS["opp_umbrella_renewal"],
+        )
+        closes = date.fromisoformat(renewal["CloseDate"])
+        ends = closes.replace(day=1) - timedelta(days=1)
+        client = stripe.StripeClient(
+            "sk_test_detectors", base_addresses={"api": stack.sandbox.url}, max_network_retries=0
+        )
+        customer = "cus_SbxUmbrella0001"
+        card = client.v1.payment_methods.attach("pm_card_visa", params={"customer": customer})
+        client.v1.payment_methods.update(
+            card.id, params={"card": {"exp_month": ends.month, "exp_year": ends.year}}
+        )
+        client.v1.customers.update(
+            customer, params={"invoice_settings": {"default_payment_method": card.id}}
+        )
+        detector = DETECTORS.get("card-expiry")
+        assert detector is not None
+
+        [result] = await run_detectors_once(
+            dev_env.client, stack.settings, [detector], flush_digests=True
+        )
+
+        umbrella = SEED_IDS["umbrella"]
+        assert result.workflow_ids == [f"card_expiring:account:{umbrella}"]
+        # The other seeded deals' accounts have no Stripe customer or no card: skipped.
+        assert umbrella not in {s.subject_id for s in result.skipped}
+        assert {s.reason for s in result.skipped} <= {"no card on file", "no Stripe customer"}
+
+        def task_for_the_ae(rows: list[dict[str, Any]]) -> bool:
+            return any(str(t["Subject"]).startswith("Get a new card from Umbrella") for t in rows)
+
+        tasks = await eventually(
+            lambda: asyncio.to_thread(
+                sf.query, "SELECT Subject, OwnerId, WhatId, Description, Type FROM Task"
+            ),
+            task_for_the_ae,
+        )
+        [task] = [t for t in tasks if str(t["Subject"]).startswith("Get a new card from Umbrella")]
+        assert task["Subject"] == f"Get a new card from Umbrella Corp before {closes.isoformat()}"
+        assert task["OwnerId"] == SEED_IDS["gina"]
+        assert task["WhatId"] == SEED_IDS["opp_umbrella_renewal"]
+        assert f"valid to {ends.month:02d}/{ends.year}" in task["Description"]
+        # The account executive is told; the customer is not e-mailed.
+        assert not [m for m in stack.sink.messages if any("umbrella" in r for r in m.rcpt_tos)]
+
+
 async def test_mail_router_lists_received_messages() -> None:
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
@@ -342,6 +399,7 @@ async def test_pipeline_sweeps_and_their_fixes(
         assert status is not None and status.diagnosis is not None
         assert status.diagnosis.branch == "not_invoiced"
         assert status.severity == "high"
+
         async def unpaid_mail() -> list[Any]:
             return [m for m in stack.sink.messages if "Closed Won, not paid" in m.subject]
 
@@ -354,9 +412,7 @@ async def test_pipeline_sweeps_and_their_fixes(
         assert status is not None and status.outcome is None
         assert "Still no payment in Stripe for cus_SbxInitech00001" in status.timeline[-1].text
 
-        client = stripe.StripeClient(
-            "sk_test_detectors", base_addresses={"api": stack.sandbox.url}
-        )
+        client = stripe.StripeClient("sk_test_detectors", base_addresses={"api": stack.sandbox.url})
         method = client.v1.payment_methods.attach(
             "pm_card_visa", params={"customer": "cus_SbxInitech00001"}
         )
@@ -377,8 +433,9 @@ async def test_pipeline_sweeps_and_their_fixes(
         await take_action(dev_env.client, unpaid_id, check)
         status = await get_status(dev_env.client, unpaid_id)
         assert status is not None and status.outcome == "resolved_by_human"
-        assert any(f"Stripe shows invoice {invoice.id} paid ($5,000.00)" in e.text
-                   for e in status.timeline)
+        assert any(
+            f"Stripe shows invoice {invoice.id} paid ($5,000.00)" in e.text for e in status.timeline
+        )
 
         # -- close_date_passed: the button reads the opportunity back ---------------------------
         past_id = f"close_date_passed:opportunity:{globex_deal}"

@@ -33,6 +33,7 @@ from canary.models import (
     StepInput,
     StepOutput,
 )
+from canary.recovery.timezones import known_timezone
 from canary.rules.pipeline import payment_for_deal
 
 
@@ -304,8 +305,10 @@ def _customer_id(detection: Detection) -> str | None:
 
 def _customer_facts(customer: dict[str, Any]) -> EnrichOutput:
     """What a Stripe customer tells about its account: the CRM account, owner and domain its
-    metadata names (else the domain of its billing e-mail) and its name. The e-mail, phone
-    and address themselves are not kept: nothing Canary shows uses them."""
+    metadata names (else the domain of its billing e-mail), its name, and the payer's timezone
+    (``metadata.timezone``, kept only when it is an IANA name zoneinfo knows: the retry plans
+    schedule in it). The e-mail, phone and address themselves are not kept: nothing Canary
+    shows uses them."""
     metadata = customer.get("metadata") or {}
     domain = None
     if customer.get("email") and "@" in customer["email"]:
@@ -318,5 +321,8 @@ def _customer_facts(customer: dict[str, Any]) -> EnrichOutput:
         app_account_id=metadata.get("app_account_id"),
         owner_email=metadata.get("owner_email"),
     )
-    facts = {"customer_name": customer.get("name")}
+    facts = {
+        "customer_name": customer.get("name"),
+        "customer_timezone": known_timezone(metadata.get("timezone")),
+    }
     return EnrichOutput(facts={k: v for k, v in facts.items() if v}, account=account)

@@ -124,7 +124,7 @@ def test_a_broken_catalog_is_refused_as_the_guide_quotes(tmp_path: Path) -> None
     assert isinstance(cause, ValidationError)
     guide = GUIDE.read_text()
     where = [".".join(str(part) for part in error["loc"]) for error in cause.errors()]
-    assert where == ["sops.13.branches.1.steps.0", "sops.13.escalaton"]
+    assert where == ["sops.14.branches.1.steps.0", "sops.14.escalaton"]
     for error, location in zip(cause.errors(), where, strict=True):
         assert f"\n{location}\n  {error['msg']} [type={error['type']}" in guide
 

@@ -56,7 +56,7 @@ class _Invoice:
     decline_class: str
     currency: str
     failed_amount: int | None
-    recovered_amount: int
+    recovered_amount: int | None
     recovered_seconds: float | None
     attempt: int | None
 
@@ -79,7 +79,7 @@ def _invoice(runs: list[PaymentRun]) -> _Invoice:
         (r for r in runs if r.recovery.recovered_by in RECOVERIES),
         key=lambda r: r.recovery.recovered_at or r.closed_at or first_failed,
     )
-    recovered_amount, seconds, attempt = 0, None, None
+    recovered_amount, seconds, attempt = None, None, None
     if recovering:
         run = recovering[0]
         standing: str = str(run.recovery.recovered_by)

@@ -13,7 +13,8 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from canary.reports.models import PHASES, Report
+from canary.adapters import format_amount
+from canary.reports.models import PHASES, STANDINGS, RecoveryGroup, Report
 
 #: One colour per error type, in the order of ``report.error_types``; colour-blind friendly.
 PALETTE = (
@@ -40,6 +41,49 @@ PHASE_LABELS = {
     "waiting_for_person": "waiting for a person",
     "escalated": "escalated",
 }
+
+
+#: Where a failed invoice stands (canary.reports.recovery): recoveries in greens and blues.
+STANDING_COLOURS = {
+    "scheduled_retry": "#59a14f",
+    "card_update_retry": "#8cd17d",
+    "hosted_page": "#4e79a7",
+    "person_retry": "#76b7b2",
+    "open": "#edc948",
+    "written_off": "#e15759",
+    "not_recovered": "#9c755f",
+    "unattributed": "#bab0ac",
+}
+STANDING_LABELS = {
+    "scheduled_retry": "scheduled retry",
+    "card_update_retry": "retry after a card update",
+    "hosted_page": "payer on the hosted page",
+    "person_retry": "a person's retry",
+    "open": "still being recovered",
+    "written_off": "written off",
+    "not_recovered": "not recovered",
+    "unattributed": "resolved, not attributed",
+}
+assert set(STANDING_COLOURS) == set(STANDING_LABELS) == set(STANDINGS)
+
+
+def money(amounts: dict[str, int]) -> str:
+    """``$1,130.00 + €70.00``; ``–`` for nothing."""
+    return " + ".join(format_amount(v, c) for c, v in amounts.items()) or "–"
+
+
+def amount_rates(failed: dict[str, int], recovered: dict[str, int]) -> list[str]:
+    """Per currency: ``$430.00 of $1,130.00 (38.1%)``."""
+    return [
+        f"{format_amount(recovered.get(c, 0), c)} of {format_amount(v, c)} "
+        f"({recovered.get(c, 0) / v:.1%})"
+        for c, v in failed.items()
+        if v
+    ]
+
+
+def rate(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
 
 
 def short_duration(seconds: float | None) -> str:
@@ -174,6 +218,64 @@ def time_spent_svg(report: Report, width: int = 760) -> str:
     return "".join(parts)
 
 
+def recovery_svg(report: Report, width: int = 760) -> str:
+    """One 100 % bar per decline class (and all together): where its failed invoices stand,
+    recovered (by what) or not."""
+    recovery = report.recovery
+    rows: list[RecoveryGroup] = list(recovery.by_decline_class)
+    if len(rows) != 1:
+        rows.append(
+            RecoveryGroup(
+                key="all",
+                invoices=recovery.invoices,
+                recovered=recovery.recovered,
+                recovery_rate=recovery.recovery_rate,
+                standings=recovery.standings,
+                failed_amount=recovery.failed_amount,
+                recovered_amount=recovery.recovered_amount,
+            )
+        )
+    row_h, pad_left, pad_right, pad_top = 26, 170, 150, 8
+    height = pad_top * 2 + row_h * max(len(rows), 1)
+    plot_w = width - pad_left - pad_right
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" '
+        'aria-label="Where failed invoices stand, per decline class" '
+        'class="chart" id="recovery-chart">'
+    ]
+    if not recovery.invoices:
+        parts.append(
+            f'<text x="{width / 2}" y="{height / 2 + 4}" text-anchor="middle" font-size="12">'
+            "No payment failed in this window</text>"
+        )
+    for n, row in enumerate(rows if recovery.invoices else []):
+        y = pad_top + n * row_h
+        x = float(pad_left)
+        parts.append(
+            f'<text x="{pad_left - 8}" y="{y + 17}" text-anchor="end" font-size="12">'
+            f"{escape(row.key.replace('_', ' '))}</text>"
+        )
+        for standing in STANDINGS:
+            count = row.standings.get(standing, 0)
+            if not count or not row.invoices:
+                continue
+            w = plot_w * count / row.invoices
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y + 4}" width="{w:.1f}" height="18" '
+                f'fill="{STANDING_COLOURS[standing]}" data-class="{escape(row.key)}" '
+                f'data-standing="{standing}" data-count="{count}">'
+                f"<title>{escape(row.key)}: {count} {STANDING_LABELS[standing]}</title></rect>"
+            )
+            x += w
+        parts.append(
+            f'<text x="{pad_left + plot_w + 6}" y="{y + 17}" font-size="11">'
+            f"{row.recovered} of {row.invoices} recovered ({rate(row.recovery_rate)})</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 _env = Environment(
     loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
     autoescape=select_autoescape(["html", "j2"]),
@@ -181,6 +283,8 @@ _env = Environment(
     lstrip_blocks=True,
 )
 _env.filters["duration"] = short_duration
+_env.filters["money"] = money
+_env.filters["rate"] = rate
 
 
 def render_html(report: Report, refresh_seconds: int = 60, json_url: str = "/api/report") -> str:
@@ -196,6 +300,11 @@ def render_html(report: Report, refresh_seconds: int = 60, json_url: str = "/api
         frequency_chart=Markup(frequency_svg(report)),
         mttr_chart=Markup(mttr_svg(report)),
         time_chart=Markup(time_spent_svg(report)),
+        recovery_chart=Markup(recovery_svg(report)),
+        standings=STANDINGS,
+        standing_labels=STANDING_LABELS,
+        standing_colours=STANDING_COLOURS,
+        amount_rates=amount_rates,
     )
 
 
@@ -209,6 +318,65 @@ def _table(rows: list[list[str]]) -> list[str]:
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return lines
+
+
+def _recovery_text(report: Report) -> list[str]:
+    r = report.recovery
+    out = [
+        "RECOVERY (failed payments)",
+        f"  over {r.denominator}",
+        f"  {r.recovered} of {r.invoices} invoices recovered ({rate(r.recovery_rate)}) · "
+        + " · ".join(
+            f"{r.standings[s]} {STANDING_LABELS[s]}"
+            for s in ("open", "written_off", "not_recovered", "unattributed")
+        ),
+    ]
+    amounts = amount_rates(r.failed_amount, r.recovered_amount)
+    if amounts:
+        out.append("  amount recovered: " + " · ".join(amounts))
+    if r.without_amount:
+        out.append(f"  ({r.without_amount} invoice(s) without a known amount)")
+    ttr = r.time_to_recover
+    out.append(
+        f"  time to recover: p50 {short_duration(ttr.p50)} · p90 {short_duration(ttr.p90)} "
+        f"({ttr.count} recovered)"
+    )
+    out.append(f"  at risk now: {r.at_risk_invoices} invoices, {money(r.at_risk_amount)}")
+    if r.by_decline_class:
+        out += _table(
+            [["decline class", "invoices", "recovered", "rate", "failed", "recovered amount"]]
+            + [
+                [
+                    g.key,
+                    str(g.invoices),
+                    str(g.recovered),
+                    rate(g.recovery_rate),
+                    money(g.failed_amount),
+                    money(g.recovered_amount),
+                ]
+                for g in r.by_decline_class
+            ]
+        )
+    if r.recovered:
+        out += _table(
+            [["recovered by", "invoices", "of recoveries", "of failures", "amount"]]
+            + [
+                [
+                    STANDING_LABELS[w.key],
+                    str(w.recovered),
+                    rate(w.share_of_recoveries),
+                    rate(w.share_of_failures),
+                    money(w.recovered_amount),
+                ]
+                for w in r.by_recovered_by
+            ]
+        )
+    if r.by_attempt:
+        out.append(
+            "  by scheduled retry: "
+            + " · ".join(f"attempt {w.key}: {w.recovered}" for w in r.by_attempt)
+        )
+    return out
 
 
 def render_text(report: Report) -> str:
@@ -298,6 +466,7 @@ def render_text(report: Report) -> str:
         )
     if not (clusters.accounts or clusters.co_occurrences or clusters.bursts):
         out.append("  none")
+    out += ["", *_recovery_text(report)]
     out += ["", "SOP CANDIDATES (recurring unknown errors)"]
     for cand in report.sop_candidates:
         out.append(

@@ -19,7 +19,6 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-
 #: What a dunning template may name, each filled from Stripe at send time.
 PLACEHOLDERS: dict[str, str] = {
     "amount": "What is due, formatted with its currency (e.g. $1,200.00).",

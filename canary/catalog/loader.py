@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -11,6 +12,10 @@ from pydantic import ValidationError
 from canary.models.sop import Catalog
 
 DEFAULT_CATALOG = Path(__file__).parent / "sops" / "default.yaml"
+
+#: The catalog's sections besides its SOPs. The SOPs of every file are merged; each of these
+#: is given whole by one file of the catalog (or left to its defaults).
+SECTIONS = ("dunning", "recovery")
 
 
 class CatalogError(ValueError):
@@ -25,7 +30,7 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
         raise CatalogError(f"SOP catalog not found at {target}")
     version_parts: list[str] = []
     sops: list[dict] = []
-    dunning: dict = {}
+    sections: dict[str, tuple[Path, Any]] = {}
     for file in files:
         try:
             data = yaml.safe_load(file.read_text()) or {}
@@ -33,14 +38,26 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
             raise CatalogError(f"{file}: not valid YAML: {exc}") from exc
         if not isinstance(data, dict):
             raise CatalogError(f"{file}: expected a mapping with 'version' and 'sops'")
+        unknown = sorted(str(key) for key in data if key not in ("version", "sops", *SECTIONS))
+        if unknown:
+            raise CatalogError(
+                f"{file}: unknown top-level key {', '.join(map(repr, unknown))}; a catalog "
+                f"file has version, sops, {', '.join(SECTIONS)}"
+            )
         version_parts.append(str(data.get("version", file.stem)))
         sops.extend(data.get("sops") or [])
-        if data.get("dunning") is not None:
-            if dunning:
-                raise CatalogError(f"{file}: another catalog file already has a 'dunning' section")
-            dunning = data["dunning"]
+        for name in SECTIONS:
+            if data.get(name) is None:
+                continue
+            if name in sections:
+                raise CatalogError(
+                    f"{file}: {sections[name][0].name} already gives the catalog's {name!r} "
+                    "section; one file gives it whole"
+                )
+            sections[name] = (file, data[name])
+    given = {name: value for name, (_, value) in sections.items()}
     try:
-        return Catalog(version="+".join(version_parts), sops=sops, dunning=dunning)
+        return Catalog(version="+".join(version_parts), sops=sops, **given)
     except ValidationError as exc:
         raise CatalogError(f"{target}: invalid SOP catalog:\n{exc}") from exc
 

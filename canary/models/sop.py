@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from canary.models.capabilities import ENRICHERS, STEP_ACTIONS
 from canary.recovery.dunning import DunningCatalog
+from canary.recovery.plans import RecoveryCatalog
 
 Severity = Literal["low", "medium", "high", "critical"]
 
@@ -345,6 +346,10 @@ class Catalog(BaseModel):
     dunning: DunningCatalog = Field(
         default_factory=DunningCatalog,
         description="The e-mails the stripe.dunning_email step sends the payer.",
+    )
+    recovery: RecoveryCatalog = Field(
+        default_factory=RecoveryCatalog,
+        description="Decline codes by class and each class's retry plan (canary.recovery.plans).",
     )
 
     @model_validator(mode="after")

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import zoneinfo
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from canary.catalog import CatalogError, load_catalog
 from canary.recovery import stripe_declines
 from canary.recovery.plans import (
     CAP_SPAN,
@@ -236,6 +238,70 @@ def test_timezones_must_be_names_zoneinfo_knows() -> None:
     ):
         assert known_timezone(bad) is None
         assert zone_of(bad if isinstance(bad, str) else None) is UTC
+
+
+# -- the catalog's recovery section ------------------------------------------------------------
+
+UNKNOWN_SOP = (
+    "  - type: unknown\n    title: U\n    message: {headline: h, what_happened: w, what_to_do: d}\n"
+)
+
+
+def catalog_file(folder: Path, name: str, extra: str = "") -> Path:
+    path = folder / name
+    path.write_text(
+        f"version: '{path.stem}'\nsops:\n{UNKNOWN_SOP if name == 'a.yaml' else ''}{extra}"
+    )
+    return path
+
+
+def test_the_default_catalog_spells_out_the_defaults() -> None:
+    catalog = load_catalog()
+    assert catalog.recovery == RecoveryCatalog()
+    assert catalog.recovery.classify("insufficient_funds") == "soft"
+    assert catalog.recovery.plan_for("soft").days == (1, 3, 5, 7)
+    assert catalog.recovery.plan_for("soft").paydays == (1, 15)
+    assert catalog.recovery.plan_for("soft").local_time == time(9, 0)
+
+
+def test_a_catalog_without_a_recovery_section_gets_the_defaults(tmp_path: Path) -> None:
+    assert load_catalog(catalog_file(tmp_path, "a.yaml")).recovery == RecoveryCatalog()
+
+
+def test_a_recovery_section_is_validated_when_the_catalog_loads(tmp_path: Path) -> None:
+    own = load_catalog(
+        catalog_file(
+            tmp_path,
+            "a.yaml",
+            "recovery:\n  plans:\n    soft: {days: [2], local_time: '07:30', window: P10D}\n",
+        )
+    )
+    assert own.recovery.plan_for("soft") == RetryPlan(
+        days=(2,), local_time=time(7, 30), window=timedelta(days=10)
+    )
+    assert own.recovery.plan_for("hard") == RecoveryCatalog().plan_for("hard")
+    unquoted = catalog_file(
+        tmp_path, "a.yaml", "recovery:\n  plans:\n    soft: {local_time: 9:00}\n"
+    )
+    with pytest.raises(CatalogError, match=r"recovery\.plans\.soft\.local_time[\s\S]*quoted"):
+        load_catalog(unquoted)
+    greedy = catalog_file(
+        tmp_path, "a.yaml", "recovery:\n  plans:\n    soft: {max_per_30_days: 20}\n"
+    )
+    with pytest.raises(CatalogError, match=r"recovery\.plans\.soft\.max_per_30_days"):
+        load_catalog(greedy)
+    misspelt = catalog_file(tmp_path, "a.yaml", "recovry:\n  plans: {}\n")
+    with pytest.raises(CatalogError, match="unknown top-level key 'recovry'"):
+        load_catalog(misspelt)
+
+
+def test_one_file_of_a_folder_gives_the_recovery_section(tmp_path: Path) -> None:
+    catalog_file(tmp_path, "a.yaml", "recovery:\n  unknown_codes: hard\n")
+    catalog_file(tmp_path, "b.yaml")
+    assert load_catalog(tmp_path).recovery.classify("brand_new_code") == "hard"
+    catalog_file(tmp_path, "b.yaml", "recovery:\n  unknown_codes: soft\n")
+    with pytest.raises(CatalogError, match="a.yaml already gives the catalog's 'recovery'"):
+        load_catalog(tmp_path)
 
 
 # -- properties ---------------------------------------------------------------------------------

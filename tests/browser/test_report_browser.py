@@ -325,6 +325,28 @@ async def test_the_page_shows_the_numbers_of_canary_report_json(
     shares = {o["outcome"]: o["share"] for o in expected["outcomes"]}
     assert shares["resolved_externally"] == shares["dismissed"] == round(1 / 3, 4)
 
+    # Failed payments: the three invoices, each once (Globex's still open, so at risk), as
+    # canary report --json counts them; the chart's bars add up to them.
+    recovery = expected["recovery"]
+    assert recovery["invoices"] == 3 and recovery["at_risk_invoices"] == 1
+    assert recovery["failed_amount"] == {"usd": 4_800_000 + 125_000 + 990_000}
+    assert recovery["at_risk_amount"] == {"usd": CUSTOMERS[0]["amount"]}
+    section = dom.one("section", id="recovery")
+    assert int(section.attrs["data-invoices"]) == recovery["invoices"]
+    assert int(section.attrs["data-recovered"]) == recovery["recovered"]
+    assert recovery["denominator"] in section.one(id="recovery-denominator").text()
+    amounts = {
+        row.attrs["data-currency"]: [int(row.attrs[f"data-{k}"]) for k in ("failed", "at-risk")]
+        for row in dom.all("tr", cls="recovery-amount-row")
+    }
+    assert amounts == {"usd": [recovery["failed_amount"]["usd"], recovery["at_risk_amount"]["usd"]]}
+    standing_bars: dict[str, int] = {}
+    for rect in dom.one("svg", id="recovery-chart").all("rect"):
+        if rect.attrs["data-class"] == "all" or len(recovery["by_decline_class"]) == 1:
+            standing = rect.attrs["data-standing"]
+            standing_bars[standing] = standing_bars.get(standing, 0) + int(rect.attrs["data-count"])
+    assert standing_bars == {k: v for k, v in recovery["standings"].items() if v}
+
     # Nothing from outside: no asset in the document points elsewhere...
     for node in dom.walk():
         for attr in ("src", "href", "data", "srcset", "poster"):

@@ -49,6 +49,7 @@ from canary.models import (
     ResolutionRecord,
     SlackMessageInput,
     SlackMessageOutput,
+    Step,
     StepInput,
     StepOutput,
 )
@@ -90,9 +91,18 @@ class ScenarioServices(FakeServices):
         )
         subject = request.detection.subject.id
         if subject in self.fast_retry:
+            # The recovery plan's first retry (the payer's next day) a second after the
+            # diagnosis instead, as a scheduled step, so the scenario runs in seconds.
+            found.retry_plan = None
             found.automated = [
-                s.model_copy(update={"after": timedelta(seconds=1)}) if s.after else s
-                for s in found.automated
+                *found.automated,
+                Step(
+                    id="scheduled-retry",
+                    action="stripe.retry_payment",
+                    title="Retry the payment",
+                    after=timedelta(seconds=1),
+                    resolves=True,
+                ),
             ]
         if subject in self.fast_ladder:
             found.escalation = [

@@ -148,6 +148,9 @@ def build_blocks(
         todo = escape(diagnosis.what_to_do)
         if owner_mention and status.state not in ("resolved", "dismissed", "failed"):
             todo = f"{owner_mention} {todo}"
+        if status.next_retry and status.state not in ("resolved", "dismissed", "failed"):
+            # The recovery plan, in the payer's time: "next retry Thu 1 Jan 09:00 UTC, …".
+            todo += f"\n*Recovery plan:* {escape(status.next_retry)}"
         head.append(_section(f"*What to do*\n{todo}"))
 
     context = [

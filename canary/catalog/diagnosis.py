@@ -275,7 +275,14 @@ def diagnose(
     signature = (
         unknown_signature(detection.source, detection.message) if sop.type == "unknown" else None
     )
+    decline_class = retry_plan = None
+    if sop.retry_on_plan and not (branch and branch.nothing_to_fix):
+        code = context["facts"].get("decline_code") or context["facts"].get("error_code")
+        decline_class = catalog.recovery.classify(str(code) if code else None)
+        retry_plan = catalog.recovery.plan_for(decline_class)
     return Diagnosis(
+        decline_class=decline_class,
+        retry_plan=retry_plan,
         error_type=sop.type,
         catalog_version=diagnosis_plan.catalog_version,
         title=sop.title,

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from canary.models.capabilities import LOOKUP_FACTS
 from canary.models.detection import AccountRef, Detection, Link, Subject
 from canary.models.sop import Alerting, EscalationStep, HumanAction, Resolution, Severity, Step
+from canary.recovery.plans import RetryPlan
 
 #: Events in one run's history before it continues as new. Temporal suggests continuing at
 #: about 4K events and refuses a history at 50K; a remediation's story (its timeline) is
@@ -115,6 +116,12 @@ class Diagnosis(BaseModel):
     actions: list[HumanAction] = Field(default_factory=list)
     escalation: list[EscalationStep] = Field(default_factory=list)
     resolution: Resolution = Field(default_factory=Resolution)
+    decline_class: str | None = Field(
+        None, description="A failed payment's decline class (soft, card_must_change, hard)."
+    )
+    retry_plan: RetryPlan | None = Field(
+        None, description="The recovery plan its payment is retried on, pinned here."
+    )
     facts: dict[str, Any] = Field(default_factory=dict)
     signature: str | None = Field(None, description="Stable signature of an unknown error.")
     nothing_to_fix: bool = False
@@ -324,6 +331,11 @@ class RemediationSummary(BaseModel):
 
 
 class RemediationStatus(RemediationSummary, PaymentRecovery):
+    next_retry: str | None = Field(
+        None,
+        description="The recovery plan's next retry, in words: 'next retry Thu 1 Jan 09:00 "
+        "UTC, attempt 3 of 6'.",
+    )
     messages: list[SlackRef] = Field(
         default_factory=list,
         description="The escalation and digest posts that carry its buttons (the alert is "

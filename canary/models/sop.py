@@ -296,6 +296,11 @@ class Sop(BaseModel):
         "(canary.models.capabilities).",
     )
     message: Message
+    retry_on_plan: bool = Field(
+        False,
+        description="A failed payment: retried on the catalog's recovery plan for its decline's "
+        "class (recovery.plans), the plan pinned in the diagnosis.",
+    )
     branches: list[Branch] = Field(default_factory=list)
     investigate: list[LinkTemplate] = Field(default_factory=list)
     actions: list[HumanAction] = Field(default_factory=list)

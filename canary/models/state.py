@@ -37,6 +37,7 @@ from canary.models.remediation import (
     without_reported_owner,
 )
 from canary.models.sop import HumanAction
+from canary.recovery.plans import describe_next, next_retry, planned_attempts
 
 #: Timeline entries worth a line in the alert's Slack thread (the rest stay in Temporal).
 THREADED_KINDS: frozenset[TimelineKind] = frozenset(
@@ -96,6 +97,21 @@ class RemediationState(PaymentRecovery):
         False, description="Money may move without a person (see RemediationInput)."
     )
     attempts: int = Field(0, description="Payment retries made.")
+    retry_times: list[datetime] = Field(
+        default_factory=list,
+        description="When each payment retry was made (planned or by hand): the plan's cap "
+        "counts them.",
+    )
+    recovery_hint: str | None = Field(
+        None,
+        description="What the payment's last retry was (scheduled_retry:<n>, person_retry, "
+        "card_update_retry): what recovered it, if it closes on it.",
+    )
+    plan_slots: list[datetime] = Field(
+        default_factory=list,
+        description="The recovery plan's retries handled so far (run, or held for a person), "
+        "by the time they were due.",
+    )
     escalation_level: int = 0
     highest_escalation: int = 0
     owner: ResolveOwnerOutput = Field(default_factory=ResolveOwnerOutput)
@@ -246,6 +262,7 @@ class RemediationState(PaymentRecovery):
         self.outcome = outcome
         self.resolved_by = actor
         self.state = CLOSED_STATE[outcome]
+        self._attribute_recovery(now, outcome)
         self.record(
             now,
             "closed",
@@ -254,6 +271,24 @@ class RemediationState(PaymentRecovery):
             data={"outcome": outcome, "evidence": evidence or {}},
         )
         return True
+
+    def _attribute_recovery(self, now: datetime, outcome: Outcome) -> None:
+        """A failed payment's close says what recovered it: the retry it closed on (the plan's
+        n-th, a person's, the one after a card update), the payer (Stripe's invoice.paid: the
+        hosted page or their own card), or nothing: dismissed is written off."""
+        if self.diagnosis is None or self.diagnosis.error_type != "payment_failed":
+            return
+        hint = self.recovery_hint or ""
+        if outcome == "dismissed":
+            self.record_recovery(now, "written_off")
+        elif outcome == "resolved_externally":
+            self.record_recovery(now, "hosted_page")
+        elif outcome in ("auto_resolved", "resolved_by_human") and hint:
+            kind, _, number = hint.partition(":")
+            if kind == "scheduled_retry":
+                self.record_recovery(now, "scheduled_retry", attempt=int(number or 0) or None)
+            elif kind in ("person_retry", "card_update_retry"):
+                self.record_recovery(now, kind)  # type: ignore[arg-type]
 
     def fold_occurrence(self, now: datetime, detection: Detection) -> bool:
         """The same subject reported again: counted once per report id (suppressed while
@@ -451,8 +486,43 @@ class RemediationState(PaymentRecovery):
             actions=[a.id for a in diagnosis.actions] if diagnosis and not self.closed else [],
             snoozed_until=self.snoozed_until,
             timeline=list(self.timeline),
+            next_retry=self.next_retry_text(),
             **self.payment_recovery(detection).model_dump(),
         )
+
+    # -- the recovery plan ------------------------------------------------------------------
+
+    def payer_timezone(self) -> str | None:
+        zone = self.facts.get("customer_timezone")
+        return str(zone) if zone else None
+
+    def first_failure(self) -> datetime:
+        return self.first_failed_at or self.started_at
+
+    def next_planned_retry(self) -> datetime | None:
+        """When the recovery plan retries the payment next, from the state alone (so a
+        continued or replayed run keeps the schedule): after the last retry and the last slot
+        handled; None when there is no plan, it is over, or the remediation is closed."""
+        plan = self.diagnosis.retry_plan if self.diagnosis else None
+        if plan is None or not plan.scheduled or self.closed or self.diagnosed_at is None:
+            return None
+        after = max([self.diagnosed_at, *self.plan_slots, *self.retry_times])
+        return next_retry(
+            plan, self.first_failure(), list(self.retry_times), self.payer_timezone(), after
+        )
+
+    def planned_total(self) -> int:
+        plan = self.diagnosis.retry_plan if self.diagnosis else None
+        if plan is None:
+            return 0
+        return len(planned_attempts(plan, self.first_failure(), self.payer_timezone()))
+
+    def next_retry_text(self) -> str | None:
+        due = self.next_planned_retry()
+        if due is None:
+            return None
+        total = max(self.planned_total(), len(self.plan_slots) + 1)
+        return describe_next(due, len(self.plan_slots) + 1, total, self.payer_timezone())
 
     def details(self, detection: Detection) -> str:
         """Markdown for the Temporal UI's 'current details' panel."""

@@ -1,7 +1,7 @@
 """Issue 14, finding 6: money moves by itself only for what Stripe's signed webhook reported.
 
 An attacker with an intake token reports a ``payment_failed`` with ``insufficient_funds`` on
-an invoice of his choosing: the default SOP books an automatic payment retry an hour later.
+an invoice of his choosing: the default SOP retries it on the recovery plan (day 1, 3, …).
 Through the API that retry is held for a person (the owner may still press Retry payment);
 only a remediation the gateway started from a webhook whose Stripe signature it verified
 retries by itself. The flag cannot be set from outside: the detection route ignores it in a
@@ -53,7 +53,8 @@ def declined(invoice: str) -> Detection:
 async def run(
     env: WorkflowEnvironment, signed: bool, click: ActionRequest | None = None
 ) -> tuple[FakeServices, RemediationStatus]:
-    """A declined invoice payment, two hours past its scheduled retry, then ``click``."""
+    """A declined invoice payment, past the plan's first retry (the next day), then
+    ``click``."""
     fake = FakeServices()
     queue = f"money-{uuid.uuid4().hex[:6]}"
     invoice = f"in_{uuid.uuid4().hex[:14]}"
@@ -70,7 +71,7 @@ async def run(
             id=f"payment_failed:invoice:{invoice}",
             task_queue=queue,
         )
-        await env.sleep(timedelta(hours=2))
+        await env.sleep(timedelta(days=1, hours=12))
         if click is not None:
             result = await handle.execute_update(RemediationWorkflow.act, click)
             assert result.accepted, result.message
@@ -91,7 +92,7 @@ async def test_a_reported_failure_holds_the_scheduled_retry_for_a_person(
     assert retries(fake) == [], "no money moved for a report through the API"
     held = [e for e in status.timeline if e.kind == "held"]
     assert len(held) == 1 and "signed webhook" in held[0].text
-    assert status.state == "awaiting_human" and status.attempts == 0
+    assert status.state in ("awaiting_human", "escalated") and status.attempts == 0
 
 
 @pytest.mark.asyncio
@@ -107,7 +108,7 @@ async def test_the_owner_may_still_retry_a_reported_failure_by_hand(
 @pytest.mark.asyncio
 async def test_a_failure_stripe_signed_retries_by_itself(skip_env: WorkflowEnvironment) -> None:
     fake, status = await run(skip_env, signed=True)
-    assert retries(fake) == ["scheduled-retry"]
+    assert retries(fake) == ["planned-retry"]
     assert not [e for e in status.timeline if e.kind == "held"]
 
 

@@ -41,7 +41,7 @@ def payment(decline: str | None, **facts: object) -> Detection:
         (
             "insufficient_funds",
             "insufficient_funds",
-            ["stripe.hosted_invoice_link", "stripe.billing_portal_link", "stripe.retry_payment"],
+            ["stripe.hosted_invoice_link", "stripe.billing_portal_link"],
             True,
         ),
         ("expired_card", "card_needs_update", ["stripe.billing_portal_link"], False),
@@ -65,7 +65,9 @@ def test_decline_code_branches(
     assert result.error_type == "payment_failed"
     assert result.branch == branch
     assert [s.action for s in result.automated] == actions
-    assert any(s.after for s in result.automated) == retries
+    # Retries come from the recovery plan of the decline's class, pinned in the diagnosis.
+    assert result.retry_plan is not None
+    assert result.retry_plan.scheduled == retries
     # Diagnosis records every step it checked, in order, and exactly one match decides.
     checked = [s for s in result.steps if s.id not in ("type_given",)]
     assert checked[-1].matched and checked[-1].id == branch

@@ -16,7 +16,13 @@ from canary.models import (
     RemediationInput,
     RemediationState,
 )
-from workflows.remediation.ladder import Escalation, Expiry, ScheduledStep, deadlines
+from workflows.remediation.ladder import (
+    Escalation,
+    Expiry,
+    PlannedRetry,
+    ScheduledStep,
+    deadlines,
+)
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 ALICE = "U0ALICE"
@@ -169,12 +175,15 @@ def test_deadlines_come_soonest_first_and_a_snooze_pushes_them() -> None:
 
     state.snoozed_until = T0 + timedelta(days=400)
     snoozed = deadlines(state)
-    assert all(d.due == state.snoozed_until for d in snoozed if not isinstance(d, ScheduledStep))
+    # A snooze quiets people, not the payment's retries.
+    money = (ScheduledStep, PlannedRetry)
+    assert all(d.due == state.snoozed_until for d in snoozed if not isinstance(d, money))
 
 
-def test_a_step_already_run_on_schedule_is_not_due_again() -> None:
+def test_a_planned_retry_already_handled_is_not_due_again() -> None:
     state = open_state()
-    scheduled = [d for d in deadlines(state) if isinstance(d, ScheduledStep)]
-    assert scheduled, "the insufficient-funds plan schedules a retry"
-    state.done_scheduled.append(scheduled[0].step.id)
-    assert scheduled[0] not in deadlines(state)
+    planned = [d for d in deadlines(state) if isinstance(d, PlannedRetry)]
+    assert planned, "the insufficient-funds plan schedules a retry"
+    state.plan_slots.append(planned[0].due)
+    [later] = [d for d in deadlines(state) if isinstance(d, PlannedRetry)]
+    assert later.due > planned[0].due

@@ -223,12 +223,21 @@ async def test_worker_killed_after_posting_the_first_alert_posts_it_once(
 
 def quick_timers_catalog(path: Path, retry_after: int, escalate_after: int) -> Path:
     """The default catalog with the insufficient-funds retry and the first escalation due in
-    seconds rather than hours, so a test sees them fire."""
+    seconds rather than hours, so a test sees them fire: the recovery plan (days apart) gives
+    way to one scheduled retry ``retry_after`` seconds after the diagnosis."""
     data = yaml.safe_load(DEFAULT_CATALOG.read_text())
     sop = next(s for s in data["sops"] if s["type"] == "payment_failed")
+    sop["retry_on_plan"] = False
     branch = next(b for b in sop["branches"] if b["id"] == "insufficient_funds")
-    step = next(s for s in branch["steps"] if s["id"] == "scheduled-retry")
-    step["after"] = f"PT{retry_after}S"
+    branch["steps"].append(
+        {
+            "id": "scheduled-retry",
+            "action": "stripe.retry_payment",
+            "title": "Retry the payment",
+            "after": f"PT{retry_after}S",
+            "resolves": True,
+        }
+    )
     sop["escalation"][0]["after"] = f"PT{escalate_after}S"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

@@ -67,8 +67,9 @@ async def test_ladder_then_human_retry(skip_env: WorkflowEnvironment) -> None:
         skip_env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()
     ):
         handle = await start(skip_env, payment_detection(), queue)
-        # 25 hours: the scheduled retry (1 h) declines, the owner is nudged (4 h after the
-        # alert) and the escalation channel hears of it (20 h after that).
+        # 25 hours: the owner is nudged (4 h after the alert) and the escalation channel hears
+        # of it (20 h after that); the recovery plan's first retry (the payer's next day, at
+        # 09:00) is still ahead, and the alert says when.
         await skip_env.sleep(timedelta(hours=25))
         current = await status(handle)
         assert current.state == "escalated"
@@ -80,14 +81,19 @@ async def test_ladder_then_human_retry(skip_env: WorkflowEnvironment) -> None:
         threads = [p for p in fake.posts if p.thread_ts]
         nudge = [p for p in threads if "Still unpaid after 4 hours" in p.text]
         assert nudge and "<@U0ALICE>" in nudge[0].text
-        # What Canary did after the alert is threaded under it (the scheduled retry); the
+        assert current.next_retry and "attempt 1 of" in current.next_retry
+        assert current.next_retry in str([p.blocks for p in fake.posts])
+        # A day later the plan's first retry has run and declined.
+        await skip_env.sleep(timedelta(hours=24))
+        threads = [p for p in fake.posts if p.thread_ts]
+        # What Canary did after the alert is threaded under it (the planned retry); the
         # links the alert shows are not repeated there.
         assert any("Stripe declined the retry" in p.text for p in threads)
         assert not any("Get the hosted invoice page" in p.text for p in threads)
         alert = next(p for p in fake.posts if p.channel == "#gtm-alerts" and not p.thread_ts)
         assert "Links for the customer" in str(alert.blocks)
         retries = [s for s in fake.steps if s.step.action == "stripe.retry_payment"]
-        assert [s.step.id for s in retries] == ["scheduled-retry"]
+        assert [s.step.id for s in retries] == ["planned-retry"]
 
         result = await handle.execute_update(
             RemediationWorkflow.act,
@@ -98,7 +104,7 @@ async def test_ladder_then_human_retry(skip_env: WorkflowEnvironment) -> None:
     assert record.outcome == "resolved_by_human"
     assert record.resolved_by == "U0ALICE"
     assert record.attempts == 2
-    assert record.highest_escalation_level == 2
+    assert record.highest_escalation_level >= 2
     assert record.time_to_resolution >= timedelta(hours=25)
     assert record.time_to_first_notification is not None
     # Every retry used its own, stable idempotency key.

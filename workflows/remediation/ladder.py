@@ -51,18 +51,25 @@ class Expiry:
 
 
 @dataclass(frozen=True)
+class PlannedRetry:
+    """The recovery plan's next retry of a failed payment."""
+
+    due: datetime
+
+
+@dataclass(frozen=True)
 class AlertRetry:
     """The first alert could not be posted: it is tried again."""
 
     due: datetime
 
 
-Deadline = ScheduledStep | Escalation | Expiry | AlertRetry
+Deadline = ScheduledStep | PlannedRetry | Escalation | Expiry | AlertRetry
 
 
 def deadlines(state: RemediationState) -> list[Deadline]:
     """Every deadline still ahead of a diagnosed remediation, soonest first (ties keep this
-    order: scheduled steps, then the escalation, then expiry, then an alert's retry)."""
+    order: scheduled steps, the plan's retry, the escalation, expiry, an alert's retry)."""
     diagnosis, diagnosed_at = state.diagnosis, state.diagnosed_at
     assert diagnosis is not None and diagnosed_at is not None
     found: list[Deadline] = [
@@ -70,6 +77,8 @@ def deadlines(state: RemediationState) -> list[Deadline]:
         for step in diagnosis.automated
         if step.after is not None and step.id not in state.done_scheduled
     ]
+    if (planned := state.next_planned_retry()) is not None:
+        found.append(PlannedRetry(planned))
     ladder = diagnosis.escalation
     if state.escalation_level < len(ladder):
         rung = ladder[state.escalation_level]
@@ -104,6 +113,8 @@ class Ladder:
             match deadline:
                 case ScheduledStep(step=step):
                     await self._run_scheduled(step)
+                case PlannedRetry(due=due):
+                    await self._run_planned(due)
                 case Escalation(rung=rung):
                     await self._escalate(rung)
                 case Expiry():
@@ -118,6 +129,25 @@ class Ladder:
         async with self.r.lock:
             if state.closed:
                 return
+            await self.steps.run_automatically(step)
+        state.needs_publish = True
+
+    async def _run_planned(self, due: datetime) -> None:
+        """The recovery plan's retry: an idempotent Stripe call (its key from the step's run),
+        held for a person like any money step when Stripe did not sign the report."""
+        state = self.r.state
+        number, total = len(state.plan_slots) + 1, state.planned_total()
+        state.plan_slots.append(due)
+        step = Step(
+            id="planned-retry",
+            action="stripe.retry_payment",
+            title=f"Scheduled retry {number} of {max(total, number)}",
+            resolves=True,
+        )
+        async with self.r.lock:
+            if state.closed:
+                return
+            state.recovery_hint = f"scheduled_retry:{number}"
             await self.steps.run_automatically(step)
         state.needs_publish = True
 

@@ -94,6 +94,9 @@ class StepRunner:
         state.step_runs[step.id] = count
         if step.action == "stripe.retry_payment":
             state.attempts += 1
+            state.retry_times.append(workflow.now())
+            if actor != "canary":
+                state.recovery_hint = "person_retry"
         self.r.record("step_started", step.title, actor=actor, data={"step": step.id, "run": count})
         return StepInput(
             workflow_id=self.r.workflow_id,

@@ -78,6 +78,14 @@ class RemediationWorkflow:
         diagnosis = await investigator.diagnose()
         state.diagnosis = diagnosis
         state.diagnosed_at = workflow.now()
+        if diagnosis.error_type == "payment_failed":
+            amount = state.facts.get("amount_due")
+            state.note_payment_failure(
+                amount=amount if isinstance(amount, int) else None,
+                currency=str(state.facts.get("currency") or "") or None,
+                decline_class=diagnosis.decline_class,
+                failed_at=r.detection.occurred_at or state.started_at,
+            )
         r.show_details()
         if diagnosis.nothing_to_fix:
             # The diagnosis found the error already gone (say, the opportunity is Closed Won

@@ -1,0 +1,139 @@
+"""The recovery plan in the remediation workflow, on the time-skipping server: a soft decline
+is retried exactly when its class's plan says (in the payer's timezone), until it is paid and
+not after; a hard decline is never retried and a card that must change waits for a new one;
+the alert says when the next retry is, and the record says which retry recovered the money.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from canary.catalog import cached_catalog
+from canary.models import (
+    Detection,
+    RemediationConfig,
+    RemediationInput,
+    RemediationStatus,
+    ResolutionRecord,
+)
+from canary.recovery.plans import planned_attempts
+from tests.fakes import FakeServices
+from workflows import RemediationWorkflow
+
+TOKYO = "Asia/Tokyo"
+
+
+def declined(decline: str) -> Detection:
+    return Detection(
+        id=f"evt_{uuid.uuid4().hex[:10]}",
+        source="stripe",
+        type="payment_failed",
+        subject={"kind": "invoice", "id": f"in_{uuid.uuid4().hex[:12]}"},
+        account={"name": "Hooli", "stripe_customer_id": "cus_HOOLI0001"},
+        message="Your card was declined.",
+        facts={"decline_code": decline, "amount_due": 120_000, "currency": "usd"},
+    )
+
+
+async def started(
+    env: WorkflowEnvironment, detection: Detection, fake: FakeServices, queue: str
+) -> WorkflowHandle[RemediationWorkflow, ResolutionRecord]:
+    return await env.client.start_workflow(
+        RemediationWorkflow.run,
+        RemediationInput(
+            detection=detection,
+            config=RemediationConfig(search_attributes=False),
+            signed_by_stripe=True,  # as the gateway starts it for Stripe's signed webhook
+        ),
+        id=f"payment_failed:invoice:{detection.subject.id}",
+        task_queue=queue,
+        result_type=ResolutionRecord,
+    )
+
+
+def retry_times(status: RemediationStatus) -> list[datetime]:
+    return [
+        e.at
+        for e in status.timeline
+        if e.kind == "step_started" and e.data.get("step") == "planned-retry"
+    ]
+
+
+@pytest.mark.asyncio
+async def test_a_soft_decline_is_retried_on_its_plan_until_paid_and_not_after(
+    skip_env: WorkflowEnvironment,
+) -> None:
+    # Stripe declines the first two retries and collects on the third.
+    fake = FakeServices(
+        pay_results=[False, False, True],
+        lookups={"stripe.invoice": {"customer_timezone": TOKYO}},
+    )
+    queue = f"plan-{uuid.uuid4().hex[:6]}"
+    async with Worker(
+        skip_env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()
+    ):
+        handle = await started(skip_env, declined("insufficient_funds"), fake, queue)
+        await skip_env.sleep(timedelta(minutes=1))
+        first: RemediationStatus = await handle.query(RemediationWorkflow.status)
+        assert first.diagnosis is not None and first.diagnosis.decline_class == "soft"
+        plan = first.diagnosis.retry_plan
+        assert plan is not None and first.first_failed_at is not None
+        schedule = planned_attempts(plan, first.first_failed_at, TOKYO)
+        assert first.next_retry and f"attempt 1 of {len(schedule)}" in first.next_retry
+        assert "Recovery plan" in str([p.blocks for p in fake.posts])
+        await skip_env.sleep(timedelta(days=40))
+        record = await handle.result()
+        status: RemediationStatus = await handle.query(RemediationWorkflow.status)
+    # At the plan's times (09:00 in Tokyo), three retries, then nothing after payment.
+    made = retry_times(status)
+    assert len(made) == 3
+    on_time = [
+        abs(at - due) < timedelta(seconds=1) for at, due in zip(made, schedule[:3], strict=True)
+    ]
+    assert all(on_time), list(zip(made, schedule, strict=False))
+    assert all(due.astimezone(ZoneInfo(TOKYO)).hour == 9 for due in schedule)
+    assert record.outcome == "auto_resolved" and record.attempts == 3
+    assert record.recovered_by == "scheduled_retry" and record.recovery_attempt == 3
+    assert record.recovered_amount == 120_000 and record.decline_class == "soft"
+    keys = [s.attempt_key for s in fake.steps if s.step.action == "stripe.retry_payment"]
+    assert len(set(keys)) == 3, "each retry is its own idempotent Stripe call"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("decline", "decline_class"),
+    [
+        ("fraudulent", "hard"),
+        ("expired_card", "card_must_change"),
+    ],
+)
+async def test_hard_declines_and_cards_that_must_change_are_not_retried_on_a_schedule(
+    skip_env: WorkflowEnvironment, decline: str, decline_class: str
+) -> None:
+    fake = FakeServices()
+    queue = f"plan-{uuid.uuid4().hex[:6]}"
+    async with Worker(
+        skip_env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()
+    ):
+        handle = await started(skip_env, declined(decline), fake, queue)
+        await skip_env.sleep(timedelta(days=20))  # to the SOP's expiry, no retry on the way
+        status: RemediationStatus = await handle.query(RemediationWorkflow.status)
+        if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+            await handle.terminate("test over")
+    assert status.diagnosis is not None and status.diagnosis.decline_class == decline_class
+    assert status.next_retry is None
+    assert not [s for s in fake.steps if s.step.action == "stripe.retry_payment"]
+
+
+def test_the_default_catalog_pins_its_plan_in_the_diagnosis() -> None:
+    catalog = cached_catalog(None)
+    soft = catalog.recovery.plan_for("soft")
+    assert soft.scheduled and catalog.recovery.classify("insufficient_funds") == "soft"
+    assert not catalog.recovery.plan_for("hard").scheduled

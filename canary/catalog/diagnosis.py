@@ -21,6 +21,7 @@ from canary.models import (
     Link,
     Rule,
 )
+from canary.models.remediation import DunningCue
 from canary.models.sop import Catalog, Sop
 
 MISSING = "(unknown)"
@@ -280,7 +281,21 @@ def diagnose(
         code = context["facts"].get("decline_code") or context["facts"].get("error_code")
         decline_class = catalog.recovery.classify(str(code) if code else None)
         retry_plan = catalog.recovery.plan_for(decline_class)
+    loud = sop.alerting.loud_when is not None and evaluate(sop.alerting.loud_when, context)
+    # The payer is dunned unless the card is fraudulent or stolen (a hard decline).
+    dunning = (
+        [
+            DunningCue(email=e.id, after_attempt=e.after_attempt, day=e.day)
+            for e in catalog.dunning.sequence()
+            if e.day is not None or (retry_plan and retry_plan.scheduled)
+        ]
+        if retry_plan is not None and decline_class != "hard"
+        else []
+    )
+    quiet = bool(retry_plan and retry_plan.scheduled and sop.alerting.quiet_while_retrying)
     return Diagnosis(
+        quiet_while_retrying=quiet and not loud,
+        dunning=dunning,
         decline_class=decline_class,
         retry_plan=retry_plan,
         error_type=sop.type,

@@ -25,8 +25,9 @@ class StepAction:
     #: effect a customer or a record would show: such steps run together, as local
     #: activities, before the alert is posted. A step that may resolve is never one of them.
     prepares_only: bool = False
-    #: Moves a customer's money: runs by itself only for a remediation a signed Stripe
-    #: webhook started (a report through the API waits for a person to press the button).
+    #: Moves a customer's money, or writes to the customer: runs by itself only for a
+    #: remediation a signed Stripe webhook started (a report through the API could name any
+    #: invoice, so it waits for a person to press the button).
     moves_money: bool = False
 
 
@@ -46,7 +47,8 @@ STEP_ACTIONS: Mapping[str, StepAction] = {
         "E-mail the invoice's payer (the Stripe customer's address) dunning e-mail "
         "params.email of the catalog, with the hosted invoice page and a card-update link; "
         "once per attempt, never to a customer marked do_not_contact, and not again within "
-        "params.once_per_hours of the last one."
+        "params.once_per_hours of the last one.",
+        moves_money=True,
     ),
     "stripe.find_deal_payment": StepAction(
         "Look in Stripe for the payment of a Closed Won deal; found resolves."

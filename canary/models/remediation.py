@@ -49,6 +49,7 @@ TimelineKind = Literal[
     "enrich_failed",
     "owner",
     "owner_reported",
+    "quiet",
     "owner_lookup_failed",
     "manager",
     "manager_lookup_failed",
@@ -95,6 +96,15 @@ class DiagnosisPlan(BaseModel):
     steps: list[DiagnosisStep] = Field(default_factory=list)
 
 
+class DunningCue(BaseModel):
+    """When the catalog's dunning e-mail ``email`` goes to the payer: once the plan's retry
+    ``after_attempt`` failed, or ``day`` days after the first failure."""
+
+    email: str
+    after_attempt: int | None = None
+    day: int | None = None
+
+
 class Diagnosis(BaseModel):
     """Everything the workflow needs to run the remediation, pinned at diagnosis time.
 
@@ -121,6 +131,14 @@ class Diagnosis(BaseModel):
     )
     retry_plan: RetryPlan | None = Field(
         None, description="The recovery plan its payment is retried on, pinned here."
+    )
+    quiet_while_retrying: bool = Field(
+        False,
+        description="Nobody is pinged while the plan has retries ahead (the SOP's alerting "
+        "says so and its loud_when did not match).",
+    )
+    dunning: list[DunningCue] = Field(
+        default_factory=list, description="The payer's e-mails on the plan's schedule, pinned."
     )
     facts: dict[str, Any] = Field(default_factory=dict)
     signature: str | None = Field(None, description="Stable signature of an unknown error.")

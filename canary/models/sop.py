@@ -280,6 +280,16 @@ class Alerting(BaseModel):
     cooldown_after: list[
         Literal["auto_resolved", "resolved_by_human", "resolved_externally", "dismissed"]
     ] = Field(default_factory=lambda: _person_closed())
+    quiet_while_retrying: bool = Field(
+        False,
+        description="While the recovery plan has retries ahead, nobody is pinged: no alert, no "
+        "escalation; people hear of it only once the plan is exhausted (unless 'loud_when').",
+    )
+    loud_when: Rule | None = Field(
+        None,
+        description="With quiet_while_retrying: what alerts at once anyway (a committed deal: "
+        "its forecast category, an amount over a threshold, a named segment).",
+    )
 
 
 class Sop(BaseModel):

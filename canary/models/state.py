@@ -11,7 +11,7 @@ they were, so idempotency keys and Slack metadata keys never repeat.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 
 from pydantic import BaseModel, Field
@@ -106,6 +106,9 @@ class RemediationState(PaymentRecovery):
         None,
         description="What the payment's last retry was (scheduled_retry:<n>, person_retry, "
         "card_update_retry): what recovered it, if it closes on it.",
+    )
+    dunned: list[str] = Field(
+        default_factory=list, description="The dunning e-mails the plan has sent (or held)."
     )
     plan_slots: list[datetime] = Field(
         default_factory=list,
@@ -510,6 +513,31 @@ class RemediationState(PaymentRecovery):
         return next_retry(
             plan, self.first_failure(), list(self.retry_times), self.payer_timezone(), after
         )
+
+    def quiet_now(self) -> bool:
+        """Retrying quietly: the diagnosis says so, no alert is out, and the plan has
+        retries ahead. People hear of it when the plan is exhausted."""
+        return bool(
+            self.diagnosis
+            and self.diagnosis.quiet_while_retrying
+            and self.slack is None
+            and self.next_planned_retry() is not None
+        )
+
+    def dunning_due(self) -> list[tuple[datetime, str]]:
+        """The payer's e-mails still ahead and when: a day's e-mail on its day, an attempt's
+        once that retry was made (and did not close it)."""
+        if self.diagnosis is None or self.closed or self.diagnosed_at is None:
+            return []
+        due: list[tuple[datetime, str]] = []
+        for cue in self.diagnosis.dunning:
+            if cue.email in self.dunned:
+                continue
+            if cue.day is not None:
+                due.append((self.first_failure() + timedelta(days=cue.day), cue.email))
+            elif cue.after_attempt is not None and len(self.plan_slots) >= cue.after_attempt:
+                due.append((self.plan_slots[cue.after_attempt - 1], cue.email))
+        return sorted(due)
 
     def planned_total(self) -> int:
         plan = self.diagnosis.retry_plan if self.diagnosis else None

@@ -104,6 +104,10 @@ async def test_a_soft_decline_is_retried_on_its_plan_until_paid_and_not_after(
     assert record.recovered_amount == 120_000 and record.decline_class == "soft"
     keys = [s.attempt_key for s in fake.steps if s.step.action == "stripe.retry_payment"]
     assert len(set(keys)) == 3, "each retry is its own idempotent Stripe call"
+    # The payer was dunned on the plan's schedule (after the first failed retry), and the
+    # sequence stopped with the payment (the reminder after retry 3 and day 21's never went).
+    dunned = [s.step.params["email"] for s in fake.steps if s.step.action == "stripe.dunning_email"]
+    assert dunned == ["first_notice"]
 
 
 @pytest.mark.asyncio
@@ -123,13 +127,16 @@ async def test_hard_declines_and_cards_that_must_change_are_not_retried_on_a_sch
         skip_env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()
     ):
         handle = await started(skip_env, declined(decline), fake, queue)
-        await skip_env.sleep(timedelta(days=20))  # to the SOP's expiry, no retry on the way
+        await skip_env.sleep(timedelta(days=23))  # past the day-21 e-mail, no retry on the way
         status: RemediationStatus = await handle.query(RemediationWorkflow.status)
         if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
             await handle.terminate("test over")
     assert status.diagnosis is not None and status.diagnosis.decline_class == decline_class
     assert status.next_retry is None
     assert not [s for s in fake.steps if s.step.action == "stripe.retry_payment"]
+    # A card that must change is dunned by day (the card-update link); a fraudulent one never.
+    dunned = [s.step.params["email"] for s in fake.steps if s.step.action == "stripe.dunning_email"]
+    assert bool(dunned) == (decline_class == "card_must_change")
 
 
 def test_the_default_catalog_pins_its_plan_in_the_diagnosis() -> None:
@@ -137,3 +144,47 @@ def test_the_default_catalog_pins_its_plan_in_the_diagnosis() -> None:
     soft = catalog.recovery.plan_for("soft")
     assert soft.scheduled and catalog.recovery.classify("insufficient_funds") == "soft"
     assert not catalog.recovery.plan_for("hard").scheduled
+
+
+async def run_quietly(
+    env: WorkflowEnvironment, fake: FakeServices, days: int
+) -> tuple[RemediationStatus, FakeServices]:
+    """A small self-serve payment ($49, no deal), declined for insufficient funds."""
+    detection = declined("insufficient_funds")
+    detection.facts["amount_due"] = 4_900
+    queue = f"quiet-{uuid.uuid4().hex[:6]}"
+    async with Worker(
+        env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()
+    ):
+        handle = await started(env, detection, fake, queue)
+        await env.sleep(timedelta(days=days))
+        status: RemediationStatus = await handle.query(RemediationWorkflow.status)
+        if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+            await handle.terminate("test over")
+    return status, fake
+
+
+@pytest.mark.asyncio
+async def test_a_small_self_serve_payment_recovered_quietly_pings_nobody(
+    skip_env: WorkflowEnvironment,
+) -> None:
+    status, fake = await run_quietly(skip_env, FakeServices(pay_results=[False, True]), days=10)
+    assert status.outcome == "auto_resolved"
+    assert status.recovered_by == "scheduled_retry" and status.recovery_attempt == 2
+    assert fake.posts == [] and fake.emails == [], "nobody was pinged"
+    assert [e.kind for e in status.timeline].count("quiet") == 1
+    assert status.escalation_level == 0
+
+
+@pytest.mark.asyncio
+async def test_people_hear_of_a_quiet_payment_once_its_plan_is_exhausted(
+    skip_env: WorkflowEnvironment,
+) -> None:
+    status, fake = await run_quietly(skip_env, FakeServices(), days=31)  # every retry declines
+    alerts = [p for p in fake.posts if not p.ts and not p.thread_ts]
+    assert alerts and alerts[0].channel == "#gtm-alerts"
+    assert status.diagnosis is not None and status.diagnosis.retry_plan is not None
+    assert status.attempts == len(
+        planned_attempts(status.diagnosis.retry_plan, status.first_failed_at, None)  # type: ignore[arg-type]
+    )
+    assert status.state in ("awaiting_human", "escalated"), "open for people, not expired"

@@ -56,6 +56,20 @@ class Alerter:
         if state.digest_id is not None and state.slack is None and state.closed:
             # Handled from the digest: nobody saw an alert, so none is posted to say it closed.
             return
+        if state.slack is None and state.diagnosis and state.diagnosis.quiet_while_retrying:
+            if state.quiet_now():
+                if not any(e.kind == "quiet" for e in state.timeline):
+                    r.record(
+                        "quiet",
+                        "Retrying on the recovery plan without pinging anyone; people hear of "
+                        "it if the plan is exhausted",
+                        thread=False,
+                    )
+                return
+            if state.closed:
+                return  # recovered quietly: nobody was told, so nobody is told it closed
+            # The plan is exhausted: from now on people are told, and the ladder counts.
+            state.attention_anchor = workflow.now()
         status = r.status()
         blocks = build_blocks(
             status,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
@@ -58,13 +58,21 @@ class PlannedRetry:
 
 
 @dataclass(frozen=True)
+class DunningDue:
+    """An e-mail of the dunning sequence to the payer."""
+
+    due: datetime
+    email: str
+
+
+@dataclass(frozen=True)
 class AlertRetry:
     """The first alert could not be posted: it is tried again."""
 
     due: datetime
 
 
-Deadline = ScheduledStep | PlannedRetry | Escalation | Expiry | AlertRetry
+Deadline = ScheduledStep | PlannedRetry | DunningDue | Escalation | Expiry | AlertRetry
 
 
 def deadlines(state: RemediationState) -> list[Deadline]:
@@ -79,8 +87,11 @@ def deadlines(state: RemediationState) -> list[Deadline]:
     ]
     if (planned := state.next_planned_retry()) is not None:
         found.append(PlannedRetry(planned))
+    dunning = state.dunning_due()
+    found += [DunningDue(due, email) for due, email in dunning]
     ladder = diagnosis.escalation
-    if state.escalation_level < len(ladder):
+    # The ladder starts when people are told: not while a plan retries quietly.
+    if state.escalation_level < len(ladder) and not state.quiet_now():
         rung = ladder[state.escalation_level]
         due = (state.attention_anchor or state.started_at) + rung.after
         if state.snoozed_until and state.snoozed_until > due:
@@ -89,6 +100,15 @@ def deadlines(state: RemediationState) -> list[Deadline]:
     expire = state.started_at + diagnosis.resolution.expire_after
     if state.snoozed_until and state.snoozed_until > expire:
         expire = state.snoozed_until
+    if planned is not None:
+        # Not closed as expired while its recovery plan still has retries to make …
+        expire = max(expire, planned + timedelta(days=1))
+    elif state.plan_slots:
+        # … and, once it is exhausted, people have the SOP's time from then on.
+        expire = max(expire, state.plan_slots[-1] + diagnosis.resolution.expire_after)
+    if dunning:
+        # Nor while the payer still has e-mails coming.
+        expire = max(expire, dunning[-1][0] + timedelta(days=1))
     found.append(Expiry(expire))
     if state.alert_retry_at is not None and state.slack is None:
         found.append(AlertRetry(state.alert_retry_at))
@@ -115,6 +135,8 @@ class Ladder:
                     await self._run_scheduled(step)
                 case PlannedRetry(due=due):
                     await self._run_planned(due)
+                case DunningDue(email=email):
+                    await self._dun(email)
                 case Escalation(rung=rung):
                     await self._escalate(rung)
                 case Expiry():
@@ -150,6 +172,21 @@ class Ladder:
             state.recovery_hint = f"scheduled_retry:{number}"
             await self.steps.run_automatically(step)
         state.needs_publish = True
+
+    async def _dun(self, email: str) -> None:
+        """One e-mail of the sequence to the payer (an idempotent step: a retried activity
+        sends once; Stripe's record keeps it to once a day)."""
+        state = self.r.state
+        state.dunned.append(email)
+        step = Step(
+            id=f"dunning-{email}".replace("_", "-"),
+            action="stripe.dunning_email",
+            title=f"E-mail the payer ({email.replace('_', ' ')})",
+            params={"email": email},
+        )
+        async with self.r.lock:
+            if not state.closed:
+                await self.steps.run_automatically(step)
 
     async def _escalate(self, rung: EscalationStep) -> None:
         r, state = self.r, self.r.state

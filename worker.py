@@ -55,6 +55,7 @@ def remediation_activities(services: Services) -> list[Callable[..., Any]]:
         StepActivities(services).run_step,  # canary.run_step
         stripe.invoice_of_payment_intent,  # canary.invoice_of_payment_intent
         stripe.route_payment_attempt,  # canary.route_payment_attempt
+        stripe.route_card_update,  # canary.route_card_update
         slack.post_slack,  # canary.post_slack
         slack.resolve_owner,  # canary.resolve_owner
     ]

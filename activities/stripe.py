@@ -23,8 +23,11 @@ from canary.adapters import PaymentDeclined, PermanentError, TransientError, for
 from canary.adapters.stripe_shapes import payment_intent_of_invoice, subscription_of_invoice
 from canary.models import (
     AccountRef,
+    CardUpdateInput,
+    CardUpdateRouted,
     Detection,
     EnrichOutput,
+    ExternalEvent,
     Link,
     PaymentAttemptInput,
     PaymentIntentInvoice,
@@ -90,6 +93,31 @@ class StripeActivities:
             signed_by_stripe=request.signed_by_stripe,
         )
         return RoutedAttempt(workflow_id=submitted.workflow_id, invoice_id=invoice_id)
+
+
+    @activity.defn(name="canary.route_card_update")
+    async def route_card_update(self, request: CardUpdateInput) -> CardUpdateRouted:
+        """Tell the remediations of the customer's open invoices that a new card is on file:
+        each retries its payment on it once. One without an open remediation is left alone."""
+        from starter.intake import signal_external
+        from workflows.ids import remediation_id
+
+        invoices = await call(self.services.stripe.customer_invoices, request.customer_id)
+        event = ExternalEvent(
+            kind="card_updated",
+            source="stripe",
+            event_id=request.event_id,
+            occurred_at=request.occurred_at,
+            evidence={"customer": request.customer_id},
+        )
+        told: list[str] = []
+        for invoice in invoices:
+            if invoice.get("status") != "open":
+                continue
+            workflow_id = remediation_id("payment_failed", "invoice", str(invoice["id"]))
+            if await signal_external(self.services.require_temporal(), workflow_id, event):
+                told.append(workflow_id)
+        return CardUpdateRouted(workflow_ids=told)
 
 
 class StripeHandlers:

@@ -24,6 +24,8 @@ KIND = SearchAttributeKey.for_keyword("CanaryKind")
 REMEDIATION, DETECTOR, DIGEST = "remediation", "detector", "digest"
 #: A failed payment attempt on its way to its remediation (``PaymentAttemptWorkflow``).
 PAYMENT_ATTEMPT = "payment_attempt"
+#: A customer's new card on its way to their failed payments (``CardUpdateWorkflow``).
+CARD_UPDATE = "card_update"
 
 ALL: tuple[SearchAttributeKey, ...] = (
     ERROR_TYPE,

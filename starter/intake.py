@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from temporalio.client import (
@@ -27,6 +28,7 @@ from canary.metrics import metrics
 from canary.models import (
     ActionRequest,
     ActionResult,
+    CardUpdateInput,
     Detection,
     ExternalEvent,
     PaymentAttemptInput,
@@ -35,7 +37,12 @@ from canary.models import (
     RemediationStatus,
 )
 from canary.settings import Settings
-from workflows import PaymentAttemptWorkflow, RemediationWorkflow, remediation_id
+from workflows import (
+    CardUpdateWorkflow,
+    PaymentAttemptWorkflow,
+    RemediationWorkflow,
+    remediation_id,
+)
 
 
 @dataclass
@@ -88,6 +95,31 @@ async def route_payment_attempt(
         else None,
         static_summary=f"payment attempt {detection.id} on {detection.subject.kind} "
         f"{detection.subject.id}"[:200],
+    )
+    return handle.id
+
+
+async def route_card_update(
+    client: Client,
+    customer_id: str,
+    event_id: str | None,
+    settings: Settings,
+    search_attributes: bool = True,
+    occurred_at: datetime | None = None,
+) -> str:
+    """Hand a customer's new card to the worker, which tells the remediations of their open
+    invoices (``CardUpdateWorkflow``); the id of the workflow that does. One per event."""
+    handle = await client.start_workflow(
+        CardUpdateWorkflow.run,
+        CardUpdateInput(customer_id=customer_id, event_id=event_id, occurred_at=occurred_at),
+        id=f"card-update:{event_id or customer_id}",
+        task_queue=settings.task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=TypedSearchAttributes([SearchAttributePair(sa.KIND, sa.CARD_UPDATE)])
+        if search_attributes
+        else None,
+        static_summary=f"new card for {customer_id}"[:200],
     )
     return handle.id
 

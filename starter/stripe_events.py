@@ -324,3 +324,24 @@ def mode_mismatch(livemode: bool, expected: bool | None) -> str | None:
         f"a {mode_name(livemode)} event; this Canary acts on {mode_name(expected)} events "
         "only (STRIPE_LIVEMODE)"
     )
+
+
+def event_time(event: dict[str, Any]) -> datetime:
+    """When Stripe says the event happened (``created``)."""
+    return _when(event)
+
+
+def card_change_from_event(event: dict[str, Any]) -> str | None:
+    """The Stripe customer a new card is for: ``payment_method.attached``, or
+    ``customer.updated`` whose previous attributes show the default payment method changed.
+    Their failed invoices' remediations retry on it (``CardUpdateWorkflow``)."""
+    kind = event.get("type")
+    data = event.get("data") or {}
+    obj: dict[str, Any] = data.get("object") or {}
+    if kind == "payment_method.attached":
+        return object_id(obj.get("customer"))
+    if kind == "customer.updated":
+        previous = (data.get("previous_attributes") or {}).get("invoice_settings") or {}
+        if isinstance(previous, dict) and "default_payment_method" in previous:
+            return object_id(obj.get("id"))
+    return None

@@ -2,6 +2,8 @@
 
 from canary.models.detection import AccountRef, Detection, Link, ReportedDetection, Subject
 from canary.models.payments import (
+    CardUpdateInput,
+    CardUpdateRouted,
     PaymentAttemptInput,
     PaymentIntentInvoice,
     PaymentIntentRef,
@@ -79,6 +81,8 @@ __all__ = [
     "Link",
     "Message",
     "Outcome",
+    "CardUpdateInput",
+    "CardUpdateRouted",
     "PaymentAttemptInput",
     "PaymentIntentInvoice",
     "PaymentIntentRef",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 from canary.models.detection import Detection
@@ -35,3 +37,21 @@ class RoutedAttempt(BaseModel):
 
     workflow_id: str
     invoice_id: str | None = None
+
+
+class CardUpdateInput(BaseModel):
+    """A Stripe customer's new card (``payment_method.attached``, or ``customer.updated``
+    changing the default payment method): their open invoices' remediations retry on it."""
+
+    customer_id: str
+    event_id: str | None = None
+    occurred_at: datetime | None = Field(
+        None, description="When Stripe says the card changed: a card from before a failure "
+        "is not news to it."
+    )
+
+
+class CardUpdateRouted(BaseModel):
+    """The remediations told of the new card."""
+
+    workflow_ids: list[str] = Field(default_factory=list)

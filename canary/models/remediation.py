@@ -50,6 +50,7 @@ TimelineKind = Literal[
     "owner",
     "owner_reported",
     "quiet",
+    "recovered",
     "owner_lookup_failed",
     "manager",
     "manager_lookup_failed",

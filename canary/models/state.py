@@ -39,6 +39,9 @@ from canary.models.remediation import (
 from canary.models.sop import HumanAction
 from canary.recovery.plans import describe_next, next_retry, planned_attempts
 
+#: The outside fact Stripe's card events become (starter.stripe_events.card_change_from_event).
+CARD_UPDATED = "card_updated"
+
 #: Timeline entries worth a line in the alert's Slack thread (the rest stay in Temporal).
 THREADED_KINDS: frozenset[TimelineKind] = frozenset(
     {
@@ -106,6 +109,9 @@ class RemediationState(PaymentRecovery):
         None,
         description="What the payment's last retry was (scheduled_retry:<n>, person_retry, "
         "card_update_retry): what recovered it, if it closes on it.",
+    )
+    card_updated_at: datetime | None = Field(
+        None, description="A new card was reported and its retry is still to run."
     )
     dunned: list[str] = Field(
         default_factory=list, description="The dunning e-mails the plan has sent (or held)."
@@ -345,7 +351,27 @@ class RemediationState(PaymentRecovery):
             return
         while self.external and not self.closed:
             event = self.external.pop(0)
-            if event.kind in self.diagnosis.resolution.external_events:
+            if event.kind == CARD_UPDATED and (
+                event.occurred_at is not None and event.occurred_at <= self.first_failure()
+            ):
+                self.record(
+                    now,
+                    "external",
+                    f"{event.source} reported a card from before the failure (no effect)",
+                    actor=event.source,
+                    data=event.evidence,
+                )
+            elif event.kind == CARD_UPDATED and self.diagnosis.retry_plan is not None:
+                # A new card on file: the payment is retried on it once, now.
+                self.card_updated_at = now
+                self.record(
+                    now,
+                    "external",
+                    f"{event.source} reported a new card: retrying the payment on it",
+                    actor=event.source,
+                    data=event.evidence,
+                )
+            elif event.kind in self.diagnosis.resolution.external_events:
                 self.close(
                     now,
                     "resolved_externally",

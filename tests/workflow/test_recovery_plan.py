@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 from canary.catalog import cached_catalog
 from canary.models import (
     Detection,
+    ExternalEvent,
     RemediationConfig,
     RemediationInput,
     RemediationStatus,
@@ -188,3 +189,26 @@ async def test_people_hear_of_a_quiet_payment_once_its_plan_is_exhausted(
         planned_attempts(status.diagnosis.retry_plan, status.first_failed_at, None)  # type: ignore[arg-type]
     )
     assert status.state in ("awaiting_human", "escalated"), "open for people, not expired"
+
+
+@pytest.mark.asyncio
+async def test_a_new_card_retries_the_payment_once_and_says_so(
+    skip_env: WorkflowEnvironment,
+) -> None:
+    """An expired card waits for a new one; Stripe's card event retries at once, once."""
+    fake = FakeServices(pay_results=[True])
+    queue = f"card-{uuid.uuid4().hex[:6]}"
+    async with Worker(
+        skip_env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()
+    ):
+        handle = await started(skip_env, declined("expired_card"), fake, queue)
+        await skip_env.sleep(timedelta(hours=2))
+        assert not [s for s in fake.steps if s.step.action == "stripe.retry_payment"]
+        new_card = ExternalEvent(kind="card_updated", source="stripe", event_id="evt_card_1")
+        await handle.signal(RemediationWorkflow.external_event, new_card)
+        record = await handle.result()
+        status: RemediationStatus = await handle.query(RemediationWorkflow.status)
+    retries = [s.step.id for s in fake.steps if s.step.action == "stripe.retry_payment"]
+    assert retries == ["card-update-retry"]
+    assert record.outcome == "auto_resolved" and record.recovered_by == "card_update_retry"
+    assert "Recovered after a card update" in [e.text for e in status.timeline]

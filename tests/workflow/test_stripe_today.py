@@ -71,19 +71,22 @@ async def test_one_declined_invoice_payment_is_one_remediation_and_a_retry_resol
     alerts = [m for m in await stack.messages("#gtm-alerts") if workflow_id in str(m)]
     assert len(alerts) == 1
 
-    # The payer's card is replaced; the owner's retry is collected and closes it.
+    # The payer puts a new card on file: Stripe's card events (routed by the worker,
+    # CardUpdateWorkflow) retry the payment on it at once, which collects and closes it.
     customer = stack.stripe.v1.invoices.retrieve(invoice).customer
     assert isinstance(customer, str)
     card = stack.stripe.v1.payment_methods.attach("pm_card_visa", params={"customer": customer})
     stack.stripe.v1.customers.update(
         customer, params={"invoice_settings": {"default_payment_method": card.id}}
     )
-    click = await stack.click("U0ALICE", alerts[0], "canary:retry")
-    assert click["status"] == 200
     status = await eventually(lambda: get_status(stack.client, workflow_id),
                               lambda s: s is not None and s.state == "resolved", timeout=30)
-    assert status.outcome == "resolved_by_human"
+    assert status.outcome == "auto_resolved" and status.recovered_by == "card_update_retry"
+    assert "Recovered after a card update" in [e.text for e in status.timeline]
     assert stack.stripe.v1.invoices.retrieve(invoice).status == "paid"
+    pays = await stack.requests(service="stripe", method="POST", path=f"/v1/invoices/{invoice}/pay")
+    canary_pays = [p for p in pays if (p["idempotency_key"] or "").startswith("canary/")]
+    assert len(canary_pays) == 1, "retried once on the new card, not once per card event"
 
 
 async def test_a_payment_outside_invoicing_is_its_own_remediation(stack: LiveStack) -> None:

@@ -58,6 +58,13 @@ class PlannedRetry:
 
 
 @dataclass(frozen=True)
+class CardRetry:
+    """A new card is on file: the payment is retried on it once, now."""
+
+    due: datetime
+
+
+@dataclass(frozen=True)
 class DunningDue:
     """An e-mail of the dunning sequence to the payer."""
 
@@ -72,7 +79,9 @@ class AlertRetry:
     due: datetime
 
 
-Deadline = ScheduledStep | PlannedRetry | DunningDue | Escalation | Expiry | AlertRetry
+Deadline = (
+    ScheduledStep | CardRetry | PlannedRetry | DunningDue | Escalation | Expiry | AlertRetry
+)
 
 
 def deadlines(state: RemediationState) -> list[Deadline]:
@@ -85,6 +94,8 @@ def deadlines(state: RemediationState) -> list[Deadline]:
         for step in diagnosis.automated
         if step.after is not None and step.id not in state.done_scheduled
     ]
+    if state.card_updated_at is not None:
+        found.append(CardRetry(state.card_updated_at))
     if (planned := state.next_planned_retry()) is not None:
         found.append(PlannedRetry(planned))
     dunning = state.dunning_due()
@@ -133,6 +144,8 @@ class Ladder:
             match deadline:
                 case ScheduledStep(step=step):
                     await self._run_scheduled(step)
+                case CardRetry():
+                    await self._retry_on_new_card()
                 case PlannedRetry(due=due):
                     await self._run_planned(due)
                 case DunningDue(email=email):
@@ -171,6 +184,24 @@ class Ladder:
                 return
             state.recovery_hint = f"scheduled_retry:{number}"
             await self.steps.run_automatically(step)
+        state.needs_publish = True
+
+    async def _retry_on_new_card(self) -> None:
+        state = self.r.state
+        state.card_updated_at = None
+        step = Step(
+            id="card-update-retry",
+            action="stripe.retry_payment",
+            title="Retry the payment on the new card",
+            resolves=True,
+        )
+        async with self.r.lock:
+            if state.closed:
+                return
+            state.recovery_hint = "card_update_retry"
+            await self.steps.run_automatically(step)
+        if state.closed and state.recovered_by == "card_update_retry":
+            self.r.record("recovered", "Recovered after a card update")
         state.needs_publish = True
 
     async def _dun(self, email: str) -> None:

@@ -13,10 +13,17 @@ from pydantic import BaseModel, Field
 
 from canary.settings import MissingSettingError
 from starter.gateway.deps import SettingsDep, TemporalDep, refused_as
-from starter.intake import route_payment_attempt, signal_external, submit_detection
+from starter.intake import (
+    route_card_update,
+    route_payment_attempt,
+    signal_external,
+    submit_detection,
+)
 from starter.stripe_events import (
+    card_change_from_event,
     detection_from_event,
     event_livemode,
+    event_time,
     expected_livemode,
     mode_mismatch,
     needs_routing,
@@ -149,5 +156,13 @@ async def stripe_webhook(
             workflow_ids=signalled,
             detail="" if signalled else "no open remediation for this payment",
         )
+    if (customer := card_change_from_event(event)) is not None:
+        # A new card: the worker tells the customer's failed payments, which retry on it.
+        async with refused_as(400):
+            routing = await route_card_update(
+                client, customer, event.get("id"), settings, occurred_at=event_time(event)
+            )
+        log.info("stripe %s %s → %s", event.get("type"), event.get("id"), routing)
+        return WebhookAnswer(action="routed", workflow_ids=[routing])
     # Stripe retries non-2xx for days; an event Canary does not handle is acknowledged.
     return WebhookAnswer(action="ignored", detail=f"Canary does not act on {event.get('type')}")

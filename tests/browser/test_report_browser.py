@@ -165,7 +165,9 @@ async def dashboard() -> AsyncIterator[Dashboard]:
                 assert status.outcome == outcome
             # Visibility lags the workflows: wait until listings agree with what was done.
             await eventually(
-                lambda: client.count_workflows("ExecutionStatus = 'Completed'"),
+                lambda: client.count_workflows(
+                    "WorkflowType = 'RemediationWorkflow' AND ExecutionStatus = 'Completed'"
+                ),
                 lambda c: c.count == len(closed),
             )
             await eventually(

@@ -84,13 +84,15 @@ async def live_stack(
     env_client: Client,
     worker: bool = True,
     stripe_events_version: str | None = "2024-06-20",
+    stripe_events: tuple[str, ...] = ("*",),
     **overrides: Any,
 ) -> AsyncIterator[LiveStack]:
     """``worker=False`` leaves the task queue to a worker the test runs itself (a process).
 
     ``stripe_events_version`` is the API version of the sandbox's webhook endpoint (None: the
     account's, today's). In 2024-06-20 a payment intent's and a charge's failure name their
-    invoice, so the three events of one declined attempt fold into one remediation."""
+    invoice, so the three events of one declined attempt fold into one remediation.
+    ``stripe_events`` are the events the endpoint is enabled for (every one by default)."""
     sandbox = SandboxServer(SandboxConfig(slack_signing_secret=SIGNING_SECRET))
     sandbox.start()
     port = free_port()
@@ -120,7 +122,7 @@ async def live_stack(
                             json={"slack_interactivity_url": f"{gateway_url}/slack/actions"})
             stripe.StripeClient(STRIPE_KEY, base_addresses={"api": sandbox.url}
                                 ).v1.webhook_endpoints.create(params={  # type: ignore[typeddict-unknown-key]
-                "url": f"{gateway_url}/webhooks/stripe", "enabled_events": ["*"],
+                "url": f"{gateway_url}/webhooks/stripe", "enabled_events": list(stripe_events),
                 "secret": WEBHOOK_SECRET,
                 **({"api_version": stripe_events_version} if stripe_events_version else {}),
             })

@@ -361,7 +361,11 @@ class RemediationState(PaymentRecovery):
                     actor=event.source,
                     data=event.evidence,
                 )
-            elif event.kind == CARD_UPDATED and self.diagnosis.retry_plan is not None:
+            elif (
+                event.kind == CARD_UPDATED
+                and self.diagnosis.retry_plan is not None
+                and self.diagnosis.retry_plan.retry_on_new_card
+            ):
                 # A new card on file: the payment is retried on it once, now.
                 self.card_updated_at = now
                 self.record(

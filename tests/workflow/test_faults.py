@@ -67,7 +67,7 @@ def draft_invoice(client: stripe.StripeClient, customer: str) -> str:
     )
     assert invoice.id is not None
     client.v1.invoice_items.create(
-        params={"customer": customer, "invoice": invoice.id, "amount": 90_000, "currency": "usd"}
+        params={"customer": customer, "invoice": invoice.id, "amount": 150_000, "currency": "usd"}
     )
     return invoice.id
 
@@ -340,7 +340,7 @@ async def test_the_invoice_lookup_reads_its_customer_payments_and_payment_intent
     )
     assert found.facts["decline_code"] == "insufficient_funds"
     assert found.facts["payment_intent_id"].startswith("pi_")
-    assert found.facts["amount_display"] == "$900.00"
+    assert found.facts["amount_display"] == "$1,500.00"
     assert found.account is not None
     assert found.account.owner_email == OWNER["owner_email"]
     assert found.account.name and found.account.name.startswith("Faulty ")

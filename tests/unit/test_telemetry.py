@@ -58,7 +58,7 @@ async def test_one_trace_from_webhook_to_slack(
             "id": invoice,
             "object": "invoice",
             "customer": "cus_t",
-            "amount_due": 100,
+            "amount_due": 480_000,  # over the quiet threshold: alerted at once
             "currency": "usd",
         },
         f"evt_{uuid.uuid4().hex}",

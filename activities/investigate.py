@@ -75,6 +75,7 @@ class InvestigationActivities:
             "salesforce.opportunity": salesforce.opportunity,
             "salesforce.account": salesforce.account,
             "salesforce.account_candidates": salesforce.account_candidates,
+            "salesforce.deal": salesforce.deal,
             "canary.signature_count": self.signature_count,
         }
         require_handlers("enricher", self.enrichers, ENRICHERS)

@@ -17,6 +17,7 @@ from activities.services import Services
 from canary.adapters import format_amount, format_units
 from canary.catalog import build_context, render
 from canary.models import AccountRef, Detection, EnrichOutput, StepInput, StepOutput
+from canary.settings import MissingSettingError
 
 CLOSED_WON = "Closed Won"
 #: Task.Description's length in every org (a long text area of 32,000 characters).
@@ -100,6 +101,47 @@ class SalesforceHandlers:
         return EnrichOutput(
             facts=facts,
             account=AccountRef(name=record.get("Name"), owner_email=facts.get("owner_email")),
+        )
+
+    async def deal(self, detection: Detection) -> EnrichOutput:
+        """The deal behind a payment: the customer's CRM account (by its id, else by the Stripe
+        customer id it carries), its segment and its open opportunity — the one in Commit, else
+        the soonest to close. ``deal_checked`` says Salesforce answered (or is not used at all);
+        without it the payment SOP alerts people at once rather than guess the deal is small."""
+        account = detection.account
+        try:
+            salesforce = self.services.salesforce
+        except MissingSettingError:
+            return EnrichOutput(
+                facts={"deal_checked": True, "deal_lookup": "Salesforce is not configured"}
+            )
+        record, opportunities = await call(
+            salesforce.deal_context,
+            account.crm_id,
+            account.stripe_customer_id,
+            self.services.settings.salesforce_segment_field,
+        )
+        if record is None:
+            return EnrichOutput(facts={"deal_checked": True, "deal_account_found": False})
+        segment = record.get(self.services.settings.salesforce_segment_field)
+        facts: dict[str, Any] = {"deal_checked": True, "deal_account_found": True}
+        if isinstance(segment, str) and segment.strip():
+            facts["customer_segment"] = segment.strip().lower()
+        committed = [o for o in opportunities if o.get("ForecastCategoryName") == "Commit"]
+        if committed or opportunities:
+            deal = (committed or opportunities)[0]
+            facts.update(
+                {
+                    "opportunity_forecast_category": deal.get("ForecastCategoryName"),
+                    "deal_opportunity_id": deal.get("Id"),
+                    "deal_opportunity_name": deal.get("Name"),
+                    "deal_stage": deal.get("StageName"),
+                    "deal_close_date": deal.get("CloseDate"),
+                }
+            )
+        return EnrichOutput(
+            facts={k: v for k, v in facts.items() if v is not None},
+            account=AccountRef(crm_id=record.get("Id"), name=record.get("Name")),
         )
 
     async def account_candidates(self, detection: Detection) -> EnrichOutput:

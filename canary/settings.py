@@ -146,6 +146,13 @@ class Settings(BaseSettings):
         None, validation_alias="SALESFORCE_PRIVATE_KEY_FILE"
     )
     salesforce_api_version: str = Field("59.0", validation_alias="SALESFORCE_API_VERSION")
+    # The Account field that names a customer's segment (the payment SOP's quiet phase pages
+    # people at once for the segments it names). A field's API name only: it goes into SOQL.
+    salesforce_segment_field: str = Field(
+        "Segment__c",
+        pattern=r"^[A-Za-z][A-Za-z0-9_]{0,79}$",
+        validation_alias="CANARY_SALESFORCE_SEGMENT_FIELD",
+    )
 
     # Gateway and product.
     # Tokens of the gateway's API, each checked by _checked_tokens. CANARY_API_TOKEN is the

@@ -89,6 +89,9 @@ class FakeServices:
                 facts={"opportunity_found": True},
                 account=AccountRef(owner_email=self.owner_email),
             )
+        if request.enricher == "salesforce.deal":
+            # Answered, with no committed deal or named segment behind the payment.
+            return EnrichOutput(facts={"deal_checked": True, "deal_account_found": False})
         return EnrichOutput(facts={})
 
     @activity.defn(name="canary.diagnose")

@@ -11,6 +11,7 @@ reaches simple-salesforce, which joins it onto the instance URL: an id that is a
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -32,6 +33,8 @@ from canary.adapters.errors import PermanentError, TransientError
 from canary.settings import MissingSettingError, Settings
 
 SERVICE = "salesforce"
+#: A field's API name, the only shape a configured field name may take in a query.
+_FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,79}")
 OWNER_FIELDS = "Owner.Name, Owner.Email, Owner.Manager.Name, Owner.Manager.Email"
 #: Refusals that pass by themselves, whatever their status: the org's API request limit
 #: (403; the 24-hour allowance or too many long requests at once) and a record another
@@ -223,6 +226,33 @@ class SalesforceAdapter:
             id=checked_id(account_id, "account id", "Account"),
         )
         return rows[0] if rows else None
+
+    def deal_context(
+        self, account_id: str | None, stripe_customer_id: str | None, segment_field: str
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The CRM account a payment's customer belongs to (by its id, else by the Stripe
+        customer id it carries) with its segment, and its open opportunities, soonest first."""
+        if account_id:
+            where, params = "Id = {id}", {"id": checked_id(account_id, "account id", "Account")}
+        elif stripe_customer_id and ids.is_stripe_id(stripe_customer_id, "customer"):
+            where, params = "Stripe_Customer_Id__c = {cus}", {"cus": stripe_customer_id}
+        else:
+            return None, []
+        if not _FIELD_NAME.fullmatch(segment_field):
+            raise PermanentError(SERVICE, _unsent("the segment field is not a field name"))
+        accounts = self.query(
+            f"SELECT Id, Name, {segment_field}, " + OWNER_FIELDS + f" FROM Account WHERE {where}",
+            **params,
+        )
+        if not accounts:
+            return None, []
+        account = accounts[0]
+        opportunities = self.query(
+            "SELECT Id, Name, StageName, ForecastCategoryName, Amount, CloseDate FROM "
+            "Opportunity WHERE AccountId = {id} AND IsClosed = false ORDER BY CloseDate",
+            id=account["Id"],
+        )
+        return account, opportunities
 
     def accounts_matching(
         self, domain: str | None, stripe_customer_id: str | None

@@ -109,6 +109,10 @@ LOOKUP_FACTS: frozenset[str] = frozenset(
         "unpaid_invoice_count",
         "stripe_customer",
         "signature_seen",
+        "deal_checked",
+        "deal_account_found",
+        "customer_segment",
+        "opportunity_forecast_category",
     }
 )
 
@@ -118,6 +122,8 @@ ENRICHERS: Mapping[str, str] = {
     "stripe.customer": "The Stripe customer: the CRM account, owner and domain its metadata names.",
     "salesforce.opportunity": "The opportunity: stage, amount, close date, owner and manager.",
     "salesforce.account": "The CRM account: its name, owner and manager.",
+    "salesforce.deal": "The deal behind a payment: the customer's CRM account, its segment "
+    "and its open opportunity's forecast category.",
     "salesforce.account_candidates": "Salesforce accounts matching the app account's domain "
     "or Stripe customer.",
     "canary.signature_count": "How often this unknown error's signature was seen in the "

@@ -436,6 +436,12 @@ SCHEMA: dict[str, SObjectDef] = {
                     default=False,
                 ),
                 _custom("Renewal_Date__c", "date", "Renewal Date"),
+                _custom(
+                    "Segment__c",
+                    "picklist",
+                    "Segment",
+                    picklist=("Self-serve", "Mid-market", "Enterprise", "Strategic"),
+                ),
                 _ref(
                     "Customer_Success_Manager__c",
                     "Customer Success Manager",

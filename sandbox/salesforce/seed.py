@@ -187,6 +187,7 @@ def accounts(today: date) -> list[Record]:
         app: str | None,
         onboarded: bool,
         renewal_in: int | None,
+        segment: str = "Mid-market",
         csm: str | None = "carol",
         parent: str | None = None,
         created_days_ago: int = 400,
@@ -205,6 +206,7 @@ def accounts(today: date) -> list[Record]:
             "App_Account_Id__c": app,
             "Onboarding_Complete__c": onboarded,
             "Renewal_Date__c": _day(today, renewal_in) if renewal_in is not None else None,
+            "Segment__c": segment,
             "CreatedDate": _ts(today, created_days_ago),
         }
 
@@ -221,6 +223,7 @@ def accounts(today: date) -> list[Record]:
             app="app_globex",
             onboarded=True,
             renewal_in=330,
+            segment="Enterprise",
         ),
         account(
             "initech",
@@ -249,6 +252,7 @@ def accounts(today: date) -> list[Record]:
             onboarded=True,
             renewal_in=25,
             created_days_ago=360,
+            segment="Enterprise",
         ),
         account(
             "hooli",
@@ -263,6 +267,7 @@ def accounts(today: date) -> list[Record]:
             onboarded=True,
             renewal_in=120,
             created_days_ago=500,
+            segment="Strategic",
         ),
         account(
             "hooli_europe",
@@ -279,6 +284,7 @@ def accounts(today: date) -> list[Record]:
             csm=None,
             parent="hooli",
             created_days_ago=90,
+            segment="Enterprise",
         ),
         account(
             "stark",

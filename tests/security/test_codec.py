@@ -123,7 +123,9 @@ def payloads_of(history: WorkflowHistory) -> list[Payload]:
         for field, value in message.ListFields():
             if field.message_type is None:
                 continue
-            if field.name == "search_attributes":
+            if field.name in ("search_attributes", "header"):
+                # Headers carry the trace context (ids only) when tracing is on; the SDK does
+                # not encode them. The marker scan of the whole history covers them.
                 continue
             if hasattr(value, "ListFields"):
                 walk(value)
@@ -169,16 +171,18 @@ async def deployment(
     settings = keyed_settings(dev_env, queue, *keys)
     client = await connect(settings)
     app = create_app(settings, temporal=client)
-    async with Worker(client, task_queue=queue, workflows=[RemediationWorkflow],
-                      activities=FakeServices().all()):
+    async with Worker(
+        client, task_queue=queue, workflows=[RemediationWorkflow], activities=FakeServices().all()
+    ):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
             yield Deployment(client, settings, http)
 
 
 async def report(live: Deployment, subject: str) -> str:
-    answer = await live.http.post("/api/detections", json=detection(subject),
-                                  headers={"Authorization": f"Bearer {API}"})
+    answer = await live.http.post(
+        "/api/detections", json=detection(subject), headers={"Authorization": f"Bearer {API}"}
+    )
     assert answer.status_code == 202, answer.text
     workflow_id: str = answer.json()["workflow_id"]
     return workflow_id
@@ -250,8 +254,9 @@ async def test_history_reads_back_through_the_codec(
 ) -> None:
     live, workflow_id = encrypted
     # The gateway and the worker decrypt: the status (a query) shows the customer's data.
-    answer = await live.http.get(f"/api/remediations/{workflow_id}",
-                                 headers={"Authorization": f"Bearer {API}"})
+    answer = await live.http.get(
+        f"/api/remediations/{workflow_id}", headers={"Authorization": f"Bearer {API}"}
+    )
     assert answer.status_code == 200
     assert MESSAGE in answer.text and CUSTOMER in answer.text
     # The history's payloads decrypt with the key.
@@ -269,12 +274,12 @@ async def test_replay_and_export_of_an_encrypted_history(
     for marker in MARKERS:  # the exported file stays encrypted
         assert marker.lower() not in readable(exported)
     history = WorkflowHistory.from_json(workflow_id, json.loads(exported))
-    [with_keys] = await replay_histories([(history, "export")],
-                                         converter=data_converter(live.settings))
+    [with_keys] = await replay_histories(
+        [(history, "export")], converter=data_converter(live.settings)
+    )
     assert with_keys.ok, with_keys.reason
     # The keys are what makes it replay: the plain converter cannot read the payloads.
-    [without] = await replay_histories([(history, "export")],
-                                       converter=pydantic_data_converter)
+    [without] = await replay_histories([(history, "export")], converter=pydantic_data_converter)
     assert not without.ok
 
 
@@ -293,11 +298,14 @@ async def test_rotated_key_reads_old_histories_and_a_removed_key_fails_clearly(
         status = await awaiting_human(after.client, workflow_id)
         assert status.account.name == CUSTOMER
         await report(after, subject)  # a second report of the same subject, now under NEW
-        status = await eventually(lambda: get_status(after.client, workflow_id),
-                                  lambda s: s is not None and s.occurrences >= 2)
+        status = await eventually(
+            lambda: get_status(after.client, workflow_id),
+            lambda s: s is not None and s.occurrences >= 2,
+        )
         history = await after.client.get_workflow_handle(workflow_id).fetch_history()
-        [replayed] = await replay_histories([(history, "temporal")],
-                                            converter=data_converter(after.settings))
+        [replayed] = await replay_histories(
+            [(history, "temporal")], converter=data_converter(after.settings)
+        )
         assert replayed.ok, replayed.reason
 
     payloads = payloads_of(history)
@@ -310,8 +318,9 @@ async def test_rotated_key_reads_old_histories_and_a_removed_key_fails_clearly(
     with pytest.raises(UndecryptablePayloadError) as missing:
         await EncryptionCodec([NEW]).decode(payloads)
     assert "2026-06" in str(missing.value) and "CANARY_PAYLOAD_KEYS" in str(missing.value)
-    [failed] = await replay_histories([(history, "temporal")],
-                                      converter=data_converter(keyed_settings(dev_env, queue, NEW)))
+    [failed] = await replay_histories(
+        [(history, "temporal")], converter=data_converter(keyed_settings(dev_env, queue, NEW))
+    )
     assert not failed.ok
 
 
@@ -321,8 +330,9 @@ async def test_histories_from_before_encryption_still_replay_with_keys_set() -> 
     recorded = sorted((Path(__file__).parents[1] / "histories").glob("*.json"))
     assert recorded
     histories = [(history_from_file(path), str(path)) for path in recorded]
-    keyed = await replay_histories(histories, converter=data_converter(
-        Settings(payload_keys=setting(NEW, OLD))))
+    keyed = await replay_histories(
+        histories, converter=data_converter(Settings(payload_keys=setting(NEW, OLD)))
+    )
     plain = await replay_histories(histories, converter=pydantic_data_converter)
     # The keys change nothing for them (tests/workflow/test_replay.py says they replay).
     assert [(o.origin, o.result) for o in keyed] == [(o.origin, o.result) for o in plain]
@@ -333,16 +343,20 @@ async def test_histories_from_before_encryption_still_replay_with_keys_set() -> 
 
 
 def codec_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {"payload_keys": setting(NEW, OLD), "codec_token": CODEC_TOKEN,
-                              "temporal_ui_url": f"{UI}/namespaces/default"}
+    values: dict[str, Any] = {
+        "payload_keys": setting(NEW, OLD),
+        "codec_token": CODEC_TOKEN,
+        "temporal_ui_url": f"{UI}/namespaces/default",
+    }
     return Settings(**{**values, **overrides})
 
 
 @pytest.fixture()
 async def codec_http() -> AsyncIterator[httpx.AsyncClient]:
     # raise_app_exceptions=False: an unhandled error is the 500 a client would see.
-    transport = httpx.ASGITransport(app=create_codec_app(codec_settings()),
-                                    raise_app_exceptions=False)
+    transport = httpx.ASGITransport(
+        app=create_codec_app(codec_settings()), raise_app_exceptions=False
+    )
     async with httpx.AsyncClient(transport=transport, base_url="http://codec") as http:
         yield http
 
@@ -367,14 +381,19 @@ async def sealed(text: str, key: PayloadKey = OLD) -> dict[str, Any]:
 async def test_codec_server_decodes_with_its_token(codec_http: httpx.AsyncClient) -> None:
     body = await sealed(MESSAGE)  # under the old key: the server holds both
     assert MESSAGE not in json.dumps(body)
-    answer = await codec_http.post("/decode", json=body,
-                                   headers={"Authorization": f"Bearer {CODEC_TOKEN}",
-                                            "X-Namespace": "default"})
+    answer = await codec_http.post(
+        "/decode",
+        json=body,
+        headers={"Authorization": f"Bearer {CODEC_TOKEN}", "X-Namespace": "default"},
+    )
     assert answer.status_code == 200, answer.text
     assert from_json(answer.json()) == [plain_payload(MESSAGE)]
 
-    encoded = await codec_http.post("/encode", json=as_json([plain_payload(MESSAGE)]),
-                                    headers={"Authorization": f"Bearer {CODEC_TOKEN}"})
+    encoded = await codec_http.post(
+        "/encode",
+        json=as_json([plain_payload(MESSAGE)]),
+        headers={"Authorization": f"Bearer {CODEC_TOKEN}"},
+    )
     assert encoded.status_code == 200
     [payload] = from_json(encoded.json())
     assert payload.metadata[KEY_ID_METADATA] == NEW.key_id.encode()  # the first key encrypts
@@ -442,25 +461,33 @@ async def test_codec_server_cors_lets_in_only_the_temporal_ui(
     codec_http: httpx.AsyncClient,
 ) -> None:
     def preflight(origin: str) -> Any:
-        return codec_http.options("/decode", headers={
-            "Origin": origin,
-            "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "authorization,content-type,x-namespace",
-        })
+        return codec_http.options(
+            "/decode",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type,x-namespace",
+            },
+        )
 
     allowed = await preflight(UI)
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == UI
     assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
 
-    for origin in ("https://evil.example", "http://127.0.0.1:8234", "null",
-                   "http://127.0.0.1:8233.evil.example"):
+    for origin in (
+        "https://evil.example",
+        "http://127.0.0.1:8234",
+        "null",
+        "http://127.0.0.1:8233.evil.example",
+    ):
         refused = await preflight(origin)
         assert refused.status_code >= 400
         assert "access-control-allow-origin" not in refused.headers
         # A page elsewhere that somehow holds the token still cannot read the answer.
         answer = await codec_http.post(
-            "/decode", json=await sealed(MESSAGE),
+            "/decode",
+            json=await sealed(MESSAGE),
             headers={"Origin": origin, "Authorization": f"Bearer {CODEC_TOKEN}"},
         )
         assert "access-control-allow-origin" not in answer.headers
@@ -476,7 +503,8 @@ async def test_codec_server_names_an_unknown_key_and_refuses_garbage(
     assert "2025-01" in unknown.text and "CANARY_PAYLOAD_KEYS" in unknown.text
     # The right key id on data encrypted with another key: refused, not garbled.
     forged = await codec_http.post(
-        "/decode", json=await sealed(MESSAGE, PayloadKey(OLD.key_id, os.urandom(32))),
+        "/decode",
+        json=await sealed(MESSAGE, PayloadKey(OLD.key_id, os.urandom(32))),
         headers=auth,
     )
     assert forged.status_code == 422 and "does not decrypt" in forged.text
@@ -503,8 +531,11 @@ async def test_the_temporal_cli_reads_a_history_through_the_codec_server(
     """`temporal workflow show --codec-endpoint`: the real CLI, over HTTP, in its JSON shape."""
     _, workflow_id = encrypted
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_codec_app(codec_settings()), host="127.0.0.1",
-                                           port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_codec_app(codec_settings()), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
     serving = asyncio.create_task(server.serve())
     try:
         while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
@@ -512,11 +543,22 @@ async def test_the_temporal_cli_reads_a_history_through_the_codec_server(
 
         async def show(*extra: str) -> tuple[int, str]:
             process = await asyncio.create_subprocess_exec(
-                _binary("temporal"), "workflow", "show", "--workflow-id", workflow_id,
-                "--address", dev_env.client.service_client.config.target_host,
-                "--namespace", dev_env.client.namespace, "--output", "json",
-                "--codec-endpoint", f"http://127.0.0.1:{port}", *extra,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                _binary("temporal"),
+                "workflow",
+                "show",
+                "--workflow-id",
+                workflow_id,
+                "--address",
+                dev_env.client.service_client.config.target_host,
+                "--namespace",
+                dev_env.client.namespace,
+                "--output",
+                "json",
+                "--codec-endpoint",
+                f"http://127.0.0.1:{port}",
+                *extra,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
             )
             out, _ = await process.communicate()
             return process.returncode or 0, out.decode()
@@ -562,8 +604,13 @@ def test_malformed_keys_fail_naming_the_variable_never_the_key(value: str, probl
 
 def test_malformed_keys_stop_the_cli_with_the_variables_name() -> None:
     environment = {**os.environ, "CANARY_PAYLOAD_KEYS": f"2026-06:{KEY_TEXT[:-8]}"}
-    done = subprocess.run([sys.executable, "-m", "starter.cli", "list"], env=environment,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "starter.cli", "list"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert "CANARY_PAYLOAD_KEYS is malformed" in done.stderr and "Traceback" not in done.stderr
     assert KEY_TEXT[:12] not in done.stderr + done.stdout
@@ -602,8 +649,7 @@ def test_keys_and_codec_token_never_reach_a_log_line() -> None:
 @settings(max_examples=200, deadline=None)
 @given(
     data=st.binary(max_size=4096),
-    metadata=st.dictionaries(st.text(min_size=1, max_size=20), st.binary(max_size=40),
-                             max_size=4),
+    metadata=st.dictionaries(st.text(min_size=1, max_size=20), st.binary(max_size=40), max_size=4),
 )
 def test_round_trip_of_any_payload(data: bytes, metadata: dict[str, bytes]) -> None:
     codec = EncryptionCodec([NEW, OLD])
@@ -618,8 +664,11 @@ def test_round_trip_of_any_payload(data: bytes, metadata: dict[str, bytes]) -> N
 
 
 @settings(max_examples=200, deadline=None)
-@given(data=st.binary(min_size=1, max_size=512), position=st.integers(min_value=0),
-       bit=st.integers(min_value=0, max_value=7))
+@given(
+    data=st.binary(min_size=1, max_size=512),
+    position=st.integers(min_value=0),
+    bit=st.integers(min_value=0, max_value=7),
+)
 def test_any_altered_byte_is_refused(data: bytes, position: int, bit: int) -> None:
     codec = EncryptionCodec([NEW])
     sealed_payload = codec.encrypt(Payload(metadata={"encoding": b"binary/plain"}, data=data))
@@ -629,7 +678,8 @@ def test_any_altered_byte_is_refused(data: bytes, position: int, bit: int) -> No
     with pytest.raises(UndecryptablePayloadError):
         codec.decrypt(tampered)
     # Nor can the key id be swapped for another listed key's.
-    relabelled = Payload(metadata={**sealed_payload.metadata, KEY_ID_METADATA: b"2026-06"},
-                         data=sealed_payload.data)
+    relabelled = Payload(
+        metadata={**sealed_payload.metadata, KEY_ID_METADATA: b"2026-06"}, data=sealed_payload.data
+    )
     with pytest.raises(UndecryptablePayloadError):
         EncryptionCodec([NEW, OLD]).decrypt(relabelled)

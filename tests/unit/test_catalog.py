@@ -101,7 +101,7 @@ def test_classification_without_a_type() -> None:
     )
     chosen = plan(detection, CATALOG)
     assert chosen.error_type == "payment_failed"
-    assert chosen.enrich == ["stripe.invoice"]
+    assert chosen.enrich == ["stripe.invoice", "salesforce.deal"]
 
     unknown_type = Detection(
         source="n8n", type="no_such_type", subject={"kind": "job", "id": "1"}, message="boom"

@@ -11,13 +11,17 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from canary.catalog import cached_catalog
 from canary.models import (
     Detection,
+    EnrichInput,
+    EnrichOutput,
     ExternalEvent,
     RemediationConfig,
     RemediationInput,
@@ -189,6 +193,42 @@ async def test_people_hear_of_a_quiet_payment_once_its_plan_is_exhausted(
         planned_attempts(status.diagnosis.retry_plan, status.first_failed_at, None)  # type: ignore[arg-type]
     )
     assert status.state in ("awaiting_human", "escalated"), "open for people, not expired"
+
+
+class SalesforceDown(FakeServices):
+    """Salesforce refuses the deal lookup: Canary cannot know who stands behind the payment."""
+
+    @activity.defn(name="canary.enrich")
+    async def enrich(self, request: EnrichInput) -> EnrichOutput:
+        if request.enricher == "salesforce.deal":
+            raise ApplicationError("salesforce: Sandbox fault", non_retryable=True)
+        return await super().enrich(request)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("who", "fake"),
+    [
+        (
+            "a committed deal",
+            FakeServices(lookups={"salesforce.deal": {"opportunity_forecast_category": "Commit"}}),
+        ),
+        (
+            "a strategic account",
+            FakeServices(lookups={"salesforce.deal": {"customer_segment": "strategic"}}),
+        ),
+        ("an account Salesforce could not look up", SalesforceDown()),
+    ],
+)
+async def test_a_small_payment_behind_a_deal_alerts_its_owner_at_once(
+    skip_env: WorkflowEnvironment, who: str, fake: FakeServices
+) -> None:
+    """$49, as small as the quiet case, but the deal behind it (or not knowing it) is loud."""
+    status, fake = await run_quietly(skip_env, fake, days=0)
+    alerts = [p for p in fake.posts if not p.ts and not p.thread_ts]
+    assert alerts, f"{who}: the owner is alerted before any retry"
+    assert "quiet" not in [e.kind for e in status.timeline]
+    assert "*Recovery plan:* next retry" in str(alerts[0].blocks)
 
 
 @pytest.mark.asyncio

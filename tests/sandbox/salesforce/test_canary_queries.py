@@ -129,6 +129,7 @@ async def test_every_soql_canary_sends_runs_on_the_strict_sandbox(services: Serv
     assert adapter.opportunity(SEED_IDS["opp_hooli_expansion"]) is not None
     assert adapter.account(SEED_IDS["globex"]) is not None
     assert len(adapter.accounts_matching("hooli.example", "cus_SbxGlobex000001")) == 3
+    assert adapter.deal_context(None, "cus_SbxGlobex000001", "Segment__c")[0] is not None
 
     detectors = DetectorActivities(services)
     teams = await detectors.account_team(
@@ -215,3 +216,51 @@ async def test_a_long_task_description_is_cut_so_the_marker_still_fits(
     assert task["Description"].endswith("\n\ncanary:long/csm-task/1")
     again = await SalesforceHandlers(services).create_task(long_request)
     assert "already created" in again.text
+
+
+def payment_of(customer: str | None, crm_id: str | None = None) -> Detection:
+    return Detection(
+        source="stripe",
+        type="payment_failed",
+        subject={"kind": "invoice", "id": "in_deal_lookup"},
+        account={"stripe_customer_id": customer, "crm_id": crm_id},
+    )
+
+
+async def test_the_deal_behind_a_payment(services: Services) -> None:
+    """Globex's payment is its committed enterprise deal; Umbrella's open deal is its renewal
+    (Best Case); Initech's only deal is won; a customer Salesforce does not know is answered,
+    with no deal."""
+    crm = SalesforceHandlers(services)
+    globex = await crm.deal(payment_of("cus_SbxGlobex000001"))
+    assert globex.facts["deal_checked"] is True
+    assert globex.facts["customer_segment"] == "enterprise"
+    assert globex.facts["opportunity_forecast_category"] == "Commit"
+    assert globex.facts["deal_opportunity_id"] == SEED_IDS["opp_globex_enterprise"]
+    assert globex.account is not None and globex.account.crm_id == SEED_IDS["globex"]
+
+    umbrella = await crm.deal(payment_of(None, crm_id=SEED_IDS["umbrella"]))
+    assert umbrella.facts["opportunity_forecast_category"] == "Best Case"  # its renewal
+
+    initech = await crm.deal(payment_of("cus_SbxInitech00001"))  # its one deal is won
+    assert initech.facts["customer_segment"] == "mid-market"
+    assert "opportunity_forecast_category" not in initech.facts
+
+    stranger = await crm.deal(payment_of("cus_SelfServe000001"))
+    assert stranger.facts == {"deal_checked": True, "deal_account_found": False}
+
+
+async def test_a_crafted_customer_id_never_reaches_the_query(services: Services) -> None:
+    """A Stripe customer id shaped to widen the query is not sent: the lookup answers that no
+    account carries it (Canary's own id check, before any SOQL)."""
+    crm = SalesforceHandlers(services)
+    crafted = "cus_x' OR Name != '"
+    found = await crm.deal(payment_of(crafted))
+    assert found.facts == {"deal_checked": True, "deal_account_found": False}
+    assert not any("Stripe_Customer_Id__c" in q and "Segment" in q for q in recorded(services))
+
+
+def test_the_segment_field_setting_takes_a_field_name_only() -> None:
+    with pytest.raises(ValueError, match="salesforce_segment_field|CANARY_SALESFORCE_SEGMENT"):
+        Settings(salesforce_segment_field="Name FROM User WHERE Id != null --")
+    assert Settings(salesforce_segment_field="Tier__c").salesforce_segment_field == "Tier__c"

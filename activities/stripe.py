@@ -94,7 +94,6 @@ class StripeActivities:
         )
         return RoutedAttempt(workflow_id=submitted.workflow_id, invoice_id=invoice_id)
 
-
     @activity.defn(name="canary.route_card_update")
     async def route_card_update(self, request: CardUpdateInput) -> CardUpdateRouted:
         """Tell the remediations of the customer's open invoices that a new card is on file:

@@ -129,9 +129,7 @@ class EncryptionCodec(PayloadCodec):
     def encrypt(self, payload: Payload) -> Payload:
         key_id = self._encrypting.encode()
         nonce = os.urandom(NONCE_BYTES)
-        sealed = self._ciphers[self._encrypting].encrypt(
-            nonce, payload.SerializeToString(), key_id
-        )
+        sealed = self._ciphers[self._encrypting].encrypt(nonce, payload.SerializeToString(), key_id)
         return Payload(
             metadata={"encoding": ENCODING, KEY_ID_METADATA: key_id}, data=nonce + sealed
         )

@@ -150,9 +150,7 @@ def _press(action: str, user: str, after: timedelta, **extra: Any) -> Drive:
         await env.sleep(after)
         await handle.execute_update(
             RemediationWorkflow.act,
-            ActionRequest(
-                action=action, user=user, admin=user == ADMIN, member_of=groups, **extra
-            ),
+            ActionRequest(action=action, user=user, admin=user == ADMIN, member_of=groups, **extra),
         )
 
     return drive

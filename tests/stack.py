@@ -58,20 +58,33 @@ class LiveStack:
     async def messages(self, channel: str) -> list[dict[str, Any]]:
         return list(await self.sandbox_get("/_sandbox/slack/messages", channel=channel))
 
-    async def click(self, user: str, message: dict[str, Any], action_id: str,
-                    value: str | None = None, selected: str | None = None) -> dict[str, Any]:
+    async def click(
+        self,
+        user: str,
+        message: dict[str, Any],
+        action_id: str,
+        value: str | None = None,
+        selected: str | None = None,
+    ) -> dict[str, Any]:
         block_id = None
         for block in message.get("blocks", []):
-            elements = block.get("elements") or ([block["accessory"]] if "accessory" in block
-                                                 else [])
+            elements = block.get("elements") or (
+                [block["accessory"]] if "accessory" in block else []
+            )
             if any(e.get("action_id") == action_id for e in elements):
                 block_id = block.get("block_id")
                 if value is None:
-                    value = next(e.get("value") for e in elements
-                                 if e.get("action_id") == action_id)
-        body: dict[str, Any] = {"user": user, "channel": message["channel"],
-                                "ts": message["ts"], "action_id": action_id,
-                                "block_id": block_id, "value": value}
+                    value = next(
+                        e.get("value") for e in elements if e.get("action_id") == action_id
+                    )
+        body: dict[str, Any] = {
+            "user": user,
+            "channel": message["channel"],
+            "ts": message["ts"],
+            "action_id": action_id,
+            "block_id": block_id,
+            "value": value,
+        }
         if selected is not None:
             body["selected_option"] = selected
         response = await self.http.post(f"{self.sandbox.url}/_sandbox/slack/click", json=body)
@@ -111,21 +124,33 @@ async def live_stack(
         salesforce_access_token="00DSANDBOX!e2e-session",
         **overrides,
     )
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, temporal=env_client),
-                                           host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, temporal=env_client),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    )
     serving = asyncio.create_task(server.serve())
     try:
         while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
             await asyncio.sleep(0.05)
         async with httpx.AsyncClient(timeout=30) as http:
-            await http.post(f"{sandbox.url}/_sandbox/config",
-                            json={"slack_interactivity_url": f"{gateway_url}/slack/actions"})
-            stripe.StripeClient(STRIPE_KEY, base_addresses={"api": sandbox.url}
-                                ).v1.webhook_endpoints.create(params={  # type: ignore[typeddict-unknown-key]
-                "url": f"{gateway_url}/webhooks/stripe", "enabled_events": list(stripe_events),
-                "secret": WEBHOOK_SECRET,
-                **({"api_version": stripe_events_version} if stripe_events_version else {}),
-            })
+            await http.post(
+                f"{sandbox.url}/_sandbox/config",
+                json={"slack_interactivity_url": f"{gateway_url}/slack/actions"},
+            )
+            stripe.StripeClient(
+                STRIPE_KEY, base_addresses={"api": sandbox.url}
+            ).v1.webhook_endpoints.create(
+                params={  # type: ignore[typeddict-unknown-key]
+                    "url": f"{gateway_url}/webhooks/stripe",
+                    "enabled_events": list(stripe_events),
+                    "secret": WEBHOOK_SECRET,
+                    **({"api_version": stripe_events_version} if stripe_events_version else {}),
+                }
+            )
             live = LiveStack(env_client, settings, sandbox, gateway_url, http)
             if not worker:
                 yield live

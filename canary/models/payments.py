@@ -46,8 +46,9 @@ class CardUpdateInput(BaseModel):
     customer_id: str
     event_id: str | None = None
     occurred_at: datetime | None = Field(
-        None, description="When Stripe says the card changed: a card from before a failure "
-        "is not news to it."
+        None,
+        description="When Stripe says the card changed: a card from before a failure "
+        "is not news to it.",
     )
 
 

@@ -163,11 +163,15 @@ def won_unpaid(
         if not customer:
             reason = "The account has no Stripe customer, so nobody was ever billed."
         elif unpaid:
-            reason = "Stripe shows " + "; ".join(
-                f"invoice {i['id']} {i.get('status')} with "
-                f"{format_amount(i.get('amount_due'), i.get('currency'))} due"
-                for i in unpaid[:3]
-            ) + "."
+            reason = (
+                "Stripe shows "
+                + "; ".join(
+                    f"invoice {i['id']} {i.get('status')} with "
+                    f"{format_amount(i.get('amount_due'), i.get('currency'))} due"
+                    for i in unpaid[:3]
+                )
+                + "."
+            )
         else:
             reason = f"Stripe has no paid invoice for {customer} since the deal closed."
         facts: dict[str, Any] = {

@@ -82,11 +82,14 @@ async def gateway(dev_env: WorkflowEnvironment) -> AsyncIterator[Gateway]:
         message="Card declined",
         facts={"decline_code": "insufficient_funds"},
     )
-    async with Worker(dev_env.client, task_queue=queue, workflows=[RemediationWorkflow],
-                      activities=fake.all()):
+    async with Worker(
+        dev_env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()
+    ):
         target = (await submit_detection(dev_env.client, detection, settings)).workflow_id
-        await eventually(lambda: get_status(dev_env.client, target),
-                         lambda s: s is not None and s.state == "awaiting_human")
+        await eventually(
+            lambda: get_status(dev_env.client, target),
+            lambda s: s is not None and s.state == "awaiting_human",
+        )
         # raise_app_exceptions=False: an unhandled error is the 500 a client would see.
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
@@ -95,8 +98,11 @@ async def gateway(dev_env: WorkflowEnvironment) -> AsyncIterator[Gateway]:
             status = await get_status(dev_env.client, target)
             assert status is not None and status.state == "awaiting_human"
             assert status.occurrences == 1
-            assert not [e for e in status.timeline
-                        if e.kind in {"human_action", "action_refused", "occurrence"}]
+            assert not [
+                e
+                for e in status.timeline
+                if e.kind in {"human_action", "action_refused", "occurrence"}
+            ]
             started = await dev_env.client.count_workflows(f"TaskQueue = '{queue}'")
             assert started.count == 1, "only the remediation the fixture started"
     slack.stop()
@@ -106,8 +112,9 @@ async def gateway(dev_env: WorkflowEnvironment) -> AsyncIterator[Gateway]:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=12), inner,
-                                                                max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=12), inner, max_size=5)
+    ),
     max_leaves=25,
 )
 EVENT = stripe_event(
@@ -121,11 +128,18 @@ bodies = st.one_of(
     json_values.map(lambda v: json.dumps(v).encode()),
     st.integers(min_value=0, max_value=len(EVENT) - 1).map(lambda n: EVENT[:n]),  # truncated
 )
-content_types = st.sampled_from([
-    "application/json", "application/json; charset=utf-8", "text/plain",
-    "application/x-www-form-urlencoded", "multipart/form-data; boundary=fuzz",
-    "application/xml", "application/octet-stream", "",
-])
+content_types = st.sampled_from(
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=fuzz",
+        "application/xml",
+        "application/octet-stream",
+        "",
+    ]
+)
 header_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=120)
 
 
@@ -172,8 +186,9 @@ async def test_signed_garbage_is_a_client_error_not_a_crash(
     gateway: Gateway, body: bytes, content_type: str
 ) -> None:
     signature = stripe_signature(body, WEBHOOK_SECRET)
-    status = await gateway.post("/webhooks/stripe", body, **{
-        "Content-Type": content_type, "Stripe-Signature": signature})
+    status = await gateway.post(
+        "/webhooks/stripe", body, **{"Content-Type": content_type, "Stripe-Signature": signature}
+    )
     assert status in (200, 400)
 
 
@@ -187,13 +202,22 @@ def click_body(payload: Any) -> bytes:
 @st.composite
 def click_payloads(draw: Any, target: str) -> bytes:
     """A plausible block_actions click on the open remediation, or something stranger."""
-    action = {"action_id": draw(st.sampled_from(["canary:dismiss", "canary:resolve",
-                                                 "canary:retry", "canary:" + draw(header_text)])),
-              "value": draw(st.sampled_from([target, draw(header_text)])),
-              "type": "button", "block_id": draw(header_text)}
-    payload = {"type": "block_actions", "user": {"id": draw(st.sampled_from(["U0ALICE",
-                                                                             "U0ADMIN"]))},
-               "actions": [action], "response_url": "http://127.0.0.1:9/respond"}
+    action = {
+        "action_id": draw(
+            st.sampled_from(
+                ["canary:dismiss", "canary:resolve", "canary:retry", "canary:" + draw(header_text)]
+            )
+        ),
+        "value": draw(st.sampled_from([target, draw(header_text)])),
+        "type": "button",
+        "block_id": draw(header_text),
+    }
+    payload = {
+        "type": "block_actions",
+        "user": {"id": draw(st.sampled_from(["U0ALICE", "U0ADMIN"]))},
+        "actions": [action],
+        "response_url": "http://127.0.0.1:9/respond",
+    }
     shape = draw(st.sampled_from(["click", "json", "raw"]))
     if shape == "click":
         return click_body(payload)
@@ -208,9 +232,11 @@ def bad_slack_headers(draw: Any, body: bytes) -> dict[str, str]:
     if kind == "none":
         return {"Content-Type": "application/x-www-form-urlencoded"}
     if kind == "garbage":
-        return {"Content-Type": "application/x-www-form-urlencoded",
-                "X-Slack-Request-Timestamp": draw(header_text),
-                "X-Slack-Signature": draw(header_text)}
+        return {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": draw(header_text),
+            "X-Slack-Signature": draw(header_text),
+        }
     if kind == "wrong_secret":
         return slack_headers(body, draw(st.text("abcdef0123", min_size=1)))
     offset = draw(st.integers(301, 10**7))
@@ -241,8 +267,11 @@ async def test_signed_garbage_clicks_are_not_a_crash(
 
 
 @FUZZ
-@given(body=bodies, content_type=content_types,
-       token=st.one_of(st.none(), header_text.filter(lambda t: t != API_TOKEN)))
+@given(
+    body=bodies,
+    content_type=content_types,
+    token=st.one_of(st.none(), header_text.filter(lambda t: t != API_TOKEN)),
+)
 async def test_detections_without_the_token_start_nothing(
     gateway: Gateway, body: bytes, content_type: str, token: str | None
 ) -> None:
@@ -272,8 +301,11 @@ async def test_bodies_over_the_limit_are_refused_unread(
     body: bytes | AsyncIterator[bytes] = (
         b"{" + b" " * size + b"}" if framing == "content-length" else chunks(size)
     )
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {API_TOKEN}",
-               "Stripe-Signature": "t=1,v1=00"}
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {API_TOKEN}",
+        "Stripe-Signature": "t=1,v1=00",
+    }
     assert await gateway.post(path, body, **headers) == 413
 
 
@@ -290,11 +322,11 @@ detections = st.fixed_dictionaries(
         "type": st.one_of(odd_text, st.sampled_from(["payment_failed", "unknown"])),
         "message": odd_text,
         "facts": st.dictionaries(st.text(max_size=10), json_values, max_size=4),
-        "account": st.fixed_dictionaries({}, optional={"name": odd_text, "domain": odd_text,
-                                                       "owner_email": odd_text}),
+        "account": st.fixed_dictionaries(
+            {}, optional={"name": odd_text, "domain": odd_text, "owner_email": odd_text}
+        ),
         "occurred_at": st.one_of(st.text(max_size=30), st.just("2026-11-23T10:00:00Z")),
-        "links": st.lists(st.fixed_dictionaries({"label": odd_text, "url": odd_text}),
-                          max_size=2),
+        "links": st.lists(st.fixed_dictionaries({"label": odd_text, "url": odd_text}), max_size=2),
     },
 )
 
@@ -318,7 +350,8 @@ async def test_odd_detections_with_the_token_are_accepted_or_refused_never_a_cra
     authenticated: Gateway, detection: dict[str, Any]
 ) -> None:
     status = await authenticated.post(
-        "/api/detections", json.dumps(detection).encode(),
+        "/api/detections",
+        json.dumps(detection).encode(),
         **{"Content-Type": "application/json", "Authorization": f"Bearer {API_TOKEN}"},
     )
     assert status in (202, 422)
@@ -340,8 +373,13 @@ stripe_objects = st.one_of(
             "customer_email": st.one_of(odd_text, json_values),
             "last_payment_error": json_values,
             "outcome": json_values,
-            "metadata": st.one_of(json_values, st.dictionaries(st.sampled_from(
-                ["opportunity_id", "invoice_id", "salesforce_opportunity_id"]), odd_text)),
+            "metadata": st.one_of(
+                json_values,
+                st.dictionaries(
+                    st.sampled_from(["opportunity_id", "invoice_id", "salesforce_opportunity_id"]),
+                    odd_text,
+                ),
+            ),
             "billing_details": json_values,
         },
     ),
@@ -349,11 +387,18 @@ stripe_objects = st.one_of(
 stripe_events = st.fixed_dictionaries(
     {
         "id": odd_text,
-        "type": st.sampled_from([
-            "invoice.payment_failed", "payment_intent.payment_failed", "charge.failed",
-            "invoice.paid", "invoice.payment_succeeded", "payment_intent.succeeded",
-            "charge.succeeded", "customer.created",
-        ]),
+        "type": st.sampled_from(
+            [
+                "invoice.payment_failed",
+                "payment_intent.payment_failed",
+                "charge.failed",
+                "invoice.paid",
+                "invoice.payment_succeeded",
+                "payment_intent.succeeded",
+                "charge.succeeded",
+                "customer.created",
+            ]
+        ),
         "data": st.fixed_dictionaries({"object": stripe_objects}),
     },
     optional={"created": json_values, "object": st.just("event")},
@@ -363,16 +408,25 @@ stripe_events = st.fixed_dictionaries(
 @FUZZ
 @given(event=stripe_events)
 # Found by this test: a 'created' too far out for a datetime was a 500.
-@example(event={"id": "", "type": "invoice.paid", "data": {"object": None},
-                "created": 6.77680361916768e16})
+@example(
+    event={
+        "id": "",
+        "type": "invoice.paid",
+        "data": {"object": None},
+        "created": 6.77680361916768e16,
+    }
+)
 async def test_signed_events_of_any_shape_are_handled_or_refused_never_a_crash(
     authenticated: Gateway, event: dict[str, Any]
 ) -> None:
     body = json.dumps(event).encode()
     status = await authenticated.post(
-        "/webhooks/stripe", body,
-        **{"Content-Type": "application/json",
-           "Stripe-Signature": stripe_signature(body, WEBHOOK_SECRET)},
+        "/webhooks/stripe",
+        body,
+        **{
+            "Content-Type": "application/json",
+            "Stripe-Signature": stripe_signature(body, WEBHOOK_SECRET),
+        },
     )
     assert status in (200, 400)
 
@@ -382,10 +436,14 @@ async def test_an_owner_too_long_for_a_search_attribute_is_refused_at_the_door(
 ) -> None:
     """Accepted, it would start a remediation whose first search-attribute upsert Temporal
     rejects, failing its workflow task forever."""
-    detection = {"source": "zapier", "subject": {"kind": "zap_run", "id": "run-1"},
-                 "account": {"owner_email": "a" * 3000 + "@example.com"}}
+    detection = {
+        "source": "zapier",
+        "subject": {"kind": "zap_run", "id": "run-1"},
+        "account": {"owner_email": "a" * 3000 + "@example.com"},
+    }
     status = await authenticated.post(
-        "/api/detections", json.dumps(detection).encode(),
+        "/api/detections",
+        json.dumps(detection).encode(),
         **{"Content-Type": "application/json", "Authorization": f"Bearer {API_TOKEN}"},
     )
     assert status == 422

@@ -20,11 +20,23 @@ SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 SCHEMA = ROOT.parent / "shared" / "reference" / "compose" / "compose-spec.json"
 LONG_RUNNING = [name for name, s in SERVICES.items() if s.get("restart") != "no"]
 #: Secrets only the worker uses (the outside systems it calls).
-WORKER_SECRETS = {"STRIPE_API_KEY", "SALESFORCE_ACCESS_TOKEN", "SALESFORCE_PRIVATE_KEY_FILE",
-                  "SALESFORCE_CONSUMER_KEY", "SALESFORCE_USERNAME", "SALESFORCE_INSTANCE_URL"}
+WORKER_SECRETS = {
+    "STRIPE_API_KEY",
+    "SALESFORCE_ACCESS_TOKEN",
+    "SALESFORCE_PRIVATE_KEY_FILE",
+    "SALESFORCE_CONSUMER_KEY",
+    "SALESFORCE_USERNAME",
+    "SALESFORCE_INSTANCE_URL",
+}
 #: Secrets only the gateway uses (what it verifies, who may call it).
-GATEWAY_SECRETS = {"STRIPE_WEBHOOK_SECRET", "SLACK_SIGNING_SECRET", "CANARY_API_TOKEN",
-                   "CANARY_INTAKE_TOKENS", "CANARY_READ_TOKENS", "SLACK_APP_TOKEN"}
+GATEWAY_SECRETS = {
+    "STRIPE_WEBHOOK_SECRET",
+    "SLACK_SIGNING_SECRET",
+    "CANARY_API_TOKEN",
+    "CANARY_INTAKE_TOKENS",
+    "CANARY_READ_TOKENS",
+    "SLACK_APP_TOKEN",
+}
 
 
 def published(service: dict[str, Any]) -> list[tuple[str, str]]:
@@ -49,8 +61,11 @@ def test_a_file_the_schema_refuses_is_refused() -> None:
 
 
 def test_only_the_gateway_is_published_beyond_this_host() -> None:
-    public = {name for name, s in SERVICES.items()
-              if any(address != "127.0.0.1" for address, _ in published(s))}
+    public = {
+        name
+        for name, s in SERVICES.items()
+        if any(address != "127.0.0.1" for address, _ in published(s))
+    }
     assert public == {"gateway"}
     # Temporal's frontend has no authentication here: not published at all.
     assert published(SERVICES["temporal"]) == []
@@ -71,7 +86,9 @@ def test_payload_keys_reach_every_process_that_reads_remediations() -> None:
 def test_the_codec_server_holds_only_the_keys_and_its_token() -> None:
     codec = SERVICES["codec-server"]
     assert set(codec["environment"]) == {
-        "CANARY_PAYLOAD_KEYS", "CANARY_CODEC_TOKEN", "CANARY_TEMPORAL_UI_URL"
+        "CANARY_PAYLOAD_KEYS",
+        "CANARY_CODEC_TOKEN",
+        "CANARY_TEMPORAL_UI_URL",
     }
     assert published(codec) == [("127.0.0.1", "8081")]
     assert codec["profiles"] == ["encryption"], "runs only where encryption is on"

@@ -38,7 +38,8 @@ class Gateway:
     async def report(self, body: dict[str, Any] | bytes) -> httpx.Response:
         content = body if isinstance(body, bytes) else json.dumps(body).encode()
         return await self.http.post(
-            "/api/detections", content=content,
+            "/api/detections",
+            content=content,
             headers={"Authorization": f"Bearer {INTAKE}", "Content-Type": "application/json"},
         )
 
@@ -49,8 +50,9 @@ class Gateway:
             response = await self.http.get(
                 f"/api/remediations/{workflow_id}", headers={"Authorization": f"Bearer {READ}"}
             )
-            return RemediationStatus.model_validate(response.json()) if response.is_success \
-                else None
+            return (
+                RemediationStatus.model_validate(response.json()) if response.is_success else None
+            )
 
         found = await eventually(read, lambda s: s is not None and ready(s))
         assert found is not None
@@ -64,8 +66,12 @@ async def gateway(dev_env: WorkflowEnvironment) -> AsyncIterator[Gateway]:
         task_queue=queue, intake_tokens=INTAKE, read_tokens=READ, max_body_bytes=BODY_LIMIT
     )
     app = create_app(settings, temporal=dev_env.client)
-    async with Worker(dev_env.client, task_queue=queue, workflows=[RemediationWorkflow],
-                      activities=FakeServices().all()):
+    async with Worker(
+        dev_env.client,
+        task_queue=queue,
+        workflows=[RemediationWorkflow],
+        activities=FakeServices().all(),
+    ):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
             yield Gateway(http, queue)

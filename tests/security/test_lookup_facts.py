@@ -80,13 +80,17 @@ async def run(
 
 def test_a_reports_verdicts_are_kept_as_reported_and_not_as_facts() -> None:
     claimed = {name: "claimed" for name in LOOKUP_FACTS}
-    state = RemediationState.begin(report("invoice", "in_1", "payment_failed", **claimed),
-                                   datetime.now(UTC))
+    state = RemediationState.begin(
+        report("invoice", "in_1", "payment_failed", **claimed), datetime.now(UTC)
+    )
     assert not LOOKUP_FACTS & state.facts.keys()
     assert state.timeline[0].data["not_trusted"] == sorted(LOOKUP_FACTS)
     # Canary's own detector read them in Salesforce and Stripe: they stand.
-    trusted = RemediationState.begin(report("invoice", "in_1", "payment_failed", **claimed),
-                                     datetime.now(UTC), from_detector=True)
+    trusted = RemediationState.begin(
+        report("invoice", "in_1", "payment_failed", **claimed),
+        datetime.now(UTC),
+        from_detector=True,
+    )
     assert LOOKUP_FACTS <= trusted.facts.keys()
 
 
@@ -94,8 +98,13 @@ def test_a_reports_verdicts_are_kept_as_reported_and_not_as_facts() -> None:
 async def test_a_report_saying_the_invoice_is_paid_does_not_close_a_failure_quietly(
     skip_env: WorkflowEnvironment,
 ) -> None:
-    detection = report("invoice", f"in_{uuid.uuid4().hex[:12]}", "payment_failed",
-                       decline_code="fraudulent", invoice_status="paid")
+    detection = report(
+        "invoice",
+        f"in_{uuid.uuid4().hex[:12]}",
+        "payment_failed",
+        decline_code="fraudulent",
+        invoice_status="paid",
+    )
     status = await run(skip_env, detection, FakeServices())
     assert status.state == "awaiting_human" and status.slack is not None
     assert status.diagnosis is not None and status.diagnosis.branch != "already_paid"
@@ -109,9 +118,14 @@ async def test_a_report_saying_the_invoice_is_paid_does_not_close_a_failure_quie
 async def test_a_report_saying_the_deal_is_won_does_not_close_it_quietly(
     skip_env: WorkflowEnvironment,
 ) -> None:
-    detection = report("opportunity", "006000000000001AAA", "stage_mismatch",
-                       signal="payment_succeeded", opportunity_is_won=True,
-                       amount_matches=True)
+    detection = report(
+        "opportunity",
+        "006000000000001AAA",
+        "stage_mismatch",
+        signal="payment_succeeded",
+        opportunity_is_won=True,
+        amount_matches=True,
+    )
     status = await run(skip_env, detection, FakeServices())
     assert status.state == "awaiting_human" and status.outcome is None
 
@@ -121,10 +135,23 @@ async def test_a_report_cannot_choose_the_account_a_product_account_is_linked_to
     skip_env: WorkflowEnvironment,
 ) -> None:
     """RevOps approves "Link to Hooli Inc"; the step links what Salesforce found."""
-    detection = report("app_account", f"app_{uuid.uuid4().hex[:8]}", "account_unlinked",
-                       candidate_count=1, candidate_id=ATTACKERS, candidate_name="Hooli Inc")
-    fake = FakeServices(lookups={"salesforce.account_candidates": {
-        "candidate_count": 1, "candidate_id": FOUND, "candidate_name": "Hooli Inc"}})
+    detection = report(
+        "app_account",
+        f"app_{uuid.uuid4().hex[:8]}",
+        "account_unlinked",
+        candidate_count=1,
+        candidate_id=ATTACKERS,
+        candidate_name="Hooli Inc",
+    )
+    fake = FakeServices(
+        lookups={
+            "salesforce.account_candidates": {
+                "candidate_count": 1,
+                "candidate_id": FOUND,
+                "candidate_name": "Hooli Inc",
+            }
+        }
+    )
     approve = ActionRequest(action="approve", user="U0DAN", source="slack", member_of=["revops"])
     await run(skip_env, detection, fake, click=approve)
     [link] = [s for s in fake.steps if s.step.action == "salesforce.link_account"]
@@ -136,8 +163,14 @@ async def test_a_report_cannot_choose_the_account_a_product_account_is_linked_to
 async def test_a_reported_candidate_is_not_offered_when_salesforce_finds_none(
     skip_env: WorkflowEnvironment,
 ) -> None:
-    detection = report("app_account", f"app_{uuid.uuid4().hex[:8]}", "account_unlinked",
-                       candidate_count=1, candidate_id=ATTACKERS, candidate_name="Hooli Inc")
+    detection = report(
+        "app_account",
+        f"app_{uuid.uuid4().hex[:8]}",
+        "account_unlinked",
+        candidate_count=1,
+        candidate_id=ATTACKERS,
+        candidate_name="Hooli Inc",
+    )
     nothing = FakeServices(lookups={"salesforce.account_candidates": {"candidate_count": 0}})
     status = await run(skip_env, detection, nothing)
     assert status.diagnosis is not None and status.diagnosis.branch == "no_candidate"

@@ -76,8 +76,17 @@ def test_a_reported_owner_is_kept_as_reported_and_trusted_for_nothing() -> None:
     assert not [e for e in trusted.timeline if e.kind == "owner_reported"]
 
 
-@pytest.mark.parametrize("value", [TWO, "a@x.example, b@evil.example", "Bob <a@x.example>",
-                                   "a@x.example;b@evil.example", "not an address", ""])
+@pytest.mark.parametrize(
+    "value",
+    [
+        TWO,
+        "a@x.example, b@evil.example",
+        "Bob <a@x.example>",
+        "a@x.example;b@evil.example",
+        "not an address",
+        "",
+    ],
+)
 def test_an_email_recipient_is_one_plain_address(value: str) -> None:
     assert one_address(value) is None
     assert one_address(ATTACKER) == ATTACKER

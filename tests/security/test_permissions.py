@@ -91,9 +91,7 @@ def test_a_catalog_action_without_allowed_is_not_open_to_anyone(tmp_path: Path) 
         "title": "An SOP whose author forgot who may press",
         "groups": ["finance"],
         "message": {"headline": "h", "what_happened": "w", "what_to_do": "d"},
-        "branches": [
-            {"id": "b", "title": "b", "actions": [{"id": "approve", "label": "Approve"}]}
-        ],
+        "branches": [{"id": "b", "title": "b", "actions": [{"id": "approve", "label": "Approve"}]}],
         "actions": [{"id": "dismiss", "label": "Dismiss", "closes_as": "dismissed"}],
     }
     catalog["sops"].append(sop)
@@ -185,7 +183,9 @@ async def gateway_with(
     )
     app = create_app(then.model_copy(update={"admins": admins_now}), temporal=env.client)
     async with Worker(
-        env.client, task_queue=queue, workflows=[RemediationWorkflow],
+        env.client,
+        task_queue=queue,
+        workflows=[RemediationWorkflow],
         activities=FakeServices().all(),
     ):
         target = (await submit_detection(env.client, fraud_detection(), then)).workflow_id
@@ -230,13 +230,19 @@ async def click(
         "message": {"ts": ts, "type": "message", "text": "alert"},
         "response_url": respond_to,
         "actions": [
-            {"action_id": f"canary:{action}", "block_id": "actions", "type": "button",
-             "value": t.workflow_id, "action_ts": f"{time.time():.6f}"}
+            {
+                "action_id": f"canary:{action}",
+                "block_id": "actions",
+                "type": "button",
+                "value": t.workflow_id,
+                "action_ts": f"{time.time():.6f}",
+            }
         ],
     }
     body = f"payload={quote(json.dumps(payload))}".encode()
-    response = await t.http.post("/slack/actions", content=body,
-                                 headers=slack_headers(body, SIGNING_SECRET))
+    response = await t.http.post(
+        "/slack/actions", content=body, headers=slack_headers(body, SIGNING_SECRET)
+    )
     assert response.status_code == 200
     await eventually(lambda: asyncio.sleep(0, len(answers.ephemeral)), lambda n: n > before)
     return str(answers.ephemeral[-1].get("text"))
@@ -277,9 +283,14 @@ async def test_clicks_from_another_team_app_or_message_are_refused(
 def test_a_remediations_buttons_are_on_its_alert_escalations_and_digests_only() -> None:
     status = RemediationStatus.model_validate(
         {
-            "workflow_id": "w", "error_type": "payment_failed", "state": "escalated",
-            "subject": {"kind": "invoice", "id": "in_1"}, "subject_id": "in_1", "account": {},
-            "started_at": "2026-11-18T08:00:00Z", "updated_at": "2026-11-18T08:00:00Z",
+            "workflow_id": "w",
+            "error_type": "payment_failed",
+            "state": "escalated",
+            "subject": {"kind": "invoice", "id": "in_1"},
+            "subject_id": "in_1",
+            "account": {},
+            "started_at": "2026-11-18T08:00:00Z",
+            "updated_at": "2026-11-18T08:00:00Z",
             "slack": {"channel": "C0GTMALERTS", "ts": "1.1"},
             "messages": [
                 {"channel": "C0GTMESCAL", "ts": "2.2"},

@@ -56,8 +56,18 @@ LAST4 = CARD["last4"]
 FINGERPRINT = CARD["fingerprint"]
 EXP_MONTH, EXP_YEAR = CARD["exp_month"], CARD["exp_year"]
 #: Keys whose presence alone means card or contact details were kept.
-CARD_KEYS = ("last4", "fingerprint", "exp_month", "exp_year", "billing_details",
-             "customer_address", "customer_phone", "customer_shipping", "postal_code", "line1")
+CARD_KEYS = (
+    "last4",
+    "fingerprint",
+    "exp_month",
+    "exp_year",
+    "billing_details",
+    "customer_address",
+    "customer_phone",
+    "customer_shipping",
+    "postal_code",
+    "line1",
+)
 
 DECLINE_MESSAGE = "Your card was declined."
 AMOUNT = 1_234_500  # $12,345.00: no digits of the card's in it
@@ -73,67 +83,117 @@ def test_the_fixture_carries_the_details_this_file_looks_for() -> None:
 
 def _event(kind: str, obj: dict[str, Any], livemode: bool = False) -> dict[str, Any]:
     event = copy.deepcopy(FIXTURES["event"])
-    event.update({
-        "id": f"evt_{uuid.uuid4().hex[:24]}", "type": kind, "created": int(time.time()),
-        "livemode": livemode, "api_version": "2024-06-20", "data": {"object": obj},
-    })
+    event.update(
+        {
+            "id": f"evt_{uuid.uuid4().hex[:24]}",
+            "type": kind,
+            "created": int(time.time()),
+            "livemode": livemode,
+            "api_version": "2024-06-20",
+            "data": {"object": obj},
+        }
+    )
     return event
 
 
-def failure_events(
-    invoice: dict[str, Any], livemode: bool = False
-) -> list[dict[str, Any]]:
+def failure_events(invoice: dict[str, Any], livemode: bool = False) -> list[dict[str, Any]]:
     """The three events of one declined attempt on ``invoice`` (a sandbox invoice), each with
     the fixture's personal details wherever Stripe would put them."""
     customer = invoice["customer"]
     address = copy.deepcopy(BILLING["address"])
-    shipping = {"address": address, "name": "Jenny Rosen", "phone": PHONE, "carrier": None,
-                "tracking_number": None}
+    shipping = {
+        "address": address,
+        "name": "Jenny Rosen",
+        "phone": PHONE,
+        "carrier": None,
+        "tracking_number": None,
+    }
     payment_method = {**copy.deepcopy(PAYMENT_METHOD), "customer": customer}
     charge = copy.deepcopy(FIXTURES["charge"])
     charge["payment_method_details"]["card"].update(
         {k: CARD[k] for k in ("last4", "fingerprint", "exp_month", "exp_year", "brand")}
     )
-    charge.update({
-        "id": f"ch_{uuid.uuid4().hex[:24]}", "amount": AMOUNT, "customer": customer,
-        "invoice": invoice["id"], "billing_details": copy.deepcopy(BILLING),
-        "status": "failed", "paid": False, "captured": False, "failure_code": "card_declined",
-        "failure_message": DECLINE_MESSAGE, "receipt_email": EMAIL, "shipping": shipping,
-        "outcome": {**charge["outcome"], "reason": "generic_decline",
-                    "seller_message": "The bank did not return any further details."},
-    })
+    charge.update(
+        {
+            "id": f"ch_{uuid.uuid4().hex[:24]}",
+            "amount": AMOUNT,
+            "customer": customer,
+            "invoice": invoice["id"],
+            "billing_details": copy.deepcopy(BILLING),
+            "status": "failed",
+            "paid": False,
+            "captured": False,
+            "failure_code": "card_declined",
+            "failure_message": DECLINE_MESSAGE,
+            "receipt_email": EMAIL,
+            "shipping": shipping,
+            "outcome": {
+                **charge["outcome"],
+                "reason": "generic_decline",
+                "seller_message": "The bank did not return any further details.",
+            },
+        }
+    )
     intent = copy.deepcopy(FIXTURES["payment_intent"])
-    intent.update({
-        "id": f"pi_{uuid.uuid4().hex[:24]}", "amount": AMOUNT, "customer": customer,
-        "invoice": invoice["id"], "latest_charge": charge["id"], "receipt_email": EMAIL,
-        "shipping": shipping, "payment_method": payment_method["id"],
-        "status": "requires_payment_method",
-        "last_payment_error": {
-            "type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
-            "message": DECLINE_MESSAGE, "charge": charge["id"], "payment_method": payment_method,
-        },
-    })
+    intent.update(
+        {
+            "id": f"pi_{uuid.uuid4().hex[:24]}",
+            "amount": AMOUNT,
+            "customer": customer,
+            "invoice": invoice["id"],
+            "latest_charge": charge["id"],
+            "receipt_email": EMAIL,
+            "shipping": shipping,
+            "payment_method": payment_method["id"],
+            "status": "requires_payment_method",
+            "last_payment_error": {
+                "type": "card_error",
+                "code": "card_declined",
+                "decline_code": "generic_decline",
+                "message": DECLINE_MESSAGE,
+                "charge": charge["id"],
+                "payment_method": payment_method,
+            },
+        }
+    )
     charge["payment_intent"] = intent["id"]
     failed = copy.deepcopy(FIXTURES["invoice"])
-    failed.update({
-        "id": invoice["id"], "number": invoice.get("number"), "customer": customer,
-        "status": "open", "amount_due": AMOUNT, "amount_remaining": AMOUNT, "attempt_count": 1,
-        "attempted": True, "hosted_invoice_url": invoice.get("hosted_invoice_url"),
-        "customer_email": EMAIL, "customer_name": "Jenny Rosen Ltd", "customer_phone": PHONE,
-        "customer_address": address, "customer_shipping": shipping,
-        "charge": charge, "payment_intent": intent,
-    })
-    return [_event("invoice.payment_failed", failed, livemode),
-            _event("payment_intent.payment_failed", intent, livemode),
-            _event("charge.failed", charge, livemode)]
+    failed.update(
+        {
+            "id": invoice["id"],
+            "number": invoice.get("number"),
+            "customer": customer,
+            "status": "open",
+            "amount_due": AMOUNT,
+            "amount_remaining": AMOUNT,
+            "attempt_count": 1,
+            "attempted": True,
+            "hosted_invoice_url": invoice.get("hosted_invoice_url"),
+            "customer_email": EMAIL,
+            "customer_name": "Jenny Rosen Ltd",
+            "customer_phone": PHONE,
+            "customer_address": address,
+            "customer_shipping": shipping,
+            "charge": charge,
+            "payment_intent": intent,
+        }
+    )
+    return [
+        _event("invoice.payment_failed", failed, livemode),
+        _event("payment_intent.payment_failed", intent, livemode),
+        _event("charge.failed", charge, livemode),
+    ]
 
 
 async def post(live: LiveStack, event: dict[str, Any]) -> dict[str, Any]:
     body = json.dumps(event).encode()
     answer = await live.http.post(
-        f"{live.gateway_url}/webhooks/stripe", content=body,
-        headers={"Stripe-Signature": stripe_signature(body, WEBHOOK_SECRET),
-                 "Content-Type": "application/json"},
+        f"{live.gateway_url}/webhooks/stripe",
+        content=body,
+        headers={
+            "Stripe-Signature": stripe_signature(body, WEBHOOK_SECRET),
+            "Content-Type": "application/json",
+        },
     )
     assert answer.status_code == 200, answer.text
     return dict(answer.json())
@@ -144,21 +204,34 @@ def open_invoice(live: LiveStack, card: str) -> dict[str, Any]:
     (a Stripe test card; a declined one leaves the invoice open) in the sandbox's Stripe:
     what the worker's lookups read."""
     client = live.stripe
-    customer = client.v1.customers.create(params={
-        "name": "Jenny Rosen Ltd", "email": EMAIL, "phone": PHONE,
-        "metadata": {"owner_email": "alice@acme-gtm.example", "domain": "example.com"},
-    })
+    customer = client.v1.customers.create(
+        params={
+            "name": "Jenny Rosen Ltd",
+            "email": EMAIL,
+            "phone": PHONE,
+            "metadata": {"owner_email": "alice@acme-gtm.example", "domain": "example.com"},
+        }
+    )
     method = client.v1.payment_methods.attach(card, params={"customer": customer.id})
-    invoice = client.v1.invoices.create(params={
-        "customer": customer.id, "collection_method": "charge_automatically",
-        "auto_advance": False, "description": "Annual plan",
-        "default_payment_method": method.id,
-    })
+    invoice = client.v1.invoices.create(
+        params={
+            "customer": customer.id,
+            "collection_method": "charge_automatically",
+            "auto_advance": False,
+            "description": "Annual plan",
+            "default_payment_method": method.id,
+        }
+    )
     assert invoice.id is not None
-    client.v1.invoice_items.create(params={
-        "customer": customer.id, "invoice": invoice.id, "amount": AMOUNT, "currency": "usd",
-        "description": "Annual plan",
-    })
+    client.v1.invoice_items.create(
+        params={
+            "customer": customer.id,
+            "invoice": invoice.id,
+            "amount": AMOUNT,
+            "currency": "usd",
+            "description": "Annual plan",
+        }
+    )
     client.v1.invoices.finalize_invoice(invoice.id)
     try:
         client.v1.invoices.pay(invoice.id, params={"payment_method": method.id})
@@ -176,14 +249,16 @@ async def history_text(live: LiveStack, workflow_id: str) -> str:
     text = history.to_json()
     for data in {bytes(d) for event in history.events for d in payload_data(event)}:
         text = text.replace(base64.b64encode(data).decode(), data.decode("utf-8", "replace"))
-    decoded = "".join(d.decode("utf-8", "replace") for e in history.events
-                      for d in payload_data(e))
+    decoded = "".join(d.decode("utf-8", "replace") for e in history.events for d in payload_data(e))
     return text + decoded
 
 
 def leaks(text: str) -> list[str]:
-    found = [value for value in (EMAIL, PHONE, PHONE.lstrip("+1"), ADDRESS_LINE, FINGERPRINT)
-             if value in text]
+    found = [
+        value
+        for value in (EMAIL, PHONE, PHONE.lstrip("+1"), ADDRESS_LINE, FINGERPRINT)
+        if value in text
+    ]
     for digits in (LAST4, POSTAL_CODE, str(EXP_YEAR)):
         if re.search(rf"(?<![A-Za-z0-9]){digits}(?![A-Za-z0-9])", text):
             found.append(digits)
@@ -211,8 +286,11 @@ async def test_a_failed_payment_leaves_no_card_or_contact_details_in_its_history
     workflow_id = remediation_id("payment_failed", "invoice", invoice["id"])
     for event in failure_events(invoice):
         assert (await post(stack, event))["workflow_ids"] == [workflow_id]
-    status = await eventually(lambda: get_status(stack.client, workflow_id),
-                              lambda s: s is not None and s.slack is not None, timeout=60)
+    status = await eventually(
+        lambda: get_status(stack.client, workflow_id),
+        lambda s: s is not None and s.slack is not None,
+        timeout=60,
+    )
     # What Canary shows is all there: the amount, the invoice, the decline and its code.
     alert = next(m for m in await stack.messages("#gtm-alerts") if m["ts"] == status.slack.ts)
     shown = json.dumps(alert, ensure_ascii=False)
@@ -249,14 +327,17 @@ async def test_a_failure_delivered_after_the_payment_closes_quietly(stack: LiveS
     # The failure of an earlier attempt, delivered late: its snapshot says "open".
     answer = await post(stack, failure_events(invoice)[0])
     assert answer["workflow_ids"] == [workflow_id]
-    status = await eventually(lambda: get_status(stack.client, workflow_id),
-                              lambda s: s is not None and s.state not in OPEN_STATES, timeout=30)
+    status = await eventually(
+        lambda: get_status(stack.client, workflow_id),
+        lambda s: s is not None and s.state not in OPEN_STATES,
+        timeout=30,
+    )
     # Nothing to fix: Stripe, read by the diagnosis, says paid (the event's snapshot cannot).
     assert status.outcome == "auto_resolved" and status.slack is None
     assert status.occurrences == 1
     assert any("paid" in e.text for e in status.timeline if e.kind == "closed")
     slack_after = await stack.requests(service="slack")
-    said = json.dumps(slack_after[len(slack_before):])
+    said = json.dumps(slack_after[len(slack_before) :])
     assert invoice["id"] not in said and workflow_id not in said
 
 
@@ -266,11 +347,16 @@ async def test_a_failure_delivered_after_the_payment_closes_quietly(stack: LiveS
 @pytest.mark.parametrize(
     ("livemode", "key", "expected"),
     [
-        (True, None, True), (False, None, False),
-        (True, "sk_test_x", True), (False, "sk_live_x", False),  # the setting wins
-        (None, "sk_live_x", True), (None, "rk_live_x", True),
-        (None, "sk_test_x", False), (None, "rk_test_x", False),
-        (None, None, None), (None, "not_a_stripe_key", None),
+        (True, None, True),
+        (False, None, False),
+        (True, "sk_test_x", True),
+        (False, "sk_live_x", False),  # the setting wins
+        (None, "sk_live_x", True),
+        (None, "rk_live_x", True),
+        (None, "sk_test_x", False),
+        (None, "rk_test_x", False),
+        (None, None, None),
+        (None, "not_a_stripe_key", None),
     ],
 )
 def test_the_mode_is_stripe_livemode_else_the_key_s(
@@ -280,8 +366,10 @@ def test_the_mode_is_stripe_livemode_else_the_key_s(
     assert expected_livemode(settings) is expected
 
 
-@pytest.mark.parametrize(("value", "expected"), [("true", True), ("false", False), ("", None),
-                                                  (" ", None), ("1", True), ("0", False)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("true", True), ("false", False), ("", None), (" ", None), ("1", True), ("0", False)],
+)
 def test_stripe_livemode_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, value: str, expected: bool | None
 ) -> None:
@@ -302,26 +390,40 @@ async def gateway(client: Client, **settings: Any) -> AsyncIterator[httpx.AsyncC
     """A gateway with no worker behind it (what it starts only waits), and no Stripe key:
     the compose file's gateway."""
     app = create_app(
-        Settings(task_queue=f"pii-{uuid.uuid4().hex[:8]}", stripe_webhook_secret=WEBHOOK_SECRET,
-                 api_token=API_TOKEN, **settings),
+        Settings(
+            task_queue=f"pii-{uuid.uuid4().hex[:8]}",
+            stripe_webhook_secret=WEBHOOK_SECRET,
+            api_token=API_TOKEN,
+            **settings,
+        ),
         temporal=client,
     )
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://gateway") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+    ) as http:
         yield http
 
 
 async def signed_post(http: httpx.AsyncClient, event: dict[str, Any]) -> httpx.Response:
     body = json.dumps(event).encode()
-    return await http.post("/webhooks/stripe", content=body, headers={
-        "Stripe-Signature": stripe_signature(body, WEBHOOK_SECRET),
-        "Content-Type": "application/json"})
+    return await http.post(
+        "/webhooks/stripe",
+        content=body,
+        headers={
+            "Stripe-Signature": stripe_signature(body, WEBHOOK_SECRET),
+            "Content-Type": "application/json",
+        },
+    )
 
 
 def fixture_failure(livemode: Any) -> tuple[dict[str, Any], str]:
     """A fixture invoice.payment_failed of its own invoice: (event, remediation id)."""
-    invoice = {"id": f"in_{uuid.uuid4().hex[:24]}", "customer": "cus_QXg1o8vcGmoR32",
-               "number": "7FE1103-0001", "hosted_invoice_url": None}
+    invoice = {
+        "id": f"in_{uuid.uuid4().hex[:24]}",
+        "customer": "cus_QXg1o8vcGmoR32",
+        "number": "7FE1103-0001",
+        "hosted_invoice_url": None,
+    }
     event = failure_events(invoice)[0]
     event["livemode"] = livemode
     return event, remediation_id("payment_failed", "invoice", invoice["id"])

@@ -73,24 +73,37 @@ async def story(live: LiveStack) -> list[str]:
     gateway = live.gateway_url
     # Forged and stale: a webhook signed with another secret, one replayed an hour later.
     body = b'{"id": "evt_forged", "type": "invoice.payment_failed", "data": {"object": {}}}'
-    for signature in (stripe_signature(body, "whsec_not_ours"),
-                      stripe_signature(body, WEBHOOK_SECRET, int(time.time()) - 3600)):
-        answer = await live.http.post(f"{gateway}/webhooks/stripe", content=body,
-                                      headers={"Stripe-Signature": signature})
+    for signature in (
+        stripe_signature(body, "whsec_not_ours"),
+        stripe_signature(body, WEBHOOK_SECRET, int(time.time()) - 3600),
+    ):
+        answer = await live.http.post(
+            f"{gateway}/webhooks/stripe", content=body, headers={"Stripe-Signature": signature}
+        )
         assert answer.status_code == 400
     click = b"payload=%7B%7D"
-    stale = await live.http.post(f"{gateway}/slack/actions", content=click,
-                                 headers=slack_headers(click, SIGNING_SECRET, 1))
+    stale = await live.http.post(
+        f"{gateway}/slack/actions", content=click, headers=slack_headers(click, SIGNING_SECRET, 1)
+    )
     assert stale.status_code == 401
 
     # The detection API: the wrong token, then the right one.
-    detection = {"source": "zapier", "subject": {"kind": "zap_run", "id": "zap-secrets-1"},
-                 "message": "Zap failed: HubSpot returned 502"}
-    wrong = await live.http.post(f"{gateway}/api/detections", json=detection,
-                                 headers={"Authorization": "Bearer not-the-token"})
+    detection = {
+        "source": "zapier",
+        "subject": {"kind": "zap_run", "id": "zap-secrets-1"},
+        "message": "Zap failed: HubSpot returned 502",
+    }
+    wrong = await live.http.post(
+        f"{gateway}/api/detections",
+        json=detection,
+        headers={"Authorization": "Bearer not-the-token"},
+    )
     assert wrong.status_code == 401
-    right = await live.http.post(f"{gateway}/api/detections", json=detection,
-                                 headers={"Authorization": f"Bearer {API_TOKEN}"})
+    right = await live.http.post(
+        f"{gateway}/api/detections",
+        json=detection,
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+    )
     assert right.status_code == 202
     unknown = right.json()["workflow_id"]
 
@@ -98,34 +111,54 @@ async def story(live: LiveStack) -> list[str]:
     # owner (still declined), and a refusal for someone who may not press it.
     invoice = fail_a_payment(live.stripe, CUSTOMERS[0])
     payment = remediation_id("payment_failed", "invoice", invoice)
-    status = await eventually(lambda: get_status(live.client, payment),
-                              lambda s: s is not None and s.slack is not None, timeout=60)
+    status = await eventually(
+        lambda: get_status(live.client, payment),
+        lambda s: s is not None and s.slack is not None,
+        timeout=60,
+    )
     alert = next(m for m in await live.messages("#gtm-alerts") if m["ts"] == status.slack.ts)
     assert (await live.click("U0BOB", alert, "canary:retry"))["status"] == 200
     assert (await live.click("U0ALICE", alert, "canary:retry"))["status"] == 200
-    await eventually(lambda: get_status(live.client, payment),
-                     lambda s: s is not None and s.attempts == 1 and "step_failed" in
-                     [e.kind for e in s.timeline], timeout=60)
-    await eventually(lambda: get_status(live.client, unknown),
-                     lambda s: s is not None and s.slack is not None, timeout=60)
+    await eventually(
+        lambda: get_status(live.client, payment),
+        lambda s: (
+            s is not None and s.attempts == 1 and "step_failed" in [e.kind for e in s.timeline]
+        ),
+        timeout=60,
+    )
+    await eventually(
+        lambda: get_status(live.client, unknown),
+        lambda s: s is not None and s.slack is not None,
+        timeout=60,
+    )
     return [payment, unknown]
 
 
 def span_text(exporter: InMemorySpanExporter) -> str:
-    return json.dumps([
-        {"name": s.name, "attributes": dict(s.attributes or {}),
-         "events": [(e.name, dict(e.attributes or {})) for e in s.events],
-         "status": s.status.description, "resource": dict(s.resource.attributes)}
-        for s in exporter.get_finished_spans()
-    ], default=str)
+    return json.dumps(
+        [
+            {
+                "name": s.name,
+                "attributes": dict(s.attributes or {}),
+                "events": [(e.name, dict(e.attributes or {})) for e in s.events],
+                "status": s.status.description,
+                "resource": dict(s.resource.attributes),
+            }
+            for s in exporter.get_finished_spans()
+        ],
+        default=str,
+    )
 
 
 async def test_no_configured_secret_in_logs_traces_timelines_or_slack(
     dev_env: WorkflowEnvironment, spans: InMemorySpanExporter, captured_logs: io.StringIO
 ) -> None:
-    client = Client(dev_env.client.service_client, namespace=dev_env.client.namespace,
-                    data_converter=pydantic_data_converter,
-                    interceptors=temporal_interceptors())
+    client = Client(
+        dev_env.client.service_client,
+        namespace=dev_env.client.namespace,
+        data_converter=pydantic_data_converter,
+        interceptors=temporal_interceptors(),
+    )
     spans.clear()
     async with live_stack(client) as live:
         setup_logging(live.settings, "DEBUG")
@@ -141,7 +174,8 @@ async def test_no_configured_secret_in_logs_traces_timelines_or_slack(
             produced[f"status {workflow_id}"] = status.model_dump_json()
             history = await live.client.get_workflow_handle(workflow_id).fetch_history()
             produced[f"history {workflow_id}"] = history.to_json() + "".join(
-                data.decode("utf-8", "replace") for event in history.events
+                data.decode("utf-8", "replace")
+                for event in history.events
                 for data in payload_data(event)
             )
         for channel in ("#gtm-alerts", "#gtm-escalations", "#finance", "#revops"):
@@ -159,8 +193,7 @@ async def test_no_configured_secret_in_logs_traces_timelines_or_slack(
     assert "RunActivity:canary.post_slack" in produced["traces"]
     assert "Retry the payment" in produced[f"status {workflow_ids[0]}"]
     assert "What happened" in produced["slack #gtm-alerts"]
-    leaks = [(secret, where) for secret in SECRETS for where, text in produced.items()
-             if secret in text]
+    leaks = [
+        (secret, where) for secret in SECRETS for where, text in produced.items() if secret in text
+    ]
     assert not leaks, leaks
-
-

@@ -43,13 +43,24 @@ async def test_sigterm_drains_a_worker_mid_payment_retry(
             # The payer fixes the card; an operator retries; Stripe charges and holds its
             # answer for 4 s, and the worker is told to stop while it waits.
             await asyncio.to_thread(give_working_card, live.stripe, customer)
-            await fault(live, service="stripe", method="POST", path=f"/v1/invoices/{invoice}/pay",
-                        passthrough=True, respond_after=4.0, times=1)
+            await fault(
+                live,
+                service="stripe",
+                method="POST",
+                path=f"/v1/invoices/{invoice}/pay",
+                passthrough=True,
+                respond_after=4.0,
+                times=1,
+            )
             retry = asyncio.create_task(retry_as_operator(live.client, workflow_id))
-            await eventually(lambda: live.requests(service="stripe", method="POST",
-                                                   path=f"/v1/invoices/{invoice}/pay"),
-                             lambda found: len(found) >= 2,  # the decline, then the retry
-                             timeout=60, interval=0.05)
+            await eventually(
+                lambda: live.requests(
+                    service="stripe", method="POST", path=f"/v1/invoices/{invoice}/pay"
+                ),
+                lambda found: len(found) >= 2,  # the decline, then the retry
+                timeout=60,
+                interval=0.05,
+            )
             assert worker.proc is not None
             worker.proc.send_signal(signal.SIGTERM)
             exited = await asyncio.to_thread(worker.proc.wait, 30)

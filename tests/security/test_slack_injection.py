@@ -117,9 +117,13 @@ def assert_safe(blocks: list[dict[str, Any]], payload: str, *, shown: bool = Tru
         assert found, f"{payload!r} is not shown anywhere (escaped, it should still be seen)"
 
 
-def diagnosed_status(detection: Detection, *, env: dict[str, Any] | None = None,
-                     owner: ResolveOwnerOutput | None = None,
-                     looked_up: dict[str, Any] | None = None) -> RemediationStatus:
+def diagnosed_status(
+    detection: Detection,
+    *,
+    env: dict[str, Any] | None = None,
+    owner: ResolveOwnerOutput | None = None,
+    looked_up: dict[str, Any] | None = None,
+) -> RemediationStatus:
     state = RemediationState.begin(detection, T0)
     facts = {**detection.facts, **(looked_up or {})}
     state.diagnosis = diagnose(detection, plan(detection, CATALOG), CATALOG, facts, env or ENV)
@@ -146,13 +150,21 @@ def payment(account_name: str = "Globex", **facts: Any) -> Detection:
         type="payment_failed",
         subject={"kind": "invoice", "id": "in_1Injection"},
         account={"name": account_name, "stripe_customer_id": "cus_Injection"},
-        facts={"event_type": "invoice.payment_failed", "decline_code": "insufficient_funds",
-               "amount_display": "$4,800.00", **facts},
+        facts={
+            "event_type": "invoice.payment_failed",
+            "decline_code": "insufficient_funds",
+            "amount_display": "$4,800.00",
+            **facts,
+        },
     )
 
 
-def alert(status: RemediationStatus, mention: str | None = None,
-          links: list[Link] | None = None, notes: list[str] | None = None) -> list[dict[str, Any]]:
+def alert(
+    status: RemediationStatus,
+    mention: str | None = None,
+    links: list[Link] | None = None,
+    notes: list[str] | None = None,
+) -> list[dict[str, Any]]:
     blocks = build_blocks(status, links or [], mention, f"{TEMPORAL}/x", notes)
     # The notification text is parsed for mentions too.
     return [*blocks, {"type": "mrkdwn", "text": fallback_text(status)}]
@@ -195,16 +207,23 @@ def test_the_account_and_customer_names_are_text(attack: str) -> None:
 @pytest.mark.parametrize("attack", ATTACK_IDS)
 def test_facts_a_template_shows_are_text(attack: str) -> None:
     payload = ATTACKS[attack]
-    status = diagnosed_status(payment(decline_message=f"Declined {payload}",
-                                      invoice_number=payload))
+    status = diagnosed_status(
+        payment(decline_message=f"Declined {payload}", invoice_number=payload)
+    )
     assert_safe(alert(status), payload)
     case = Detection(
         source="salesforce",
         type="irate_customer",
         subject={"kind": "case", "id": "500000000000001AAA"},
         account={"name": "Initech"},
-        facts={"quote": f"Fix it now {payload}", "case_subject": payload, "case_number": "42",
-               "score": -0.9, "threshold": -0.5, "quote_from": "customer"},
+        facts={
+            "quote": f"Fix it now {payload}",
+            "case_subject": payload,
+            "case_number": "42",
+            "score": -0.9,
+            "threshold": -0.5,
+            "quote_from": "customer",
+        },
     )
     assert_safe(alert(diagnosed_status(case)), payload)
 
@@ -220,19 +239,25 @@ def test_a_confirmation_dialog_shows_facts_as_text(attack: str) -> None:
         facts={"opportunity_name": payload, "amounts_differ": True},
     )
     status = diagnosed_status(mismatch)
-    confirms = [a.confirm for a in (status.diagnosis.actions if status.diagnosis else [])
-                if a.confirm]
-    assert_safe(alert(status), payload, shown=bool(confirms and any(payload in c
-                                                                   for c in confirms)))
+    confirms = [
+        a.confirm for a in (status.diagnosis.actions if status.diagnosis else []) if a.confirm
+    ]
+    assert_safe(
+        alert(status), payload, shown=bool(confirms and any(payload in c for c in confirms))
+    )
 
 
 def test_a_reports_links_are_links_only_on_configured_hosts() -> None:
-    detection = unknown_error(links=[
-        Link(label="Stripe invoice", url="https://evil.example/pay"),
-        Link(label="Invoice", url="http://dashboard.stripe.com/test/invoices/in_1"),  # not https
-        Link(label="<!channel> invoice", url=f"{STRIPE}/invoices/in_1"),
-        Link(label="Run", url="javascript:alert(1)"),
-    ])
+    detection = unknown_error(
+        links=[
+            Link(label="Stripe invoice", url="https://evil.example/pay"),
+            Link(
+                label="Invoice", url="http://dashboard.stripe.com/test/invoices/in_1"
+            ),  # not https
+            Link(label="<!channel> invoice", url=f"{STRIPE}/invoices/in_1"),
+            Link(label="Run", url="javascript:alert(1)"),
+        ]
+    )
     status = diagnosed_status(detection)
     blocks = alert(status)
     assert_safe(blocks, "<!channel> invoice")
@@ -241,8 +266,9 @@ def test_a_reports_links_are_links_only_on_configured_hosts() -> None:
     # The one on the configured Stripe dashboard is a link, with its label escaped …
     assert f"{STRIPE}/invoices/in_1|&lt;!channel&gt; invoice" in links
     # … the others are shown as text, where they really point, never as a link.
-    assert not any("evil.example" in t or "javascript" in t or t.startswith("http://dash")
-                   for t in links)
+    assert not any(
+        "evil.example" in t or "javascript" in t or t.startswith("http://dash") for t in links
+    )
     assert "`https://evil.example/pay`" in shown and "Stripe invoice" in shown
     # The e-mail twin makes no anchor of them either.
     _, _, html = alert_email(status, [], f"{TEMPORAL}/x")
@@ -272,13 +298,17 @@ def test_a_fact_in_a_links_path_cannot_leave_it(attack: str) -> None:
     )
     # The ids the edge validates (a report's) arrive here from a lookup too, which the edge
     # does not see: the link must hold on its own.
-    status = diagnosed_status(missing, looked_up={
-        "stripe_customer": f"cus_1{payload}", "invoice_id": f"in_1/../../x?{payload}",
-    })
+    status = diagnosed_status(
+        missing,
+        looked_up={
+            "stripe_customer": f"cus_1{payload}",
+            "invoice_id": f"in_1/../../x?{payload}",
+        },
+    )
     assert status.diagnosis is not None
     for link in status.diagnosis.investigate:
         if link.url.startswith(STRIPE):
-            path = link.url[len(STRIPE):]
+            path = link.url[len(STRIPE) :]
             assert not set(path) & set("<>|?#") and "/../" not in path, link.url
     assert_safe(alert(status), payload, shown=False)
 
@@ -288,22 +318,39 @@ def test_thread_lines_escalations_digests_and_reports_show_text(attack: str) -> 
     payload = ATTACKS[attack]
     status = diagnosed_status(payment(account_name=payload))
     # A timeline line whose text came from a tool's error, by a CLI user named like a ping.
-    lines = thread_text([
-        TimelineEntry(at=T0, kind="step_failed", text=f"Stripe said {payload}", actor=OWNER),
-        TimelineEntry(at=T0, kind="human_action", text="Snoozed", actor=payload),
-    ])
+    lines = thread_text(
+        [
+            TimelineEntry(at=T0, kind="step_failed", text=f"Stripe said {payload}", actor=OWNER),
+            TimelineEntry(at=T0, kind="human_action", text="Snoozed", actor=payload),
+        ]
+    )
     assert_safe(thread_blocks(lines) + [{"type": "mrkdwn", "text": lines}], payload)
-    assert_safe(escalation_blocks(status, ":bell: waited 4 hours", None, [], None,
-                                  f"{TEMPORAL}/x"), payload)
+    assert_safe(
+        escalation_blocks(status, ":bell: waited 4 hours", None, [], None, f"{TEMPORAL}/x"), payload
+    )
     digest = DigestInput(owner=f"dana{payload}@x.example", channel="#gtm-alerts")
-    item = DigestItem(workflow_id="canary-test", headline=f"Low adoption {payload}",
-                      severity="low", error_type="low_adoption", summary=payload,
-                      actions=[{"id": "dismiss", "label": payload}])
+    item = DigestItem(
+        workflow_id="canary-test",
+        headline=f"Low adoption {payload}",
+        severity="low",
+        error_type="low_adoption",
+        summary=payload,
+        actions=[{"id": "dismiss", "label": payload}],
+    )
     assert_safe(digest_blocks(digest, [item], "2026-12-01"), payload)
     assert_only_canary_markup(digest_text(digest, [item]), payload)
-    report = report_blocks({"kpi_title": payload, "value_display": payload, "period": "Nov",
-                            "direction": "below", "threshold_display": "1", "sparkline": payload,
-                            "table_text": f"| {payload} |"}, f"KPI {payload}")
+    report = report_blocks(
+        {
+            "kpi_title": payload,
+            "value_display": payload,
+            "period": "Nov",
+            "direction": "below",
+            "threshold_display": "1",
+            "sparkline": payload,
+            "table_text": f"| {payload} |",
+        },
+        f"KPI {payload}",
+    )
     assert_safe(report, payload)
 
 
@@ -335,9 +382,13 @@ def test_huge_values_stay_within_block_kit_limits() -> None:
     huge = "<!channel> " * 20_000
     detection = payment(account_name=huge, decline_message=huge, invoice_number=huge)
     status = diagnosed_status(detection)
-    blocks = build_blocks(status, [Link(label=huge, url=f"{STRIPE}/x")] * 40,
-                          owner_mention(ResolveOwnerOutput(), huge), f"{TEMPORAL}/x",
-                          [huge] * 80)
+    blocks = build_blocks(
+        status,
+        [Link(label=huge, url=f"{STRIPE}/x")] * 40,
+        owner_mention(ResolveOwnerOutput(), huge),
+        f"{TEMPORAL}/x",
+        [huge] * 80,
+    )
     assert_within_limits(blocks)
     assert_safe(blocks, "<!channel>")
     assert any(t.endswith("…") for _, t in texts(blocks))
@@ -349,17 +400,25 @@ def test_huge_values_stay_within_block_kit_limits() -> None:
     assert_within_limits(thread_blocks(thread_text(entries)))
     assert all(e.text == huge for e in entries)
 
-    items = [DigestItem(workflow_id=f"w{n}", headline=huge, severity="low",
-                        error_type="low_adoption", summary=huge,
-                        actions=[{"id": f"a{k}", "label": huge} for k in range(30)])
-             for n in range(40)]
+    items = [
+        DigestItem(
+            workflow_id=f"w{n}",
+            headline=huge,
+            severity="low",
+            error_type="low_adoption",
+            summary=huge,
+            actions=[{"id": f"a{k}", "label": huge} for k in range(30)],
+        )
+        for n in range(40)
+    ]
     assert_within_limits(digest_blocks(DigestInput(owner=huge, channel="#c"), items, "day"))
     assert_within_limits(report_blocks({"table_text": huge, "kpi_title": huge}, huge))
 
 
 def test_a_long_choice_list_stays_within_a_selects_limits() -> None:
-    options = [{"label": f"<!channel> Account {n} " * 10, "value": f"001{n:015d}"}
-               for n in range(150)]
+    options = [
+        {"label": f"<!channel> Account {n} " * 10, "value": f"001{n:015d}"} for n in range(150)
+    ]
     # First, so a cut to the first 100 options does not hide it: Slack refuses a value over
     # 150 characters, and cut it would choose something else.
     options.insert(0, {"label": "too long a value", "value": "x" * 151})
@@ -463,9 +522,7 @@ async def test_a_hostile_report_reaches_slack_as_text(stack: LiveStack) -> None:
             continue
         for token in MARKUP.findall(text):
             url = token.split("|", 1)[0]
-            assert url.startswith(stack_bases) or token == "!here", (
-                f"Slack would parse <{token}>"
-            )
+            assert url.startswith(stack_bases) or token == "!here", f"Slack would parse <{token}>"
     shown = str(recorded["blocks"])
     assert escape(ATTACKS["disguised link"]) in shown and "&lt;!channel&gt;" in shown
     assert "`https://evil.example/pay`" in shown

@@ -61,8 +61,12 @@ async def gateway(dev_env: WorkflowEnvironment) -> AsyncIterator[Gateway]:
         read_tokens=",".join(READ),
     )
     app = create_app(settings, temporal=dev_env.client)
-    async with Worker(dev_env.client, task_queue=queue, workflows=[RemediationWorkflow],
-                      activities=FakeServices().all()):
+    async with Worker(
+        dev_env.client,
+        task_queue=queue,
+        workflows=[RemediationWorkflow],
+        activities=FakeServices().all(),
+    ):
         # raise_app_exceptions=False: an unhandled error is the 500 a client would see.
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
@@ -218,7 +222,11 @@ def test_the_gateway_command_refuses_a_short_token_with_a_clear_message() -> Non
     env.pop("CANARY_API_TOKEN", None)
     done = subprocess.run(
         [sys.executable, "-c", "from starter.cli import main; main()", "gateway", "--port", "9"],
-        env=env, cwd=Path(__file__).parents[2], capture_output=True, text=True, timeout=60,
+        env=env,
+        cwd=Path(__file__).parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2
     assert "CANARY_INTAKE_TOKENS is too short" in done.stderr

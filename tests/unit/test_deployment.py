@@ -151,9 +151,7 @@ def test_slack_manifest_interactivity_url_is_the_gateways_slack_route() -> None:
     url = urlsplit(MANIFEST["settings"]["interactivity"]["request_url"])
     assert url.scheme == "https" and url.hostname == "canary.example.com"
     app = create_app(Settings(), temporal=None)
-    [route] = [
-        r for r in api_routes(app) if r.endpoint.__name__ == "slack_actions"
-    ]
+    [route] = [r for r in api_routes(app) if r.endpoint.__name__ == "slack_actions"]
     assert route.methods == {"POST"}
     assert url.path == route.path
 

@@ -127,11 +127,13 @@ def test_won_unpaid_matching_payments() -> None:
     deal = opp("006DEAL", "2026-11-01", StageName="Closed Won")
     # Paid 30 days before the close date counts; 31 days before does not.
     assert not evaluate(
-        detector, {"opportunities": [deal], "invoices": [invoice("in_1", "paid", "2026-10-02")]},
+        detector,
+        {"opportunities": [deal], "invoices": [invoice("in_1", "paid", "2026-10-02")]},
         TODAY,
     ).findings
     late = evaluate(
-        detector, {"opportunities": [deal], "invoices": [invoice("in_1", "paid", "2026-10-01")]},
+        detector,
+        {"opportunities": [deal], "invoices": [invoice("in_1", "paid", "2026-10-01")]},
         TODAY,
     )
     assert [f.subject.id for f in late.findings] == ["006DEAL"]
@@ -176,19 +178,36 @@ def test_unlinked_accounts_from_both_sides() -> None:
         "linked": [{"Id": "001G", "App_Account_Id__c": "app_globex"}],
         "customers": [
             # Shares its domain with the unlinked product account: raised once, on that side.
-            {"Id": "001S", "Name": "Stark", "Website": "https://www.stark.example/", "Type":
-             "Customer - Direct"},
+            {
+                "Id": "001S",
+                "Name": "Stark",
+                "Website": "https://www.stark.example/",
+                "Type": "Customer - Direct",
+            },
             # No product account anywhere.
-            {"Id": "001T", "Name": "Tyrell", "Domain__c": "tyrell.example", "Type":
-             "Customer - Channel", "Owner": {"Email": "gina@acme-gtm.example"}},
+            {
+                "Id": "001T",
+                "Name": "Tyrell",
+                "Domain__c": "tyrell.example",
+                "Type": "Customer - Channel",
+                "Owner": {"Email": "gina@acme-gtm.example"},
+            },
         ],
         "app_accounts": [
             {"app_account_id": "app_globex", "name": "Globex", "domain": "globex.example"},
-            {"app_account_id": "app_stark", "name": "Stark", "domain": "stark.example",
-             "plan": "Trial"},
+            {
+                "app_account_id": "app_stark",
+                "name": "Stark",
+                "domain": "stark.example",
+                "plan": "Trial",
+            },
             # The product believes it is linked; Salesforce does not carry the id.
-            {"app_account_id": "app_wonka", "name": "Wonka", "domain": "wonka.example",
-             "crm_account_id": "001W"},
+            {
+                "app_account_id": "app_wonka",
+                "name": "Wonka",
+                "domain": "wonka.example",
+                "crm_account_id": "001W",
+            },
         ],
     }
     result = evaluate(detector, rows, TODAY)
@@ -224,17 +243,28 @@ def test_deal_findings_stay_with_the_deals_owner() -> None:
 
     detector = spec("deals-past-close")
     assert detector.route_to == "deal_owner"
-    gina = opp("006G", "2026-11-20", Owner={"Name": "Gina", "Email": "gina@acme-gtm.example",
-                                            "Manager": {"Email": "bob@acme-gtm.example"}})
+    gina = opp(
+        "006G",
+        "2026-11-20",
+        Owner={
+            "Name": "Gina",
+            "Email": "gina@acme-gtm.example",
+            "Manager": {"Email": "bob@acme-gtm.example"},
+        },
+    )
     finding = evaluate(detector, {"opportunities": [gina]}, TODAY).findings[0]
-    team = AccountTeam(owner_email="alice@acme-gtm.example",
-                       owner_manager_email="carol@acme-gtm.example", account_name="Globex")
+    team = AccountTeam(
+        owner_email="alice@acme-gtm.example",
+        owner_manager_email="carol@acme-gtm.example",
+        account_name="Globex",
+    )
     routed = route(finding, team, "deal_owner")
     assert routed.account.owner_email == "gina@acme-gtm.example"
     assert routed.facts["manager_email"] == "bob@acme-gtm.example"
     # A deal with no owner e-mail falls back to the account's owner and their manager.
-    nobody = finding.model_copy(update={"account": finding.account.model_copy(
-        update={"owner_email": None})})
+    nobody = finding.model_copy(
+        update={"account": finding.account.model_copy(update={"owner_email": None})}
+    )
     nobody.facts.pop("manager_email")
     fallback = route(nobody, team, "deal_owner")
     assert fallback.account.owner_email == "alice@acme-gtm.example"
@@ -242,7 +272,7 @@ def test_deal_findings_stay_with_the_deals_owner() -> None:
 
 
 def test_won_unpaid_carries_the_named_invoice_for_the_recheck() -> None:
-    """"Check Stripe again" judges with the finding's facts: the deal's own invoice id must be
+    """ "Check Stripe again" judges with the finding's facts: the deal's own invoice id must be
     among them, or an old payment of that invoice would not count on the recheck."""
     deal = opp("006NAMED", "2026-11-01", StageName="Closed Won", Stripe_Invoice_Id__c="in_9")
     result = evaluate(spec("won-unpaid"), {"opportunities": [deal], "invoices": []}, TODAY)

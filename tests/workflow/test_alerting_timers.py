@@ -188,7 +188,10 @@ async def test_digest_email_escalation_and_cooldown(skip_env: WorkflowEnvironmen
             update={"id": "account_shift:up-1:day2"}
         )
         submitted = await submit_detection(
-            skip_env.client, again, t.settings, search_attributes=False,
+            skip_env.client,
+            again,
+            t.settings,
+            search_attributes=False,
             owner_email=again.account.owner_email,
         )
         assert submitted.workflow_id == up.id
@@ -214,7 +217,10 @@ async def test_digest_email_escalation_and_cooldown(skip_env: WorkflowEnvironmen
             update={"id": "account_shift:up-1:day16"}
         )
         await submit_detection(
-            skip_env.client, third, t.settings, search_attributes=False,
+            skip_env.client,
+            third,
+            t.settings,
+            search_attributes=False,
             owner_email=third.account.owner_email,
         )
         await skip_env.sleep(timedelta(minutes=5))

@@ -149,6 +149,7 @@ async def test_many_occurrences_continue_as_new_keeping_the_story(
         assert kinds.count("occurrence") == 35
         assert kinds.count("detected") == kinds.count("diagnosed") == 1
         assert kinds.count("continued") == len(chain) - 1
+
         # The same entries; their times may differ by the moment a replay saw them (an
         # evicted run replays its local activities' results in a later workflow task).
         def story(timeline: list[Any]) -> list[dict[str, Any]]:

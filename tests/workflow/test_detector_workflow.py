@@ -139,8 +139,12 @@ async def test_sweep_raises_each_finding_as_its_own_type(skip_env: WorkflowEnvir
             rows={
                 "linked": [{"Id": "001G", "App_Account_Id__c": "app_globex"}],
                 "customers": [
-                    {"Id": "001T", "Name": "Tyrell", "Domain__c": "tyrell.example",
-                     "Type": "Customer - Direct"}
+                    {
+                        "Id": "001T",
+                        "Name": "Tyrell",
+                        "Domain__c": "tyrell.example",
+                        "Type": "Customer - Direct",
+                    }
                 ],
                 "app_accounts": [
                     {"app_account_id": "app_globex", "name": "Globex"},
@@ -172,9 +176,8 @@ async def test_sweep_raises_each_finding_as_its_own_type(skip_env: WorkflowEnvir
     assert tyrell.account.owner_email == "gina@x.example"
     assert tyrell.source == "detector:unlinked-accounts"
 
-@pytest.mark.parametrize(
-    "path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem
-)
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
 async def test_recorded_detector_runs_replay(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
     replayer = Replayer(workflows=[DetectorWorkflow], data_converter=pydantic_data_converter)

@@ -50,8 +50,9 @@ async def test_insufficient_funds_retried_from_the_chat_page(stack: LiveStack) -
     assert status.diagnosis and status.diagnosis.branch == "insufficient_funds"
     assert status.owner == "alice@acme-gtm.example"
 
-    message = await eventually(lambda: stack.messages("#gtm-alerts"),
-                               lambda ms: alert_for(ms, workflow_id) is not None)
+    message = await eventually(
+        lambda: stack.messages("#gtm-alerts"), lambda ms: alert_for(ms, workflow_id) is not None
+    )
     alert = alert_for(message, workflow_id)
     assert alert is not None and has_buttons(alert)
     text = str(alert["blocks"])
@@ -59,15 +60,20 @@ async def test_insufficient_funds_retried_from_the_chat_page(stack: LiveStack) -
     assert "<@U0ALICE>" in text  # the owner, found in Slack by e-mail
     assert f"/invoices/{invoice}" in text and "/hosted/invoices/" in text
     buttons = [e for b in alert["blocks"] if b["type"] == "actions" for e in b["elements"]]
-    assert {b["action_id"] for b in buttons} >= {"canary:retry", "canary:resolve",
-                                                 "canary:dismiss", "canary:snooze"}
+    assert {b["action_id"] for b in buttons} >= {
+        "canary:retry",
+        "canary:resolve",
+        "canary:dismiss",
+        "canary:snooze",
+    }
     assert all(b["value"] == workflow_id for b in buttons)
 
     # Alice retries at once: still insufficient funds. She is told, the case stays open.
     click = await stack.click("U0ALICE", alert, "canary:retry")
     assert click["status"] == 200
-    status = await eventually(lambda: get_status(stack.client, workflow_id),
-                              lambda s: s is not None and s.attempts == 1)
+    status = await eventually(
+        lambda: get_status(stack.client, workflow_id), lambda s: s is not None and s.attempts == 1
+    )
     assert status.state == "awaiting_human"
 
     # The payer opens the card-update link from the message, picks a working card, and
@@ -77,17 +83,22 @@ async def test_insufficient_funds_retried_from_the_chat_page(stack: LiveStack) -
     assert portal, "the message carries the card-update (billing portal) link"
     page = await stack.http.get(portal.group(1))
     assert page.status_code == 200 and "Update payment method" in page.text
-    chosen = await stack.http.post(f"{portal.group(1)}/payment_method",
-                                   data={"payment_method": "pm_card_visa"}, follow_redirects=True)
+    chosen = await stack.http.post(
+        f"{portal.group(1)}/payment_method",
+        data={"payment_method": "pm_card_visa"},
+        follow_redirects=True,
+    )
     assert "ending 4242" in chosen.text
     await stack.click("U0ALICE", alert, "canary:retry")
-    status = await eventually(lambda: get_status(stack.client, workflow_id),
-                              lambda s: s is not None and s.state == "resolved", timeout=30)
+    status = await eventually(
+        lambda: get_status(stack.client, workflow_id),
+        lambda s: s is not None and s.state == "resolved",
+        timeout=30,
+    )
     assert status.outcome == "resolved_by_human"
 
     # What Stripe saw: two pay calls, each with its own key derived from the workflow.
-    pays = await stack.requests(service="stripe", method="POST",
-                                path=f"/v1/invoices/{invoice}/pay")
+    pays = await stack.requests(service="stripe", method="POST", path=f"/v1/invoices/{invoice}/pay")
     keys = [p["idempotency_key"] for p in pays if p["idempotency_key"]]
     canary_keys = [k for k in keys if k.startswith(f"canary/{workflow_id}/")]
     assert len(set(canary_keys)) == 2
@@ -96,8 +107,10 @@ async def test_insufficient_funds_retried_from_the_chat_page(stack: LiveStack) -
     assert invoice_now.status == "paid"
 
     # What Slack saw: the alert updated in place, without buttons, saying who fixed it.
-    final = await eventually(lambda: stack.messages("#gtm-alerts"),
-                             lambda ms: not has_buttons(alert_for(ms, workflow_id) or alert))
+    final = await eventually(
+        lambda: stack.messages("#gtm-alerts"),
+        lambda ms: not has_buttons(alert_for(ms, workflow_id) or alert),
+    )
     final_alert = alert_for(final, workflow_id)
     assert final_alert and "resolved by a person" in str(final_alert["blocks"])
     updates = await stack.requests(service="slack", path="/api/chat.update")
@@ -109,25 +122,36 @@ async def test_paying_on_the_hosted_page_resolves_externally(stack: LiveStack) -
     workflow_id = remediation_id("payment_failed", "invoice", invoice)
     status = await eventually(
         lambda: get_status(stack.client, workflow_id),
-        lambda s: s is not None and s.state == "awaiting_human", timeout=30,
+        lambda s: s is not None and s.state == "awaiting_human",
+        timeout=30,
     )
     assert status.diagnosis and status.diagnosis.branch == "card_needs_update"
     # No automatic retry for an expired card; a card-update link instead.
-    assert not await stack.requests(service="stripe", method="POST",
-                                    path=f"/v1/invoices/{invoice}/pay",
-                                    ) or all(
+    assert not await stack.requests(
+        service="stripe",
+        method="POST",
+        path=f"/v1/invoices/{invoice}/pay",
+    ) or all(
         not (r["idempotency_key"] or "").startswith("canary/")
-        for r in await stack.requests(service="stripe", method="POST",
-                                      path=f"/v1/invoices/{invoice}/pay"))
-    portal = await stack.requests(service="stripe", method="POST",
-                                  path="/v1/billing_portal/sessions")
+        for r in await stack.requests(
+            service="stripe", method="POST", path=f"/v1/invoices/{invoice}/pay"
+        )
+    )
+    portal = await stack.requests(
+        service="stripe", method="POST", path="/v1/billing_portal/sessions"
+    )
     assert any((r["idempotency_key"] or "").startswith(f"canary/{workflow_id}/") for r in portal)
 
-    response = await stack.http.post(f"{stack.sandbox.url}/hosted/invoices/{invoice}/pay",
-                                     data={"payment_method": "pm_card_visa"})
+    response = await stack.http.post(
+        f"{stack.sandbox.url}/hosted/invoices/{invoice}/pay",
+        data={"payment_method": "pm_card_visa"},
+    )
     assert response.status_code in (200, 303)
-    status = await eventually(lambda: get_status(stack.client, workflow_id),
-                              lambda s: s is not None and s.state == "resolved", timeout=30)
+    status = await eventually(
+        lambda: get_status(stack.client, workflow_id),
+        lambda s: s is not None and s.state == "resolved",
+        timeout=30,
+    )
     assert status.outcome == "resolved_externally"
     closed = [e for e in status.timeline if e.kind == "closed"][0]
     assert closed.data["evidence"]["id"] == invoice
@@ -139,14 +163,28 @@ async def test_forged_click_is_refused(stack: LiveStack) -> None:
 
     from tests.helpers import slack_headers
 
-    payload = {"type": "block_actions", "user": {"id": "U0BOB"}, "actions": [
-        {"action_id": "canary:dismiss", "value": "payment_failed:invoice:in_x",
-         "type": "button", "block_id": "b"}]}
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "U0BOB"},
+        "actions": [
+            {
+                "action_id": "canary:dismiss",
+                "value": "payment_failed:invoice:in_x",
+                "type": "button",
+                "block_id": "b",
+            }
+        ],
+    }
     body = f"payload={json.dumps(payload)}".encode()
-    forged = await stack.http.post(f"{stack.gateway_url}/slack/actions", content=body,
-                                   headers=slack_headers(body, "not-the-secret"))
+    forged = await stack.http.post(
+        f"{stack.gateway_url}/slack/actions",
+        content=body,
+        headers=slack_headers(body, "not-the-secret"),
+    )
     assert forged.status_code == 401
     stale = await stack.http.post(
-        f"{stack.gateway_url}/slack/actions", content=body,
-        headers=slack_headers(body, "e2e-slack-signing-secret", int(time.time()) - 3600))
+        f"{stack.gateway_url}/slack/actions",
+        content=body,
+        headers=slack_headers(body, "e2e-slack-signing-secret", int(time.time()) - 3600),
+    )
     assert stale.status_code == 401

@@ -49,14 +49,21 @@ def failed_invoices(client: stripe.StripeClient, count: int, tag: str) -> dict[s
             customer.id, params={"invoice_settings": {"default_payment_method": card.id}}
         )
         invoice = client.v1.invoices.create(
-            params={"customer": customer.id, "auto_advance": False,
-                    "collection_method": "charge_automatically"}
+            params={
+                "customer": customer.id,
+                "auto_advance": False,
+                "collection_method": "charge_automatically",
+            }
         )
         assert invoice.id is not None
         # Over the payment_failed SOP's quiet threshold ($1,000): people are alerted at once.
         client.v1.invoice_items.create(
-            params={"customer": customer.id, "invoice": invoice.id, "amount": 250_000 + n,
-                    "currency": "usd"}
+            params={
+                "customer": customer.id,
+                "invoice": invoice.id,
+                "amount": 250_000 + n,
+                "currency": "usd",
+            }
         )
         client.v1.invoices.finalize_invoice(invoice.id)
         with pytest.raises(stripe.CardError):
@@ -112,15 +119,14 @@ async def test_worker_sigkilled_during_a_burst_of_payment_retries(
         worker = canary_worker(worker_env(live, address), tmp_path / "worker.log").start()
         try:
             tag = uuid.uuid4().hex[:6]
-            making = asyncio.create_task(
-                asyncio.to_thread(failed_invoices, live.stripe, 6, tag)
-            )
+            making = asyncio.create_task(asyncio.to_thread(failed_invoices, live.stripe, 6, tag))
             # Killed while the burst arrives and is diagnosed: once it has started reading Stripe.
-            await eventually(lambda: live.requests(service="stripe", method="GET",
-                                                   path_prefix="/v1/invoices/"),
-                             lambda found: any(r["query"].get("expand[0]") == "customer"
-                                               for r in found),
-                             timeout=60, interval=0.05)
+            await eventually(
+                lambda: live.requests(service="stripe", method="GET", path_prefix="/v1/invoices/"),
+                lambda found: any(r["query"].get("expand[0]") == "customer" for r in found),
+                timeout=60,
+                interval=0.05,
+            )
             worker.kill()
             worker.start()
             invoices = await making
@@ -132,14 +138,24 @@ async def test_worker_sigkilled_during_a_burst_of_payment_retries(
             # retry's outcome is lost with the worker and the step runs again after restart.
             for customer in invoices.values():
                 await asyncio.to_thread(give_working_card, live.stripe, customer)
-            await fault(live, service="stripe", method="POST", path="/v1/invoices/",
-                        passthrough=True, respond_after=4.0, times=len(ids))
+            await fault(
+                live,
+                service="stripe",
+                method="POST",
+                path="/v1/invoices/",
+                passthrough=True,
+                respond_after=4.0,
+                times=len(ids),
+            )
             retries = [asyncio.create_task(retry_as_operator(live.client, w)) for w in ids]
-            await eventually(lambda: live.requests(service="stripe", method="POST",
-                                                   path_prefix="/v1/invoices/"),
-                             lambda found: sum(p["path"].endswith("/pay") for p in found)
-                             >= 2 * len(ids),  # the declines that started it, then the retries
-                             timeout=90, interval=0.05)
+            await eventually(
+                lambda: live.requests(service="stripe", method="POST", path_prefix="/v1/invoices/"),
+                lambda found: (
+                    sum(p["path"].endswith("/pay") for p in found) >= 2 * len(ids)
+                ),  # the declines that started it, then the retries
+                timeout=90,
+                interval=0.05,
+            )
             worker.kill()
             await asyncio.sleep(0.5)
             worker.start()
@@ -196,15 +212,22 @@ async def test_worker_killed_after_posting_the_first_alert_posts_it_once(
         worker = canary_worker(worker_env(live, address), tmp_path / "worker.log").start()
         try:
             # Slack posts the alert, then holds its answer: the task cannot finish.
-            await fault(live, service="slack", path="/api/chat.postMessage",
-                        passthrough=True, respond_after=60.0, times=1)
+            await fault(
+                live,
+                service="slack",
+                path="/api/chat.postMessage",
+                passthrough=True,
+                respond_after=60.0,
+                times=1,
+            )
             made = await asyncio.to_thread(failed_invoices, live.stripe, 1, uuid.uuid4().hex[:6])
             invoice = next(iter(made))
             workflow_id = remediation_id("payment_failed", "invoice", invoice)
 
             async def alerts_posted() -> list[dict[str, Any]]:
                 return [
-                    p for p in await live.requests(service="slack", path="/api/chat.postMessage")
+                    p
+                    for p in await live.requests(service="slack", path="/api/chat.postMessage")
                     if p["status"] == 200
                     and p["body"]["metadata"]["event_payload"]["key"].startswith(f"{workflow_id}/")
                     and p["body"]["metadata"]["event_payload"]["key"].endswith("/alert")
@@ -216,13 +239,16 @@ async def test_worker_killed_after_posting_the_first_alert_posts_it_once(
             cursor = max(e["id"] for e in posted)
             worker.kill()
             worker.start()
-            status = await eventually(lambda: get_status(live.client, workflow_id),
-                                      lambda s: s is not None and s.slack is not None,
-                                      timeout=90)
+            status = await eventually(
+                lambda: get_status(live.client, workflow_id),
+                lambda s: s is not None and s.slack is not None,
+                timeout=90,
+            )
             assert status is not None and status.state == "awaiting_human"
             assert len(await alerts_posted()) == 1, "the alert was not posted twice"
-            looked = await live.requests(service="slack", path="/api/conversations.history",
-                                         since_id=cursor)
+            looked = await live.requests(
+                service="slack", path="/api/conversations.history", since_id=cursor
+            )
             assert looked, "the retried task looked for the alert before posting"
             assert "slack_failed" not in [e.kind for e in status.timeline]
         finally:
@@ -253,7 +279,8 @@ def quick_timers_catalog(path: Path, retry_after: int, escalate_after: int) -> P
 
 async def connect_to(server: DevServer) -> Client:
     return await Client.connect(
-        server.address, data_converter=pydantic_data_converter,
+        server.address,
+        data_converter=pydantic_data_converter,
         interceptors=temporal_interceptors(),
     )
 
@@ -281,8 +308,9 @@ async def test_dev_server_restarted_on_its_database_mid_flight(tmp_path: Path) -
 
             # Open remediations are all there, their story intact, still waiting on people.
             for workflow_id, old in before.items():
-                now = await eventually(lambda w=workflow_id: get_status(client, w),
-                                       lambda s: s is not None, timeout=60)
+                now = await eventually(
+                    lambda w=workflow_id: get_status(client, w), lambda s: s is not None, timeout=60
+                )
                 assert now.state == "awaiting_human"
                 assert [e.kind for e in now.timeline[: len(old.timeline)]] == [
                     e.kind for e in old.timeline
@@ -290,13 +318,16 @@ async def test_dev_server_restarted_on_its_database_mid_flight(tmp_path: Path) -
 
             # A pending approval still works: the owner's click resolves one of them.
             first, *rest = ids
-            message = next(m for m in await live.messages("#gtm-alerts")
-                           if first in str(m.get("blocks")))
+            message = next(
+                m for m in await live.messages("#gtm-alerts") if first in str(m.get("blocks"))
+            )
             click = await live.click("U0ALICE", message, "canary:resolve")
             assert click["status"] == 200
-            closed = await eventually(lambda: get_status(client, first),
-                                      lambda s: s is not None and s.state == "resolved",
-                                      timeout=60)
+            closed = await eventually(
+                lambda: get_status(client, first),
+                lambda s: s is not None and s.state == "resolved",
+                timeout=60,
+            )
             assert closed.outcome == "resolved_by_human"
 
             # Timers set before the restart fire after it: the scheduled retry of the payment
@@ -314,8 +345,11 @@ async def test_dev_server_restarted_on_its_database_mid_flight(tmp_path: Path) -
             # And new detections keep arriving after the restart.
             later = await asyncio.to_thread(failed_invoices, live.stripe, 1, uuid.uuid4().hex[:6])
             new_id = remediation_id("payment_failed", "invoice", next(iter(later)))
-            await eventually(lambda: get_status(client, new_id),
-                             lambda s: s is not None and s.state == "awaiting_human", timeout=60)
+            await eventually(
+                lambda: get_status(client, new_id),
+                lambda s: s is not None and s.state == "awaiting_human",
+                timeout=60,
+            )
             assert worker.alive(), worker.output()[-3000:]
     finally:
         if worker is not None:
@@ -326,13 +360,18 @@ async def test_dev_server_restarted_on_its_database_mid_flight(tmp_path: Path) -
 async def test_late_answers_are_served_after_the_effect(dev_env: WorkflowEnvironment) -> None:
     """The sandbox fault the kill test relies on: the call takes effect, the answer is late."""
     async with live_stack(dev_env.client) as live:
-        await fault(live, service="slack", path="/api/chat.postMessage", passthrough=True,
-                    respond_after=1.5)
+        await fault(
+            live, service="slack", path="/api/chat.postMessage", passthrough=True, respond_after=1.5
+        )
         async with httpx.AsyncClient(timeout=0.5) as quick:
             with pytest.raises(httpx.TimeoutException):
-                await quick.post(f"{live.sandbox.url}/api/chat.postMessage",
-                                 headers={"Authorization": "Bearer xoxb-canary-e2e"},
-                                 json={"channel": "C0GENERAL", "text": "late but posted"})
-        posted = await eventually(lambda: live.messages("#general"),
-                                  lambda ms: any(m["text"] == "late but posted" for m in ms))
+                await quick.post(
+                    f"{live.sandbox.url}/api/chat.postMessage",
+                    headers={"Authorization": "Bearer xoxb-canary-e2e"},
+                    json={"channel": "C0GENERAL", "text": "late but posted"},
+                )
+        posted = await eventually(
+            lambda: live.messages("#general"),
+            lambda ms: any(m["text"] == "late but posted" for m in ms),
+        )
         assert posted

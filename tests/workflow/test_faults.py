@@ -50,8 +50,11 @@ async def stack(dev_env: WorkflowEnvironment) -> AsyncIterator[LiveStack]:
 def customer_with_card(client: stripe.StripeClient, card: str) -> str:
     tag = uuid.uuid4().hex[:8]
     customer = client.v1.customers.create(
-        params={"name": f"Faulty {tag}", "email": f"ap@{tag}.example",
-                "metadata": {**OWNER, "domain": f"{tag}.example"}}
+        params={
+            "name": f"Faulty {tag}",
+            "email": f"ap@{tag}.example",
+            "metadata": {**OWNER, "domain": f"{tag}.example"},
+        }
     )
     method = client.v1.payment_methods.attach(card, params={"customer": customer.id})
     client.v1.customers.update(
@@ -62,8 +65,11 @@ def customer_with_card(client: stripe.StripeClient, card: str) -> str:
 
 def draft_invoice(client: stripe.StripeClient, customer: str) -> str:
     invoice = client.v1.invoices.create(
-        params={"customer": customer, "auto_advance": False,
-                "collection_method": "charge_automatically"}
+        params={
+            "customer": customer,
+            "auto_advance": False,
+            "collection_method": "charge_automatically",
+        }
     )
     assert invoice.id is not None
     client.v1.invoice_items.create(
@@ -87,8 +93,10 @@ async def declined_invoice(live: LiveStack, *faults: dict[str, Any]) -> tuple[st
     )
     invoice = await asyncio.to_thread(draft_invoice, live.stripe, customer)
     for spec in faults:
-        await add_fault(live, **{k: v.format(invoice=invoice) if isinstance(v, str) else v
-                                 for k, v in spec.items()})
+        await add_fault(
+            live,
+            **{k: v.format(invoice=invoice) if isinstance(v, str) else v for k, v in spec.items()},
+        )
     await asyncio.to_thread(decline, live.stripe, invoice)
     return invoice, remediation_id("payment_failed", "invoice", invoice)
 
@@ -131,14 +139,25 @@ async def test_duplicate_storm_makes_one_remediation_and_counts_each_attempt_onc
     stack: LiveStack,
 ) -> None:
     invoice, workflow_id = await declined_invoice(stack)
+
     # The invoice's failure as the sandbox's Stripe sent it to the gateway.
     def failure(deliveries: list[dict[str, Any]]) -> dict[str, Any] | None:
-        return next((d["payload"] for d in deliveries if d["type"] == "invoice.payment_failed"
-                     and d["payload"]["data"]["object"]["id"] == invoice), None)
+        return next(
+            (
+                d["payload"]
+                for d in deliveries
+                if d["type"] == "invoice.payment_failed"
+                and d["payload"]["data"]["object"]["id"] == invoice
+            ),
+            None,
+        )
 
-    original = failure(await eventually(
-        lambda: stack.sandbox_get("/_sandbox/stripe/deliveries"), lambda d: failure(d) is not None
-    ))
+    original = failure(
+        await eventually(
+            lambda: stack.sandbox_get("/_sandbox/stripe/deliveries"),
+            lambda d: failure(d) is not None,
+        )
+    )
     assert original is not None
     body = json.dumps(original, indent=2).encode()
 
@@ -154,9 +173,12 @@ async def test_duplicate_storm_makes_one_remediation_and_counts_each_attempt_onc
 
     async def deliver(payload: bytes) -> Any:
         return await stack.http.post(
-            f"{stack.gateway_url}/webhooks/stripe", content=payload,
-            headers={"Content-Type": "application/json; charset=utf-8",
-                     "Stripe-Signature": stripe_signature(payload, WEBHOOK_SECRET)},
+            f"{stack.gateway_url}/webhooks/stripe",
+            content=payload,
+            headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "Stripe-Signature": stripe_signature(payload, WEBHOOK_SECRET),
+            },
         )
 
     answers = await asyncio.gather(*(deliver(p) for p in [body] * 100 + others))
@@ -166,16 +188,22 @@ async def test_duplicate_storm_makes_one_remediation_and_counts_each_attempt_onc
     # The sandbox's own deliveries (invoice.payment_failed, charge.failed,
     # payment_intent.payment_failed of the first decline) and the hundred copies are one
     # attempt; the 49 others are one occurrence each.
-    status = await eventually(lambda: get_status(stack.client, workflow_id),
-                              lambda s: s is not None and s.occurrences >= 50, timeout=60)
+    status = await eventually(
+        lambda: get_status(stack.client, workflow_id),
+        lambda s: s is not None and s.occurrences >= 50,
+        timeout=60,
+    )
     await asyncio.sleep(1.0)  # anything still in flight would show up now
     status = await get_status(stack.client, workflow_id)
     assert status is not None and status.occurrences == 50
     assert kinds(status).count("occurrence") == 49
     runs = [e async for e in stack.client.list_workflows(f"WorkflowId = '{workflow_id}'")]
     assert len(runs) == 1
-    alerts = [m for m in await stack.messages("#gtm-alerts")
-              if m.get("thread_ts") in (None, m["ts"]) and f"/{invoice}" in str(m.get("blocks"))]
+    alerts = [
+        m
+        for m in await stack.messages("#gtm-alerts")
+        if m.get("thread_ts") in (None, m["ts"]) and f"/{invoice}" in str(m.get("blocks"))
+    ]
     assert len(alerts) == 1, "one alert, updated in place, however many deliveries"
 
 
@@ -186,8 +214,13 @@ async def test_stripe_500_then_429_are_retried_after_retry_after(stack: LiveStac
     invoice, workflow_id = await declined_invoice(
         stack,
         {"service": "stripe", "method": "GET", "path": "/v1/invoices/{invoice}", "status": 500},
-        {"service": "stripe", "method": "GET", "path": "/v1/invoices/{invoice}", "status": 429,
-         "retry_after": 4},
+        {
+            "service": "stripe",
+            "method": "GET",
+            "path": "/v1/invoices/{invoice}",
+            "status": 429,
+            "retry_after": 4,
+        },
     )
     status = await waiting_for_a_person(stack, workflow_id)
     reads = await stack.requests(service="stripe", method="GET", path=f"/v1/invoices/{invoice}")
@@ -212,18 +245,27 @@ async def test_slack_429_and_500_on_the_alert_are_retried_and_post_it_once(
         {"service": "slack", "path": "/api/chat.postMessage", "status": 500},
     )
     status = await waiting_for_a_person(stack, workflow_id)
-    posts = [e for e in await stack.requests(service="slack", path="/api/chat.postMessage",
-                                             since_id=cursor)]
+    posts = [
+        e
+        for e in await stack.requests(
+            service="slack", path="/api/chat.postMessage", since_id=cursor
+        )
+    ]
     assert [(p["status"], p["fault"]) for p in posts[:3]] == [
-        (429, True), (500, True), (200, False)
+        (429, True),
+        (500, True),
+        (200, False),
     ]
     retry_after, backoff = gaps(posts[:3])
     assert retry_after >= 2.9  # Retry-After: 3, where the policy alone would wait 1 s
     assert backoff >= 1.9  # then the policy's doubled backoff
     assert posts[2]["body"]["metadata"]["event_payload"]["key"].startswith(f"{workflow_id}/")
     assert "slack_failed" not in kinds(status)
-    alerts = [m for m in await stack.messages("#gtm-alerts")
-              if m.get("thread_ts") in (None, m["ts"]) and f"/{invoice}" in str(m.get("blocks"))]
+    alerts = [
+        m
+        for m in await stack.messages("#gtm-alerts")
+        if m.get("thread_ts") in (None, m["ts"]) and f"/{invoice}" in str(m.get("blocks"))
+    ]
     assert len(alerts) == 1
 
 
@@ -239,8 +281,13 @@ async def test_a_failed_first_thread_reply_is_retried_without_a_second_alert(
     invoice, workflow_id = await declined_invoice(
         stack,
         # Refused in the investigation, then by the workflow (a 400 is not retried).
-        {"service": "stripe", "method": "POST", "path": "/v1/billing_portal/sessions",
-         "status": 400, "times": 2},
+        {
+            "service": "stripe",
+            "method": "POST",
+            "path": "/v1/billing_portal/sessions",
+            "status": 400,
+            "times": 2,
+        },
         {"service": "slack", "path": "/api/chat.postMessage", "status": 500, "skip": 1},
     )
     status = await waiting_for_a_person(stack, workflow_id)
@@ -248,8 +295,8 @@ async def test_a_failed_first_thread_reply_is_retried_without_a_second_alert(
     keys = [
         (p["status"], p["body"]["metadata"]["event_payload"]["key"].split("/", 2)[2])
         for p in posts
-        if p["status"] == 200 and p["body"]["metadata"]["event_payload"]["key"].startswith(
-            f"{workflow_id}/")
+        if p["status"] == 200
+        and p["body"]["metadata"]["event_payload"]["key"].startswith(f"{workflow_id}/")
     ]
     assert [p["status"] for p in posts[:3]] == [200, 500, 200]
     assert keys[:2] == [(200, "alert"), (200, "thread/1")]
@@ -311,7 +358,9 @@ async def test_a_retried_alert_finds_its_posted_reply_and_posts_nothing(
     again = await env.run(activities.post_slack, message)
     after = await stack.requests(service="slack", path="/api/chat.postMessage")
     assert (again.ts, again.thread_ts, again.permalink) == (
-        first.ts, first.thread_ts, first.permalink
+        first.ts,
+        first.thread_ts,
+        first.permalink,
     )
     assert len(after) == len(before), "the retry posted nothing"
     cursor = max(e["id"] for e in before)
@@ -331,8 +380,11 @@ async def test_the_invoice_lookup_reads_its_customer_payments_and_payment_intent
     before = await stack.requests(service="stripe")
     cursor = max(e["id"] for e in before)
     detection = Detection(
-        source="stripe", type="payment_failed", subject={"kind": "invoice", "id": invoice},
-        message="Invoice payment failed", facts={"event_type": "invoice.payment_failed"},
+        source="stripe",
+        type="payment_failed",
+        subject={"kind": "invoice", "id": invoice},
+        message="Invoice payment failed",
+        facts={"event_type": "invoice.payment_failed"},
     )
     found = await ActivityEnvironment().run(
         InvestigationActivities(Services(stack.settings)).enrich,
@@ -352,9 +404,7 @@ async def test_the_invoice_lookup_reads_its_customer_payments_and_payment_intent
     ]
     assert calls[0]["query"] == {"expand[0]": "customer", "expand[1]": "payments"}
     assert {c["headers"]["stripe-version"] for c in calls} == {STRIPE_API_VERSION}
-    customer = await asyncio.to_thread(
-        live_customer, stack, found.account.stripe_customer_id
-    )
+    customer = await asyncio.to_thread(live_customer, stack, found.account.stripe_customer_id)
     assert found.account.domain == customer["email"].split("@")[1]
     assert "customer_email" not in found.facts  # the domain is kept, the address is not
 
@@ -363,8 +413,12 @@ async def test_salesforce_500_and_429_are_retried(stack: LiveStack) -> None:
     created = await stack.http.post(
         f"{stack.sandbox.url}/services/data/v59.0/sobjects/Opportunity",
         headers={"Authorization": "Bearer 00DSANDBOX!e2e-session"},
-        json={"Name": f"Fault tolerance {uuid.uuid4().hex[:6]}", "CloseDate": "2026-12-31",
-              "StageName": "Proposal/Price Quote", "Amount": 12000},
+        json={
+            "Name": f"Fault tolerance {uuid.uuid4().hex[:6]}",
+            "CloseDate": "2026-12-31",
+            "StageName": "Proposal/Price Quote",
+            "Amount": 12000,
+        },
     )
     assert created.status_code == 201, created.text
     opportunity = created.json()["id"]
@@ -374,15 +428,19 @@ async def test_salesforce_500_and_429_are_retried(stack: LiveStack) -> None:
     accepted = await stack.http.post(
         f"{stack.gateway_url}/api/detections",
         headers={"Authorization": f"Bearer {API_TOKEN}"},
-        json={"type": "stage_mismatch", "source": "pandadoc",
-              "subject": {"kind": "opportunity", "id": opportunity},
-              "message": "Contract signed in PandaDoc"},
+        json={
+            "type": "stage_mismatch",
+            "source": "pandadoc",
+            "subject": {"kind": "opportunity", "id": opportunity},
+            "message": "Contract signed in PandaDoc",
+        },
     )
     assert accepted.status_code == 202, accepted.text
     workflow_id = accepted.json()["workflow_id"]
     status = await eventually(
         lambda: get_status(stack.client, workflow_id),
-        lambda s: s is not None and s.diagnosis is not None, timeout=60,
+        lambda s: s is not None and s.diagnosis is not None,
+        timeout=60,
     )
     reads = await stack.requests(service="salesforce", path_prefix=query)
     assert [r["status"] for r in reads[:3]] == [500, 429, 200]
@@ -399,23 +457,37 @@ async def test_salesforce_request_limit_and_row_lock_are_retried(stack: LiveStac
     created = await stack.http.post(
         f"{stack.sandbox.url}/services/data/v59.0/sobjects/Opportunity",
         headers={"Authorization": "Bearer 00DSANDBOX!e2e-session"},
-        json={"Name": f"Busy org {uuid.uuid4().hex[:6]}", "CloseDate": "2026-12-31",
-              "StageName": "Negotiation/Review", "Amount": 12000, "Contract_Signed__c": True},
+        json={
+            "Name": f"Busy org {uuid.uuid4().hex[:6]}",
+            "CloseDate": "2026-12-31",
+            "StageName": "Negotiation/Review",
+            "Amount": 12000,
+            "Contract_Signed__c": True,
+        },
     )
     assert created.status_code == 201, created.text
     opportunity = created.json()["id"]
     query = "/services/data/v59.0/query"
     record = f"/services/data/v59.0/sobjects/Opportunity/{opportunity}"
     await add_fault(stack, service="salesforce", path=query, status=403)
-    await add_fault(stack, service="salesforce", path=record, method="PATCH", status=400,
-                    error_code="UNABLE_TO_LOCK_ROW")
+    await add_fault(
+        stack,
+        service="salesforce",
+        path=record,
+        method="PATCH",
+        status=400,
+        error_code="UNABLE_TO_LOCK_ROW",
+    )
     accepted = await stack.http.post(
         f"{stack.gateway_url}/api/detections",
         headers={"Authorization": f"Bearer {API_TOKEN}"},
-        json={"type": "stage_mismatch", "source": "pandadoc",
-              "subject": {"kind": "opportunity", "id": opportunity},
-              "facts": {"signal": "contract_signed"},
-              "message": "Contract signed in PandaDoc"},
+        json={
+            "type": "stage_mismatch",
+            "source": "pandadoc",
+            "subject": {"kind": "opportunity", "id": opportunity},
+            "facts": {"signal": "contract_signed"},
+            "message": "Contract signed in PandaDoc",
+        },
     )
     assert accepted.status_code == 202, accepted.text
     workflow_id = accepted.json()["workflow_id"]
@@ -430,13 +502,15 @@ async def test_salesforce_request_limit_and_row_lock_are_retried(stack: LiveStac
     assert status.diagnosis is not None and status.diagnosis.branch == "ready_to_close"
 
     answer = await take_action(
-        stack.client, workflow_id,
+        stack.client,
+        workflow_id,
         ActionRequest(action="approve", user="U0DAN", member_of=["revops"]),
     )
     assert answer.accepted, answer
     status = await eventually(
         lambda: get_status(stack.client, workflow_id),
-        lambda s: s is not None and s.outcome is not None, timeout=60,
+        lambda s: s is not None and s.outcome is not None,
+        timeout=60,
     )
     assert status.outcome == "resolved_by_human", kinds(status)
     writes = await stack.requests(service="salesforce", method="PATCH", path=record)
@@ -454,19 +528,33 @@ async def test_a_failed_opportunity_lookup_says_so_and_offers_no_approval(
     created = await stack.http.post(
         f"{stack.sandbox.url}/services/data/v59.0/sobjects/Opportunity",
         headers={"Authorization": "Bearer 00DSANDBOX!e2e-session"},
-        json={"Name": f"Unreadable {uuid.uuid4().hex[:6]}", "CloseDate": "2026-12-31",
-              "StageName": "Negotiation/Review", "Contract_Signed__c": True},
+        json={
+            "Name": f"Unreadable {uuid.uuid4().hex[:6]}",
+            "CloseDate": "2026-12-31",
+            "StageName": "Negotiation/Review",
+            "Contract_Signed__c": True,
+        },
     )
     assert created.status_code == 201, created.text
     opportunity = created.json()["id"]
-    await add_fault(stack, service="salesforce", path="/services/data/v59.0/query", status=403,
-                    error_code="INSUFFICIENT_ACCESS_OR_READONLY", times=None)
+    await add_fault(
+        stack,
+        service="salesforce",
+        path="/services/data/v59.0/query",
+        status=403,
+        error_code="INSUFFICIENT_ACCESS_OR_READONLY",
+        times=None,
+    )
     accepted = await stack.http.post(
         f"{stack.gateway_url}/api/detections",
         headers={"Authorization": f"Bearer {API_TOKEN}"},
-        json={"type": "stage_mismatch", "source": "pandadoc",
-              "subject": {"kind": "opportunity", "id": opportunity},
-              "facts": {"signal": "contract_signed"}, "message": "Contract signed in PandaDoc"},
+        json={
+            "type": "stage_mismatch",
+            "source": "pandadoc",
+            "subject": {"kind": "opportunity", "id": opportunity},
+            "facts": {"signal": "contract_signed"},
+            "message": "Contract signed in PandaDoc",
+        },
     )
     assert accepted.status_code == 202, accepted.text
     workflow_id = accepted.json()["workflow_id"]
@@ -481,19 +569,27 @@ async def test_a_failed_opportunity_lookup_says_so_and_offers_no_approval(
     shown = json.dumps(alert["blocks"])
     assert f"Could not check opportunity {opportunity} in Salesforce" in shown
     assert "could not check it in Salesforce" in shown and "(unknown)" not in shown
-    buttons = [e["action_id"] for b in alert["blocks"] for e in b.get("elements", [])
-               if e.get("type") == "button"]
+    buttons = [
+        e["action_id"]
+        for b in alert["blocks"]
+        for e in b.get("elements", [])
+        if e.get("type") == "button"
+    ]
     assert buttons == ["canary:resolve", "canary:snooze", "canary:dismiss"]
     replies = await eventually(
         lambda: stack.messages("#gtm-alerts"),
-        lambda found: any(m.get("thread_ts") == alert["ts"] and m["ts"] != alert["ts"]
-                          and "Could not look up salesforce.opportunity" in str(m)
-                          for m in found),
+        lambda found: any(
+            m.get("thread_ts") == alert["ts"]
+            and m["ts"] != alert["ts"]
+            and "Could not look up salesforce.opportunity" in str(m)
+            for m in found
+        ),
         timeout=30,
     )
     assert replies
     refused = await take_action(
-        stack.client, workflow_id,
+        stack.client,
+        workflow_id,
         ActionRequest(action="approve", user="U0DAN", member_of=["revops"]),
     )
     assert not refused.accepted
@@ -503,8 +599,7 @@ async def test_a_failed_opportunity_lookup_says_so_and_offers_no_approval(
 async def test_malformed_answers_are_retried_not_taken_as_refusals(stack: LiveStack) -> None:
     invoice, workflow_id = await declined_invoice(
         stack,
-        {"service": "stripe", "method": "GET", "path": "/v1/invoices/{invoice}",
-         "malformed": True},
+        {"service": "stripe", "method": "GET", "path": "/v1/invoices/{invoice}", "malformed": True},
         {"service": "slack", "path": "/api/chat.postMessage", "malformed": True},
     )
     status = await waiting_for_a_person(stack, workflow_id)
@@ -517,15 +612,21 @@ async def test_malformed_answers_are_retried_not_taken_as_refusals(stack: LiveSt
     assert status.owner == "alice@acme-gtm.example"  # read from the customer on the retry
     # Slack's answer to the alert came back garbled: a failure to retry, not a refusal.
     posts = [
-        p for p in await stack.requests(service="slack", path="/api/chat.postMessage")
-        if p["fault"] or str((p["body"].get("metadata") or {}).get("event_payload", {})
-                             .get("key", "")).startswith(f"{workflow_id}/")
+        p
+        for p in await stack.requests(service="slack", path="/api/chat.postMessage")
+        if p["fault"]
+        or str(
+            (p["body"].get("metadata") or {}).get("event_payload", {}).get("key", "")
+        ).startswith(f"{workflow_id}/")
     ]
     assert [p["fault"] for p in posts[:2]] == [True, False]
     assert "slack_failed" not in kinds(status)
     assert status.slack is not None and status.slack.permalink
-    alerts = [m for m in await stack.messages("#gtm-alerts")
-              if m.get("thread_ts") in (None, m["ts"]) and f"/{invoice}" in str(m.get("blocks"))]
+    alerts = [
+        m
+        for m in await stack.messages("#gtm-alerts")
+        if m.get("thread_ts") in (None, m["ts"]) and f"/{invoice}" in str(m.get("blocks"))
+    ]
     assert len(alerts) == 1
 
 
@@ -534,13 +635,19 @@ async def test_a_step_that_times_out_is_retried_under_the_same_key(stack: LiveSt
     # with the same idempotency key, and the slow first call turns into a replay.
     invoice, workflow_id = await declined_invoice(
         stack,
-        {"service": "stripe", "method": "POST", "path": "/v1/billing_portal/sessions",
-         "delay": 5, "passthrough": True},
+        {
+            "service": "stripe",
+            "method": "POST",
+            "path": "/v1/billing_portal/sessions",
+            "delay": 5,
+            "passthrough": True,
+        },
     )
     status = await waiting_for_a_person(stack, workflow_id)
     sessions = await eventually(
         lambda: stack.requests(service="stripe", path="/v1/billing_portal/sessions"),
-        lambda found: len(found) >= 2, timeout=30,
+        lambda found: len(found) >= 2,
+        timeout=30,
     )
     keys = {s["idempotency_key"] for s in sessions}
     assert len(keys) == 1 and next(iter(keys)).startswith(f"canary/{workflow_id}/")
@@ -576,22 +683,32 @@ async def test_permanent_refusals_are_not_retried_and_are_put_to_a_person(
 
     # A person retries while the card still declines: one call, the decline on the record,
     # the remediation still open and the alert saying so.
-    result = await take_action(stack.client, workflow_id,
-                               ActionRequest(action="retry", user="ops", source="cli"))
+    result = await take_action(
+        stack.client, workflow_id, ActionRequest(action="retry", user="ops", source="cli")
+    )
     assert result.accepted
-    status = await eventually(lambda: get_status(stack.client, workflow_id),
-                              lambda s: s is not None and "step_failed" in kinds(s))
-    pays = [p for p in await stack.requests(service="stripe", method="POST",
-                                            path=f"/v1/invoices/{invoice}/pay")
-            if (p["idempotency_key"] or "").startswith("canary/")]
+    status = await eventually(
+        lambda: get_status(stack.client, workflow_id),
+        lambda s: s is not None and "step_failed" in kinds(s),
+    )
+    pays = [
+        p
+        for p in await stack.requests(
+            service="stripe", method="POST", path=f"/v1/invoices/{invoice}/pay"
+        )
+        if (p["idempotency_key"] or "").startswith("canary/")
+    ]
     assert [p["status"] for p in pays] == [402]
     declined = next(e for e in status.timeline if e.kind == "step_failed")
     assert "insufficient_funds" in declined.text
     assert status.state == "awaiting_human" and status.outcome is None
     alert = await eventually(
         lambda: stack.messages("#gtm-alerts"),
-        lambda ms: any(f"/{invoice}" in str(m.get("blocks")) and "declined" in str(m.get("blocks"))
-                       for m in ms if m.get("thread_ts") in (None, m["ts"])),
+        lambda ms: any(
+            f"/{invoice}" in str(m.get("blocks")) and "declined" in str(m.get("blocks"))
+            for m in ms
+            if m.get("thread_ts") in (None, m["ts"])
+        ),
     )
     assert alert
 
@@ -600,12 +717,15 @@ async def test_permanent_refusals_are_not_retried_and_are_put_to_a_person(
 
 
 def test_stripe_answers_map_to_retry_or_refusal() -> None:
-    in_flight = stripe.IdempotencyError("another request with this key is in progress",
-                                        http_status=409)
+    in_flight = stripe.IdempotencyError(
+        "another request with this key is in progress", http_status=409
+    )
     reused = stripe.IdempotencyError("key reused with other parameters", http_status=400)
-    unreadable = stripe.APIError("Invalid response body from API: {\"trunc", http_status=200)
+    unreadable = stripe.APIError('Invalid response body from API: {"trunc', http_status=200)
     assert isinstance(_translate(in_flight), TransientError)
     assert isinstance(_translate(reused), PermanentError)
     assert isinstance(_translate(unreadable), TransientError)
-    assert isinstance(_translate(stripe.InvalidRequestError("No such invoice", "id",
-                                                            http_status=404)), PermanentError)
+    assert isinstance(
+        _translate(stripe.InvalidRequestError("No such invoice", "id", http_status=404)),
+        PermanentError,
+    )

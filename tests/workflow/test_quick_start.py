@@ -51,23 +51,33 @@ def detection(subject: str) -> Detection:
         source="stripe",
         type="payment_failed",
         subject={"kind": "invoice", "id": subject},
-        account={"name": "Globex", "stripe_customer_id": "cus_1",
-                 "owner_email": "alice@acme-gtm.example"},
+        account={
+            "name": "Globex",
+            "stripe_customer_id": "cus_1",
+            "owner_email": "alice@acme-gtm.example",
+        },
         message="Your card was declined.",
         facts={"event_type": "invoice.payment_failed", "decline_code": "insufficient_funds"},
     )
 
 
-async def run_until_alerted(env: WorkflowEnvironment, fake: FakeServices, subject: str,
-                            activities: list[Any] | None = None) -> RemediationStatus:
+async def run_until_alerted(
+    env: WorkflowEnvironment, fake: FakeServices, subject: str, activities: list[Any] | None = None
+) -> RemediationStatus:
     queue = f"q-{uuid.uuid4().hex[:6]}"
-    async with Worker(env.client, task_queue=queue, workflows=[RemediationWorkflow],
-                      activities=activities or fake.all()):
+    async with Worker(
+        env.client,
+        task_queue=queue,
+        workflows=[RemediationWorkflow],
+        activities=activities or fake.all(),
+    ):
         handle = await env.client.start_workflow(
             RemediationWorkflow.run,
-            RemediationInput(detection=detection(subject),
-                             config=RemediationConfig(search_attributes=False)),
-            id=f"payment_failed:invoice:{subject}", task_queue=queue,
+            RemediationInput(
+                detection=detection(subject), config=RemediationConfig(search_attributes=False)
+            ),
+            id=f"payment_failed:invoice:{subject}",
+            task_queue=queue,
         )
         status = await eventually(
             lambda: handle.query(RemediationWorkflow.status),
@@ -140,7 +150,8 @@ async def test_the_investigation_prepares_the_alerts_links(
     assert status.diagnosis is not None
     leading = status.diagnosis.leading_preparations()
     assert [s.action for s in leading] == [
-        "stripe.hosted_invoice_link", "stripe.billing_portal_link"
+        "stripe.hosted_invoice_link",
+        "stripe.billing_portal_link",
     ]
     # Each step ran under its first key: the invoice page once (in the investigation), the
     # portal link twice (refused there, then run by the workflow).
@@ -164,8 +175,9 @@ async def alerted_history(
     history once it waits for people, and its search attributes then."""
     fake = FakeServices()
     queue = f"q-{uuid.uuid4().hex[:6]}"
-    async with Worker(env.client, task_queue=queue, workflows=[RemediationWorkflow],
-                      activities=fake.all()):
+    async with Worker(
+        env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()
+    ):
         handle = await start(queue)
         await eventually(
             lambda: handle.query(RemediationWorkflow.status),
@@ -181,8 +193,9 @@ def upserts_before_alert(events: list[Any]) -> list[set[str]]:
     """The search attributes of each of Canary's upserts before the alert (the SDK's own
     TemporalChangeVersion upserts left out), checking the alert went out from the first task."""
     alert = next(i for i, e in enumerate(events) if _local_activity(e) == "canary.post_slack")
-    assert not any(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-                   for e in events[:alert]), "the alert goes out from the first workflow task"
+    assert not any(
+        e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED for e in events[:alert]
+    ), "the alert goes out from the first workflow task"
     assert events[alert + 1].event_type == EventType.EVENT_TYPE_TIMER_STARTED, (
         "then it waits for people, in the same task"
     )
@@ -205,8 +218,10 @@ async def test_search_attributes_learnt_on_the_way_are_upserted_once(
 
     async def start(queue: str) -> WorkflowHandle[Any, Any]:
         return await dev_env.client.start_workflow(
-            RemediationWorkflow.run, RemediationInput(detection=detection(subject)),
-            id=f"payment_failed:invoice:{subject}", task_queue=queue,
+            RemediationWorkflow.run,
+            RemediationInput(detection=detection(subject)),
+            id=f"payment_failed:invoice:{subject}",
+            task_queue=queue,
         )
 
     events, attributes = await alerted_history(dev_env, start)

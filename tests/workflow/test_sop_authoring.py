@@ -61,13 +61,22 @@ def test_the_guide_shows_the_tested_files() -> None:
 def test_the_guide_has_every_field_of_the_schema() -> None:
     guide = GUIDE.read_text()
     tables: list[type[BaseModel]] = [
-        Catalog, Sop, Message, Branch, Step, HumanAction, Permission, LinkTemplate,
-        EscalationStep, Resolution, Alerting,
+        Catalog,
+        Sop,
+        Message,
+        Branch,
+        Step,
+        HumanAction,
+        Permission,
+        LinkTemplate,
+        EscalationStep,
+        Resolution,
+        Alerting,
     ]
     for model in tables:
         for name, field in model.model_fields.items():
             assert f"\n| `{field.alias or name}` |" in guide, f"{model.__name__}.{name}"
-    rules = guide[guide.index("\n### Rules\n"):]
+    rules = guide[guide.index("\n### Rules\n") :]
     for name, field in Rule.model_fields.items():
         assert f"{field.alias or name}:" in rules, f"Rule.{name}"
 
@@ -87,7 +96,9 @@ def test_the_example_diagnoses_offline() -> None:
     named = Detection.model_validate(example_detection())
     found = diagnose(named, plan(named, catalog), catalog)
     assert (found.error_type, found.branch, found.severity) == (
-        "subscription_canceled", "customer_requested", "high"
+        "subscription_canceled",
+        "customer_requested",
+        "high",
     )
     assert [s.action for s in found.automated] == ["slack.notify_channel"]
     assert [a.id for a in found.actions] == ["acknowledge", "snooze", "dismiss"]

@@ -42,15 +42,16 @@ async def test_one_declined_invoice_payment_is_one_remediation_and_a_retry_resol
     # The three events as the sandbox delivered them, in today's version.
     deliveries = await eventually(
         lambda: stack.sandbox_get("/_sandbox/stripe/deliveries"),
-        lambda found: {"charge.failed", "payment_intent.payment_failed",
-                       "invoice.payment_failed"} <= {d["type"] for d in found},
+        lambda found: (
+            {"charge.failed", "payment_intent.payment_failed", "invoice.payment_failed"}
+            <= {d["type"] for d in found}
+        ),
     )
     assert {d["api_version"] for d in deliveries} == {"2026-10-28.endive"}
     # The payment intent's and the charge's failures are routed, to the invoice's remediation.
     routed = await eventually(
         lambda: workflows(stack, "PaymentAttemptWorkflow"),
-        lambda found: bool(found)
-        and all(s == WorkflowExecutionStatus.COMPLETED for _, s in found),
+        lambda found: bool(found) and all(s == WorkflowExecutionStatus.COMPLETED for _, s in found),
     )
     for routing_id, _ in routed:
         handle = stack.client.get_workflow_handle(routing_id, result_type=RoutedAttempt)
@@ -65,8 +66,11 @@ async def test_one_declined_invoice_payment_is_one_remediation_and_a_retry_resol
     assert status.diagnosis and status.diagnosis.branch == "insufficient_funds"
     assert status.occurrences == 1, "the invoice's, the payment intent's and the charge's "
     "failures are one attempt"
-    remediations = [w for w, _ in await workflows(stack, "RemediationWorkflow")
-                    if invoice in w or "payment_intent" in w or ":charge:" in w]
+    remediations = [
+        w
+        for w, _ in await workflows(stack, "RemediationWorkflow")
+        if invoice in w or "payment_intent" in w or ":charge:" in w
+    ]
     assert remediations == [workflow_id]
     alerts = [m for m in await stack.messages("#gtm-alerts") if workflow_id in str(m)]
     assert len(alerts) == 1
@@ -79,8 +83,11 @@ async def test_one_declined_invoice_payment_is_one_remediation_and_a_retry_resol
     stack.stripe.v1.customers.update(
         customer, params={"invoice_settings": {"default_payment_method": card.id}}
     )
-    status = await eventually(lambda: get_status(stack.client, workflow_id),
-                              lambda s: s is not None and s.state == "resolved", timeout=30)
+    status = await eventually(
+        lambda: get_status(stack.client, workflow_id),
+        lambda s: s is not None and s.state == "resolved",
+        timeout=30,
+    )
     assert status.outcome == "auto_resolved" and status.recovered_by == "card_update_retry"
     assert "Recovered after a card update" in [e.text for e in status.timeline]
     assert stack.stripe.v1.invoices.retrieve(invoice).status == "paid"

@@ -107,7 +107,8 @@ class StripeActivities:
             source="stripe",
             event_id=request.event_id,
             occurred_at=request.occurred_at,
-            evidence={"customer": request.customer_id},
+            evidence={"customer": request.customer_id}
+            | ({"payment_method": request.payment_method_id} if request.payment_method_id else {}),
         )
         told: list[str] = []
         for invoice in invoices:

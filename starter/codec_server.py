@@ -67,8 +67,6 @@ def ui_origin(ui_url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-
-
 def require_token(request: Request, credentials: BearerDep) -> None:
     """The codec endpoints take the server's token, as a bearer token or as the cookie of a
     browser signed in at /session; anything else is a 401."""

@@ -106,12 +106,18 @@ async def route_card_update(
     settings: Settings,
     search_attributes: bool = True,
     occurred_at: datetime | None = None,
+    payment_method_id: str | None = None,
 ) -> str:
     """Hand a customer's new card to the worker, which tells the remediations of their open
     invoices (``CardUpdateWorkflow``); the id of the workflow that does. One per event."""
     handle = await client.start_workflow(
         CardUpdateWorkflow.run,
-        CardUpdateInput(customer_id=customer_id, event_id=event_id, occurred_at=occurred_at),
+        CardUpdateInput(
+            customer_id=customer_id,
+            event_id=event_id,
+            occurred_at=occurred_at,
+            payment_method_id=payment_method_id,
+        ),
         id=f"card-update:{event_id or customer_id}",
         task_queue=settings.task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,

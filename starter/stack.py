@@ -246,9 +246,7 @@ class Stack:
 
     def check_ports(self) -> None:
         wanted = {
-            name: port
-            for name, port in vars(self.ports).items()
-            if name != "codec" or self.encrypt
+            name: port for name, port in vars(self.ports).items() if name != "codec" or self.encrypt
         }
         taken = [f"{name} {port}" for name, port in wanted.items() if not port_free(port)]
         if taken:

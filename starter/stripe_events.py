@@ -22,8 +22,9 @@ Stripe's invoice payments (``canary.invoice_of_payment_intent``).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
+from canary import ids
 from canary.adapters.stripe_adapter import format_amount
 from canary.adapters.stripe_shapes import charge_of_invoice, invoice_of, names_invoice, object_id
 from canary.models import AccountRef, Detection, ExternalEvent, Subject
@@ -331,17 +332,30 @@ def event_time(event: dict[str, Any]) -> datetime:
     return _when(event)
 
 
-def card_change_from_event(event: dict[str, Any]) -> str | None:
-    """The Stripe customer a new card is for: ``payment_method.attached``, or
-    ``customer.updated`` whose previous attributes show the default payment method changed.
-    Their failed invoices' remediations retry on it (``CardUpdateWorkflow``)."""
+class CardChange(NamedTuple):
+    """A Stripe customer's new card: whose, and which payment method (when Stripe names it)."""
+
+    customer_id: str
+    payment_method_id: str | None
+
+
+def card_change_from_event(event: dict[str, Any]) -> CardChange | None:
+    """The new card of ``payment_method.attached``, or of ``customer.updated`` whose previous
+    attributes show the default payment method changed. The customer's failed invoices'
+    remediations retry on it (``CardUpdateWorkflow``), once per payment method: Stripe sends
+    both events for one card made the default."""
     kind = event.get("type")
     data = event.get("data") or {}
     obj: dict[str, Any] = data.get("object") or {}
+    customer, card = None, None
     if kind == "payment_method.attached":
-        return object_id(obj.get("customer"))
-    if kind == "customer.updated":
+        customer, card = object_id(obj.get("customer")), object_id(obj.get("id"))
+    elif kind == "customer.updated":
         previous = (data.get("previous_attributes") or {}).get("invoice_settings") or {}
         if isinstance(previous, dict) and "default_payment_method" in previous:
-            return object_id(obj.get("id"))
-    return None
+            settings = obj.get("invoice_settings") or {}
+            customer = object_id(obj.get("id"))
+            card = object_id(settings.get("default_payment_method"))
+    if not customer:
+        return None
+    return CardChange(customer, card if card and ids.is_stripe_id(card, "payment_method") else None)

@@ -50,6 +50,9 @@ class CardUpdateInput(BaseModel):
         description="When Stripe says the card changed: a card from before a failure "
         "is not news to it.",
     )
+    payment_method_id: str | None = Field(
+        None, description="The new card, when Stripe names it: each card is retried once."
+    )
 
 
 class CardUpdateRouted(BaseModel):

@@ -113,6 +113,11 @@ class RemediationState(PaymentRecovery):
     card_updated_at: datetime | None = Field(
         None, description="A new card was reported and its retry is still to run."
     )
+    cards_retried: list[str] = Field(
+        default_factory=list,
+        description="The payment methods a new-card retry was made (or is due) on: Stripe "
+        "reports one card change twice (attached, then made the default), and it is retried once.",
+    )
     dunned: list[str] = Field(
         default_factory=list, description="The dunning e-mails the plan has sent (or held)."
     )
@@ -361,6 +366,14 @@ class RemediationState(PaymentRecovery):
                     actor=event.source,
                     data=event.evidence,
                 )
+            elif event.kind == CARD_UPDATED and self._card_retried(event):
+                self.record(
+                    now,
+                    "external",
+                    f"{event.source} reported the same new card again (retried once already)",
+                    actor=event.source,
+                    data=event.evidence,
+                )
             elif (
                 event.kind == CARD_UPDATED
                 and self.diagnosis.retry_plan is not None
@@ -368,6 +381,9 @@ class RemediationState(PaymentRecovery):
             ):
                 # A new card on file: the payment is retried on it once, now.
                 self.card_updated_at = now
+                card = event.evidence.get("payment_method")
+                if isinstance(card, str):
+                    self.cards_retried.append(card)
                 self.record(
                     now,
                     "external",
@@ -542,6 +558,14 @@ class RemediationState(PaymentRecovery):
         after = max([self.diagnosed_at, *self.plan_slots, *self.retry_times])
         return next_retry(
             plan, self.first_failure(), list(self.retry_times), self.payer_timezone(), after
+        )
+
+    def _card_retried(self, event: ExternalEvent) -> bool:
+        """This card change is one already being retried or retried: the same payment method,
+        or any card while the retry of the last one is still to run."""
+        card = event.evidence.get("payment_method")
+        return self.card_updated_at is not None or (
+            isinstance(card, str) and card in self.cards_retried
         )
 
     def quiet_now(self) -> bool:

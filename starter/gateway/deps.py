@@ -98,7 +98,8 @@ def require_intake(settings: SettingsDep, credentials: BearerDep) -> None:
     accepted = _tokens_or_off(settings, Scope.INTAKE, "the detection API")
     if not token_matches(credentials.credentials if credentials else None, accepted):
         raise HTTPException(
-            401, "missing or wrong bearer token: reporting takes an intake token",
+            401,
+            "missing or wrong bearer token: reporting takes an intake token",
             headers={"WWW-Authenticate": "Bearer"},
         )
 
@@ -108,7 +109,8 @@ def require_reader(settings: SettingsDep, credentials: BearerDep) -> None:
     accepted = _tokens_or_off(settings, Scope.READ, "reading remediations")
     if not token_matches(credentials.credentials if credentials else None, accepted):
         raise HTTPException(
-            401, "missing or wrong bearer token: reading takes a read token",
+            401,
+            "missing or wrong bearer token: reading takes a read token",
             headers={"WWW-Authenticate": "Bearer"},
         )
 

@@ -13,6 +13,7 @@ import stripe
 from canary.recovery.timezones import known_timezone
 from sandbox import SandboxConfig, SandboxServer
 from sandbox.stripe.seed import SEED_CUSTOMERS
+from starter.stripe_events import CardChange, card_change_from_event
 
 KEY = "sk_test_sandbox_recovery"
 
@@ -146,3 +147,16 @@ def test_a_new_card_sends_payment_method_attached_and_the_changed_default(
         "invoice_settings": {"default_payment_method": first.id}
     }
     assert events[-1]["data"]["object"]["invoice_settings"]["default_payment_method"] == second.id
+    # Canary reads both events of the new card as one card: it is retried once.
+    changes = {card_change_from_event(e) for e in events[2:]}
+    assert changes == {CardChange(customer, second.id)}
+
+
+def test_a_card_change_naming_no_real_payment_method_keeps_only_the_customer() -> None:
+    """A payment method id of the wrong shape is not kept (it would dedupe nothing and is
+    data from outside); the customer is still told, so the card is still retried."""
+    event = {
+        "type": "payment_method.attached",
+        "data": {"object": {"id": "pm_x'); DROP", "customer": "cus_SbxGlobex000001"}},
+    }
+    assert card_change_from_event(event) == CardChange("cus_SbxGlobex000001", None)

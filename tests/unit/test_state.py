@@ -188,3 +188,35 @@ def test_a_planned_retry_already_handled_is_not_due_again() -> None:
     state.plan_slots.append(planned[0].due)
     [later] = [d for d in deadlines(state) if isinstance(d, PlannedRetry)]
     assert later.due > planned[0].due
+
+
+def card_event(event_id: str, card: str | None) -> ExternalEvent:
+    evidence = {"customer": "cus_1"} | ({"payment_method": card} if card else {})
+    return ExternalEvent(
+        kind="card_updated",
+        source="stripe",
+        event_id=event_id,
+        occurred_at=T0 + timedelta(hours=1),
+        evidence=evidence,
+    )
+
+
+def test_one_new_card_is_retried_once_however_often_stripe_reports_it() -> None:
+    """Stripe reports a card made the default twice (attached, default changed): one retry.
+    After that retry declined, the same card reported again is not retried; another card is."""
+    state = open_state()
+    later = T0 + timedelta(hours=2)
+    for event_id in ("evt_attached", "evt_default"):
+        state.receive(card_event(event_id, "pm_new"))
+    state.apply_external(later)
+    assert state.card_updated_at == later and state.cards_retried == ["pm_new"]
+    assert "reported the same new card again" in state.timeline[-1].text
+
+    state.card_updated_at = None  # the ladder ran its retry, which declined
+    state.receive(card_event("evt_again", "pm_new"))
+    state.apply_external(later)
+    assert state.card_updated_at is None
+
+    state.receive(card_event("evt_other", "pm_other"))
+    state.apply_external(later)
+    assert state.card_updated_at == later and state.cards_retried == ["pm_new", "pm_other"]

@@ -156,11 +156,16 @@ async def stripe_webhook(
             workflow_ids=signalled,
             detail="" if signalled else "no open remediation for this payment",
         )
-    if (customer := card_change_from_event(event)) is not None:
+    if (card := card_change_from_event(event)) is not None:
         # A new card: the worker tells the customer's failed payments, which retry on it.
         async with refused_as(400):
             routing = await route_card_update(
-                client, customer, event.get("id"), settings, occurred_at=event_time(event)
+                client,
+                card.customer_id,
+                event.get("id"),
+                settings,
+                occurred_at=event_time(event),
+                payment_method_id=card.payment_method_id,
             )
         log.info("stripe %s %s → %s", event.get("type"), event.get("id"), routing)
         return WebhookAnswer(action="routed", workflow_ids=[routing])

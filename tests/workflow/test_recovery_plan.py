@@ -116,6 +116,33 @@ async def test_a_soft_decline_is_retried_on_its_plan_until_paid_and_not_after(
 
 
 @pytest.mark.asyncio
+async def test_the_e_mails_stop_when_the_payer_pays_on_the_hosted_page(
+    skip_env: WorkflowEnvironment,
+) -> None:
+    """Every retry declines; after the first notice the payer pays on Stripe's hosted page
+    (Stripe's invoice.paid): no retry and no e-mail after that, recovered by the payer."""
+    fake = FakeServices()
+    queue = f"hosted-{uuid.uuid4().hex[:6]}"
+    async with Worker(
+        skip_env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()
+    ):
+        handle = await started(skip_env, declined("insufficient_funds"), fake, queue)
+        await skip_env.sleep(timedelta(days=2))  # retry 1 declined, the first notice went out
+        sent = [
+            s.step.params["email"] for s in fake.steps if s.step.action == "stripe.dunning_email"
+        ]
+        assert sent == ["first_notice"]
+        paid = ExternalEvent(kind="invoice.paid", source="stripe", event_id="evt_paid_hosted")
+        await handle.signal(RemediationWorkflow.external_event, paid)
+        record = await handle.result()
+        steps_at_payment = len(fake.steps)
+        await skip_env.sleep(timedelta(days=30))
+    assert record.outcome == "resolved_externally" and record.recovered_by == "hosted_page"
+    assert record.attempts == 1
+    assert len(fake.steps) == steps_at_payment, "nothing ran after the payment"
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize(
     ("decline", "decline_class"),
     [

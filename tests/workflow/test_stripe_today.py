@@ -73,7 +73,7 @@ async def test_one_declined_invoice_payment_is_one_remediation_and_a_retry_resol
     ]
     assert remediations == [workflow_id]
     alerts = [m for m in await stack.messages("#gtm-alerts") if workflow_id in str(m)]
-    assert len(alerts) == 1
+    assert len(alerts) == 1, [(m.get("ts"), m.get("text"), m.get("metadata")) for m in alerts]
 
     # The payer puts a new card on file: Stripe's card events (routed by the worker,
     # CardUpdateWorkflow) retry the payment on it at once, which collects and closes it.

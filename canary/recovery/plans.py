@@ -36,11 +36,16 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 
 class RetryPlan(BaseModel):
-    """When one decline class is retried. A plan without ``days`` and ``paydays`` schedules
-    nothing: it waits for a new card (``retry_on_new_card``) or for nothing at all."""
+    """When one decline class is retried. A plan without ``after``, ``days`` and ``paydays``
+    schedules nothing: it waits for a new card (``retry_on_new_card``) or for nothing at all."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    after: tuple[timedelta, ...] = Field(
+        (),
+        description="Retry this long after the first failure (ISO 8601 durations, as PT1H), "
+        "besides the days and paydays; counted against the window and the cap like them.",
+    )
     days: tuple[int, ...] = Field(
         (),
         description="Retry on these days after the first failure (day 1 is the payer's next "
@@ -68,7 +73,7 @@ class RetryPlan(BaseModel):
     @property
     def scheduled(self) -> bool:
         """Whether this plan retries on a schedule at all."""
-        return bool(self.days or self.paydays)
+        return bool(self.after or self.days or self.paydays)
 
     @field_validator("local_time", mode="before")
     @classmethod
@@ -84,6 +89,12 @@ class RetryPlan(BaseModel):
             raise ValueError("local_time is the payer's local time: give it without an offset")
         if not timedelta(hours=1) <= self.window <= timedelta(days=366):
             raise ValueError("window must be between 1 hour and 366 days")
+        if list(self.after) != sorted(set(self.after)) or any(
+            span < timedelta(seconds=1) for span in self.after
+        ):
+            raise ValueError("after must be increasing durations of a second or more")
+        if self.after and self.after[-1] > self.window:
+            raise ValueError(f"after {self.after[-1]} is past the window ({self.window})")
         if list(self.days) != sorted(set(self.days)) or any(d < 0 for d in self.days):
             raise ValueError("days must be increasing whole days from 0")
         if self.days and timedelta(days=self.days[-1] - 1) > self.window:
@@ -101,14 +112,19 @@ class RetryPlan(BaseModel):
                 return "retried once when the customer adds a new card"
             return "never retried"
         parts = []
+        if self.after:
+            parts.append(_and(_duration(span) for span in self.after) + " after the failure")
         if self.days:
-            parts.append("on day " + _and(str(d) for d in self.days) + " after the failure")
+            days = "day " + _and(str(d) for d in self.days)
+            parts.append(f"on {days}" if parts else f"on {days} after the failure")
         if self.paydays:
             paydays = "paydays (the " + _and(_ordinal(d) for d in self.paydays) + ")"
-            parts.append(("then on " if self.days else "on ") + paydays)
+            parts.append(("then on " if parts else "on ") + paydays)
+        if self.days or self.paydays:
+            parts[-1] += f" at {self.local_time:%H:%M} the payer's time"
         return (
-            f"retried {', '.join(parts)} at {self.local_time:%H:%M} the payer's time, within "
-            f"{_days(self.window)}, at most {self.max_per_30_days} in 30 days"
+            f"retried {', '.join(parts)}, within {_duration(self.window)}, "
+            f"at most {self.max_per_30_days} in 30 days"
         )
 
 
@@ -224,12 +240,13 @@ def describe_next(at: datetime, number: int, total: int, timezone: str | None) -
 
 
 def _slots(plan: RetryPlan, first: datetime, zone: tzinfo) -> list[datetime]:
-    """Every retry time the plan names, in order, before the cap: the days after the first
-    failure, then the paydays, each at the local time, after the failure and within the
-    window."""
+    """Every retry time the plan names, in order, before the cap: the spans after the first
+    failure, the days after it and then the paydays at the local time, all after the failure
+    and within the window."""
     end = first + plan.window
     start = first.astimezone(zone).date()
-    slots = [_at_local(start + timedelta(days=d), plan.local_time, zone) for d in plan.days]
+    slots = [first + span for span in plan.after]
+    slots += [_at_local(start + timedelta(days=d), plan.local_time, zone) for d in plan.days]
     if plan.paydays:
         day = start + timedelta(days=(plan.days[-1] if plan.days else 0) + 1)
         last = end.astimezone(zone).date()
@@ -281,8 +298,13 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def _days(span: timedelta) -> str:
-    if span % timedelta(days=1):
-        hours = span // timedelta(hours=1)
-        return f"{hours} hour{'s' if hours != 1 else ''}"
-    return f"{span.days} day{'s' if span.days != 1 else ''}"
+def _duration(span: timedelta) -> str:
+    """A span in words, whole days, hours, minutes and seconds: "1 day 12 hours", "40 seconds"
+    (a fraction of a second is left out)."""
+    seconds = int(span.total_seconds())
+    words = []
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            words.append(f"{count} {unit}{'s' if count != 1 else ''}")
+    return " ".join(words)

@@ -197,6 +197,58 @@ def test_the_cap_skips_slots_until_earlier_retries_leave_the_thirty_days() -> No
     assert planned_attempts(plan, first, None) == nine
 
 
+def test_retries_after_spans_come_first_within_the_window_and_the_cap() -> None:
+    plan = RetryPlan(
+        after=(timedelta(hours=1), timedelta(hours=6)), days=(1, 3, 5), max_per_30_days=4
+    )
+    first = utc(2026, 1, 20, 12)
+    # An hour and six hours after the failure, then day 1 and day 3; day 5 is a fifth.
+    assert planned_attempts(plan, first, None) == [
+        utc(2026, 1, 20, 13),
+        utc(2026, 1, 20, 18),
+        utc(2026, 1, 21, 9),
+        utc(2026, 1, 23, 9),
+    ]
+    # The spans count from the failure in UTC whatever the payer's timezone.
+    assert planned_attempts(plan, first, "Asia/Tokyo")[:2] == [
+        utc(2026, 1, 20, 13),
+        utc(2026, 1, 20, 18),
+    ]
+    # A retry by hand after the first span: the six-hour one is next, and it counts.
+    assert next_retry(plan, first, [utc(2026, 1, 20, 14)], None, utc(2026, 1, 20, 14)) == utc(
+        2026, 1, 20, 18
+    )
+    # Three by hand leave room for one more in the 30 days: the six-hour retry, then nothing.
+    by_hand = [utc(2026, 1, 20, 14), utc(2026, 1, 20, 15), utc(2026, 1, 20, 16)]
+    assert next_retry(plan, first, by_hand, None, utc(2026, 1, 20, 16)) == utc(2026, 1, 20, 18)
+    made = [*by_hand, utc(2026, 1, 20, 18)]
+    assert next_retry(plan, first, made, None, utc(2026, 1, 20, 18)) is None
+    seconds = RetryPlan.model_validate({"after": ["PT20S", "PT40S", "PT1M"], "window": "PT1H"})
+    assert seconds.scheduled and seconds.after == (
+        timedelta(seconds=20),
+        timedelta(seconds=40),
+        timedelta(minutes=1),
+    )
+    assert planned_attempts(seconds, first, "America/New_York") == [
+        first + timedelta(seconds=20),
+        first + timedelta(seconds=40),
+        first + timedelta(minutes=1),
+    ]
+    assert seconds.describe() == (
+        "retried 20 seconds, 40 seconds and 1 minute after the failure, within 1 hour, "
+        "at most 8 in 30 days"
+    )
+    assert plan.describe() == (
+        "retried 1 hour and 6 hours after the failure, on day 1, 3 and 5 at 09:00 the payer's "
+        "time, within 28 days, at most 4 in 30 days"
+    )
+    both = RetryPlan(after=(timedelta(days=1, hours=12),), paydays=(1,), window=timedelta(hours=36))
+    assert both.describe() == (
+        "retried 1 day 12 hours after the failure, then on paydays (the 1st) at 09:00 the "
+        "payer's time, within 1 day 12 hours, at most 8 in 30 days"
+    )
+
+
 def test_naive_times_are_read_as_utc() -> None:
     naive = datetime(2026, 1, 20, 12)
     assert planned_attempts(SOFT, naive, None) == planned_attempts(SOFT, utc(2026, 1, 20, 12), None)
@@ -219,6 +271,14 @@ def test_plans_are_checked_when_the_catalog_loads() -> None:
         RetryPlan(paydays=(1,), window=timedelta(days=400))
     with pytest.raises(ValidationError, match="Extra inputs"):
         RetryPlan.model_validate({"dayz": [1]})
+    for after in (["PT6H", "PT1H"], ["PT1H", "PT1H"], ["PT0S"], ["-PT1H"], ["PT0.5S"]):
+        with pytest.raises(ValidationError, match="increasing durations of a second or more"):
+            RetryPlan.model_validate({"after": after})
+    with pytest.raises(ValidationError, match="past the window"):
+        RetryPlan.model_validate({"after": ["PT1H", "P3D"], "window": "P2D"})
+    assert RetryPlan.model_validate({"after": ["P2D"], "window": "P2D"}).after == (
+        timedelta(days=2),
+    )
 
 
 def test_timezones_must_be_names_zoneinfo_knows() -> None:
@@ -309,13 +369,15 @@ def test_one_file_of_a_folder_gives_the_recovery_section(tmp_path: Path) -> None
 ZONES = sorted(zoneinfo.available_timezones())
 
 plans = st.builds(
-    lambda days, paydays, at, window_days, cap: RetryPlan(
+    lambda after, days, paydays, at, window_days, cap: RetryPlan(
+        after=tuple(timedelta(minutes=m) for m in after if m <= window_days * 24 * 60),
         days=tuple(d for d in days if d <= window_days),
         paydays=tuple(paydays),
         local_time=at,
         window=timedelta(days=window_days),
         max_per_30_days=cap,
     ),
+    st.lists(st.integers(1, 75 * 24 * 60), max_size=6, unique=True).map(sorted),
     st.lists(st.integers(0, 70), max_size=12, unique=True).map(sorted),
     st.lists(st.integers(1, 28), max_size=6, unique=True).map(sorted),
     st.times(),
@@ -335,8 +397,10 @@ def _in_span(times: list[datetime], at: datetime) -> int:
 def _on_the_plans_calendar(
     plan: RetryPlan, first: datetime, timezone: str | None, at: datetime
 ) -> bool:
-    """Whether ``at`` is one of the plan's days after the failure, or a payday after them,
-    in the payer's calendar."""
+    """Whether ``at`` is one of the plan's spans after the failure, one of its days after the
+    failure or a payday after them in the payer's calendar."""
+    if at - first in plan.after:
+        return True
     zone = zone_of(timezone)
     start = first.astimezone(zone).date()
     local = at.astimezone(zone).date()

@@ -8,7 +8,7 @@ is escaped here (:mod:`canary.blocks.mrkdwn`) and every block kept within Block 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -38,7 +38,7 @@ from canary.models import Diagnosis, Link, RemediationStatus, ResolveOwnerOutput
 STATE_BADGE = {
     "diagnosing": ":mag: Diagnosing",
     "remediating": ":wrench: Trying the automated fix",
-    "awaiting_human": ":raising_hand: Waiting for you",
+    "awaiting_human": ":raising_hand: Waiting for a person",
     "escalated": ":rotating_light: Escalated",
     "resolved": ":white_check_mark: Resolved",
     "dismissed": ":no_entry_sign: Dismissed",
@@ -145,13 +145,18 @@ def build_blocks(
             if extra_links:
                 text += ("\n" if text else "") + f"*Links for the customer*\n{_links(extra_links)}"
             head.append(_section(text))
-        todo = escape(diagnosis.what_to_do)
-        if owner_mention and status.state not in ("resolved", "dismissed", "failed"):
-            todo = f"{owner_mention} {todo}"
-        if status.next_retry and status.state not in ("resolved", "dismissed", "failed"):
-            # The recovery plan, in the payer's time: "next retry Thu 1 Jan 09:00 UTC, …".
-            todo += f"\n*Recovery plan:* {escape(status.next_retry)}"
-        head.append(_section(f"*What to do*\n{todo}"))
+        if status.outcome:
+            # After a decision the alert is its record: what was decided, by whom and when,
+            # instead of a "What to do" that no longer applies.
+            head.append(_section(f"*Outcome*\n{_outcome(status)}"))
+        else:
+            todo = escape(diagnosis.what_to_do)
+            if owner_mention:
+                todo = f"{owner_mention} {todo}"
+            if status.next_retry:
+                # The recovery plan, in the payer's time: "next retry Thu 1 Jan 09:00 UTC, …".
+                todo += f"\n*Recovery plan:* {escape(status.next_retry)}"
+            head.append(_section(f"*What to do*\n{todo}"))
 
     context = [
         f"{STATE_BADGE.get(status.state, escape(status.state))}",
@@ -172,22 +177,19 @@ def build_blocks(
         }
     ]
 
-    if status.outcome:
-        closer = next((e for e in reversed(status.timeline) if e.kind == "closed"), None)
-        # The closer is a Slack user id (a mention) or a CLI user's name (escaped).
-        outcome = closed_phrase(status.outcome, closer.actor if closer else None)
+    if status.outcome and not diagnosis:
         tail.append(
             {
                 "type": "context",
                 "elements": [
                     {
                         "type": "mrkdwn",
-                        "text": clip_mrkdwn(f"*Outcome:* {outcome}", MAX_TEXT_OBJECT),
+                        "text": clip_mrkdwn(f"*Outcome:* {_outcome(status)}", MAX_TEXT_OBJECT),
                     }
                 ],
             }
         )
-    elif diagnosis and diagnosis.actions:
+    elif not status.outcome and diagnosis and diagnosis.actions:
         tail.extend(_action_blocks(status, diagnosis))
 
     # Notes (warnings kept under the alert) take the room the other blocks leave.
@@ -282,6 +284,17 @@ def human_duration(delta: timedelta) -> str:
         if len(parts) == 2:
             break
     return " ".join(parts)
+
+
+def _outcome(status: RemediationStatus) -> str:
+    """How it ended and when: "dismissed by @Alice on Thu 3 Dec 10:32 UTC"."""
+    closer = next((e for e in reversed(status.timeline) if e.kind == "closed"), None)
+    # The closer is a Slack user id (a mention) or a CLI user's name (escaped).
+    phrase = closed_phrase(status.outcome, closer.actor if closer else None)
+    if closer is None:
+        return phrase
+    when = closer.at.astimezone(UTC)
+    return f"{phrase} on {when:%a} {when.day} {when:%b %H:%M} UTC"
 
 
 def closed_phrase(outcome: str | None, closed_by: str | None) -> str:

@@ -41,12 +41,42 @@ def build_context(
         "id": detection.id,
         "type": detection.type,
         "source": detection.source,
+        "source_name": source_name(detection.source),
         "message": detection.message,
         "subject": detection.subject.model_dump(),
         "account": account,
         "facts": merged,
         "env": env or {},
     }
+
+
+#: How people spell the tools that report errors, for messages ("Zapier reported …").
+SOURCE_NAMES = {
+    "stripe": "Stripe",
+    "salesforce": "Salesforce",
+    "slack": "Slack",
+    "zapier": "Zapier",
+    "make": "Make",
+    "n8n": "n8n",
+    "workato": "Workato",
+    "hubspot": "HubSpot",
+    "pandadoc": "PandaDoc",
+    "docusign": "DocuSign",
+    "product": "The product",
+    "canary": "Canary",
+}
+
+
+def source_name(source: str) -> str:
+    """A reporting tool's name as people write it: known tools by their own spelling, a
+    detector by what it checks ("detector:onboarding-overdue" → "Canary's onboarding-overdue
+    check"), any other name with its first letter raised."""
+    known = SOURCE_NAMES.get(source.lower())
+    if known:
+        return known
+    if source.startswith("detector:"):
+        return f"Canary's {source.removeprefix('detector:')} check"
+    return source[:1].upper() + source[1:]
 
 
 def excerpt(text: str, limit: int = RAW_EXCERPT_LIMIT) -> str:

@@ -98,7 +98,7 @@ async def test_paid_deal_is_marked_closed_won_by_its_owner(stack: LiveStack) -> 
     assert refused["status"] == 200
     ephemeral = await eventually(
         lambda: stack.sandbox_get("/_sandbox/slack/ephemeral", user="U0BOB"),
-        lambda es: any("cannot" in e["text"] for e in es),
+        lambda es: any("may press Mark Closed Won here" in e["text"] for e in es),
     )
     assert any("owner" in e["text"] for e in ephemeral)
     status = await eventually(

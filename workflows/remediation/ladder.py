@@ -79,9 +79,7 @@ class AlertRetry:
     due: datetime
 
 
-Deadline = (
-    ScheduledStep | CardRetry | PlannedRetry | DunningDue | Escalation | Expiry | AlertRetry
-)
+Deadline = ScheduledStep | CardRetry | PlannedRetry | DunningDue | Escalation | Expiry | AlertRetry
 
 
 def deadlines(state: RemediationState) -> list[Deadline]:

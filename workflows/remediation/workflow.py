@@ -274,12 +274,12 @@ class RemediationWorkflow:
                 allowed = action.allowed.describe()
                 r.record(
                     "action_refused",
-                    f"{who} may not {action.label.lower()}: only {allowed}",
+                    f"{who} may not press {action.label}: only {allowed} may",
                     actor=actor,
                     data=source,
                 )
                 return self._answer(
-                    request, False, f"You cannot {action.label.lower()} this — {allowed} can."
+                    request, False, f"Only {allowed} may press {action.label} here."
                 )
             state.first_human_at = state.first_human_at or workflow.now()
             r.record(

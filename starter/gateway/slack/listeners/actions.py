@@ -119,7 +119,7 @@ def register(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) 
             why,
         )
         await respond(
-            text=f":no_entry: Canary refused this click: {why}.",
+            text=f":no_entry_sign: Canary refused this click: {why}.",
             response_type="ephemeral",
             replace_original=False,
         )
@@ -156,7 +156,7 @@ def register(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) 
             result.accepted,
             result.message,
         )
-        prefix = "" if result.accepted else ":no_entry: "
+        prefix = "" if result.accepted else ":no_entry_sign: "
         await respond(
             text=f"{prefix}{result.message}", response_type="ephemeral", replace_original=False
         )

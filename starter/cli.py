@@ -57,7 +57,8 @@ def up(
     scenario: bool = typer.Option(
         False,
         help="Feed the demo scenario of GTM errors, on a fresh Temporal database (the previous "
-        "one is kept as temporal.previous.db).",
+        "one is kept as temporal.previous.db) and a catalog whose soft decline plan retries "
+        "in seconds, not days (written as demo-catalog.yaml in the data directory).",
     ),
     encrypt: bool = typer.Option(
         False,
@@ -74,6 +75,7 @@ def up(
         data_dir,
         fresh=scenario,
         encrypt=encrypt,
+        demo_plan=scenario,
     )
 
     def stop_on_signal(signum: int, _frame: Any) -> None:

@@ -15,6 +15,18 @@ import stripe
 from starter.stack import DEMO_PRODUCT_HOST, Stack
 from workflows import remediation_id
 
+#: A new self-serve customer, in no CRM: a small payment the plan retries without pinging
+#: anyone. The sandbox's card declines twice (the invoice's attempt and retry 1), then pays.
+SELF_SERVE: dict[str, Any] = {
+    "name": "Tinkerly",
+    "email": "owner@tinkerly.example",
+    "card": "pm_card_declineFirst2Times",
+    "amount": 4_900,
+    "description": "Tinkerly — Starter plan, monthly (self-serve)",
+    "metadata": {"domain": "tinkerly.example"},
+    "note": "self-serve: retried quietly on the plan, this card pays on retry 2, nobody is pinged",
+}
+
 CUSTOMERS: list[dict[str, Any]] = [
     {
         # Seeded in the sandbox's Stripe with the id its Salesforce account carries.
@@ -35,6 +47,7 @@ CUSTOMERS: list[dict[str, Any]] = [
         "description": "Initech — Growth plan, quarterly",
         "metadata": {"owner_email": "alice@acme-gtm.example", "domain": "initech.example"},
     },
+    SELF_SERVE,
 ]
 
 UNKNOWN_ERROR: dict[str, Any] = {
@@ -160,8 +173,9 @@ def run_scenario(stack: Stack) -> Iterator[str]:
                 },
             }
         invoice = fail_a_payment(client, spec)
+        note = f" — {spec['note']}" if spec.get("note") else ""
         yield (
-            f"{spec['name']}: card declined ({spec['card'].removeprefix('pm_card_')}) → "
+            f"{spec['name']}: card declined ({spec['card'].removeprefix('pm_card_')}){note} → "
             f"{remediation_id('payment_failed', 'invoice', invoice)}"
         )
     headers = {"Authorization": f"Bearer {stack.env['CANARY_API_TOKEN']}"}
@@ -199,6 +213,8 @@ def run_detectors(stack: Stack) -> Iterator[str]:
         task_queue=stack.env.get("CANARY_TASK_QUEUE", "canary"),
         # With --encrypt, the keys the worker reads this client's payloads with.
         payload_keys=stack.env.get("CANARY_PAYLOAD_KEYS", ""),
+        # The demo's catalog, which the worker diagnoses with too.
+        catalog_path=stack.env.get("CANARY_CATALOG"),
     )
 
     async def go() -> list[Any]:

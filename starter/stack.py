@@ -167,6 +167,9 @@ class Stack:
     #: Encrypt every payload (a demo key kept in the data directory) and run the codec
     #: server, which the Temporal UI is pointed at, to read them.
     encrypt: bool = False
+    #: Point every process at the demo's catalog, whose soft decline plan retries seconds
+    #: (not days) after a failure, unless CANARY_CATALOG names one (see starter.demo_catalog).
+    demo_plan: bool = False
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     previous_db: Path | None = None
@@ -213,6 +216,11 @@ class Stack:
                 }
             )
         env.setdefault("CANARY_LINK_HOSTS", DEMO_PRODUCT_HOST)
+        if self.demo_plan and not env.get("CANARY_CATALOG"):
+            from starter.demo_catalog import write_demo_catalog
+
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            env["CANARY_CATALOG"] = str(write_demo_catalog(self.data_dir).resolve())
         env.setdefault(
             "CANARY_WAREHOUSE_URL", f"sqlite:///{(self.data_dir / 'warehouse.db').resolve()}"
         )
@@ -353,6 +361,16 @@ class Stack:
         kept = f"; the previous one is kept as {self.previous_db}" if self.previous_db else ""
         return [f"  Temporal DB     started empty for the scenario{kept}"]
 
+    def demo_plan_note(self) -> list[str]:
+        """The demo's retries in seconds, for the banner."""
+        if not self.demo_plan:
+            return []
+        if os.environ.get("CANARY_CATALOG"):
+            return [f"  Catalog         {self.env['CANARY_CATALOG']} (CANARY_CATALOG)"]
+        from starter.demo_catalog import demo_plan_note
+
+        return demo_plan_note(Path(self.env["CANARY_CATALOG"]))
+
     def encryption_note(self) -> list[str]:
         """Where the demo's payloads are read, for the banner."""
         if not self.encrypt:
@@ -411,6 +429,7 @@ class Stack:
                 f"  Logs            {self.data_dir}/*.log",
                 *self.encryption_note(),
                 *self.fresh_note(),
+                *self.demo_plan_note(),
                 "Press Ctrl-C to stop everything.",
             ]
         )

@@ -4,12 +4,16 @@ the Temporal database `--scenario` sets aside."""
 from __future__ import annotations
 
 import stat
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import TypeAdapter
 
+from canary.catalog import load_catalog
 from canary.codec import parse_payload_keys
 from canary.settings import TOKEN_MIN_LENGTH
+from starter.demo_catalog import DEMO_CATALOG_FILE, DEMO_RETRIES
 from starter.stack import (
     API_TOKEN_FILE,
     CODEC_TOKEN_FILE,
@@ -108,3 +112,42 @@ def test_a_damaged_payload_key_file_stops_canary_up_naming_the_file(
     (tmp_path / PAYLOAD_KEYS_FILE).write_text("demo:not-a-key\n")
     with pytest.raises(StackError, match=PAYLOAD_KEYS_FILE):
         Stack(Ports(), tmp_path, encrypt=True).build_env()
+
+
+def test_only_the_scenario_runs_the_demo_catalog_whose_plan_retries_in_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CANARY_CATALOG", raising=False)
+    plain = Stack(Ports(), tmp_path / "up")
+    assert "CANARY_CATALOG" not in plain.build_env() and plain.demo_plan_note() == []
+    assert not (tmp_path / "up" / DEMO_CATALOG_FILE).exists()
+
+    demo = Stack(Ports(), tmp_path / "demo", demo_plan=True)
+    path = Path(demo.build_env()["CANARY_CATALOG"])
+    assert path == (tmp_path / "demo" / DEMO_CATALOG_FILE).resolve()
+    default, catalog = load_catalog(), load_catalog(path)
+    # The default catalog but for its version and the soft plan's schedule.
+    assert catalog.version == f"{default.version}-demo"
+    soft = catalog.recovery.plan_for("soft")
+    assert soft.after == tuple(TypeAdapter(timedelta).validate_python(s) for s in DEMO_RETRIES)
+    assert soft.model_dump(exclude={"after", "days", "paydays"}) == default.recovery.plan_for(
+        "soft"
+    ).model_dump(exclude={"after", "days", "paydays"})
+    assert not soft.days and not soft.paydays
+    assert catalog.model_dump(exclude={"version", "recovery"}) == default.model_dump(
+        exclude={"version", "recovery"}
+    )
+    assert catalog.recovery.model_dump(exclude={"plans": {"soft"}}) == default.recovery.model_dump(
+        exclude={"plans": {"soft"}}
+    )
+    # The banner says the retries run in seconds where a real plan runs in days.
+    note = "\n".join(demo.demo_plan_note())
+    assert "in SECONDS for the demo" in note and soft.describe() in note
+    assert f"a real plan runs in days: {default.recovery.plan_for('soft').describe()}" in note
+
+    # A catalog of one's own is kept, and the banner names it.
+    monkeypatch.setenv("CANARY_CATALOG", "/srv/catalog")
+    own = Stack(Ports(), tmp_path / "own", demo_plan=True)
+    assert own.build_env()["CANARY_CATALOG"] == "/srv/catalog"
+    assert not (tmp_path / "own" / DEMO_CATALOG_FILE).exists()
+    assert own.demo_plan_note() == ["  Catalog         /srv/catalog (CANARY_CATALOG)"]

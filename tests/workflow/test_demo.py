@@ -1,6 +1,7 @@
 """`make demo` twice, as a new user runs it: `canary up --scenario` started, stopped and
 started again in one data directory shows the whole scenario both times, and keeps its API
-token.
+token. The self-serve customer's payment is recovered by the plan's second retry (in seconds:
+the demo's catalog) with no Slack message about it, and Globex's alert carries the plan.
 
 The stack is the real one, as child processes of `canary up` (Temporal's dev server, the
 sandbox, the gateway, a worker) on free ports. A remediation counts as shown once a message in
@@ -17,17 +18,24 @@ import re
 import stat
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 import pytest
+import stripe
 from slack_sdk import WebClient
 from temporalio.client import Client
 
 from canary import search_attributes as sa
+from canary.catalog import load_catalog
+from canary.recovery.plans import RetryPlan, planned_attempts
 from canary.rules.catalog import load_detectors
-from starter.stack import API_TOKEN_FILE, DEMO_SLACK_TOKEN
+from starter.demo_catalog import DEMO_CATALOG_FILE
+from starter.scenario import CUSTOMERS, SELF_SERVE
+from starter.stack import API_TOKEN_FILE, DEMO_SLACK_TOKEN, DEMO_STRIPE_KEY
 from tests.processes import Child
 from tests.stack import free_port
 
@@ -59,9 +67,9 @@ class Demo:
             log,
             environment,
         )  # fmt: skip
-        self.slack = WebClient(
-            token=DEMO_SLACK_TOKEN, base_url=f"http://127.0.0.1:{self.ports['sandbox']}/api/"
-        )
+        self.sandbox_url = f"http://127.0.0.1:{self.ports['sandbox']}"
+        self.slack = WebClient(token=DEMO_SLACK_TOKEN, base_url=f"{self.sandbox_url}/api/")
+        self.stripe = stripe.StripeClient(DEMO_STRIPE_KEY, base_addresses={"api": self.sandbox_url})
 
     def run(self) -> str:
         """Start it and wait until the scenario is fed; its output so far."""
@@ -88,6 +96,30 @@ class Demo:
             time.sleep(0.5)
         assert not missing, f"no message in #gtm-alerts for {sorted(missing)}"
 
+    def recorded(self, **filters: str) -> list[dict[str, Any]]:
+        """The calls the sandbox's services received, oldest first (see /_sandbox/requests)."""
+        answer = httpx.get(f"{self.sandbox_url}/_sandbox/requests", params=filters, timeout=30)
+        answer.raise_for_status()
+        return list(answer.json())
+
+    def wait_until_paid(self, invoice_id: str, timeout: float = 180.0) -> Any:
+        """The invoice, once the sandbox's Stripe has it paid; fail when it is not by then."""
+        deadline = time.monotonic() + timeout
+        while (invoice := self.stripe.v1.invoices.retrieve(invoice_id)).status != "paid":
+            assert time.monotonic() < deadline, f"{invoice_id} is still {invoice.status}"
+            time.sleep(0.5)
+        return invoice
+
+    def remediation(self, workflow_id: str, output: str) -> dict[str, Any]:
+        """The remediation's status from the gateway's API (the demo's API token)."""
+        answer = httpx.get(
+            f"http://127.0.0.1:{self.ports['gateway']}/api/remediations/{quote(workflow_id)}",
+            headers={"Authorization": f"Bearer {api_token(output)}"},
+            timeout=30,
+        )
+        answer.raise_for_status()
+        return dict(answer.json())
+
     async def workflows_by_kind(self) -> dict[str, set[str]]:
         """Workflow ids per ``CanaryKind``, as the Temporal UI's filter finds them."""
         client = await Client.connect(f"127.0.0.1:{self.ports['temporal']}")
@@ -107,6 +139,53 @@ def raised(output: str) -> set[str]:
     return found
 
 
+def scenario_id(output: str, customer: str) -> str:
+    """The remediation the scenario printed for ``customer``'s failed payment."""
+    [line] = [line for line in output.splitlines() if line.strip().startswith(f"{customer}:")]
+    return line.rsplit(" → ", 1)[1].strip()
+
+
+def check_quiet_recovery(demo: Demo, output: str, plan: RetryPlan) -> None:
+    """The self-serve invoice is paid by ``plan``'s second retry, each retry at or after its
+    slot, and no Slack call names the customer."""
+    workflow_id = scenario_id(output, SELF_SERVE["name"])
+    invoice_id = workflow_id.rsplit(":", 1)[1]
+    invoice = demo.wait_until_paid(invoice_id)
+    # The scenario's attempt and retry 1 declined, retry 2 collected: three charges.
+    assert invoice.attempt_count == 3
+    pays = demo.recorded(service="stripe", method="POST", path=f"/v1/invoices/{invoice_id}/pay")
+    # One entry per attempt (a call repeated under its idempotency key is the same attempt).
+    attempts = {p["idempotency_key"] or p["id"]: p for p in pays}
+    assert [p["status"] for p in attempts.values()] == [402, 402, 200]
+    status = demo.remediation(workflow_id, output)
+    assert status["outcome"] == "auto_resolved" and status["slack"] is None
+    assert status["recovered_by"] == "scheduled_retry" and status["recovery_attempt"] == 2
+    slots = planned_attempts(plan, datetime.fromisoformat(status["first_failed_at"]), None)
+    for retry, slot in zip(list(attempts.values())[1:], slots, strict=False):
+        assert datetime.fromisoformat(retry["at"]) >= slot, (retry["at"], slot)
+    # Nobody was pinged: no Slack call (post, update, DM …) names the customer or its payment.
+    names = {SELF_SERVE["name"], invoice_id, str(invoice.customer), workflow_id}
+    calls = [json.dumps(call["body"]) for call in demo.recorded(service="slack")]
+    assert calls and not [n for n in names for call in calls if n in call]
+
+
+def check_globex_plan(demo: Demo, output: str, plan: RetryPlan) -> None:
+    """Globex's alert goes out at once with its recovery plan in What to do."""
+    workflow_id = scenario_id(output, CUSTOMERS[0]["name"])
+    posts = [
+        json.dumps(call["body"])
+        for call in demo.recorded(service="slack", path="/api/chat.postMessage")
+        if workflow_id in json.dumps(call["body"])
+    ]
+    assert posts, f"no alert for {workflow_id}"
+    line = re.search(r"\*Recovery plan:\* (next retry [^\"]*)", posts[0])
+    assert line, posts[0]
+    assert re.fullmatch(
+        rf"next retry \w{{3}} \d+ \w{{3}} \d\d:\d\d UTC .*, attempt 1 of {len(plan.after)}",
+        line[1],
+    ), line[1]
+
+
 def api_token(output: str) -> str:
     match = re.search(r"API token\s+(\S+)", output)
     assert match, output
@@ -122,9 +201,16 @@ def test_make_demo_twice_shows_the_whole_scenario_both_times(tmp_path: Path) -> 
         try:
             output = demo.run()
             ids = raised(output)
-            assert len(ids) >= 13, output
-            demo.wait_until_shown(ids)
+            assert len(ids) >= 14, output
+            # Every remediation has its message but the self-serve payment's: it is quiet.
+            demo.wait_until_shown(ids - {scenario_id(output, SELF_SERVE["name"])})
             if run == 1:
+                assert "in SECONDS for the demo" in output and "a real plan runs in days" in output
+                # The plan the worker ran: the demo catalog's, in seconds.
+                plan = load_catalog(data_dir / DEMO_CATALOG_FILE).recovery.plan_for("soft")
+                assert plan.after and not plan.days and not plan.paydays
+                check_globex_plan(demo, output, plan)
+                check_quiet_recovery(demo, output, plan)
                 kinds = asyncio.run(demo.workflows_by_kind())
                 # The Temporal UI's saved view of remediations lists exactly the scenario's;
                 # the detectors' runs and the owners' digests carry their own kind.

@@ -22,6 +22,7 @@ from activities import (
     SlackActivities,
     StepActivities,
     StripeActivities,
+    WindowActivities,
 )
 from canary.client import connect
 from canary.metrics import MetricsInterceptor, configure_metrics
@@ -58,6 +59,7 @@ def remediation_activities(services: Services) -> list[Callable[..., Any]]:
         stripe.route_card_update,  # canary.route_card_update
         slack.post_slack,  # canary.post_slack
         slack.resolve_owner,  # canary.resolve_owner
+        WindowActivities(services).quiet_windows,  # canary.quiet_windows
     ]
 
 

@@ -16,6 +16,7 @@ from activities.services import Services
 from activities.slack import SlackActivities
 from activities.steps import StepActivities
 from activities.stripe import StripeActivities
+from activities.windows import WindowActivities
 
 __all__ = [
     "DetectorActivities",
@@ -26,4 +27,5 @@ __all__ = [
     "SlackActivities",
     "StepActivities",
     "StripeActivities",
+    "WindowActivities",
 ]

@@ -26,6 +26,8 @@ REMEDIATION, DETECTOR, DIGEST = "remediation", "detector", "digest"
 PAYMENT_ATTEMPT = "payment_attempt"
 #: A customer's new card on its way to their failed payments (``CardUpdateWorkflow``).
 CARD_UPDATE = "card_update"
+#: A quiet window (``QuietWindowWorkflow``).
+QUIET_WINDOW = "quiet_window"
 
 ALL: tuple[SearchAttributeKey, ...] = (
     ERROR_TYPE,

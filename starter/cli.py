@@ -445,6 +445,10 @@ app.add_typer(schedules_app, name="schedules")
 app.add_typer(detectors_app, name="detectors")
 app.add_typer(warehouse_app, name="warehouse")
 
+from starter.windows_cli import windows_app  # noqa: E402 - mounted after app exists
+
+app.add_typer(windows_app, name="windows")
+
 
 def main() -> None:
     """The ``canary`` command. Once a command has finished (its own cleanup included), leave

@@ -23,6 +23,8 @@ from canary.models import (
     InvestigateInput,
     Investigation,
     Link,
+    QuietWindow,
+    QuietWindows,
     ResolveOwnerInput,
     ResolveOwnerOutput,
     SlackMessageInput,
@@ -59,6 +61,8 @@ class FakeServices:
     # What the systems of record answer, per enricher, besides the defaults below: the
     # verdicts (won, candidates …) a report may not establish by itself.
     lookups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The quiet windows open now, as Temporal's visibility would list them.
+    windows: list[QuietWindow] = field(default_factory=list)
     _ts: Any = field(default_factory=lambda: itertools.count(1))
 
     async def plan_diagnosis(self, detection: Detection) -> DiagnosisPlan:
@@ -93,6 +97,10 @@ class FakeServices:
             # Answered, with no committed deal or named segment behind the payment.
             return EnrichOutput(facts={"deal_checked": True, "deal_account_found": False})
         return EnrichOutput(facts={})
+
+    @activity.defn(name="canary.quiet_windows")
+    async def quiet_windows(self) -> QuietWindows:
+        return QuietWindows(windows=list(self.windows))
 
     @activity.defn(name="canary.diagnose")
     async def diagnose(self, request: DiagnoseInput) -> Diagnosis:
@@ -189,4 +197,5 @@ class FakeServices:
             self.run_step,
             self.post_slack,
             self.resolve_owner,
+            self.quiet_windows,
         ]

@@ -5,6 +5,7 @@ from workflows.detectors import DetectorWorkflow
 from workflows.digest import DigestWorkflow
 from workflows.ids import remediation_id
 from workflows.payment_attempt import PaymentAttemptWorkflow
+from workflows.quiet_window import QuietWindowWorkflow
 from workflows.remediation import RemediationWorkflow
 
 WORKFLOWS = [
@@ -13,6 +14,7 @@ WORKFLOWS = [
     DigestWorkflow,
     PaymentAttemptWorkflow,
     CardUpdateWorkflow,
+    QuietWindowWorkflow,
 ]
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "DetectorWorkflow",
     "DigestWorkflow",
     "PaymentAttemptWorkflow",
+    "QuietWindowWorkflow",
     "RemediationWorkflow",
     "remediation_id",
 ]

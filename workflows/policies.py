@@ -45,6 +45,17 @@ def alert_retry_delay(failures: int) -> timedelta:
     return min(timedelta(minutes=1) * 2 ** max(failures - 1, 0), timedelta(minutes=30))
 
 
+#: Reading the quiet windows before a first alert: a quick local lookup; when Temporal's
+#: visibility cannot answer, the alert goes out as usual (a missed mute, never a missed alert).
+WINDOWS_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=5),
+    maximum_attempts=3,
+)
+WINDOWS_TIMEOUT = timedelta(seconds=10)
+
+
 #: Routing a payment attempt to its remediation: a Stripe lookup and a signal-with-start,
 #: tried for as long as it takes (Stripe down for hours loses no failed payment).
 ROUTE_RETRY = RetryPolicy(

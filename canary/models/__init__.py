@@ -55,11 +55,13 @@ from canary.models.sop import (
     Step,
 )
 from canary.models.state import RemediationInput, RemediationState
+from canary.models.windows import WINDOW_ENDED, QuietWindow, QuietWindows
 
 __all__ = [
     "OPEN_STATES",
     "PAYMENT_FAILED",
     "RECOVERIES",
+    "WINDOW_ENDED",
     "AccountRef",
     "Alerting",
     "ActionRequest",
@@ -87,6 +89,8 @@ __all__ = [
     "PaymentIntentInvoice",
     "PaymentIntentRef",
     "PaymentRecovery",
+    "QuietWindow",
+    "QuietWindows",
     "RecoveredBy",
     "RemediationConfig",
     "RemediationInput",

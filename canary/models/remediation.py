@@ -50,6 +50,7 @@ TimelineKind = Literal[
     "owner",
     "owner_reported",
     "quiet",
+    "muted",
     "recovered",
     "owner_lookup_failed",
     "manager",

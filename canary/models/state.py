@@ -37,6 +37,7 @@ from canary.models.remediation import (
     without_reported_owner,
 )
 from canary.models.sop import HumanAction
+from canary.models.windows import WINDOW_ENDED, QuietWindow
 from canary.recovery.plans import describe_next, next_retry, planned_attempts
 
 #: The outside fact Stripe's card events become (starter.stripe_events.card_change_from_event).
@@ -120,6 +121,15 @@ class RemediationState(PaymentRecovery):
     )
     dunned: list[str] = Field(
         default_factory=list, description="The dunning e-mails the plan has sent (or held)."
+    )
+    windows_checked: bool = Field(
+        False, description="The quiet windows were looked up (once, before the first alert)."
+    )
+    window: QuietWindow | None = Field(
+        None, description="The quiet window that muted this remediation's alert, if any."
+    )
+    window_over: bool = Field(
+        False, description="That window has ended: people have been told (or will be now)."
     )
     plan_slots: list[datetime] = Field(
         default_factory=list,
@@ -366,6 +376,8 @@ class RemediationState(PaymentRecovery):
                     actor=event.source,
                     data=event.evidence,
                 )
+            elif event.kind == WINDOW_ENDED:
+                self._window_ended_early(now, event)
             elif event.kind == CARD_UPDATED and self._card_retried(event):
                 self.record(
                     now,
@@ -559,6 +571,63 @@ class RemediationState(PaymentRecovery):
         return next_retry(
             plan, self.first_failure(), list(self.retry_times), self.payer_timezone(), after
         )
+
+    # -- quiet windows ---------------------------------------------------------------------
+
+    def mute_for(self, now: datetime, windows: list[QuietWindow], account: AccountRef) -> None:
+        """Take the first open window that matches this remediation (checked once, before
+        its first alert): its alert waits for the window's end."""
+        self.windows_checked = True
+        if self.diagnosis is None or self.slack is not None:
+            return
+        for window in windows:
+            if window.open_at(now) and window.matches(self.diagnosis.error_type, account):
+                self.window = window
+                self.record(
+                    now,
+                    "muted",
+                    f"Quiet window “{window.reason}” ({window.scope()}, opened by "
+                    f"{window.opened_by}): nobody is pinged until it ends "
+                    f"{window.end:%a %d %b %H:%M} UTC",
+                    data={"window": window.id, "until": window.end.isoformat()},
+                    thread=False,
+                )
+                return
+
+    def muted(self) -> bool:
+        """A quiet window holds the alert: no alert is out yet and the window has not ended."""
+        return (
+            self.window is not None
+            and not self.window_over
+            and self.slack is None
+            and not self.closed
+        )
+
+    def end_window(self, now: datetime) -> None:
+        """The window is over: people are told once (the alert says it opened during it)."""
+        if self.window is None or self.window_over:
+            return
+        self.window_over = True
+        self.attention_anchor = now
+        self.needs_publish = True
+        self.note(
+            f"Opened during the quiet window “{self.window.reason}” "
+            f"(ended {self.window.end:%a %d %b %H:%M} UTC)"
+        )
+        self.record(
+            now,
+            "state",
+            f"Quiet window “{self.window.reason}” ended: alerting the people now",
+            data={"window": self.window.id},
+            thread=False,
+        )
+
+    def _window_ended_early(self, now: datetime, event: ExternalEvent) -> None:
+        window = self.window
+        if window is None or event.evidence.get("window") != window.id or self.window_over:
+            self.record(now, "external", "A quiet window ended (not this one's)", thread=False)
+            return
+        self.window = window.model_copy(update={"ended_at": now, "ended_by": event.source})
 
     def _card_retried(self, event: ExternalEvent) -> bool:
         """This card change is one already being retried or retried: the same payment method,

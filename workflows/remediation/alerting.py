@@ -12,7 +12,7 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from activities import DigestActivities, EmailActivities, SlackActivities
+    from activities import DigestActivities, EmailActivities, SlackActivities, WindowActivities
     from canary.blocks import (
         alert_email,
         build_blocks,
@@ -31,7 +31,15 @@ with workflow.unsafe.imports_passed_through():
     )
     from canary.models.remediation import one_address
 
-from workflows.policies import SLACK_RETRY, SLACK_TIMEOUT, alert_retry_delay, cause
+from workflows.ids import window_workflow_id
+from workflows.policies import (
+    SLACK_RETRY,
+    SLACK_TIMEOUT,
+    WINDOWS_RETRY,
+    WINDOWS_TIMEOUT,
+    alert_retry_delay,
+    cause,
+)
 from workflows.remediation.context import Remediation
 
 
@@ -47,6 +55,11 @@ class Alerter:
         """Post the alert once, then update that same message in place on every change."""
         r, state = self.r, self.r.state
         state.needs_publish = False
+        if state.slack is None and state.diagnosis is not None and not state.windows_checked:
+            await self._check_quiet_windows()
+        if state.slack is None and state.window is not None and not state.window_over:
+            # A quiet window holds it: nobody is pinged (closed meanwhile, nobody ever is).
+            return
         if self._to_digest():
             await self._add_to_digest()
             if not state.digest_failed:
@@ -192,6 +205,36 @@ class Alerter:
             self.r.record("slack_failed", f"Could not post to Slack: {cause(err)}")
             return None
         return result
+
+    # -- quiet windows -------------------------------------------------------------------------
+
+    async def _check_quiet_windows(self) -> None:
+        """Before the first alert: does an open quiet window mute this remediation? If so,
+        the window is told (it tells this one if it ends early)."""
+        r, state = self.r, self.r.state
+        try:
+            found = await workflow.execute_local_activity_method(
+                WindowActivities.quiet_windows,
+                start_to_close_timeout=WINDOWS_TIMEOUT,
+                retry_policy=WINDOWS_RETRY,
+            )
+        except FailureError as err:
+            state.windows_checked = True
+            r.record(
+                "state",
+                f"Could not read the quiet windows ({cause(err)}): alerting as usual",
+                thread=False,
+            )
+            return
+        state.mute_for(workflow.now(), found.windows, state.account)
+        if state.window is None:
+            return
+        try:
+            await workflow.get_external_workflow_handle(window_workflow_id(state.window.id)).signal(
+                "muted", r.workflow_id
+            )
+        except FailureError:
+            pass  # the window is gone: this remediation's own timer ends the mute
 
     # -- the digest and e-mail -----------------------------------------------------------------
 

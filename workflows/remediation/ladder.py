@@ -73,13 +73,29 @@ class DunningDue:
 
 
 @dataclass(frozen=True)
+class WindowEnd:
+    """The quiet window that holds the alert ends: people are told now."""
+
+    due: datetime
+
+
+@dataclass(frozen=True)
 class AlertRetry:
     """The first alert could not be posted: it is tried again."""
 
     due: datetime
 
 
-Deadline = ScheduledStep | CardRetry | PlannedRetry | DunningDue | Escalation | Expiry | AlertRetry
+Deadline = (
+    ScheduledStep
+    | CardRetry
+    | PlannedRetry
+    | DunningDue
+    | WindowEnd
+    | Escalation
+    | Expiry
+    | AlertRetry
+)
 
 
 def deadlines(state: RemediationState) -> list[Deadline]:
@@ -98,9 +114,14 @@ def deadlines(state: RemediationState) -> list[Deadline]:
         found.append(PlannedRetry(planned))
     dunning = state.dunning_due()
     found += [DunningDue(due, email) for due, email in dunning]
+    muted = state.muted()
+    if muted:
+        assert state.window is not None
+        found.append(WindowEnd(state.window.end))
     ladder = diagnosis.escalation
-    # The ladder starts when people are told: not while a plan retries quietly.
-    if state.escalation_level < len(ladder) and not state.quiet_now():
+    # The ladder starts when people are told: not while a plan retries quietly, nor while a
+    # quiet window holds the alert.
+    if state.escalation_level < len(ladder) and not state.quiet_now() and not muted:
         rung = ladder[state.escalation_level]
         due = (state.attention_anchor or state.started_at) + rung.after
         if state.snoozed_until and state.snoozed_until > due:
@@ -118,6 +139,9 @@ def deadlines(state: RemediationState) -> list[Deadline]:
     if dunning:
         # Nor while the payer still has e-mails coming.
         expire = max(expire, dunning[-1][0] + timedelta(days=1))
+    if state.window is not None:
+        # Nor while a quiet window holds it: people get the SOP's time once they are told.
+        expire = max(expire, state.window.end + diagnosis.resolution.expire_after)
     found.append(Expiry(expire))
     if state.alert_retry_at is not None and state.slack is None:
         found.append(AlertRetry(state.alert_retry_at))
@@ -152,6 +176,8 @@ class Ladder:
                     await self._escalate(rung)
                 case Expiry():
                     self.r.close("expired", "canary", "Nobody resolved this before it expired.")
+                case WindowEnd():
+                    self.r.state.end_window(now)
                 case AlertRetry():
                     self.r.state.alert_retry_at = None
                     self.r.state.needs_publish = True

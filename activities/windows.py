@@ -1,0 +1,49 @@
+"""Quiet windows: the remediation's lookup of the windows open now.
+
+A window is a running ``QuietWindowWorkflow`` whose memo holds what it mutes (written when it
+is opened, never changed: ending it early ends its workflow). Temporal's visibility store is
+the only place windows live, so they need no database of Canary's own.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import ValidationError
+from temporalio import activity
+from temporalio.client import Client
+
+from activities.services import Services
+from canary.models import QuietWindow, QuietWindows
+
+#: Running windows: the ones that may mute something now or later.
+OPEN_WINDOWS = "WorkflowType = 'QuietWindowWorkflow' AND ExecutionStatus = 'Running'"
+#: The memo field that holds a window's definition.
+MEMO_KEY = "window"
+#: More windows than this open at once is a misuse; the lookup reads no further.
+MAX_OPEN_WINDOWS = 200
+
+log = logging.getLogger(__name__)
+
+
+async def open_windows(client: Client) -> list[QuietWindow]:
+    """The windows open now (or later), as their memos say; one that cannot be read (an old
+    or hand-made memo) is left out and logged."""
+    found: list[QuietWindow] = []
+    async for execution in client.list_workflows(OPEN_WINDOWS, limit=MAX_OPEN_WINDOWS):
+        memo = await execution.memo()
+        try:
+            found.append(QuietWindow.model_validate(memo.get(MEMO_KEY)))
+        except ValidationError as exc:
+            log.warning("quiet window %s unreadable: %s", execution.id, exc)
+    return sorted(found, key=lambda w: (w.starts_at, w.id))
+
+
+class WindowActivities:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    @activity.defn(name="canary.quiet_windows")
+    async def quiet_windows(self) -> QuietWindows:
+        """The quiet windows open now, for a remediation about to alert."""
+        return QuietWindows(windows=await open_windows(self.services.require_temporal()))

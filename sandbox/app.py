@@ -19,7 +19,7 @@ from sandbox import controls
 from sandbox.middleware import FaultMiddleware, LearnPublicUrl
 from sandbox.salesforce import create_salesforce_router
 from sandbox.salesforce import pages as salesforce_pages
-from sandbox.slack import chat
+from sandbox.slack import chat, socket_mode
 from sandbox.slack import router as slack_api
 from sandbox.smtp import create_mail_router
 from sandbox.state import Sandbox, SandboxConfig
@@ -31,7 +31,8 @@ from starter.gateway.docs import serve_docs
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     """While the app serves: the e-mail sink (when configured) and the client that delivers
-    chat-page clicks. Stripe's webhook deliveries stop with the app."""
+    chat-page clicks. Stripe's webhook deliveries and Socket Mode's redeliveries stop with the
+    app."""
     sandbox: Sandbox = app.state.sandbox
     if sandbox.mail is not None:
         sandbox.mail.start()
@@ -39,6 +40,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with httpx.AsyncClient(timeout=10) as interactivity:
             yield {"interactivity": interactivity}
     finally:
+        await sandbox.slack.socket_mode.close()
         sandbox.stripe.close()
         if sandbox.mail is not None:
             sandbox.mail.stop()
@@ -64,6 +66,7 @@ def create_app(config: SandboxConfig | None = None, sandbox: Sandbox | None = No
     app.include_router(stripe_api.router)
     app.include_router(slack_api.router)
     app.include_router(create_salesforce_router(sandbox.salesforce))
+    app.include_router(socket_mode.router)
     app.include_router(chat.router)
     app.include_router(stripe_pages.router)
     app.include_router(salesforce_pages.router)

@@ -1,6 +1,7 @@
 """A click as Slack delivers it: the ``block_actions`` payload for the element clicked, with a
 working ``response_url``, posted form-encoded to the app's interactivity URL and signed with
-``X-Slack-Signature`` as Slack signs it."""
+``X-Slack-Signature`` as Slack signs it, or, while the app has a Socket Mode connection open,
+sent over it as an ``interactive`` envelope (``socket_mode``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, Field
 
+from sandbox.slack import socket_mode
 from sandbox.slack.seed import APP_ID, TEAM_DOMAIN, TEAM_ID, Obj
 from sandbox.slack.state import SlackApiError, SlackState, public_message
 from sandbox.state import Sandbox
@@ -105,18 +107,8 @@ def find_element(message: Obj, action_id: str, block_id: str | None) -> tuple[Ob
 async def deliver_click(
     sandbox: Sandbox, client: httpx.AsyncClient, click: Click
 ) -> tuple[int, str, float | None]:
-    """Post the click's signed ``block_actions`` to the app: (its status, its answer, when the
-    request left)."""
+    """Send the click's ``block_actions`` to the app: (its status, its answer, when it left)."""
     slack = sandbox.slack
-    url = sandbox.config.slack_interactivity_url
-    secret = sandbox.config.slack_signing_secret
-    if not url or not secret:
-        return (
-            503,
-            "the sandbox has no interactivity URL or signing secret: start it with "
-            "--interactivity-url and SLACK_SIGNING_SECRET (canary up does)",
-            None,
-        )
     with slack.lock:
         channel = slack.channel(click.channel)
         message = slack.find_message(channel["id"], click.ts)
@@ -132,6 +124,27 @@ async def deliver_click(
             block_id,
             click.selected_option,
             click.value,
+        )
+    return await deliver_interaction(sandbox, client, payload)
+
+
+async def deliver_interaction(
+    sandbox: Sandbox, client: httpx.AsyncClient, payload: Obj
+) -> tuple[int, str, float | None]:
+    """An interaction payload to the app as Slack sends it: over the app's Socket Mode
+    connection while it has one open, else POSTed, signed, to its interactivity URL."""
+    delivered = await socket_mode.deliver(sandbox, payload)
+    if delivered is not None:
+        return delivered.status, delivered.text, delivered.sent_at
+    url = sandbox.config.slack_interactivity_url
+    secret = sandbox.config.slack_signing_secret
+    if not url or not secret:
+        return (
+            503,
+            "the app has no Socket Mode connection open, and the sandbox has no interactivity "
+            "URL or signing secret: start it with --interactivity-url and SLACK_SIGNING_SECRET "
+            "(canary up does)",
+            None,
         )
     body = ("payload=" + quote(json.dumps(payload, separators=(",", ":")))).encode()
     timestamp = str(int(time.time()))

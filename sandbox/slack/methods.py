@@ -21,6 +21,9 @@ from sandbox.slack.blockkit import MESSAGE_TEXT, message_block_errors
 from sandbox.slack.seed import BOT_ID, BOT_USER, TEAM_ID, Obj
 from sandbox.slack.state import SlackApiError, SlackState, public_message
 
+#: The one method that takes the app-level token: it opens a Socket Mode connection.
+OPEN_CONNECTION = "apps.connections.open"
+
 #: What any method answers: a missing or wrong token, a JSON body that is not one, too many
 #: calls (``ratelimited``, see ``ratelimits``).
 COMMON_ERRORS = frozenset(
@@ -33,6 +36,7 @@ METHOD_ERRORS: dict[str, frozenset[str]] = {
     method: COMMON_ERRORS | frozenset(specific)
     for method, specific in {
         "api.test": set(),
+        "apps.connections.open": {"not_allowed_token_type"},
         "auth.test": set(),
         "chat.postMessage": {
             "invalid_arguments",
@@ -160,6 +164,8 @@ def call_method(state: SlackState, method: str, args: Obj) -> Obj:
     with state.lock:
         if method == "api.test":
             return {"args": args}
+        if method == OPEN_CONNECTION:
+            return {"url": state.socket_mode.issue_url(state.public_url)}
         if method == "auth.test":
             return {
                 "url": f"{state.public_url}/",
@@ -318,13 +324,29 @@ def _truthy(value: Any) -> bool:
     return str(value).lower() in {"true", "1"}
 
 
-def authenticate(authorization: str | None, args: Obj) -> None:
+def authenticate(authorization: str | None, args: Obj, method: str = "") -> None:
     token = ""
     scheme, _, value = (authorization or "").partition(" ")
     if scheme.lower() == "bearer":
         token = value.strip()
+    if method == OPEN_CONNECTION:
+        _authenticate_app(token, args)
+        return
     token = token or str(args.pop("token", "") or "")
     if not token:
         raise SlackApiError("not_authed")
     if not token.startswith("xoxb-"):
+        raise SlackApiError("invalid_auth")
+
+
+def _authenticate_app(token: str, args: Obj) -> None:
+    """``apps.connections.open`` takes the app-level token (``xapp-…``), in the Authorization
+    header only (docs.slack.dev/reference/methods/apps.connections.open: passed as a POST
+    parameter it is an error); a bot or user token is ``not_allowed_token_type``."""
+    args.pop("token", None)
+    if not token:
+        raise SlackApiError("not_authed")
+    if token.startswith(("xoxb-", "xoxp-")):
+        raise SlackApiError("not_allowed_token_type")
+    if not token.startswith("xapp-"):
         raise SlackApiError("invalid_auth")

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 #: chat.postMessage has its own per-channel limit below.
 METHOD_TIERS: dict[str, int] = {
     "api.test": 4,
+    "apps.connections.open": 1,
     "auth.test": 4,
     "chat.update": 3,
     "chat.postEphemeral": 4,

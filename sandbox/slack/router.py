@@ -38,7 +38,7 @@ async def slack_endpoint(sandbox: SandboxDep, request: Request, method: str) -> 
                 args.update(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
         except ValueError:
             raise SlackApiError("invalid_json") from None
-        authenticate(request.headers.get("authorization"), args)
+        authenticate(request.headers.get("authorization"), args, method)
         limits = sandbox.config.slack_rate_limits
         if limits.enabled:
             wait = sandbox.slack.limiter.take(limits, method, _channel_key(sandbox, method, args))

@@ -26,6 +26,7 @@ from sandbox.slack.seed import (
     TEAM_ID,
     Obj,
 )
+from sandbox.slack.socket_hub import SocketModeHub
 
 
 class SlackApiError(Exception):
@@ -122,6 +123,8 @@ class SlackState:
         self.public_url = public_url.rstrip("/")
         self._ts = itertools.count(1)
         self.limiter = RateLimiter()
+        # The app's Socket Mode connections outlive a reset, as its process does.
+        self.socket_mode = SocketModeHub()
         self.reset()
 
     def reset(self) -> None:

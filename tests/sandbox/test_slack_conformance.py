@@ -50,7 +50,10 @@ _SDK_METHOD = re.compile(rf"[\"'.]((?:{_FAMILIES})_[A-Za-z_]+)[\"'(]")
 #: slack-bolt asks auth.test who the app is before it handles the first click.
 IMPLICIT = {"auth.test"}
 
-ALL = frozenset(METHOD_ERRORS)
+#: The methods Slack's description has. It (1.7.0) is older than Socket Mode (2021), so it has no
+#: ``apps.connections.open``: tests/sandbox/test_slack_socket_mode.py holds the sandbox's to
+#: Slack's reference page for it.
+ALL = frozenset(m for m in METHOD_ERRORS if f"/{m}" in DESCRIPTION["paths"])
 POSTING = frozenset({"chat.postMessage", "chat.update", "chat.postEphemeral"})
 #: Errors Slack answers today that its description (version 1.7.0, older than Block Kit's
 #: validation errors and message metadata) does not list for a method: (the methods, where

@@ -230,18 +230,23 @@ def _failure_message(err: BaseException) -> str:
     return str(cause or err)
 
 
-async def take_action(client: Client, workflow_id: str, request: ActionRequest) -> ActionResult:
+async def take_action(
+    client: Client, workflow_id: str, request: ActionRequest, update_id: str | None = None
+) -> ActionResult:
     """Run a person's action as a workflow update; a refusal comes back as ``accepted=False``
-    with the reason, never as an exception the caller has to decode."""
-    result = await _take_action(client, workflow_id, request)
+    with the reason, never as an exception the caller has to decode. The same ``update_id``
+    again (one click delivered twice) gets the first one's answer and acts no more."""
+    result = await _take_action(client, workflow_id, request, update_id)
     metrics().action(request.action, request.source, result.accepted)
     return result
 
 
-async def _take_action(client: Client, workflow_id: str, request: ActionRequest) -> ActionResult:
+async def _take_action(
+    client: Client, workflow_id: str, request: ActionRequest, update_id: str | None
+) -> ActionResult:
     handle = client.get_workflow_handle(workflow_id)
     try:
-        return await handle.execute_update(RemediationWorkflow.act, request)
+        return await handle.execute_update(RemediationWorkflow.act, request, id=update_id)
     except WorkflowUpdateFailedError as err:
         status = await get_status(client, workflow_id)
         return ActionResult(

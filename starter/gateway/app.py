@@ -17,6 +17,7 @@ from starter.gateway.docs import serve_docs
 from starter.gateway.middleware import BodyLimitMiddleware
 from starter.gateway.routes import api_router
 from starter.gateway.slack.app import slack_handler
+from starter.gateway.slack.socket_mode import socket_mode
 
 DESCRIPTION = (
     "Webhooks, Slack buttons and the detection API of Canary, the self-healing "
@@ -27,10 +28,12 @@ DESCRIPTION = (
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Connect to Temporal before serving, unless the caller handed in a client."""
+    """Connect to Temporal before serving, unless the caller handed in a client; then, with
+    SLACK_APP_TOKEN set, open Slack's Socket Mode connection until the gateway stops."""
     if app.state.temporal is None:
         app.state.temporal = await connect(app.state.settings)
-    yield
+    async with socket_mode(app.state.slack, app.state.settings):
+        yield
 
 
 def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:

@@ -14,8 +14,12 @@ from starter.gateway.slack.listeners import register_listeners
 
 
 def build_slack_app(settings: Settings, temporal: Callable[[], Client]) -> AsyncApp:
-    """slack-bolt verifies the signing secret (and its 5-minute replay window) for us."""
-    secret = settings.require("slack_signing_secret", "to verify Slack button clicks")
+    """slack-bolt verifies the signing secret (and its 5-minute replay window) of requests
+    over HTTP for us; over Socket Mode, the app token is what Slack checks (``socket_mode``),
+    so a gateway in Socket Mode alone needs no signing secret."""
+    secret = settings.slack_signing_secret or ""
+    if not settings.slack_app_token:
+        secret = settings.require("slack_signing_secret", "to verify Slack button clicks")
     token = settings.require("slack_bot_token", "to answer Slack button clicks")
     web = AsyncWebClient(token=token, base_url=settings.slack_api_url or AsyncWebClient.BASE_URL)
     bolt = AsyncApp(
@@ -31,7 +35,10 @@ def build_slack_app(settings: Settings, temporal: Callable[[], Client]) -> Async
 def slack_handler(
     settings: Settings, temporal: Callable[[], Client]
 ) -> AsyncSlackRequestHandler | None:
-    """What POST /slack/actions hands requests to; None while Slack is not configured."""
-    if not (settings.slack_signing_secret and settings.slack_bot_token):
+    """What POST /slack/actions (and Socket Mode) hand requests to; None while Slack is not
+    configured."""
+    if not (
+        settings.slack_bot_token and (settings.slack_signing_secret or settings.slack_app_token)
+    ):
         return None
     return AsyncSlackRequestHandler(build_slack_app(settings, temporal))

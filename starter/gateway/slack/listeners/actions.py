@@ -55,6 +55,15 @@ def action_request(
     )
 
 
+def click_id(body: dict[str, Any], action: dict[str, Any]) -> str | None:
+    """One click's own id, the same however often Slack delivers it (an envelope whose ack was
+    lost comes again, identical): the workflow update's id, so the click acts once."""
+    team = (body.get("team") or {}).get("id") or ""
+    user = (body.get("user") or {}).get("id") or ""
+    stamp = action.get("action_ts")
+    return f"slack/{team}/{user}/{action.get('action_id')}/{stamp}" if stamp else None
+
+
 def foreign(body: dict[str, Any], settings: Settings) -> str | None:
     """Why a click from another workspace or app is refused; None when it is Canary's own."""
     team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
@@ -147,7 +156,7 @@ def register(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) 
                 await refuse(respond, workflow_id, request, why)
                 return
             request = await vouched(request, status, settings, directory)
-        result = await take_action(temporal(), workflow_id, request)
+        result = await take_action(temporal(), workflow_id, request, click_id(body, action))
         log.info(
             "slack action %s on %s by %s: accepted=%s %s",
             request.action,

@@ -1,0 +1,170 @@
+"""The gateway in Socket Mode (``SLACK_APP_TOKEN`` set), on a live stack: slack-bolt's Socket
+Mode handler connects to the sandbox's Slack, and chat-page clicks reach the same listeners
+over the socket instead of HTTP, with a real worker on a real Temporal dev server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from canary.settings import Settings
+from starter.gateway.app import create_app
+from starter.gateway.slack.socket_mode import SocketModeRefused
+from starter.intake import get_status
+from starter.scenario import CUSTOMERS, fail_a_payment
+from tests.helpers import eventually
+from tests.stack import SLACK_TOKEN, LiveStack, live_stack
+from tests.workflow.test_end_to_end import alert_for, has_buttons
+from workflows import remediation_id
+
+pytestmark = pytest.mark.asyncio
+APP_TOKEN = "xapp-1-A0CANARY-1-gateway"
+
+
+@pytest.fixture(scope="module")
+async def stack(dev_env: WorkflowEnvironment) -> AsyncIterator[LiveStack]:
+    async with live_stack(dev_env.client, slack_app_token=APP_TOKEN) as live:
+        yield live
+
+
+async def socket_records(stack: LiveStack, method: str) -> list[dict[str, Any]]:
+    return [r["body"] for r in await stack.requests(service="socket_mode", method=method)]
+
+
+async def alert(stack: LiveStack) -> tuple[str, str, dict[str, Any]]:
+    """A failed payment's alert with its buttons: (the invoice, the workflow id, the message)."""
+    invoice = fail_a_payment(stack.stripe, CUSTOMERS[0])
+    workflow_id = remediation_id("payment_failed", "invoice", invoice)
+    messages = await eventually(
+        lambda: stack.messages("#gtm-alerts"),
+        lambda ms: has_buttons(alert_for(ms, workflow_id) or {}),
+        timeout=30,
+    )
+    message = alert_for(messages, workflow_id)
+    assert message is not None
+    return invoice, workflow_id, message
+
+
+async def test_the_gateway_connects_with_the_app_token(stack: LiveStack) -> None:
+    [opened] = await stack.requests(service="slack", path="/api/apps.connections.open")
+    assert opened["status"] == 200 and opened["headers"]["authorization"].startswith("Bearer xapp-")
+    hello = (await socket_records(stack, "HELLO"))[0]
+    assert hello["type"] == "hello" and hello["connection_info"] == {"app_id": "A0CANARY"}
+
+
+async def test_a_click_over_the_socket_resolves_a_remediation(stack: LiveStack) -> None:
+    _, workflow_id, message = await alert(stack)
+
+    click = await stack.click("U0ALICE", message, "canary:resolve")
+
+    assert click["status"] == 200
+    status = await eventually(
+        lambda: get_status(stack.client, workflow_id),
+        lambda s: s is not None and s.state == "resolved",
+    )
+    assert status.outcome == "resolved_by_human"
+    # The click went as an interactive envelope, acknowledged, and never over HTTP.
+    [sent] = [
+        s
+        for s in await socket_records(stack, "SEND")
+        if s["payload"]["actions"][0].get("value") == workflow_id
+    ]
+    assert sent["type"] == "interactive" and sent["payload"]["user"]["id"] == "U0ALICE"
+    acks = await socket_records(stack, "ACK")
+    assert sent["envelope_id"] in {a["envelope_id"] for a in acks}
+    assert await stack.requests(service="interactivity") == []
+    # What Slack saw afterwards: the alert without its buttons, Alice told in an ephemeral.
+    final = await eventually(
+        lambda: stack.messages("#gtm-alerts"),
+        lambda ms: not has_buttons(alert_for(ms, workflow_id) or message),
+    )
+    assert alert_for(final, workflow_id) is not None
+    answers = await stack.requests(path="/_sandbox/slack/respond")
+    assert any(a["body"].get("response_type") == "ephemeral" for a in answers)
+
+
+async def test_a_click_whose_ack_was_lost_is_delivered_again_and_acts_once(
+    stack: LiveStack,
+) -> None:
+    invoice, workflow_id, message = await alert(stack)
+    await stack.http.post(
+        f"{stack.sandbox.url}/_sandbox/slack/socket/faults", json={"lose_acks": 1}
+    )
+    mark = max(r["id"] for r in await stack.requests())
+
+    click = await stack.click("U0ALICE", message, "canary:retry")
+
+    # The gateway acknowledged, but Slack never heard: the person is told the app did not
+    # answer, and Slack sends the same envelope again.
+    assert click["status"] == 408
+    sent = await eventually(
+        lambda: socket_records(stack, "SEND"),
+        lambda ss: any(
+            s["retry_attempt"] == 1 and s["payload"]["actions"][0]["value"] == workflow_id
+            for s in ss
+        ),
+    )
+    first, again = [s for s in sent if s["payload"]["actions"][0]["value"] == workflow_id]
+    assert again["envelope_id"] == first["envelope_id"] and again["payload"] == first["payload"]
+    assert (again["retry_attempt"], again["retry_reason"]) == (1, "timeout")
+    # Both deliveries ran the listener to its answer to Alice...
+    answers = await eventually(
+        lambda: stack.requests(path="/_sandbox/slack/respond", since_id=mark),
+        lambda rs: len(rs) == 2,
+    )
+    assert answers[0]["body"]["text"] == answers[1]["body"]["text"]
+    # ...and the remediation retried once: one attempt, one pay call from Canary.
+    status = await get_status(stack.client, workflow_id)
+    assert status is not None and status.attempts == 1
+    pays = await stack.requests(service="stripe", method="POST", path=f"/v1/invoices/{invoice}/pay")
+    ours = [p for p in pays if (p["idempotency_key"] or "").startswith(f"canary/{workflow_id}/")]
+    assert len(ours) == 1
+
+
+async def test_after_a_refresh_the_gateway_reconnects_and_takes_the_next_click(
+    stack: LiveStack,
+) -> None:
+    before = await stack.sandbox_get("/_sandbox/slack/socket")
+    [old] = [c["id"] for c in before["connections"] if c["closed_at"] is None]
+
+    told = await stack.http.post(
+        f"{stack.sandbox.url}/_sandbox/slack/socket/disconnect",
+        json={"reason": "refresh_requested"},
+    )
+
+    assert told.json() == {"told": [old]}
+    after = await eventually(
+        lambda: stack.sandbox_get("/_sandbox/slack/socket"),
+        lambda s: s["open"] == 1 and s["connections"][-1]["id"] != old,
+    )
+    assert next(c for c in after["connections"] if c["id"] == old)["closed_at"] is not None
+    opened = await stack.requests(service="slack", path="/api/apps.connections.open")
+    assert len(opened) >= 2
+
+    _, workflow_id, message = await alert(stack)
+    click = await stack.click("U0ALICE", message, "canary:resolve")
+    assert click["status"] == 200
+    await eventually(
+        lambda: get_status(stack.client, workflow_id),
+        lambda s: s is not None and s.state == "resolved",
+    )
+    sent = await socket_records(stack, "SEND")
+    assert sent[-1]["connection"] == after["connections"][-1]["id"]
+
+
+async def test_a_bot_token_as_app_token_stops_the_gateway(
+    stack: LiveStack, dev_env: WorkflowEnvironment
+) -> None:
+    settings = Settings(
+        slack_bot_token=SLACK_TOKEN,
+        slack_app_token=SLACK_TOKEN,
+        slack_api_url=f"{stack.sandbox.url}/api/",
+    )
+    app = create_app(settings, temporal=dev_env.client)
+
+    with pytest.raises(SocketModeRefused, match="not_allowed_token_type"):
+        async with app.router.lifespan_context(app):
+            pass

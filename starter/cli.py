@@ -66,6 +66,12 @@ def up(
         "CANARY_PAYLOAD_KEYS is set) and run the codec server the Temporal UI reads through.",
     ),
     codec_port: int = typer.Option(8081, help="The codec server's port (with --encrypt)."),
+    socket_mode: bool = typer.Option(
+        False,
+        "--socket-mode",
+        help="Run the gateway in Slack's Socket Mode, with SLACK_APP_TOKEN or the demo's "
+        "app-level token: the chat page's clicks go over its WebSocket, not over HTTP.",
+    ),
 ) -> None:
     """Start Temporal (with UI), the sandbox, the gateway and a worker; Ctrl-C stops all."""
     from starter.stack import Ports, Stack, StackError
@@ -76,6 +82,7 @@ def up(
         fresh=scenario,
         encrypt=encrypt,
         demo_plan=scenario,
+        socket_mode=socket_mode,
     )
 
     def stop_on_signal(signum: int, _frame: Any) -> None:

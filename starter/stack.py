@@ -28,6 +28,8 @@ from canary.settings import InvalidTokenError, check_token
 
 DEMO_STRIPE_KEY = "sk_test_canary_demo"
 DEMO_SLACK_TOKEN = "xoxb-canary-demo"
+#: With --socket-mode: the app-level token the sandbox's Slack opens Socket Mode with.
+DEMO_SLACK_APP_TOKEN = "xapp-canary-demo"
 DEMO_SALESFORCE_TOKEN = "00DSANDBOX!canary-demo-session"
 #: The file in the data directory that keeps the API token `canary up` made.
 API_TOKEN_FILE = "api-token"
@@ -170,6 +172,9 @@ class Stack:
     #: Point every process at the demo's catalog, whose soft decline plan retries seconds
     #: (not days) after a failure, unless CANARY_CATALOG names one (see starter.demo_catalog).
     demo_plan: bool = False
+    #: Run the gateway in Slack's Socket Mode (an app-level token): the chat page's clicks go
+    #: over its WebSocket to the sandbox instead of to the gateway's /slack/actions.
+    socket_mode: bool = False
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     previous_db: Path | None = None
@@ -241,6 +246,8 @@ class Stack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.socket_mode:
+            env["SLACK_APP_TOKEN"] = env.get("SLACK_APP_TOKEN") or DEMO_SLACK_APP_TOKEN
         self.env = env
         return env
 
@@ -371,6 +378,14 @@ class Stack:
 
         return demo_plan_note(Path(self.env["CANARY_CATALOG"]))
 
+    def socket_mode_note(self) -> list[str]:
+        if not self.socket_mode:
+            return []
+        return [
+            "  Slack           Socket Mode: the gateway holds a WebSocket to the sandbox's "
+            "Slack, and clicks come over it (no public URL needed)"
+        ]
+
     def encryption_note(self) -> list[str]:
         """Where the demo's payloads are read, for the banner."""
         if not self.encrypt:
@@ -427,6 +442,7 @@ class Stack:
                 f"  Temporal        127.0.0.1:{self.ports.temporal}",
                 f"  API token       {self.env['CANARY_API_TOKEN']}  ({self.token_source()})",
                 f"  Logs            {self.data_dir}/*.log",
+                *self.socket_mode_note(),
                 *self.encryption_note(),
                 *self.fresh_note(),
                 *self.demo_plan_note(),

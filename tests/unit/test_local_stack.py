@@ -151,3 +151,21 @@ def test_only_the_scenario_runs_the_demo_catalog_whose_plan_retries_in_seconds(
     assert own.build_env()["CANARY_CATALOG"] == "/srv/catalog"
     assert not (tmp_path / "own" / DEMO_CATALOG_FILE).exists()
     assert own.demo_plan_note() == ["  Catalog         /srv/catalog (CANARY_CATALOG)"]
+
+
+def test_socket_mode_gives_the_gateway_an_app_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+    plain = Stack(Ports(), tmp_path / "http")
+    assert "SLACK_APP_TOKEN" not in plain.build_env() and plain.socket_mode_note() == []
+
+    socket = Stack(Ports(), tmp_path / "socket", socket_mode=True)
+    env = socket.build_env()
+    assert env["SLACK_APP_TOKEN"].startswith("xapp-")
+    assert env["SLACK_API_URL"] == f"{socket.sandbox_url}/api/"
+    assert "Socket Mode" in socket.banner()
+
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1-mine")
+    own = Stack(Ports(), tmp_path / "own", socket_mode=True)
+    assert own.build_env()["SLACK_APP_TOKEN"] == "xapp-1-mine"

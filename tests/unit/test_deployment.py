@@ -142,9 +142,30 @@ def test_slack_manifest_names_the_app_and_its_bot() -> None:
     assert len(MANIFEST["display_information"]["description"]) <= 140
     assert MANIFEST["features"]["bot_user"]["display_name"] == "Canary"
     settings = MANIFEST["settings"]
-    # Interactivity over HTTP: the gateway has no Socket Mode client.
+    # Interactivity over HTTP by default; Socket Mode is the switch the next test reads.
     assert settings["socket_mode_enabled"] is False
     assert settings["interactivity"]["is_enabled"] is True
+
+
+def test_slack_manifest_says_how_to_turn_on_socket_mode() -> None:
+    """Slack's app-level token, which opens the socket, is made outside the manifest
+    (Basic Information → App-Level Tokens) with ``connections:write``, the scope
+    apps.connections.open needs (docs.slack.dev/reference/scopes/connections.write): the
+    manifest's comments say so next to the switch and the settings Canary reads."""
+    text = (ROOT / "deploy" / "slack-app-manifest.yaml").read_text()
+    lines = text.splitlines()
+    at = next(n for n, line in enumerate(lines) if line.strip().startswith("socket_mode_enabled:"))
+    above = at
+    while lines[above - 1].strip().startswith("#"):
+        above -= 1
+    switch = " ".join(line.strip().lstrip("# ") for line in lines[above:at])
+    assert "true when the gateway has no public URL" in switch
+    assert "connections:write" in switch and "SLACK_APP_TOKEN" in switch
+    header = text.split("_metadata:", 1)[0]
+    assert re.search(r"SLACK_APP_TOKEN .*App-Level Tokens", header, re.S)
+    assert "connections:write" in header
+    known = {str(f.validation_alias) for f in Settings.model_fields.values()}
+    assert set(re.findall(r"\bSLACK_[A-Z_]+", text)) <= known
 
 
 def test_slack_manifest_interactivity_url_is_the_gateways_slack_route() -> None:
@@ -236,4 +257,5 @@ def test_readme_compose_services_search_attributes_and_manifest() -> None:
         assert re.search(rf"--name {key.name} --type {kind}\b", DEPLOYING), key.name
     assert "(deploy/slack-app-manifest.yaml)" in DEPLOYING
     assert MANIFEST["settings"]["interactivity"]["request_url"] in DEPLOYING
-    assert "Socket Mode is not supported" in DEPLOYING
+    assert "SLACK_APP_TOKEN" in DEPLOYING and "connections:write" in DEPLOYING
+    assert "canary up --socket-mode" in README

@@ -26,6 +26,7 @@ METADATA_EVENT = "canary_remediation"
 _PERMANENT = {
     "invalid_auth",
     "not_authed",
+    "not_allowed_token_type",
     "account_inactive",
     "token_revoked",
     "channel_not_found",

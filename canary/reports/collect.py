@@ -8,6 +8,7 @@ results carry the resolution records. Nothing is copied into a database of Canar
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
@@ -102,7 +103,7 @@ async def collect_facts(
     client: Client, request: ReportRequest
 ) -> tuple[list[RemediationFacts], bool]:
     """All runs for the window (at most ``request.limit``), read concurrently."""
-    listed: list[RemediationFacts] = []
+    listed: list[WorkflowExecution] = []
     truncated = False
     async for execution in client.list_workflows(
         report_query(request), limit=request.limit + 1, page_size=min(request.limit + 1, 1000)
@@ -110,14 +111,22 @@ async def collect_facts(
         if len(listed) == request.limit:
             truncated = True
             break
-        listed.append(_facts_from_visibility(execution))
+        listed.append(execution)
+    return await read_runs(client, listed), truncated
+
+
+async def read_runs(
+    client: Client, executions: Sequence[WorkflowExecution]
+) -> list[RemediationFacts]:
+    """Each run's facts: what its execution says, with its status (running) or its record
+    (completed), read concurrently with a bound."""
     semaphore = asyncio.Semaphore(CONCURRENCY)
 
-    async def one(facts: RemediationFacts) -> RemediationFacts:
+    async def one(execution: WorkflowExecution) -> RemediationFacts:
         async with semaphore:
-            return await _read(client, facts)
+            return await _read(client, _facts_from_visibility(execution))
 
-    return list(await asyncio.gather(*(one(f) for f in listed))), truncated
+    return list(await asyncio.gather(*(one(e) for e in executions)))
 
 
 async def build_report(client: Client, settings: Settings, request: ReportRequest) -> Report:

@@ -286,7 +286,7 @@ async def run_month(env: WorkflowEnvironment, start: datetime, queue: str) -> li
             assert handle.first_execution_run_id is not None
             runs.append((workflow_id, handle.first_execution_run_id))
             continue
-        running = env.client.get_workflow_handle_for(RemediationWorkflow.run, workflow_id)
+        running = env.client.get_workflow_handle(workflow_id)
         if what in (PAID, NEW_CARD):
             await running.signal(
                 RemediationWorkflow.external_event,
@@ -301,8 +301,16 @@ async def run_month(env: WorkflowEnvironment, start: datetime, queue: str) -> li
         else:
             result = await running.execute_update(
                 RemediationWorkflow.act,
-                ActionRequest(
-                    action="retry" if what == PERSON_RETRY else "dismiss", user="ops", source="cli"
+                # A dismissal says why (the payment SOP's dismiss asks for a reason).
+                ActionRequest.model_validate(
+                    {"action": "retry", "user": "ops", "source": "cli"}
+                    if what == PERSON_RETRY
+                    else {
+                        "action": "dismiss",
+                        "user": "ops",
+                        "source": "cli",
+                        "reason": "Written off",
+                    }
                 ),
             )
             assert result.accepted, result.message

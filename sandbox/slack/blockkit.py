@@ -21,7 +21,34 @@ from typing import Any
 # -- Slack's documented limits ----------------------------------------------------------------
 
 MESSAGE_TEXT = 40_000  # a message's top-level ``text``; beyond it, msg_too_long
-MESSAGE_BLOCKS = 50  # blocks in a message (a view takes 100; Slack's views are not served)
+MESSAGE_BLOCKS = 50  # blocks in a message
+VIEW_BLOCKS = 100  # blocks in a modal or a Home tab
+VIEW_TITLE = 24  # a modal's title, submit and close buttons
+VIEW_PRIVATE_METADATA = 3000
+VIEW_CALLBACK_ID = 255
+INPUT_LABEL = 2000
+INPUT_HINT = 2000
+PLAIN_TEXT_INPUT_LENGTH = 3000
+#: Elements an input block takes (those Canary uses are checked in depth).
+INPUT_ELEMENT_TYPES = frozenset(
+    {
+        "plain_text_input",
+        "static_select",
+        "datepicker",
+        "timepicker",
+        "datetimepicker",
+        "users_select",
+        "conversations_select",
+        "channels_select",
+        "multi_static_select",
+        "multi_users_select",
+        "checkboxes",
+        "radio_buttons",
+        "email_text_input",
+        "number_input",
+        "url_text_input",
+    }
+)
 BLOCK_ID = 255
 ACTION_ID = 255
 URL = 3000
@@ -214,6 +241,17 @@ class _Checker:
             self.overflow(value, pointer)
         elif kind == "image":
             self.image_element(value, pointer)
+        elif kind == "plain_text_input":
+            self.plain_text_input(value, pointer)
+        elif kind == "datepicker":
+            self.object(
+                value,
+                pointer,
+                {"type"},
+                {"action_id", "initial_date", "placeholder", "confirm", "focus_on_load"},
+            )
+            if "action_id" in value:
+                self.string(value["action_id"], f"{pointer}/action_id", ACTION_ID)
         elif "action_id" in value:
             self.string(value["action_id"], f"{pointer}/action_id", ACTION_ID)
 
@@ -272,6 +310,26 @@ class _Checker:
             self.option(value["initial_option"], f"{pointer}/initial_option")
         if "confirm" in value:
             self.confirm(value["confirm"], f"{pointer}/confirm")
+
+    def plain_text_input(self, value: Obj, pointer: str) -> None:
+        fields = {
+            "action_id",
+            "placeholder",
+            "initial_value",
+            "multiline",
+            "min_length",
+            "max_length",
+            "dispatch_action_config",
+            "focus_on_load",
+        }
+        self.object(value, pointer, {"type"}, fields)
+        if "action_id" in value:
+            self.string(value["action_id"], f"{pointer}/action_id", ACTION_ID)
+        most = value.get("max_length", PLAIN_TEXT_INPUT_LENGTH)
+        if not isinstance(most, int) or not 1 <= most <= PLAIN_TEXT_INPUT_LENGTH:
+            self.fail(f"{pointer}/max_length", f"must be between 1 and {PLAIN_TEXT_INPUT_LENGTH}")
+        if "multiline" in value:
+            self.boolean(value["multiline"], f"{pointer}/multiline")
 
     def overflow(self, value: Obj, pointer: str) -> None:
         self.object(value, pointer, {"type", "options"}, {"action_id", "confirm"})
@@ -366,6 +424,22 @@ class _Checker:
         if "title" in value:
             self.text(value["title"], f"{pointer}/title", IMAGE_TITLE, plain_only=True)
 
+    def block_input(self, value: Obj, pointer: str) -> None:
+        self.object(
+            value,
+            pointer,
+            {"type", "label", "element"},
+            {"block_id", "hint", "optional", "dispatch_action"},
+        )
+        if "label" in value:
+            self.text(value["label"], f"{pointer}/label", INPUT_LABEL, plain_only=True)
+        if "hint" in value:
+            self.text(value["hint"], f"{pointer}/hint", INPUT_HINT, plain_only=True)
+        if "optional" in value:
+            self.boolean(value["optional"], f"{pointer}/optional")
+        if "element" in value:
+            self.element(value["element"], f"{pointer}/element", INPUT_ELEMENT_TYPES)
+
     def block_markdown(self, value: Obj, pointer: str) -> None:
         self.object(value, pointer, {"type", "text"}, {"block_id"})
         if "text" in value:
@@ -380,4 +454,46 @@ def message_block_errors(blocks: list[Any]) -> list[str]:
         checker.fail("/blocks", f"no more than {MESSAGE_BLOCKS} items allowed")
     for n, block in enumerate(blocks):
         checker.block(block, f"/blocks/{n}")
+    return checker.errors
+
+
+def view_errors(view: Any) -> list[str]:
+    """What Slack finds wrong with a view (a modal or a Home tab) given to ``views.open``,
+    ``views.push``, ``views.update`` or ``views.publish``, each line with its JSON pointer."""
+    checker = _Checker()
+    if not isinstance(view, dict):
+        checker.fail("/view", "must provide an object")
+        return checker.errors
+    kind = view.get("type")
+    if kind not in ("modal", "home"):
+        checker.fail("/view/type", f"unsupported type: {kind}")
+        return checker.errors
+    optional = {
+        "blocks",
+        "private_metadata",
+        "callback_id",
+        "external_id",
+        "submit",
+        "close",
+        "clear_on_close",
+        "notify_on_close",
+        "submit_disabled",
+    }
+    required = {"type", "blocks"} | ({"title"} if kind == "modal" else set())
+    checker.object(view, "/view", required, optional | {"title"})
+    for name in ("title", "submit", "close"):
+        if name in view:
+            checker.text(view[name], f"/view/{name}", VIEW_TITLE, plain_only=True)
+    if "private_metadata" in view:
+        checker.string(view["private_metadata"], "/view/private_metadata", VIEW_PRIVATE_METADATA, 0)
+    if "callback_id" in view:
+        checker.string(view["callback_id"], "/view/callback_id", VIEW_CALLBACK_ID)
+    blocks = checker.array(view.get("blocks"), "/view/blocks", VIEW_BLOCKS, 0)
+    for n, block in enumerate(blocks):
+        checker.block(block, f"/view/blocks/{n}")
+    has_input = any(isinstance(b, dict) and b.get("type") == "input" for b in blocks)
+    if kind == "modal" and has_input and "submit" not in view:
+        checker.fail("/view", "must provide submit when a view has input blocks")
+    if kind == "home" and has_input:
+        checker.fail("/view/blocks", "input blocks are not allowed in a Home tab")
     return checker.errors

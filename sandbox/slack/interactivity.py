@@ -78,7 +78,7 @@ def block_actions_payload(
             "channel_id": channel_id,
             "is_ephemeral": False,
         },
-        "trigger_id": f"{int(time.time())}.{TEAM_ID}.{time.time_ns() % 10**12:x}",
+        "trigger_id": state.views.issue_trigger(user_id),
         "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
         "enterprise": None,
         "is_enterprise_install": False,

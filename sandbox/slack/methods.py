@@ -20,6 +20,7 @@ from typing import Any
 from sandbox.slack.blockkit import MESSAGE_TEXT, message_block_errors
 from sandbox.slack.seed import BOT_ID, BOT_USER, TEAM_ID, Obj
 from sandbox.slack.state import SlackApiError, SlackState, public_message
+from sandbox.slack.views import VIEW_ERRORS, VIEW_METHODS, call_view_method
 
 #: The one method that takes the app-level token: it opens a Socket Mode connection.
 OPEN_CONNECTION = "apps.connections.open"
@@ -70,6 +71,7 @@ METHOD_ERRORS: dict[str, frozenset[str]] = {
         "users.list": set(),
         "usergroups.list": set(),
         "usergroups.users.list": {"invalid_arguments", "no_such_subteam"},
+        **VIEW_ERRORS,
     }.items()
 }
 
@@ -164,6 +166,8 @@ def call_method(state: SlackState, method: str, args: Obj) -> Obj:
     with state.lock:
         if method == "api.test":
             return {"args": args}
+        if method in VIEW_METHODS:
+            return call_view_method(state, method, args)
         if method == OPEN_CONNECTION:
             return {"url": state.socket_mode.issue_url(state.public_url)}
         if method == "auth.test":

@@ -37,6 +37,10 @@ METHOD_TIERS: dict[str, int] = {
     "users.list": 2,
     "usergroups.list": 2,
     "usergroups.users.list": 2,
+    "views.open": 4,
+    "views.push": 4,
+    "views.update": 4,
+    "views.publish": 4,
 }
 POST_MESSAGE = "chat.postMessage"
 

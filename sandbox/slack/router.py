@@ -11,11 +11,13 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
-from sandbox.deps import SandboxDep
+from sandbox.deps import InteractivityClient, SandboxDep
 from sandbox.slack.methods import METHOD_ERRORS, authenticate, call_method
 from sandbox.slack.ratelimits import POST_MESSAGE
 from sandbox.slack.state import SlackApiError
+from sandbox.slack.views import public, submit_view
 from sandbox.state import Sandbox
 
 router = APIRouter()
@@ -46,7 +48,7 @@ async def slack_endpoint(sandbox: SandboxDep, request: Request, method: str) -> 
                 status, headers["Retry-After"] = 429, str(wait)
                 raise SlackApiError("ratelimited")
         body: dict[str, Any] = {"ok": True, **call_method(sandbox.slack, method, args)}
-        if method.startswith(("chat.", "conversations.")):
+        if method.startswith(("chat.", "conversations.", "views.")):
             sandbox.bump()
     except SlackApiError as exc:
         # An answer the method's table does not list is the sandbox's own bug: loud, not sent.
@@ -120,3 +122,43 @@ async def slack_messages(sandbox: SandboxDep, channel: str = "gtm-alerts") -> Re
 async def slack_ephemeral(sandbox: SandboxDep, user: str | None = None) -> list[dict[str, Any]]:
     with sandbox.slack.lock:
         return [e for e in sandbox.slack.ephemeral if user is None or e["user"] == user]
+
+
+class Submission(BaseModel):
+    """A person submitting their open modal, as the chat page and tests send it."""
+
+    user: str = Field(description="Slack user id of the person, e.g. U0ALICE.")
+    view_id: str
+    values: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Block id → what was entered: text, an option's value, or a date.",
+    )
+
+
+@router.get("/_sandbox/slack/views", tags=["sandbox"])
+async def slack_views(sandbox: SandboxDep, user: str) -> dict[str, Any]:
+    """A person's open modals (root first) and Home tab."""
+    with sandbox.slack.lock:
+        views = sandbox.slack.views
+        return {
+            "modals": [public(v) for v in views.stacks.get(user, [])],
+            "home": public(views.homes[user]) if user in views.homes else None,
+        }
+
+
+@router.post("/_sandbox/slack/views/submit", tags=["sandbox"])
+async def slack_submit_view(
+    sandbox: SandboxDep, client: InteractivityClient, submission: Submission
+) -> JSONResponse:
+    """Press the modal's submit button: Slack's client checks required fields, then the app
+    gets ``view_submission`` and its answer is applied."""
+    try:
+        done = await submit_view(
+            sandbox, client, submission.user, submission.view_id, submission.values
+        )
+    except SlackApiError as exc:
+        return JSONResponse({"ok": False, "error": exc.error}, status_code=404)
+    return JSONResponse(
+        {"ok": done.closed, "closed": done.closed, "errors": done.errors, "answer": done.answer},
+        status_code=200 if done.status < 300 else 502,
+    )

@@ -27,6 +27,7 @@ from sandbox.slack.seed import (
     Obj,
 )
 from sandbox.slack.socket_hub import SocketModeHub
+from sandbox.slack.view_store import Views
 
 
 class SlackApiError(Exception):
@@ -148,6 +149,7 @@ class SlackState:
             self.messages: dict[str, list[Obj]] = {cid: [] for cid in self.channels}
             self.ephemeral: list[Obj] = []
             self.response_urls: dict[str, Obj] = {}
+            self.views = Views()
             self.limiter.reset()
 
     # -- helpers --------------------------------------------------------------------------

@@ -1,0 +1,287 @@
+"""Views as Slack keeps them: modals opened from a click's ``trigger_id`` (``views.open``,
+stacked with ``views.push``, replaced with ``views.update``) and each person's Home tab
+(``views.publish``), checked as Slack checks them; a person's submission of a modal goes to
+the app as ``view_submission`` (over Socket Mode or signed HTTP, as clicks do), and the app's
+answer (``response_action``: errors, update, push, clear, or nothing: close) is applied.
+
+Slack's rules kept here: a ``trigger_id`` works once and for 3 seconds
+(``expired_trigger_id``, ``invalid_trigger_id``); at most 3 modals stacked
+(``push_limit_reached``); ``views.update`` with a stale ``hash`` is ``hash_conflict``; a
+required input left empty never reaches the app (Slack's client refuses it).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from sandbox.slack.blockkit import view_errors
+from sandbox.slack.seed import APP_ID, BOT_ID, TEAM_DOMAIN, TEAM_ID, Obj
+from sandbox.slack.state import SlackApiError, SlackState
+from sandbox.slack.view_store import Trigger, ViewNotFound, Views
+from sandbox.state import Sandbox
+
+#: How long a trigger_id may open a view (Slack: 3 seconds).
+TRIGGER_SECONDS = 3.0
+#: Modals one person may have stacked.
+MAX_STACK = 3
+VIEW_METHODS = frozenset({"views.open", "views.push", "views.update", "views.publish"})
+VIEW_ERRORS: dict[str, frozenset[str]] = {
+    "views.open": frozenset(
+        {"invalid_arguments", "expired_trigger_id", "invalid_trigger_id", "exchanged_trigger_id"}
+    ),
+    "views.push": frozenset(
+        {
+            "invalid_arguments",
+            "expired_trigger_id",
+            "invalid_trigger_id",
+            "exchanged_trigger_id",
+            "push_limit_reached",
+        }
+    ),
+    "views.update": frozenset({"invalid_arguments", "not_found", "hash_conflict"}),
+    "views.publish": frozenset({"invalid_arguments", "not_found", "hash_conflict"}),
+}
+
+
+def _view_object(view: Obj, user: str, previous: Obj | None = None) -> Obj:
+    """A view as Slack answers it: the app's fields plus Slack's own (id, hash, state …)."""
+    made: Obj = {
+        "id": previous["id"] if previous else "V" + secrets.token_hex(5).upper(),
+        "team_id": TEAM_ID,
+        "type": view["type"],
+        "blocks": copy.deepcopy(view.get("blocks") or []),
+        "private_metadata": view.get("private_metadata", ""),
+        "callback_id": view.get("callback_id", ""),
+        "state": {"values": {}},
+        "hash": f"{time.time():.6f}.{secrets.token_hex(4)}",
+        "clear_on_close": bool(view.get("clear_on_close", False)),
+        "notify_on_close": bool(view.get("notify_on_close", False)),
+        "root_view_id": None,
+        "previous_view_id": None,
+        "app_id": APP_ID,
+        "external_id": view.get("external_id", ""),
+        "app_installed_team_id": TEAM_ID,
+        "bot_id": BOT_ID,
+        "user": user,
+    }
+    for name in ("title", "submit", "close"):
+        if name in view:
+            made[name] = copy.deepcopy(view[name])
+    return made
+
+
+def _checked(args: Obj) -> Obj:
+    view = args.get("view")
+    if isinstance(view, str):
+        try:
+            view = json.loads(view)
+        except json.JSONDecodeError:
+            raise SlackApiError(
+                "invalid_arguments",
+                response_metadata={
+                    "messages": ["[ERROR] view must be a JSON object [json-pointer:/view]"]
+                },
+            ) from None
+    if view is None:
+        raise SlackApiError(
+            "invalid_arguments",
+            response_metadata={"messages": ["[ERROR] missing required field: view"]},
+        )
+    errors = view_errors(view)
+    if errors:
+        raise SlackApiError("invalid_arguments", response_metadata={"messages": errors})
+    return view
+
+
+def _trigger(views: Views, trigger_id: Any) -> Trigger:
+    found = views.triggers.get(str(trigger_id or ""))
+    if found is None:
+        raise SlackApiError("invalid_trigger_id")
+    if found.used:
+        raise SlackApiError("exchanged_trigger_id")
+    if time.monotonic() - found.issued > TRIGGER_SECONDS:
+        raise SlackApiError("expired_trigger_id")
+    found.used = True
+    return found
+
+
+def public(view: Obj) -> Obj:
+    return {k: copy.deepcopy(v) for k, v in view.items() if k != "user"}
+
+
+def call_view_method(state: SlackState, method: str, args: Obj) -> Obj:
+    """``views.*``: the caller holds ``state.lock``."""
+    views = state.views
+    if method == "views.publish":
+        user = str(args.get("user_id") or "")
+        if user not in state.users:
+            raise SlackApiError("not_found")
+        view = _checked(args)
+        if view["type"] != "home":
+            raise SlackApiError(
+                "invalid_arguments",
+                response_metadata={
+                    "messages": [
+                        "[ERROR] views.publish takes a home view [json-pointer:/view/type]"
+                    ]
+                },
+            )
+        previous = views.homes.get(user)
+        if args.get("hash") and previous and args["hash"] != previous["hash"]:
+            raise SlackApiError("hash_conflict")
+        views.homes[user] = _view_object(view, user, previous)
+        return {"view": public(views.homes[user])}
+    if method == "views.update":
+        user, n, previous = views.find(args.get("view_id"), args.get("external_id"))
+        if args.get("hash") and args["hash"] != previous["hash"]:
+            raise SlackApiError("hash_conflict")
+        view = _checked(args)
+        updated = _view_object(view, user, previous)
+        updated["root_view_id"], updated["previous_view_id"] = (
+            previous["root_view_id"],
+            previous["previous_view_id"],
+        )
+        views.stacks[user][n] = updated
+        return {"view": public(updated)}
+    view = _checked(args)
+    if view["type"] != "modal":
+        raise SlackApiError(
+            "invalid_arguments",
+            response_metadata={
+                "messages": [f"[ERROR] {method} takes a modal [json-pointer:/view/type]"]
+            },
+        )
+    trigger = _trigger(views, args.get("trigger_id"))
+    stack = views.stacks.setdefault(trigger.user, [])
+    if method == "views.open":
+        stack.clear()
+    elif len(stack) >= MAX_STACK:
+        raise SlackApiError("push_limit_reached")
+    made = _view_object(view, trigger.user)
+    made["root_view_id"] = stack[0]["id"] if stack else made["id"]
+    made["previous_view_id"] = stack[-1]["id"] if stack else None
+    stack.append(made)
+    return {"view": public(made)}
+
+
+# -- a person submits a modal -------------------------------------------------------------
+
+
+def _state_values(view: Obj, entered: dict[str, Any]) -> tuple[Obj, dict[str, str]]:
+    """``view.state.values`` for what the person entered (block id → text, option value or
+    date), and the errors Slack's client shows itself (a required input left empty)."""
+    values: Obj = {}
+    missing: dict[str, str] = {}
+    for block in view["blocks"]:
+        if block.get("type") != "input":
+            continue
+        block_id, element = block.get("block_id") or "", block["element"]
+        given = entered.get(block_id)
+        given = given.strip() if isinstance(given, str) else given
+        if not given and not block.get("optional", False):
+            missing[block_id] = "Please complete this required field."
+        kind = element["type"]
+        field: Obj = {"type": kind}
+        if kind == "static_select":
+            options = element.get("options") or []
+            chosen = next((o for o in options if o.get("value") == given), None)
+            if given and chosen is None:
+                missing[block_id] = "Pick one of the options."
+            field["selected_option"] = copy.deepcopy(chosen)
+        elif kind == "datepicker":
+            field["selected_date"] = given or None
+        else:
+            most = element.get("max_length")
+            if isinstance(given, str) and most and len(given) > most:
+                missing[block_id] = f"Must be {most} characters or fewer."
+            field["value"] = given or None
+        values[block_id] = {element.get("action_id") or "value": field}
+    return values, missing
+
+
+def view_submission_payload(state: SlackState, user: str, view: Obj, values: Obj) -> Obj:
+    person = state.users[user]
+    submitted = public(view)
+    submitted["state"] = {"values": values}
+    return {
+        "type": "view_submission",
+        "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
+        "user": {
+            "id": user,
+            "username": person["name"],
+            "name": person["name"],
+            "team_id": TEAM_ID,
+        },
+        "api_app_id": APP_ID,
+        "token": "sandbox-verification-token",
+        "trigger_id": state.views.issue_trigger(user),
+        "view": submitted,
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
+    }
+
+
+@dataclass
+class Submitted:
+    """What became of a submission: closed, still open with errors, or replaced."""
+
+    status: int
+    closed: bool
+    errors: dict[str, str] = field(default_factory=dict)
+    answer: str = ""
+
+
+async def submit_view(
+    sandbox: Sandbox, client: httpx.AsyncClient, user: str, view_id: str, entered: dict[str, Any]
+) -> Submitted:
+    """The person presses the modal's submit button."""
+    from sandbox.slack.interactivity import deliver_interaction
+
+    slack = sandbox.slack
+    with slack.lock:
+        views = slack.views
+        try:
+            owner, n, view = views.find(view_id, None)
+        except ViewNotFound:
+            raise SlackApiError("not_found") from None
+        if owner != user or n != len(views.stacks[owner]) - 1:
+            raise SlackApiError("not_found")
+        values, missing = _state_values(view, entered)
+        if missing:
+            return Submitted(status=200, closed=False, errors=missing)
+        payload = view_submission_payload(slack, user, view, values)
+    status, text, _ = await deliver_interaction(sandbox, client, payload)
+    if status >= 300:
+        return Submitted(status=status, closed=False, answer=text[:500])
+    try:
+        answer = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError:
+        answer = {}
+    action = answer.get("response_action") if isinstance(answer, dict) else None
+    with slack.lock:
+        stack = views.stacks.get(user) or []
+        if action == "errors":
+            return Submitted(status=status, closed=False, errors=dict(answer.get("errors") or {}))
+        if action in ("update", "push"):
+            errors = view_errors(answer.get("view"))
+            if errors:
+                return Submitted(status=status, closed=False, answer="; ".join(errors))
+            made = _view_object(answer["view"], user, view if action == "update" else None)
+            if action == "update":
+                stack[-1] = made
+            elif len(stack) < MAX_STACK:
+                stack.append(made)
+            return Submitted(status=status, closed=False)
+        if action == "clear":
+            stack.clear()
+        elif stack:
+            stack.pop()
+        return Submitted(status=status, closed=True)

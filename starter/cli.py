@@ -8,6 +8,7 @@ import signal as signals
 import sys
 import time
 from collections.abc import Coroutine
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -285,15 +286,30 @@ def signal(
     workflow_id: str = typer.Argument(..., metavar="ID"),
     action: str = typer.Argument(..., help="approve, retry, resolve, snooze, dismiss, …"),
     by: str = typer.Option("cli", "--by", help="Who is acting (a Slack user id or a name)."),
-    note: str | None = typer.Option(None, "--note", help="Why, for the timeline."),
+    note: str | None = typer.Option(None, "--note", help="A note for the timeline."),
+    reason: str | None = typer.Option(
+        None, "--reason", help="Why (required to dismiss; what fixed it, to mark resolved)."
+    ),
+    until: datetime | None = typer.Option(
+        None, "--until", help="A snooze's end (ISO 8601, UTC if no zone)."
+    ),
 ) -> None:
     """Take a person's action on a remediation, as a button click would."""
     from canary.client import connect
     from canary.models import ActionRequest
     from starter.intake import take_action
 
+    snooze_until = until.replace(tzinfo=until.tzinfo or UTC) if until else None
+
     async def go() -> Any:
-        request = ActionRequest(action=action, user=by, note=note, source="cli")
+        request = ActionRequest(
+            action=action,
+            user=by,
+            note=note,
+            reason=reason,
+            snooze_until=snooze_until,
+            source="cli",
+        )
         return await take_action(await connect(), workflow_id, request)
 
     result = _run(go())

@@ -220,7 +220,7 @@ SCENARIOS: dict[str, Scenario] = {
         _payment("insufficient_funds", "in_dismiss"),
         _then(
             _press("snooze", "U0ALICE", timedelta(hours=5)),  # past the first escalation step
-            _press("dismiss", "U0DAN", timedelta(hours=2), note="duplicate"),
+            _press("dismiss", "U0DAN", timedelta(hours=2), reason="Duplicate of another alert"),
         ),
         "dismissed",
         escalated=True,
@@ -334,7 +334,7 @@ SCENARIOS: dict[str, Scenario] = {
             change_display="-42%",
             manager_email="mallory@x.example",
         ),
-        _press("dismiss", "U0ALICE", timedelta(days=2, hours=1)),
+        _press("dismiss", "U0ALICE", timedelta(days=2, hours=1), reason="Not a real problem"),
         "dismissed",
         escalated=True,
     ),
@@ -388,7 +388,7 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         _then(
             _press("snooze", "U0ALICE", timedelta(hours=4)),
-            _press("dismiss", "U0ALICE", timedelta(days=1), note="paid by wire"),
+            _press("dismiss", "U0ALICE", timedelta(days=1), reason="Paid by wire"),
         ),
         "dismissed",
     ),

@@ -261,13 +261,17 @@ async def report_scenario() -> AsyncIterator[Scenario]:
             )
             await awaiting("in_dismiss")
             answers["mallory"] = await take_action(
-                client, ids["in_dismiss"], ActionRequest(action="dismiss", user="U0MALLORY")
+                client,
+                ids["in_dismiss"],
+                ActionRequest(action="dismiss", user="U0MALLORY", reason="Not a real problem"),
             )
             answers["unknown"] = await take_action(
                 client, ids["in_dismiss"], ActionRequest(action="explode", user="U0ALICE")
             )
             answers["dismiss"] = await take_action(
-                client, ids["in_dismiss"], ActionRequest(action="dismiss", user="U0ALICE")
+                client,
+                ids["in_dismiss"],
+                ActionRequest(action="dismiss", user="U0ALICE", reason="Not a real problem"),
             )
             closing = ["in_auto", "in_human", "in_paid", "in_dismiss", "in_expire", "006GLOBEX"]
             records: dict[str, ResolutionRecord] = {}

@@ -91,6 +91,23 @@ class LiveStack:
         response.raise_for_status()
         return dict(response.json())
 
+    async def form(self, user: str) -> dict[str, Any] | None:
+        """The modal ``user`` has open on top (a button that asks first opened it)."""
+        views = await self.sandbox_get("/_sandbox/slack/views", user=user)
+        return views["modals"][-1] if views["modals"] else None
+
+    async def submit(self, user: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Submit ``user``'s open modal with ``values`` (block id → text, option or date)."""
+        from tests.helpers import eventually
+
+        modal = await eventually(lambda: self.form(user), lambda found: found is not None)
+        assert modal is not None
+        response = await self.http.post(
+            f"{self.sandbox.url}/_sandbox/slack/views/submit",
+            json={"user": user, "view_id": modal["id"], "values": values},
+        )
+        return dict(response.json())
+
 
 @asynccontextmanager
 async def live_stack(

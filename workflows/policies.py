@@ -83,6 +83,9 @@ RAISE_RETRY = RetryPolicy(
 )
 RAISE_TIMEOUT = timedelta(seconds=30)
 
+#: The longest snooze a person may choose in Slack's form or with ``canary signal``.
+MAX_SNOOZE = timedelta(days=30)
+
 #: Temporal may suggest continuing as new because of the history's size (a big carried
 #: timeline): a run this short continues only at its own event bound, never in a loop.
 MIN_RUN_EVENTS = 100

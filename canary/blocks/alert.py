@@ -291,10 +291,11 @@ def _outcome(status: RemediationStatus) -> str:
     closer = next((e for e in reversed(status.timeline) if e.kind == "closed"), None)
     # The closer is a Slack user id (a mention) or a CLI user's name (escaped).
     phrase = closed_phrase(status.outcome, closer.actor if closer else None)
+    why = f" — {escape(status.close_reason)}" if status.close_reason else ""
     if closer is None:
-        return phrase
+        return phrase + why
     when = closer.at.astimezone(UTC)
-    return f"{phrase} on {when:%a} {when.day} {when:%b %H:%M} UTC"
+    return f"{phrase} on {when:%a} {when.day} {when:%b %H:%M} UTC{why}"
 
 
 def closed_phrase(outcome: str | None, closed_by: str | None) -> str:

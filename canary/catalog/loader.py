@@ -15,7 +15,7 @@ DEFAULT_CATALOG = Path(__file__).parent / "sops" / "default.yaml"
 
 #: The catalog's sections besides its SOPs. The SOPs of every file are merged; each of these
 #: is given whole by one file of the catalog (or left to its defaults).
-SECTIONS = ("dunning", "recovery")
+SECTIONS = ("dunning", "recovery", "forms")
 
 
 class CatalogError(ValueError):

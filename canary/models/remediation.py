@@ -262,7 +262,16 @@ class ActionRequest(BaseModel):
     action: str
     user: str = Field(description="Slack user id or CLI user name.")
     user_name: str | None = None
-    note: str | None = None
+    note: str | None = Field(None, max_length=2000, description="A note for the timeline.")
+    reason: str | None = Field(
+        None, max_length=300, description="Why (a dismissal's reason, what fixed it)."
+    )
+    snooze_until: datetime | None = Field(
+        None, description="A snooze's end chosen in its form (instead of the action's length)."
+    )
+    snooze_for: timedelta | None = Field(
+        None, description="A snooze's length chosen in its form (one the SOP offers)."
+    )
     value: str | None = None
     source: Literal["slack", "cli", "api"] = "slack"
     # Read by the gateway when the click arrives (CANARY_ADMINS, Slack's user groups), so
@@ -363,6 +372,9 @@ class RemediationStatus(RemediationSummary, PaymentRecovery):
     )
     diagnosis: Diagnosis | None = None
     actions: list[str] = Field(default_factory=list)
+    close_reason: str | None = Field(
+        None, description="Why it was dismissed, or what fixed it, as the person said."
+    )
     snoozed_until: datetime | None = None
     timeline: list[TimelineEntry] = Field(default_factory=list)
 
@@ -385,6 +397,9 @@ class ResolutionRecord(PaymentRecovery):
     account: AccountRef
     severity: Severity
     resolved_by: str | None = None
+    close_reason: str | None = Field(
+        None, description="Why it was dismissed, or what fixed it, as the person said."
+    )
     started_at: datetime
     first_notified_at: datetime | None = None
     first_human_action_at: datetime | None = None

@@ -30,6 +30,7 @@ HumanActionId = Literal[
     "create_account",
     "schedule",
     "send_link",
+    "note",
 ]
 
 _OPERATORS = (
@@ -183,6 +184,39 @@ class HumanAction(BaseModel):
     select_from: str | None = Field(
         None, description="A facts list of {value, label} to choose from (a Slack select)."
     )
+    ask_reason: Literal["required", "optional", "no"] | None = Field(
+        None,
+        description="Whether pressing it asks why (a form in Slack, --reason on the command "
+        "line). Left out: required to dismiss, optional to close as resolved without a step "
+        "(what fixed it), not asked otherwise.",
+    )
+    reasons: list[str] = Field(
+        default_factory=list,
+        description="Reasons to pick from when it asks why (free text is always possible).",
+    )
+    snooze_choices: list[timedelta] = Field(
+        default_factory=list,
+        description="Durations a snooze offers (with a date); left out: snooze_for alone.",
+    )
+
+    @property
+    def reason_asked(self) -> Literal["required", "optional", "no"]:
+        if self.ask_reason is not None:
+            return self.ask_reason
+        if self.closes_as == "dismissed":
+            return "required"
+        # "Mark resolved" (a person says it is fixed, no step of Canary's): what fixed it?
+        return "optional" if self.closes_as == "resolved_by_human" and not self.steps else "no"
+
+    @property
+    def snooze_options(self) -> list[timedelta]:
+        if self.snooze_for is None:
+            return []
+        return sorted({self.snooze_for, *self.snooze_choices})
+
+    def asks_in_a_form(self) -> bool:
+        """Pressing it opens a form first (a reason, a note, a snooze length)."""
+        return self.reason_asked != "no" or len(self.snooze_options) > 1 or self.id == "note"
 
 
 class EscalationStep(BaseModel):
@@ -326,6 +360,11 @@ class Sop(BaseModel):
     @model_validator(mode="after")
     def _default_permissions(self) -> Sop:
         """Resolved here, so the diagnosis pins (and history keeps) who may press what."""
+        # Every alert takes notes, from those who may act on it (the default below): the
+        # SOP's buttons and a branch's own (a branch that offers none, [], stays without).
+        for actions in [self.actions, *(b.actions for b in self.branches if b.actions)]:
+            if not any(a.id == "note" for a in actions):
+                actions.append(HumanAction(id="note", label="Add a note"))
         for action in self.every_action():
             if "allowed" not in action.model_fields_set:
                 action.allowed = owner_and(self.groups)
@@ -353,11 +392,28 @@ class Sop(BaseModel):
         return self
 
 
+class FormDefaults(BaseModel):
+    """What the forms of actions offer when the action does not say."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dismiss_reasons: list[str] = Field(
+        default_factory=list, description="Reasons to pick from when dismissing."
+    )
+    snooze_choices: list[timedelta] = Field(
+        default_factory=list, description="Lengths a snooze offers besides its own."
+    )
+
+
 class Catalog(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: str
     sops: list[Sop]
+    forms: FormDefaults = Field(
+        default_factory=FormDefaults,
+        description="Reasons and snooze lengths every action's form offers unless it says.",
+    )
     dunning: DunningCatalog = Field(
         default_factory=DunningCatalog,
         description="The e-mails the stripe.dunning_email step sends the payer.",
@@ -376,6 +432,14 @@ class Catalog(BaseModel):
         if "unknown" not in types:
             raise ValueError("the catalog needs an 'unknown' SOP for errors no SOP matches")
         for sop in self.sops:
+            for action in sop.every_action():
+                if action.closes_as == "dismissed" and "reasons" not in action.model_fields_set:
+                    action.reasons = list(self.forms.dismiss_reasons)
+                if (
+                    action.snooze_for is not None
+                    and "snooze_choices" not in action.model_fields_set
+                ):
+                    action.snooze_choices = list(self.forms.snooze_choices)
             for name in sop.enrich:
                 if name not in ENRICHERS:
                     raise ValueError(f"SOP {sop.type}: unknown enricher {name!r}")

@@ -81,6 +81,9 @@ class RemediationState(PaymentRecovery):
     outcome: Outcome | None = None
     closed: bool = False
     resolved_by: str | None = None
+    close_reason: str | None = Field(
+        None, description="Why it was dismissed, or what fixed it, as the person said."
+    )
     diagnosis: Diagnosis | None = Field(
         None, description="Pinned when diagnosed: the SOP's steps, buttons and ladder."
     )
@@ -548,6 +551,7 @@ class RemediationState(PaymentRecovery):
             snoozed_until=self.snoozed_until,
             timeline=list(self.timeline),
             next_retry=self.next_retry_text(),
+            close_reason=self.close_reason,
             **self.payment_recovery(detection).model_dump(),
         )
 
@@ -703,6 +707,7 @@ class RemediationState(PaymentRecovery):
             account=self.account,
             severity=self.diagnosis.severity if self.diagnosis else "medium",
             resolved_by=self.resolved_by,
+            close_reason=self.close_reason,
             started_at=started,
             first_notified_at=self.first_notified_at,
             first_human_action_at=self.first_human_at,

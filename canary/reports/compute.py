@@ -31,6 +31,7 @@ from canary.reports.models import (
     Clusters,
     CoOccurrence,
     DayCount,
+    DismissalReason,
     OpenRemediation,
     OpenSummary,
     OutcomeShare,
@@ -47,6 +48,9 @@ from canary.reports.models import (
 from canary.reports.recovery import PaymentRun, recovery_section
 from canary.reports.stats import percentiles
 from canary.search_attributes import is_open
+
+#: The reason of a dismissal recorded before Canary asked for one.
+NO_REASON = "(no reason given)"
 
 
 def run_url(temporal_ui_url: str, namespace: str, workflow_id: str, run_id: str) -> str:
@@ -484,6 +488,18 @@ def compute_report(
         for o in OUTCOMES
     ]
     time_spent, steps = _time_spent(closed)
+    dismissed = [i.record for i in closed if i.record and i.record.outcome == "dismissed"]
+    reasons = Counter(r.close_reason or NO_REASON for r in dismissed)
+    dismissals = [
+        DismissalReason(
+            reason=reason,
+            count=count,
+            by_type=dict(
+                Counter(r.error_type for r in dismissed if (r.close_reason or NO_REASON) == reason)
+            ),
+        )
+        for reason, count in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
     unreadable = [
         Unreadable(
             workflow_id=i.facts.workflow_id,
@@ -513,6 +529,7 @@ def compute_report(
         error_types=error_types,
         by_type=by_type,
         outcomes=outcomes,
+        dismissals=dismissals,
         time_spent=time_spent,
         steps=steps,
         clusters=_clusters(items, request),

@@ -147,6 +147,14 @@ class OutcomeShare(BaseModel):
     share: float = Field(description="Of the remediations closed in the window, 0..1.")
 
 
+class DismissalReason(BaseModel):
+    """How many remediations closed in the window were dismissed for one reason."""
+
+    reason: str = Field(description="As the person gave it; '(no reason given)' for old records.")
+    count: int
+    by_type: dict[str, int] = Field(default_factory=dict)
+
+
 class StepTime(BaseModel):
     error_type: str
     step: str
@@ -287,6 +295,9 @@ class Report(BaseModel):
     error_types: list[str]
     by_type: list[TypeStats]
     outcomes: list[OutcomeShare]
+    dismissals: list[DismissalReason] = Field(
+        default_factory=list, description="Dismissals closed in the window, by reason."
+    )
     time_spent: list[TimeSpent]
     steps: list[StepTime]
     clusters: Clusters

@@ -424,6 +424,13 @@ def render_text(report: Report) -> str:
     ) or ["  none"]
     out += ["", "OUTCOMES (closed in window)"]
     out += [f"  {o.outcome:<20} {o.count:>4}  {o.share:6.1%}" for o in report.outcomes]
+    out += ["", "DISMISSED, BY REASON (closed in window)"]
+    out += [
+        f"  {d.count:>4}  {d.reason}  ("
+        + ", ".join(f"{t} {n}" for t, n in sorted(d.by_type.items()))
+        + ")"
+        for d in report.dismissals
+    ] or ["  none"]
     out += ["", "WHERE THE TIME GOES (closed in window)"]
     out += _table(
         [["type", *[PHASE_LABELS[p] for p in PHASES]]]

@@ -101,13 +101,17 @@ async def dashboard() -> AsyncIterator[Dashboard]:
                     timeout=30,
                 )
 
-            async def click(workflow_id: str, user: str, action_id: str) -> None:
+            async def click(
+                workflow_id: str, user: str, action_id: str, form: dict[str, Any]
+            ) -> None:
                 alert = await eventually(
                     lambda: live.messages("#gtm-alerts"),
                     lambda ms: alert_for(ms, workflow_id) is not None,
                 )
                 answer = await live.click(user, alert_for(alert, workflow_id) or {}, action_id)
                 assert answer["status"] == 200, answer
+                submitted = await live.submit(user, form)  # the button's form
+                assert submitted["closed"], submitted
 
             def invoice_for(spec: dict[str, Any]) -> str:
                 invoice = fail_a_payment(live.stripe, spec)
@@ -150,9 +154,11 @@ async def dashboard() -> AsyncIterator[Dashboard]:
                 data={"payment_method": "pm_card_visa"},
             )
             assert paid.status_code in (200, 303), paid.text
-            await click(ids["hooli"], "U0ALICE", "canary:dismiss")
+            await click(
+                ids["hooli"], "U0ALICE", "canary:dismiss", {"reason_text": "Customer churned"}
+            )
             # Nobody owns a Zapier failure: Dan (RevOps, the unknown SOP's group) resolves it.
-            await click(ids["zap0"], "U0DAN", "canary:resolve")
+            await click(ids["zap0"], "U0DAN", "canary:resolve", {})
 
             closed = {"initech": "resolved_externally", "hooli": "dismissed",
                       "zap0": "resolved_by_human"}  # fmt: skip

@@ -55,35 +55,49 @@ async def test_the_gateway_connects_with_the_app_token(stack: LiveStack) -> None
     assert hello["type"] == "hello" and hello["connection_info"] == {"app_id": "A0CANARY"}
 
 
+def clicked_value(envelope: dict[str, Any]) -> str | None:
+    """The button value a click envelope carries (None for a form's submission)."""
+    actions = envelope["payload"].get("actions") or [{}]
+    return actions[0].get("value")
+
+
 async def test_a_click_over_the_socket_resolves_a_remediation(stack: LiveStack) -> None:
     _, workflow_id, message = await alert(stack)
 
     click = await stack.click("U0ALICE", message, "canary:resolve")
-
     assert click["status"] == 200
+    # Mark resolved asks what fixed it (optional) in a form; its submission goes over the
+    # socket too.
+    submitted = await stack.submit("U0ALICE", {"reason_text": "The payer changed card"})
+    assert submitted["closed"], submitted
+
     status = await eventually(
         lambda: get_status(stack.client, workflow_id),
         lambda s: s is not None and s.state == "resolved",
     )
     assert status.outcome == "resolved_by_human"
-    # The click went as an interactive envelope, acknowledged, and never over HTTP.
-    [sent] = [
-        s
-        for s in await socket_records(stack, "SEND")
-        if s["payload"]["actions"][0].get("value") == workflow_id
-    ]
+    assert status.close_reason == "The payer changed card"
+    # The click and the form went as interactive envelopes, acknowledged, never over HTTP.
+    envelopes = await socket_records(stack, "SEND")
+    [sent] = [s for s in envelopes if clicked_value(s) == workflow_id]
+    assert any(
+        s["payload"]["type"] == "view_submission"
+        and workflow_id in s["payload"]["view"]["private_metadata"]
+        for s in envelopes
+    )
     assert sent["type"] == "interactive" and sent["payload"]["user"]["id"] == "U0ALICE"
     acks = await socket_records(stack, "ACK")
     assert sent["envelope_id"] in {a["envelope_id"] for a in acks}
     assert await stack.requests(service="interactivity") == []
-    # What Slack saw afterwards: the alert without its buttons, Alice told in an ephemeral.
+    # What Slack saw afterwards: the alert without its buttons, Alice told in an ephemeral
+    # (the form's answer, where the alert is).
     final = await eventually(
         lambda: stack.messages("#gtm-alerts"),
         lambda ms: not has_buttons(alert_for(ms, workflow_id) or message),
     )
     assert alert_for(final, workflow_id) is not None
-    answers = await stack.requests(path="/_sandbox/slack/respond")
-    assert any(a["body"].get("response_type") == "ephemeral" for a in answers)
+    answers = await stack.sandbox_get("/_sandbox/slack/ephemeral", user="U0ALICE")
+    assert any(a["text"].startswith("Done: resolved") for a in answers)
 
 
 async def test_a_click_whose_ack_was_lost_is_delivered_again_and_acts_once(
@@ -102,12 +116,9 @@ async def test_a_click_whose_ack_was_lost_is_delivered_again_and_acts_once(
     assert click["status"] == 408
     sent = await eventually(
         lambda: socket_records(stack, "SEND"),
-        lambda ss: any(
-            s["retry_attempt"] == 1 and s["payload"]["actions"][0]["value"] == workflow_id
-            for s in ss
-        ),
+        lambda ss: any(s["retry_attempt"] == 1 and clicked_value(s) == workflow_id for s in ss),
     )
-    first, again = [s for s in sent if s["payload"]["actions"][0]["value"] == workflow_id]
+    first, again = [s for s in sent if clicked_value(s) == workflow_id]
     assert again["envelope_id"] == first["envelope_id"] and again["payload"] == first["payload"]
     assert (again["retry_attempt"], again["retry_reason"]) == (1, "timeout")
     # Both deliveries ran the listener to its answer to Alice...
@@ -147,6 +158,7 @@ async def test_after_a_refresh_the_gateway_reconnects_and_takes_the_next_click(
     _, workflow_id, message = await alert(stack)
     click = await stack.click("U0ALICE", message, "canary:resolve")
     assert click["status"] == 200
+    assert (await stack.submit("U0ALICE", {}))["closed"]
     await eventually(
         lambda: get_status(stack.client, workflow_id),
         lambda s: s is not None and s.state == "resolved",

@@ -120,7 +120,8 @@ async def test_a_reported_owner_cannot_approve_and_the_status_shows_the_looked_u
         # The attacker's own Slack user (or the second address's) is refused.
         for user in (MALLORY, "U0AX"):
             refused = await handle.execute_update(
-                RemediationWorkflow.act, ActionRequest(action="dismiss", user=user)
+                RemediationWorkflow.act,
+                ActionRequest(action="dismiss", user=user, reason="Not a real problem"),
             )
             assert not refused.accepted
         # A second report naming him changes nothing either.
@@ -129,11 +130,13 @@ async def test_a_reported_owner_cannot_approve_and_the_status_shows_the_looked_u
             detection.model_copy(update={"id": f"evt_{uuid.uuid4().hex[:10]}"}),
         )
         refused = await handle.execute_update(
-            RemediationWorkflow.act, ActionRequest(action="dismiss", user=MALLORY)
+            RemediationWorkflow.act,
+            ActionRequest(action="dismiss", user=MALLORY, reason="Not a real problem"),
         )
         assert not refused.accepted
         owned = await handle.execute_update(
-            RemediationWorkflow.act, ActionRequest(action="dismiss", user="U0ALICE")
+            RemediationWorkflow.act,
+            ActionRequest(action="dismiss", user="U0ALICE", reason="Not a real problem"),
         )
         assert owned.accepted and owned.outcome == "dismissed"
 

@@ -7,6 +7,7 @@ a suspected-fraud payment, an SOP author forgets ``allowed``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -25,6 +26,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from canary.blocks.forms import FORM_CALLBACK, FormContext
 from canary.catalog import load_catalog
 from canary.models import (
     ActionRequest,
@@ -131,7 +133,8 @@ async def test_a_strangers_dismiss_on_a_fraud_suspected_payment_is_refused(
         )
         await skip_env.sleep(timedelta(seconds=5))
         refused = await handle.execute_update(
-            RemediationWorkflow.act, ActionRequest(action="dismiss", user=STRANGER)
+            RemediationWorkflow.act,
+            ActionRequest(action="dismiss", user=STRANGER, reason="Not a real problem"),
         )
         assert not refused.accepted and refused.outcome is None
         status: RemediationStatus = await handle.query(RemediationWorkflow.status)
@@ -142,7 +145,8 @@ async def test_a_strangers_dismiss_on_a_fraud_suspected_payment_is_refused(
         assert "the owner" in refused.message and "@finance" in refused.message
         # The owner Stripe names may.
         owned = await handle.execute_update(
-            RemediationWorkflow.act, ActionRequest(action="dismiss", user="U0ALICE")
+            RemediationWorkflow.act,
+            ActionRequest(action="dismiss", user="U0ALICE", reason="Not a real problem"),
         )
         assert owned.accepted and owned.outcome == "dismissed"
 
@@ -248,6 +252,49 @@ async def click(
     return str(answers.ephemeral[-1].get("text"))
 
 
+async def submit(
+    t: ClickTarget,
+    user: str = "U0ALICE",
+    action: str = "dismiss",
+    reason: str = "Not a real problem",
+    team: str = TEAM,
+    app: str = APP,
+) -> str:
+    """A signed view_submission of the action's form (Dismiss asks why) as Slack sends it:
+    the refusal shown in the form, or the ephemeral answer's text."""
+    answers = t.slack.sandbox.slack
+    before = len(answers.ephemeral)
+    context = FormContext(t.workflow_id, action, t.alert.channel, t.alert.ts)
+    payload = {
+        "type": "view_submission",
+        "user": {"id": user, "name": user.lower(), "team_id": team},
+        "api_app_id": app,
+        "team": {"id": team, "domain": "acme"},
+        "view": {
+            "id": f"V{uuid.uuid4().hex[:10].upper()}",
+            "hash": f"{time.time():.6f}.x",
+            "type": "modal",
+            "callback_id": f"{FORM_CALLBACK}{action}",
+            "private_metadata": context.dumps(),
+            "blocks": [{"type": "input", "block_id": "reason_text", "element": {}}],
+            "state": {
+                "values": {"reason_text": {"value": {"type": "plain_text_input", "value": reason}}}
+            },
+        },
+    }
+    body = f"payload={quote(json.dumps(payload))}".encode()
+    response = await t.http.post(
+        "/slack/actions", content=body, headers=slack_headers(body, SIGNING_SECRET)
+    )
+    assert response.status_code == 200
+    if response.content:
+        answer = response.json()
+        assert answer["response_action"] == "errors"
+        return ":no_entry_sign: " + " ".join(answer["errors"].values())
+    await eventually(lambda: asyncio.sleep(0, len(answers.ephemeral)), lambda n: n > before)
+    return str(answers.ephemeral[-1].get("text"))
+
+
 async def pressed(t: ClickTarget) -> list[str]:
     status = await get_status(t.client, t.workflow_id)
     assert status is not None
@@ -274,10 +321,28 @@ async def test_clicks_from_another_team_app_or_message_are_refused(
     assert len(refused) == 4 and all(t.workflow_id in line for line in refused)
     # None of them reached the remediation.
     assert await pressed(t) == []
-    # The owner's click on the alert itself, from Canary's workspace and app, goes through.
-    done = await click(t)
+    # The owner's Dismiss on the alert itself, from Canary's workspace and app, goes through
+    # (its form, with the reason it asks for).
+    done = await submit(t)
     assert "refused" not in done
     assert await pressed(t) == ["human_action"]
+
+
+async def test_forms_from_another_team_app_or_message_are_refused(
+    click_target: ClickTarget,
+) -> None:
+    """A form's submission passes the click's checks, and its context (written by Canary,
+    handed back by Slack) cannot point the fix at another message or an action not offered."""
+    t = click_target
+    other_team = await submit(t, team="T0EVIL")
+    assert "another Slack workspace" in other_team
+    other_app = await submit(t, app="A0EVIL")
+    assert "another Slack app" in other_app
+    moved = dataclasses.replace(t, alert=SlackRef(channel="C0GENERAL", ts="1700000099.000001"))
+    assert "its message is not this remediation's" in await submit(moved)
+    assert "no longer offered" in await submit(t, action="approve")
+    assert "may press Dismiss here" in await submit(t, user=STRANGER)
+    assert await pressed(t) == ["action_refused"]
 
 
 def test_a_remediations_buttons_are_on_its_alert_escalations_and_digests_only() -> None:
@@ -312,12 +377,12 @@ async def test_an_admin_removed_from_canary_admins_can_no_longer_act(
 ) -> None:
     """Frank was an admin when the remediation started; CANARY_ADMINS no longer names him."""
     async with gateway_with(dev_env, admins_then=["U0FRANK"], admins_now=["U0ADMIN"]) as t:
-        answer = await click(t, user="U0FRANK")
+        answer = await submit(t, user="U0FRANK")
         assert "may press Dismiss here" in answer
         assert await pressed(t) == ["action_refused"]
     # Still an admin: the click goes through, by the same path.
     async with gateway_with(dev_env, admins_then=[], admins_now=["U0FRANK"]) as t:
-        assert "Done" in await click(t, user="U0FRANK")
+        assert "Done" in await submit(t, user="U0FRANK")
         assert await pressed(t) == ["human_action"]
 
 
@@ -328,5 +393,5 @@ async def test_group_membership_is_read_when_the_click_arrives(
     """Erin is in @finance in Slack, one of the fraud SOP's groups; the workflow's fake
     snapshot (a revops list without her) is not what decides."""
     async with gateway_with(dev_env, [], []) as t:
-        assert "Done" in await click(t, user="U0ERIN")
+        assert "Done" in await submit(t, user="U0ERIN")
         assert await pressed(t) == ["human_action"]

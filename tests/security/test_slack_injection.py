@@ -188,8 +188,8 @@ def test_the_sources_name_is_text(attack: str) -> None:
     )
     blocks = alert(status)
     assert_safe(blocks, payload)
-    # The source's name labels the SOP's "Source" link: the label is escaped.
-    assert any(f"|Source: tool {escape(payload)}>" in text for _, text in texts(blocks))
+    # The source's name (its first letter raised) labels the SOP's "Source" link, escaped.
+    assert any(f"|Source: Tool {escape(payload)}>" in text for _, text in texts(blocks))
 
 
 @pytest.mark.parametrize("attack", ATTACK_IDS)

@@ -164,7 +164,8 @@ async def test_digest_email_escalation_and_cooldown(skip_env: WorkflowEnvironmen
         # The owner (the fake Slack's Alice) dismisses the spend rise from the digest before
         # it is posted.
         dismissed = await up.execute_update(
-            RemediationWorkflow.act, ActionRequest(action="dismiss", user="U0ALICE")
+            RemediationWorkflow.act,
+            ActionRequest(action="dismiss", user="U0ALICE", reason="Not a real problem"),
         )
         assert dismissed.accepted and dismissed.outcome == "dismissed"
 
@@ -254,7 +255,8 @@ async def test_without_alerting_nothing_changes(skip_env: WorkflowEnvironment) -
         await skip_env.sleep(timedelta(minutes=1))
         assert [p.channel for p in t.alerts()] == ["#gtm-alerts"]
         await handle.execute_update(
-            RemediationWorkflow.act, ActionRequest(action="dismiss", user="U0ALICE")
+            RemediationWorkflow.act,
+            ActionRequest(action="dismiss", user="U0ALICE", reason="Not a real problem"),
         )
         record = await handle.result()
         assert record.outcome == "dismissed"

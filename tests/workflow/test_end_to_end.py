@@ -187,3 +187,72 @@ async def test_forged_click_is_refused(stack: LiveStack) -> None:
         headers=slack_headers(body, "e2e-slack-signing-secret", int(time.time()) - 3600),
     )
     assert stale.status_code == 401
+
+
+async def test_a_dismissal_from_the_chat_page_asks_why_and_the_alert_says_it(
+    stack: LiveStack,
+) -> None:
+    """As a person on the chat page: Dismiss opens Canary's form (a Slack modal), submitting
+    it empty is refused by Slack's client, with a reason it closes the remediation, and the
+    alert becomes the record: dismissed, by whom, when and why."""
+    invoice = fail_a_payment(stack.stripe, CUSTOMERS[1])  # Initech, expired card
+    workflow_id = remediation_id("payment_failed", "invoice", invoice)
+    messages = await eventually(
+        lambda: stack.messages("#gtm-alerts"), lambda ms: alert_for(ms, workflow_id) is not None
+    )
+    alert = alert_for(messages, workflow_id)
+    assert alert is not None
+    element = next(
+        e
+        for b in alert["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "canary:dismiss"
+    )
+    page = stack.sandbox.url
+    clicked = await stack.http.post(
+        f"{page}/_sandbox/slack/click",
+        data={
+            "user": "U0ALICE",
+            "channel": alert["channel"],
+            "ts": alert["ts"],
+            "action_id": "canary:dismiss",
+            "value": element["value"],
+        },
+    )
+    assert clicked.status_code == 303 and "err=1" not in clicked.headers["location"]
+    shown = await eventually(
+        lambda: stack.http.get(f"{page}/?channel=gtm-alerts&as=U0ALICE"),
+        lambda r: 'class="modal"' in r.text,
+    )
+    assert "Why dismiss it?" in shown.text and "Written off" in shown.text
+    view_id = re.search(r'data-view-id="(V\w+)"', shown.text)
+    assert view_id
+    empty = await stack.http.post(
+        f"{page}/_sandbox/slack/views/page",
+        data={"user": "U0ALICE", "view_id": view_id.group(1), "channel": "gtm-alerts"},
+    )
+    assert "err=1" in empty.headers["location"]  # the gateway asked for a reason
+    done = await stack.http.post(
+        f"{page}/_sandbox/slack/views/page",
+        data={
+            "user": "U0ALICE",
+            "view_id": view_id.group(1),
+            "channel": "gtm-alerts",
+            "v.reason_text": "Customer moved to annual invoicing",
+        },
+    )
+    assert "err=1" not in done.headers["location"], done.headers["location"]
+    status = await eventually(
+        lambda: get_status(stack.client, workflow_id), lambda s: s is not None and s.outcome
+    )
+    assert status.outcome == "dismissed"
+    assert status.close_reason == "Customer moved to annual invoicing"
+    final = await eventually(
+        lambda: stack.messages("#gtm-alerts"),
+        lambda ms: "Customer moved to annual invoicing" in str(alert_for(ms, workflow_id)),
+    )
+    record = str(alert_for(final, workflow_id))
+    assert "dismissed by <@U0ALICE>" in record and "What to do" not in record
+    after = await stack.http.get(f"{page}/?channel=gtm-alerts&as=U0ALICE")
+    assert 'class="modal"' not in after.text

@@ -323,6 +323,7 @@ async def test_dev_server_restarted_on_its_database_mid_flight(tmp_path: Path) -
             )
             click = await live.click("U0ALICE", message, "canary:resolve")
             assert click["status"] == 200
+            assert (await live.submit("U0ALICE", {}))["closed"]
             closed = await eventually(
                 lambda: get_status(client, first),
                 lambda s: s is not None and s.state == "resolved",

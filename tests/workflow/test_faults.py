@@ -575,7 +575,7 @@ async def test_a_failed_opportunity_lookup_says_so_and_offers_no_approval(
         for e in b.get("elements", [])
         if e.get("type") == "button"
     ]
-    assert buttons == ["canary:resolve", "canary:snooze", "canary:dismiss"]
+    assert buttons == ["canary:resolve", "canary:snooze", "canary:dismiss", "canary:note"]
     replies = await eventually(
         lambda: stack.messages("#gtm-alerts"),
         lambda found: any(

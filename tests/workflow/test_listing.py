@@ -70,7 +70,9 @@ async def test_open_is_the_same_for_the_list_the_report_and_the_saved_view(
                 lambda status: status is not None and status.state == "awaiting_human",
             )
         dismissed = await take_action(
-            client, cooling.workflow_id, ActionRequest(action="dismiss", user="U0ALICE")
+            client,
+            cooling.workflow_id,
+            ActionRequest(action="dismiss", user="U0ALICE", reason="Not a real problem"),
         )
         assert dismissed.accepted, dismissed
         ours = {cooling.workflow_id, waiting.workflow_id}

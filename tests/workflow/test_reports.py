@@ -114,6 +114,10 @@ async def test_report_numbers(report_scenario: Scenario) -> None:  # noqa: F811
         "expired": 1,
     }
     assert {o.outcome: o.share for o in report.outcomes}["auto_resolved"] == round(2 / 6, 4)
+    # The one dismissal, by the reason its form asked for.
+    assert [(d.reason, d.count, d.by_type) for d in report.dismissals] == [
+        ("Not a real problem", 1, {"payment_failed": 1})
+    ]
 
     by_type = {s.error_type: s for s in report.by_type}
     payments = by_type["payment_failed"]

@@ -101,7 +101,7 @@ def test_the_example_diagnoses_offline() -> None:
         "high",
     )
     assert [s.action for s in found.automated] == ["slack.notify_channel"]
-    assert [a.id for a in found.actions] == ["acknowledge", "snooze", "dismiss"]
+    assert [a.id for a in found.actions] == ["acknowledge", "snooze", "dismiss", "note"]
 
     unnamed = Detection.model_validate(example_detection(type=None))
     planned = plan(unnamed, catalog)
@@ -199,6 +199,7 @@ async def test_subscription_canceled_end_to_end_through_canary_catalog(
             ("canary:acknowledge", "Acknowledge"),
             ("canary:snooze", "Snooze 1 day"),
             ("canary:dismiss", "Dismiss"),
+            ("canary:note", "Add a note"),
         ]
         assert all(b["value"] == workflow_id for b in buttons)
 

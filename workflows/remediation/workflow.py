@@ -46,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
         SlackRef,
     )
 
-from workflows.policies import MIN_RUN_EVENTS
+from workflows.policies import MAX_SNOOZE, MIN_RUN_EVENTS
 from workflows.remediation.alerting import Alerter
 from workflows.remediation.context import Remediation
 from workflows.remediation.investigation import Investigator
@@ -281,18 +281,32 @@ class RemediationWorkflow:
                 return self._answer(
                     request, False, f"Only {allowed} may press {action.label} here."
                 )
+            reason = (request.reason or "").strip() or None
+            note = (request.note or "").strip() or None
+            if action.id == "note":
+                r.record("human_action", f"{who} added a note: {note}", actor=actor, data=source)
+                state.needs_publish = True
+                r.wake = True
+                return self._answer(request, True, "Note added to the timeline and the thread.")
             state.first_human_at = state.first_human_at or workflow.now()
+            said = (f" — {reason}" if reason else "") + (f" (note: {note})" if note else "")
             r.record(
                 "human_action",
-                f"{who} pressed {action.label}" + (f": {request.note}" if request.note else ""),
+                f"{who} pressed {action.label}{said}",
                 actor=actor,
-                data=source,
+                data=source | ({"reason": reason} if reason else {}),
             )
             if action.snooze_for is not None:
-                snoozed = human_duration(action.snooze_for)
-                state.snoozed_until = workflow.now() + action.snooze_for
+                length = request.snooze_for or action.snooze_for
+                until = request.snooze_until or workflow.now() + length
+                snoozed = human_duration(until - workflow.now())
+                state.snoozed_until = until
                 state.attention_anchor = state.snoozed_until
-                r.record("snoozed", f"Snoozed for {snoozed}", actor=actor)
+                r.record(
+                    "snoozed",
+                    f"Snoozed for {snoozed}, until {until:%a %d %b %H:%M} UTC",
+                    actor=actor,
+                )
                 state.needs_publish = True
                 r.wake = True
                 return self._answer(request, True, f"Snoozed for {snoozed}.")
@@ -302,7 +316,8 @@ class RemediationWorkflow:
                     r.wake = True
                     return self._answer(request, True, result.text)
             if action.closes_as:
-                r.close(action.closes_as, actor, f"{action.label} by {who}")
+                state.close_reason = reason
+                r.close(action.closes_as, actor, f"{action.label} by {who}{said}")
                 return self._answer(request, True, f"Done: {self._ended()}.")
             state.needs_publish = True
             r.wake = True
@@ -317,9 +332,30 @@ class RemediationWorkflow:
             raise ValueError(f"This remediation is already {self._ended()}.")
         if state.diagnosis is None:
             raise ValueError("Canary is still diagnosing this error; try again in a moment.")
-        if state.action(request.action) is None:
+        action = state.action(request.action)
+        if action is None:
             offered = ", ".join(a.id for a in state.diagnosis.actions) or "none"
             raise ValueError(f"Unknown action {request.action!r} here; offered: {offered}.")
+        if action.reason_asked == "required" and not (request.reason or "").strip():
+            choices = "; ".join(action.reasons)
+            raise ValueError(
+                f"{action.label} needs a reason"
+                + (f", such as: {choices}" if choices else "")
+                + "."
+            )
+        if action.id == "note" and not (request.note or "").strip():
+            raise ValueError("A note needs some text.")
+        if request.snooze_for is not None and request.snooze_for not in action.snooze_options:
+            offered = ", ".join(human_duration(d) for d in action.snooze_options) or "none"
+            raise ValueError(f"{action.label} offers these lengths: {offered}.")
+        if request.snooze_until is not None:
+            if action.snooze_for is None:
+                raise ValueError(f"{action.label} does not snooze.")
+            ahead = request.snooze_until - workflow.now()
+            if ahead <= timedelta(0):
+                raise ValueError("A snooze ends in the future.")
+            if ahead > MAX_SNOOZE:
+                raise ValueError(f"A snooze lasts at most {human_duration(MAX_SNOOZE)}.")
 
     @workflow.query
     def status(self) -> RemediationStatus:

@@ -1,5 +1,6 @@
-"""The bolt app's listeners, registered per interaction kind. Canary's messages carry buttons
-and selects, which Slack sends as block actions."""
+"""The bolt app's listeners, registered per interaction kind: Canary's messages carry buttons
+and selects, which Slack sends as block actions; some buttons open a form first, whose
+submission Slack sends as a view submission."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from slack_bolt.async_app import AsyncApp
 from temporalio.client import Client
 
 from canary.settings import Settings
-from starter.gateway.slack.listeners import actions
+from starter.gateway.slack.listeners import actions, forms
 
 
 def register_listeners(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) -> None:
     actions.register(app, temporal, settings)
+    forms.register(app, temporal, settings)

@@ -20,10 +20,13 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from temporalio.client import Client
 
 from canary.adapters.slack_adapter import CLICK_DIRECTORY_TTL_SECONDS, SlackAdapter
+from canary.blocks.forms import FormContext, form_view
 from canary.models import ActionRequest, RemediationStatus
+from canary.models.sop import HumanAction
 from canary.settings import Settings
 from starter.intake import get_status, take_action
 
@@ -112,6 +115,13 @@ async def vouched(
     )
 
 
+def form_action(status: RemediationStatus, action_id: str) -> HumanAction | None:
+    """The remediation's action when pressing it opens a form first; None otherwise."""
+    offered = status.diagnosis.actions if status.diagnosis and not status.outcome else []
+    action = next((a for a in offered if a.id == action_id), None)
+    return action if action is not None and action.asks_in_a_form() else None
+
+
 def register(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) -> None:
     directory = SlackAdapter(
         settings.require("slack_bot_token", "to read Slack user groups when a button is pressed"),
@@ -134,7 +144,7 @@ def register(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) 
         )
 
     async def on_click(
-        ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
+        ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any, client: Any
     ) -> None:
         await ack()  # inside Slack's 3 s; the update runs after (process_before_response off)
         clicked = action_request(body, action)
@@ -154,6 +164,28 @@ def register(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) 
         if status is not None:
             if (why := not_its_message(body, status)) is not None:
                 await refuse(respond, workflow_id, request, why)
+                return
+            offered = form_action(status, request.action)
+            if offered is not None and body.get("trigger_id"):
+                # It asks first (a reason, a note, a snooze length): the form acts on submit.
+                channel, ts = clicked_message(body)
+                context = FormContext(workflow_id, offered.id, channel, ts)
+                try:
+                    await client.views_open(
+                        trigger_id=body["trigger_id"],
+                        view=form_view(offered, status.headline, context),
+                    )
+                except SlackApiError as err:
+                    error = err.response.get("error") if err.response else None
+                    if error == "exchanged_trigger_id":
+                        return  # the same click delivered again: its form is open already
+                    log.warning("could not open the %s form: %s", offered.id, error)
+                    await respond(
+                        text=f":no_entry_sign: Slack did not open the form ({error}); "
+                        "press the button again.",
+                        response_type="ephemeral",
+                        replace_original=False,
+                    )
                 return
             request = await vouched(request, status, settings, directory)
         result = await take_action(temporal(), workflow_id, request, click_id(body, action))

@@ -351,6 +351,9 @@ class RemediationSummary(BaseModel):
     subject_id: str
     account: AccountRef
     owner: str | None = None
+    owner_slack_user: str | None = Field(
+        None, description="The owner's Slack user id, when the owner is on Slack."
+    )
     headline: str = ""
     occurrences: int = 1
     attempts: int = 0

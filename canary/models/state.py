@@ -539,6 +539,7 @@ class RemediationState(PaymentRecovery):
             subject_id=subject.id,
             account=self.account,
             owner=self.owner.email or self.account.owner_email,
+            owner_slack_user=self.owner.slack_user,
             headline=diagnosis.headline if diagnosis else f"{detection.source} error",
             occurrences=self.occurrences,
             attempts=self.attempts,

@@ -17,6 +17,7 @@ from activities import (
     DetectorActivities,
     DigestActivities,
     EmailActivities,
+    HomeActivities,
     InvestigationActivities,
     Services,
     SlackActivities,
@@ -72,6 +73,7 @@ def all_activities(services: Services) -> list[Callable[..., Any]]:
         digest.digest_add,  # canary.digest_add
         digest.digest_states,  # canary.digest_states
         EmailActivities(services).send_email,  # canary.send_email
+        HomeActivities(services).publish_home,  # canary.publish_home
         detectors.detector_query,  # canary.detector_query
         detectors.account_team,  # canary.account_team
         detectors.raise_detection,  # canary.raise_detection

@@ -11,6 +11,7 @@ worker registers them (``worker.all_activities``). Adapter errors become retry d
 from activities.detectors import DetectorActivities
 from activities.digest import DigestActivities
 from activities.email import EmailActivities
+from activities.home import HomeActivities
 from activities.investigate import InvestigationActivities
 from activities.services import Services
 from activities.slack import SlackActivities
@@ -22,6 +23,7 @@ __all__ = [
     "DetectorActivities",
     "DigestActivities",
     "EmailActivities",
+    "HomeActivities",
     "InvestigationActivities",
     "Services",
     "SlackActivities",

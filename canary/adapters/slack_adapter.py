@@ -276,6 +276,21 @@ class SlackAdapter:
         found = self._directory_lookup(f"user:{email.lower()}", load)
         return dict(found) if found else None
 
+    def user_info(self, user: str) -> dict[str, Any] | None:
+        """A person by Slack id (``users.info``); None when Slack has no such user."""
+        try:
+            data = self._call("users_info", user=checked_id(user, "user id", "user"))
+        except PermanentError as exc:
+            if exc.code == "user_not_found":
+                return None
+            raise
+        return dict(data.get("user") or {}) or None
+
+    def publish_home(self, user: str, view: dict[str, Any]) -> str:
+        """Publish a person's Home tab (``views.publish``); the view's id."""
+        data = self._call("views_publish", user_id=checked_id(user, "user id", "user"), view=view)
+        return str((data.get("view") or {}).get("id") or "")
+
     def usergroup_members(self, group: str) -> list[str]:
         """Members of a user group given by handle (``revops``, ``@revops``) or id."""
         return list(

@@ -25,6 +25,7 @@ from temporalio.client import Client
 
 from canary.adapters.slack_adapter import CLICK_DIRECTORY_TTL_SECONDS, SlackAdapter
 from canary.blocks.forms import FormContext, form_view
+from canary.blocks.home import home_owner
 from canary.models import ActionRequest, RemediationStatus
 from canary.models.sop import HumanAction
 from canary.settings import Settings
@@ -87,11 +88,41 @@ def clicked_message(body: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 def not_its_message(body: dict[str, Any], status: RemediationStatus) -> str | None:
-    """Why a click on a message without this remediation's buttons is refused; else None."""
+    """Why a click on a message (or a Home tab) without this remediation's buttons is
+    refused; else None."""
+    if (body.get("container") or {}).get("type") == "view":
+        return not_its_home(body, status)
     channel, ts = clicked_message(body)
     if status.carries_buttons_in(channel, ts):
         return None
     return f"the message (channel {channel}, ts {ts}) is not one of {status.workflow_id}'s"
+
+
+def not_its_home(body: dict[str, Any], status: RemediationStatus) -> str | None:
+    """Why a click from a view is refused; None when it comes from the clicker's own Home,
+    as Canary published it (its private_metadata names that person: Slack hands the view
+    back as it was published, in a payload it signs or sends over the app's socket), and
+    that Home carries this remediation's button (Canary lists a remediation on a Home only
+    for someone it concerns; the workflow still checks who may press)."""
+    view = body.get("view") or {}
+    user = (body.get("user") or {}).get("id")
+    container = body.get("container") or {}
+    if container.get("view_id") != view.get("id") or home_owner(view) is None:
+        return "it came from a view that is not a Canary Home tab"
+    if home_owner(view) != user:
+        return "it came from another person's Home tab"
+    ours = {
+        (element.get("action_id"), element.get("value"))
+        for block in view.get("blocks") or []
+        for element in [*(block.get("elements") or []), block.get("accessory") or {}]
+    }
+    actions = body.get("actions") or [{}]
+    wanted = (actions[0].get("action_id"), status.workflow_id)
+    if wanted not in ours and f"canary:{status.workflow_id}" not in {
+        block.get("block_id") for block in view.get("blocks") or []
+    }:
+        return f"this Home tab does not list {status.workflow_id}"
+    return None
 
 
 async def vouched(

@@ -10,9 +10,10 @@ from slack_bolt.async_app import AsyncApp
 from temporalio.client import Client
 
 from canary.settings import Settings
-from starter.gateway.slack.listeners import actions, forms
+from starter.gateway.slack.listeners import actions, forms, home
 
 
 def register_listeners(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) -> None:
     actions.register(app, temporal, settings)
     forms.register(app, temporal, settings)
+    home.register(app, temporal, settings)

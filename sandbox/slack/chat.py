@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Red
 from markupsafe import Markup
 
 from sandbox.deps import InteractivityClient, SandboxDep
+from sandbox.slack import home
 from sandbox.slack.interactivity import Click, deliver_click
 from sandbox.slack.mrkdwn import mrkdwn, text_of
 from sandbox.slack.state import SlackApiError
@@ -21,6 +22,8 @@ from sandbox.state import Sandbox
 from sandbox.templating import TEMPLATES
 
 router = APIRouter()
+# The app's Home tab: its page, its event and its clicks.
+router.include_router(home.router)
 
 
 def _render_page(

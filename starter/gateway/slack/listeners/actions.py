@@ -23,6 +23,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from temporalio.client import Client
 
+from activities.home import publish_home
 from canary.adapters.slack_adapter import CLICK_DIRECTORY_TTL_SECONDS, SlackAdapter
 from canary.blocks.forms import FormContext, form_view
 from canary.blocks.home import home_owner
@@ -174,10 +175,29 @@ def register(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) 
             replace_original=False,
         )
 
+    more_url = settings.gateway_url.rstrip("/") + "/report"
+
+    def answerer(body: dict[str, Any], respond: Any) -> Any:
+        """Where a click's answer goes: its message's response_url; a click on a Home tab has
+        none, so its answer is the clicker's Home published again, as it now stands."""
+        if (body.get("container") or {}).get("type") != "view":
+            return respond
+        user = str((body.get("user") or {}).get("id") or "")
+
+        async def republish(text: str = "", **_: Any) -> None:
+            log.info("answer to %s's click on their Home tab: %s", user, text)
+            try:
+                await publish_home(temporal(), directory, [user], more_url)
+            except Exception:
+                log.exception("could not publish %s's Home tab again", user)
+
+        return republish
+
     async def on_click(
         ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any, client: Any
     ) -> None:
         await ack()  # inside Slack's 3 s; the update runs after (process_before_response off)
+        respond = answerer(body, respond)
         clicked = action_request(body, action)
         if clicked is None:
             await respond(

@@ -114,6 +114,8 @@ SCOPES_FOR_METHOD: dict[str, set[str]] = {
     "conversations.history": {"channels:history", "groups:history"},
     "conversations.replies": {"channels:history", "groups:history"},
     "users.lookupByEmail": {"users:read", "users:read.email"},
+    "users.info": {"users:read"},
+    "views.publish": set(),
     "usergroups.list": {"usergroups:read"},
     "usergroups.users.list": {"usergroups:read"},
 }

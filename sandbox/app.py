@@ -19,7 +19,7 @@ from sandbox import controls
 from sandbox.middleware import FaultMiddleware, LearnPublicUrl
 from sandbox.salesforce import create_salesforce_router
 from sandbox.salesforce import pages as salesforce_pages
-from sandbox.slack import chat, socket_mode
+from sandbox.slack import chat, commands, socket_mode
 from sandbox.slack import router as slack_api
 from sandbox.smtp import create_mail_router
 from sandbox.state import Sandbox, SandboxConfig
@@ -68,6 +68,7 @@ def create_app(config: SandboxConfig | None = None, sandbox: Sandbox | None = No
     app.include_router(create_salesforce_router(sandbox.salesforce))
     app.include_router(socket_mode.router)
     app.include_router(chat.router)
+    app.include_router(commands.router)
     app.include_router(stripe_pages.router)
     app.include_router(salesforce_pages.router)
     app.include_router(controls.router)

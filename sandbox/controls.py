@@ -18,6 +18,7 @@ router = APIRouter(tags=["sandbox"])
 
 class ConfigUpdate(BaseModel):
     slack_interactivity_url: str | None = None
+    slack_command_url: str | None = None
     slack_signing_secret: str | None = None
     slack_rate_limits: SlackRateLimits | None = None
 
@@ -64,6 +65,7 @@ async def get_config(sandbox: SandboxDep) -> dict[str, Any]:
     return {
         "public_url": sandbox.config.public_url,
         "slack_interactivity_url": sandbox.config.slack_interactivity_url,
+        "slack_command_url": sandbox.config.slack_command_url,
         "slack_signing_secret_set": bool(sandbox.config.slack_signing_secret),
         "slack_rate_limits": sandbox.config.slack_rate_limits.model_dump(),
     }
@@ -78,6 +80,8 @@ async def set_config(sandbox: SandboxDep, update: ConfigUpdate) -> dict[str, Any
         sandbox.slack.limiter.reset()
     if update.slack_interactivity_url is not None:
         sandbox.config.slack_interactivity_url = update.slack_interactivity_url
+    if update.slack_command_url is not None:
+        sandbox.config.slack_command_url = update.slack_command_url
     if update.slack_signing_secret is not None:
         sandbox.config.slack_signing_secret = update.slack_signing_secret
     return await get_config(sandbox)

@@ -23,6 +23,9 @@ class SandboxConfig(BaseModel):
     slack_interactivity_url: str | None = Field(
         None, description="The app's interactivity URL (the gateway's /slack/actions)."
     )
+    slack_command_url: str | None = Field(
+        None, description="The app's slash command URL (the gateway's /slack/commands)."
+    )
     slack_signing_secret: str | None = Field(None, description="Signs clicks like Slack does.")
     slack_rate_limits: SlackRateLimits = Field(
         default_factory=SlackRateLimits,

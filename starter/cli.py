@@ -174,6 +174,9 @@ def sandbox(
     interactivity_url: str | None = typer.Option(
         None, help="Where chat-page clicks are sent (the gateway's /slack/actions)."
     ),
+    command_url: str | None = typer.Option(
+        None, help="Where /canary typed on the chat page is sent (the gateway's /slack/commands)."
+    ),
     signing_secret: str | None = typer.Option(
         None, envvar="SLACK_SIGNING_SECRET", help="Slack signing secret for those clicks."
     ),
@@ -187,6 +190,7 @@ def sandbox(
     config = SandboxConfig(
         public_url=f"http://{host}:{port}",
         slack_interactivity_url=interactivity_url,
+        slack_command_url=command_url,
         slack_signing_secret=signing_secret,
         smtp_port=smtp_port,
     )

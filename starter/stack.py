@@ -316,6 +316,8 @@ class Stack:
                 str(self.ports.sandbox),
                 "--interactivity-url",
                 f"{self.gateway_url}/slack/actions",
+                "--command-url",
+                f"{self.gateway_url}/slack/commands",
                 "--smtp-port",
                 str(self.ports.smtp),
             ],

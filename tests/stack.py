@@ -91,6 +91,15 @@ class LiveStack:
         response.raise_for_status()
         return dict(response.json())
 
+    async def command(self, user: str, text: str, channel: str = "gtm-alerts") -> dict[str, Any]:
+        """Type ``/canary <text>`` as ``user`` in ``channel``: the app's status and answer."""
+        response = await self.http.post(
+            f"{self.sandbox.url}/_sandbox/slack/command",
+            json={"user": user, "channel": channel, "text": f"/canary {text}"},
+        )
+        response.raise_for_status()
+        return dict(response.json())
+
     async def form(self, user: str) -> dict[str, Any] | None:
         """The modal ``user`` has open on top (a button that asks first opened it)."""
         views = await self.sandbox_get("/_sandbox/slack/views", user=user)
@@ -156,7 +165,10 @@ async def live_stack(
         async with httpx.AsyncClient(timeout=30) as http:
             await http.post(
                 f"{sandbox.url}/_sandbox/config",
-                json={"slack_interactivity_url": f"{gateway_url}/slack/actions"},
+                json={
+                    "slack_interactivity_url": f"{gateway_url}/slack/actions",
+                    "slack_command_url": f"{gateway_url}/slack/commands",
+                },
             )
             stripe.StripeClient(
                 STRIPE_KEY, base_addresses={"api": sandbox.url}

@@ -147,6 +147,23 @@ async def deliver_interaction(
             None,
         )
     body = ("payload=" + quote(json.dumps(payload, separators=(",", ":")))).encode()
+    return await post_signed(
+        sandbox, client, "interactivity", url, secret, body, {"payload": payload}
+    )
+
+
+async def post_signed(
+    sandbox: Sandbox,
+    client: httpx.AsyncClient,
+    service: str,
+    url: str,
+    secret: str,
+    body: bytes,
+    recorded: Obj,
+) -> tuple[int, str, float]:
+    """POST a form-encoded ``body`` to the app, signed as Slack signs its requests
+    (``X-Slack-Signature``: v0, HMAC-SHA256 of ``v0:<timestamp>:<body>``), and record it under
+    ``service`` (``interactivity``, ``commands``): (its status, its answer, when it left)."""
     timestamp = str(int(time.time()))
     signature = (
         "v0="
@@ -163,14 +180,8 @@ async def deliver_interaction(
         response = await client.post(url, content=body, headers=headers)
         status, text = response.status_code, response.text
     except httpx.HTTPError as exc:
-        status, text = 502, f"could not reach the interactivity URL: {exc}"
+        status, text = 502, f"could not reach {url}: {exc}"
     sandbox.recorder.record(
-        "interactivity",
-        "POST",
-        url,
-        headers=headers,
-        body={"payload": payload},
-        status=status,
-        response=text[:2000],
+        service, "POST", url, headers=headers, body=recorded, status=status, response=text[:2000]
     )
     return status, text, sent_at

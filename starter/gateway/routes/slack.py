@@ -1,5 +1,6 @@
-"""POST /slack/actions: Slack's interactivity requests, checked here and handed to the bolt app
-(`starter.gateway.slack`), whose listeners acknowledge them and update the remediation."""
+"""POST /slack/actions and POST /slack/commands: Slack's interactivity and slash command
+requests, checked here and handed to the bolt app (`starter.gateway.slack`), whose listeners
+acknowledge them and update the remediation."""
 
 from __future__ import annotations
 
@@ -53,4 +54,12 @@ async def signed_interaction(request: Request, settings: SettingsDep) -> AsyncSl
 async def slack_actions(
     request: Request, handler: Annotated[AsyncSlackRequestHandler, Depends(signed_interaction)]
 ) -> Response:
+    return await handler.handle(request)
+
+
+@router.post("/slack/commands")
+async def slack_commands(
+    request: Request, handler: Annotated[AsyncSlackRequestHandler, Depends(signed_interaction)]
+) -> Response:
+    """``/canary``: Slack's slash command request (form-encoded, signed like clicks)."""
     return await handler.handle(request)

@@ -1,6 +1,6 @@
 """The bolt app's listeners, registered per interaction kind: Canary's messages carry buttons
 and selects, which Slack sends as block actions; some buttons open a form first, whose
-submission Slack sends as a view submission."""
+submission Slack sends as a view submission; ``/canary`` is a slash command."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from slack_bolt.async_app import AsyncApp
 from temporalio.client import Client
 
 from canary.settings import Settings
-from starter.gateway.slack.listeners import actions, forms, home
+from starter.gateway.slack.listeners import actions, commands, forms, home
 
 
 def register_listeners(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) -> None:
     actions.register(app, temporal, settings)
     forms.register(app, temporal, settings)
     home.register(app, temporal, settings)
+    commands.register(app, temporal, settings)

@@ -180,3 +180,19 @@ async def test_a_bot_token_as_app_token_stops_the_gateway(
     with pytest.raises(SocketModeRefused, match="not_allowed_token_type"):
         async with app.router.lifespan_context(app):
             pass
+
+
+async def test_a_slash_command_over_the_socket(stack: LiveStack) -> None:
+    """``/canary help`` goes as a ``slash_commands`` envelope; the answer rides its ack."""
+    typed = await stack.command("U0BOB", "help")
+    assert typed["status"] == 200
+    [sent] = [e for e in await socket_records(stack, "SEND") if e["type"] == "slash_commands"][-1:]
+    assert sent["payload"]["command"] == "/canary" and sent["payload"]["text"] == "help"
+    assert sent["accepts_response_payload"] is True
+    [acked] = [
+        a for a in await socket_records(stack, "ACK") if a["envelope_id"] == sent["envelope_id"]
+    ]
+    assert "/canary report" in acked["payload"]["text"]
+    shown = await stack.sandbox_get("/_sandbox/slack/ephemeral", user="U0BOB")
+    assert "/canary report" in shown[-1]["text"]
+    assert await stack.requests(service="commands") == []  # nothing over HTTP

@@ -187,9 +187,30 @@ def test_slack_manifest_scopes_cover_every_method_the_adapter_calls() -> None:
     unknown = methods - set(SCOPES_FOR_METHOD)
     assert not unknown, f"add the scopes of {unknown} to SCOPES_FOR_METHOD and the manifest"
     needed = set().union(*(SCOPES_FOR_METHOD[m] for m in methods))
+    # A slash command the bolt app answers needs the commands scope (no Web API method does).
+    needed |= {"commands"} if slash_commands_the_app_answers() else set()
     assert needed <= set(scopes), f"missing scopes: {needed - set(scopes)}"
     # And nothing more than the code needs.
     assert set(scopes) <= needed, f"scopes no call needs: {set(scopes) - needed}"
+
+
+def slash_commands_the_app_answers() -> set[str]:
+    from starter.gateway.slack.listeners import commands
+
+    source = (ROOT / "starter" / "gateway" / "slack" / "listeners" / "commands.py").read_text()
+    return {commands.COMMAND} if "app.command(COMMAND)" in source else set()
+
+
+def test_slack_manifest_has_the_slash_command_on_the_gateways_route() -> None:
+    [command] = MANIFEST["features"]["slash_commands"]
+    assert {command["command"]} == slash_commands_the_app_answers() == {"/canary"}
+    assert command["should_escape"] is False
+    assert command["description"] and len(command["usage_hint"]) <= 1000
+    url = urlsplit(command["url"])
+    assert url.scheme == "https" and url.hostname == "canary.example.com"
+    app = create_app(Settings(), temporal=None)
+    [route] = [r for r in api_routes(app) if r.endpoint.__name__ == "slack_commands"]
+    assert route.methods == {"POST"} and url.path == route.path
 
 
 # -- the README's deployment instructions ------------------------------------------------------

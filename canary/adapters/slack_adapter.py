@@ -50,6 +50,14 @@ _PERMANENT = {
     "invalid_cursor",
     "invalid_json",
     "json_not_object",
+    # views.*: a trigger used, expired or never handed out, a stack full, a view gone or
+    # changed since it was read.
+    "invalid_trigger_id",
+    "expired_trigger_id",
+    "exchanged_trigger_id",
+    "push_limit_reached",
+    "not_found",
+    "hash_conflict",
 }
 
 

@@ -31,6 +31,7 @@ from slack_sdk import WebClient
 from sandbox import SandboxConfig, SandboxServer
 from sandbox.slack.methods import METHOD_ERRORS
 from sandbox.slack.seed import BOT_USER
+from sandbox.slack.views import call_view_method
 
 ROOT = Path(__file__).parents[2]
 DESCRIPTION = json.loads(
@@ -54,6 +55,24 @@ IMPLICIT = {"auth.test"}
 #: ``apps.connections.open``: tests/sandbox/test_slack_socket_mode.py holds the sandbox's to
 #: Slack's reference page for it.
 ALL = frozenset(m for m in METHOD_ERRORS if f"/{m}" in DESCRIPTION["paths"])
+#: Slack's description (1.7.0) lists no error for any views.* method.
+VIEWS = frozenset({"views.open", "views.push", "views.update", "views.publish"})
+VIEWS_BY_TRIGGER = frozenset({"views.open", "views.push"})
+#: A modal and a Home tab as Canary builds them.
+MODAL = {
+    "type": "modal",
+    "title": {"type": "plain_text", "text": "Dismiss"},
+    "submit": {"type": "plain_text", "text": "Dismiss"},
+    "blocks": [
+        {
+            "type": "input",
+            "block_id": "reason_text",
+            "label": {"type": "plain_text", "text": "Why dismiss it?"},
+            "element": {"type": "plain_text_input", "action_id": "value"},
+        }
+    ],
+}
+HOME = {"type": "home", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "Hi"}}]}
 POSTING = frozenset({"chat.postMessage", "chat.update", "chat.postEphemeral"})
 #: Errors Slack answers today that its description (version 1.7.0, older than Block Kit's
 #: validation errors and message metadata) does not list for a method: (the methods, where
@@ -94,15 +113,36 @@ BEYOND_DESCRIPTION: dict[str, tuple[frozenset[str], str]] = {
         "a user group id that names none (docs.slack.dev/reference/methods/usergroups.users.list)",
     ),
     "invalid_json": (
-        frozenset({"chat.postMessage", "api.test"}),
+        frozenset({"chat.postMessage", "api.test"}) | VIEWS,
         "a JSON body that does not parse; the description lists it for every other method here",
     ),
     "json_not_object": (
-        frozenset({"chat.postMessage", "api.test"}),
+        frozenset({"chat.postMessage", "api.test"}) | VIEWS,
         "a JSON body that is not an object; likewise",
     ),
-    "not_authed": (frozenset({"api.test"}), "api.test lists no errors at all; a missing token"),
-    "invalid_auth": (frozenset({"api.test"}), "likewise, a token that is not one"),
+    "not_authed": (
+        frozenset({"api.test"}) | VIEWS,
+        "api.test and views.* list no errors at all; a missing token",
+    ),
+    "invalid_auth": (frozenset({"api.test"}) | VIEWS, "likewise, a token that is not one"),
+    "invalid_trigger_id": (
+        VIEWS_BY_TRIGGER,
+        "a trigger_id Slack did not hand out (docs.slack.dev/reference/methods/views.open)",
+    ),
+    "expired_trigger_id": (VIEWS_BY_TRIGGER, "a trigger_id older than 3 seconds (the same page)"),
+    "exchanged_trigger_id": (VIEWS_BY_TRIGGER, "a trigger_id already used (the same page)"),
+    "push_limit_reached": (
+        frozenset({"views.push"}),
+        "a fourth stacked modal (docs.slack.dev/reference/methods/views.push)",
+    ),
+    "not_found": (
+        frozenset({"views.update", "views.publish"}),
+        "a view or user that is not there (docs.slack.dev/reference/methods/views.update)",
+    ),
+    "hash_conflict": (
+        frozenset({"views.update", "views.publish"}),
+        "a hash that is no longer the view's (the same page, and views.publish's)",
+    ),
 }
 
 
@@ -170,8 +210,15 @@ def slack(sandbox: SandboxServer) -> WebClient:
 
 
 @pytest.fixture(scope="module")
-def posted(slack: WebClient) -> dict[str, Any]:
-    """An alert with a reply, as Canary posts them."""
+def posted(slack: WebClient, sandbox: SandboxServer) -> dict[str, Any]:
+    """An alert with a reply, as Canary posts them; a fresh trigger id and an open view on
+    demand (a person's click hands out the one, views.open makes the other)."""
+    views = sandbox.sandbox.slack.views
+
+    def view() -> str:
+        opened = slack.views_open(trigger_id=views.issue_trigger("U0BOB"), view=MODAL)
+        return str(opened["view"]["id"])
+
     alert = slack.chat_postMessage(
         channel="#gtm-alerts",
         text="Payment failed",
@@ -179,7 +226,12 @@ def posted(slack: WebClient) -> dict[str, Any]:
         metadata={"event_type": "canary_remediation", "event_payload": {"key": "k/alert"}},
     )
     slack.chat_postMessage(channel=alert["channel"], text="reply", thread_ts=alert["ts"])
-    return {"channel": alert["channel"], "ts": alert["ts"]}
+    return {
+        "channel": alert["channel"],
+        "ts": alert["ts"],
+        "trigger": lambda: views.issue_trigger("U0ALICE"),
+        "view": view,
+    }
 
 
 #: One successful call per method, through slack-sdk as Canary makes it.
@@ -209,6 +261,10 @@ SUCCESS: dict[str, Callable[[WebClient, dict[str, Any]], Any]] = {
     "users.list": lambda s, p: s.users_list(),
     "usergroups.list": lambda s, p: s.usergroups_list(),
     "usergroups.users.list": lambda s, p: s.usergroups_users_list(usergroup="S0REVOPS"),
+    "views.open": lambda s, p: s.views_open(trigger_id=p["trigger"](), view=MODAL),
+    "views.push": lambda s, p: s.views_push(trigger_id=p["trigger"](), view=MODAL),
+    "views.update": lambda s, p: s.views_update(view_id=p["view"](), view=MODAL),
+    "views.publish": lambda s, p: s.views_publish(user_id="U0ALICE", view=HOME),
 }
 
 BLOCKS_TOO_LONG = [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]
@@ -280,7 +336,56 @@ PROVOKE: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("invalid_arguments", {}),
         ("no_such_subteam", {"usergroup": "S0NOBODY"}),
     ],
+    "views.open": [
+        ("invalid_arguments", {"trigger_id": "{trigger}"}),
+        ("invalid_trigger_id", {"trigger_id": "1.T0ACMEGTM.nope", "view": MODAL}),
+        ("expired_trigger_id", {"trigger_id": "{old_trigger}", "view": MODAL}),
+        ("exchanged_trigger_id", {"trigger_id": "{used_trigger}", "view": MODAL}),
+    ],
+    "views.push": [
+        ("invalid_arguments", {"trigger_id": "{trigger}", "view": {"type": "modal"}}),
+        ("invalid_trigger_id", {"trigger_id": "1.T0ACMEGTM.nope", "view": MODAL}),
+        ("expired_trigger_id", {"trigger_id": "{old_trigger}", "view": MODAL}),
+        ("exchanged_trigger_id", {"trigger_id": "{used_trigger}", "view": MODAL}),
+        ("push_limit_reached", {"trigger_id": "{full_trigger}", "view": MODAL}),
+    ],
+    "views.update": [
+        ("invalid_arguments", {"view_id": "{view_id}"}),
+        ("not_found", {"view_id": "V0NOWHERE", "view": MODAL}),
+        ("hash_conflict", {"view_id": "{view_id}", "view": MODAL, "hash": "1.stale"}),
+    ],
+    "views.publish": [
+        ("invalid_arguments", {"user_id": "U0ALICE"}),
+        ("not_found", {"user_id": "U0NOBODY", "view": HOME}),
+        ("hash_conflict", {"user_id": "U0ALICE", "view": HOME, "hash": "1.stale"}),
+    ],
 }
+
+
+def view_places(server: SandboxServer) -> dict[str, str]:
+    """Trigger ids fresh, expired, used and of a person with three modals stacked, and an
+    open view with a Home tab published, for provoking views.* errors."""
+    slack = server.sandbox.slack
+    with slack.lock:
+        views = slack.views
+        fresh, old, used = (views.issue_trigger("U0ALICE") for _ in range(3))
+        views.triggers[old].issued -= 60
+        views.triggers[used].used = True
+        full = views.issue_trigger("U0DAN")
+        views.stacks["U0DAN"] = [
+            {"id": f"V0FULL{n}", "hash": "1.x", "root_view_id": None, "previous_view_id": None}
+            for n in range(3)
+        ]
+        call_view_method(slack, "views.open", {"trigger_id": fresh, "view": MODAL})
+        opened = views.stacks["U0ALICE"][-1]["id"]
+        call_view_method(slack, "views.publish", {"user_id": "U0ALICE", "view": HOME})
+        return {
+            "trigger": views.issue_trigger("U0ALICE"),
+            "old_trigger": old,
+            "used_trigger": used,
+            "full_trigger": full,
+            "view_id": opened,
+        }
 
 
 def call(
@@ -377,7 +482,7 @@ def test_every_error_the_sandbox_answers_is_one_slack_lists(
     plain = slack.chat_postMessage(channel=posted["channel"], text="no blocks")
     human = sandbox.sandbox.slack.post(posted["channel"], "from a person", None, user="U0DAN")
     assert human["user"] != BOT_USER
-    places = {**posted, "plain_ts": plain["ts"], "human_ts": human["ts"]}
+    places = {**posted, "plain_ts": plain["ts"], "human_ts": human["ts"], **view_places(sandbox)}
 
     seen = provoke(sandbox, method, places)
 

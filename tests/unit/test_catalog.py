@@ -223,7 +223,7 @@ def test_a_failed_opportunity_lookup_says_so_and_proposes_nothing() -> None:
     assert result.headline == "Could not check opportunity 006AAA in Salesforce"
     assert "could not check it in Salesforce" in result.summary
     assert "(unknown)" not in result.summary + result.headline
-    assert [a.id for a in result.actions] == ["resolve", "snooze", "dismiss"]
+    assert [a.id for a in result.actions] == ["resolve", "snooze", "dismiss", "note"]
     assert not any(step for a in result.actions for step in a.steps)
     assert not result.automated and not result.nothing_to_fix
     # Salesforce answered that there is no such opportunity: that is known, not a failure.
@@ -266,7 +266,7 @@ def test_account_unlinked_branches() -> None:
     result = diagnose(unknown, plan(unknown, CATALOG), CATALOG)
     assert result.branch == "lookup_failed" and "could not search Salesforce" in result.summary
     assert not result.automated
-    assert [a.id for a in result.actions] == ["resolve", "dismiss"]
+    assert [a.id for a in result.actions] == ["resolve", "dismiss", "note"]
 
 
 def test_recurring_unknown_error_asks_for_an_sop() -> None:

@@ -8,10 +8,11 @@ the only place windows live, so they need no database of Canary's own.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from pydantic import ValidationError
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from activities.services import Services
 from canary.models import QuietWindow, QuietWindows
@@ -36,6 +37,35 @@ async def open_windows(client: Client) -> list[QuietWindow]:
             found.append(QuietWindow.model_validate(memo.get(MEMO_KEY)))
         except ValidationError as exc:
             log.warning("quiet window %s unreadable: %s", execution.id, exc)
+    return sorted(found, key=lambda w: (w.starts_at, w.id))
+
+
+async def windows_between(client: Client, since: datetime, until: datetime) -> list[QuietWindow]:
+    """The windows that were open at some time in [since, until): running ones and those
+    whose workflow closed since (a window ended early ends when its workflow closed)."""
+    stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    query = (
+        "WorkflowType = 'QuietWindowWorkflow' AND "
+        f"(ExecutionStatus = 'Running' OR CloseTime > '{stamp}')"
+    )
+    found: list[QuietWindow] = []
+    async for execution in client.list_workflows(query, limit=MAX_OPEN_WINDOWS):
+        memo = await execution.memo()
+        try:
+            window = QuietWindow.model_validate(memo.get(MEMO_KEY))
+        except ValidationError as exc:
+            log.warning("quiet window %s unreadable: %s", execution.id, exc)
+            continue
+        closed = execution.close_time
+        if execution.status == WorkflowExecutionStatus.COMPLETED:
+            # Its result is the window as it ended (early: when and by whom).
+            handle = client.get_workflow_handle(execution.id, result_type=QuietWindow)
+            window = await handle.result()
+        elif closed is not None and closed < window.ends_at:
+            # Terminated or failed: it stopped muting when its workflow closed.
+            window = window.model_copy(update={"ended_at": max(closed, window.starts_at)})
+        if window.starts_at < until and window.end > since:
+            found.append(window)
     return sorted(found, key=lambda w: (w.starts_at, w.id))
 
 

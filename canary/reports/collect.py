@@ -130,8 +130,10 @@ async def read_runs(
 
 
 async def build_report(client: Client, settings: Settings, request: ReportRequest) -> Report:
+    from activities.windows import windows_between  # activities import the reports
+
     facts, truncated = await collect_facts(client, request)
-    return compute_report(
+    report = compute_report(
         request,
         facts,
         namespace=settings.temporal_namespace,
@@ -139,6 +141,8 @@ async def build_report(client: Client, settings: Settings, request: ReportReques
         generated_at=datetime.now(UTC),
         truncated=truncated,
     )
+    report.windows = await windows_between(client, request.since, request.until)
+    return report
 
 
 def parse_moment(text: str, now: datetime) -> datetime:

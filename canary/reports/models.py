@@ -12,7 +12,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from canary.models import RECOVERIES, Outcome, RemediationStatus, ResolutionRecord
+from canary.models import (
+    RECOVERIES,
+    Outcome,
+    QuietWindow,
+    RemediationStatus,
+    ResolutionRecord,
+)
 
 OUTCOMES: tuple[Outcome, ...] = (
     "auto_resolved",
@@ -297,6 +303,9 @@ class Report(BaseModel):
     outcomes: list[OutcomeShare]
     dismissals: list[DismissalReason] = Field(
         default_factory=list, description="Dismissals closed in the window, by reason."
+    )
+    windows: list[QuietWindow] = Field(
+        default_factory=list, description="Quiet windows open at some time in the window."
     )
     time_spent: list[TimeSpent]
     steps: list[StepTime]

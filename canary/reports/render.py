@@ -424,6 +424,14 @@ def render_text(report: Report) -> str:
     ) or ["  none"]
     out += ["", "OUTCOMES (closed in window)"]
     out += [f"  {o.outcome:<20} {o.count:>4}  {o.share:6.1%}" for o in report.outcomes]
+    out += ["", "QUIET WINDOWS (open at some time in the window)"]
+    out += [
+        f"  {w.id}  {w.scope()}  {w.starts_at:%Y-%m-%d %H:%M} → {w.end:%Y-%m-%d %H:%M} UTC"
+        f"  “{w.reason}” (by {w.opened_by}"
+        + (f"; ended early by {w.ended_by}" if w.ended_by else "")
+        + ")"
+        for w in report.windows
+    ] or ["  none"]
     out += ["", "DISMISSED, BY REASON (closed in window)"]
     out += [
         f"  {d.count:>4}  {d.reason}  ("

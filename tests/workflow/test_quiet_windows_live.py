@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 
 from activities import Services, WindowActivities
 from canary.models import QuietWindow, RemediationConfig, RemediationInput, RemediationStatus
+from canary.reports.collect import build_report, report_request
+from canary.reports.render import render_text
 from canary.settings import Settings
 from starter.cli import app
 from starter.windows import WindowError, end_window, list_windows, open_window
@@ -83,6 +85,17 @@ async def test_a_window_opened_from_the_cli_path_mutes_and_its_end_alerts(
         with pytest.raises(WindowError):
             await end_window(dev_env.client, window.id, "U0DANA")
         await handle.terminate("test over")
+
+    # The report lists the window over the period it was open in, as it ended.
+    report = await eventually(
+        lambda: build_report(dev_env.client, settings, report_request("1h")),
+        lambda r: any(w.id == window.id for w in r.windows),
+    )
+    shown = next(w for w in report.windows if w.id == window.id)
+    assert shown.ended_by == "U0DANA" and shown.end < window.ends_at
+    assert "“Hooli billing migration” (by dana@acme-gtm.example; ended early by U0DANA)" in (
+        render_text(report)
+    )
 
 
 def test_the_cli_refuses_a_window_without_an_end_or_a_scope() -> None:

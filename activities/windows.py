@@ -8,6 +8,7 @@ the only place windows live, so they need no database of Canary's own.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
@@ -23,6 +24,8 @@ OPEN_WINDOWS = "WorkflowType = 'QuietWindowWorkflow' AND ExecutionStatus = 'Runn
 MEMO_KEY = "window"
 #: More windows than this open at once is a misuse; the lookup reads no further.
 MAX_OPEN_WINDOWS = 200
+#: How long one listing of the open windows serves a worker's new remediations.
+CACHE_SECONDS = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +75,14 @@ async def windows_between(client: Client, since: datetime, until: datetime) -> l
 class WindowActivities:
     def __init__(self, services: Services) -> None:
         self.services = services
+        self._cached: tuple[float, list[QuietWindow]] | None = None
 
     @activity.defn(name="canary.quiet_windows")
     async def quiet_windows(self) -> QuietWindows:
-        """The quiet windows open now, for a remediation about to alert."""
-        return QuietWindows(windows=await open_windows(self.services.require_temporal()))
+        """The quiet windows open now, for a remediation about to alert. One listing serves
+        the worker's new remediations for a few seconds (a burst asks Temporal once); a window
+        ended meanwhile is caught when the remediation tells it it is muted."""
+        now = time.monotonic()
+        if self._cached is None or now - self._cached[0] > CACHE_SECONDS:
+            self._cached = (now, await open_windows(self.services.require_temporal()))
+        return QuietWindows(windows=list(self._cached[1]))

@@ -76,6 +76,13 @@ def worker(env: WorkflowEnvironment, fake: FakeServices, queue: str, cached: int
     )
 
 
+async def opened(env: WorkflowEnvironment, window: QuietWindow, queue: str) -> None:
+    """The window's own workflow, as `canary windows open` starts it."""
+    await env.client.start_workflow(
+        QuietWindowWorkflow.run, window, id=window_workflow_id(window.id), task_queue=queue
+    )
+
+
 async def status_of(handle: WorkflowHandle[RemediationWorkflow, object]) -> RemediationStatus:
     return await handle.query(RemediationWorkflow.status)
 
@@ -89,6 +96,7 @@ async def test_a_window_mutes_until_its_end_then_alerts_once(
     fake = FakeServices(windows=[window])
     queue = f"window-{uuid.uuid4().hex[:6]}"
     async with worker(skip_env, fake, queue):
+        await opened(skip_env, window, queue)
         hooli = await start(skip_env, zap_failure("Hooli"), queue)
         other = await start(skip_env, zap_failure("Initech"), queue)
         await skip_env.sleep(timedelta(days=2))
@@ -143,6 +151,7 @@ async def test_a_worker_restarted_at_the_window_s_end_alerts_once(
     fake = FakeServices(windows=[window])
     queue = f"window-{uuid.uuid4().hex[:6]}"
     async with worker(skip_env, fake, queue, cached=0):
+        await opened(skip_env, window, queue)
         hooli = await start(skip_env, zap_failure("Hooli"), queue)
         await skip_env.sleep(timedelta(days=1) - timedelta(minutes=2))
         assert (await status_of(hooli)).slack is None
@@ -153,6 +162,26 @@ async def test_a_worker_restarted_at_the_window_s_end_alerts_once(
         status = await status_of(hooli)
     assert status.slack is not None
     assert len(top_level(fake)) == 1, "alerted once, not once per worker"
+    await hooli.terminate("test over")
+
+
+@pytest.mark.asyncio
+async def test_a_listed_window_whose_workflow_is_gone_mutes_nothing(
+    skip_env: WorkflowEnvironment,
+) -> None:
+    """The listing lags (or a worker's cached listing is a few seconds old) behind a window
+    ended early: telling the window fails, so the remediation alerts as usual."""
+    now = await skip_env.get_current_time()
+    fake = FakeServices(windows=[migration(now)])  # listed, but no workflow runs it
+    queue = f"window-{uuid.uuid4().hex[:6]}"
+    async with worker(skip_env, fake, queue):
+        hooli = await start(skip_env, zap_failure("Hooli"), queue)
+        await skip_env.sleep(timedelta(minutes=5))
+        status = await status_of(hooli)
+    assert status.slack is not None and top_level(fake) == [hooli.id]
+    assert "Quiet window “Hooli billing migration” ended" in " ".join(
+        e.text for e in status.timeline
+    )
     await hooli.terminate("test over")
 
 

@@ -234,7 +234,9 @@ class Alerter:
                 "muted", r.workflow_id
             )
         except FailureError:
-            pass  # the window is gone: this remediation's own timer ends the mute
+            # The window's workflow is gone (ended early, its listing not caught up yet): the
+            # window is over, and people are told as usual.
+            state.end_window(workflow.now())
 
     # -- the digest and e-mail -----------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio.client import (
@@ -211,10 +211,15 @@ async def signal_external(client: Client, workflow_id: str, event: ExternalEvent
     return True
 
 
+#: How long a status query waits for a worker to answer: a remediation whose worker is down
+#: (or whose task queue nobody serves) must not hang a listing, a Home tab or a click.
+STATUS_QUERY_TIMEOUT = timedelta(seconds=10)
+
+
 async def get_status(client: Client, workflow_id: str) -> RemediationStatus | None:
     handle: WorkflowHandle = client.get_workflow_handle(workflow_id)
     try:
-        return await handle.query(RemediationWorkflow.status)
+        return await handle.query(RemediationWorkflow.status, rpc_timeout=STATUS_QUERY_TIMEOUT)
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
             return None

@@ -12,6 +12,7 @@ from canary import search_attributes as sa
 from canary.blocks.mrkdwn import clip
 from canary.models import AccountRef, RemediationSummary, Subject
 from canary.rules.report import text_table
+from starter.intake import STATUS_QUERY_TIMEOUT
 from workflows import RemediationWorkflow
 
 
@@ -49,8 +50,8 @@ def _from_attributes(execution: WorkflowExecution) -> RemediationSummary:
 async def _summary(client: Client, execution: WorkflowExecution) -> RemediationSummary:
     handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
     try:
-        status = await handle.query(RemediationWorkflow.status)
-    except RPCError:
+        status = await handle.query(RemediationWorkflow.status, rpc_timeout=STATUS_QUERY_TIMEOUT)
+    except RPCError:  # gone, or no worker answers: what visibility says
         return _from_attributes(execution)
     return RemediationSummary.model_validate(
         status.model_dump(exclude={"timeline", "diagnosis", "actions", "snoozed_until"})

@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -163,3 +164,33 @@ def test_the_readme_shows_the_saved_views_of_remediations() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     assert f"\n   {sa.KIND.name} = '{sa.REMEDIATION}'\n" in readme
     assert f"\n   {sa.open_remediations()}\n" in readme
+
+
+async def test_a_remediation_whose_worker_is_gone_does_not_hang_the_list(
+    dev_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its status query finds no worker to answer: the listing waits a bounded time and shows
+    what visibility knows, instead of hanging `canary list` (and the report, and the Home)."""
+    monkeypatch.setattr("starter.listing.STATUS_QUERY_TIMEOUT", timedelta(seconds=1))
+    client = dev_env.client
+    settings = Settings(task_queue=f"orphan-{uuid.uuid4().hex[:8]}")
+    async with Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[RemediationWorkflow],
+        activities=FakeServices().all(),
+    ):
+        orphan = await submit_detection(
+            client, zap_failure(f"zap-orphan-{uuid.uuid4().hex[:8]}"), settings
+        )
+        await eventually(
+            lambda: get_status(client, orphan.workflow_id),
+            lambda status: status is not None and status.state == "awaiting_human",
+        )
+    # The worker is gone; the remediation still runs, waiting for a person. Without its own
+    # bound the query waits for the server's (about 30 s, per remediation listed): the guard
+    # below is a hang check, far above the 1 s bound the listing is given here.
+    listed = await asyncio.wait_for(list_remediations(client, open_only=True), timeout=20)
+    mine = next(s for s in listed if s.workflow_id == orphan.workflow_id)
+    assert mine.error_type == "unknown" and mine.state == "awaiting_human"
+    await client.get_workflow_handle(orphan.workflow_id).terminate("test over")

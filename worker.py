@@ -46,7 +46,8 @@ WORKFLOW_RUNNER = UnsandboxedWorkflowRunner()
 
 
 def remediation_activities(services: Services) -> list[Callable[..., Any]]:
-    """What a remediation calls: its investigation, its steps, Stripe and Slack."""
+    """What a remediation calls: its investigation, its steps, Stripe, Slack and its people's
+    Homes."""
     investigation = InvestigationActivities(services)
     slack = SlackActivities(services)
     stripe = StripeActivities(services)
@@ -61,6 +62,7 @@ def remediation_activities(services: Services) -> list[Callable[..., Any]]:
         slack.post_slack,  # canary.post_slack
         slack.resolve_owner,  # canary.resolve_owner
         WindowActivities(services).quiet_windows,  # canary.quiet_windows
+        HomeActivities(services).home_changed,  # canary.home_changed
     ]
 
 

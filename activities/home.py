@@ -1,9 +1,14 @@
 """Publishing people's Home tabs: who the person is on Slack, their remediations from
 Temporal, the view (:mod:`canary.blocks.home`), ``views.publish``.
 
-The remediations are read from Temporal's visibility store (running ones, and those closed in
-the last week, at most :data:`MAX_LISTED`) and each one's status by query, a few at a time.
-The gateway's ``app_home_opened`` listener calls :func:`publish_home` too, for the opener.
+The remediations are read from Temporal's visibility store in one listing (running ones, and
+those closed in the last week, at most :data:`MAX_LISTED`), each with the Home entry it keeps
+in its memo (:mod:`canary.models.home`); one without an entry is asked for its status.
+
+Homes are published when a person opens theirs (the gateway's ``app_home_opened`` listener)
+and whenever a remediation they own or may act on changes: the remediation tells its worker
+(``canary.home_changed``, a local activity), whose :class:`HomeRefresher` gathers the changes
+of a moment and publishes each person's Home once for all of them.
 """
 
 from __future__ import annotations
@@ -21,14 +26,18 @@ from activities.services import Services
 from activities.windows import open_windows
 from canary import search_attributes as sa
 from canary.adapters import SlackAdapter
-from canary.blocks.home import CLOSED_FOR, Person, home_view
+from canary.blocks.home import CLOSED_FOR, Person, concerns, home_view, is_open
 from canary.models import RemediationStatus
+from canary.models.home import HOME_MEMO, HomePeople
 
 log = logging.getLogger(__name__)
 #: The most remediations one Home reads; the view itself shows at most what fits.
-MAX_LISTED = 500
-#: Status queries in flight at once.
+MAX_LISTED = 1000
+#: Status queries in flight at once (for remediations without a Home entry).
 QUERIES_AT_ONCE = 16
+#: How long a worker gathers remediations' changes before publishing the Homes they touch:
+#: a burst of changes (a storm of escalations) becomes one listing and one publish a person.
+REFRESH_AFTER = 2.0
 
 
 class PublishHomeInput(BaseModel):
@@ -52,13 +61,31 @@ def home_query(now: datetime) -> str:
 
 
 async def listed_statuses(client: Client, now: datetime) -> list[RemediationStatus]:
-    """The status of each remediation a Home may list (bounded by :data:`MAX_LISTED`)."""
+    """Each remediation a Home may list, as its Home entry shows it (bounded by
+    :data:`MAX_LISTED`); one that keeps no entry yet is asked for its status."""
+    entries: dict[str, RemediationStatus | None] = {}
+    async for execution in client.list_workflows(home_query(now), limit=MAX_LISTED):
+        if execution.id in entries:
+            continue
+        try:
+            entries[execution.id] = await execution.memo_value(
+                HOME_MEMO, None, type_hint=RemediationStatus
+            )
+        except Exception as exc:  # noqa: BLE001 - an unreadable entry: ask the remediation
+            log.warning("home: unreadable entry of %s: %s", execution.id, exc)
+            entries[execution.id] = None
+    entries.update(await asked_statuses(client, [i for i, e in entries.items() if e is None]))
+    return [entry for entry in entries.values() if entry is not None]
+
+
+async def asked_statuses(client: Client, workflow_ids: list[str]) -> dict[str, RemediationStatus]:
+    """The status of each of these remediations, by query, a few at a time (one that cannot
+    answer is left out)."""
     from starter.intake import get_status  # starter imports the workflows, which import us
 
-    ids = [e.id async for e in client.list_workflows(home_query(now), limit=MAX_LISTED)]
     semaphore = asyncio.Semaphore(QUERIES_AT_ONCE)
 
-    async def one(workflow_id: str) -> RemediationStatus | None:
+    async def asked(workflow_id: str) -> RemediationStatus | None:
         async with semaphore:
             try:
                 return await get_status(client, workflow_id)
@@ -66,8 +93,8 @@ async def listed_statuses(client: Client, now: datetime) -> list[RemediationStat
                 log.warning("home: could not read %s: %s", workflow_id, exc)
                 return None
 
-    found = await asyncio.gather(*(one(i) for i in dict.fromkeys(ids)))
-    return [s for s in found if s is not None]
+    found = await asyncio.gather(*(asked(i) for i in workflow_ids))
+    return {s.workflow_id: s for s in found if s is not None}
 
 
 async def person(slack: SlackAdapter, user_id: str, statuses: list[RemediationStatus]) -> Person:
@@ -96,24 +123,101 @@ async def publish_home(
     slack: SlackAdapter,
     user_ids: list[str],
     more_url: str | None,
-    statuses: list[RemediationStatus] | None = None,
+    newer: dict[str, RemediationStatus] | None = None,
+    *,
+    asked: bool = True,
 ) -> list[str]:
-    """Build and publish each person's Home; the ids published."""
+    """Build and publish each person's Home; the ids published.
+
+    ``newer`` holds entries that may be fresher than the listing yet (visibility lags the
+    change that prompted this); the later of the two is shown. With ``asked``, the open
+    remediations on a person's Home are asked for their status first, so a Home opened just
+    after a click shows the click (the entries lag it by the alert's update)."""
     now = datetime.now(UTC)
-    if statuses is None:
-        statuses = await listed_statuses(client, now)
+    statuses = {s.workflow_id: s for s in await listed_statuses(client, now)}
+    for workflow_id, entry in (newer or {}).items():
+        known = statuses.get(workflow_id)
+        if known is None or entry.updated_at >= known.updated_at:
+            statuses[workflow_id] = entry
     windows = await open_windows(client)
     published: list[str] = []
     for user_id in dict.fromkeys(user_ids):
-        who = await person(slack, user_id, statuses)
-        await call(slack.publish_home, user_id, home_view(who, statuses, windows, now, more_url))
+        who = await person(slack, user_id, list(statuses.values()))
+        if asked:
+            # Closed ones wrote their last entry as they closed (and asking one replays it).
+            mine = [i for i, s in statuses.items() if concerns(who, s) and is_open(s)]
+            statuses.update(await asked_statuses(client, mine))
+        view = home_view(who, statuses.values(), windows, now, more_url)
+        await call(slack.publish_home, user_id, view)
         published.append(user_id)
     return published
+
+
+class HomeChanged(BaseModel):
+    """A remediation's new Home entry and the people whose Homes show it (or showed it)."""
+
+    entry: RemediationStatus
+    people: HomePeople
+
+
+class HomeRefresher:
+    """Publishes the Homes that remediations' changes touch, a moment after the changes: the
+    changes of :data:`REFRESH_AFTER` seconds are published together (one listing; each
+    person's Home once, with the newest entries). A Home it misses (the worker stopped
+    meanwhile, Slack refused) is rebuilt whenever its person opens it."""
+
+    def __init__(self, services: Services, delay: float = REFRESH_AFTER) -> None:
+        self.services = services
+        self.delay = delay
+        self._people = HomePeople()
+        self._entries: dict[str, RemediationStatus] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def changed(self, change: HomeChanged) -> None:
+        self._people = self._people.union(change.people)
+        self._entries[change.entry.workflow_id] = change.entry
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        # Changes that arrive while Homes are published are published in the next round.
+        while not self._people.nobody:
+            await asyncio.sleep(self.delay)
+            people, self._people = self._people, HomePeople()
+            entries, self._entries = self._entries, {}
+            try:
+                await self._publish(people, entries)
+            except Exception as exc:  # noqa: BLE001 - the next change or opening tries again
+                log.warning("home: could not publish the Homes of %s: %s", people, exc)
+
+    async def _publish(self, people: HomePeople, entries: dict[str, RemediationStatus]) -> None:
+        slack = self.services.slack
+        users = list(people.user_ids)
+        for email in people.emails:
+            found = await call(slack.user_by_email, email)
+            if found and found.get("id"):
+                users.append(str(found["id"]))
+        for group in people.groups:
+            try:
+                users += await call(slack.usergroup_members, group)
+            except Exception as exc:  # noqa: BLE001 - the group's Homes wait for an opening
+                log.warning("home: could not read @%s: %s", group, exc)
+        if users:
+            more_url = self.services.settings.gateway_url.rstrip("/") + "/report"
+            client = self.services.require_temporal()
+            await publish_home(client, slack, users, more_url, entries, asked=False)
 
 
 class HomeActivities:
     def __init__(self, services: Services) -> None:
         self.services = services
+        self.refresher = HomeRefresher(services)
+
+    @activity.defn(name="canary.home_changed")
+    async def home_changed(self, change: HomeChanged) -> None:
+        """A remediation's Home entry changed: its people's Homes are published shortly (a
+        local activity that only queues the work, so the remediation never waits on it)."""
+        self.refresher.changed(change)
 
     @activity.defn(name="canary.publish_home")
     async def publish_home(self, request: PublishHomeInput) -> PublishHomeOutput:

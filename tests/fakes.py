@@ -9,6 +9,7 @@ from typing import Any
 
 from temporalio import activity
 
+from activities.home import HomeChanged
 from activities.investigate import run_investigation
 from canary.blocks import thread_blocks
 from canary.catalog import diagnose, load_catalog, plan
@@ -63,6 +64,8 @@ class FakeServices:
     lookups: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The quiet windows open now, as Temporal's visibility would list them.
     windows: list[QuietWindow] = field(default_factory=list)
+    # What the remediations told the worker of their Homes.
+    home_changes: list[HomeChanged] = field(default_factory=list)
     _ts: Any = field(default_factory=lambda: itertools.count(1))
 
     async def plan_diagnosis(self, detection: Detection) -> DiagnosisPlan:
@@ -101,6 +104,10 @@ class FakeServices:
     @activity.defn(name="canary.quiet_windows")
     async def quiet_windows(self) -> QuietWindows:
         return QuietWindows(windows=list(self.windows))
+
+    @activity.defn(name="canary.home_changed")
+    async def home_changed(self, change: HomeChanged) -> None:
+        self.home_changes.append(change)
 
     @activity.defn(name="canary.diagnose")
     async def diagnose(self, request: DiagnoseInput) -> Diagnosis:
@@ -198,4 +205,5 @@ class FakeServices:
             self.post_slack,
             self.resolve_owner,
             self.quiet_windows,
+            self.home_changed,
         ]

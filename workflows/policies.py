@@ -55,6 +55,11 @@ WINDOWS_RETRY = RetryPolicy(
 )
 WINDOWS_TIMEOUT = timedelta(seconds=10)
 
+#: Telling the worker that people's Homes changed: it only queues their publishing, so one
+#: quick try; a Home missed is rebuilt whenever its person opens it.
+HOME_RETRY = RetryPolicy(maximum_attempts=1)
+HOME_TIMEOUT = timedelta(seconds=5)
+
 
 #: Routing a payment attempt to its remediation: a Stripe lookup and a signal-with-start,
 #: tried for as long as it takes (Stripe down for hours loses no failed payment).

@@ -52,6 +52,12 @@ class Alerter:
         return owner_mention(self.r.state.owner, str(owner_name) if owner_name else None)
 
     async def publish(self) -> None:
+        """Show the change: the alert (posted once, then updated in place), then the Homes
+        of the people it concerns."""
+        await self._publish_alert()
+        await self.r.sync_home()
+
+    async def _publish_alert(self) -> None:
         """Post the alert once, then update that same message in place on every change."""
         r, state = self.r, self.r.state
         state.needs_publish = False

@@ -8,8 +8,11 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
+from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from activities import HomeActivities
+    from activities.home import HomeChanged
     from canary import search_attributes as sa
     from canary.blocks import temporal_ui_link
     from canary.models import (
@@ -20,7 +23,10 @@ with workflow.unsafe.imports_passed_through():
         State,
         TimelineKind,
     )
+    from canary.models.home import HOME_MEMO, HomePeople, home_entry, same_entry
     from canary.models.remediation import without_reported_owner
+
+from workflows.policies import HOME_RETRY, HOME_TIMEOUT
 
 
 class Remediation:
@@ -55,6 +61,9 @@ class Remediation:
         self.signals = 0  # signals delivered to this run (each one event in its history)
         self._holding_attributes = False
         self._attributes_held = False
+        #: The Home entry in the memo, once read or written by this run.
+        self._home: RemediationStatus | None = None
+        self._home_read = False
 
     @property
     def first_run(self) -> bool:
@@ -104,6 +113,35 @@ class Remediation:
         return temporal_ui_link(
             self.config.temporal_ui_url, self.config.namespace, self.workflow_id
         )
+
+    # -- the Home tab ------------------------------------------------------------------------
+
+    async def sync_home(self) -> None:
+        """Keep the Home entry in the memo and, when what a Home shows of this remediation
+        changed, have the worker publish the Homes it is on: the people it concerns now and
+        those it concerned before (a new owner's Home gains it, the previous one's loses it)."""
+        entry = home_entry(self.status())
+        if not self._home_read:
+            # A continued run starts from what the previous run left in the memo.
+            self._home = workflow.memo_value(HOME_MEMO, None, type_hint=RemediationStatus)
+            self._home_read = True
+        if same_entry(self._home, entry):
+            return
+        before = HomePeople.of(self._home) if self._home is not None else HomePeople()
+        self._home = entry
+        workflow.upsert_memo({HOME_MEMO: entry})
+        people = before.union(HomePeople.of(entry))
+        if people.nobody:
+            return
+        try:
+            await workflow.execute_local_activity_method(
+                HomeActivities.home_changed,
+                HomeChanged(entry=entry, people=people),
+                start_to_close_timeout=HOME_TIMEOUT,
+                retry_policy=HOME_RETRY,
+            )
+        except FailureError:
+            pass  # the worker logged why; a Home is rebuilt whenever its person opens it
 
     # -- search attributes -------------------------------------------------------------------
 

@@ -1,0 +1,96 @@
+"""A remediation's Home entry on the time-skipping server: kept in its memo, without the
+timeline or the pinned SOP; the worker is told whose Homes to publish when what a Home shows
+changes (the alert, a snooze, a dismissal), and not when nothing a Home shows did (a note)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from canary.models import (
+    ActionRequest,
+    RemediationConfig,
+    RemediationInput,
+    RemediationStatus,
+    ResolutionRecord,
+)
+from canary.models.home import HOME_MEMO
+from tests.fakes import FakeServices
+from tests.workflow.test_reasons import payment
+from workflows import RemediationWorkflow
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_the_entry_follows_what_a_home_shows(skip_env: WorkflowEnvironment) -> None:
+    fake = FakeServices()
+    queue = f"home-{uuid.uuid4().hex[:6]}"
+    async with Worker(
+        skip_env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()
+    ):
+        detection = payment()
+        handle = await skip_env.client.start_workflow(
+            RemediationWorkflow.run,
+            RemediationInput(
+                detection=detection,
+                config=RemediationConfig(search_attributes=False),
+                signed_by_stripe=True,
+                owner_email="alice@acme-gtm.example",
+            ),
+            id=f"payment_failed:invoice:{detection.subject.id}",
+            task_queue=queue,
+            result_type=ResolutionRecord,
+        )
+
+        async def settled(changes: int) -> RemediationStatus:
+            while len(fake.home_changes) < changes:
+                await skip_env.sleep(timedelta(seconds=1))
+            memo = await (await handle.describe()).memo_value(
+                HOME_MEMO, type_hint=RemediationStatus
+            )
+            assert isinstance(memo, RemediationStatus)
+            return memo
+
+        # The alert: the owner and the groups its buttons name are told, the memo holds it.
+        alerted = await settled(1)
+        assert alerted.state == "awaiting_human" and alerted.slack is not None
+        assert alerted.timeline == [] and alerted.diagnosis is not None
+        assert alerted.diagnosis.steps == [] and alerted.diagnosis.escalation == []
+        assert [a.id for a in alerted.diagnosis.actions] == (
+            await handle.query(RemediationWorkflow.status)
+        ).actions
+        [first] = fake.home_changes
+        assert first.entry == alerted
+        assert "U0ALICE" in first.people.user_ids and "revops" in first.people.groups
+
+        # A note is on the timeline and in the thread, not on anyone's Home.
+        noted = await handle.execute_update(
+            RemediationWorkflow.act,
+            ActionRequest(action="note", user="U0ALICE", source="slack", note="Called them"),
+        )
+        assert noted.accepted
+        posts = len(fake.posts)
+        while len(fake.posts) == posts:  # the thread reply: the note's change is published
+            await skip_env.sleep(timedelta(seconds=1))
+        assert len(fake.home_changes) == 1
+
+        # A snooze shows: told again, with the time it wakes.
+        await handle.execute_update(
+            RemediationWorkflow.act,
+            ActionRequest(action="snooze", user="U0ALICE", source="slack"),
+        )
+        snoozed = await settled(2)
+        assert snoozed.snoozed_until is not None
+
+        # A dismissal shows with its reason, and the record closes.
+        await handle.execute_update(
+            RemediationWorkflow.act,
+            ActionRequest(action="dismiss", user="U0ALICE", source="slack", reason="Duplicate"),
+        )
+        closed = await settled(3)
+        assert closed.outcome == "dismissed" and closed.close_reason == "Duplicate"
+        assert fake.home_changes[-1].entry == closed

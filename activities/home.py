@@ -28,7 +28,7 @@ from canary import search_attributes as sa
 from canary.adapters import SlackAdapter
 from canary.blocks.home import CLOSED_FOR, Person, concerns, home_view, is_open
 from canary.models import RemediationStatus
-from canary.models.home import HOME_MEMO, HomePeople
+from canary.models.home import HOME_MEMO, HomePeople, entry_of
 
 log = logging.getLogger(__name__)
 #: The most remediations one Home reads; the view itself shows at most what fits.
@@ -68,9 +68,7 @@ async def listed_statuses(client: Client, now: datetime) -> list[RemediationStat
         if execution.id in entries:
             continue
         try:
-            entries[execution.id] = await execution.memo_value(
-                HOME_MEMO, None, type_hint=RemediationStatus
-            )
+            entries[execution.id] = entry_of(await execution.memo_value(HOME_MEMO, None))
         except Exception as exc:  # noqa: BLE001 - an unreadable entry: ask the remediation
             log.warning("home: unreadable entry of %s: %s", execution.id, exc)
             entries[execution.id] = None

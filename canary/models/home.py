@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from canary.models.remediation import RemediationStatus
+from canary.models.remediation import Diagnosis, RemediationStatus
 
 #: The memo key of a remediation's Home entry.
 HOME_MEMO = "canary_home"
@@ -22,24 +22,40 @@ HOME_MEMO = "canary_home"
 
 def home_entry(status: RemediationStatus) -> RemediationStatus:
     """``status`` as a Home shows it: headline, state, severity, account, owner, links and the
-    actions (with the options a choice offers), without the timeline and the pinned SOP."""
+    buttons (with the options a choice offers), without the timeline, the pinned SOP's steps,
+    ladder and rules, or the lookups' facts."""
     diagnosis = status.diagnosis
     if diagnosis is not None:
         choices = {a.select_from for a in diagnosis.actions if a.select_from}
-        diagnosis = diagnosis.model_copy(
-            update={
-                "steps": [],
-                "summary": "",
-                "what_to_do": "",
-                "investigate": [],
-                "automated": [],
-                "escalation": [],
-                "dunning": [],
-                "retry_plan": None,
-                "facts": {k: v for k, v in diagnosis.facts.items() if k in choices},
-            }
+        actions = [
+            a.model_copy(update={"steps": [], "reasons": [], "snooze_choices": []})
+            for a in diagnosis.actions
+        ]
+        diagnosis = Diagnosis(
+            error_type=diagnosis.error_type,
+            catalog_version=diagnosis.catalog_version,
+            title=diagnosis.title,
+            branch=diagnosis.branch,
+            severity=diagnosis.severity,
+            steps=[],
+            headline=diagnosis.headline,
+            summary="",
+            what_to_do="",
+            actions=actions,
+            facts={k: v for k, v in diagnosis.facts.items() if k in choices},
         )
     return status.model_copy(update={"diagnosis": diagnosis, "timeline": [], "messages": []})
+
+
+def memo_of(entry: RemediationStatus) -> dict[str, Any]:
+    """The entry as the memo keeps it: what differs from the defaults (a Home entry is read
+    by every Home listing and written into the remediation's history at each change)."""
+    return entry.model_dump(mode="json", exclude_defaults=True)
+
+
+def entry_of(memo: Any) -> RemediationStatus | None:
+    """The entry a memo holds (None for none)."""
+    return RemediationStatus.model_validate(memo) if memo else None
 
 
 def same_entry(a: RemediationStatus | None, b: RemediationStatus | None) -> bool:

@@ -18,7 +18,7 @@ from canary.models import (
     RemediationStatus,
     ResolutionRecord,
 )
-from canary.models.home import HOME_MEMO
+from canary.models.home import HOME_MEMO, entry_of
 from tests.fakes import FakeServices
 from tests.workflow.test_reasons import payment
 from workflows import RemediationWorkflow
@@ -49,9 +49,7 @@ async def test_the_entry_follows_what_a_home_shows(skip_env: WorkflowEnvironment
         async def settled(changes: int) -> RemediationStatus:
             while len(fake.home_changes) < changes:
                 await skip_env.sleep(timedelta(seconds=1))
-            memo = await (await handle.describe()).memo_value(
-                HOME_MEMO, type_hint=RemediationStatus
-            )
+            memo = entry_of(await (await handle.describe()).memo_value(HOME_MEMO))
             assert isinstance(memo, RemediationStatus)
             return memo
 

@@ -23,7 +23,14 @@ with workflow.unsafe.imports_passed_through():
         State,
         TimelineKind,
     )
-    from canary.models.home import HOME_MEMO, HomePeople, home_entry, same_entry
+    from canary.models.home import (
+        HOME_MEMO,
+        HomePeople,
+        entry_of,
+        home_entry,
+        memo_of,
+        same_entry,
+    )
     from canary.models.remediation import without_reported_owner
 
 from workflows.policies import HOME_RETRY, HOME_TIMEOUT
@@ -123,13 +130,13 @@ class Remediation:
         entry = home_entry(self.status())
         if not self._home_read:
             # A continued run starts from what the previous run left in the memo.
-            self._home = workflow.memo_value(HOME_MEMO, None, type_hint=RemediationStatus)
+            self._home = entry_of(workflow.memo_value(HOME_MEMO, None))
             self._home_read = True
         if same_entry(self._home, entry):
             return
         before = HomePeople.of(self._home) if self._home is not None else HomePeople()
         self._home = entry
-        workflow.upsert_memo({HOME_MEMO: entry})
+        workflow.upsert_memo({HOME_MEMO: memo_of(entry)})
         people = before.union(HomePeople.of(entry))
         if people.nobody:
             return

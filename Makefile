@@ -24,7 +24,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check canary workflows activities starter sandbox worker.py tests bench
 	$(BIN)/mypy
 
-# Headless Chromium for tests/browser/test_report_browser.py (the report dashboard in a real browser):
+# Headless Chromium for tests/browser/ (the report dashboard, the docs, the chat page and the Home tab
+# in a real browser):
 # Debian's chromium, installed with apt-get when missing (as root, or with passwordless sudo).
 # Where it cannot be installed, this target fails and says how to install it.
 browser:
@@ -35,7 +36,7 @@ browser:
 	    "run 'apt-get install chromium' as root" >&2; exit 1; fi; \
 	  if ! command -v apt-get >/dev/null 2>&1; then \
 	    echo "chromium is missing and there is no apt-get: install Chromium" >&2; exit 1; fi; \
-	  echo "installing chromium (apt-get) for the dashboard's browser test"; \
+	  echo "installing chromium (apt-get) for the browser tests"; \
 	  { $$sudo apt-get update -qq && \
 	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || { \
 	    echo "could not install chromium" >&2; exit 1; }; }

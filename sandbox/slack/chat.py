@@ -15,6 +15,7 @@ from markupsafe import Markup
 from sandbox.deps import InteractivityClient, SandboxDep
 from sandbox.slack import home
 from sandbox.slack.interactivity import Click, deliver_click
+from sandbox.slack.modal_page import back_to, field_errors, page_modal, with_errors
 from sandbox.slack.mrkdwn import mrkdwn, text_of
 from sandbox.slack.state import SlackApiError
 from sandbox.slack.views import submit_view
@@ -106,7 +107,8 @@ def _render_page(
             )
 
         open_modal = slack.views.top(acting)
-        modal = _modal(open_modal, name_of) if open_modal else None
+        errors = field_errors(request.query_params)
+        modal = page_modal(open_modal, name_of, errors) if open_modal else None
         return TEMPLATES.get_template("chat.html").render(
             modal=modal,
             channel=channel,
@@ -123,49 +125,15 @@ def _render_page(
         )
 
 
-def _modal(view: dict[str, Any], name_of: Any) -> dict[str, Any]:
-    """The person's open modal as the page draws it: its text blocks and its fields."""
-    fields, texts = [], []
-    for block in view.get("blocks") or []:
-        if block.get("type") == "input":
-            element = block["element"]
-            fields.append(
-                {
-                    "block_id": block.get("block_id") or "",
-                    "label": (block.get("label") or {}).get("text", ""),
-                    "type": element.get("type"),
-                    "optional": bool(block.get("optional")),
-                    "multiline": bool(element.get("multiline")),
-                    "options": [
-                        {"value": o["value"], "text": o["text"]["text"]}
-                        for o in element.get("options") or []
-                    ],
-                    "initial": (element.get("initial_option") or {}).get("value"),
-                }
-            )
-        elif block.get("type") == "context":
-            texts += [text_of(e, name_of) for e in block.get("elements") or []]
-        elif block.get("type") == "section":
-            texts.append(text_of(block.get("text"), name_of))
-    return {
-        "id": view["id"],
-        "title": (view.get("title") or {}).get("text", ""),
-        "submit": (view.get("submit") or {}).get("text", "Submit"),
-        "close": (view.get("close") or {}).get("text", "Cancel"),
-        "texts": texts,
-        "fields": fields,
-    }
-
-
 @router.post("/_sandbox/slack/views/page", include_in_schema=False)
 async def submit_from_page(
     sandbox: SandboxDep, client: InteractivityClient, request: Request
 ) -> Response:
-    """The chat page's modal: submit it (Slack's view_submission) or close it."""
+    """A page's modal (the chat page's or the Home tab's): submit it (Slack's view_submission)
+    or close it. Refused, the page shows the modal again with each field's error under it."""
     form = dict((await request.form()).items())
     user, view_id = str(form.get("user", "")), str(form.get("view_id", ""))
-    channel = str(form.get("channel", "gtm-alerts"))
-    target = f"/?channel={quote(channel)}&as={quote(user)}"
+    target = back_to(str(form.get("back") or form.get("channel") or "gtm-alerts"), user)
     if form.get("close"):
         with sandbox.slack.lock:
             stack = sandbox.slack.views.stacks.get(user) or []
@@ -177,9 +145,10 @@ async def submit_from_page(
         done = await submit_view(sandbox, client, user, view_id, values)
     except SlackApiError as exc:
         return RedirectResponse(f"{target}&err=1&flash={quote(exc.error)}", status_code=303)
-    if done.errors or done.answer:
-        flash = "; ".join(done.errors.values()) or done.answer
-        return RedirectResponse(f"{target}&err=1&flash={quote(flash[:300])}", status_code=303)
+    if done.errors:
+        return RedirectResponse(with_errors(target, done.errors), status_code=303)
+    if done.answer:
+        return RedirectResponse(f"{target}&err=1&flash={quote(done.answer[:300])}", status_code=303)
     return RedirectResponse(target, status_code=303)
 
 

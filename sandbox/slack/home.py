@@ -2,7 +2,8 @@
 ``event_callback`` of the Events API, POSTed signed to the app's events URL, or an
 ``events_api`` envelope over Socket Mode while the app has a connection open); the page shows
 the Home view the app published (``views.publish``) for the person; a button on it goes to the
-app as ``block_actions`` with a ``view`` container, as Slack sends clicks from a Home tab.
+app as ``block_actions`` with a ``view`` container, as Slack sends clicks from a Home tab, and
+the modal a button opens from there is drawn over the tab.
 
 The events URL is the interactivity URL: a bolt app serves Events API requests (and Slack's
 ``url_verification``) on the same request handler as interactions.
@@ -26,6 +27,7 @@ from pydantic import BaseModel, Field
 from sandbox.deps import InteractivityClient, SandboxDep
 from sandbox.slack import socket_mode
 from sandbox.slack.interactivity import deliver_interaction
+from sandbox.slack.modal_page import field_errors, page_modal
 from sandbox.slack.mrkdwn import text_of
 from sandbox.slack.seed import APP_ID, TEAM_DOMAIN, TEAM_ID, Obj
 from sandbox.slack.state import SlackApiError, SlackState
@@ -242,6 +244,13 @@ async def home_page(sandbox: SandboxDep, client: InteractivityClient, request: R
             blocks.append(shown)
         people = [u for u in slack.users.values() if not u["is_bot"]]
         channels = list(slack.channels.values())
+        # A button on the Home tab that asks first opens its modal over the tab, as in Slack.
+        open_modal = slack.views.top(acting)
+        modal = (
+            page_modal(open_modal, slack.user_name, field_errors(request.query_params))
+            if open_modal
+            else None
+        )
     return HTMLResponse(
         TEMPLATES.get_template("home.html").render(
             acting=acting,
@@ -249,6 +258,7 @@ async def home_page(sandbox: SandboxDep, client: InteractivityClient, request: R
             channels=channels,
             blocks=blocks,
             published=view is not None,
+            modal=modal,
             flash=request.query_params.get("flash"),
             version=sandbox.version,
         )

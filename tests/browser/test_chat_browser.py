@@ -1,0 +1,300 @@
+"""The sandbox's chat page and Home tab in a real browser, as a person uses them: Debian's
+headless Chromium, driven over the DevTools protocol (``chromium.Browser``), presses the
+buttons with the mouse, picks from the modal's select and types into its fields, on a live
+stack (tests/stack.py: the sandbox, the gateway, a worker with the real activities, a real
+Temporal dev server).
+
+- On the chat page, Alice (the owner) presses Dismiss on an alert: Canary's form opens as a
+  modal; sent empty, it shows the app's field error under the field, as Slack does; with a
+  reason picked from the SOP's choices, it closes and the alert becomes the record (its
+  Outcome: dismissed by her, with the reason). The sandbox recorded the click, both
+  view_submissions (the first answered with ``response_action: errors``), views.open and the
+  alert's chat.update.
+- On her Home tab, the remediation is listed with the alert's buttons; Mark resolved there
+  opens its form over the tab, and the remediation closes exactly as from the alert: the same
+  record on the alert, the Home published again with it among the closed ones.
+
+Without Chromium these tests fail, as the other browser tests do (``make browser`` installs it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from starter.intake import get_status
+from starter.scenario import CUSTOMERS, fail_a_payment
+from tests.browser.chromium import Browser, Node
+from tests.helpers import eventually
+from tests.stack import LiveStack, live_stack
+from tests.workflow.test_end_to_end import alert_for, has_buttons
+from workflows import remediation_id
+
+pytestmark = pytest.mark.asyncio
+ALICE = "U0ALICE"
+#: Initech's card is expired: its alert waits for a person, Alice (its owner in Salesforce).
+INITECH = CUSTOMERS[1]
+#: The payment_failed SOP's reasons to dismiss (canary/catalog/sops/default.yaml).
+DISMISS_REASONS = [
+    "Paid another way (wire, check)",
+    "Written off",
+    "The customer churned or canceled",
+    "Duplicate of another alert",
+]
+
+
+@pytest.fixture(scope="module")
+async def stack(dev_env: WorkflowEnvironment) -> AsyncIterator[LiveStack]:
+    async with live_stack(dev_env.client) as live:
+        yield live
+
+
+async def alert(stack: LiveStack) -> tuple[str, dict[str, Any]]:
+    """A new failed payment of Initech's and its alert, once it carries its buttons."""
+    invoice = await asyncio.to_thread(fail_a_payment, stack.stripe, INITECH)
+    workflow_id = remediation_id("payment_failed", "invoice", invoice)
+    messages = await eventually(
+        lambda: stack.messages("#gtm-alerts"),
+        lambda ms: has_buttons(alert_for(ms, workflow_id) or {}),
+        timeout=30,
+    )
+    message = alert_for(messages, workflow_id)
+    assert message is not None
+    return workflow_id, message
+
+
+def article(dom: Node, ts: str) -> Node | None:
+    """The message ``ts`` on the chat page."""
+    found = dom.all("article", id=f"m{ts}")
+    return found[0] if found else None
+
+
+def buttons(node: Node) -> dict[str, str]:
+    """The buttons of the forms under ``node``: action id → label."""
+    pressed = {}
+    for form in node.all("form"):
+        action = [i.attrs["value"] for i in form.all("input", name="action_id")]
+        labels = [b.text().strip() for b in form.all("button")]
+        if action and labels:
+            pressed[action[0]] = labels[0]
+    return pressed
+
+
+def modal(dom: Node) -> Node | None:
+    found = dom.all("dialog", cls="modal")
+    return found[0] if found else None
+
+
+def field_error(dom: Node, block_id: str) -> str | None:
+    """The error the modal shows under its field ``block_id``."""
+    shown = modal(dom)
+    if shown is None:
+        return None
+    for field in shown.all("div", cls="field", data_block_id=block_id):
+        for error in field.all("div", cls="field-error"):
+            return error.text().strip()
+    return None
+
+
+def press_button(action_id: str, value: str, within: str = "") -> str:
+    """A selector for the button of the form that sends ``action_id`` with ``value``."""
+    return (
+        f'{within} form:has(input[name="action_id"][value="{action_id}"])'
+        f':has(input[name="value"][value="{value}"]) button'
+    ).strip()
+
+
+async def interactions(stack: LiveStack, workflow_id: str) -> list[dict[str, Any]]:
+    """What the sandbox delivered to the gateway about ``workflow_id`` (clicks and form
+    submissions), with the gateway's answers, oldest first."""
+    found = []
+    for record in await stack.requests(service="interactivity"):
+        payload = record["body"]["payload"]
+        clicked = json.dumps(payload.get("actions") or [])
+        form = (payload.get("view") or {}).get("private_metadata") or ""
+        if workflow_id in clicked or (payload["type"] == "view_submission" and workflow_id in form):
+            found.append(record)
+    return found
+
+
+async def updates_of(stack: LiveStack, message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The gateway's and the worker's chat.update calls on ``message``, answered ok."""
+    calls = await stack.requests(service="slack", path="/api/chat.update")
+    return [
+        c["body"]
+        for c in calls
+        if c["body"].get("ts") == message["ts"] and c["status"] == 200 and c["response"]["ok"]
+    ]
+
+
+async def test_a_dismissal_on_the_chat_page_asks_why_and_the_alert_becomes_the_record(
+    stack: LiveStack, tmp_path: Path
+) -> None:
+    workflow_id, message = await alert(stack)
+    ts = message["ts"]
+    page = f"{stack.sandbox.url}/?channel=gtm-alerts&as={ALICE}"
+
+    async with Browser(tmp_path) as browser:
+        await browser.goto(page)
+        shown = await browser.wait_for("the alert", lambda dom: article(dom, ts))
+        assert buttons(shown)["canary:dismiss"] == "Dismiss"
+
+        # Dismiss asks first: Canary's form opens as a modal over the channel.
+        await browser.press(press_button("canary:dismiss", workflow_id, f'article[id="m{ts}"]'))
+        form = await browser.wait_for("the Dismiss form", modal)
+        assert form.one("h2").text() == "Dismiss"
+        labels = [label.text() for label in form.all("label")]
+        assert "Why dismiss it?" in labels[0]
+        reasons = form.one("select", name="v.reason").all("option")
+        assert [o.text() for o in reasons] == ["—", *DISMISS_REASONS]
+
+        # Sent empty: the app refuses it in the form, and the page shows the error under the
+        # field, as Slack shows it.
+        await browser.press("dialog.modal button.primary")
+        error = await browser.wait_for("the field's error", lambda dom: field_error(dom, "reason"))
+        assert error == "Pick a reason or write one."
+
+        # A reason from the SOP's choices: the modal closes, the alert becomes the record.
+        await browser.choose('dialog.modal select[name="v.reason"]', "Written off")
+        await browser.press("dialog.modal button.primary")
+
+        def record(dom: Node) -> str | None:
+            found = article(dom, ts)
+            if modal(dom) is not None or found is None or "Outcome" not in found.text():
+                return None
+            assert buttons(found) == {}, "no buttons left on a closed remediation"
+            return found.text()
+
+        final = await browser.wait_for("the alert as the record", record)
+    assert "dismissed by @Alice Nguyen on " in final and "— Written off" in final
+    assert "What to do" not in final
+
+    status = await get_status(stack.client, workflow_id)
+    assert status is not None
+    assert (status.outcome, status.close_reason) == ("dismissed", "Written off")
+
+    # What the sandbox recorded: the click, then both submissions, as Slack sends them.
+    click, empty, sent = await interactions(stack, workflow_id)
+    assert click["body"]["payload"]["type"] == "block_actions"
+    assert click["body"]["payload"]["user"]["id"] == ALICE
+    assert click["body"]["payload"]["container"]["message_ts"] == ts
+    assert [a["action_id"] for a in click["body"]["payload"]["actions"]] == ["canary:dismiss"]
+    for submission in (empty, sent):
+        assert submission["body"]["payload"]["type"] == "view_submission"
+        assert submission["status"] == 200
+    values = empty["body"]["payload"]["view"]["state"]["values"]
+    assert values["reason"]["value"]["selected_option"] is None
+    assert json.loads(empty["response"]) == {
+        "response_action": "errors",
+        "errors": {"reason": "Pick a reason or write one."},
+    }
+    values = sent["body"]["payload"]["view"]["state"]["values"]
+    assert values["reason"]["value"]["selected_option"]["text"]["text"] == "Written off"
+    assert sent["response"] == ""  # the modal closes
+    opened = [
+        c
+        for c in await stack.requests(service="slack", path="/api/views.open")
+        if workflow_id in json.dumps(c["body"].get("view"))
+    ]
+    assert len(opened) == 1 and opened[0]["status"] == 200
+    final_update = (await updates_of(stack, message))[-1]
+    assert "dismissed by <@U0ALICE>" in json.dumps(final_update["blocks"])
+    assert "Written off" in json.dumps(final_update["blocks"])
+
+
+async def test_the_home_tab_lists_the_remediation_and_its_buttons_act_as_on_the_alert(
+    stack: LiveStack, tmp_path: Path
+) -> None:
+    workflow_id, message = await alert(stack)
+    on_the_alert = {
+        e["action_id"]: e["text"]["text"]
+        for b in message["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e.get("action_id", "").startswith("canary:")
+    }
+
+    async with Browser(tmp_path) as browser:
+        # Opening the tab sends app_home_opened; the page shows the Home the app publishes.
+        await browser.goto(f"{stack.sandbox.url}/home?as={ALICE}")
+
+        def listed(dom: Node) -> dict[str, str] | None:
+            home = dom.all("section", cls="home")
+            if not home:
+                return None
+            found = {
+                action: label
+                for form in home[0].all("form")
+                if form.all("input", name="value", value=workflow_id)
+                for action, label in buttons(form).items()
+            }
+            return found or None
+
+        on_the_home = await browser.wait_for("the remediation on the Home tab", listed)
+        assert on_the_home == on_the_alert
+
+        # Mark resolved on the Home tab: its form opens over the tab, as on the alert.
+        await browser.press(press_button("canary:resolve", workflow_id, "section.home"))
+        form = await browser.wait_for("the Mark resolved form", modal)
+        assert form.one("h2").text() == "Mark resolved"
+        assert "What fixed it?" in form.one("label", **{"for": "f-reason_text"}).text()
+        await browser.type_into('dialog.modal input[name="v.reason_text"]', "Paid by wire")
+        await browser.press("dialog.modal button.primary")
+
+        def closed_on_home(dom: Node) -> str | None:
+            home = dom.all("section", cls="home")
+            if modal(dom) is not None or not home or "Paid by wire" not in home[0].text():
+                return None
+            assert not [
+                f for f in home[0].all("form") if f.all("input", name="value", value=workflow_id)
+            ], "no buttons left for a closed remediation"
+            return home[0].text()
+
+        home_text = await browser.wait_for("the Home published again", closed_on_home)
+    assert "Closed this week" in home_text
+
+    status = await get_status(stack.client, workflow_id)
+    assert status is not None
+    assert (status.outcome, status.close_reason) == ("resolved_by_human", "Paid by wire")
+    # The alert became the record, exactly as when the button is pressed on it.
+    final = await eventually(
+        lambda: stack.messages("#gtm-alerts"),
+        lambda ms: not has_buttons(alert_for(ms, workflow_id) or message),
+    )
+    record = json.dumps(alert_for(final, workflow_id))
+    assert "resolved by a person (<@U0ALICE>)" in record and "Paid by wire" in record
+    assert "What to do" not in record
+
+    # What the sandbox recorded: a click from Alice's Home view, the form opened from its
+    # trigger, the submission, and her Home published again after it.
+    click, sent = await interactions(stack, workflow_id)
+    payload = click["body"]["payload"]
+    assert payload["type"] == "block_actions" and payload["user"]["id"] == ALICE
+    assert payload["container"] == {"type": "view", "view_id": payload["view"]["id"]}
+    assert payload["view"]["type"] == "home" and "response_url" not in payload
+    assert [(a["action_id"], a["value"]) for a in payload["actions"]] == [
+        ("canary:resolve", workflow_id)
+    ]
+    assert sent["body"]["payload"]["type"] == "view_submission" and sent["status"] == 200
+    opened = [
+        c
+        for c in await stack.requests(service="slack", path="/api/views.open")
+        if workflow_id in json.dumps(c["body"].get("view"))
+    ]
+    assert len(opened) == 1 and opened[0]["status"] == 200
+    publishes = [
+        c
+        for c in await stack.requests(service="slack", path="/api/views.publish")
+        if c["body"].get("user_id") == ALICE and c["status"] == 200
+    ]
+    assert publishes and publishes[-1]["id"] > sent["id"]
+    assert "Paid by wire" in json.dumps(publishes[-1]["body"]["view"])
+    assert any(
+        "resolved by a person" in json.dumps(u["blocks"]) for u in await updates_of(stack, message)
+    )

@@ -9,7 +9,10 @@ from typing import Any
 
 from markupsafe import Markup
 
-_LINK = re.compile(r"&lt;(?P<target>[^|&]+?)(?:\|(?P<label>.+?))?&gt;")
+#: Slack's control sequences: ``<@U…>``, ``<#C…|name>``, ``<!here>``, ``<https://…|label>``.
+#: Only real ``<`` and ``>`` make one: ``&lt;!channel&gt;`` is text that shows as "<!channel>".
+_MARKUP = re.compile(r"<(?P<target>[^<>|\s][^<>|]*?)(?:\|(?P<label>[^<>]*?))?>")
+_HELD = re.compile("\x00(\\d+)\x00")
 _BOLD = re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])")
 _ITALIC = re.compile(r"(?<![\w_])_(?!\s)(.+?)(?<!\s)_(?![\w_])")
 _STRIKE = re.compile(r"(?<![\w~])~(?!\s)(.+?)(?<!\s)~(?![\w~])")
@@ -32,51 +35,65 @@ EMOJI = {
 
 def mrkdwn(text: str, user_name: Callable[[str], str]) -> Markup:
     """Render Slack mrkdwn: links ``<url|label>``, mentions ``<@U…>``, ``<#C…>``, *bold*,
-    _italic_, ~strike~, `code`, ```code blocks```, line breaks. Input is escaped first: nothing
-    in a message can inject markup into the page."""
-    # Slack messages arrive with &, < and > escaped as entities; undo that before escaping once.
-    raw = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    _italic_, ~strike~, `code`, ```code blocks```, line breaks. As in Slack, only the control
+    sequences written with real ``<`` and ``>`` are markup; ``&amp;``, ``&lt;`` and ``&gt;``
+    show as the characters they stand for. Everything is escaped for the page: nothing in a
+    message can inject markup into it."""
     out: list[str] = []
     position = 0
-    for match in _VERBATIM.finditer(raw):
-        before = raw[position : match.start()]
+    for match in _VERBATIM.finditer(text):
+        before = text[position : match.start()]
         if match["block"] is not None:
             # A block stands on its own lines: the line breaks around its fences are its own.
             before = before.removesuffix("\n")
             body = match["block"].removeprefix("\n").removesuffix("\n")
-            code = f'<pre class="code">{html.escape(body, quote=True)}</pre>'
+            code = f'<pre class="code">{html.escape(_unescape(body), quote=True)}</pre>'
         else:
-            code = f"<code>{html.escape(match['inline'], quote=True)}</code>"
+            code = f"<code>{html.escape(_unescape(match['inline']), quote=True)}</code>"
         out += [_formatted(before, user_name), code]
         position = match.end()
-        if match["block"] is not None and raw.startswith("\n", position):
+        if match["block"] is not None and text.startswith("\n", position):
             position += 1
-    out.append(_formatted(raw[position:], user_name))
+    out.append(_formatted(text[position:], user_name))
     return Markup("".join(out))
 
 
-def _formatted(raw: str, user_name: Callable[[str], str]) -> str:
-    """Text outside code: escaped, then links, mentions, emphasis, emoji and line breaks."""
-    escaped = html.escape(raw, quote=True)
+def _unescape(text: str) -> str:
+    """What Slack shows for its three entities."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
-    def link(match: re.Match[str]) -> str:
-        target, label = match["target"], match["label"]
-        if target.startswith("@"):
-            return f'<span class="mention">@{html.escape(user_name(target[1:]))}</span>'
-        if target.startswith("#"):
-            name = (label or target[1:]).lstrip("#")
-            return f'<span class="mention">#{name}</span>'
-        if target.startswith("!"):
-            return f'<span class="mention">@{label or target[1:]}</span>'
-        if target.startswith(("http://", "https://", "mailto:")):
-            return f'<a href="{target}" target="_blank" rel="noopener">{label or target}</a>'
-        return match.group(0)
 
-    out = _LINK.sub(link, escaped)
+def _markup(match: re.Match[str], user_name: Callable[[str], str]) -> str:
+    """One control sequence as the page draws it."""
+    target, label = match["target"], match["label"]
+    shown = html.escape(_unescape(label), quote=True) if label else None
+    if target.startswith("@"):
+        return f'<span class="mention">@{html.escape(user_name(target[1:]))}</span>'
+    if target.startswith("#"):
+        return f'<span class="mention">#{shown or html.escape(target[1:])}</span>'
+    if target.startswith("!"):
+        return f'<span class="mention">@{shown or html.escape(target[1:])}</span>'
+    if target.startswith(("http://", "https://", "mailto:")):
+        url = html.escape(_unescape(target), quote=True)
+        return f'<a href="{url}" target="_blank" rel="noopener">{shown or url}</a>'
+    return html.escape(_unescape(match.group(0)), quote=True)
+
+
+def _formatted(text: str, user_name: Callable[[str], str]) -> str:
+    """Text outside code: control sequences drawn (and held apart while the rest is escaped
+    and emphasised), emphasis, emoji and line breaks."""
+    held: list[str] = []
+
+    def hold(match: re.Match[str]) -> str:
+        held.append(_markup(match, user_name))
+        return f"\x00{len(held) - 1}\x00"
+
+    out = html.escape(_unescape(_MARKUP.sub(hold, text.replace("\x00", ""))), quote=True)
     out = _BOLD.sub(r"<b>\1</b>", out)
     out = _ITALIC.sub(r"<i>\1</i>", out)
     out = _STRIKE.sub(r"<s>\1</s>", out)
     out = _EMOJI_CODE.sub(lambda m: EMOJI.get(m.group(1), m.group(0)), out)
+    out = _HELD.sub(lambda m: held[int(m.group(1))], out)
     return out.replace("\n", "<br>")
 
 

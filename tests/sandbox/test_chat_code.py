@@ -100,3 +100,17 @@ def test_canary_report_and_thread_render_without_stray_backticks(sandbox: Sandbo
     assert f"<code>{sparkline([2.4, 2.4, 7.9])}</code>" in shown
     shown_line = rendered(sandbox, "gtm-alerts", line["ts"])
     assert "`" not in shown_line and "<code>14:05</code>" in shown_line
+
+
+def test_escaped_markup_is_text_as_in_slack() -> None:
+    """Only real ``<`` and ``>`` make a mention or a link: entities show as the characters."""
+    out = str(
+        mrkdwn("&lt;!channel&gt; &lt;@U0ALICE&gt; &lt;https://e.example|x&gt; <!here>", names)
+    )
+    assert out == (
+        "&lt;!channel&gt; &lt;@U0ALICE&gt; &lt;https://e.example|x&gt; "
+        '<span class="mention">@here</span>'
+    )
+    assert str(mrkdwn("*<@U0ALICE>* a &amp; b", names)) == (
+        '<b><span class="mention">@Alice Nguyen</span></b> a &amp; b'
+    )

@@ -94,7 +94,7 @@ def windows_table(windows: list[QuietWindow], now: datetime) -> str:
     rows = [
         f"{w.id}  {w.scope()}  {'open' if w.open_at(now) else 'starts'} "
         f"{w.starts_at:%Y-%m-%d %H:%M} → {w.end:%Y-%m-%d %H:%M} UTC  “{w.reason}” "
-        f"(by {w.opened_by})"
+        f"(by {w.opener})"
         for w in windows
     ]
     return "\n".join(rows)

@@ -31,6 +31,7 @@ from canary.blocks.mrkdwn import (
     clip_mrkdwn,
     escape,
     link,
+    mention,
 )
 from canary.models import OPEN_STATES, QuietWindow, RemediationStatus
 
@@ -177,10 +178,12 @@ def remediation_blocks(status: RemediationStatus, n: int) -> list[dict[str, Any]
 
 
 def _window_line(window: QuietWindow) -> str:
+    """One window: its reason in quotes (a person's words, escaped and kept apart from
+    Canary's own emphasis), what it mutes, when, and its opener's mention."""
     return (
-        f":zipper_mouth_face: *{escape(window.reason)}* — {escape(window.scope())}, "
+        f":zipper_mouth_face: “{escape(window.reason)}” — {escape(window.scope())}, "
         f"{window.starts_at:%a %d %b %H:%M} to {window.end:%a %d %b %H:%M} UTC, "
-        f"opened by {escape(window.opened_by)}"
+        f"opened by {mention(window.opened_by, window.opened_by_name)}"
     )
 
 

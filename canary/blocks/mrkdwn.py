@@ -102,9 +102,11 @@ def code(text: str) -> str:
     return f"`{escape(text.replace('`', chr(0x2019)))}`" if text else ""
 
 
-def mention(actor: str) -> str:
-    """A Slack user id as a mention; anything else (a CLI user's name) as escaped text."""
-    return f"<@{actor}>" if _USER_ID.fullmatch(actor) else escape(actor)
+def mention(actor: str, name: str | None = None) -> str:
+    """A person in Slack text: a Slack user id as their mention (Slack shows their current
+    name); anyone else (a CLI user's name or e-mail) as ``name``, or ``actor``, escaped. Every
+    message naming a person goes through here, so no raw ``U0…`` id reaches a reader."""
+    return f"<@{actor}>" if _USER_ID.fullmatch(actor) else escape(name or actor)
 
 
 def is_user_id(value: str | None) -> bool:

@@ -592,7 +592,7 @@ class RemediationState(PaymentRecovery):
                     now,
                     "muted",
                     f"Quiet window “{window.reason}” ({window.scope()}, opened by "
-                    f"{window.opened_by}): nobody is pinged until it ends "
+                    f"{window.opener}): nobody is pinged until it ends "
                     f"{window.end:%a %d %b %H:%M} UTC",
                     data={"window": window.id, "until": window.end.isoformat()},
                     thread=False,

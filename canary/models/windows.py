@@ -19,6 +19,9 @@ from canary.models.detection import AccountRef
 #: The longest a window may be: a mute that outlives a migration is how alerts go missing.
 MAX_WINDOW = timedelta(days=31)
 _ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,79}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: The longest opener's name kept (Slack's names are shorter: a display name has at most 80).
+NAME_LIMIT = 120
 #: The outside fact a window's early end becomes for the remediations it muted.
 WINDOW_ENDED = "quiet_window_ended"
 
@@ -37,7 +40,18 @@ class QuietWindow(BaseModel):
     starts_at: datetime
     ends_at: datetime
     reason: str = Field(min_length=1, max_length=200)
-    opened_by: str = Field(min_length=1, max_length=200)
+    opened_by: str = Field(
+        min_length=1,
+        max_length=200,
+        description="Who opened it: a Slack user id when opened from Slack, else as given "
+        "(a name or an e-mail).",
+    )
+    opened_by_name: str | None = Field(
+        None,
+        max_length=NAME_LIMIT,
+        description="The opener's name as Slack shows it (users.info), kept when the window "
+        "is opened from Slack: what the command line and the report show for them.",
+    )
     ended_at: datetime | None = Field(None, description="Set when it was ended early.")
     ended_by: str | None = None
 
@@ -47,6 +61,14 @@ class QuietWindow(BaseModel):
         if not _ID.fullmatch(value):
             raise ValueError("a window id is 1-80 lower-case letters, digits, '.', '_' or '-'")
         return value
+
+    @field_validator("opened_by_name")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        """A name is shown on one line: control characters and runs of spaces become one."""
+        if value is None:
+            return None
+        return " ".join(_CONTROL.sub(" ", value).split()) or None
 
     @field_validator("account", "error_type")
     @classmethod
@@ -67,6 +89,12 @@ class QuietWindow(BaseModel):
     def end(self) -> datetime:
         """When it stops muting: its end, or when it was ended early."""
         return min(self.ends_at, self.ended_at) if self.ended_at else self.ends_at
+
+    @property
+    def opener(self) -> str:
+        """Who opened it, for a reader outside Slack: their name when Slack gave it, else
+        ``opened_by`` as given. Slack text names them with ``mrkdwn.mention`` instead."""
+        return self.opened_by_name or self.opened_by
 
     def open_at(self, at: datetime) -> bool:
         return self.starts_at <= at < self.end

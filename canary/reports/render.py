@@ -427,7 +427,7 @@ def render_text(report: Report) -> str:
     out += ["", "QUIET WINDOWS (open at some time in the window)"]
     out += [
         f"  {w.id}  {w.scope()}  {w.starts_at:%Y-%m-%d %H:%M} → {w.end:%Y-%m-%d %H:%M} UTC"
-        f"  “{w.reason}” (by {w.opened_by}"
+        f"  “{w.reason}” (by {w.opener}"
         + (f"; ended early by {w.ended_by}" if w.ended_by else "")
         + ")"
         for w in report.windows

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -15,9 +16,12 @@ from urllib.parse import urlencode
 import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
 
 from canary.blocks.command import reportable
 from canary.catalog import cached_catalog
+from canary.settings import get_settings
+from starter.cli import app as cli_app
 from starter.intake import get_status
 from starter.scenario import CUSTOMERS, fail_a_payment
 from starter.windows import list_windows
@@ -196,6 +200,29 @@ async def test_mute_is_refused_for_a_stranger_and_opens_a_window_for_admins_and_
     assert by_reason["Hooli billing migration"].opened_by == ADMIN
     assert by_reason["Stripe dunning rebuild"].error_type == "payment_failed"
     assert "stranger wants quiet" not in by_reason
+    # The opener's name, as Slack's users.info gives it, for readers outside Slack.
+    assert by_reason["Hooli billing migration"].opened_by_name == "Erin Walsh"
+    assert by_reason["Stripe dunning rebuild"].opened_by_name == "Dan Reyes"
+    looked_up = await stack.requests(service="slack", path_prefix="/api/users.info")
+    assert {r["body"].get("user") for r in looked_up} >= {ADMIN, REVOPS}
+    listed = await asyncio.to_thread(cli_windows_list, stack)
+    hooli = next(line for line in listed.splitlines() if "Hooli billing migration" in line)
+    assert hooli.endswith("(by Erin Walsh)") and ADMIN not in listed
+
+
+def cli_windows_list(stack: LiveStack) -> str:
+    """``canary windows list`` as a person runs it, against the stack's Temporal."""
+    address = stack.client.service_client.config.target_host
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TEMPORAL_ADDRESS", address)
+        patch.setenv("TEMPORAL_NAMESPACE", stack.client.namespace)
+        get_settings.cache_clear()
+        try:
+            result = CliRunner().invoke(cli_app, ["windows", "list"])
+        finally:
+            get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    return str(result.output)
 
 
 async def test_mute_says_what_is_wrong_with_the_duration(stack: LiveStack) -> None:

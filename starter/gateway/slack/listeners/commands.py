@@ -43,6 +43,7 @@ from canary.blocks.mrkdwn import code, escape, mention, unescape
 from canary.catalog import cached_catalog
 from canary.models import QuietWindow, ReportedDetection
 from canary.models.sop import Catalog
+from canary.models.windows import NAME_LIMIT
 from canary.settings import Settings
 from starter.gateway.slack.listeners.actions import foreign
 from starter.intake import get_status, submit_detection
@@ -89,8 +90,11 @@ def status_targets(text: str, catalog: Catalog) -> list[str]:
     )
 
 
-def quiet_window(words: list[str], user: str, catalog: Catalog, now: datetime) -> QuietWindow:
-    """The window ``/canary mute <account | type> <duration> <reason…>`` asks for."""
+def quiet_window(
+    words: list[str], user: str, catalog: Catalog, now: datetime, name: str | None = None
+) -> QuietWindow:
+    """The window ``/canary mute <account | type> <duration> <reason…>`` asks for, opened by
+    ``user`` (their Slack id) whose name Slack shows as ``name``."""
     if len(words) < 3:
         raise WindowError("say what, for how long and why: /canary mute Hooli 7d billing migration")
     target, length, reason = words[0], words[1], " ".join(words[2:])
@@ -104,11 +108,29 @@ def quiet_window(words: list[str], user: str, catalog: Catalog, now: datetime) -
             ends_at=now + parse_duration(length),
             reason=reason,
             opened_by=user,
+            opened_by_name=name,
         )
     except ValidationError as exc:
         raise WindowError(
             "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
         ) from exc
+
+
+def shown_name(user: dict[str, Any] | None) -> str | None:
+    """A person's name as Slack shows it, from ``users.info``: their full name, else their
+    display name, else their handle; cut to what a window keeps."""
+    if not user:
+        return None
+    profile = user.get("profile") or {}
+    for name in (
+        profile.get("real_name"),
+        user.get("real_name"),
+        profile.get("display_name"),
+        user.get("name"),
+    ):
+        if isinstance(name, str) and name.strip():
+            return name.strip()[:NAME_LIMIT]
+    return None
 
 
 def register(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) -> None:
@@ -150,7 +172,12 @@ def register(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) 
             )
         now = datetime.now(UTC)
         try:
-            window = quiet_window(words, user, catalog(), now)
+            opener = await asyncio.to_thread(directory.user_info, user)
+        except Exception as err:  # noqa: BLE001 - the name is for readers; the id is enough
+            log.warning("could not look %s up for their quiet window's name: %s", user, err)
+            opener = None
+        try:
+            window = quiet_window(words, user, catalog(), now, shown_name(opener))
             await open_window(temporal(), window, settings)
         except WindowError as exc:
             return f":no_entry_sign: Not muted: {escape(exc)}."

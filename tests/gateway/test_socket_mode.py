@@ -1,22 +1,30 @@
 """The gateway in Socket Mode (``SLACK_APP_TOKEN`` set), on a live stack: slack-bolt's Socket
-Mode handler connects to the sandbox's Slack, and chat-page clicks reach the same listeners
-over the socket instead of HTTP, with a real worker on a real Temporal dev server."""
+Mode handler connects to the sandbox's Slack, and chat-page clicks, slash commands and the
+Home tab's ``app_home_opened`` reach the same listeners over the socket instead of HTTP, with
+a real worker on a real Temporal dev server. The gateway knows its workspace and app
+(``SLACK_TEAM_ID`` / ``SLACK_APP_ID``), so what comes for another one is refused, over the
+socket as over HTTP."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from canary.blocks.home import home_owner
 from canary.settings import Settings
+from sandbox.slack.home import app_home_opened
 from starter.gateway.app import create_app
 from starter.gateway.slack.socket_mode import SocketModeRefused
 from starter.intake import get_status
 from starter.scenario import CUSTOMERS, fail_a_payment
-from tests.helpers import eventually
-from tests.stack import SLACK_TOKEN, LiveStack, live_stack
+from tests.helpers import eventually, slack_headers
+from tests.stack import SIGNING_SECRET, SLACK_TOKEN, LiveStack, live_stack
 from tests.workflow.test_end_to_end import alert_for, has_buttons
 from workflows import remediation_id
 
@@ -26,7 +34,12 @@ APP_TOKEN = "xapp-1-A0CANARY-1-gateway"
 
 @pytest.fixture(scope="module")
 async def stack(dev_env: WorkflowEnvironment) -> AsyncIterator[LiveStack]:
-    async with live_stack(dev_env.client, slack_app_token=APP_TOKEN) as live:
+    async with live_stack(
+        dev_env.client,
+        slack_app_token=APP_TOKEN,
+        slack_team_id="T0ACMEGTM",  # the sandbox workspace's
+        slack_app_id="A0CANARY",
+    ) as live:
         yield live
 
 
@@ -196,3 +209,99 @@ async def test_a_slash_command_over_the_socket(stack: LiveStack) -> None:
     shown = await stack.sandbox_get("/_sandbox/slack/ephemeral", user="U0BOB")
     assert "/canary report" in shown[-1]["text"]
     assert await stack.requests(service="commands") == []  # nothing over HTTP
+
+
+async def publishes(stack: LiveStack, user: str, since_id: int) -> list[dict[str, Any]]:
+    """The views.publish calls for ``user``'s Home after record ``since_id``, answered ok."""
+    calls = await stack.requests(service="slack", path="/api/views.publish", since_id=since_id)
+    return [c for c in calls if c["body"].get("user_id") == user and c["status"] == 200]
+
+
+def published_view(call: dict[str, Any]) -> dict[str, Any]:
+    view = call["body"]["view"]
+    return dict(json.loads(view) if isinstance(view, str) else view)
+
+
+async def test_app_home_opened_over_the_socket_publishes_the_openers_home(
+    stack: LiveStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="canary.gateway")
+    _, workflow_id, _ = await alert(stack)
+    mark = max(r["id"] for r in await stack.requests())
+
+    # Dan (RevOps, who may act on a failed payment) opens the app's Home tab.
+    opened = await stack.http.post(f"{stack.sandbox.url}/_sandbox/slack/home/open?user=U0DAN")
+    assert opened.json()["status"] == 200, opened.text
+
+    # It went as an events_api envelope, acknowledged, and nothing went over HTTP.
+    sent = [
+        e
+        for e in await socket_records(stack, "SEND")
+        if e["type"] == "events_api" and e["payload"]["event"]["type"] == "app_home_opened"
+    ]
+    assert [e["payload"]["event"]["user"] for e in sent][-1:] == ["U0DAN"]
+    envelope = sent[-1]
+    assert (
+        envelope["payload"]["type"] == "event_callback"
+        and envelope["payload"]["event"]["tab"] == "home"
+    )
+    assert envelope["accepts_response_payload"] is False
+    acks = await socket_records(stack, "ACK")
+    assert envelope["envelope_id"] in {a["envelope_id"] for a in acks}
+    assert await stack.requests(service="events") == []
+    # The listener published Dan's Home, with the new alert waiting for him and its buttons.
+    await eventually(
+        lambda: asyncio.sleep(0, [r.getMessage() for r in caplog.records]),
+        lambda lines: "published U0DAN's Home tab" in lines,
+        timeout=30,
+    )
+    [*_, call] = await publishes(stack, "U0DAN", mark)
+    view = published_view(call)
+    assert view["type"] == "home" and home_owner(view) == "U0DAN"
+    assert workflow_id in json.dumps(view["blocks"])
+    home = await stack.sandbox_get("/_sandbox/slack/views", user="U0DAN")
+    assert home["home"]["blocks"] == view["blocks"]
+
+
+async def test_app_home_opened_for_another_team_or_app_is_refused_over_the_socket_as_over_http(
+    stack: LiveStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="canary.gateway")
+    await alert(stack)
+    mark = max(r["id"] for r in await stack.requests())
+    with stack.sandbox.sandbox.slack.lock:
+        genuine = app_home_opened(stack.sandbox.sandbox.slack, "U0DAN")
+    foreign = [{**genuine, "team_id": "T0OTHER"}, {**genuine, "api_app_id": "A0OTHER"}]
+
+    for payload in foreign:
+        # Over the socket: Slack's envelope, acknowledged (an event always is) ...
+        answer = await stack.http.post(
+            f"{stack.sandbox.url}/_sandbox/slack/socket/envelopes", json={"payload": payload}
+        )
+        assert answer.json()["delivered"] and answer.json()["acked"], answer.text
+        # ... and over HTTP: the same event, signed, to the gateway's events URL.
+        body = json.dumps(payload).encode()
+        headers = {**slack_headers(body, SIGNING_SECRET), "Content-Type": "application/json"}
+        posted = await stack.http.post(
+            f"{stack.gateway_url}/slack/actions", content=body, headers=headers
+        )
+        assert posted.status_code == 200
+
+    def refusals(lines: list[str]) -> list[str]:
+        return [line for line in lines if line.startswith("app_home_opened refused")]
+
+    refused = await eventually(
+        lambda: asyncio.sleep(0, [r.getMessage() for r in caplog.records]),
+        lambda lines: len(refusals(lines)) == 4,
+    )
+    assert sorted(refusals(refused)) == sorted(
+        2 * ["app_home_opened refused: it came from another Slack workspace (T0OTHER)",
+             "app_home_opened refused: it came through another Slack app (A0OTHER)"]
+    )  # fmt: skip
+    # Dan's own Home tab, opened from Canary's workspace, is published (over the socket):
+    # the refusals were about where the event came from, not about him.
+    opened = await stack.http.post(f"{stack.sandbox.url}/_sandbox/slack/home/open?user=U0DAN")
+    assert opened.json()["status"] == 200
+    await eventually(lambda: publishes(stack, "U0DAN", mark), lambda calls: len(calls) >= 1)
+    published = [r.getMessage() for r in caplog.records].count("published U0DAN's Home tab")
+    assert published == 1, "only the genuine opening published a Home"

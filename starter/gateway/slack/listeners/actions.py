@@ -70,8 +70,14 @@ def click_id(body: dict[str, Any], action: dict[str, Any]) -> str | None:
 
 
 def foreign(body: dict[str, Any], settings: Settings) -> str | None:
-    """Why a click from another workspace or app is refused; None when it is Canary's own."""
-    team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
+    """Why a request from another workspace or app is refused; None when it is Canary's own.
+    An interaction names its workspace as ``team.id`` (and ``user.team_id``); an Events API
+    callback (``app_home_opened``) and a slash command name it as ``team_id``."""
+    team = (
+        (body.get("team") or {}).get("id")
+        or body.get("team_id")
+        or (body.get("user") or {}).get("team_id")
+    )
     if settings.slack_team_id and team != settings.slack_team_id:
         return f"it came from another Slack workspace ({team or 'none named'})"
     app_id = body.get("api_app_id")

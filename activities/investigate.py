@@ -32,6 +32,7 @@ from activities.services import Services
 from activities.slack import SlackActivities
 from activities.steps import StepActivities
 from activities.stripe import StripeHandlers
+from activities.warehouse import WarehouseHandlers
 from canary import catalog
 from canary import search_attributes as sa
 from canary.models import (
@@ -76,6 +77,9 @@ class InvestigationActivities:
             "salesforce.account": salesforce.account,
             "salesforce.account_candidates": salesforce.account_candidates,
             "salesforce.deal": salesforce.deal,
+            "stripe.deal_payment": stripe.deal_payment,
+            "salesforce.contract": salesforce.contract,
+            "warehouse.app_account": WarehouseHandlers(services).app_account,
             "canary.signature_count": self.signature_count,
         }
         require_handlers("enricher", self.enrichers, ENRICHERS)

@@ -87,6 +87,22 @@ class SalesforceHandlers:
             ),
         )
 
+    async def contract(self, detection: Detection) -> EnrichOutput:
+        """Whether the opportunity's contract is signed: ``contract_signed`` whenever
+        Salesforce answered (false for an opportunity it does not have)."""
+        opportunity_id = (
+            detection.subject.id
+            if detection.subject.kind == "opportunity"
+            else detection.facts.get("opportunity_id")
+        )
+        if not opportunity_id:
+            return EnrichOutput(facts={"contract_signed": False})
+        field = self.services.settings.salesforce_contract_field
+        record = await call(
+            self.services.salesforce.opportunity_contract, str(opportunity_id), field
+        )
+        return EnrichOutput(facts={"contract_signed": bool(record and record.get(field) is True)})
+
     async def account(self, detection: Detection) -> EnrichOutput:
         if not detection.account.crm_id:
             return EnrichOutput(facts={"crm_lookup": "no CRM account id on this detection"})
@@ -150,7 +166,14 @@ class SalesforceHandlers:
         rows = await call(
             self.services.salesforce.accounts_matching, domain, account.stripe_customer_id
         )
-        linked = [r for r in rows if r.get("App_Account_Id__c") == detection.subject.id]
+        # Whichever account carries this product account's id, matching or not: then it is
+        # linked already (and a report that says otherwise is not about an unlinked account).
+        app_id = (
+            detection.subject.id
+            if detection.subject.kind == "app_account"
+            else detection.account.app_account_id
+        )
+        linked = await call(self.services.salesforce.accounts_carrying, app_id) if app_id else []
         candidates = [
             {
                 "value": r["Id"],

@@ -202,6 +202,51 @@ class StripeHandlers:
         }
         return {k: v for k, v in facts.items() if v}
 
+    async def deal_payment(self, detection: Detection) -> EnrichOutput:
+        """Whether Stripe shows the deal paid: the invoice the report names is paid and its
+        metadata names this opportunity (or none). ``payment_confirmed`` whenever Stripe
+        answered, ``payment_text`` says what it showed."""
+        from starter.stripe_events import OPPORTUNITY_KEYS
+
+        found_id = invoice_id(detection)
+        if not found_id:
+            return EnrichOutput(
+                facts={"payment_confirmed": False, "payment_text": "the report names no invoice"}
+            )
+        try:
+            invoice = await call(self.services.stripe.invoice, found_id)
+        except ApplicationError as err:
+            if err.type != "stripe.resource_missing":
+                raise
+            return EnrichOutput(
+                facts={
+                    "payment_confirmed": False,
+                    "payment_text": f"Stripe has no invoice {found_id}",
+                }
+            )
+        number = invoice.get("number") or invoice.get("id")
+        metadata = invoice.get("metadata") or {}
+        pays = next((str(metadata[k]) for k in OPPORTUNITY_KEYS if metadata.get(k)), None)
+        deal = (
+            detection.subject.id
+            if detection.subject.kind == "opportunity"
+            else detection.facts.get("opportunity_id")
+        )
+        if pays and deal and pays != str(deal):
+            text = f"Stripe invoice {number} pays another opportunity ({pays})"
+            return EnrichOutput(facts={"payment_confirmed": False, "payment_text": text})
+        status = invoice.get("status")
+        if status != "paid":
+            text = f"Stripe shows invoice {number} {status or 'without a status'}"
+            return EnrichOutput(facts={"payment_confirmed": False, "payment_text": text})
+        amount = format_amount(invoice.get("amount_paid"), invoice.get("currency"))
+        return EnrichOutput(
+            facts={
+                "payment_confirmed": True,
+                "payment_text": f"Stripe shows invoice {number} paid ({amount})",
+            }
+        )
+
     async def customer(self, detection: Detection) -> EnrichOutput:
         customer_id = _customer_id(detection)
         if not customer_id:

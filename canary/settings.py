@@ -153,6 +153,13 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z][A-Za-z0-9_]{0,79}$",
         validation_alias="CANARY_SALESFORCE_SEGMENT_FIELD",
     )
+    # The Opportunity checkbox that says its contract is signed, read when a report of a
+    # signed contract is confirmed (stage_mismatch). A field's API name only: it goes into SOQL.
+    salesforce_contract_field: str = Field(
+        "Contract_Signed__c",
+        pattern=r"^[A-Za-z][A-Za-z0-9_]{0,79}$",
+        validation_alias="CANARY_SALESFORCE_CONTRACT_FIELD",
+    )
 
     # Gateway and product.
     # Tokens of the gateway's API, each checked by _checked_tokens. CANARY_API_TOKEN is the
@@ -180,6 +187,13 @@ class Settings(BaseSettings):
         "sqlite:///.canary/warehouse.db", validation_alias="CANARY_WAREHOUSE_URL"
     )
     detectors_path: str | None = Field(None, validation_alias="CANARY_DETECTORS")
+    # The product account a report names, read from the same warehouse when an SOP confirms
+    # it exists (account_unlinked): one row by :app_account_id, the columns named as here.
+    app_account_sql: str = Field(
+        "SELECT app_account_id, name, domain, plan, crm_account_id FROM accounts "
+        "WHERE app_account_id = :app_account_id",
+        validation_alias="CANARY_APP_ACCOUNT_SQL",
+    )
     digest_hour_utc: int = Field(8, ge=0, le=23, validation_alias="CANARY_DIGEST_HOUR")
 
     # E-mail for high-priority alerts and reports (SMTP). With CANARY_SMTP_STARTTLS true (the

@@ -10,6 +10,7 @@ stories it carries, one per detector boundary:
 * Initech — a customer for three weeks: too little history for a baseline, and only 9 of its
   60 seats active using 2 of 6 features: low adoption.
 * Wayne — a pilot with a single week of data: one data point, never an alert.
+* Stark, Hooli Labs, Soylent — workspaces of this week that no Salesforce account carries.
 * KPIs — payment failure rate jumps to 7.9 % yesterday (threshold 5 %); calls resolved per
   minute stays near 2.1 (alert under 1.5).
 """
@@ -163,6 +164,35 @@ ACCOUNTS: dict[str, dict[str, Any]] = {
         "domain": "stark.example",
         "plan": "Trial",
         "seats": 10,
+        "spend": 0,
+        "users": 0,
+        "features": 0,
+        "weeks": 0,
+        "last_spend": None,
+        "last_users": None,
+    },
+    # Two more workspaces of this week that no CRM account carries, which the product reports
+    # to Canary itself (the demo's scenario): Hooli Labs shares its domain with two Salesforce
+    # accounts (Hooli, Hooli Europe), Soylent with none. Reports on them are confirmed here.
+    "app_hooli_labs": {
+        "crm": None,
+        "name": "Hooli Labs",
+        "domain": "hooli.example",
+        "plan": "Trial",
+        "seats": 5,
+        "spend": 0,
+        "users": 0,
+        "features": 0,
+        "weeks": 0,
+        "last_spend": None,
+        "last_users": None,
+    },
+    "app_soylent": {
+        "crm": None,
+        "name": "Soylent",
+        "domain": "soylent.example",
+        "plan": "Trial",
+        "seats": 5,
         "spend": 0,
         "users": 0,
         "features": 0,

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +21,7 @@ from temporalio.client import Client
 from activities import Services
 from canary.settings import Settings
 from sandbox import SandboxConfig, SandboxServer
+from sandbox.warehouse_seed import seed_warehouse
 from starter.gateway.app import create_app
 from worker import build_worker, remediation_activities
 
@@ -134,6 +137,12 @@ async def live_stack(
     ``stripe_events`` are the events the endpoint is enabled for (every one by default)."""
     sandbox = SandboxServer(SandboxConfig(slack_signing_secret=SIGNING_SECRET))
     sandbox.start()
+    # The product warehouse beside the sandbox's services, seeded as `canary up` seeds it
+    # (the product accounts a report names are confirmed there).
+    data = tempfile.TemporaryDirectory(prefix="canary-stack-")
+    if "warehouse_url" not in overrides:
+        overrides["warehouse_url"] = f"sqlite:///{Path(data.name) / 'warehouse.db'}"
+        seed_warehouse(overrides["warehouse_url"])
     port = free_port()
     gateway_url = f"http://127.0.0.1:{port}"
     settings = Settings(
@@ -196,3 +205,4 @@ async def live_stack(
         server.should_exit = True
         await serving
         sandbox.stop()
+        data.cleanup()

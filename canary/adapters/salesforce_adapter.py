@@ -220,6 +220,23 @@ class SalesforceAdapter:
         )
         return rows[0] if rows else None
 
+    def opportunity_contract(self, opportunity_id: str, field: str) -> dict[str, Any] | None:
+        """The opportunity with the checkbox ``field`` that says its contract is signed."""
+        if not _FIELD_NAME.fullmatch(field):
+            raise PermanentError(SERVICE, _unsent("the contract field is not a field name"))
+        rows = self.query(
+            f"SELECT Id, {field} FROM Opportunity WHERE Id = {{id}}",
+            id=checked_id(opportunity_id, "opportunity id", "Opportunity"),
+        )
+        return rows[0] if rows else None
+
+    def accounts_carrying(self, app_account_id: str) -> list[dict[str, Any]]:
+        """The CRM accounts whose App_Account_Id__c is this product account's id."""
+        return self.query(
+            "SELECT Id, Name FROM Account WHERE App_Account_Id__c = {app} ORDER BY Name",
+            app=app_account_id,
+        )
+
     def account(self, account_id: str) -> dict[str, Any] | None:
         rows = self.query(
             "SELECT Id, Name, Website, " + OWNER_FIELDS + " FROM Account WHERE Id = {id}",

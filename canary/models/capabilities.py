@@ -113,6 +113,10 @@ LOOKUP_FACTS: frozenset[str] = frozenset(
         "deal_account_found",
         "customer_segment",
         "opportunity_forecast_category",
+        "app_account_found",
+        "contract_signed",
+        "payment_confirmed",
+        "payment_text",
     }
 )
 
@@ -126,6 +130,12 @@ ENRICHERS: Mapping[str, str] = {
     "and its open opportunity's forecast category.",
     "salesforce.account_candidates": "Salesforce accounts matching the app account's domain "
     "or Stripe customer.",
+    "warehouse.app_account": "The product account in the warehouse (CANARY_APP_ACCOUNT_SQL): "
+    "whether it exists, its name, domain and plan.",
+    "salesforce.contract": "Whether the opportunity's contract is signed in Salesforce "
+    "(the CANARY_SALESFORCE_CONTRACT_FIELD checkbox).",
+    "stripe.deal_payment": "Whether Stripe shows the invoice a report names paid, and for this "
+    "opportunity (its metadata names none or this one).",
     "canary.signature_count": "How often this unknown error's signature was seen in the "
     "last 7 days.",
 }

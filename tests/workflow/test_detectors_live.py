@@ -171,8 +171,16 @@ async def test_detectors_on_seeded_data(dev_env: WorkflowEnvironment, tmp_path: 
         assert {b["value"] for b in buttons} == set(shift.workflow_ids)
         # None of the digested findings posted an alert of its own.
         assert not any("weekly spend" in t and "Daily digest" not in t for t in texts)
-        report = await stack.messages("revops")
+        revops = await stack.messages("revops")
+        report = [m for m in revops if "Payment failure rate" in str(m.get("blocks"))]
         assert len(report) == 1 and "7.9%" in str(report[0]["blocks"])
+        # The unlinked-accounts sweep's Soylent matches no Salesforce account: RevOps is asked
+        # to create one; nothing else goes to #revops.
+        asks = [m for m in revops if m not in report]
+        assert [m["text"] for m in asks] == [
+            ":link: No Salesforce account for product account app_soylent (Soylent, "
+            "soylent.example). Create one from the alert in #gtm-alerts."
+        ]
 
         # -- e-mail: high and critical to their owners, the KPI report to its audience ----------
         mails = stack.sink.messages
@@ -381,10 +389,15 @@ async def test_pipeline_sweeps_and_their_fixes(
         assert unpaid.workflow_ids == [f"payment_missing:opportunity:{initech_deal}"]
         unlinked = by_id["unlinked-accounts"]
         assert sorted(unlinked.workflow_ids) == sorted(
-            ["account_unlinked:app_account:app_stark", f"app_account_missing:account:{tyrell}"]
+            [
+                "account_unlinked:app_account:app_stark",
+                "account_unlinked:app_account:app_hooli_labs",
+                "account_unlinked:app_account:app_soylent",
+                f"app_account_missing:account:{tyrell}",
+            ]
         )
-        # Every product account but Stark's is carried by a Salesforce account.
-        assert unlinked.checked == 6 + 1
+        # Every product account but this week's three is carried by a Salesforce account.
+        assert unlinked.checked == 8 + 1
 
         # Stripe was asked for Initech's invoices through the SDK (no other customer).
         listed = await stack.http.get(

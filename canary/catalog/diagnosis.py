@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from canary.blocks.links import BASE_KEYS, allowed_hosts, reported_link_allowed
@@ -22,7 +22,7 @@ from canary.models import (
     Rule,
 )
 from canary.models.remediation import DunningCue
-from canary.models.sop import Catalog, Sop
+from canary.models.sop import Catalog, Said, Sop
 
 MISSING = "(unknown)"
 RAW_EXCERPT_LIMIT = 1500
@@ -209,10 +209,13 @@ def _shown_as_text(links: list[Link]) -> str:
 
 
 def plan(detection: Detection, catalog: Catalog) -> DiagnosisPlan:
-    """Decide the error type: the source's own type if the catalog has it, else match rules."""
+    """Decide what to look up: the source's own type if the catalog has it; else the SOPs the
+    report matches by its shape (``match`` rules, ``messages`` patterns), in catalog order,
+    up to the first that needs no confirming checks. Those that need checks are candidates
+    the diagnosis confirms once the lookups answered; the lookups are all of theirs (and
+    ``unknown``'s, where every candidate may fail)."""
     steps: list[DiagnosisStep] = []
     context = build_context(detection)
-    chosen: Sop | None = None
     if detection.type:
         known = catalog.get(detection.type)
         steps.append(
@@ -223,34 +226,130 @@ def plan(detection: Detection, catalog: Catalog) -> DiagnosisPlan:
                 detail="" if known else f"the catalog has no SOP {detection.type!r}",
             )
         )
-        chosen = known
-    if chosen is None:
-        for sop in catalog.sops:
-            if sop.type == "unknown" or sop.match is None:
-                continue
-            matched = evaluate(sop.match, context)
-            steps.append(
-                DiagnosisStep(
-                    id=f"match:{sop.type}",
-                    title=f"Looks like {sop.title.lower()}?",
-                    matched=matched,
-                    detail=sop.match.describe(),
-                )
+        if known is not None:
+            return _plan_of(known, catalog, steps)
+    candidates: list[Sop] = []
+    for sop in catalog.sops:
+        if sop.type == "unknown" or (sop.match is None and not sop.messages):
+            continue
+        matched = sop.match is not None and evaluate(sop.match, context)
+        detail = sop.match.describe() if sop.match else ""
+        if not matched and sop.recognises(detection.message, detection.subject.kind):
+            matched, detail = True, "its message matches " + " or ".join(map(repr, sop.messages))
+        steps.append(
+            DiagnosisStep(
+                id=f"match:{sop.type}",
+                title=f"Looks like {sop.title.lower()}?",
+                matched=matched,
+                detail=detail,
             )
-            if matched:
-                chosen = sop
+        )
+        if matched:
+            candidates.append(sop)
+            if not sop.confirm:
                 break
-    if chosen is None:
-        chosen = catalog.unknown
+    if not candidates:
         steps.append(
             DiagnosisStep(id="match:unknown", title="No SOP matched: general error", matched=True)
         )
+        return _plan_of(catalog.unknown, catalog, steps)
+    if len(candidates) == 1 and not candidates[0].confirm:
+        return _plan_of(candidates[0], catalog, steps)
+    lookups = [n for sop in candidates for n in [*sop.enrich, *sop.confirm_lookups()]]
+    if candidates[-1].confirm:
+        lookups += catalog.unknown.enrich
     return DiagnosisPlan(
-        error_type=chosen.type,
+        error_type=candidates[0].type,
         catalog_version=catalog.version,
-        enrich=list(chosen.enrich),
+        enrich=list(dict.fromkeys(lookups)),
         steps=steps,
+        candidates=[sop.type for sop in candidates],
     )
+
+
+def _plan_of(sop: Sop, catalog: Catalog, steps: list[DiagnosisStep]) -> DiagnosisPlan:
+    return DiagnosisPlan(
+        error_type=sop.type, catalog_version=catalog.version, enrich=list(sop.enrich), steps=steps
+    )
+
+
+def _say(said: Said, context: dict[str, Any]) -> str:
+    if isinstance(said, str):
+        return render(said, context)
+    for phrase in said:
+        if phrase.when is None or evaluate(phrase.when, context):
+            return render(phrase.text, context)
+    return ""
+
+
+def confirm(
+    candidates: list[str], catalog: Catalog, context: dict[str, Any]
+) -> tuple[Sop, list[DiagnosisStep], list[str]]:
+    """The first candidate whose checks all pass (``unknown`` when none does), the checks
+    made, in order, and what they found: one line per candidate tried."""
+    steps: list[DiagnosisStep] = []
+    lines: list[str] = []
+    for error_type in candidates:
+        sop = catalog.get(error_type)
+        if sop is None:  # a plan made with another catalog (canary whatif)
+            steps.append(
+                DiagnosisStep(
+                    id=f"confirm:{error_type}",
+                    title=f"The catalog has an SOP {error_type!r}",
+                    matched=False,
+                    detail=f"catalog {catalog.version} has none",
+                )
+            )
+            continue
+        found: list[str] = []
+        verdict: Literal["passed", "failed", "unanswered"] = "passed"
+        for check in sop.confirm:
+            if check.answered is not None and not evaluate(check.answered, context):
+                verdict = "unanswered"
+                text = render(
+                    check.unanswered or f"could not check that {_lower(check.title)}", context
+                )
+            elif evaluate(check.holds, context):
+                verdict, text = "passed", _say(check.passed, context)
+            else:
+                verdict, text = "failed", _say(check.failed, context)
+            found.append(text)
+            steps.append(
+                DiagnosisStep(
+                    id=f"confirm:{sop.type}:{check.id}",
+                    title=check.title,
+                    matched=verdict == "passed",
+                    detail=check.holds.describe(),
+                    verdict=verdict,
+                    evidence=text,
+                )
+            )
+            if verdict != "passed":
+                break
+        if verdict == "passed":
+            if found:
+                lines.append(f"Checked: {'; '.join(found)}.")
+            return sop, steps, lines
+        if verdict == "failed":
+            lines.append(f"Checked: {'; '.join(found)}, so this is not “{sop.title}”.")
+        else:
+            found[-1] = f"Canary {found[-1]}"
+            lines.append(
+                f"Not confirmed as “{sop.title}”: {'; '.join(found)} (a lookup failed; the "
+                "thread says why)."
+            )
+    steps.append(
+        DiagnosisStep(id="match:unknown", title="No SOP confirmed: general error", matched=True)
+    )
+    return catalog.unknown, steps, lines
+
+
+def _lower(title: str) -> str:
+    """A check's title inside a sentence: its first letter lowered unless it starts a name
+    or an abbreviation (a capital follows it)."""
+    if len(title) > 1 and title[1].isupper():
+        return title
+    return title[:1].lower() + title[1:]
 
 
 def diagnose(
@@ -261,10 +360,15 @@ def diagnose(
     env: dict[str, Any] | None = None,
 ) -> Diagnosis:
     """Walk the SOP's diagnosis branches in order; the first that matches decides."""
-    sop = catalog.get(diagnosis_plan.error_type) or catalog.unknown
     context = build_context(detection, facts, env)
     hosts = _link_hosts(env or {})
     steps = list(diagnosis_plan.steps)
+    evidence: list[str] = []
+    if diagnosis_plan.candidates:
+        sop, checks, evidence = confirm(diagnosis_plan.candidates, catalog, context)
+        steps += checks
+    else:
+        sop = catalog.get(diagnosis_plan.error_type) or catalog.unknown
     branch = None
     for candidate in sop.branches:
         matched = candidate.when is None or evaluate(candidate.when, context)
@@ -287,6 +391,8 @@ def diagnose(
     summary = what_happened
     if branch and branch.summary:
         summary = f"{what_happened}\n{render(branch.summary, context)}"
+    if evidence:
+        summary = "\n".join([summary, *evidence])
     what_to_do = render(
         branch.what_to_do if branch and branch.what_to_do else sop.message.what_to_do, context
     )
@@ -360,6 +466,7 @@ def diagnose(
         signature=signature,
         nothing_to_fix=bool(branch and branch.nothing_to_fix),
         alerting=sop.alerting,
+        evidence="\n".join(evidence) or None,
     )
 
 

@@ -87,15 +87,29 @@ class DiagnosisStep(BaseModel):
     title: str
     matched: bool
     detail: str = ""
+    verdict: Literal["passed", "failed", "unanswered"] | None = Field(
+        None,
+        description="A confirming check's result (None for the other steps): unanswered "
+        "when the lookup it reads failed, so nothing is known either way.",
+    )
+    evidence: str = Field("", description="A confirming check's finding, as the alert says it.")
 
 
 class DiagnosisPlan(BaseModel):
     """First half of diagnosis: which SOP applies and what to look up before deciding."""
 
-    error_type: str
+    error_type: str = Field(
+        description="The SOP the report names or its shape suggests (the remediation's id is "
+        "made of it); with candidates, the diagnosis decides the type once they are checked."
+    )
     catalog_version: str
     enrich: list[str] = Field(default_factory=list)
     steps: list[DiagnosisStep] = Field(default_factory=list)
+    candidates: list[str] = Field(
+        default_factory=list,
+        description="SOPs the report matched by its shape, in catalog order, each named only "
+        "once its confirming checks pass (the last may have none); none of them: unknown.",
+    )
 
 
 class DunningCue(BaseModel):
@@ -145,6 +159,12 @@ class Diagnosis(BaseModel):
     facts: dict[str, Any] = Field(default_factory=dict)
     signature: str | None = Field(None, description="Stable signature of an unknown error.")
     nothing_to_fix: bool = False
+    evidence: str | None = Field(
+        None,
+        description='What the confirming checks found, one line per SOP tried ("Checked: '
+        "product account exists; no Salesforce account carries it.\"); also the summary's "
+        "last line.",
+    )
     # Defaulted so diagnoses recorded before alerting existed replay unchanged.
     alerting: Alerting = Field(default_factory=Alerting)
 

@@ -98,6 +98,54 @@ class Rule(BaseModel):
         return "?"
 
 
+class Phrase(BaseModel):
+    """One way of saying a finding: ``text`` (a template) when ``when`` holds (or always)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    when: Rule | None = None
+    text: str
+
+
+#: A finding as the catalog says it: one template, or the first phrase whose ``when`` holds.
+Said = str | list[Phrase]
+
+
+class Check(BaseModel):
+    """A confirming check. A report the SOP recognises only by its shape (its ``match`` or a
+    ``messages`` pattern, no type of its own) is named this SOP once every check passes, in
+    order; one that fails, or cannot run because a lookup it reads failed, sends it on to the
+    next SOP its shape matches and finally to ``unknown``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9_\-]+$")
+    title: str = Field(description="What it checks, for the timeline.")
+    lookups: list[str] = Field(
+        default_factory=list,
+        description="Enrichers (ENRICHERS) it reads, run besides the SOP's own only when a "
+        "report needs confirming.",
+    )
+    answered: Rule | None = Field(
+        None,
+        description="Holds when the lookups answered (a fact they always set). Not holding: "
+        "the check could not run, and the alert says so instead of guessing.",
+    )
+    holds: Rule = Field(description="The check passes when this holds.")
+    passed: Said = Field(description='The finding when it passes ("product account exists").')
+    failed: Said = Field(description="The finding when it fails.")
+    unanswered: str | None = Field(
+        None, description="What could not be checked; left out: 'could not check <title>'."
+    )
+
+    @model_validator(mode="after")
+    def _known_lookups(self) -> Check:
+        for name in self.lookups:
+            if name not in ENRICHERS:
+                raise ValueError(f"check {self.id!r}: unknown enricher {name!r}")
+        return self
+
+
 class Step(BaseModel):
     """One automated step: an activity action, optionally after a durable delay."""
 
@@ -334,6 +382,17 @@ class Sop(BaseModel):
     severity: Severity = "medium"
     subject_kinds: list[str] = Field(default_factory=list)
     match: Rule | None = Field(None, description="Recognises this type when a source sends none.")
+    messages: list[str] = Field(
+        default_factory=list,
+        description="Regular expressions (case-insensitive) that recognise this type in the "
+        "message of a report that names none, on a subject of subject_kinds (when listed): "
+        "a workflow tool's text.",
+    )
+    confirm: list[Check] = Field(
+        default_factory=list,
+        description="Checks a report recognised only by its shape must pass to be named this "
+        "type (a report that names its type is not asked).",
+    )
     enrich: list[str] = Field(
         default_factory=list,
         description="Enrichers run before diagnosis: names of ENRICHERS "
@@ -368,6 +427,28 @@ class Sop(BaseModel):
         for action in self.every_action():
             if "allowed" not in action.model_fields_set:
                 action.allowed = owner_and(self.groups)
+        return self
+
+    def recognises(self, message: str, subject_kind: str) -> bool:
+        """A ``messages`` pattern finds this type in a report's text."""
+        if not self.messages or (self.subject_kinds and subject_kind not in self.subject_kinds):
+            return False
+        return any(re.search(p, message, re.IGNORECASE) for p in self.messages)
+
+    def confirm_lookups(self) -> list[str]:
+        """The enrichers confirming a report needs beyond the SOP's own, in order."""
+        return [n for c in self.confirm for n in c.lookups if n not in self.enrich]
+
+    @model_validator(mode="after")
+    def _patterns(self) -> Sop:
+        for pattern in self.messages:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"SOP {self.type}: messages pattern {pattern!r}: {exc}") from exc
+        checks = [c.id for c in self.confirm]
+        if len(checks) != len(set(checks)):
+            raise ValueError(f"SOP {self.type}: confirm check ids must be unique")
         return self
 
     def every_step(self) -> list[Step]:

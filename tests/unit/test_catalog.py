@@ -171,9 +171,10 @@ def test_invalid_catalogs_are_refused_with_the_reason(tmp_path: Path) -> None:
         Rule.model_validate({"field": "facts.x", "equals": 1, "gte": 2})
 
 
-def stage(**facts: object) -> Detection:
+def stage(typed: bool = True, **facts: object) -> Detection:
     return Detection(
         source="stripe",
+        type="stage_mismatch" if typed else None,
         subject={"kind": "opportunity", "id": "006AAA"},
         account={"name": "Hooli"},
         message="invoice paid",
@@ -189,10 +190,14 @@ def stage(**facts: object) -> Detection:
 
 def test_stage_mismatch_branches() -> None:
     ready = stage(amount_matches=True, opportunity_is_won=False)
-    chosen = plan(ready, CATALOG)
-    assert chosen.error_type == "stage_mismatch"  # recognised without a type
-    result = diagnose(ready, chosen, CATALOG, {}, ENV)
+    result = diagnose(ready, plan(ready, CATALOG), CATALOG, {}, ENV)
     assert result.branch == "ready_to_close"
+    # Recognised without a type, and named once Stripe confirms the payment.
+    untyped = stage(typed=False, amount_matches=True, opportunity_is_won=False)
+    chosen = plan(untyped, CATALOG)
+    assert chosen.error_type == "stage_mismatch" and chosen.candidates == ["stage_mismatch"]
+    paid = {"payment_confirmed": True, "payment_text": "Stripe shows invoice INV-1 paid"}
+    assert diagnose(untyped, chosen, CATALOG, paid, ENV).branch == "ready_to_close"
     approve = next(a for a in result.actions if a.id == "approve")
     assert approve.label == "Mark Closed Won"
     assert [s.action for s in approve.steps] == ["salesforce.mark_closed_won"]
@@ -213,6 +218,7 @@ def test_a_failed_opportunity_lookup_says_so_and_proposes_nothing() -> None:
     Canary could not check, and no "Mark Closed Won" is built on unknown values."""
     paid = Detection(
         source="stripe",
+        type="stage_mismatch",
         subject={"kind": "opportunity", "id": "006AAA"},
         message="invoice paid",
         # A report's own words are not the lookup's: they do not make it a known deal.
@@ -234,6 +240,7 @@ def test_a_failed_opportunity_lookup_says_so_and_proposes_nothing() -> None:
 def unlinked(**facts: object) -> Detection:
     return Detection(
         source="product",
+        type="account_unlinked",
         subject={"kind": "app_account", "id": "app_42"},
         account={"name": "Hooli", "domain": "hooli.example"},
         facts=facts,

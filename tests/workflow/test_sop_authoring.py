@@ -24,6 +24,7 @@ from canary.models.sop import (
     Alerting,
     Branch,
     Catalog,
+    Check,
     EscalationStep,
     HumanAction,
     LinkTemplate,
@@ -72,6 +73,7 @@ def test_the_guide_has_every_field_of_the_schema() -> None:
         EscalationStep,
         Resolution,
         Alerting,
+        Check,
     ]
     for model in tables:
         for name, field in model.model_fields.items():

@@ -29,6 +29,7 @@ VIEW_CALLBACK_ID = 255
 INPUT_LABEL = 2000
 INPUT_HINT = 2000
 PLAIN_TEXT_INPUT_LENGTH = 3000
+INPUT_PLACEHOLDER = 150  # a plain_text_input's placeholder
 #: Elements an input block takes (those Canary uses are checked in depth).
 INPUT_ELEMENT_TYPES = frozenset(
     {
@@ -330,6 +331,10 @@ class _Checker:
             self.fail(f"{pointer}/max_length", f"must be between 1 and {PLAIN_TEXT_INPUT_LENGTH}")
         if "multiline" in value:
             self.boolean(value["multiline"], f"{pointer}/multiline")
+        if "placeholder" in value:
+            self.text(
+                value["placeholder"], f"{pointer}/placeholder", INPUT_PLACEHOLDER, plain_only=True
+            )
 
     def overflow(self, value: Obj, pointer: str) -> None:
         self.object(value, pointer, {"type", "options"}, {"action_id", "confirm"})
@@ -437,6 +442,8 @@ class _Checker:
             self.text(value["hint"], f"{pointer}/hint", INPUT_HINT, plain_only=True)
         if "optional" in value:
             self.boolean(value["optional"], f"{pointer}/optional")
+        if "dispatch_action" in value:
+            self.boolean(value["dispatch_action"], f"{pointer}/dispatch_action")
         if "element" in value:
             self.element(value["element"], f"{pointer}/element", INPUT_ELEMENT_TYPES)
 

@@ -14,10 +14,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from sandbox.deps import InteractivityClient, SandboxDep
+from sandbox.slack.interactivity import deliver_interaction
 from sandbox.slack.methods import METHOD_ERRORS, authenticate, call_method
 from sandbox.slack.ratelimits import POST_MESSAGE
 from sandbox.slack.state import SlackApiError
-from sandbox.slack.views import public, submit_view
+from sandbox.slack.views import NotDispatched, public, submit_view, view_block_actions
 from sandbox.state import Sandbox
 
 router = APIRouter()
@@ -162,3 +163,54 @@ async def slack_submit_view(
         {"ok": done.closed, "closed": done.closed, "errors": done.errors, "answer": done.answer},
         status_code=200 if done.status < 300 else 502,
     )
+
+
+class ViewAction(BaseModel):
+    """A person acting on a control of their open modal (choosing an option, pressing a
+    button), after entering ``values`` in its inputs, as the chat page and tests send it."""
+
+    user: str = Field(description="Slack user id of the person, e.g. U0ALICE.")
+    view_id: str
+    action_id: str
+    block_id: str | None = None
+    value: str | None = Field(None, description="The text typed, or the date picked.")
+    selected_option: str | None = Field(None, description="The chosen option's value.")
+    values: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Block id → what was entered in the modal's inputs so far.",
+    )
+
+
+@router.post("/_sandbox/slack/views/action", tags=["sandbox"])
+async def slack_view_action(
+    sandbox: SandboxDep, client: InteractivityClient, acted: ViewAction
+) -> JSONResponse:
+    """The app gets ``block_actions`` from the modal (a ``view`` container, the view with what
+    was entered so far); an input's element only when its block says ``dispatch_action``."""
+    given = acted.selected_option if acted.selected_option is not None else acted.value
+    try:
+        with sandbox.slack.lock:
+            payload = view_block_actions(
+                sandbox.slack,
+                acted.user,
+                acted.view_id,
+                acted.block_id,
+                acted.action_id,
+                given,
+                acted.values,
+            )
+    except NotDispatched:
+        return JSONResponse(
+            {
+                "ok": False,
+                "error": "not_dispatched",
+                "detail": "this input's block has no dispatch_action: Slack sends nothing "
+                "until the form is submitted",
+            },
+            status_code=409,
+        )
+    except SlackApiError as exc:
+        return JSONResponse({"ok": False, "error": exc.error}, status_code=404)
+    status, text, _ = await deliver_interaction(sandbox, client, payload)
+    sandbox.bump()
+    return JSONResponse({"status": status, "body": text[:500]})

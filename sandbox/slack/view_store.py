@@ -17,6 +17,16 @@ class ViewNotFound(LookupError):
     """No open view has that id."""
 
 
+@dataclass(frozen=True)
+class Entry:
+    """What a person entered in one input: text, an option's value or a date, and the input's
+    ``action_id`` and kind when they did (an update keeps it only where those stay)."""
+
+    action_id: str
+    kind: str
+    given: Any
+
+
 @dataclass
 class Trigger:
     user: str
@@ -31,6 +41,10 @@ class Views:
     triggers: dict[str, Trigger] = field(default_factory=dict)
     stacks: dict[str, list[Obj]] = field(default_factory=dict)  # user → modals, root first
     homes: dict[str, Obj] = field(default_factory=dict)  # user → Home tab view
+    #: What each person has entered in their open modals so far (view id → block id → the
+    #: entry): Slack's client holds it until the submission and hands it to the app in
+    #: ``view.state`` with each action.
+    drafts: dict[str, dict[str, Entry]] = field(default_factory=dict)
 
     def issue_trigger(self, user: str) -> str:
         trigger = f"{int(time.time())}.{TEAM}.{secrets.token_hex(6)}"

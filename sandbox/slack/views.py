@@ -8,6 +8,13 @@ Slack's rules kept here: a ``trigger_id`` works once and for 3 seconds
 (``expired_trigger_id``, ``invalid_trigger_id``); at most 3 modals stacked
 (``push_limit_reached``); ``views.update`` with a stale ``hash`` is ``hash_conflict``; a
 required input left empty never reaches the app (Slack's client refuses it).
+
+A control in the person's top modal acts at once, as Slack's ``block_actions`` with a ``view``
+container and the view itself (its ``hash`` and what was entered so far in ``state``): a
+button or a select of an actions block or a section, and an input's element only when its
+block says ``dispatch_action`` (otherwise Slack sends nothing until the submission).
+``views.update`` keeps what was entered in the inputs whose ``block_id`` and ``action_id`` the
+new view keeps (Slack's "preserving input entry"); the others start empty.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import httpx
 from sandbox.slack.blockkit import view_errors
 from sandbox.slack.seed import APP_ID, BOT_ID, TEAM_DOMAIN, TEAM_ID, Obj
 from sandbox.slack.state import SlackApiError, SlackState
-from sandbox.slack.view_store import Trigger, ViewNotFound, Views
+from sandbox.slack.view_store import Entry, Trigger, ViewNotFound, Views
 from sandbox.state import Sandbox
 
 #: How long a trigger_id may open a view (Slack: 3 seconds).
@@ -139,7 +146,10 @@ def call_view_method(state: SlackState, method: str, args: Obj) -> Obj:
         views.homes[user] = _view_object(view, user, previous)
         return {"view": public(views.homes[user])}
     if method == "views.update":
-        user, n, previous = views.find(args.get("view_id"), args.get("external_id"))
+        try:
+            user, n, previous = views.find(args.get("view_id"), args.get("external_id"))
+        except ViewNotFound:
+            raise SlackApiError("not_found") from None
         if args.get("hash") and args["hash"] != previous["hash"]:
             raise SlackApiError("hash_conflict")
         view = _checked(args)
@@ -149,6 +159,7 @@ def call_view_method(state: SlackState, method: str, args: Obj) -> Obj:
             previous["previous_view_id"],
         )
         views.stacks[user][n] = updated
+        _keep_drafts(views, updated)
         return {"view": public(updated)}
     view = _checked(args)
     if view["type"] != "modal":
@@ -174,36 +185,83 @@ def call_view_method(state: SlackState, method: str, args: Obj) -> Obj:
 # -- a person submits a modal -------------------------------------------------------------
 
 
+def _input_blocks(view: Obj) -> list[Obj]:
+    return [b for b in view.get("blocks") or [] if b.get("type") == "input"]
+
+
+def _field(element: Obj, given: Any) -> tuple[Obj, str | None]:
+    """One input's entry in ``state.values`` for what was entered, and what Slack's client
+    says is wrong with it (an option not offered, a text over its length)."""
+    kind = element["type"]
+    field: Obj = {"type": kind}
+    problem = None
+    if kind == "static_select":
+        options = element.get("options") or []
+        chosen = next((o for o in options if o.get("value") == given), None)
+        if given and chosen is None:
+            problem = "Pick one of the options."
+        field["selected_option"] = copy.deepcopy(chosen)
+    elif kind == "datepicker":
+        field["selected_date"] = given or None
+    else:
+        most = element.get("max_length")
+        if isinstance(given, str) and most and len(given) > most:
+            problem = f"Must be {most} characters or fewer."
+        field["value"] = given or None
+    return field, problem
+
+
 def _state_values(view: Obj, entered: dict[str, Any]) -> tuple[Obj, dict[str, str]]:
     """``view.state.values`` for what the person entered (block id → text, option value or
     date), and the errors Slack's client shows itself (a required input left empty)."""
     values: Obj = {}
     missing: dict[str, str] = {}
-    for block in view["blocks"]:
-        if block.get("type") != "input":
-            continue
+    for block in _input_blocks(view):
         block_id, element = block.get("block_id") or "", block["element"]
         given = entered.get(block_id)
         given = given.strip() if isinstance(given, str) else given
         if not given and not block.get("optional", False):
             missing[block_id] = "Please complete this required field."
-        kind = element["type"]
-        field: Obj = {"type": kind}
-        if kind == "static_select":
-            options = element.get("options") or []
-            chosen = next((o for o in options if o.get("value") == given), None)
-            if given and chosen is None:
-                missing[block_id] = "Pick one of the options."
-            field["selected_option"] = copy.deepcopy(chosen)
-        elif kind == "datepicker":
-            field["selected_date"] = given or None
-        else:
-            most = element.get("max_length")
-            if isinstance(given, str) and most and len(given) > most:
-                missing[block_id] = f"Must be {most} characters or fewer."
-            field["value"] = given or None
+        field, problem = _field(element, given)
+        if problem:
+            missing[block_id] = problem
         values[block_id] = {element.get("action_id") or "value": field}
     return values, missing
+
+
+def _keep_drafts(views: Views, updated: Obj) -> None:
+    """After an update: what was entered stays in the inputs the new view keeps with the same
+    ``block_id``, ``action_id`` and kind (a choice only while it is still offered)."""
+    draft = views.drafts.get(updated["id"]) or {}
+    kept: dict[str, Entry] = {}
+    for block in _input_blocks(updated):
+        block_id, element = block.get("block_id") or "", block["element"]
+        entry = draft.get(block_id)
+        if entry is None or (entry.action_id, entry.kind) != _kind(element):
+            continue
+        if _field(element, entry.given)[1] is None:
+            kept[block_id] = entry
+    views.drafts[updated["id"]] = kept
+    updated["state"] = {"values": _state_values(updated, _given(kept))[0]}
+
+
+def _kind(element: Obj) -> tuple[str, str]:
+    return element.get("action_id") or "value", element["type"]
+
+
+def _given(draft: dict[str, Entry]) -> dict[str, Any]:
+    return {block_id: entry.given for block_id, entry in draft.items()}
+
+
+def _enter(views: Views, view: Obj, entered: dict[str, Any]) -> dict[str, Any]:
+    """Keep what the person entered in ``view``'s inputs and answer everything entered in it
+    so far (block id → text, option value or date)."""
+    draft = views.drafts.setdefault(view["id"], {})
+    for block in _input_blocks(view):
+        block_id = block.get("block_id") or ""
+        if block_id in entered:
+            draft[block_id] = Entry(*_kind(block["element"]), entered[block_id])
+    return _given(draft)
 
 
 def view_submission_payload(state: SlackState, user: str, view: Obj, values: Obj) -> Obj:
@@ -254,7 +312,7 @@ async def submit_view(
             raise SlackApiError("not_found") from None
         if owner != user or n != len(views.stacks[owner]) - 1:
             raise SlackApiError("not_found")
-        values, missing = _state_values(view, entered)
+        values, missing = _state_values(view, _enter(views, view, entered))
         if missing:
             return Submitted(status=200, closed=False, errors=missing)
         payload = view_submission_payload(slack, user, view, values)
@@ -277,11 +335,115 @@ async def submit_view(
             made = _view_object(answer["view"], user, view if action == "update" else None)
             if action == "update":
                 stack[-1] = made
+                _keep_drafts(views, made)
             elif len(stack) < MAX_STACK:
                 stack.append(made)
             return Submitted(status=status, closed=False)
-        if action == "clear":
-            stack.clear()
-        elif stack:
-            stack.pop()
+        closed = list(stack) if action == "clear" else stack[-1:]
+        del stack[len(stack) - len(closed) :]
+        for gone in closed:
+            views.drafts.pop(gone["id"], None)
         return Submitted(status=status, closed=True)
+
+
+# -- a person acts in a modal ------------------------------------------------------------
+
+
+class NotDispatched(SlackApiError):
+    """An input whose block does not say ``dispatch_action``: Slack sends nothing for it."""
+
+    def __init__(self) -> None:
+        super().__init__("not_dispatched")
+
+
+def _acted_on(view: Obj, block_id: str | None, action_id: str) -> tuple[Obj, Obj]:
+    """The block and the element a person acts on in ``view``."""
+    for block in view.get("blocks") or []:
+        if block_id and block.get("block_id") != block_id:
+            continue
+        if block.get("type") == "input":
+            element = block.get("element") or {}
+            if element.get("action_id") == action_id:
+                if not block.get("dispatch_action"):
+                    raise NotDispatched()
+                return block, element
+            continue
+        elements = [
+            *(block.get("elements") or []),
+            *([block["accessory"]] if "accessory" in block else []),
+        ]
+        for element in elements:
+            if element.get("action_id") == action_id and element.get("type") != "image":
+                return block, element
+    raise SlackApiError("action_not_found")
+
+
+def _action_entry(block: Obj, element: Obj, given: Any) -> Obj:
+    """The ``actions`` entry of a ``block_actions`` payload for one control."""
+    kind = element.get("type", "button")
+    entry: Obj = {
+        "type": kind,
+        "action_id": element["action_id"],
+        "block_id": block.get("block_id") or "",
+        "action_ts": f"{time.time():.6f}",
+    }
+    if kind == "button":
+        entry["text"] = copy.deepcopy(element.get("text"))
+        entry["value"] = element.get("value", "")
+    elif kind == "static_select":
+        chosen = next((o for o in element.get("options") or [] if o.get("value") == given), None)
+        if chosen is None:
+            raise SlackApiError("invalid_option")
+        entry["selected_option"] = copy.deepcopy(chosen)
+        if element.get("placeholder"):
+            entry["placeholder"] = copy.deepcopy(element["placeholder"])
+    elif kind == "datepicker":
+        entry["selected_date"] = given
+    else:
+        entry["value"] = given
+    return entry
+
+
+def view_block_actions(
+    state: SlackState,
+    user: str,
+    view_id: str,
+    block_id: str | None,
+    action_id: str,
+    given: Any,
+    entered: dict[str, Any],
+) -> Obj:
+    """``block_actions`` for a control in the person's top modal, after what they entered in
+    its inputs (``entered``, block id → text, option value or date); the caller holds
+    ``state.lock``."""
+    views = state.views
+    try:
+        owner, n, view = views.find(view_id, None)
+    except ViewNotFound:
+        raise SlackApiError("not_found") from None
+    if owner != user or n != len(views.stacks[owner]) - 1:
+        raise SlackApiError("not_found")
+    block, element = _acted_on(view, block_id, action_id)
+    entry = _action_entry(block, element, given)
+    if block.get("type") == "input":
+        entered = {**entered, block.get("block_id") or "": given}
+    view["state"] = {"values": _state_values(view, _enter(views, view, entered))[0]}
+    person = state.users[user]
+    return {
+        "type": "block_actions",
+        "user": {
+            "id": user,
+            "username": person["name"],
+            "name": person["name"],
+            "team_id": TEAM_ID,
+        },
+        "api_app_id": APP_ID,
+        "token": "sandbox-verification-token",
+        "container": {"type": "view", "view_id": view["id"]},
+        "trigger_id": views.issue_trigger(user),
+        "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": public(view),
+        "actions": [entry],
+    }

@@ -7,12 +7,21 @@ themselves (an ``enrich`` step: the invoice in Stripe, the opportunity or the ac
 in Salesforce), whose alerts then say what the records say. The others read measurements only
 Canary's detectors make (a baseline, a usage ratio, days overdue, a sentiment score), and
 ``unknown`` is what a tool's unrecognised error becomes, not something a person picks.
+
+The form follows the type picked (Slack sends the choice at once: the select's block says
+``dispatch_action``): the subject's label and placeholder name the kinds of id that SOP is about
+(an invoice ``in_…``, an opportunity ``006…``, a product account), the account is asked only
+when its lookups read it (and required when they have nothing else to go on), and a line says
+what Canary will look up. The submission is read against the type's SOP in the catalog, never
+against the form it came in.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from canary import ids
 from canary.blocks.alert import closed_phrase, temporal_ui_link
@@ -27,6 +36,7 @@ from canary.blocks.forms import (
 )
 from canary.blocks.mrkdwn import code, escape, link
 from canary.models import AccountRef, RemediationStatus
+from canary.models.capabilities import ENRICHERS
 from canary.models.sop import Catalog, Sop
 
 #: The report form's callback id (not a ``canary:form:`` action form).
@@ -40,6 +50,8 @@ REPORT_TYPE, REPORT_SUBJECT, REPORT_ACCOUNT, REPORT_MESSAGE = (
 )
 #: Kinds whose ids are other tools' (an app account): kept as typed, within this length.
 OTHER_ID_LIMIT = 120
+#: Slack's limit for an input's placeholder.
+PLACEHOLDER_LIMIT = 150
 
 USAGE = "\n".join(
     [
@@ -61,9 +73,191 @@ def reportable(catalog: Catalog) -> list[Sop]:
     return [sop for sop in catalog.sops if sop.type != "unknown" and sop.enrich]
 
 
-def report_view(catalog: Catalog, channel: str | None) -> dict[str, Any]:
-    """The report form; ``channel`` (where the command was typed) is where it answers."""
+def offered(catalog: Catalog, error_type: object) -> Sop | None:
+    """The SOP of ``error_type`` when the form offers it; None for any other value."""
+    return next((sop for sop in reportable(catalog) if sop.type == error_type), None)
+
+
+# -- the form of one SOP -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What one of an SOP's lookups (an enricher) means for a report: what it looks up, in
+    words, and the account ids it finds its records by (none: it reads the subject)."""
+
+    words: str
+    account_ids: tuple[str, ...] = ()
+
+
+#: The report form's words for the lookups; one not listed reads the subject, and its
+#: description in ``canary.models.capabilities.ENRICHERS`` stands for it.
+LOOKUPS: Mapping[str, Lookup] = {
+    "stripe.invoice": Lookup("the invoice, its customer and its payment in Stripe"),
+    "stripe.customer": Lookup(
+        "the Stripe customer and the CRM account it names", ("stripe_customer_id",)
+    ),
+    "salesforce.opportunity": Lookup(
+        "the opportunity in Salesforce: its stage, amount, close date and owner"
+    ),
+    "salesforce.account": Lookup("the account and its owner in Salesforce", ("crm_id",)),
+    "salesforce.deal": Lookup(
+        "the customer's open deal in Salesforce", ("crm_id", "stripe_customer_id")
+    ),
+    "salesforce.account_candidates": Lookup(
+        "the Salesforce accounts with the account's domain or Stripe customer",
+        ("domain", "stripe_customer_id"),
+    ),
+    "canary.signature_count": Lookup("how often this error was seen this week"),
+}
+#: How the form names an account id, and what it looks like.
+ACCOUNT_IDS: Mapping[str, tuple[str, str]] = {
+    "crm_id": ("its Salesforce account id", "001…"),
+    "stripe_customer_id": ("its Stripe customer id", "cus_…"),
+    "domain": ("its domain", "hooli.com"),
+}
+#: A subject kind in words, where its name is not how people say it.
+KIND_WORDS: Mapping[str, str] = {"app_account": "product account"}
+
+
+def _lookup(name: str) -> Lookup:
+    return LOOKUPS.get(name) or Lookup(ENRICHERS.get(name, name).rstrip(".").lower())
+
+
+def _kind_words(kind: str) -> str:
+    return KIND_WORDS.get(kind, kind.replace("_", " "))
+
+
+def _kind_shape(kind: str) -> str:
+    """What an id of ``kind`` looks like (``in_…``, ``006…``), for a placeholder."""
+    shape = ids.SUBJECT_KINDS.get(kind)
+    if shape is None:
+        return "as your product shows it"
+    system, object_kind = shape
+    if system == "stripe":
+        return f"{ids.STRIPE_PREFIXES[object_kind][0]}…"
+    prefix = ids.SALESFORCE_KEY_PREFIXES.get(object_kind)
+    return f"{prefix}…" if prefix else "15 or 18 letters and digits"
+
+
+def _either(words: list[str]) -> str:
+    return words[0] if len(words) < 2 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+@dataclass(frozen=True)
+class ReportForm:
+    """What the report form asks for one SOP, read from its catalog entry."""
+
+    subject_label: str
+    subject_placeholder: str
+    account: Literal["no", "optional", "required"]
+    account_ids: tuple[str, ...]
+    looks_up: tuple[str, ...]
+
+    @property
+    def account_label(self) -> str:
+        return f"The account: {_either([ACCOUNT_IDS[i][0] for i in self.account_ids])}"
+
+    @property
+    def account_placeholder(self) -> str:
+        return _either([ACCOUNT_IDS[i][1] for i in self.account_ids])
+
+
+def report_form(sop: Sop) -> ReportForm:
+    """The fields ``sop`` needs: its subject's kinds, the account when its lookups read one
+    (required when they read nothing else), and what it looks up."""
+    kinds = sop.subject_kinds or ["subject"]
+    lookups = [_lookup(name) for name in sop.enrich]
+    account_ids = tuple(
+        dict.fromkeys(i for lookup in lookups for i in lookup.account_ids if i in ACCOUNT_IDS)
+    )
+    if not account_ids:
+        account: Literal["no", "optional", "required"] = "no"
+    elif all(lookup.account_ids for lookup in lookups):
+        account = "required"
+    else:
+        account = "optional"
+    return ReportForm(
+        subject_label=f"The {_either([_kind_words(k) for k in kinds])} id",
+        subject_placeholder=_either([_kind_shape(k) for k in kinds]),
+        account=account,
+        account_ids=account_ids,
+        looks_up=tuple(lookup.words for lookup in lookups),
+    )
+
+
+def _text_input(
+    block_id: str, label: str, placeholder: str, optional: bool, **more: Any
+) -> dict[str, Any]:
+    element = {
+        "type": "plain_text_input",
+        "max_length": 200,
+        "placeholder": _plain(placeholder, PLACEHOLDER_LIMIT),
+        **more,
+    }
+    return _input(block_id, label, element, optional)
+
+
+def report_view(catalog: Catalog, channel: str | None, chosen: Sop | None = None) -> dict[str, Any]:
+    """The report form; ``channel`` (where the command was typed) is where it answers. With a
+    type ``chosen``, its fields are that SOP's; before, the form asks what any of them may."""
     options = [_option(sop.title, sop.type) for sop in reportable(catalog)[:100]]
+    select: dict[str, Any] = {
+        "type": "static_select",
+        "options": options,
+        "placeholder": _plain("Pick the error type", PLACEHOLDER_LIMIT),
+    }
+    if chosen is not None:
+        select["initial_option"] = _option(chosen.title, chosen.type)
+    picker = {**_input(REPORT_TYPE, "What went wrong", select, False), "dispatch_action": True}
+    blocks: list[dict[str, Any]] = [
+        _context(
+            "Canary starts a remediation from your report: it looks the subject up itself, "
+            "fixes what its SOP can and alerts who owns it."
+        ),
+        picker,
+    ]
+    if chosen is None:
+        blocks += [
+            _text_input(
+                REPORT_SUBJECT,
+                "The subject's id (invoice in_…, opportunity 006…, product account)",
+                "Pick the error type first: the form then says which id",
+                False,
+            ),
+            _text_input(
+                REPORT_ACCOUNT,
+                "The account (Salesforce 001…, Stripe cus_…, domain or name)",
+                "001…, cus_…, hooli.com",
+                True,
+            ),
+        ]
+    else:
+        form = report_form(chosen)
+        if form.looks_up:
+            blocks.append(
+                _context(f":mag: Canary looks up {escape(_either(list(form.looks_up)))}.")
+            )
+        blocks.append(
+            _text_input(REPORT_SUBJECT, form.subject_label, form.subject_placeholder, False)
+        )
+        if form.account != "no":
+            blocks.append(
+                _text_input(
+                    REPORT_ACCOUNT,
+                    form.account_label,
+                    form.account_placeholder,
+                    form.account == "optional",
+                )
+            )
+    blocks.append(
+        _input(
+            REPORT_MESSAGE,
+            "What happened",
+            {"type": "plain_text_input", "multiline": True, "max_length": 2000},
+            False,
+        )
+    )
     return {
         "type": "modal",
         "callback_id": REPORT_CALLBACK,
@@ -71,40 +265,12 @@ def report_view(catalog: Catalog, channel: str | None) -> dict[str, Any]:
         "submit": _plain("Report", BUTTON_LIMIT),
         "close": _plain("Cancel", BUTTON_LIMIT),
         "private_metadata": json.dumps({"c": channel}),
-        "blocks": [
-            {
-                "type": "context",
-                "elements": [
-                    {
-                        "type": "mrkdwn",
-                        "text": "Canary starts a remediation from your report: it looks the "
-                        "subject up itself, fixes what its SOP can and alerts who owns it.",
-                    }
-                ],
-            },
-            _input(
-                REPORT_TYPE, "What went wrong", {"type": "static_select", "options": options}, False
-            ),
-            _input(
-                REPORT_SUBJECT,
-                "The subject's id (invoice in_…, opportunity 006…, product account)",
-                {"type": "plain_text_input", "max_length": 200},
-                False,
-            ),
-            _input(
-                REPORT_ACCOUNT,
-                "The account (Salesforce 001…, Stripe cus_…, domain or name)",
-                {"type": "plain_text_input", "max_length": 200},
-                True,
-            ),
-            _input(
-                REPORT_MESSAGE,
-                "What happened",
-                {"type": "plain_text_input", "multiline": True, "max_length": 2000},
-                False,
-            ),
-        ],
+        "blocks": blocks,
     }
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
 def report_channel(view: dict[str, Any]) -> str | None:
@@ -124,7 +290,7 @@ def _subject_kind(sop: Sop, subject_id: str) -> str:
         if shape is None:
             if len(subject_id) <= OTHER_ID_LIMIT and not any(c.isspace() for c in subject_id):
                 return kind
-            expected.append(f"a {kind.replace('_', ' ')} id (no spaces)")
+            expected.append(f"a {_kind_words(kind)} id (no spaces)")
             continue
         system, object_kind = shape
         if system == "stripe" and ids.is_stripe_id(subject_id, object_kind):
@@ -150,25 +316,52 @@ def _account(text: str) -> AccountRef:
     return AccountRef(name=text)
 
 
+def _read_account(sop: Sop, values: dict[str, Any]) -> AccountRef | None:
+    """The account the SOP's form asks for; FormError when its lookups need one they can read.
+    A form that does not ask for it is not read (whatever the submitted view held)."""
+    form = report_form(sop)
+    if form.account == "no":
+        return None
+    text = str(_value(values, REPORT_ACCOUNT) or "").strip()
+    wanted = _either([ACCOUNT_IDS[i][0] for i in form.account_ids])
+    if not text:
+        if form.account == "required":
+            raise FormError(
+                {
+                    REPORT_ACCOUNT: f"{sop.title} finds its records by the account: give {wanted}."[
+                        :300
+                    ]
+                }
+            )
+        return None
+    account = _account(text)
+    if form.account == "required" and not any(
+        getattr(account, field) for field in form.account_ids
+    ):
+        raise FormError({REPORT_ACCOUNT: f"{sop.title} looks the account up by {wanted}."[:300]})
+    return account
+
+
 def read_report(
     catalog: Catalog, values: dict[str, Any], user: str, report_id: str
 ) -> dict[str, Any]:
-    """The detection the form describes (a ``Detection``'s fields, to validate as a report);
-    FormError for a type not offered or a subject id not of its shape."""
-    chosen = {sop.type: sop for sop in reportable(catalog)}.get(str(_value(values, REPORT_TYPE)))
+    """The detection the form describes (a ``Detection``'s fields, to validate as a report),
+    read against the chosen type's SOP in the catalog; FormError for a type the form does not
+    offer, a subject id not of its shape or an account its lookups cannot use."""
+    chosen = offered(catalog, _value(values, REPORT_TYPE))
     if chosen is None:
         raise FormError({REPORT_TYPE: "Pick one of the error types."})
     subject_id = str(_value(values, REPORT_SUBJECT) or "").strip()
     if not subject_id:
         raise FormError({REPORT_SUBJECT: "Give the subject's id."})
     kind = _subject_kind(chosen, subject_id)
-    account = str(_value(values, REPORT_ACCOUNT) or "").strip()
+    account = _read_account(chosen, values)
     return {
         "id": report_id,
         "type": chosen.type,
         "source": "slack",
         "subject": {"kind": kind, "id": subject_id},
-        "account": _account(account).model_dump(exclude_none=True) if account else {},
+        "account": account.model_dump(exclude_none=True) if account else {},
         "message": str(_value(values, REPORT_MESSAGE) or "").strip(),
         "reported_by": user,
     }

@@ -18,7 +18,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
-from canary.blocks.command import reportable
+from canary.blocks.command import report_form, reportable
 from canary.catalog import cached_catalog
 from canary.settings import get_settings
 from starter.cli import app as cli_app
@@ -113,6 +113,81 @@ async def test_status_of_an_id_shaped_to_inject_is_refused_safely(
     assert stripe_calls == []
 
 
+async def choose_type(
+    stack: LiveStack, user: str, error_type: str, entered: dict[str, str] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Pick the report form's error type as Slack's client sends it (``block_actions`` from
+    the modal, after what was ``entered``): the form before and as the app updated it."""
+    before = await eventually(lambda: stack.form(user), lambda found: found is not None)
+    assert before is not None
+    acted = await stack.http.post(
+        f"{stack.sandbox.url}/_sandbox/slack/views/action",
+        json={
+            "user": user,
+            "view_id": before["id"],
+            "block_id": "error_type",
+            "action_id": "value",
+            "selected_option": error_type,
+            "values": entered or {},
+        },
+    )
+    assert acted.json()["status"] == 200, acted.text
+    after = await eventually(
+        lambda: stack.form(user),
+        lambda found: found is not None and found["hash"] != before["hash"],
+    )
+    assert after is not None
+    return before, after
+
+
+def inputs(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A modal's input blocks by block id."""
+    return {b["block_id"]: b for b in view["blocks"] if b["type"] == "input"}
+
+
+def shown_text(view: dict[str, Any]) -> str:
+    return " ".join(
+        e.get("text", "") for b in view["blocks"] if b["type"] == "context" for e in b["elements"]
+    )
+
+
+async def test_choosing_each_reportable_type_shows_its_fields(stack: LiveStack) -> None:
+    catalog = cached_catalog(stack.settings.catalog_path)
+    offered = reportable(catalog)
+    assert (await stack.command("U0CAROL", "report"))["status"] == 200
+    first = await stack.form("U0CAROL")
+    assert first is not None
+    picker = inputs(first)["error_type"]
+    assert picker["dispatch_action"] is True
+    assert [o["value"] for o in picker["element"]["options"]] == [s.type for s in offered]
+    for sop in offered:
+        before, after = await choose_type(stack, "U0CAROL", sop.type)
+        # The app updated the view it was sent, naming the hash it was sent with.
+        [update] = (await stack.requests(service="slack", path="/api/views.update"))[-1:]
+        assert (
+            update["body"]["view_id"] == before["id"] and update["body"]["hash"] == before["hash"]
+        )
+        assert after["id"] == before["id"]
+        fields = inputs(after)
+        assert fields["error_type"]["element"]["initial_option"]["value"] == sop.type
+        form = report_form(sop)
+        subject = fields["subject_id"]
+        assert subject["label"]["text"] == form.subject_label
+        assert subject["element"]["placeholder"]["text"] == form.subject_placeholder
+        assert ("account" in fields) == (form.account != "no")
+        if "account" in fields:
+            assert fields["account"]["optional"] == (form.account == "optional")
+        assert f"Canary looks up {form.looks_up[0]}" in shown_text(after)
+    # What each SOP of the catalog holds, as a person reads it.
+    by_type = {s.type: report_form(s) for s in offered}
+    assert by_type["payment_failed"].subject_placeholder.startswith("in_…")
+    assert by_type["payment_failed"].account == "optional"
+    assert by_type["stage_mismatch"].subject_placeholder == "006…"
+    assert by_type["stage_mismatch"].account == "no"
+    assert by_type["account_unlinked"].subject_label == "The product account id"
+    assert by_type["account_unlinked"].account == "required"
+
+
 async def test_report_starts_a_remediation_of_each_reportable_type(stack: LiveStack) -> None:
     catalog = cached_catalog(stack.settings.catalog_path)
     offered = reportable(catalog)
@@ -124,13 +199,14 @@ async def test_report_starts_a_remediation_of_each_reportable_type(stack: LiveSt
         assert typed["status"] == 200
         form = await stack.form("U0BOB")
         assert form is not None and form["callback_id"] == "canary:report"
+        _, chosen = await choose_type(stack, "U0BOB", sop.type)
+        asks_account = "account" in inputs(chosen)
         submitted = await stack.submit(
             "U0BOB",
             {
-                "error_type": sop.type,
                 "subject_id": SUBJECTS[kind],
-                "account": "hooli.com",
                 "what_happened": f"Spotted by hand: {sop.title}",
+                **({"account": "hooli.com"} if asks_account else {}),
             },
         )
         assert submitted["closed"], submitted
@@ -138,10 +214,94 @@ async def test_report_starts_a_remediation_of_each_reportable_type(stack: LiveSt
         status = await eventually(
             lambda wid=workflow_id: get_status(stack.client, wid), lambda s: s is not None
         )
-        assert status.error_type == sop.type
+        assert status is not None and status.error_type == sop.type
         reported = await started_with(stack.client, workflow_id)
         assert reported["source"] == "slack" and reported["reported_by"] == "U0BOB"
-        assert reported["account"]["domain"] == "hooli.com"
+        assert reported["type"] == sop.type and reported["subject"]["id"] == SUBJECTS[kind]
+        assert reported["account"].get("domain") == ("hooli.com" if asks_account else None)
+
+
+async def test_a_submission_after_switching_types_is_read_as_the_new_type(
+    stack: LiveStack,
+) -> None:
+    assert (await stack.command("U0FRANK", "report"))["status"] == 200
+    _, invoice_form = await choose_type(stack, "U0FRANK", "payment_failed")
+    assert "account" in inputs(invoice_form)
+    # Switched after typing an invoice and an account: the id stays (the same field), the
+    # account field goes with the SOP that asked it.
+    _, opportunity_form = await choose_type(
+        stack,
+        "U0FRANK",
+        "stage_mismatch",
+        {"subject_id": "in_HandReported2", "account": "hooli.com"},
+    )
+    assert "account" not in inputs(opportunity_form)
+    kept = opportunity_form["state"]["values"]["subject_id"]["value"]["value"]
+    assert kept == "in_HandReported2"
+    refused = await stack.submit("U0FRANK", {"what_happened": "Paid but not won"})
+    assert not refused["closed"]
+    assert "Salesforce Opportunity id" in refused["errors"]["subject_id"]
+    submitted = await stack.submit(
+        "U0FRANK", {"subject_id": "006HANDREPORT02", "what_happened": "Paid but not won"}
+    )
+    assert submitted["closed"], submitted
+    workflow_id = remediation_id("stage_mismatch", "opportunity", "006HANDREPORT02")
+    await eventually(lambda: get_status(stack.client, workflow_id), lambda s: s is not None)
+    reported = await started_with(stack.client, workflow_id)
+    assert reported["type"] == "stage_mismatch" and not any(reported["account"].values())
+
+
+@pytest.mark.parametrize("forged_type", ["unknown", "low_adoption", "made_up"])
+async def test_a_forged_submission_of_a_type_not_offered_is_refused_in_the_form(
+    stack: LiveStack, forged_type: str
+) -> None:
+    """Signed with the app's secret (so past Slack's checks) and shaped as the form, with its
+    select offering the type: the app reads the catalog, not the view it is sent."""
+    option = {"text": {"type": "plain_text", "text": forged_type}, "value": forged_type}
+    view = {
+        "id": "V0FORGED01",
+        "type": "modal",
+        "callback_id": "canary:report",
+        "hash": "1700000000.forged",
+        "private_metadata": json.dumps({"c": "C0GTMALERTS", "t": forged_type}),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "error_type",
+                "dispatch_action": True,
+                "label": {"type": "plain_text", "text": "What went wrong"},
+                "element": {"type": "static_select", "action_id": "value", "options": [option]},
+            }
+        ],
+        "state": {
+            "values": {
+                "error_type": {"value": {"type": "static_select", "selected_option": option}},
+                "subject_id": {"value": {"type": "plain_text_input", "value": "006FORGEDREPORT"}},
+                "what_happened": {"value": {"type": "plain_text_input", "value": "forged"}},
+            }
+        },
+    }
+    payload = {
+        "type": "view_submission",
+        "team": {"id": "T0ACMEGTM", "domain": "acme"},
+        "user": {"id": "U0BOB", "username": "bob", "name": "bob", "team_id": "T0ACMEGTM"},
+        "api_app_id": "A0CANARY",
+        "token": "x",
+        "trigger_id": "1.T0ACMEGTM.forged",
+        "view": view,
+        "response_urls": [],
+    }
+    body, headers = signed({"payload": json.dumps(payload)})
+    answered = await stack.http.post(
+        f"{stack.gateway_url}/slack/actions", content=body, headers=headers
+    )
+    assert answered.status_code == 200
+    assert answered.json() == {
+        "response_action": "errors",
+        "errors": {"error_type": "Pick one of the error types."},
+    }
+    forged = remediation_id(forged_type, "opportunity", "006FORGEDREPORT")
+    assert await get_status(stack.client, forged) is None
 
 
 async def started_with(client: Client, workflow_id: str) -> dict[str, Any]:

@@ -1,10 +1,14 @@
 """``/canary``: report an error by hand, look a remediation up, mute what a migration will set
 off, over HTTP or Socket Mode alike (the same bolt app).
 
-- ``/canary report`` opens the report form (``canary.blocks.command``); its submission is a
-  detection from that person (source ``slack``, ``reported_by`` their user id), checked as
-  ``POST /api/detections`` checks reports, and never trusted more than one: the remediation
-  finds the owner and the lookups' facts in the systems of record itself. Anyone may report.
+- ``/canary report`` opens the report form (``canary.blocks.command``). Choosing the error type
+  in it (a ``block_actions`` from the modal) replaces its fields with that SOP's, through
+  ``views.update`` with the view's ``hash`` (Slack refuses a stale one: a later choice
+  already updated the form). Its submission is read against the chosen SOP in the catalog
+  and becomes a detection from that person (source ``slack``, ``reported_by`` their user id),
+  checked as ``POST /api/detections`` checks reports, and never trusted more than one: the
+  remediation finds the owner and the lookups' facts in the systems of record itself.
+  Anyone may report.
 - ``/canary status <id>`` answers the person alone with the state, the owner's mention, the
   outcome and the links; ids are checked for their shape before Temporal sees them.
 - ``/canary mute <account | type> <duration> <reason…>`` opens a quiet window, for
@@ -32,7 +36,9 @@ from canary.adapters.slack_adapter import CLICK_DIRECTORY_TTL_SECONDS, SlackAdap
 from canary.blocks.command import (
     REPORT_CALLBACK,
     REPORT_SUBJECT,
+    REPORT_TYPE,
     USAGE,
+    offered,
     read_report,
     report_channel,
     report_view,
@@ -265,5 +271,33 @@ def register(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) 
         except Exception as exc:  # noqa: BLE001 - the remediation is started; this is a courtesy
             log.warning("could not answer %s's report: %s", user, exc)
 
+    async def on_type_chosen(
+        ack: Any, body: dict[str, Any], action: dict[str, Any], client: Any
+    ) -> None:
+        """The report form's type was chosen: its fields become that SOP's."""
+        await ack()
+        view = body.get("view") or {}
+        if view.get("callback_id") != REPORT_CALLBACK:
+            return
+        user = (body.get("user") or {}).get("id")
+        if (why := foreign(body, settings)) is not None:
+            log.warning("/canary report's type choice by %s refused: %s", user, why)
+            return
+        choice = (action.get("selected_option") or {}).get("value")
+        chosen = offered(catalog(), choice)
+        try:
+            await client.views_update(
+                view_id=view.get("id"),
+                hash=view.get("hash"),
+                view=report_view(catalog(), report_channel(view), chosen),
+            )
+        except SlackApiError as err:
+            error = err.response.get("error") if err.response else None
+            if error == "hash_conflict":
+                log.info("/canary report form of %s changed since %s was chosen", user, choice)
+                return  # a later choice (or a retry of this one) already updated the form
+            log.warning("could not update %s's /canary report form: %s", user, error)
+
     app.command(COMMAND)(on_command)
+    app.action({"block_id": REPORT_TYPE, "action_id": "value"})(on_type_chosen)
     app.view(REPORT_CALLBACK)(on_report)

@@ -1,19 +1,26 @@
-"""The demo scenario: real GTM errors raised through the sandbox's Stripe and the API.
+"""The demo scenario: real GTM errors raised through the sandbox's Stripe and the API, then a
+person at work in the sandbox's Slack.
 
 Everything goes through the front door (Stripe's API → signed webhook → gateway, or the
-detection API with a bearer token), so the demo exercises the same path as production.
+detection API with a bearer token; a click on the chat page → Slack's signed payload or Socket
+Mode envelope → gateway), so the demo exercises the same path as production.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 import stripe
 
-from starter.stack import DEMO_PRODUCT_HOST, Stack
+from starter.stack import DEMO_PRODUCT_HOST, Stack, StackError
 from workflows import remediation_id
+
+T = TypeVar("T")
 
 #: A new self-serve customer, in no CRM: a small payment the plan retries without pinging
 #: anyone. The sandbox's card declines twice (the invoice's attempt and retry 1), then pays.
@@ -190,14 +197,17 @@ def run_scenario(stack: Stack) -> Iterator[str]:
     for label, body in CRM_DETECTIONS:
         yield f"{label} → {post(_resolve_ids(body))}"
     # The same Zapier failure three times: the third says it is time to write an SOP.
+    zaps = []
     for run in range(3):
         body = {
             **UNKNOWN_ERROR,
             "subject": {"kind": "zap_run", "id": f"zap-sync-hubspot-deals-{8812 + run}"},
         }
-        yield f"Zapier: unrecognised error (run {run + 1} of 3) → {post(body)}"
+        zaps.append(post(body))
+        yield f"Zapier: unrecognised error (run {run + 1} of 3) → {zaps[-1]}"
 
     yield from run_detectors(stack)
+    yield from dismiss_and_open_home(stack, zaps[0])
 
 
 def run_detectors(stack: Stack) -> Iterator[str]:
@@ -226,3 +236,125 @@ def run_detectors(stack: Stack) -> Iterator[str]:
             f"Detector {result.detector_id}: checked {result.checked}, raised {result.raised}"
             + (f" → {', '.join(result.workflow_ids)}" if result.workflow_ids else "")
         )
+
+
+#: Who acts on the chat page in the demo: Dan, in RevOps (the unknown error's SOP's group).
+DEMO_PERSON = ("U0DAN", "Dan Reyes")
+#: The reason Dan picks, one of the SOP's choices (the catalog's forms.dismiss_reasons).
+DEMO_DISMISS_REASON = "Duplicate of another alert"
+#: How long the demo waits for the sandbox's Slack to show what the gateway did.
+SLACK_WAIT_SECONDS = 90.0
+
+
+def _until(what: str, probe: Callable[[], T | None], timeout: float = SLACK_WAIT_SECONDS) -> T:
+    deadline = time.monotonic() + timeout
+    while (found := probe()) is None:
+        if time.monotonic() > deadline:
+            raise StackError(f"the demo waited {timeout:.0f} s for {what} in the sandbox's Slack")
+        time.sleep(0.25)
+    return found
+
+
+def dismiss_and_open_home(stack: Stack, workflow_id: str) -> Iterator[str]:
+    """As a person on the chat page: Dan presses Dismiss on the first Zapier alert (the two
+    after it report the same failure), picks why in Canary's form, and opens his Home tab.
+    Each step goes through the sandbox's Slack as a person's would: the click leaves as
+    Slack's block_actions, the form is the modal the gateway opened, its submission a
+    view_submission, the Home tab's opening an app_home_opened event (signed HTTP, or the
+    app's Socket Mode connection with --socket-mode)."""
+    user, name = DEMO_PERSON
+    slack = f"{stack.sandbox_url}/_sandbox/slack"
+
+    def get(path: str, **params: str) -> Any:
+        answer = httpx.get(f"{slack}/{path}", params=params, timeout=30)
+        answer.raise_for_status()
+        return answer.json()
+
+    def post(path: str, body: dict[str, Any] | None = None, **params: str) -> Any:
+        answer = httpx.post(f"{slack}/{path}", json=body, params=params, timeout=30)
+        answer.raise_for_status()
+        return answer.json()
+
+    def the_alert() -> tuple[dict[str, Any], dict[str, Any]] | None:
+        for message in get("messages", channel="gtm-alerts"):
+            for block in message.get("blocks") or []:
+                for element in block.get("elements") or []:
+                    if (element.get("action_id"), element.get("value")) == (
+                        "canary:dismiss",
+                        workflow_id,
+                    ):
+                        return message, block
+        return None
+
+    message, block = _until(f"the alert of {workflow_id}", the_alert)
+    clicked = post(
+        "click",
+        {
+            "user": user,
+            "channel": message["channel"],
+            "ts": message["ts"],
+            "action_id": "canary:dismiss",
+            "block_id": block.get("block_id"),
+            "value": workflow_id,
+        },
+    )
+    if clicked["status"] != 200:
+        raise StackError(f"the gateway answered Dismiss with {clicked['status']}: {clicked}")
+
+    def the_form() -> dict[str, Any] | None:
+        modals = get("views", user=user)["modals"]
+        return modals[-1] if modals and workflow_id in modals[-1]["private_metadata"] else None
+
+    form = _until("the Dismiss form", the_form)
+    choices = [
+        option["value"]
+        for b in form["blocks"]
+        if b.get("block_id") == "reason"
+        for option in b["element"].get("options") or []
+        if option["text"]["text"] == DEMO_DISMISS_REASON
+    ]
+    if not choices:
+        raise StackError(f"the Dismiss form offers no “{DEMO_DISMISS_REASON}”: {form['blocks']}")
+    sent = post(
+        "views/submit", {"user": user, "view_id": form["id"], "values": {"reason": choices[0]}}
+    )
+    if not sent["closed"]:
+        raise StackError(f"the gateway refused the Dismiss form: {sent}")
+
+    def the_record() -> dict[str, Any] | None:
+        for shown in get("messages", channel="gtm-alerts"):
+            if shown["ts"] == message["ts"] and DEMO_DISMISS_REASON in json.dumps(shown):
+                return dict(shown)
+        return None
+
+    _until("the alert to become the record of the dismissal", the_record)
+    page = f"{stack.sandbox_url}/?channel=gtm-alerts&as={user}#m{message['ts']}"
+    yield (
+        f"Chat page: {name} (RevOps) pressed Dismiss on Zapier run 1 and chose "
+        f"“{DEMO_DISMISS_REASON}” in its form; the alert now records who dismissed it, "
+        f"when and why: {page}"
+    )
+
+    before = (get("views", user=user)["home"] or {}).get("hash")
+    opened = post("home/open", user=user)
+    if opened["status"] != 200:
+        raise StackError(f"the gateway answered app_home_opened with {opened['status']}: {opened}")
+
+    def the_home() -> dict[str, Any] | None:
+        home = get("views", user=user)["home"]
+        return dict(home) if home and home["hash"] != before else None
+
+    home = _until(f"{name}'s Home tab", the_home)
+    listed = {
+        e["value"]
+        for b in home["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e.get("value")
+    }
+    yield (
+        f"Home tab: {name.split()[0]}'s Home lists the {len(listed)} open remediations he may "
+        f"act on, what waits for him first, each with the alert's buttons, then what closed "
+        f"this week, the dismissal too: {stack.sandbox_url}/home?as={quote(user)} (or "
+        f"Canary · Home in the chat page's left nav, acting as {name})"
+    )

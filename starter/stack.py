@@ -440,6 +440,8 @@ class Stack:
                 "Canary is up.",
                 f"  Temporal UI     {self.ui_url}  (remediations are workflows here)",
                 f"  Chat page       {self.sandbox_url}/  (the sandbox's Slack: click the buttons)",
+                f"  Home tab        {self.sandbox_url}/home  (Canary's Home tab in Slack, for "
+                "the person acting: Canary · Home in the chat page's left nav)",
                 f"  Gateway         {self.gateway_url}  (OpenAPI at {self.gateway_url}/docs)",
                 f"  Temporal        127.0.0.1:{self.ports.temporal}",
                 f"  API token       {self.env['CANARY_API_TOKEN']}  ({self.token_source()})",

@@ -1,7 +1,10 @@
 """`make demo` twice, as a new user runs it: `canary up --scenario` started, stopped and
 started again in one data directory shows the whole scenario both times, and keeps its API
 token. The self-serve customer's payment is recovered by the plan's second retry (in seconds:
-the demo's catalog) with no Slack message about it, and Globex's alert carries the plan.
+the demo's catalog) with no Slack message about it, and Globex's alert carries the plan. On
+the chat page, Dan dismisses the first Zapier alert with a reason from the SOP's choices (a
+click, Canary's form, its submission, as Slack delivers them) and opens his Home tab; the
+printout says where to look at both.
 
 The stack is the real one, as child processes of `canary up` (Temporal's dev server, the
 sandbox, the gateway, a worker) on free ports. A remediation counts as shown once a message in
@@ -34,7 +37,7 @@ from canary.catalog import load_catalog
 from canary.recovery.plans import RetryPlan, planned_attempts
 from canary.rules.catalog import load_detectors
 from starter.demo_catalog import DEMO_CATALOG_FILE
-from starter.scenario import CUSTOMERS, SELF_SERVE
+from starter.scenario import CUSTOMERS, DEMO_DISMISS_REASON, DEMO_PERSON, SELF_SERVE
 from starter.stack import API_TOKEN_FILE, DEMO_SLACK_TOKEN, DEMO_STRIPE_KEY
 from tests.processes import Child
 from tests.stack import free_port
@@ -164,8 +167,14 @@ def check_quiet_recovery(demo: Demo, output: str, plan: RetryPlan) -> None:
     for retry, slot in zip(list(attempts.values())[1:], slots, strict=False):
         assert datetime.fromisoformat(retry["at"]) >= slot, (retry["at"], slot)
     # Nobody was pinged: no Slack call (post, update, DM …) names the customer or its payment.
+    # A Home tab may list it (views.publish): a person sees it there when they look at their
+    # Home, which pings nobody.
     names = {SELF_SERVE["name"], invoice_id, str(invoice.customer), workflow_id}
-    calls = [json.dumps(call["body"]) for call in demo.recorded(service="slack")]
+    calls = [
+        json.dumps(call["body"])
+        for call in demo.recorded(service="slack")
+        if call["path"] != "/api/views.publish"
+    ]
     assert calls and not [n for n in names for call in calls if n in call]
 
 
@@ -184,6 +193,83 @@ def check_globex_plan(demo: Demo, output: str, plan: RetryPlan) -> None:
         rf"next retry \w{{3}} \d+ \w{{3}} \d\d:\d\d UTC .*, attempt 1 of {len(plan.after)}",
         line[1],
     ), line[1]
+
+
+def check_dismissal_and_home(demo: Demo, output: str, ids: set[str]) -> None:
+    """Dan's dismissal of the first Zapier alert went through the sandbox's Slack as a
+    person's does and the alert records it with its reason; his Home tab was published with
+    the demo's remediations; the printout points at both."""
+    user, _ = DEMO_PERSON
+    [zap] = [
+        line.rsplit(" → ", 1)[1].strip()
+        for line in output.splitlines()
+        if line.strip().startswith("Zapier: unrecognised error (run 1 of 3)")
+    ]
+    # The click and the form's submission, as Slack sent them to the gateway, accepted.
+    sent = [
+        r
+        for r in demo.recorded(service="interactivity")
+        if r["body"]["payload"]["user"]["id"] == user
+    ]
+    [click] = [
+        r["body"]["payload"]
+        for r in sent
+        if [(a["action_id"], a.get("value")) for a in r["body"]["payload"].get("actions", [])]
+        == [("canary:dismiss", zap)]
+    ]
+    [submitted] = [
+        r
+        for r in sent
+        if r["body"]["payload"]["type"] == "view_submission"
+        and zap in r["body"]["payload"]["view"]["private_metadata"]
+    ]
+    assert click["type"] == "block_actions" and click["channel"]["name"] == "gtm-alerts"
+    picked = submitted["body"]["payload"]["view"]["state"]["values"]["reason"]["value"]
+    assert picked["selected_option"]["text"]["text"] == DEMO_DISMISS_REASON
+    assert submitted["status"] == 200 and submitted["response"] == ""  # the form closed
+    # The alert's final text: the record of the dismissal, by whom and why.
+    ts = click["container"]["message_ts"]
+    updates = [
+        c["body"]
+        for c in demo.recorded(service="slack", path="/api/chat.update")
+        if c["body"].get("ts") == ts and c["status"] == 200
+    ]
+    final = json.dumps(updates[-1]["blocks"], ensure_ascii=False)
+    assert f"dismissed by <@{user}> on " in final and f"— {DEMO_DISMISS_REASON}" in final
+    assert "What to do" not in final
+    status = demo.remediation(zap, output)
+    assert (status["outcome"], status["close_reason"]) == ("dismissed", DEMO_DISMISS_REASON)
+
+    # His Home tab: app_home_opened went to the gateway, which published a Home listing the
+    # demo's open remediations with their buttons (the dismissed one is no longer among them).
+    [opened] = [
+        r
+        for r in demo.recorded(service="events")
+        if r["body"]["event"]["type"] == "app_home_opened" and r["body"]["event"]["user"] == user
+    ]
+    assert opened["status"] == 200
+    publishes = [
+        c
+        for c in demo.recorded(service="slack", path="/api/views.publish")
+        if c["body"].get("user_id") == user and c["status"] == 200 and c["id"] > opened["id"]
+    ]
+    assert publishes, "no Home published for the person who opened it"
+    view = publishes[0]["body"]["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    buttons = {
+        e.get("value") for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]
+    }
+    zaps = {w for w in ids if w.startswith("unknown:zap_run:")}
+    expected = {scenario_id(output, c["name"]) for c in CUSTOMERS[:2]} | (zaps - {zap})
+    assert expected <= buttons and zap not in buttons, (expected - buttons, buttons)
+    page = httpx.get(f"{demo.sandbox_url}/home", params={"as": user, "shown": "1"}, timeout=30)
+    assert "Waiting for you" in page.text and "Closed this week" in page.text
+
+    # Where the printout sends the newcomer.
+    assert f"Home tab        {demo.sandbox_url}/home" in output
+    assert f"{demo.sandbox_url}/?channel=gtm-alerts&as={user}#m{ts}" in output
+    assert f"{demo.sandbox_url}/home?as={user}" in output
+    assert f"chose “{DEMO_DISMISS_REASON}”" in output
 
 
 def api_token(output: str) -> str:
@@ -211,6 +297,7 @@ def test_make_demo_twice_shows_the_whole_scenario_both_times(tmp_path: Path) -> 
                 assert plan.after and not plan.days and not plan.paydays
                 check_globex_plan(demo, output, plan)
                 check_quiet_recovery(demo, output, plan)
+                check_dismissal_and_home(demo, output, ids)
                 kinds = asyncio.run(demo.workflows_by_kind())
                 # The Temporal UI's saved view of remediations lists exactly the scenario's;
                 # the detectors' runs and the owners' digests carry their own kind.

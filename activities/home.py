@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
@@ -35,9 +36,12 @@ log = logging.getLogger(__name__)
 MAX_LISTED = 1000
 #: Status queries in flight at once (for remediations without a Home entry).
 QUERIES_AT_ONCE = 16
-#: How long a worker gathers remediations' changes before publishing the Homes they touch:
-#: a burst of changes (a storm of escalations) becomes one listing and one publish a person.
+#: How long a worker gathers remediations' changes before publishing the Homes they touch.
 REFRESH_AFTER = 2.0
+#: The least time between two rounds of publishing: while changes keep coming (a storm of
+#: escalations, a burst of detections), a worker reads the listing and publishes each Home
+#: at most this often, however many remediations change meanwhile.
+REFRESH_EVERY = 30.0
 
 
 class PublishHomeInput(BaseModel):
@@ -159,17 +163,25 @@ class HomeChanged(BaseModel):
 
 
 class HomeRefresher:
-    """Publishes the Homes that remediations' changes touch, a moment after the changes: the
-    changes of :data:`REFRESH_AFTER` seconds are published together (one listing; each
-    person's Home once, with the newest entries). A Home it misses (the worker stopped
-    meanwhile, Slack refused) is rebuilt whenever its person opens it."""
+    """Publishes the Homes that remediations' changes touch, a moment after the changes.
 
-    def __init__(self, services: Services, delay: float = REFRESH_AFTER) -> None:
+    The changes of :data:`REFRESH_AFTER` seconds are published together (one listing; each
+    person's Home once, with the newest entries), and while changes keep coming, a round at
+    most every :data:`REFRESH_EVERY` seconds: a listing reads up to :data:`MAX_LISTED`
+    entries, which in a storm would otherwise take the worker from its remediations. A Home
+    it misses (the worker stopped meanwhile, Slack refused) is rebuilt whenever its person
+    opens it."""
+
+    def __init__(
+        self, services: Services, delay: float | None = None, every: float | None = None
+    ) -> None:
         self.services = services
-        self.delay = delay
+        self.delay = REFRESH_AFTER if delay is None else delay
+        self.every = REFRESH_EVERY if every is None else every
         self._people = HomePeople()
         self._entries: dict[str, RemediationStatus] = {}
         self._task: asyncio.Task[None] | None = None
+        self._last_round = -math.inf
 
     def changed(self, change: HomeChanged) -> None:
         self._people = self._people.union(change.people)
@@ -178,9 +190,12 @@ class HomeRefresher:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         # Changes that arrive while Homes are published are published in the next round.
         while not self._people.nobody:
-            await asyncio.sleep(self.delay)
+            next_round = max(loop.time() + self.delay, self._last_round + self.every)
+            await asyncio.sleep(next_round - loop.time())
+            self._last_round = loop.time()
             people, self._people = self._people, HomePeople()
             entries, self._entries = self._entries, {}
             try:

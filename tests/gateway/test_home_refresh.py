@@ -5,15 +5,18 @@ memo, so it is listed even when no worker can answer for it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities import Services
-from activities.home import listed_statuses
-from canary.models import ActionRequest
+from activities import Services, home
+from activities.home import HomeChanged, HomeRefresher, listed_statuses
+from canary.models import ActionRequest, RemediationStatus
+from canary.models.home import HomePeople
+from canary.settings import Settings
 from starter.intake import take_action
 from tests.gateway.test_home_tab import ALICE, CAROL, DAN, headline_listed, publishes, section_of
 from tests.gateway.test_socket_mode import alert
@@ -25,7 +28,11 @@ pytestmark = pytest.mark.asyncio
 
 
 @pytest.fixture
-async def stack(dev_env: WorkflowEnvironment) -> AsyncIterator[LiveStack]:
+async def stack(
+    dev_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[LiveStack]:
+    # Rounds a second apart rather than half a minute: the test makes two changes.
+    monkeypatch.setattr(home, "REFRESH_EVERY", 1.0)
     async with live_stack(dev_env.client, worker=False) as live:
         yield live
 
@@ -68,3 +75,46 @@ async def test_homes_follow_a_remediation_nobody_opened_them_for(stack: LiveStac
     listed = {s.workflow_id: s for s in await listed_statuses(stack.client, datetime.now(UTC))}
     assert listed[workflow_id].close_reason == "Written off"
     assert listed[workflow_id].timeline == [], "the entry, not the status"
+
+
+async def test_a_storm_of_changes_publishes_each_home_once_a_round() -> None:
+    rounds: list[tuple[float, HomePeople, set[str]]] = []
+
+    class Recording(HomeRefresher):
+        async def _publish(self, people: HomePeople, entries: dict[str, RemediationStatus]) -> None:
+            rounds.append((asyncio.get_running_loop().time(), people, set(entries)))
+
+    refresher = Recording(Services(Settings()), delay=0.05, every=0.5)
+    entry = RemediationStatus(
+        workflow_id="w",
+        error_type="payment_failed",
+        state="awaiting_human",
+        subject={"kind": "invoice", "id": "in_1"},
+        subject_id="in_1",
+        account={},
+        started_at=datetime.now(UTC),
+        updated_at=datetime.now(UTC),
+    )
+
+    def change(workflow_id: str, user: str) -> None:
+        refresher.changed(
+            HomeChanged(
+                entry=entry.model_copy(update={"workflow_id": workflow_id}),
+                people=HomePeople(user_ids=[user]),
+            )
+        )
+
+    change("w1", "U0ALICE")
+    await eventually(lambda: asyncio.sleep(0, len(rounds)), lambda n: n == 1, timeout=5)
+    # A storm: forty changes right after a round are one more round, not forty.
+    for i in range(40):
+        change(f"w{i % 4}", "U0DAN" if i % 2 else "U0ALICE")
+        await asyncio.sleep(0.005)
+    await eventually(lambda: asyncio.sleep(0, len(rounds)), lambda n: n == 2, timeout=5)
+    await asyncio.sleep(0.6)
+    assert len(rounds) == 2, "nothing left over after the storm's round"
+    (first, alone, entries1), (second, both, entries2) = rounds
+    assert alone.user_ids == ["U0ALICE"] and entries1 == {"w1"}
+    assert sorted(both.user_ids) == ["U0ALICE", "U0DAN"]
+    assert entries2 == {"w0", "w1", "w2", "w3"}
+    assert second - first >= 0.5

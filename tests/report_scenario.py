@@ -213,9 +213,11 @@ async def report_scenario() -> AsyncIterator[Scenario]:
                 payment("in_dismiss", "Initech", "do_not_honor"),
                 payment("in_expire", "Hooli", "fraudulent"),
                 payment("in_open", "Globex", "insufficient_funds"),
+                # As the gateway brings Stripe's invoice.paid for a deal: typed.
                 Detection(
                     id="evt_paid_006",
                     source="stripe",
+                    type="stage_mismatch",
                     subject={"kind": "opportunity", "id": "006GLOBEX"},
                     account={"crm_id": "001GLOBEX", "name": "Globex"},
                     message="Invoice paid for a deal",

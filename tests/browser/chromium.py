@@ -261,7 +261,8 @@ class Browser:
         while True:
             try:
                 dom = await self.dom()
-                shown = dom.text()
+                body = dom.all("body")
+                shown = " ".join((body[0] if body else dom).text().split())
                 if (value := found(dom)) is not None and value is not False:
                     return value
             except (PageGone, AssertionError):

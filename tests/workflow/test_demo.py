@@ -253,15 +253,21 @@ def check_dismissal_and_home(demo: Demo, output: str, ids: set[str]) -> None:
         for c in demo.recorded(service="slack", path="/api/views.publish")
         if c["body"].get("user_id") == user and c["status"] == 200 and c["id"] > opened["id"]
     ]
-    assert publishes, "no Home published for the person who opened it"
-    view = publishes[0]["body"]["view"]
-    view = json.loads(view) if isinstance(view, str) else view
-    buttons = {
-        e.get("value") for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]
-    }
     zaps = {w for w in ids if w.startswith("unknown:zap_run:")}
     expected = {scenario_id(output, c["name"]) for c in CUSTOMERS[:2]} | (zaps - {zap})
-    assert expected <= buttons and zap not in buttons, (expected - buttons, buttons)
+
+    def listed(call: dict[str, Any]) -> set[str]:
+        """The remediations a published Home lists with their buttons."""
+        view = call["body"]["view"]
+        view = json.loads(view) if isinstance(view, str) else view
+        return {
+            e.get("value") for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]
+        }
+
+    # The listener's publish; the worker may publish the same Home around it too.
+    assert any(expected <= listed(c) and zap not in listed(c) for c in publishes), [
+        (expected - listed(c), zap in listed(c)) for c in publishes
+    ]
     page = httpx.get(f"{demo.sandbox_url}/home", params={"as": user, "shown": "1"}, timeout=30)
     assert "Waiting for you" in page.text and "Closed this week" in page.text
 

@@ -64,16 +64,28 @@ class SlackActivities:
 
     @activity.defn(name="canary.post_slack")
     async def post_slack(self, request: SlackMessageInput) -> SlackMessageOutput:
-        """Post (or, with ``ts``, update) a message. Retries never post twice: a post carries
-        a metadata key and, on a retried attempt (or when asked to look first), the channel
-        is searched for it first."""
+        """Post (or, with ``ts``, update) a message, and with ``thread_text`` a reply under it.
+        Retries never post twice: a post carries a metadata key and, on a retried attempt (or
+        when asked to look first), the channel is searched for it first."""
         slack = self.services.slack
+        look = retried() or request.look_first
         if request.ts:
             text = clip_mrkdwn(request.text, MAX_MESSAGE_TEXT)
             await call(slack.update, request.channel, request.ts, text, request.blocks)
             channel_id = await call(slack.channel_id, request.channel)
-            return SlackMessageOutput(channel=channel_id, ts=request.ts)
-        look = retried() or request.look_first
+            updated_reply = None
+            if request.thread_text:
+                # The change's reply under the message, in the same activity: one round.
+                _, updated_reply = await post_once(
+                    slack,
+                    channel_id,
+                    request.thread_text,
+                    thread_blocks(request.thread_text),
+                    request.thread_metadata_key,
+                    look=look,
+                    thread_ts=request.ts,
+                )
+            return SlackMessageOutput(channel=channel_id, ts=request.ts, thread_ts=updated_reply)
         channel_id, ts = await post_once(
             slack,
             request.channel,

@@ -8,6 +8,7 @@ and one activity only has to post it.
 from canary.blocks.alert import (
     SEVERITY_ICON,
     STATE_BADGE,
+    THREAD_MRKDWN,
     build_blocks,
     closed_phrase,
     fallback_text,
@@ -30,6 +31,7 @@ from canary.blocks.report import report_blocks
 __all__ = [
     "SEVERITY_ICON",
     "STATE_BADGE",
+    "THREAD_MRKDWN",
     "alert_email",
     "build_blocks",
     "closed_phrase",

@@ -34,6 +34,7 @@ from canary.blocks.mrkdwn import (
     mention,
 )
 from canary.models import Diagnosis, Link, RemediationStatus, ResolveOwnerOutput, TimelineEntry
+from canary.models.state import THREAD_MRKDWN
 
 STATE_BADGE = {
     "diagnosing": ":mag: Diagnosing",
@@ -70,7 +71,11 @@ def _section(text: str) -> dict[str, Any]:
 
 def thread_line(entry: TimelineEntry) -> str:
     """One timeline entry as a line of the alert's thread: ```14:05` <@U0ALICE>: text``,
-    its text escaped and cut to what one section holds (the timeline keeps it whole)."""
+    its text escaped and cut to what one section holds (the timeline keeps it whole); an
+    entry with a line of Canary's own for the thread (:data:`THREAD_MRKDWN`) shows that."""
+    written = entry.data.get(THREAD_MRKDWN)
+    if isinstance(written, str) and entry.actor == "canary":
+        return clip_mrkdwn(f"`{entry.at:%H:%M}` {written}", MAX_SECTION_TEXT)
     line = f"`{entry.at:%H:%M}` {mention(entry.actor)}: {escape(entry.text)}"
     return clip_mrkdwn(line, MAX_SECTION_TEXT)
 

@@ -486,7 +486,8 @@ class SlackMessageInput(BaseModel):
         None, description="Marks the message so a retried post finds it instead of posting twice."
     )
     thread_text: str | None = Field(
-        None, description="A first reply to post under a new message, in the same activity."
+        None,
+        description="A reply to post under the message (new or updated), in the same activity.",
     )
     thread_metadata_key: str | None = None
     permalink: bool = Field(

@@ -43,6 +43,10 @@ from canary.recovery.plans import describe_next, next_retry, planned_attempts
 #: The outside fact Stripe's card events become (starter.stripe_events.card_change_from_event).
 CARD_UPDATED = "card_updated"
 
+#: The timeline data key of a line Canary wrote for the alert's thread itself (mrkdwn made
+#: from the catalog and Canary's lookups, such as an escalation's mention, never a report's
+#: text): the entry is threaded as that line, whatever its kind.
+THREAD_MRKDWN = "thread_mrkdwn"
 #: Timeline entries worth a line in the alert's Slack thread (the rest stay in Temporal).
 THREADED_KINDS: frozenset[TimelineKind] = frozenset(
     {
@@ -242,7 +246,7 @@ class RemediationState(PaymentRecovery):
         self.timeline.append(
             TimelineEntry(at=now, kind=kind, text=text, actor=actor, data=data or {})
         )
-        if thread and kind in THREADED_KINDS:
+        if thread and (kind in THREADED_KINDS or THREAD_MRKDWN in (data or {})):
             self.thread_queue.append(len(self.timeline) - 1)
 
     def take_thread_lines(self, count: int | None = None) -> list[TimelineEntry]:

@@ -177,6 +177,61 @@ async def test_a_text_longer_than_slack_takes_is_cut(stack: LiveStack) -> None:
     assert text.startswith(kept["text"][:-1])
 
 
+async def test_an_update_and_its_thread_reply_go_in_one_call_and_the_reply_once(
+    stack: LiveStack,
+) -> None:
+    """A change updates the alert and posts its thread reply in one activity (one round trip
+    for the workflow). The reply's answer is lost (too late for the client), the activity
+    fails; its retry updates the alert again (harmless) and finds the reply instead of
+    posting it twice."""
+    tag = uuid.uuid4().hex[:8]
+    fast = SlackAdapter(SLACK_TOKEN, stack.settings.slack_api_url, timeout=1)
+    activities = SlackActivities(Services(stack.settings, slack=fast))
+    alert = await ActivityEnvironment().run(
+        activities.post_slack,
+        SlackMessageInput(
+            workflow_id="w",
+            channel="#gtm-alerts",
+            text=f"Payment failed {tag}",
+            blocks=[],
+            metadata_key=f"alert-{tag}",
+            permalink=False,
+        ),
+    )
+    update = SlackMessageInput(
+        workflow_id="w",
+        channel="#gtm-alerts",
+        text=f"Payment failed {tag} — escalated",
+        blocks=[],
+        ts=alert.ts,
+        thread_text=f"`10:00` :bell: <@U0ALICE> Still unpaid {tag}",
+        thread_metadata_key=f"alert-{tag}/thread/1",
+    )
+    await add_fault(
+        stack,
+        service="slack",
+        path="/api/chat.postMessage",
+        passthrough=True,
+        respond_after=3.0,
+        times=1,
+    )
+    env = ActivityEnvironment()
+    with pytest.raises(ApplicationError) as lost:
+        await env.run(activities.post_slack, update)
+    assert lost.value.type == "slack.transient"
+
+    env.info = dataclasses.replace(env.info, attempt=2)
+    done = await env.run(activities.post_slack, update)
+
+    replies = [c for c in await posts(stack, "C0GTMALERTS") if c["body"].get("thread_ts")]
+    assert [key_of(c) for c in replies] == [f"alert-{tag}/thread/1"]
+    assert done.ts == alert.ts and done.thread_ts == replies[0]["response"]["ts"]
+    updates = await stack.requests(service="slack", path="/api/chat.update")
+    assert [u["body"]["text"] for u in updates if tag in u["body"]["text"]] == [
+        f"Payment failed {tag} — escalated"
+    ] * 2
+
+
 async def test_a_rate_limited_alert_waits_as_slack_asks_and_is_posted_once(
     stack: LiveStack,
 ) -> None:

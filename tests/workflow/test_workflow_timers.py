@@ -81,6 +81,9 @@ async def test_ladder_then_human_retry(skip_env: WorkflowEnvironment) -> None:
         threads = [p for p in fake.posts if p.thread_ts]
         nudge = [p for p in threads if "Still unpaid after 4 hours" in p.text]
         assert nudge and "<@U0ALICE>" in nudge[0].text
+        # The nudge rides with the alert's update: one activity for the escalation's thread
+        # and the alert, not one after the other.
+        assert any(p.ts and nudge[0].text == p.thread_text for p in fake.posts)
         assert current.next_retry and "attempt 1 of" in current.next_retry
         assert current.next_retry in str([p.blocks for p in fake.posts])
         # A day later the plan's first retry has run and declined.

@@ -107,8 +107,9 @@ class Alerter:
         )
         first_alert = state.slack is None
         threaded = 0
-        if first_alert and state.thread_queue:
-            # The first reply rides with the alert: one activity, one round trip.
+        if state.thread_queue:
+            # The change's reply rides with the alert's post or update: one activity, one
+            # round trip.
             threaded = len(state.thread_queue)
             message.thread_text = thread_text(state.queued_thread_lines())
             message.thread_metadata_key = self._thread_key(state.thread_posts + 1)

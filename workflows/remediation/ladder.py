@@ -15,6 +15,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from canary.blocks import (
+        THREAD_MRKDWN,
         escalation_thread_line,
         human_duration,
         posts_to_escalation_channel,
@@ -255,21 +256,21 @@ class Ladder:
         target = rung.target
         if target == "manager" and state.manager.slack_user:
             text = f"<@{state.manager.slack_user}> {text}"
+        owner = f"<@{state.owner.slack_user}>" if state.owner.slack_user else None
+        line = escalation_thread_line(target, text, owner, bool(state.manager.slack_user))
         # On the record before the Slack calls, so a status read while they run already
-        # shows the escalation its level counts.
+        # shows the escalation its level counts. In the thread it is the escalation's line
+        # (who is called), posted with the alert's update.
         r.record(
             "escalated",
             f"Escalation level {state.escalation_level} ({target}): {text}",
-            data={"target": target, "level": state.escalation_level},
+            data={"target": target, "level": state.escalation_level}
+            | ({THREAD_MRKDWN: line} if line is not None else {}),
         )
-        owner = f"<@{state.owner.slack_user}>" if state.owner.slack_user else None
-        line = escalation_thread_line(target, text, owner, bool(state.manager.slack_user))
         posts = []
-        if line is not None:
-            posts.append(self.alerter.thread(line))
         if posts_to_escalation_channel(target):
             posts.append(self.alerter.post_escalation(text))
-        # The escalation's posts and the alert's update go out together: one round of
-        # activities, not one after another (a storm of escalations is a storm of these).
+        # The escalation channel's post and the alert's update (with its thread reply) go
+        # out together: one round of activities (a storm of escalations is a storm of these).
         r.sync_search_attributes()
         await asyncio.gather(*posts, self.alerter.publish())

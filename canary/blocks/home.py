@@ -92,9 +92,10 @@ def is_open(status: RemediationStatus) -> bool:
 
 
 def is_waiting(status: RemediationStatus, now: datetime) -> bool:
-    """Open, waiting for a person, and not snoozed."""
+    """Open, waiting for a person, not snoozed, and not retrying quietly on its plan."""
     snoozed = status.snoozed_until is not None and status.snoozed_until > now
-    return is_open(status) and status.state in WAITING_STATES and not snoozed
+    quiet = status.retrying_quietly
+    return is_open(status) and status.state in WAITING_STATES and not snoozed and not quiet
 
 
 def home_content(
@@ -162,6 +163,12 @@ def remediation_blocks(status: RemediationStatus, n: int) -> list[dict[str, Any]
         f"{SEVERITY_ICON.get(status.severity, '')} {escape(status.severity)}".strip(),
         escape(status.account.label()),
     ]
+    if status.retrying_quietly and is_open(status):
+        facts.append(
+            f"retrying quietly ({escape(status.next_retry)})"
+            if status.next_retry
+            else "retrying quietly"
+        )
     if status.snoozed_until and is_open(status):
         facts.append(f"snoozed until {status.snoozed_until:%a %d %b %H:%M} UTC")
     if status.close_reason and not is_open(status):

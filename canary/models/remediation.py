@@ -399,6 +399,11 @@ class RemediationStatus(RemediationSummary, PaymentRecovery):
         None, description="Why it was dismissed, or what fixed it, as the person said."
     )
     snoozed_until: datetime | None = None
+    retrying_quietly: bool = Field(
+        False,
+        description="Canary retries the payment on its plan without pinging anyone: nothing "
+        "waits for a person until the plan is exhausted.",
+    )
     timeline: list[TimelineEntry] = Field(default_factory=list)
 
     def carries_buttons_in(self, channel: str | None, ts: str | None) -> bool:

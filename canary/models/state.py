@@ -554,6 +554,7 @@ class RemediationState(PaymentRecovery):
             diagnosis=diagnosis,
             actions=[a.id for a in diagnosis.actions] if diagnosis and not self.closed else [],
             snoozed_until=self.snoozed_until,
+            retrying_quietly=not self.closed and self.quiet_now(),
             timeline=list(self.timeline),
             next_retry=self.next_retry_text(),
             close_reason=self.close_reason,

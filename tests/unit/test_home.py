@@ -14,6 +14,7 @@ from canary.blocks.home import (
     home_view,
 )
 from canary.models import QuietWindow, RemediationState, RemediationStatus, ResolveOwnerOutput
+from canary.recovery.plans import RetryPlan
 from sandbox.slack.blockkit import view_errors
 from tests.unit.test_state import ALICE, T0, open_state, payment
 
@@ -74,6 +75,24 @@ def test_a_snoozed_remediation_moves_to_the_other_open_ones() -> None:
     # Once the snooze is over it waits again.
     later = home_content(OWNER, [status], [], NOW + timedelta(hours=5))
     assert ids(later.waiting) == [status.workflow_id]
+
+
+def test_a_payment_retrying_quietly_waits_for_nobody_until_its_plan_is_exhausted() -> None:
+    state = owned_state()
+    assert state.diagnosis is not None
+    state.diagnosis.quiet_while_retrying = True
+    state.diagnosis.retry_plan = RetryPlan(after=(timedelta(days=2),))
+    status = status_of(state)
+    assert status.retrying_quietly
+    for person in (OWNER, REVOPS):
+        content = home_content(person, [status], [], NOW)
+        assert content.waiting == [] and ids(content.other_open) == [status.workflow_id]
+    assert "retrying quietly (next retry" in json.dumps(home_view(OWNER, [status], [], NOW))
+    # Its last retry made, the plan is over: people hear of it, and it waits for them.
+    state.retry_times = [T0 + timedelta(days=2)]
+    exhausted = status_of(state)
+    assert not exhausted.retrying_quietly
+    assert ids(home_content(OWNER, [exhausted], [], NOW).waiting) == [exhausted.workflow_id]
 
 
 def test_a_dismissal_closes_it_this_week_without_buttons_then_it_leaves() -> None:

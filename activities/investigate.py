@@ -57,7 +57,7 @@ from canary.models.remediation import (
     without_reported_owner,
 )
 from canary.models.sop import Step
-from canary.settings import MissingSettingError
+from canary.settings import MissingSettingError, Settings
 
 R = TypeVar("R")
 
@@ -114,12 +114,7 @@ class InvestigationActivities:
             request.plan,
             catalog.cached_catalog(settings.catalog_path),
             request.facts,
-            {
-                "stripe_dashboard": settings.stripe_dashboard_url.rstrip("/"),
-                "salesforce_url": (settings.salesforce_instance_url or "").rstrip("/"),
-                "temporal_ui": settings.temporal_ui_url.rstrip("/"),
-                "link_hosts": list(settings.link_hosts),
-            },
+            diagnosis_env(settings),
         )
 
     async def plan(self, detection: Detection) -> DiagnosisPlan:
@@ -144,6 +139,16 @@ class InvestigationActivities:
         own = activity.info().workflow_id
         facts["signature_seen"] = counted.count + (0 if own is None else 1)
         return EnrichOutput(facts=facts)
+
+
+def diagnosis_env(settings: Settings) -> dict[str, Any]:
+    """The ``env`` a diagnosis's templates and links see: the link bases of the settings."""
+    return {
+        "stripe_dashboard": settings.stripe_dashboard_url.rstrip("/"),
+        "salesforce_url": (settings.salesforce_instance_url or "").rstrip("/"),
+        "temporal_ui": settings.temporal_ui_url.rstrip("/"),
+        "link_hosts": list(settings.link_hosts),
+    }
 
 
 async def run_investigation(

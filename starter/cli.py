@@ -460,6 +460,67 @@ def replay(
         raise typer.Exit(1)
 
 
+@app.command()
+def whatif(
+    catalog_path: Path = typer.Option(
+        ..., "--catalog", help="The catalog to try: a YAML file or a folder of them."
+    ),
+    since: str = typer.Option("30d", help="Window start: 30d, 12h, 2w before now, or ISO."),
+    error_type: str | None = typer.Option(
+        None, "--type", help="Only remediations that were, or would be, of this type."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
+    limit: int = typer.Option(2000, help="Read at most this many remediations."),
+    files: list[Path] = typer.Argument(
+        None,
+        metavar="[FILE|DIR...]",
+        help="Exported histories (canary export) to read instead of Temporal's.",
+    ),
+) -> None:
+    """What another SOP catalog would have done with past remediations, read from their
+    histories (no call to Stripe, Salesforce or Slack): per remediation what changes, and
+    a summary. Exits 1 when a report a known SOP handled would become unknown."""
+    from temporalio.service import RPCError
+
+    from activities.investigate import diagnosis_env
+    from canary.catalog import CatalogError, load_catalog
+    from canary.client import connect, data_converter
+    from canary.reports.collect import parse_moment
+    from starter.whatif import histories_of_window, history_files, render_text, what_if
+
+    try:
+        other = load_catalog(catalog_path)
+        start = parse_moment(since, datetime.now(UTC))
+    except (CatalogError, ValueError) as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+    settings = get_settings()
+
+    async def go() -> Any:
+        if files:
+            histories = history_files(files)
+        else:
+            histories = await histories_of_window(await connect(settings), start, limit)
+        return await what_if(
+            histories,
+            other,
+            str(catalog_path),
+            data_converter(settings),
+            diagnosis_env(settings),
+            error_type,
+            None if files else start,
+        )
+
+    try:
+        result = _run(go())
+    except RPCError as exc:
+        typer.secho(f"Cannot read histories from Temporal: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(result.model_dump_json(indent=2) if as_json else render_text(result))
+    if result.summary.became_unknown:
+        raise typer.Exit(1)
+
+
 # -- detectors ---------------------------------------------------------------------------------
 
 from starter.detector_cli import (  # noqa: E402 - mounted after app exists

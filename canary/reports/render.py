@@ -287,12 +287,20 @@ _env.filters["money"] = money
 _env.filters["rate"] = rate
 
 
-def render_html(report: Report, refresh_seconds: int = 60, json_url: str = "/api/report") -> str:
+def render_html(
+    report: Report,
+    refresh_seconds: int = 60,
+    json_url: str = "/api/report",
+    whatif_url: str | None = None,
+) -> str:
+    """The dashboard. ``whatif_url``: where the comparison of the default catalog with the
+    deployment's own (CANARY_CATALOG) is, linked from the header when there is one."""
     template = _env.get_template("report.html.j2")
     return template.render(
         report=report,
         refresh_seconds=refresh_seconds,
         json_url=json_url,
+        whatif_url=whatif_url,
         colours=colours(report),
         phases=PHASES,
         phase_labels=PHASE_LABELS,

@@ -32,7 +32,7 @@ from starter.intake import get_status
 from starter.scenario import CUSTOMERS, fail_a_payment
 from tests.conftest import _binary
 from tests.helpers import eventually
-from tests.stack import LiveStack, live_stack
+from tests.stack import API_TOKEN, LiveStack, live_stack
 from tests.workflow.test_end_to_end_crm import detect
 from worker import build_worker, remediation_activities
 from workflows import remediation_id
@@ -291,3 +291,62 @@ async def test_whatif_reads_temporal_and_calls_nothing(
     # Nothing reached Stripe, Salesforce or Slack while the what-ifs ran.
     seen = await stack.requests()
     assert seen == [], [(r["service"], r["method"], r["path"], r.get("body")) for r in seen]
+
+
+async def test_the_dashboard_links_the_default_catalog_against_canary_catalog(
+    temporal: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """A deployment with its own catalog (CANARY_CATALOG): a 409 its extra branch took. The
+    dashboard links the comparison, which shows the default catalog would leave it to the
+    general error's usual branch, and nothing else changes."""
+    own = catalog_file(
+        tmp_path,
+        "ours",
+        with_branch(
+            "unknown",
+            {
+                "id": "sync_conflict",
+                "title": "A sync hit a conflict (HTTP 409)",
+                "when": {"field": "message", "matches": r"\b409\b"},
+                "summary": "Another write holds the record; re-run the sync.",
+            },
+        ),
+    )
+    async with live_stack(temporal.client, catalog_path=str(own)) as stack:
+        conflict = await detect(
+            stack,
+            {
+                "source": "workato",
+                "subject": {"kind": "app_account", "id": "app_umbrella"},
+                "message": CONFLICT,
+            },
+        )
+        status = await eventually(
+            lambda: get_status(stack.client, conflict),
+            lambda s: s is not None and s.diagnosis is not None,
+            timeout=60,
+        )
+        assert status is not None and status.diagnosis is not None
+        assert status.diagnosis.branch == "sync_conflict"
+        await eventually(
+            lambda: stack.client.count_workflows(f"WorkflowId = '{conflict}'"),
+            lambda c: c.count == 1,
+        )
+        headers = {"Authorization": f"Bearer {API_TOKEN}"}
+        page = await stack.http.get(f"{stack.gateway_url}/report?since=1h", headers=headers)
+        assert page.status_code == 200
+        assert 'id="whatif-link" href="/whatif?since=1h"' in page.text
+        found = await stack.http.get(
+            f"{stack.gateway_url}/api/whatif", params={"since": "1h"}, headers=headers
+        )
+        assert found.status_code == 200, found.text
+        changed = [c for c in found.json()["remediations"] if c["changed"]]
+        assert [
+            (c["workflow_id"], c["before"]["branch"], c["after"]["branch"]) for c in changed
+        ] == [(conflict, "sync_conflict", "general_error")]
+        text = await stack.http.get(
+            f"{stack.gateway_url}/whatif", params={"since": "1h"}, headers=headers
+        )
+        assert "branch: sync_conflict → general_error" in text.text
+        refused = await stack.http.get(f"{stack.gateway_url}/api/whatif")
+        assert refused.status_code == 401

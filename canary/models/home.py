@@ -10,6 +10,7 @@ and the worker publishes their Homes again.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -58,16 +59,14 @@ def entry_of(memo: Any) -> RemediationStatus | None:
     return RemediationStatus.model_validate(memo) if memo else None
 
 
-def same_entry(a: RemediationStatus | None, b: RemediationStatus | None) -> bool:
-    """Whether two entries show the same on a Home (the time of the last change aside: a
-    timeline entry alone changes nothing a person sees there)."""
-    if a is None or b is None:
-        return a is b
-    return _shown(a) == _shown(b)
-
-
-def _shown(entry: RemediationStatus) -> dict[str, Any]:
-    return entry.model_dump(mode="json", exclude={"updated_at"})
+def shown(entry: RemediationStatus | None) -> str | None:
+    """A digest of what a Home shows of an entry (the time of the last change aside: a
+    timeline entry alone changes nothing a person sees there); None for no entry. A running
+    remediation keeps this instead of the entry itself."""
+    if entry is None:
+        return None
+    dumped = entry.model_dump_json(exclude={"updated_at"})
+    return hashlib.sha256(dumped.encode()).hexdigest()
 
 
 class HomePeople(BaseModel):

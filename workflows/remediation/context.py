@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         entry_of,
         home_entry,
         memo_of,
-        same_entry,
+        shown,
     )
     from canary.models.remediation import without_reported_owner
 
@@ -68,8 +68,10 @@ class Remediation:
         self.signals = 0  # signals delivered to this run (each one event in its history)
         self._holding_attributes = False
         self._attributes_held = False
-        #: The Home entry in the memo, once read or written by this run.
-        self._home: RemediationStatus | None = None
+        #: What the memo's Home entry shows (a digest) and whose Homes it is on, once read
+        #: or written by this run.
+        self._home_shown: str | None = None
+        self._home_people = HomePeople()
         self._home_read = False
 
     @property
@@ -130,14 +132,17 @@ class Remediation:
         entry = home_entry(self.status())
         if not self._home_read:
             # A continued run starts from what the previous run left in the memo.
-            self._home = entry_of(workflow.memo_value(HOME_MEMO, None))
+            previous = entry_of(workflow.memo_value(HOME_MEMO, None))
+            self._home_shown = shown(previous)
+            self._home_people = HomePeople.of(previous) if previous else HomePeople()
             self._home_read = True
-        if same_entry(self._home, entry):
+        now_shown = shown(entry)
+        if now_shown == self._home_shown:
             return
-        before = HomePeople.of(self._home) if self._home is not None else HomePeople()
-        self._home = entry
+        before, self._home_people = self._home_people, HomePeople.of(entry)
+        self._home_shown = now_shown
         workflow.upsert_memo({HOME_MEMO: memo_of(entry)})
-        people = before.union(HomePeople.of(entry))
+        people = before.union(self._home_people)
         if people.nobody:
             return
         try:

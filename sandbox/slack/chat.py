@@ -8,17 +8,25 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from markupsafe import Markup
 
 from sandbox.deps import InteractivityClient, SandboxDep
 from sandbox.slack import home
-from sandbox.slack.interactivity import Click, deliver_click
-from sandbox.slack.modal_page import back_to, field_errors, page_modal, with_errors
+from sandbox.slack.interactivity import Click, deliver_click, deliver_interaction
+from sandbox.slack.modal_page import (
+    PageForm,
+    back_to,
+    field_errors,
+    page_modal,
+    read_page_form,
+    with_errors,
+)
 from sandbox.slack.mrkdwn import mrkdwn, text_of
 from sandbox.slack.state import SlackApiError
-from sandbox.slack.views import submit_view
+from sandbox.slack.views import close_top, enter_from_page, submit_view, view_block_actions
 from sandbox.state import Sandbox
 from sandbox.templating import TEMPLATES
 
@@ -108,7 +116,11 @@ def _render_page(
 
         open_modal = slack.views.top(acting)
         errors = field_errors(request.query_params)
-        modal = page_modal(open_modal, name_of, errors) if open_modal else None
+        modal = (
+            page_modal(open_modal, name_of, errors, slack.views.drafts.get(open_modal["id"]))
+            if open_modal
+            else None
+        )
         return TEMPLATES.get_template("chat.html").render(
             modal=modal,
             channel=channel,
@@ -125,30 +137,76 @@ def _render_page(
         )
 
 
+#: Shown when the page's modal was not the person's view as it is now (the app updated or
+#: closed it meanwhile): nothing is sent; the page draws the view as it is, with what was typed.
+FORM_CHANGED = "The form changed while you were filling it in: check it and send it again."
+
+
 @router.post("/_sandbox/slack/views/page", include_in_schema=False)
 async def submit_from_page(
     sandbox: SandboxDep, client: InteractivityClient, request: Request
 ) -> Response:
-    """A page's modal (the chat page's or the Home tab's): submit it (Slack's view_submission)
-    or close it. Refused, the page shows the modal again with each field's error under it."""
-    form = dict((await request.form()).items())
-    user, view_id = str(form.get("user", "")), str(form.get("view_id", ""))
-    target = back_to(str(form.get("back") or form.get("channel") or "gtm-alerts"), user)
-    if form.get("close"):
-        with sandbox.slack.lock:
-            stack = sandbox.slack.views.stacks.get(user) or []
-            if stack and stack[-1]["id"] == view_id:
-                stack.pop()
+    """A page's modal (the chat page's or the Home tab's), as Slack's client acts on one:
+    submit it (Slack's view_submission; refused, the page shows the modal again with each
+    field's error under it), close it, send a dispatching input's choice at once
+    (``act``: block_actions with the view and what was entered so far), or keep what is typed
+    while the page draws the view the app updated (``keep``)."""
+    data = dict((await request.form()).items())
+    form = read_page_form(data)
+    target = back_to(str(data.get("back") or data.get("channel") or "gtm-alerts"), form.user)
+    slack = sandbox.slack
+    if form.close:
+        with slack.lock:
+            close_top(slack.views, form.user, form.view_id)
         return RedirectResponse(target, status_code=303)
-    values = {k.removeprefix("v."): v for k, v in form.items() if k.startswith("v.") and v != ""}
+    with slack.lock:
+        current = enter_from_page(
+            slack.views, form.user, form.view_id, form.hash, form.drawn, form.entered
+        )
+    if form.keep:
+        return RedirectResponse(target, status_code=303)
+    if not current:
+        return RedirectResponse(f"{target}&err=1&flash={quote(FORM_CHANGED)}", status_code=303)
+    if form.act:
+        if not form.entered.get(form.act):
+            return RedirectResponse(target, status_code=303)  # nothing chosen: nothing sent
+        return await _dispatch_from_page(sandbox, client, form, target)
     try:
-        done = await submit_view(sandbox, client, user, view_id, values)
+        done = await submit_view(sandbox, client, form.user, form.view_id, form.entered)
     except SlackApiError as exc:
         return RedirectResponse(f"{target}&err=1&flash={quote(exc.error)}", status_code=303)
     if done.errors:
         return RedirectResponse(with_errors(target, done.errors), status_code=303)
     if done.answer:
         return RedirectResponse(f"{target}&err=1&flash={quote(done.answer[:300])}", status_code=303)
+    return RedirectResponse(target, status_code=303)
+
+
+async def _dispatch_from_page(
+    sandbox: Sandbox, client: httpx.AsyncClient, form: PageForm, target: str
+) -> Response:
+    """A choice in a dispatching input goes to the app at once, as the API route sends it
+    (``views/action``); the page comes back to the modal, which redraws when the app updates
+    it (the modal's script watches the view's hash)."""
+    action_id = form.drawn.get(form.act, ("", ""))[0]
+    try:
+        with sandbox.slack.lock:
+            payload = view_block_actions(
+                sandbox.slack,
+                form.user,
+                form.view_id,
+                form.act,
+                action_id,
+                form.entered[form.act],
+                form.entered,
+            )
+    except SlackApiError as exc:
+        return RedirectResponse(f"{target}&err=1&flash={quote(exc.error)}", status_code=303)
+    status, text, _ = await deliver_interaction(sandbox, client, payload)
+    sandbox.bump()
+    if not 200 <= status < 300:
+        flash = f"The app answered {status}: {text[:200]}"
+        return RedirectResponse(f"{target}&err=1&flash={quote(flash)}", status_code=303)
     return RedirectResponse(target, status_code=303)
 
 

@@ -247,7 +247,12 @@ async def home_page(sandbox: SandboxDep, client: InteractivityClient, request: R
         # A button on the Home tab that asks first opens its modal over the tab, as in Slack.
         open_modal = slack.views.top(acting)
         modal = (
-            page_modal(open_modal, slack.user_name, field_errors(request.query_params))
+            page_modal(
+                open_modal,
+                slack.user_name,
+                field_errors(request.query_params),
+                slack.views.drafts.get(open_modal["id"]),
+            )
             if open_modal
             else None
         )

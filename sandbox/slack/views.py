@@ -23,6 +23,7 @@ import copy
 import json
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -262,6 +263,49 @@ def _enter(views: Views, view: Obj, entered: dict[str, Any]) -> dict[str, Any]:
         if block_id in entered:
             draft[block_id] = Entry(*_kind(block["element"]), entered[block_id])
     return _given(draft)
+
+
+def enter_from_page(
+    views: Views,
+    user: str,
+    view_id: str,
+    drawn_hash: str,
+    drawn: Mapping[str, tuple[str, str]],
+    entered: Mapping[str, Any],
+) -> bool:
+    """Keep what a page's modal form carried for the person's view ``view_id`` (block id →
+    text, option value or date) and answer whether the page drew their top modal as it is now.
+
+    The page names the view's ``hash`` it drew and each field's ``(action_id, kind)``: when the
+    app updated the view since, an entry is kept only in an input the view still has with the
+    same block id, action id and kind (and a choice only while it is still offered), as an
+    update keeps them. Without a hash (a caller that is not the page), entries are kept as
+    given and the view counts as current."""
+    try:
+        owner, n, view = views.find(view_id, None)
+    except ViewNotFound:
+        return False
+    if owner != user:
+        return False
+    current = n == len(views.stacks[owner]) - 1 and drawn_hash in ("", view["hash"])
+    if drawn_hash and drawn_hash != view["hash"]:
+        inputs = {b.get("block_id") or "": b["element"] for b in _input_blocks(view)}
+        entered = {
+            block_id: given
+            for block_id, given in entered.items()
+            if block_id in inputs
+            and drawn.get(block_id) == _kind(inputs[block_id])
+            and _field(inputs[block_id], given)[1] is None
+        }
+    view["state"] = {"values": _state_values(view, _enter(views, view, dict(entered)))[0]}
+    return current
+
+
+def close_top(views: Views, user: str, view_id: str) -> None:
+    """The person closes their top modal (its close button): it and what was entered go."""
+    stack = views.stacks.get(user) or []
+    if stack and stack[-1]["id"] == view_id:
+        views.drafts.pop(stack.pop()["id"], None)
 
 
 def view_submission_payload(state: SlackState, user: str, view: Obj, values: Obj) -> Obj:

@@ -13,6 +13,10 @@ Temporal dev server).
 - On her Home tab, the remediation is listed with the alert's buttons; Mark resolved there
   opens its form over the tab, and the remediation closes exactly as from the alert: the same
   record on the alert, the Home published again with it among the closed ones.
+- Bob types ``/canary report`` in the channel's message box: the report form opens; choosing
+  the error type sends the choice at once (its block says ``dispatch_action``) and the form
+  becomes that type's (the invoice's label for payment_failed), keeping what he had typed;
+  sent, it starts the remediation, reported by him.
 
 Without Chromium these tests fail, as the other browser tests do (``make browser`` installs it).
 """
@@ -31,6 +35,7 @@ from temporalio.testing import WorkflowEnvironment
 from starter.intake import get_status
 from starter.scenario import CUSTOMERS, fail_a_payment
 from tests.browser.chromium import Browser, Node
+from tests.gateway.test_slash_command import started_with
 from tests.helpers import eventually
 from tests.stack import LiveStack, live_stack
 from tests.workflow.test_end_to_end import alert_for, has_buttons
@@ -311,3 +316,96 @@ async def test_the_home_tab_lists_the_remediation_and_its_buttons_act_as_on_the_
     assert any(
         "resolved by a person" in json.dumps(u["blocks"]) for u in await updates_of(stack, message)
     )
+
+
+async def test_report_on_the_chat_page_follows_the_type_chosen_and_starts_the_remediation(
+    stack: LiveStack, tmp_path: Path
+) -> None:
+    bob, invoice = "U0BOB", "in_BrowserReported1"
+    workflow_id = remediation_id("payment_failed", "invoice", invoice)
+    form_field = 'dialog.modal [name="v.{}"]'.format
+
+    def label(dom: Node, block_id: str) -> str | None:
+        shown = modal(dom)
+        found = shown.all("label", **{"for": f"f-{block_id}"}) if shown else []
+        return " ".join(found[0].text().split()) if found else None
+
+    async with Browser(tmp_path) as browser:
+        await browser.goto(f"{stack.sandbox.url}/?channel=gtm-alerts&as={bob}")
+        await browser.wait_for("the message box", lambda dom: dom.all("form", cls="composer"))
+        await browser.type_into("form.composer input[name=text]", "/canary report")
+        await browser.press("form.composer button")
+        form = await browser.wait_for("the report form", modal)
+        assert form.one("h2").text() == "Report an error"
+        types = [o.text() for o in form.one("select", name="v.error_type").all("option")]
+        assert "Payment failed on a committed deal" in types
+        first = form.attrs["data-hash"]
+
+        # What happened, typed before the type is chosen, stays: the field is the same one.
+        await browser.type_into(form_field("what_happened"), "Card declined twice, seen by hand")
+        await browser.choose(form_field("error_type"), "Payment failed on a committed deal")
+
+        def typed_form(dom: Node) -> Node | None:
+            shown = modal(dom)
+            if shown is None or shown.attrs["data-hash"] == first:
+                return None
+            subject = label(dom, "subject_id")
+            return shown if subject and subject.startswith("The invoice") else None
+
+        form = await browser.wait_for("the payment_failed fields", typed_form)
+        assert label(form, "subject_id") == "The invoice, payment intent or charge id"
+        assert form.one("input", name="v.subject_id").attrs["placeholder"] == "in_…, pi_… or ch_…"
+        assert "Stripe customer id" in (label(form, "account") or "")
+        assert "Canary looks up the invoice" in form.text()
+        chosen = [o for o in form.one("select").all("option") if "selected" in o.attrs]
+        assert [o.attrs["value"] for o in chosen] == ["payment_failed"]
+        assert form.one("textarea").text() == "Card declined twice, seen by hand"
+
+        await browser.type_into(form_field("subject_id"), invoice)
+        await browser.press("dialog.modal button.primary")
+
+        def reported(dom: Node) -> str | None:
+            notes = [" ".join(n.text().split()) for n in dom.all("div", cls="ephemeral")]
+            found = [n for n in notes if workflow_id in n]
+            return found[-1] if modal(dom) is None and found else None
+
+        note = await browser.wait_for("the report's answer", reported)
+    assert "Reported: " in note
+
+    # The remediation started, from Bob's report of that type, with what he typed.
+    status = await eventually(
+        lambda: get_status(stack.client, workflow_id), lambda s: s is not None
+    )
+    assert status is not None and status.error_type == "payment_failed"
+    detection = await started_with(stack.client, workflow_id)
+    assert (detection["source"], detection["reported_by"]) == ("slack", bob)
+    assert detection["subject"]["id"] == invoice
+    assert "Card declined twice" in detection["message"]
+
+    # What the sandbox recorded: the choice from the modal, the app's update with the hash it
+    # was sent, and the submission carrying what was typed before the choice.
+    sent = [
+        r["body"]["payload"]
+        for r in await stack.requests(service="interactivity")
+        if r["body"]["payload"]["user"]["id"] == bob
+    ]
+    choice, submission = sent[-2:]
+    assert choice["type"] == "block_actions" and choice["container"]["type"] == "view"
+    [action] = choice["actions"]
+    assert (action["block_id"], action["selected_option"]["value"]) == (
+        "error_type",
+        "payment_failed",
+    )
+    assert choice["view"]["state"]["values"]["what_happened"]["value"]["value"] == (
+        "Card declined twice, seen by hand"
+    )
+    updates = [
+        u["body"]
+        for u in await stack.requests(service="slack", path="/api/views.update")
+        if u["body"].get("view_id") == choice["view"]["id"] and u["status"] == 200
+    ]
+    assert [u["hash"] for u in updates] == [choice["view"]["hash"]]
+    assert submission["type"] == "view_submission"
+    values = submission["view"]["state"]["values"]
+    assert values["subject_id"]["value"]["value"] == invoice
+    assert values["what_happened"]["value"]["value"] == "Card declined twice, seen by hand"

@@ -95,7 +95,9 @@ class Invoices:
             params={
                 "customer": customer,
                 "invoice": invoice.id,
-                "amount": 10_000 + n,
+                # $1,000 and up: the payment_failed SOP alerts at once (loud_when) instead of
+                # retrying quietly on the recovery plan, so every invoice makes an alert.
+                "amount": 100_000 + n,
                 "currency": "usd",
                 "description": f"Bench plan {n}",
             }

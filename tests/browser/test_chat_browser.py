@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.testing import WorkflowEnvironment
 
 from starter.intake import get_status
@@ -52,6 +53,9 @@ DISMISS_REASONS = [
     "The customer churned or canceled",
     "Duplicate of another alert",
 ]
+
+#: The fields of a view an app sends (views.update), as the sandbox answers them.
+VIEW_FIELDS = ("type", "callback_id", "title", "submit", "close", "private_metadata", "blocks")
 
 
 @pytest.fixture(scope="module")
@@ -362,6 +366,30 @@ async def test_report_on_the_chat_page_follows_the_type_chosen_and_starts_the_re
         assert form.one("textarea").text() == "Card declined twice, seen by hand"
 
         await browser.type_into(form_field("subject_id"), invoice)
+
+        # The app updates the form again on its own while the invoice is typed only on the
+        # page: the page draws the view with its new hash, the typed id kept in its field.
+        shown = await stack.form(bob)
+        assert shown is not None
+        app = AsyncWebClient(
+            token=stack.settings.slack_bot_token, base_url=stack.settings.slack_api_url
+        )
+        again = (
+            await app.views_update(
+                view_id=shown["id"],
+                hash=shown["hash"],
+                view={k: shown[k] for k in VIEW_FIELDS},
+            )
+        )["view"]
+
+        def redrawn(dom: Node) -> Node | None:
+            found = modal(dom)
+            return (
+                found if found is not None and found.attrs["data-hash"] == again["hash"] else None
+            )
+
+        form = await browser.wait_for("the form the app updated", redrawn)
+        assert form.one("input", name="v.subject_id").attrs["value"] == invoice
         await browser.press("dialog.modal button.primary")
 
         def reported(dom: Node) -> str | None:
@@ -404,7 +432,8 @@ async def test_report_on_the_chat_page_follows_the_type_chosen_and_starts_the_re
         for u in await stack.requests(service="slack", path="/api/views.update")
         if u["body"].get("view_id") == choice["view"]["id"] and u["status"] == 200
     ]
-    assert [u["hash"] for u in updates] == [choice["view"]["hash"]]
+    # The gateway's, naming the hash it was sent; then the test's, as the app updating again.
+    assert [u["hash"] for u in updates] == [choice["view"]["hash"], shown["hash"]]
     assert submission["type"] == "view_submission"
     values = submission["view"]["state"]["values"]
     assert values["subject_id"]["value"]["value"] == invoice

@@ -82,13 +82,29 @@ def all_activities(services: Services) -> list[Callable[..., Any]]:
     ]
 
 
+class CanaryWorker(Worker):
+    """A worker that stops what its activities keep running between calls (the Homes'
+    refresher) when it shuts down."""
+
+    def __init__(self, *args: Any, closing: Sequence[Callable[[], None]] = (), **kw: Any):
+        super().__init__(*args, **kw)
+        self._closing = list(closing)
+
+    async def shutdown(self) -> None:
+        try:
+            await super().shutdown()
+        finally:
+            for close in self._closing:
+                close()
+
+
 def build_worker(
     client: Client,
     settings: Settings | None = None,
     activities: Sequence[Callable[..., Any]] | None = None,
     task_queue: str | None = None,
     **worker_options: Any,
-) -> Worker:
+) -> CanaryWorker:
     settings = settings or get_settings()
     if activities is None:
         activities = all_activities(Services(settings, temporal=client))
@@ -96,8 +112,14 @@ def build_worker(
     worker_options.setdefault("workflow_runner", WORKFLOW_RUNNER)
     # Counts remediations opened, escalated and resolved (replay-safe; see canary.metrics).
     worker_options.setdefault("interceptors", [MetricsInterceptor()])
-    return Worker(
+    homes = {
+        id(h): h
+        for h in (getattr(a, "__self__", None) for a in activities)
+        if isinstance(h, HomeActivities)
+    }
+    return CanaryWorker(
         client,
+        closing=[home.close for home in homes.values()],
         task_queue=task_queue or settings.task_queue,
         workflows=WORKFLOWS,
         activities=list(activities),

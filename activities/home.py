@@ -183,6 +183,12 @@ class HomeRefresher:
         self._task: asyncio.Task[None] | None = None
         self._last_round = -math.inf
 
+    def close(self) -> None:
+        """Stop with the worker: what was not published yet waits for an opening."""
+        if self._task is not None:
+            self._task.cancel()
+        self._people, self._entries = HomePeople(), {}
+
     def changed(self, change: HomeChanged) -> None:
         self._people = self._people.union(change.people)
         self._entries[change.entry.workflow_id] = change.entry
@@ -225,6 +231,9 @@ class HomeActivities:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.refresher = HomeRefresher(services)
+
+    def close(self) -> None:
+        self.refresher.close()
 
     @activity.defn(name="canary.home_changed")
     async def home_changed(self, change: HomeChanged) -> None:

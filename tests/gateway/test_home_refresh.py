@@ -70,8 +70,14 @@ async def test_homes_follow_a_remediation_nobody_opened_them_for(stack: LiveStac
                 timeout=30,
             )
         assert await publishes(stack, CAROL) == 0, "an outsider's Home is never published"
+        # A change the worker has not published yet when it stops.
+        await alert(stack)
 
-    # The worker is gone: nothing can answer a status query, the memo still lists it.
+    # The worker is gone, and its Homes' refresher with it: nothing of it calls Slack now.
+    await asyncio.sleep(0)
+    running = [t for t in asyncio.all_tasks() if "HomeRefresher" in repr(t.get_coro())]
+    assert not [t for t in running if not t.done()]
+    # Nothing can answer a status query; the memo still lists it.
     listed = {s.workflow_id: s for s in await listed_statuses(stack.client, datetime.now(UTC))}
     assert listed[workflow_id].close_reason == "Written off"
     assert listed[workflow_id].timeline == [], "the entry, not the status"

@@ -232,11 +232,6 @@ async def past(temporal: WorkflowEnvironment) -> AsyncIterator[tuple[LiveStack, 
                     lambda s: s is not None and s.diagnosis is not None and s.slack is not None,
                     timeout=60,
                 )
-        # The worker's Home refresher outlives it on this event loop (activities/home.py):
-        # stopped too, so that nothing of the worker's calls Slack any more.
-        for task in asyncio.all_tasks():
-            if task.get_coro().__qualname__ == "HomeRefresher._run":  # type: ignore[union-attr]
-                task.cancel()
         # Visibility lists them once it has caught up.
         await eventually(
             lambda: stack.client.count_workflows(sa.REMEDIATIONS),

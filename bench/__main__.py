@@ -3,8 +3,10 @@
     python -m bench                 the full run (100 samples, 1,000 burst, 10,000 open)
     python -m bench --quick         a smoke run (BENCH_QUICK=1 does the same)
     python -m bench --scale 0.2     every count times 0.2 (BENCH_SCALE)
-    python -m bench --only burst    some figures only (time_to_alert, button_to_action, burst,
-                                    open_remediations)
+    python -m bench --only burst    some figures only (time_to_alert, button_to_action,
+                                    time_to_alert_slow_slack, burst, burst_two_workers,
+                                    open_remediations, open_remediations_two_workers;
+                                    --only once per figure)
     python -m bench --profile       run the worker and the gateway under pyinstrument and
                                     write bench/results/profile-*.txt
 
@@ -32,13 +34,12 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from bench import codec as payload_codec
-from bench.figures import Bench, Scale
+from bench.figures import FIGURES, Bench, Scale
 from bench.stack import BenchStack
 from bench.stats import percentile, ratio, table
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-FIGURES = ("time_to_alert", "button_to_action", "burst", "open_remediations")
 MARK_START, MARK_END = "<!-- results:start -->", "<!-- results:end -->"
 
 
@@ -101,6 +102,7 @@ def rows(results: dict[str, Any], cpu: dict[str, Any] | None = None) -> list[dic
                 "ratio": f"{ratio(c['p99_ms'], f['p99_ms'])}×",
             }
         )
+    out += slow_slack_rows(results.get("time_to_alert_slow_slack"))
     button = results.get("button_to_action")
     if button:
         c, f = button["canary"], button["floor"]
@@ -136,34 +138,21 @@ def rows(results: dict[str, Any], cpu: dict[str, Any] | None = None) -> list[dic
     burst = results.get("burst")
     burst_ms: float | None = None  # Canary's CPU per remediation in the burst, sandbox apart
     if burst:
-        c, f = burst["canary"], burst["floor"]
-        rounds = int(burst.get("rounds", 1))
-        pairs = burst.get("paired_ratios") or []
-        # Several rounds: the median of each round's Canary / floor (run back to back).
-        r = percentile(pairs, 50) if pairs else ratio(c["per_s"], f["per_s"])
-        of = f" (median of {rounds} rounds: {rates(c)})" if rounds > 1 else f" ({c['seconds']} s)"
-        out.append(
-            {
-                "figure": f"burst: {c['n']} detections → all notified",
-                "Canary": f"{c['per_s']}/s{of}",
-                "floor": f"{f['per_s']}/s"
-                + (f" ({rates(f)})" if rounds > 1 else f" ({f['seconds']} s)"),
-                "ratio": f"{r}×" + (f" (rounds: {', '.join(map(str, pairs))})" if pairs else ""),
-                "target": "≥ 0.7×",
-                "met": yes(r >= 0.7),
-            }
+        found, burst_ms = burst_rows(burst, cpu, "burst", "burst")
+        out += found
+    two = results.get("burst_two_workers")
+    if two:
+        found, _ = burst_rows(
+            two, cpu, "burst, two workers", f"burst, two workers ({cache_label(two)})", "2"
         )
-        ours, base = (cpu or {}).get("burst (Canary)"), (cpu or {}).get("burst (floor)")
-        if ours and base:
-            mine = burst_ms = burst_cpu_ms(ours, c["n"] * rounds, ("worker", "gateway", "temporal"))
-            theirs = burst_cpu_ms(base, f["n"] * rounds, ("floor", "temporal"))
+        out += found
+        if burst:
             out.append(
                 {
-                    "figure": "burst: CPU per remediation, sandbox apart (worker, gateway, "
-                    "Temporal)",
-                    "Canary": f"{mine} ms",
-                    "floor": f"{theirs} ms",
-                    "ratio": f"{ratio(mine, theirs)}×",
+                    "figure": "burst: rate with two workers / with one (medians)",
+                    "Canary": f"{ratio(two['canary']['per_s'], burst['canary']['per_s'])}×",
+                    "floor": f"{ratio(two['floor']['per_s'], burst['floor']['per_s'])}×",
+                    "ratio": "",
                 }
             )
     codec = results.get("payload_codec")
@@ -241,7 +230,169 @@ def rows(results: dict[str, Any], cpu: dict[str, Any] | None = None) -> list[dic
                     "ratio": "",
                 }
             )
+    out += two_workers_open_rows(results.get("open_remediations_two_workers"), opened)
     return out
+
+
+def slow_slack_rows(slow: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Time to alert with every Slack call answered late, and the Slack calls each side made
+    before its alert's post (median ms after the webhook or start; in how many samples)."""
+    if not slow:
+        return []
+    c, f = slow["canary"], slow["floor"]
+    delay = round(slow["slack_delay_s"] * 1000)
+    return [
+        {
+            "figure": f"time to alert, Slack answering in {delay} ms a call: p50 / p99",
+            "Canary": f"{c['p50_ms']} / {c['p99_ms']} ms",
+            "floor": f"{f['p50_ms']} / {f['p99_ms']} ms",
+            "ratio": f"{ratio(c['p50_ms'], f['p50_ms'])}× / {ratio(c['p99_ms'], f['p99_ms'])}×",
+        },
+        {
+            "figure": f"time to alert, Slack at {delay} ms: the Slack calls answered before "
+            "the alert's post (median ms after the webhook; samples with the call)",
+            "Canary": calls_text(slow["canary_calls_before_alert"]),
+            "floor": calls_text(slow["floor_calls_before_alert"]),
+            "ratio": "",
+        },
+        {
+            "figure": f"time to alert, Slack at {delay} ms: the calls after the alert's post, "
+            f"until Slack had {slow['settle_s']:g} s without a call (not waited for)",
+            "Canary": calls_text(slow.get("canary_calls_after_alert", [])),
+            "floor": calls_text(slow.get("floor_calls_after_alert", [])),
+            "ratio": "",
+        },
+    ]
+
+
+def calls_text(calls: list[dict[str, Any]]) -> str:
+    if not calls:
+        return "none"
+    return ", ".join(
+        f"{call['call']} +{call['median_ms']:.0f} ({call['samples']}/{call['of']})"
+        for call in calls
+    )
+
+
+def cache_label(result: dict[str, Any]) -> str:
+    return f"each caching {result['cache_per_worker']} workflows"
+
+
+def burst_rows(
+    burst: dict[str, Any],
+    cpu: dict[str, Any] | None,
+    phase: str,
+    label: str,
+    second: str = "",
+) -> tuple[list[dict[str, Any]], float | None]:
+    """A burst's rate and CPU per remediation (its phases' CPU, every worker of the run
+    counted; ``second`` names the second worker's suffix: worker2, floor2)."""
+    out: list[dict[str, Any]] = []
+    c, f = burst["canary"], burst["floor"]
+    rounds = int(burst.get("rounds", 1))
+    pairs = burst.get("paired_ratios") or []
+    # Several rounds: the median of each round's Canary / floor (run back to back).
+    r = percentile(pairs, 50) if pairs else ratio(c["per_s"], f["per_s"])
+    of = f" (median of {rounds} rounds: {rates(c)})" if rounds > 1 else f" ({c['seconds']} s)"
+    one = not second
+    out.append(
+        {
+            "figure": f"{label}: {c['n']} detections → all notified",
+            "Canary": f"{c['per_s']}/s{of}",
+            "floor": f"{f['per_s']}/s"
+            + (f" ({rates(f)})" if rounds > 1 else f" ({f['seconds']} s)"),
+            "ratio": f"{r}×" + (f" (rounds: {', '.join(map(str, pairs))})" if pairs else ""),
+            "target": "≥ 0.7×" if one else "",
+            "met": yes(r >= 0.7) if one else "",
+        }
+    )
+    mine: float | None = None
+    ours, base = (cpu or {}).get(f"{phase} (Canary)"), (cpu or {}).get(f"{phase} (floor)")
+    if ours and base:
+        workers = ("worker", f"worker{second}") if second else ("worker",)
+        floors = ("floor", f"floor{second}") if second else ("floor",)
+        mine = burst_cpu_ms(ours, c["n"] * rounds, (*workers, "gateway", "temporal"))
+        theirs = burst_cpu_ms(base, f["n"] * rounds, (*floors, "temporal"))
+        out.append(
+            {
+                "figure": f"{label}: CPU per remediation, sandbox apart ("
+                + ", ".join(workers)
+                + ", gateway, Temporal)",
+                "Canary": f"{mine} ms",
+                "floor": f"{theirs} ms",
+                "ratio": f"{ratio(mine, theirs)}×",
+            }
+        )
+    return out, mine
+
+
+def two_workers_open_rows(
+    two: dict[str, Any] | None, one: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """The escalation storm on two workers a side: due → posted, lost, each worker's RSS,
+    and the p99 against one worker's when both ran."""
+    if not two:
+        return []
+    c, f = two["canary"], two["floor"]
+    label = f"open, two workers ({cache_label(two)})"
+    cl, fl = c["due_to_escalation_posted_s"], f["due_to_escalation_posted_s"]
+    out: list[dict[str, Any]] = [
+        {
+            "figure": f"{label}: escalation due → posted, {c['n']} open, p50 / p99 / max",
+            "Canary": f"{cl.get('p50')} / {cl.get('p99')} / {cl.get('max')} s",
+            "floor": f"{fl.get('p50')} / {fl.get('p99')} / {fl.get('max')} s",
+            "ratio": f"{ratio(cl.get('p99', 0), fl.get('p99', 0))}× (p99)",
+        },
+        {
+            "figure": f"{label}: escalation timers lost (never fired)",
+            "Canary": timers_lost(c),
+            "floor": f["lost"],
+            "ratio": "",
+            "target": "0",
+            "met": yes(timers_lost(c) == 0),
+        },
+        {
+            "figure": f"{label}: RSS of each worker, all open (peak)",
+            "Canary": per_worker_mb(c),
+            "floor": per_worker_mb(f),
+            "ratio": f"{ratio(c['peak_rss_mb'], f['peak_rss_mb'])}× (largest peak)",
+        },
+    ]
+    unposted = c.get("unposted_when_stopped", 0)
+    if unposted or f.get("unposted_when_stopped"):
+        out.append(
+            {
+                "figure": f"{label}: escalations fired but not yet in Slack when the bench "
+                "stopped waiting",
+                "Canary": unposted,
+                "floor": f.get("unposted_when_stopped", f["lost"]),
+                "ratio": "",
+            }
+        )
+    if one:
+        p99 = {
+            side: ratio(
+                two[side]["due_to_escalation_posted_s"].get("p99", 0),
+                one[side]["due_to_escalation_posted_s"].get("p99", 0),
+            )
+            for side in ("canary", "floor")
+        }
+        out.append(
+            {
+                "figure": "open: escalation due → posted p99, two workers / one "
+                f"({one['canary']['n']} open with one, {c['n']} with two)",
+                "Canary": f"{p99['canary']}×",
+                "floor": f"{p99['floor']}×",
+                "ratio": "",
+            }
+        )
+    return out
+
+
+def per_worker_mb(side: dict[str, Any]) -> str:
+    now = side.get("rss_mb_per_worker", [side["rss_mb_all_open"]])
+    peak = side.get("peak_rss_mb_per_worker", [side["peak_rss_mb"]])
+    return f"{' + '.join(map(str, now))} MB ({' + '.join(map(str, peak))})"
 
 
 def rates(run: dict[str, Any]) -> str:
@@ -316,7 +467,7 @@ async def run(args: argparse.Namespace) -> int:
             max_connections=100, max_keepalive_connections=100, keepalive_expiry=2.0
         )
         async with httpx.AsyncClient(timeout=120, limits=limits) as http:
-            bench = Bench(stack, scale, http, client)
+            bench = Bench(stack, scale, http, client, figures=tuple(figures))
             await bench.wait_log("worker", "polling task queue")
             await bench.wait_log("floor", "floor worker polling")
             await bench.prepare()

@@ -1,17 +1,22 @@
-"""The four figures, each measured for Canary and for the bare-Temporal floor in the same run.
+"""The figures, each measured for Canary and for the bare-Temporal floor in the same run.
 
 Every end point is read from the sandbox's own recording (the time Slack or Stripe received
 the call), so Canary and the floor are timed by the same clock at the same kind of event.
+Three figures repeat another under a changed condition: time to alert with Slack answering
+slowly, and the burst and the escalation storm with two workers on each task queue.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import os
 import random
+import statistics
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -22,11 +27,21 @@ import yaml
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from activities.home import REFRESH_AFTER, REFRESH_EVERY
 from bench.floor import FLOOR_QUEUE, FloorApproval, FloorInput
-from bench.probe import OWNER_EMAIL, OWNER_SLACK, Invoices, Stream, stripe_signature, webhook_body
+from bench.probe import (
+    OWNER_EMAIL,
+    OWNER_SLACK,
+    Invoices,
+    Stream,
+    at_seconds,
+    stripe_signature,
+    webhook_body,
+)
 from bench.stack import API_TOKEN, CANARY_QUEUE, STRIPE_KEY, WEBHOOK_SECRET, BenchStack
 from bench.stats import percentile, summary
 from canary.catalog.loader import DEFAULT_CATALOG
+from canary.settings import Settings
 from starter.intake import get_status
 
 T = TypeVar("T")
@@ -34,6 +49,31 @@ CONCURRENCY = 64
 #: The first samples of each latency series warm caches (imports, connections, the catalog)
 #: in Canary and in the floor alike, and are not counted.
 WARM_UP = 3
+#: Every figure `python -m bench --only` can name, in the order a run measures them.
+FIGURES = (
+    "time_to_alert",
+    "button_to_action",
+    "time_to_alert_slow_slack",
+    "burst",
+    "burst_two_workers",
+    "open_remediations",
+    "open_remediations_two_workers",
+)
+#: How long the sandbox's Slack takes to answer every Web API call in the slow-Slack figure.
+SLOW_SLACK_S = 0.2
+#: After each slow-Slack sample, Slack must have had no call for this long before the next,
+#: so that what a sample records is its own remediation's work: longer than a Canary worker
+#: gathers Home changes before it publishes them.
+SLACK_SETTLE_S = REFRESH_AFTER + 1.0
+#: Before each side's first slow-Slack sample, Slack must have had no call for this long:
+#: longer than a Canary worker waits between two rounds of Home publishing, so no round left
+#: from earlier work (Canary's own samples, before the floor's) lands among the samples.
+SLACK_SETTLE_FIRST_S = REFRESH_EVERY + 5.0
+#: Two workers each cache this many workflows (Canary's CANARY_MAX_CACHED_WORKFLOWS, the
+#: floor's BENCH_MAX_CACHED_WORKFLOWS); by default the bound one worker has, as a second
+#: `canary worker` deployed beside the first would.
+TWO_WORKERS_CACHE_ENV = "BENCH_TWO_WORKERS_CACHE"
+DEFAULT_CACHE = int(Settings.model_fields["max_cached_workflows"].default)
 
 
 @dataclass
@@ -44,10 +84,13 @@ class Scale:
     #: Bursts of each, run in pairs (Canary then floor, then floor then Canary, …): one burst
     #: is one sample of a machine whose speed drifts by a third from one minute to the next.
     rounds: int = 5
+    #: Time to alert with Slack slowed: each sample waits for Slack to settle first, so a
+    #: sample takes seconds and there are fewer of them.
+    slow_samples: int = 33
 
     @classmethod
     def quick(cls) -> Scale:
-        return cls(samples=23, burst=100, open=300, rounds=1)
+        return cls(samples=23, burst=100, open=300, rounds=1, slow_samples=8)
 
     def scaled(self, factor: float) -> Scale:
         return Scale(
@@ -55,6 +98,7 @@ class Scale:
             burst=max(10, round(self.burst * factor)),
             open=max(20, round(self.open * factor)),
             rounds=self.rounds,
+            slow_samples=max(WARM_UP + 5, round(self.slow_samples * factor)),
         )
 
 
@@ -65,7 +109,14 @@ class Bench:
     http: httpx.AsyncClient
     temporal: Client
     log: Callable[[str], None] = print
+    #: The figures this run measures (what `prepare` makes invoices for).
+    figures: tuple[str, ...] = FIGURES
+    #: The invoices the first figures share: time to alert's (clicked by button to action),
+    #: then the burst's rounds.
     invoices: list[str] = field(default_factory=list)
+    #: Invoices of their own for the figures that repeat another (their remediations must be
+    #: new ones): the two-worker burst's rounds and the slow-Slack samples.
+    reserved: dict[str, list[str]] = field(default_factory=dict)
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
     cpu: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -127,9 +178,9 @@ class Bench:
         return sent
 
     async def wait_log(self, name: str, marker: str, timeout: float = 90) -> None:
-        log = self.stack.children[name].log
+        """Until the process running as ``name`` now (not one it replaced) logged ``marker``."""
         deadline = time.monotonic() + timeout
-        while marker not in log.read_text(errors="replace"):
+        while marker not in self.stack.children[name].output():
             self.stack.check()
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{name} never logged {marker!r}")
@@ -138,12 +189,23 @@ class Bench:
     # -- preparation ------------------------------------------------------------------------
 
     async def prepare(self) -> None:
-        count = self.scale.samples + self.scale.burst * self.scale.rounds
+        shared = self.scale.samples + self.scale.burst * self.scale.rounds
+        if not {"time_to_alert", "button_to_action", "burst"} & set(self.figures):
+            shared = 0  # only figures with invoices of their own
+        own = {
+            "burst_two_workers": self.scale.burst * self.scale.rounds,
+            "time_to_alert_slow_slack": self.scale.slow_samples,
+        }
+        own = {name: n for name, n in own.items() if name in self.figures}
+        count = shared + sum(own.values())
         self.log(f"· preparing {count} declined invoices through the sandbox's Stripe API…")
         maker = Invoices(self.stack.sandbox_url, STRIPE_KEY)
-        self.invoices = await asyncio.to_thread(maker.make, count)
+        made = await asyncio.to_thread(maker.make, count)
+        self.invoices, start = made[:shared], shared
+        for name, n in own.items():
+            self.reserved[name], start = made[start : start + n], start + n
         self.events = await asyncio.to_thread(maker.failure_events)
-        missing = [i for i in self.invoices if i not in self.events]
+        missing = [i for i in made if i not in self.events]
         if missing:
             raise RuntimeError(f"no invoice.payment_failed event for {len(missing)} invoices")
         await self.posts.poll()
@@ -256,9 +318,156 @@ class Bench:
             "canary_end_to_end": summary(end_to_end),
         }
 
+    # -- 2b. time to alert with Slack answering slowly -------------------------------------------
+
+    async def recorded(self, since_id: int, **filters: str) -> list[dict[str, Any]]:
+        """The sandbox's recording after ``since_id`` (oldest first), filtered."""
+        response = await self.http.get(
+            f"{self.stack.sandbox_url}/_sandbox/requests", params={"since_id": since_id, **filters}
+        )
+        response.raise_for_status()
+        return list(response.json())
+
+    async def slack_settled(
+        self,
+        cursor: int,
+        seen: list[dict[str, Any]] | None = None,
+        quiet: float = SLACK_SETTLE_S,
+        timeout: float = 60,
+    ) -> int:
+        """Wait until the sandbox's Slack has had no call for ``quiet`` seconds (giving up
+        ``timeout`` seconds later), adding the calls recorded meanwhile to ``seen``; the id of
+        the newest, to read what comes after."""
+        last = time.time()
+        deadline = last + quiet + timeout
+        while True:
+            entries = await self.recorded(cursor, service="slack")
+            if entries:
+                cursor = max(e["id"] for e in entries)
+                last = max(last, *(at_seconds(e) for e in entries))
+                if seen is not None:
+                    seen += entries
+            if time.time() - last >= quiet:
+                return cursor
+            if time.time() > deadline:
+                self.log(f"  Slack still busy after {timeout:.0f}s; sampling anyway")
+                return cursor
+            await asyncio.sleep(0.25)
+
+    @staticmethod
+    def slack_calls(
+        entries: list[dict[str, Any]], sent: float, alert: dict[str, Any]
+    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+        """Slack Web API calls as (method, ms after ``sent``): those answered up to and
+        including the alert's post, and those after it; the alert named as such, a repeated
+        method numbered (users.info#2)."""
+        before: list[tuple[str, float]] = []
+        after: list[tuple[str, float]] = []
+        seen: dict[str, int] = {}
+        for entry in entries:
+            name = str(entry["path"]).removeprefix("/api/")
+            if entry["id"] == alert["id"]:
+                name += " (the alert)"
+            else:
+                seen[name] = seen.get(name, 0) + 1
+                if seen[name] > 1:
+                    name += f"#{seen[name]}"
+            call = (name, round((at_seconds(entry) - sent) * 1000, 1))
+            (before if entry["id"] <= alert["id"] else after).append(call)
+        return before, after
+
+    @asynccontextmanager
+    async def slack_slowed(self, delay: float) -> AsyncIterator[None]:
+        """Every Slack Web API call (every path under /api/) answered ``delay`` seconds late,
+        until the block ends: a sandbox fault with no limit on its calls that lets each call
+        through after the delay."""
+        faults = f"{self.stack.sandbox_url}/_sandbox/faults"
+        fault = {"service": "slack", "path": "/api/", "delay": delay, "passthrough": True}
+        answer = await self.http.post(faults, json={**fault, "times": None})
+        answer.raise_for_status()
+        try:
+            yield
+        finally:
+            (await self.http.delete(faults)).raise_for_status()
+
+    async def time_to_alert_slow_slack(self) -> None:
+        """Time to alert while Slack takes SLOW_SLACK_S to answer every call, with the Slack
+        calls made between the webhook (the floor's start) and the alert's post: what a first
+        alert waits for. Each sample starts once Slack has settled."""
+        invoices = self.reserved["time_to_alert_slow_slack"]
+        calls: dict[str, list[list[tuple[str, float]]]] = {
+            "canary_before": [],
+            "canary_after": [],
+            "floor_before": [],
+            "floor_after": [],
+        }
+
+        async def sampled(
+            side: str, start: Callable[[int], Awaitable[tuple[float, str]]]
+        ) -> list[float]:
+            # Slack settles before the first sample (long enough for any Home publishing
+            # left from earlier work) and after each: a sample's calls are its own
+            # remediation's, up to and after its alert, or a periodic Home round's.
+            samples = []
+            cursor = await self.slack_settled(self.posts.cursor, quiet=SLACK_SETTLE_FIRST_S)
+            for n in range(len(invoices)):
+                sent, workflow_id = await start(n)
+                found = await self.posts.wait({(workflow_id, "alert")}, timeout=60)
+                alert = found[(workflow_id, "alert")]
+                entries: list[dict[str, Any]] = []
+                cursor = await self.slack_settled(cursor, entries)
+                if n >= WARM_UP:
+                    samples.append(alert["at"] - sent)
+                    before, after = self.slack_calls(entries, sent, alert)
+                    calls[f"{side}_before"].append(before)
+                    calls[f"{side}_after"].append(after)
+            return samples
+
+        async def canary() -> list[float]:
+            return await sampled("canary", lambda n: self.send_webhook(invoices[n]))
+
+        async def floor() -> list[float]:
+            async def start(n: int) -> tuple[float, str]:
+                key = f"floor-{self.run}-slow-{n}"
+                return await self.start_floor(key), key
+
+            return await sampled("floor", start)
+
+        async with self.slack_slowed(SLOW_SLACK_S):
+            ours = await self.phase("time to alert, Slack slowed (Canary)", canary)
+            base = await self.phase("time to alert, Slack slowed (floor)", floor)
+        self.results["time_to_alert_slow_slack"] = {
+            "slack_delay_s": SLOW_SLACK_S,
+            "settle_s": SLACK_SETTLE_S,
+            "settle_first_s": SLACK_SETTLE_FIRST_S,
+            "canary": summary(ours),
+            "floor": summary(base),
+            "canary_calls_before_alert": calls_summary(calls["canary_before"]),
+            "floor_calls_before_alert": calls_summary(calls["floor_before"]),
+            "canary_calls_after_alert": calls_summary(calls["canary_after"]),
+            "floor_calls_after_alert": calls_summary(calls["floor_after"]),
+            "canary_calls_by_sample": calls["canary_before"],
+        }
+
     # -- 3. burst -------------------------------------------------------------------------------
 
     async def burst(self) -> None:
+        first = self.scale.samples
+        invoices = self.invoices[first : first + self.scale.burst * self.scale.rounds]
+        self.results["burst"] = await self.bursts("burst", invoices)
+
+    async def burst_two_workers(self) -> None:
+        """The burst with a second Canary worker on Canary's task queue and a second floor
+        worker on the floor's: the same rounds, on invoices of its own."""
+        async with self.two_workers() as cache:
+            result = await self.bursts(
+                "burst, two workers", self.reserved["burst_two_workers"], tag="2w"
+            )
+        self.results["burst_two_workers"] = {**result, "workers": 2, "cache_per_worker": cache}
+
+    async def bursts(self, title: str, invoices: list[str], tag: str = "") -> dict[str, Any]:
+        """``rounds`` bursts of Canary and of the floor, in pairs; the phases' CPU is kept as
+        "<title> (Canary)" and "<title> (floor)"."""
         n, rounds = self.scale.burst, self.scale.rounds
 
         async def canary(invoices: list[str]) -> dict[str, Any]:
@@ -300,12 +509,11 @@ class Bench:
         ours: list[dict[str, Any]] = []
         base: list[dict[str, Any]] = []
         for r in range(rounds):
-            first = self.scale.samples + r * n
-            invoices = self.invoices[first : first + n]
-            keys = [f"floor-{self.run}-burst-{r}-{i}" for i in range(n)]
-            tag = f" {r + 1}/{rounds}" if rounds > 1 else ""
-            ran_canary = self.phase(f"burst (Canary){tag}", partial(canary, invoices))
-            ran_floor = self.phase(f"burst (floor){tag}", partial(floor, keys))
+            mine = invoices[r * n : (r + 1) * n]
+            keys = [f"floor-{self.run}-burst{tag}-{r}-{i}" for i in range(n)]
+            of = f" {r + 1}/{rounds}" if rounds > 1 else ""
+            ran_canary = self.phase(f"{title} (Canary){of}", partial(canary, mine))
+            ran_floor = self.phase(f"{title} (floor){of}", partial(floor, keys))
             # Alternate who goes first, so a machine slowing down (or warming up) during the
             # run weighs on both alike.
             if r % 2 == 0:
@@ -315,12 +523,12 @@ class Bench:
                 base.append(await ran_floor)
                 ours.append(await ran_canary)
         if rounds > 1:
-            for name in ("burst (Canary)", "burst (floor)"):
+            for name in (f"{title} (Canary)", f"{title} (floor)"):
                 parts = [self.cpu.pop(f"{name} {r + 1}/{rounds}") for r in range(rounds)]
                 self.cpu[name] = {
                     part: round(sum(p.get(part, 0.0) for p in parts), 2) for part in parts[0]
                 }
-        self.results["burst"] = {
+        return {
             "canary": median_round(ours),
             "floor": median_round(base),
             "rounds": rounds,
@@ -328,6 +536,39 @@ class Bench:
                 round(c["per_s"] / f["per_s"], 2) for c, f in zip(ours, base, strict=True)
             ],
         }
+
+    @asynccontextmanager
+    async def two_workers(self, fresh: bool = False, **env: str) -> AsyncIterator[int]:
+        """A second Canary worker (``worker2``) and a second floor worker (``floor2``) for the
+        block, each of the four with the same cache bound (yielded): one worker's bound unless
+        BENCH_TWO_WORKERS_CACHE says otherwise, and Canary's with ``env``. A first worker is
+        restarted when its settings would differ, or ``fresh``; the second ones stop when the
+        block ends, and a restarted first one is restarted again as the other figures run it."""
+        cache = int(os.environ.get(TWO_WORKERS_CACHE_ENV) or DEFAULT_CACHE)
+        canary_env = {**env, "CANARY_MAX_CACHED_WORKFLOWS": str(cache)}
+        floor_env = {"BENCH_MAX_CACHED_WORKFLOWS": str(cache)}
+        one_worker_cache = int(os.environ.get("BENCH_MAX_CACHED_WORKFLOWS") or DEFAULT_CACHE)
+        started = ["worker2", "floor2"]
+        if fresh or env or cache != DEFAULT_CACHE:
+            started.append("worker")
+        if fresh or cache != one_worker_cache:
+            started.append("floor")
+        try:
+            for name in started:
+                self.stack.restart(name, **(canary_env if name.startswith("worker") else floor_env))
+            for name in started:
+                marker = (
+                    "polling task queue" if name.startswith("worker") else "floor worker polling"
+                )
+                await self.wait_log(name, marker)
+            yield cache
+        finally:
+            self.stack.stop("worker2")
+            self.stack.stop("floor2")
+            # The first workers back as the one-worker figures run them.
+            for name in started:
+                if name in ("worker", "floor"):
+                    self.stack.restart(name)
 
     async def calls_since(self, cursor: int) -> tuple[dict[str, int], int]:
         """Calls each sandbox service received after ``cursor``, and the newest id."""
@@ -357,7 +598,7 @@ class Bench:
                     }
                 ]
         data["version"] = f"{data['version']}-bench-{after_seconds}s"
-        path = self.stack.run_dir / "catalog-bench.yaml"
+        path = self.stack.run_dir / f"catalog-bench-{after_seconds}s.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         return path
 
@@ -372,17 +613,85 @@ class Bench:
                 pass
 
     async def open_remediations(self) -> None:
+        self.results["open_remediations"] = await self.escalation_storm(
+            "open remediations", ["worker"], ["floor"], rates=self.results.get("burst", {})
+        )
+
+    async def open_remediations_two_workers(self) -> None:
+        """The escalation storm with two Canary workers on Canary's task queue and two floor
+        workers on the floor's; its remediations are new ones (a subject prefix of its own)."""
+        rates = self.results.get("burst_two_workers") or self.results.get("burst", {})
+        # The catalog reaches both Canary workers through two_workers' environment.
+        catalog = self.escalation_catalog(self.escalate_after(rates)[0])
+        async with self.two_workers(fresh=True, CANARY_CATALOG=str(catalog)) as cache:
+            result = await self.escalation_storm(
+                "open remediations, two workers",
+                ["worker", "worker2"],
+                ["floor", "floor2"],
+                rates=rates,
+                tag="2w",
+                restart=False,
+            )
+        self.results["open_remediations_two_workers"] = {
+            **result,
+            "workers": 2,
+            "cache_per_worker": cache,
+        }
+
+    def escalate_after(self, rates: dict[str, Any]) -> tuple[int, int]:
+        """Seconds after which Canary's and the floor's escalations fall due: half as long
+        again as opening them all is expected to take at the burst's rates, and a margin."""
         n = self.scale.open
-        burst = self.results.get("burst", {})
-        canary_rate = burst.get("canary", {}).get("per_s") or 20.0
-        floor_rate = burst.get("floor", {}).get("per_s") or 100.0
-        canary_after = math.ceil(n / canary_rate * 1.5 + 30)
-        floor_after = math.ceil(n / floor_rate * 1.5 + 15)
+        canary_rate = rates.get("canary", {}).get("per_s") or 20.0
+        floor_rate = rates.get("floor", {}).get("per_s") or 100.0
+        return math.ceil(n / canary_rate * 1.5 + 30), math.ceil(n / floor_rate * 1.5 + 15)
+
+    async def escalation_storm(
+        self,
+        title: str,
+        workers: list[str],
+        floors: list[str],
+        rates: dict[str, Any],
+        tag: str = "",
+        restart: bool = True,
+    ) -> dict[str, Any]:
+        """``open`` remediations waiting on people, whose escalations then fall due at the
+        rate they were opened, on ``workers`` (Canary) and ``floors`` (the floor); with
+        ``restart`` the workers are restarted first (Canary's with the bench catalog)."""
+        n = self.scale.open
+        canary_after, floor_after = self.escalate_after(rates)
+        prefix = f"{self.run}{tag}"
+
+        async def started(names: list[str], marker: str, **env: str) -> None:
+            if restart:
+                for name in names:
+                    self.stack.restart(name, **env)
+            for name in names:
+                await self.wait_log(name, marker)
+
+        Watched = list[tuple[list[float], asyncio.Task[None]]]
+
+        def memory(names: list[str], stop: asyncio.Event) -> Watched:
+            seen: Watched = []
+            for name in names:
+                found: list[float] = []
+                seen.append((found, asyncio.create_task(self.watch_memory(name, stop, found))))
+            return seen
+
+        def rss(names: list[str]) -> list[float]:
+            return [round(self.stack.children[name].memory_mb()[0], 1) for name in names]
+
+        async def peaks(names: list[str], watched: Watched) -> list[float]:
+            found = []
+            for name, (seen, task) in zip(names, watched, strict=True):
+                await task
+                _, peak = self.stack.children[name].memory_mb()
+                found.append(round(max([peak, *seen]), 1))
+            return found
 
         async def canary() -> dict[str, Any]:
             catalog = self.escalation_catalog(canary_after)
-            self.stack.restart("worker", CANARY_CATALOG=str(catalog))
-            await self.wait_log("worker", "polling task queue")
+            await started(workers, "polling task queue", CANARY_CATALOG=str(catalog))
             auth = {"Authorization": f"Bearer {API_TOKEN}"}
             templates = [
                 "Nightly export to the warehouse failed: {n} rows rejected (HTTP 503)",
@@ -393,7 +702,7 @@ class Bench:
             async def detect(i: int) -> str:
                 detection = {
                     "source": "bench-monitor",
-                    "subject": {"kind": "job_run", "id": f"{self.run}-{i:05d}"},
+                    "subject": {"kind": "job_run", "id": f"{prefix}-{i:05d}"},
                     "account": {"name": f"Bench Account {i % 50}", "owner_email": OWNER_EMAIL},
                     "message": random.choice(templates).format(n=i),
                     "facts": {"job": i % 17},
@@ -404,10 +713,9 @@ class Bench:
                 answer.raise_for_status()
                 return str(answer.json()["workflow_id"])
 
-            memory: list[float] = []
             stop = asyncio.Event()
-            watcher = asyncio.create_task(self.watch_memory("worker", stop, memory))
-            started = time.time()
+            watched = memory(workers, stop)
+            started_at = time.time()
             ids = await self.gather(detect(i) for i in range(n))
             alerts = await self.posts.wait(
                 {(w, "alert") for w in ids}, timeout=max(600, n / 5), interval=1.0
@@ -415,17 +723,18 @@ class Bench:
             opened = max(e["at"] for e in alerts.values())
             open_count = await self.temporal.count_workflows(
                 f"WorkflowType = 'RemediationWorkflow' AND ExecutionStatus = 'Running' "
-                f"AND CanarySubject STARTS_WITH 'job_run:{self.run}-'"
+                f"AND CanarySubject STARTS_WITH 'job_run:{prefix}-'"
             )
-            rss_open = self.stack.children["worker"].memory_mb()[0]
-            due_by = started + canary_after + (opened - started)
+            rss_open = rss(workers)
+            due_by = started_at + canary_after + (opened - started_at)
             self.log(
-                f"  {n} open after {opened - started:.0f}s "
-                f"(RSS {rss_open:.0f} MB); escalations due within {due_by - time.time():.0f}s"
+                f"  {n} open after {opened - started_at:.0f}s "
+                f"(RSS {' + '.join(f'{m:.0f}' for m in rss_open)} MB); "
+                f"escalations due within {due_by - time.time():.0f}s"
             )
             escalations = await self.wait_escalations(ids, due_by)
             stop.set()
-            await watcher
+            peak = await peaks(workers, watched)
             lateness = [
                 escalations[(w, "escalation/1")]["at"] - alerts[(w, "alert")]["at"] - canary_after
                 for w in ids
@@ -435,16 +744,21 @@ class Bench:
             timer_lateness = await self.timer_lateness(sample, canary_after)
             fired_lateness = await self.timer_fired_lateness(sample, canary_after)
             escalated = await self.temporal.count_workflows(
-                f"CanaryEscalationLevel >= 1 AND CanarySubject STARTS_WITH 'job_run:{self.run}-'"
+                f"CanaryEscalationLevel >= 1 AND CanarySubject STARTS_WITH 'job_run:{prefix}-'"
             )
-            _, peak = self.stack.children["worker"].memory_mb()
             return {
                 "n": n,
                 "open_at_once": open_count.count,
-                "intake_seconds": round(opened - started, 1),
+                "intake_seconds": round(opened - started_at, 1),
                 "escalate_after_s": canary_after,
-                "rss_mb_all_open": round(rss_open, 1),
-                "peak_rss_mb": round(max([peak, *memory]), 1),
+                # One worker: its RSS; several: the largest, each one's beside it.
+                "rss_mb_all_open": max(rss_open),
+                "peak_rss_mb": max(peak),
+                **(
+                    {"rss_mb_per_worker": rss_open, "peak_rss_mb_per_worker": peak}
+                    if len(workers) > 1
+                    else {}
+                ),
                 "escalated": escalated.count,
                 "escalations_posted": len(lateness),
                 # A timer lost never fires: the remediation never reached escalation level 1.
@@ -458,35 +772,37 @@ class Bench:
             }
 
         async def floor() -> dict[str, Any]:
-            self.stack.restart("floor")
-            await self.wait_log("floor", "floor worker polling")
-            keys = [f"floor-{self.run}-open-{i}" for i in range(n)]
-            memory: list[float] = []
+            await started(floors, "floor worker polling")
+            keys = [f"floor-{self.run}-open{tag}-{i}" for i in range(n)]
             stop = asyncio.Event()
-            watcher = asyncio.create_task(self.watch_memory("floor", stop, memory))
-            started = time.time()
+            watched = memory(floors, stop)
+            started_at = time.time()
             await self.gather(self.start_floor(k, floor_after) for k in keys)
             alerts = await self.posts.wait(
                 {(k, "alert") for k in keys}, timeout=max(600, n / 5), interval=1.0
             )
             opened = max(e["at"] for e in alerts.values())
-            rss_open = self.stack.children["floor"].memory_mb()[0]
-            due_by = started + floor_after + (opened - started)
+            rss_open = rss(floors)
+            due_by = started_at + floor_after + (opened - started_at)
             escalations = await self.wait_escalations(keys, due_by)
             stop.set()
-            await watcher
+            peak = await peaks(floors, watched)
             lateness = [
                 escalations[(k, "escalation/1")]["at"] - alerts[(k, "alert")]["at"] - floor_after
                 for k in keys
                 if (k, "escalation/1") in escalations
             ]
-            _, peak = self.stack.children["floor"].memory_mb()
             return {
                 "n": n,
-                "intake_seconds": round(opened - started, 1),
+                "intake_seconds": round(opened - started_at, 1),
                 "escalate_after_s": floor_after,
-                "rss_mb_all_open": round(rss_open, 1),
-                "peak_rss_mb": round(max([peak, *memory]), 1),
+                "rss_mb_all_open": max(rss_open),
+                "peak_rss_mb": max(peak),
+                **(
+                    {"rss_mb_per_worker": rss_open, "peak_rss_mb_per_worker": peak}
+                    if len(floors) > 1
+                    else {}
+                ),
                 "escalations_posted": len(lateness),
                 # The floor has no escalation level to read: a missing post counts as lost.
                 "lost": n - len(lateness),
@@ -494,9 +810,9 @@ class Bench:
                 "due_to_escalation_posted_s": seconds_summary(lateness),
             }
 
-        ours = await self.phase("open remediations (Canary)", canary)
-        base = await self.phase("open remediations (floor)", floor)
-        self.results["open_remediations"] = {"canary": ours, "floor": base}
+        ours = await self.phase(f"{title} (Canary)", canary)
+        base = await self.phase(f"{title} (floor)", floor)
+        return {"canary": ours, "floor": base}
 
     async def wait_escalations(
         self, ids: list[str], due_by: float
@@ -531,7 +847,6 @@ class Bench:
                 found.append((escalated - notified).total_seconds() - after)
         return found
 
-
     async def timer_fired_lateness(self, ids: list[str], after: int) -> list[float]:
         """The Temporal server's view, from a sample of histories: when the escalation timer
         fired (its TimerFired event) against when it was due (TimerStarted + its duration),
@@ -562,6 +877,25 @@ def seconds_summary(values: list[float]) -> dict[str, float]:
         "p99": round(percentile(values, 99), 2),
         "max": round(max(values), 2),
     }
+
+
+def calls_summary(samples: list[list[tuple[str, float]]]) -> list[dict[str, Any]]:
+    """Each call made before the alert: in how many samples, and its median ms after the
+    webhook; in order of that median."""
+    at: dict[str, list[float]] = {}
+    for calls in samples:
+        for name, ms in calls:
+            at.setdefault(name, []).append(ms)
+    found = [
+        {
+            "call": name,
+            "samples": len(times),
+            "of": len(samples),
+            "median_ms": statistics.median(times),
+        }
+        for name, times in at.items()
+    ]
+    return sorted(found, key=lambda call: call["median_ms"])
 
 
 def median_round(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -68,7 +68,8 @@ async def main(count: int) -> None:
             stack.temporal_address, data_converter=pydantic_data_converter
         )
         async with httpx.AsyncClient(timeout=120) as http:
-            bench = Bench(stack, Scale(samples=count + 3, burst=0, open=0), http, client)
+            scale = Scale(samples=count + 3, burst=0, open=0)
+            bench = Bench(stack, scale, http, client, figures=("time_to_alert",))
             await bench.wait_log("worker", "polling task queue")
             await bench.wait_log("floor", "floor worker polling")
             await bench.prepare()
@@ -99,7 +100,7 @@ async def main(count: int) -> None:
             print(f"  {statistics.median(totals):8.1f}  alert recorded by the sandbox")
     finally:
         stack.close()
-        print('logs in', run_dir)
+        print("logs in", run_dir)
 
 
 if __name__ == "__main__":

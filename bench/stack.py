@@ -1,5 +1,7 @@
 """The benchmark's own stack: a Temporal dev server, the sandbox, the gateway, Canary's worker
 and the floor's worker, each a child process exactly as `canary up` runs them, on free ports.
+The two-worker figures add a second of each (``worker2``, ``floor2``) on the same task queue,
+as running `canary worker` twice does.
 
 Every child's CPU time and memory are readable from /proc, so the report can say where the
 time went (the sandbox's share is counted separately from Canary's own processes).
@@ -52,6 +54,14 @@ class Child:
     name: str
     proc: subprocess.Popen[bytes]
     log: Path
+    #: Where this process's output starts in its log (a restarted part appends to its log).
+    log_offset: int = 0
+
+    def output(self) -> str:
+        """What this process has written to its log so far."""
+        with open(self.log, "rb") as handle:
+            handle.seek(self.log_offset)
+            return handle.read().decode(errors="replace")
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -136,6 +146,7 @@ class BenchStack:
 
     def spawn(self, name: str, args: list[str], **env: str) -> Child:
         log = self.run_dir / f"{name}.log"
+        offset = log.stat().st_size if log.exists() else 0
         handle = open(log, "ab")  # noqa: SIM115 - lives as long as the child
         proc = subprocess.Popen(
             args,
@@ -145,13 +156,13 @@ class BenchStack:
             start_new_session=True,
             cwd=str(Path(__file__).resolve().parent.parent),
         )
-        child = Child(name, proc, log)
+        child = Child(name, proc, log, offset)
         self.children[name] = child
         return child
 
     def python(self, name: str, module: str, *args: str) -> list[str]:
         """``python -m module``, under pyinstrument when profiling this part."""
-        if self.profile_dir is not None and name in {"worker", "gateway"}:
+        if self.profile_dir is not None and (name.startswith("worker") or name == "gateway"):
             out = self.profile_dir / f"profile-{name}.txt"
             return [sys.executable, "-m", "bench.profiled", str(out), module, *args]
         return [sys.executable, "-m", module, *args]
@@ -196,9 +207,7 @@ class BenchStack:
     def start_gateway(self) -> None:
         child = self.spawn(
             "gateway",
-            self.python(
-                "gateway", "starter.cli", "gateway", "--port", str(self.gateway_port)
-            ),
+            self.python("gateway", "starter.cli", "gateway", "--port", str(self.gateway_port)),
         )
         wait_for_port(self.gateway_port, "gateway", child.proc)
         deadline = time.monotonic() + 60
@@ -212,18 +221,19 @@ class BenchStack:
             time.sleep(0.2)
         raise RuntimeError("the gateway did not connect to Temporal")
 
-    def start_worker(self, **env: str) -> Child:
-        return self.spawn("worker", self.python("worker", "starter.cli", "worker"), **env)
+    def start_worker(self, name: str = "worker", **env: str) -> Child:
+        """A `canary worker` on the bench's task queue (``worker2`` is a second one)."""
+        return self.spawn(name, self.python(name, "starter.cli", "worker"), **env)
 
-    def start_floor_worker(self, **env: str) -> Child:
-        return self.spawn("floor", [sys.executable, "-m", "bench.floor"], **env)
+    def start_floor_worker(self, name: str = "floor", **env: str) -> Child:
+        return self.spawn(name, [sys.executable, "-m", "bench.floor"], **env)
 
     def restart(self, name: str, **env: str) -> Child:
         self.stop(name)
-        if name == "worker":
-            return self.start_worker(**env)
-        if name == "floor":
-            return self.start_floor_worker(**env)
+        if name.startswith("worker"):
+            return self.start_worker(name, **env)
+        if name.startswith("floor"):
+            return self.start_floor_worker(name, **env)
         raise ValueError(name)
 
     def stop(self, name: str) -> None:
@@ -246,7 +256,8 @@ class BenchStack:
         self.start_gateway()
 
     def close(self) -> None:
-        for name in ("gateway", "worker", "floor", "sandbox", "temporal"):
+        workers = [n for n in self.children if n.startswith(("worker", "floor"))]
+        for name in ("gateway", *workers, "sandbox", "temporal"):
             self.stop(name)
 
     def check(self) -> None:

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Red
 from markupsafe import Markup
 
 from sandbox.deps import InteractivityClient, SandboxDep
-from sandbox.slack import home
+from sandbox.slack import home, shortcuts
 from sandbox.slack.interactivity import Click, deliver_click, deliver_interaction
 from sandbox.slack.modal_page import (
     PageForm,
@@ -25,14 +25,19 @@ from sandbox.slack.modal_page import (
     with_errors,
 )
 from sandbox.slack.mrkdwn import mrkdwn, text_of
+from sandbox.slack.seed import SHORTCUTS
 from sandbox.slack.state import SlackApiError
 from sandbox.slack.views import close_top, enter_from_page, submit_view, view_block_actions
 from sandbox.state import Sandbox
 from sandbox.templating import TEMPLATES
 
 router = APIRouter()
-# The app's Home tab: its page, its event and its clicks.
+# The app's Home tab: its page, its event and its clicks; the app's shortcuts.
 router.include_router(home.router)
+router.include_router(shortcuts.router)
+#: The app's shortcuts where Slack offers them: near the message box, in a message's "…" menu.
+GLOBAL_SHORTCUTS = [s for s in SHORTCUTS if s["type"] == "global"]
+MESSAGE_SHORTCUTS = [s for s in SHORTCUTS if s["type"] == "message"]
 
 
 def _render_page(
@@ -42,13 +47,17 @@ def _render_page(
     slack = sandbox.slack
     with slack.lock:
         name = request.query_params.get("channel") or "gtm-alerts"
+        acting = request.query_params.get("as") or "U0ALICE"
+        if acting not in slack.users:
+            acting = "U0ALICE"
         try:
             channel = slack.channel(name)
         except SlackApiError:
             channel = slack.channels["C0GTMALERTS"]
-        acting = request.query_params.get("as") or "U0ALICE"
-        if acting not in slack.users:
-            acting = "U0ALICE"
+        if channel.get("is_im") and channel["user"] != acting:  # another person's DM
+            channel = slack.channels["C0GTMALERTS"]
+        # The app's direct messages with the person (its Messages tab), once it wrote there.
+        own_im = slack.channels.get(slack.ims.get(acting, ""))
         people = [u for u in slack.users.values() if not u["is_bot"]]
         counts = {
             cid: sum(1 for m in ms if m.get("thread_ts") in (None, m["ts"]))
@@ -110,7 +119,11 @@ def _render_page(
         def render_message(m: dict[str, Any]) -> Markup:
             return Markup(
                 TEMPLATES.get_template("message.html").render(
-                    m=m, render_message=render_message, render_element=render_element
+                    m=m,
+                    render_message=render_message,
+                    render_element=render_element,
+                    acting=acting,
+                    shortcuts=MESSAGE_SHORTCUTS,
                 )
             )
 
@@ -124,7 +137,9 @@ def _render_page(
         return TEMPLATES.get_template("chat.html").render(
             modal=modal,
             channel=channel,
-            channels=list(slack.channels.values()),
+            channels=[c for c in slack.channels.values() if not c.get("is_im")],
+            own_im=own_im,
+            shortcuts=GLOBAL_SHORTCUTS,
             counts=counts,
             users=people,
             acting=acting,
@@ -221,7 +236,7 @@ async def chat_page(sandbox: SandboxDep, request: Request) -> HTMLResponse:
 @router.get("/archives/{channel}/{message}", include_in_schema=False)
 async def permalink(sandbox: SandboxDep, channel: str, message: str) -> Response:
     try:
-        name = sandbox.slack.channel(channel)["name"]
+        name = sandbox.slack.channel(channel).get("name") or channel
     except SlackApiError:
         return PlainTextResponse("No such channel", status_code=404)
     ts = message.removeprefix("p")
@@ -261,7 +276,7 @@ async def click(sandbox: SandboxDep, client: InteractivityClient, request: Reque
         )
     channel = data.get("channel", "gtm-alerts")
     try:
-        channel = sandbox.slack.channel(channel)["name"]
+        channel = sandbox.slack.channel(channel).get("name") or channel
     except SlackApiError:
         pass
     flash = "" if 200 <= status < 300 else f"The app answered {status}: {text[:200]}"

@@ -56,7 +56,7 @@ def slash_command_payload(state: SlackState, command: Command) -> dict[str, str]
         "team_id": TEAM_ID,
         "team_domain": TEAM_DOMAIN,
         "channel_id": channel["id"],
-        "channel_name": channel["name"],
+        "channel_name": channel.get("name") or "directmessage",
         "user_id": command.user,
         "user_name": user["name"],
         "command": command.command,

@@ -30,7 +30,7 @@ from sandbox.slack.interactivity import deliver_interaction
 from sandbox.slack.modal_page import field_errors, page_modal
 from sandbox.slack.mrkdwn import text_of
 from sandbox.slack.seed import APP_ID, TEAM_DOMAIN, TEAM_ID, Obj
-from sandbox.slack.state import SlackApiError, SlackState
+from sandbox.slack.state import SlackApiError, SlackState, im_id
 from sandbox.slack.views import public
 from sandbox.state import Sandbox
 from sandbox.templating import TEMPLATES
@@ -68,7 +68,7 @@ def app_home_opened(state: SlackState, user: str) -> Obj:
     event: Obj = {
         "type": "app_home_opened",
         "user": user,
-        "channel": "D0" + user.removeprefix("U0")[:9],
+        "channel": im_id(user),
         "tab": "home",
         "event_ts": f"{time.time():.6f}",
     }

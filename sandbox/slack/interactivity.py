@@ -82,7 +82,7 @@ def block_actions_payload(
         "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
         "enterprise": None,
         "is_enterprise_install": False,
-        "channel": {"id": channel_id, "name": channel["name"]},
+        "channel": {"id": channel_id, "name": channel.get("name") or "directmessage"},
         "message": public_message(message, False),
         "state": {"values": {}},
         "response_url": state.register_response_url(channel_id, message["ts"], user_id),

@@ -181,7 +181,9 @@ def call_method(state: SlackState, method: str, args: Obj) -> Obj:
                 "is_enterprise_install": False,
             }
         if method == "chat.postMessage":
-            channel = state.channel(str(args["channel"]))
+            ref = str(args["channel"])
+            # A person's user id posts in the app's direct message with them.
+            channel = state.open_im(ref) if ref in state.users else state.channel(ref)
             if not channel["is_member"]:
                 raise SlackApiError("not_in_channel")
             blocks = _blocks(args.get("blocks"))
@@ -249,7 +251,7 @@ def call_method(state: SlackState, method: str, args: Obj) -> Obj:
             items = [
                 c
                 for c in state.channels.values()
-                if ("private_channel" if c["is_private"] else "public_channel") in wanted
+                if _conversation_type(c) in wanted
                 and not (c["is_archived"] and _truthy(args.get("exclude_archived")))
             ]
             start, limit = _offset(args.get("cursor")), _limit(args)
@@ -322,6 +324,13 @@ def call_method(state: SlackState, method: str, args: Obj) -> Obj:
                 raise SlackApiError("no_such_subteam")
             return {"users": list(group["users"])}
     raise SlackApiError("unknown_method")
+
+
+def _conversation_type(channel: Obj) -> str:
+    """What conversations.list's ``types`` calls a conversation."""
+    if channel.get("is_im"):
+        return "im"
+    return "private_channel" if channel["is_private"] else "public_channel"
 
 
 def _truthy(value: Any) -> bool:

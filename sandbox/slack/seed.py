@@ -1,5 +1,5 @@
 """The Acme GTM workspace the sandbox's Slack starts with: its identity, people, channels and
-user groups."""
+user groups, and the shortcuts Canary's app declares (its manifest's ``features.shortcuts``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,13 @@ TEAM_DOMAIN = "acme-gtm"
 APP_ID = "A0CANARY"
 BOT_USER = "U0CANARY"
 BOT_ID = "B0CANARY"
+#: The app's shortcuts, as deploy/slack-app-manifest.yaml declares them (a unit test holds the
+#: two alike): Slack offers a global one from the message box and a message one in each
+#: message's "…" menu, each under the app's name.
+SHORTCUTS: list[Obj] = [
+    {"type": "global", "callback_id": "canary_report", "name": "Report an error"},
+    {"type": "message", "callback_id": "canary_report_message", "name": "Report this to Canary"},
+]
 #: When the workspace, its channels and groups were made (epoch seconds).
 CREATED = 1700000000
 

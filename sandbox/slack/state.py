@@ -1,6 +1,10 @@
 """One Slack workspace: its people, channels, user groups, messages (with their threads),
 ephemeral messages, the ``response_url``s handed out with clicks and the rate limits' counts.
 
+The app's direct messages with a person (its App Home's Messages tab) are conversations too:
+``chat.postMessage`` with the person's user id as ``channel`` opens it (an ``im``, ``D…``)
+and posts there, as Slack does; conversations.list names it only when asked for ``im``.
+
 People, channels and groups carry every field Slack's description of the Web API marks
 required, so an app that reads one finds it where Slack puts it."""
 
@@ -91,6 +95,30 @@ def _channel_object(channel_id: str, name: str, topic: str, member: bool) -> Obj
     }
 
 
+def im_id(user_id: str) -> str:
+    """The id of the app's direct message conversation with ``user_id`` (``D…``)."""
+    return "D0" + user_id.removeprefix("U0")[:9]
+
+
+def _im_object(channel_id: str, user_id: str) -> Obj:
+    """A direct message conversation as Slack describes one: no name, the person it is with."""
+    return {
+        "id": channel_id,
+        "created": int(time.time()),
+        "is_channel": False,
+        "is_group": False,
+        "is_im": True,
+        "is_mpim": False,
+        "is_private": True,
+        "is_archived": False,
+        "is_org_shared": False,
+        "is_member": True,
+        "user": user_id,
+        "is_user_deleted": False,
+        "priority": 0,
+    }
+
+
 def _group_object(group_id: str, handle: str, name: str, members: list[str]) -> Obj:
     return {
         "id": group_id,
@@ -147,6 +175,7 @@ class SlackState:
                 for gid, handle, name, members in SEED_GROUPS
             }
             self.messages: dict[str, list[Obj]] = {cid: [] for cid in self.channels}
+            self.ims: dict[str, str] = {}  # person's user id → the app's DM with them
             self.ephemeral: list[Obj] = []
             self.response_urls: dict[str, Obj] = {}
             self.views = Views()
@@ -164,9 +193,22 @@ class SlackState:
         if ref in self.channels:
             return self.channels[ref]
         for item in self.channels.values():
-            if item["name"] == ref:
+            if item.get("name") == ref:
                 return item
         raise SlackApiError("channel_not_found")
+
+    def open_im(self, user_id: str) -> Obj:
+        """The app's direct message conversation with a person, opened on first use; a bot
+        or an unknown id has none (``channel_not_found``, as chat.postMessage answers)."""
+        user = self.users.get(user_id)
+        if user is None or user["is_bot"]:
+            raise SlackApiError("channel_not_found")
+        if user_id not in self.ims:
+            channel_id = im_id(user_id)
+            self.channels[channel_id] = _im_object(channel_id, user_id)
+            self.messages[channel_id] = []
+            self.ims[user_id] = channel_id
+        return self.channels[self.ims[user_id]]
 
     def find_message(self, channel_id: str, ts: str) -> Obj | None:
         for message in self.messages.get(channel_id, []):

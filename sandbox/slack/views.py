@@ -14,7 +14,9 @@ container and the view itself (its ``hash`` and what was entered so far in ``sta
 button or a select of an actions block or a section, and an input's element only when its
 block says ``dispatch_action`` (otherwise Slack sends nothing until the submission).
 ``views.update`` keeps what was entered in the inputs whose ``block_id`` and ``action_id`` the
-new view keeps (Slack's "preserving input entry"); the others start empty.
+new view keeps (Slack's "preserving input entry"); the others start with the value the app
+set (``initial_value``, ``initial_option``, ``initial_date``) or empty. An input the person
+did not touch submits the value the app set, as Slack's client does.
 """
 
 from __future__ import annotations
@@ -212,14 +214,24 @@ def _field(element: Obj, given: Any) -> tuple[Obj, str | None]:
     return field, problem
 
 
+def _initial(element: Obj) -> Any:
+    """What an input holds before the person touches it: the value the app set."""
+    if element["type"] == "static_select":
+        return (element.get("initial_option") or {}).get("value")
+    if element["type"] == "datepicker":
+        return element.get("initial_date")
+    return element.get("initial_value")
+
+
 def _state_values(view: Obj, entered: dict[str, Any]) -> tuple[Obj, dict[str, str]]:
     """``view.state.values`` for what the person entered (block id → text, option value or
-    date), and the errors Slack's client shows itself (a required input left empty)."""
+    date; an input they did not touch holds the value the app set), and the errors Slack's
+    client shows itself (a required input left empty)."""
     values: Obj = {}
     missing: dict[str, str] = {}
     for block in _input_blocks(view):
         block_id, element = block.get("block_id") or "", block["element"]
-        given = entered.get(block_id)
+        given = entered[block_id] if block_id in entered else _initial(element)
         given = given.strip() if isinstance(given, str) else given
         if not given and not block.get("optional", False):
             missing[block_id] = "Please complete this required field."

@@ -132,7 +132,8 @@ def test_a_message_shortcut_carries_the_message_its_channel_and_a_response_url(
     httpx.post(payload["response_url"], json={"text": "Got it", "replace_original": True})
     with sandbox.sandbox.slack.lock:
         slack_state = sandbox.sandbox.slack
-        assert slack_state.find_message("C0REVOPS", said["ts"])["text"].startswith("<!channel>")
+        kept = slack_state.find_message("C0REVOPS", said["ts"])
+        assert kept is not None and kept["text"].startswith("<!channel>")
         assert slack_state.ephemeral[-1] == {
             **slack_state.ephemeral[-1],
             "channel": "C0REVOPS",

@@ -1,7 +1,7 @@
 """The gateway in Socket Mode (``SLACK_APP_TOKEN`` set), on a live stack: slack-bolt's Socket
-Mode handler connects to the sandbox's Slack, and chat-page clicks, slash commands and the
-Home tab's ``app_home_opened`` reach the same listeners over the socket instead of HTTP, with
-a real worker on a real Temporal dev server. The gateway knows its workspace and app
+Mode handler connects to the sandbox's Slack, and chat-page clicks, slash commands, shortcuts
+and the Home tab's ``app_home_opened`` reach the same listeners over the socket instead of
+HTTP, with a real worker on a real Temporal dev server. The gateway knows its workspace and app
 (``SLACK_TEAM_ID`` / ``SLACK_APP_ID``), so what comes for another one is refused, over the
 socket as over HTTP."""
 
@@ -23,6 +23,7 @@ from starter.gateway.app import create_app
 from starter.gateway.slack.socket_mode import SocketModeRefused
 from starter.intake import get_status
 from starter.scenario import CUSTOMERS, fail_a_payment
+from tests.gateway.test_slash_command import choose_type, started_with
 from tests.helpers import eventually, slack_headers
 from tests.stack import SIGNING_SECRET, SLACK_TOKEN, LiveStack, live_stack
 from tests.workflow.test_end_to_end import alert_for, has_buttons
@@ -302,6 +303,80 @@ async def test_app_home_opened_for_another_team_or_app_is_refused_over_the_socke
     # the refusals were about where the event came from, not about him.
     opened = await stack.http.post(f"{stack.sandbox.url}/_sandbox/slack/home/open?user=U0DAN")
     assert opened.json()["status"] == 200
+    # (The worker publishes Homes too, as remediations change: the gateway's log says
+    # which publishing answered an opening.)
     await eventually(lambda: publishes(stack, "U0DAN", mark), lambda calls: len(calls) >= 1)
-    published = [r.getMessage() for r in caplog.records].count("published U0DAN's Home tab")
+    logged = await eventually(
+        lambda: asyncio.sleep(0, [r.getMessage() for r in caplog.records]),
+        lambda lines: "published U0DAN's Home tab" in lines,
+    )
+    published = logged.count("published U0DAN's Home tab")
     assert published == 1, "only the genuine opening published a Home"
+
+
+def shortcut_envelopes(envelopes: list[dict[str, Any]], user: str) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in envelopes
+        if e["payload"].get("type") == "shortcut" and e["payload"]["user"]["id"] == user
+    ]
+
+
+async def test_the_global_shortcut_over_the_socket_reports_and_answers_in_a_dm(
+    stack: LiveStack,
+) -> None:
+    mark = max(r["id"] for r in await stack.requests())
+    used = await stack.shortcut("U0CAROL", "canary_report")
+    assert used["status"] == 200, used
+    [sent] = shortcut_envelopes(await socket_records(stack, "SEND"), "U0CAROL")
+    assert sent["type"] == "interactive" and sent["accepts_response_payload"] is False
+    assert sent["payload"]["callback_id"] == "canary_report"
+    assert sent["envelope_id"] in {a["envelope_id"] for a in await socket_records(stack, "ACK")}
+    form = await eventually(lambda: stack.form("U0CAROL"), lambda found: found is not None)
+    assert form is not None and form["callback_id"] == "canary:report"
+
+    await choose_type(stack, "U0CAROL", "payment_failed")
+    submitted = await stack.submit(
+        "U0CAROL", {"subject_id": "in_ShortcutSocket1", "what_happened": "Declined on renewal"}
+    )
+    assert submitted["closed"], submitted
+    workflow_id = remediation_id("payment_failed", "invoice", "in_ShortcutSocket1")
+    await eventually(lambda: get_status(stack.client, workflow_id), lambda s: s is not None)
+    reported = await started_with(stack.client, workflow_id)
+    assert reported["reported_by"] == "U0CAROL" and reported["source"] == "slack"
+    # Carol is told in her direct messages with the app (no channel to answer in).
+    dms = await eventually(
+        lambda: stack.requests(service="slack", path="/api/chat.postMessage", since_id=mark),
+        lambda calls: any(c["body"].get("channel") == "U0CAROL" for c in calls),
+    )
+    [dm] = [c for c in dms if c["body"].get("channel") == "U0CAROL"]
+    assert dm["response"]["channel"] == "D0CAROL" and workflow_id in dm["body"]["text"]
+    assert await stack.requests(service="interactivity") == []  # nothing over HTTP
+
+
+async def test_a_shortcut_whose_ack_was_lost_is_delivered_again_and_opens_one_form(
+    stack: LiveStack,
+) -> None:
+    mark = max(r["id"] for r in await stack.requests())
+    await stack.http.post(
+        f"{stack.sandbox.url}/_sandbox/slack/socket/faults", json={"lose_acks": 1}
+    )
+    used = await stack.shortcut("U0FRANK", "canary_report")
+    assert used["status"] == 408  # Slack never heard the ack: it sends the envelope again
+    sent = await eventually(
+        lambda: socket_records(stack, "SEND"),
+        lambda found: len(shortcut_envelopes(found, "U0FRANK")) == 2,
+    )
+    first, again = shortcut_envelopes(sent, "U0FRANK")
+    assert again["envelope_id"] == first["envelope_id"] and again["retry_attempt"] == 1
+    opened = await eventually(
+        lambda: stack.requests(service="slack", path="/api/views.open", since_id=mark),
+        lambda calls: len(calls) == 2,
+    )
+    # The second delivery's trigger was used by the first: the form is open once, unsaid.
+    assert [c["response"].get("error") for c in opened] == [None, "exchanged_trigger_id"]
+    await asyncio.sleep(0.3)
+    views = await stack.sandbox_get("/_sandbox/slack/views", user="U0FRANK")
+    assert len(views["modals"]) == 1
+    told = await stack.requests(service="slack", path_prefix="/api/chat.", since_id=mark)
+    assert not [c for c in told if "U0FRANK" in (c["body"].get("channel"), c["body"].get("user"))]

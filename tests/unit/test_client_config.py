@@ -125,10 +125,10 @@ def test_workflow_cache_size_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> No
     seen: dict[str, object] = {}
 
     class FakeWorker:
-        def __init__(self, client: object, **options: object) -> None:
+        def __init__(self, client: object, closing: object = (), **options: object) -> None:
             seen.update(options)
 
-    monkeypatch.setattr(worker, "Worker", FakeWorker)
+    monkeypatch.setattr(worker, "CanaryWorker", FakeWorker)
     worker.build_worker(object(), Settings(), activities=[])  # type: ignore[arg-type]
     assert seen["max_cached_workflows"] == 500
     assert Settings.model_fields["max_cached_workflows"].default == 1000

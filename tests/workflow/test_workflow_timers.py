@@ -60,8 +60,19 @@ async def status(handle: WorkflowHandle) -> RemediationStatus:
     return await handle.query(RemediationWorkflow.status)
 
 
+async def timezone_at_2am(env: WorkflowEnvironment) -> str:
+    """An ``Etc/GMT…`` zone where it is between 02:00 and 03:00 on the test server's clock
+    (``Etc/GMT-3`` is three hours ahead of UTC)."""
+    ahead = (2 - (await env.get_current_time()).hour) % 24
+    ahead = ahead - 24 if ahead > 14 else ahead
+    return "Etc/GMT" if ahead == 0 else f"Etc/GMT{-ahead:+d}"
+
+
 async def test_ladder_then_human_retry(skip_env: WorkflowEnvironment) -> None:
     fake = FakeServices(pay_results=[False, True])
+    # The plan retries at 09:00 in the payer's timezone: one where it is about 02:00 now, so
+    # that the first retry is some 30 hours ahead whatever the time of day the test runs.
+    fake.lookups["stripe.invoice"] = {"customer_timezone": await timezone_at_2am(skip_env)}
     queue = f"q-{uuid.uuid4().hex[:6]}"
     async with Worker(
         skip_env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()

@@ -103,6 +103,18 @@ class LiveStack:
         response.raise_for_status()
         return dict(response.json())
 
+    async def shortcut(
+        self, user: str, callback_id: str, message: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Use one of the app's shortcuts as ``user``: on ``message`` (a message shortcut)
+        or from the message box (a global one). The app's status and answer."""
+        body: dict[str, Any] = {"user": user, "callback_id": callback_id}
+        if message is not None:
+            body |= {"channel": message["channel"], "ts": message["ts"]}
+        response = await self.http.post(f"{self.sandbox.url}/_sandbox/slack/shortcut", json=body)
+        response.raise_for_status()
+        return dict(response.json())
+
     async def form(self, user: str) -> dict[str, Any] | None:
         """The modal ``user`` has open on top (a button that asks first opened it)."""
         views = await self.sandbox_get("/_sandbox/slack/views", user=user)

@@ -8,6 +8,11 @@ in Salesforce), whose alerts then say what the records say. The others read meas
 Canary's detectors make (a baseline, a usage ratio, days overdue, a sentiment score), and
 ``unknown`` is what a tool's unrecognised error becomes, not something a person picks.
 
+The same form opens from Canary's shortcuts: the global one (no channel: the answer goes to
+the person's direct messages with the app) and the message one, which fills "What happened"
+with the message's text as it was typed (plain text, cut to the field's length) and keeps the
+message's channel and ts, so the answer goes there and the report links the message.
+
 The form follows the type picked (Slack sends the choice at once: the select's block says
 ``dispatch_action``): the subject's label and placeholder name the kinds of id that SOP is about
 (an invoice ``in_…``, an opportunity ``006…``, a product account), the account is asked only
@@ -34,9 +39,10 @@ from canary.blocks.forms import (
     _plain,
     _value,
 )
-from canary.blocks.mrkdwn import code, escape, link
+from canary.blocks.mrkdwn import clip, code, escape, link, unescape
 from canary.models import AccountRef, RemediationStatus
 from canary.models.capabilities import ENRICHERS
+from canary.models.detection import MESSAGE_LIMIT
 from canary.models.sop import Catalog, Sop
 
 #: The report form's callback id (not a ``canary:form:`` action form).
@@ -52,6 +58,8 @@ REPORT_TYPE, REPORT_SUBJECT, REPORT_ACCOUNT, REPORT_MESSAGE = (
 OTHER_ID_LIMIT = 120
 #: Slack's limit for an input's placeholder.
 PLACEHOLDER_LIMIT = 150
+#: What happened, at most: what a detection keeps whole.
+WHAT_HAPPENED_LIMIT = MESSAGE_LIMIT
 
 USAGE = "\n".join(
     [
@@ -198,9 +206,25 @@ def _text_input(
     return _input(block_id, label, element, optional)
 
 
-def report_view(catalog: Catalog, channel: str | None, chosen: Sop | None = None) -> dict[str, Any]:
-    """The report form; ``channel`` (where the command was typed) is where it answers. With a
-    type ``chosen``, its fields are that SOP's; before, the form asks what any of them may."""
+def prefilled(message_text: str) -> str:
+    """A Slack message's ``text`` as its author typed it (Slack's ``&amp;``, ``&lt;`` and
+    ``&gt;`` undone; mentions and formatting stay as written), cut to the "What happened"
+    field's length. It goes into a plain-text input, where Slack shows it as text."""
+    return clip(unescape(message_text).strip(), WHAT_HAPPENED_LIMIT)
+
+
+def report_view(
+    catalog: Catalog,
+    channel: str | None,
+    chosen: Sop | None = None,
+    *,
+    message_ts: str | None = None,
+    what_happened: str | None = None,
+) -> dict[str, Any]:
+    """The report form; ``channel`` (where the command was typed, or the message a shortcut
+    was used on, at ``message_ts``) is where it answers, and None the person's direct
+    messages. With a type ``chosen``, its fields are that SOP's; before, the form asks what
+    any of them may. ``what_happened`` fills its field (as text, cut to its length)."""
     options = [_option(sop.title, sop.type) for sop in reportable(catalog)[:100]]
     select: dict[str, Any] = {
         "type": "static_select",
@@ -250,21 +274,24 @@ def report_view(catalog: Catalog, channel: str | None, chosen: Sop | None = None
                     form.account == "optional",
                 )
             )
-    blocks.append(
-        _input(
-            REPORT_MESSAGE,
-            "What happened",
-            {"type": "plain_text_input", "multiline": True, "max_length": 2000},
-            False,
-        )
-    )
+    message: dict[str, Any] = {
+        "type": "plain_text_input",
+        "multiline": True,
+        "max_length": WHAT_HAPPENED_LIMIT,
+    }
+    if what_happened:
+        message["initial_value"] = clip(what_happened, WHAT_HAPPENED_LIMIT)
+    blocks.append(_input(REPORT_MESSAGE, "What happened", message, False))
+    where: dict[str, str | None] = {"c": channel}
+    if message_ts is not None:
+        where["m"] = message_ts
     return {
         "type": "modal",
         "callback_id": REPORT_CALLBACK,
         "title": _plain("Report an error", TITLE_LIMIT),
         "submit": _plain("Report", BUTTON_LIMIT),
         "close": _plain("Cancel", BUTTON_LIMIT),
-        "private_metadata": json.dumps({"c": channel}),
+        "private_metadata": json.dumps(where),
         "blocks": blocks,
     }
 
@@ -273,13 +300,34 @@ def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
-def report_channel(view: dict[str, Any]) -> str | None:
+def _where(view: dict[str, Any]) -> dict[str, Any]:
     try:
         data = json.loads(view.get("private_metadata") or "{}")
     except ValueError:
-        return None
-    channel = data.get("c") if isinstance(data, dict) else None
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def report_channel(view: dict[str, Any]) -> str | None:
+    """The channel the form answers in, when its private_metadata names one of a channel
+    id's shape; None otherwise (the answer goes to the person's direct messages)."""
+    channel = _where(view).get("c")
     return channel if ids.is_slack_id(channel, "channel") else None
+
+
+def report_message(view: dict[str, Any]) -> tuple[str, str] | None:
+    """The message a shortcut reported (its channel and ts), when the form's private_metadata
+    names both in their shapes; None otherwise."""
+    ts = _where(view).get("m")
+    channel = report_channel(view)
+    return (channel, str(ts)) if channel is not None and ids.is_slack_ts(ts) else None
+
+
+def current_what_happened(values: dict[str, Any]) -> str | None:
+    """What the form's "What happened" holds now (``view.state.values``), to keep it when
+    the form is rebuilt for another type."""
+    text = _value(values, REPORT_MESSAGE)
+    return text if isinstance(text, str) and text.strip() else None
 
 
 def _subject_kind(sop: Sop, subject_id: str) -> str:

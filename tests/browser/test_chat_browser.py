@@ -17,6 +17,9 @@ Temporal dev server).
   the error type sends the choice at once (its block says ``dispatch_action``) and the form
   becomes that type's (the invoice's label for payment_failed), keeping what he had typed;
   sent, it starts the remediation, reported by him.
+- Carol picks Report this to Canary in the "…" menu of Dan's message: the same form opens with
+  his message as What happened; sent, it starts the remediation, linked to the message, and
+  she is answered in that channel.
 
 Without Chromium these tests fail, as the other browser tests do (``make browser`` installs it).
 """
@@ -33,6 +36,7 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.testing import WorkflowEnvironment
 
+from canary.catalog import cached_catalog
 from starter.intake import get_status
 from starter.scenario import CUSTOMERS, fail_a_payment
 from tests.browser.chromium import Browser, Node
@@ -438,3 +442,57 @@ async def test_report_on_the_chat_page_follows_the_type_chosen_and_starts_the_re
     values = submission["view"]["state"]["values"]
     assert values["subject_id"]["value"]["value"] == invoice
     assert values["what_happened"]["value"]["value"] == "Card declined twice, seen by hand"
+
+
+async def test_report_this_to_canary_from_a_messages_menu_fills_the_form_and_answers_there(
+    stack: LiveStack, tmp_path: Path
+) -> None:
+    """Carol opens the "…" menu of Dan's message in #revops and picks Report this to Canary:
+    the report form opens with What happened holding his message as he typed it (its mention
+    as text); she picks the type and the opportunity, sends it, and is answered in #revops."""
+    carol, opportunity = "U0CAROL", "006BROWSERSHCT1"
+    workflow_id = remediation_id("stage_mismatch", "opportunity", opportunity)
+    typed = "Hooli paid <!here> but the deal is still *open*"
+    said = await stack.http.post(
+        f"{stack.sandbox.url}/_sandbox/slack/command",
+        data={"user": "U0DAN", "channel": "revops", "text": typed},
+    )
+    assert said.status_code == 303
+    message = next(m for m in reversed(await stack.messages("revops")) if m["user"] == "U0DAN")
+    sop = cached_catalog(stack.settings.catalog_path).get("stage_mismatch")
+    assert sop is not None
+    form_field = 'dialog.modal [name="v.{}"]'.format
+
+    async with Browser(tmp_path) as browser:
+        await browser.goto(f"{stack.sandbox.url}/?channel=revops&as={carol}")
+        await browser.wait_for("Dan's message", lambda dom: article(dom, message["ts"]))
+        menu = f'article[id="m{message["ts"]}"] details.more'
+        await browser.press(f"{menu} summary")
+        await browser.press(f"{menu} button")
+        form = await browser.wait_for("the report form", modal)
+        assert form.one("textarea").text() == typed
+        first = form.attrs["data-hash"]
+        await browser.choose(form_field("error_type"), sop.title)
+
+        def typed_form(dom: Node) -> Node | None:
+            shown = modal(dom)
+            if shown is None or shown.attrs["data-hash"] == first:
+                return None
+            return shown if shown.all("input", name="v.subject_id") else None
+
+        form = await browser.wait_for("the stage_mismatch fields", typed_form)
+        assert form.one("textarea").text() == typed
+        await browser.type_into(form_field("subject_id"), opportunity)
+        await browser.press("dialog.modal button.primary")
+
+        def answered(dom: Node) -> str | None:
+            notes = [" ".join(n.text().split()) for n in dom.all("div", cls="ephemeral")]
+            found = [n for n in notes if workflow_id in n]
+            return found[-1] if modal(dom) is None and found else None
+
+        note = await browser.wait_for("the answer in #revops", answered)
+    assert "Reported: " in note
+    detection = await started_with(stack.client, workflow_id)
+    assert (detection["reported_by"], detection["message"]) == (carol, typed)
+    [link] = detection["links"]
+    assert link["url"].endswith(f"/archives/C0REVOPS/p{message['ts'].replace('.', '')}")

@@ -116,6 +116,8 @@ SCOPES_FOR_METHOD: dict[str, set[str]] = {
     "users.lookupByEmail": {"users:read", "users:read.email"},
     "users.info": {"users:read"},
     "views.publish": set(),
+    "views.open": set(),
+    "views.update": set(),
     "usergroups.list": {"usergroups:read"},
     "usergroups.users.list": {"usergroups:read"},
 }
@@ -136,6 +138,23 @@ def slack_methods_the_adapter_calls() -> set[str]:
     for name in found:
         assert callable(getattr(WebClient, name, None)), f"WebClient has no {name}"
     return {name.replace("_", ".") for name in found}
+
+
+def slack_methods_the_listeners_call() -> set[str]:
+    """Every ``client.views_open(…)`` (bolt's WebClient) in the gateway's Slack listeners, as
+    Web API method names."""
+    found: set[str] = set()
+    for module in (ROOT / "starter" / "gateway" / "slack" / "listeners").glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "client"
+            ):
+                assert callable(getattr(WebClient, node.func.attr, None)), node.func.attr
+                found.add(node.func.attr.replace("_", "."))
+    return found
 
 
 def test_slack_manifest_names_the_app_and_its_bot() -> None:
@@ -182,13 +201,16 @@ def test_slack_manifest_interactivity_url_is_the_gateways_slack_route() -> None:
 def test_slack_manifest_scopes_cover_every_method_the_adapter_calls() -> None:
     scopes = MANIFEST["oauth_config"]["scopes"]["bot"]
     assert len(scopes) == len(set(scopes))
-    methods = slack_methods_the_adapter_calls()
+    methods = slack_methods_the_adapter_calls() | slack_methods_the_listeners_call()
     assert {"chat.postMessage", "conversations.history", "users.lookupByEmail"} <= methods
+    assert {"views.open", "chat.getPermalink", "chat.postEphemeral"} <= methods
     unknown = methods - set(SCOPES_FOR_METHOD)
     assert not unknown, f"add the scopes of {unknown} to SCOPES_FOR_METHOD and the manifest"
     needed = set().union(*(SCOPES_FOR_METHOD[m] for m in methods))
-    # A slash command the bolt app answers needs the commands scope (no Web API method does).
-    needed |= {"commands"} if slash_commands_the_app_answers() else set()
+    # A slash command or a shortcut the bolt app answers needs the commands scope (no Web API
+    # method does).
+    if slash_commands_the_app_answers() or shortcuts_the_app_answers():
+        needed |= {"commands"}
     assert needed <= set(scopes), f"missing scopes: {needed - set(scopes)}"
     # And nothing more than the code needs.
     assert set(scopes) <= needed, f"scopes no call needs: {set(scopes) - needed}"
@@ -199,6 +221,42 @@ def slash_commands_the_app_answers() -> set[str]:
 
     source = (ROOT / "starter" / "gateway" / "slack" / "listeners" / "commands.py").read_text()
     return {commands.COMMAND} if "app.command(COMMAND)" in source else set()
+
+
+def shortcuts_the_app_answers() -> dict[str, str]:
+    """The callback ids the gateway's shortcut listeners take, with their kind."""
+    from starter.gateway.slack.listeners import shortcuts
+
+    source = (ROOT / "starter" / "gateway" / "slack" / "listeners" / "shortcuts.py").read_text()
+    taken = {
+        "global": "app.global_shortcut(GLOBAL_SHORTCUT)",
+        "message": "app.message_shortcut(MESSAGE_SHORTCUT)",
+    }
+    ids = {"global": shortcuts.GLOBAL_SHORTCUT, "message": shortcuts.MESSAGE_SHORTCUT}
+    return {ids[kind]: kind for kind, call in taken.items() if call in source}
+
+
+def test_slack_manifest_has_the_shortcuts_the_gateway_answers() -> None:
+    """Held to Slack's manifest schema (slackapi/manifest-schema: a name of 1 to 24
+    characters, a description of 1 to 150, a callback id of 1 to 255, type global or
+    message), to the listeners, and to what the sandbox's Slack offers on the chat page."""
+    from sandbox.slack.seed import SHORTCUTS
+
+    declared = MANIFEST["features"]["shortcuts"]
+    assert {s["callback_id"]: s["type"] for s in declared} == shortcuts_the_app_answers()
+    assert shortcuts_the_app_answers() == {
+        "canary_report": "global",
+        "canary_report_message": "message",
+    }
+    for shortcut in declared:
+        assert set(shortcut) == {"name", "type", "callback_id", "description"}
+        assert 1 <= len(shortcut["name"]) <= 24, shortcut["name"]
+        assert 1 <= len(shortcut["description"]) <= 150
+        assert 1 <= len(shortcut["callback_id"]) <= 255
+    assert [{k: s[k] for k in ("type", "callback_id", "name")} for s in declared] == SHORTCUTS
+    # The global shortcut's answer is a DM: the Messages tab shows it, and takes no messages.
+    home = MANIFEST["features"]["app_home"]
+    assert home["messages_tab_enabled"] is True and home["messages_tab_read_only_enabled"] is True
 
 
 def test_slack_manifest_has_the_slash_command_on_the_gateways_route() -> None:

@@ -1,6 +1,7 @@
 """The bolt app's listeners, registered per interaction kind: Canary's messages carry buttons
 and selects, which Slack sends as block actions; some buttons open a form first, whose
-submission Slack sends as a view submission; ``/canary`` is a slash command."""
+submission Slack sends as a view submission; ``/canary`` is a slash command, and Canary's
+shortcuts (global and on a message) open its report form."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from slack_bolt.async_app import AsyncApp
 from temporalio.client import Client
 
 from canary.settings import Settings
-from starter.gateway.slack.listeners import actions, commands, forms, home
+from starter.gateway.slack.listeners import actions, commands, forms, home, shortcuts
 
 
 def register_listeners(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) -> None:
@@ -18,3 +19,4 @@ def register_listeners(app: AsyncApp, temporal: Callable[[], Client], settings: 
     forms.register(app, temporal, settings)
     home.register(app, temporal, settings)
     commands.register(app, temporal, settings)
+    shortcuts.register(app, temporal, settings)

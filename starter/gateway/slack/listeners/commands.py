@@ -8,7 +8,11 @@ off, over HTTP or Socket Mode alike (the same bolt app).
   and becomes a detection from that person (source ``slack``, ``reported_by`` their user id),
   checked as ``POST /api/detections`` checks reports, and never trusted more than one: the
   remediation finds the owner and the lookups' facts in the systems of record itself.
-  Anyone may report.
+  Anyone may report. Canary's shortcuts (``shortcuts``) open the same form; one used on a
+  message has the report link it (Slack's permalink, asked by the ids the form kept, checked
+  for their shapes). The answer goes to the person alone, where the form came from, or in
+  their direct messages with the app when it came from nowhere (a global shortcut) or Slack
+  will not post there.
 - ``/canary status <id>`` answers the person alone with the state, the owner's mention, the
   outcome and the links; ids are checked for their shape before Temporal sees them.
 - ``/canary mute <account | type> <duration> <reason…>`` opens a quiet window, for
@@ -38,14 +42,16 @@ from canary.blocks.command import (
     REPORT_SUBJECT,
     REPORT_TYPE,
     USAGE,
+    current_what_happened,
     offered,
     read_report,
     report_channel,
+    report_message,
     report_view,
     status_text,
 )
 from canary.blocks.forms import FormError
-from canary.blocks.mrkdwn import code, escape, mention, unescape
+from canary.blocks.mrkdwn import code, escape, mention, safe_url, unescape
 from canary.catalog import cached_catalog
 from canary.models import QuietWindow, ReportedDetection
 from canary.models.sop import Catalog
@@ -137,6 +143,39 @@ def shown_name(user: dict[str, Any] | None) -> str | None:
         if isinstance(name, str) and name.strip():
             return name.strip()[:NAME_LIMIT]
     return None
+
+
+async def answer(client: Any, user: str, channel: str | None, text: str) -> None:
+    """Tell ``user`` alone: in ``channel`` (ephemeral) when there is one, else, or when Slack
+    will not post there (a channel the app is not in, a conversation between people), in
+    their direct messages with the app (chat.postMessage to their user id: its Messages tab).
+    A courtesy: a failure is logged."""
+    if not ids.is_slack_id(user, "user"):
+        return
+    if channel is not None:
+        try:
+            await client.chat_postEphemeral(channel=channel, user=user, text=text)
+            return
+        except SlackApiError as err:
+            log.info("could not answer %s in %s (%s): in their DMs", user, channel, err)
+        except Exception as exc:  # noqa: BLE001 - the answer is a courtesy
+            log.warning("could not answer %s in %s: %s", user, channel, exc)
+            return
+    try:
+        await client.chat_postMessage(channel=user, text=text)
+    except Exception as exc:  # noqa: BLE001 - the answer is a courtesy
+        log.warning("could not answer %s in their DMs: %s", user, exc)
+
+
+async def permalink(client: Any, channel: str, ts: str) -> str | None:
+    """Slack's permalink of the message at ``ts`` in ``channel`` (ids of their shapes), or None
+    when Slack does not give one (the message is gone, the app cannot see the channel)."""
+    try:
+        found = (await client.chat_getPermalink(channel=channel, message_ts=ts)).get("permalink")
+    except Exception as exc:  # noqa: BLE001 - the report goes on without its link
+        log.warning("no permalink for the message %s in %s: %s", ts, channel, exc)
+        return None
+    return found if isinstance(found, str) and safe_url(found) else None
 
 
 def register(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) -> None:
@@ -247,6 +286,9 @@ def register(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) 
         values = (view.get("state") or {}).get("values") or {}
         try:
             fields = read_report(catalog(), values, user, f"report-{view.get('id')}")
+            reported = report_message(view)
+            if reported is not None and (found := await permalink(client, *reported)):
+                fields["links"] = [{"label": "The Slack message reported", "url": found}]
             detection = _REPORT.validate_python(fields)
         except FormError as exc:
             await refuse(exc.errors)
@@ -258,18 +300,13 @@ def register(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) 
         submitted = await submit_detection(temporal(), detection, settings)
         await ack()
         log.info("/canary report by %s: %s", user, submitted.workflow_id)
-        channel = report_channel(view)
-        if channel is None:
-            return
-        try:
-            await client.chat_postEphemeral(
-                channel=channel,
-                user=user,
-                text=f":white_check_mark: Reported: {code(submitted.workflow_id)}. Canary looks "
-                "it up, fixes what its SOP can and alerts who owns it.",
-            )
-        except Exception as exc:  # noqa: BLE001 - the remediation is started; this is a courtesy
-            log.warning("could not answer %s's report: %s", user, exc)
+        await answer(
+            client,
+            user,
+            report_channel(view),
+            f":white_check_mark: Reported: {code(submitted.workflow_id)}. Canary looks it up, "
+            "fixes what its SOP can and alerts who owns it.",
+        )
 
     async def on_type_chosen(
         ack: Any, body: dict[str, Any], action: dict[str, Any], client: Any
@@ -285,12 +322,16 @@ def register(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) 
             return
         choice = (action.get("selected_option") or {}).get("value")
         chosen = offered(catalog(), choice)
+        reported = report_message(view)
+        rebuilt = report_view(
+            catalog(),
+            report_channel(view),
+            chosen,
+            message_ts=reported[1] if reported else None,
+            what_happened=current_what_happened((view.get("state") or {}).get("values") or {}),
+        )
         try:
-            await client.views_update(
-                view_id=view.get("id"),
-                hash=view.get("hash"),
-                view=report_view(catalog(), report_channel(view), chosen),
-            )
+            await client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=rebuilt)
         except SlackApiError as err:
             error = err.response.get("error") if err.response else None
             if error == "hash_conflict":

@@ -125,22 +125,25 @@ async def publish_home(
     slack: SlackAdapter,
     user_ids: list[str],
     more_url: str | None,
-    newer: dict[str, RemediationStatus] | None = None,
+    changed: dict[str, datetime] | None = None,
     *,
     asked: bool = True,
 ) -> list[str]:
     """Build and publish each person's Home; the ids published.
 
-    ``newer`` holds entries that may be fresher than the listing yet (visibility lags the
-    change that prompted this); the later of the two is shown. With ``asked``, the open
-    remediations on a person's Home are asked for their status first, so a Home opened just
-    after a click shows the click (the entries lag it by the alert's update)."""
+    ``changed`` names remediations that changed at a time (their entry's ``updated_at``): one
+    the listing does not show that fresh yet (visibility lags the change that prompted this)
+    is asked for its status. With ``asked``, the open remediations on a person's Home are
+    asked for their status first, so a Home opened just after a click shows the click (the
+    entries lag it by the alert's update)."""
     now = datetime.now(UTC)
     statuses = {s.workflow_id: s for s in await listed_statuses(client, now)}
-    for workflow_id, entry in (newer or {}).items():
-        known = statuses.get(workflow_id)
-        if known is None or entry.updated_at >= known.updated_at:
-            statuses[workflow_id] = entry
+    behind = [
+        workflow_id
+        for workflow_id, at in (changed or {}).items()
+        if workflow_id not in statuses or statuses[workflow_id].updated_at < at
+    ]
+    statuses.update(await asked_statuses(client, behind))
     windows = await open_windows(client)
     published: list[str] = []
     for user_id in dict.fromkeys(user_ids):
@@ -156,21 +159,24 @@ async def publish_home(
 
 
 class HomeChanged(BaseModel):
-    """A remediation's new Home entry and the people whose Homes show it (or showed it)."""
+    """A remediation whose Home entry changed (as of ``updated_at``), and the people whose
+    Homes show it (or showed it)."""
 
-    entry: RemediationStatus
+    workflow_id: str
+    updated_at: datetime
     people: HomePeople
 
 
 class HomeRefresher:
     """Publishes the Homes that remediations' changes touch, a moment after the changes.
 
-    The changes of :data:`REFRESH_AFTER` seconds are published together (one listing; each
-    person's Home once, with the newest entries), and while changes keep coming, a round at
-    most every :data:`REFRESH_EVERY` seconds: a listing reads up to :data:`MAX_LISTED`
-    entries, which in a storm would otherwise take the worker from its remediations. A Home
-    it misses (the worker stopped meanwhile, Slack refused) is rebuilt whenever its person
-    opens it."""
+    The changes of :data:`REFRESH_AFTER` seconds are published together (one listing, each
+    changed remediation as fresh as its change; each person's Home once), and while changes
+    keep coming, a round at most every :data:`REFRESH_EVERY` seconds: a listing reads up to
+    :data:`MAX_LISTED` entries, which in a storm would otherwise take the worker from its
+    remediations. It holds only who changed when and whose Homes to publish, not the entries.
+    A Home it misses (the worker stopped meanwhile, Slack refused) is rebuilt whenever its
+    person opens it."""
 
     def __init__(
         self, services: Services, delay: float | None = None, every: float | None = None
@@ -179,7 +185,7 @@ class HomeRefresher:
         self.delay = REFRESH_AFTER if delay is None else delay
         self.every = REFRESH_EVERY if every is None else every
         self._people = HomePeople()
-        self._entries: dict[str, RemediationStatus] = {}
+        self._changed: dict[str, datetime] = {}
         self._task: asyncio.Task[None] | None = None
         self._last_round = -math.inf
 
@@ -187,11 +193,12 @@ class HomeRefresher:
         """Stop with the worker: what was not published yet waits for an opening."""
         if self._task is not None:
             self._task.cancel()
-        self._people, self._entries = HomePeople(), {}
+        self._people, self._changed = HomePeople(), {}
 
     def changed(self, change: HomeChanged) -> None:
         self._people = self._people.union(change.people)
-        self._entries[change.entry.workflow_id] = change.entry
+        known = self._changed.get(change.workflow_id)
+        self._changed[change.workflow_id] = max(change.updated_at, known or change.updated_at)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -203,13 +210,13 @@ class HomeRefresher:
             await asyncio.sleep(next_round - loop.time())
             self._last_round = loop.time()
             people, self._people = self._people, HomePeople()
-            entries, self._entries = self._entries, {}
+            changed, self._changed = self._changed, {}
             try:
-                await self._publish(people, entries)
+                await self._publish(people, changed)
             except Exception as exc:  # noqa: BLE001 - the next change or opening tries again
                 log.warning("home: could not publish the Homes of %s: %s", people, exc)
 
-    async def _publish(self, people: HomePeople, entries: dict[str, RemediationStatus]) -> None:
+    async def _publish(self, people: HomePeople, changed: dict[str, datetime]) -> None:
         slack = self.services.slack
         users = list(people.user_ids)
         for email in people.emails:
@@ -224,7 +231,7 @@ class HomeRefresher:
         if users:
             more_url = self.services.settings.gateway_url.rstrip("/") + "/report"
             client = self.services.require_temporal()
-            await publish_home(client, slack, users, more_url, entries, asked=False)
+            await publish_home(client, slack, users, more_url, changed, asked=False)
 
 
 class HomeActivities:

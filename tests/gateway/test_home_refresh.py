@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities import Services, home
 from activities.home import HomeChanged, HomeRefresher, listed_statuses
-from canary.models import ActionRequest, RemediationStatus
+from canary.models import ActionRequest
 from canary.models.home import HomePeople
 from canary.settings import Settings
 from starter.intake import take_action
@@ -87,25 +87,16 @@ async def test_a_storm_of_changes_publishes_each_home_once_a_round() -> None:
     rounds: list[tuple[float, HomePeople, set[str]]] = []
 
     class Recording(HomeRefresher):
-        async def _publish(self, people: HomePeople, entries: dict[str, RemediationStatus]) -> None:
-            rounds.append((asyncio.get_running_loop().time(), people, set(entries)))
+        async def _publish(self, people: HomePeople, changed: dict[str, datetime]) -> None:
+            rounds.append((asyncio.get_running_loop().time(), people, set(changed)))
 
     refresher = Recording(Services(Settings()), delay=0.05, every=0.5)
-    entry = RemediationStatus(
-        workflow_id="w",
-        error_type="payment_failed",
-        state="awaiting_human",
-        subject={"kind": "invoice", "id": "in_1"},
-        subject_id="in_1",
-        account={},
-        started_at=datetime.now(UTC),
-        updated_at=datetime.now(UTC),
-    )
 
     def change(workflow_id: str, user: str) -> None:
         refresher.changed(
             HomeChanged(
-                entry=entry.model_copy(update={"workflow_id": workflow_id}),
+                workflow_id=workflow_id,
+                updated_at=datetime.now(UTC),
                 people=HomePeople(user_ids=[user]),
             )
         )

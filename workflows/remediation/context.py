@@ -148,7 +148,9 @@ class Remediation:
         try:
             await workflow.execute_local_activity_method(
                 HomeActivities.home_changed,
-                HomeChanged(entry=entry, people=people),
+                HomeChanged(
+                    workflow_id=self.workflow_id, updated_at=entry.updated_at, people=people
+                ),
                 start_to_close_timeout=HOME_TIMEOUT,
                 retry_policy=HOME_RETRY,
             )

@@ -29,9 +29,9 @@ from sandbox.slack import socket_mode
 from sandbox.slack.interactivity import deliver_interaction
 from sandbox.slack.modal_page import field_errors, page_modal
 from sandbox.slack.mrkdwn import text_of
-from sandbox.slack.seed import APP_ID, TEAM_DOMAIN, TEAM_ID, Obj
+from sandbox.slack.seed import APP_ID, TEAM_ID, Obj
 from sandbox.slack.state import SlackApiError, SlackState, im_id
-from sandbox.slack.views import public
+from sandbox.slack.views import public, view_action_payload
 from sandbox.state import Sandbox
 from sandbox.templating import TEMPLATES
 
@@ -142,25 +142,7 @@ def home_block_actions(
                 if chosen is None:
                     raise SlackApiError("invalid_option")
                 entry["selected_option"] = chosen
-            person = state.users[user]
-            return {
-                "type": "block_actions",
-                "user": {
-                    "id": user,
-                    "username": person["name"],
-                    "name": person["name"],
-                    "team_id": TEAM_ID,
-                },
-                "api_app_id": APP_ID,
-                "token": "sandbox-verification-token",
-                "container": {"type": "view", "view_id": view["id"]},
-                "trigger_id": state.views.issue_trigger(user),
-                "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
-                "enterprise": None,
-                "is_enterprise_install": False,
-                "view": public(view),
-                "actions": [entry],
-            }
+            return view_action_payload(state, user, view, entry)
     raise SlackApiError("action_not_found")
 
 

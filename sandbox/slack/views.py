@@ -484,6 +484,14 @@ def view_block_actions(
     if block.get("type") == "input":
         entered = {**entered, block.get("block_id") or "": given}
     view["state"] = {"values": _state_values(view, _enter(views, view, entered))[0]}
+    return view_action_payload(state, user, view, entry)
+
+
+def view_action_payload(
+    state: SlackState, user: str, view: dict[str, Any], action: dict[str, Any]
+) -> dict[str, Any]:
+    """The ``block_actions`` payload Slack sends for a control in a view (a modal or a Home
+    tab): the person, the app, the view as it stands and the action."""
     person = state.users[user]
     return {
         "type": "block_actions",
@@ -496,10 +504,10 @@ def view_block_actions(
         "api_app_id": APP_ID,
         "token": "sandbox-verification-token",
         "container": {"type": "view", "view_id": view["id"]},
-        "trigger_id": views.issue_trigger(user),
+        "trigger_id": state.views.issue_trigger(user),
         "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
         "enterprise": None,
         "is_enterprise_install": False,
         "view": public(view),
-        "actions": [entry],
+        "actions": [action],
     }

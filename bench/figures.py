@@ -732,7 +732,9 @@ class Bench:
                 f"(RSS {' + '.join(f'{m:.0f}' for m in rss_open)} MB); "
                 f"escalations due within {due_by - time.time():.0f}s"
             )
+            before = self.stack.usage()
             escalations = await self.wait_escalations(ids, due_by)
+            escalating = cpu_since(before, self.stack.usage())
             stop.set()
             peak = await peaks(workers, watched)
             lateness = [
@@ -767,6 +769,7 @@ class Bench:
                 "lost": n - escalated.count,
                 "unposted_when_stopped": n - len(lateness),
                 "due_to_escalation_posted_s": seconds_summary(lateness),
+                "cpu_s_escalating": escalating,
                 "timer_lateness_s_sample": seconds_summary(timer_lateness),
                 "timer_fired_lateness_s_sample": seconds_summary(fired_lateness),
             }
@@ -784,7 +787,9 @@ class Bench:
             opened = max(e["at"] for e in alerts.values())
             rss_open = rss(floors)
             due_by = started_at + floor_after + (opened - started_at)
+            before = self.stack.usage()
             escalations = await self.wait_escalations(keys, due_by)
+            escalating = cpu_since(before, self.stack.usage())
             stop.set()
             peak = await peaks(floors, watched)
             lateness = [
@@ -808,6 +813,7 @@ class Bench:
                 "lost": n - len(lateness),
                 "unposted_when_stopped": n - len(lateness),
                 "due_to_escalation_posted_s": seconds_summary(lateness),
+                "cpu_s_escalating": escalating,
             }
 
         ours = await self.phase(f"{title} (Canary)", canary)
@@ -866,6 +872,13 @@ class Bench:
                     if timer in due:
                         found.append(at - due[timer])
         return found
+
+
+def cpu_since(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds each bench child spent between two readings of ``BenchStack.usage``: the
+    storm's escalations alone, from just before the first falls due to the last one posted
+    (waiting for them to fall due costs next to nothing)."""
+    return {name: round(after[name] - before.get(name, 0.0), 2) for name in after}
 
 
 def seconds_summary(values: list[float]) -> dict[str, float]:

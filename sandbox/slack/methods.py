@@ -15,6 +15,7 @@ import base64
 import copy
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sandbox.slack.blockkit import MESSAGE_TEXT, message_block_errors
@@ -64,7 +65,13 @@ METHOD_ERRORS: dict[str, frozenset[str]] = {
         "chat.getPermalink": {"invalid_arguments", "channel_not_found", "message_not_found"},
         "conversations.list": {"invalid_arguments", "invalid_cursor"},
         "conversations.info": {"invalid_arguments", "channel_not_found"},
-        "conversations.history": {"invalid_arguments", "channel_not_found", "invalid_cursor"},
+        "conversations.history": {
+            "invalid_arguments",
+            "channel_not_found",
+            "invalid_cursor",
+            "invalid_ts_oldest",
+            "invalid_ts_latest",
+        },
         "conversations.replies": {"invalid_arguments", "channel_not_found", "thread_not_found"},
         "users.lookupByEmail": {"invalid_arguments", "users_not_found"},
         "users.info": {"invalid_arguments", "user_not_found"},
@@ -265,8 +272,11 @@ def call_method(state: SlackState, method: str, args: Obj) -> Obj:
             return {"channel": copy.deepcopy(state.channel(str(args["channel"])))}
         if method == "conversations.history":
             channel = state.channel(str(args["channel"]))
+            within = _time_range(args)
             top = [
-                m for m in state.messages[channel["id"]] if m.get("thread_ts") in (None, m["ts"])
+                m
+                for m in state.messages[channel["id"]]
+                if m.get("thread_ts") in (None, m["ts"]) and within(m["ts"])
             ]
             newest_first = list(reversed(top))
             start, limit = _offset(args.get("cursor")), _limit(args)
@@ -331,6 +341,31 @@ def _conversation_type(channel: Obj) -> str:
     if channel.get("is_im"):
         return "im"
     return "private_channel" if channel["is_private"] else "public_channel"
+
+
+def _time_range(args: Obj) -> Callable[[str], bool]:
+    """conversations.history's ``oldest`` and ``latest`` (message timestamps; ``inclusive``
+    keeps a message at either end): whether a message's ts falls in the range."""
+    bounds = []
+    for name in ("oldest", "latest"):
+        value = args.get(name)
+        if value in (None, ""):
+            bounds.append(None)
+            continue
+        try:
+            bounds.append(float(str(value)))
+        except ValueError:
+            raise SlackApiError(f"invalid_ts_{name}") from None
+    oldest, latest = bounds
+    inclusive = _truthy(args.get("inclusive"))
+
+    def within(ts: str) -> bool:
+        at = float(ts)
+        if oldest is not None and (at < oldest or (at == oldest and not inclusive)):
+            return False
+        return latest is None or at < latest or (at == latest and inclusive)
+
+    return within
 
 
 def _truthy(value: Any) -> bool:

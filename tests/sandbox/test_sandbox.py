@@ -423,6 +423,15 @@ def test_channels_page_by_cursor_and_messages_keep_threads(slack: WebClient) -> 
     assert top["metadata"]["event_payload"] == {"key": "k1"} and top["reply_count"] == 1
     without = slack.conversations_history(channel=posted["channel"])
     assert "metadata" not in without["messages"][0]
+    later = slack.chat_postMessage(channel=posted["channel"], text="Later")
+    since = slack.conversations_history(channel=posted["channel"], oldest=posted["ts"])
+    assert [m["ts"] for m in since["messages"]] == [later["ts"]]
+    both = slack.conversations_history(
+        channel=posted["channel"], oldest=posted["ts"], latest=later["ts"], inclusive=True
+    )
+    assert [m["ts"] for m in both["messages"]] == [later["ts"], posted["ts"]]
+    before = slack.conversations_history(channel=posted["channel"], latest=later["ts"])
+    assert later["ts"] not in [m["ts"] for m in before["messages"]]
     thread = slack.conversations_replies(channel=posted["channel"], ts=posted["ts"])
     assert [m["ts"] for m in thread["messages"]] == [posted["ts"], reply["ts"]]
     with pytest.raises(SlackApiError, match="channel_not_found"):

@@ -321,6 +321,8 @@ PROVOKE: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("invalid_arguments", {}),
         ("channel_not_found", {"channel": "C0NOWHERE"}),
         ("invalid_cursor", {"channel": "{channel}", "cursor": "not-a-cursor"}),
+        ("invalid_ts_oldest", {"channel": "{channel}", "oldest": "yesterday"}),
+        ("invalid_ts_latest", {"channel": "{channel}", "latest": "now"}),
     ],
     "conversations.replies": [
         ("invalid_arguments", {"channel": "{channel}"}),

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -83,10 +84,16 @@ def all_activities(services: Services) -> list[Callable[..., Any]]:
 
 
 class CanaryWorker(Worker):
-    """A worker that stops what its activities keep running between calls (the Homes'
-    refresher) when it shuts down."""
+    """A worker that, when it shuts down, stops what its activities keep running between calls
+    (the Homes' refresher) and then closes the connections they keep open (Slack's session),
+    in the order of ``closing``."""
 
-    def __init__(self, *args: Any, closing: Sequence[Callable[[], None]] = (), **kw: Any):
+    def __init__(
+        self,
+        *args: Any,
+        closing: Sequence[Callable[[], Awaitable[None] | None]] = (),
+        **kw: Any,
+    ):
         super().__init__(*args, **kw)
         self._closing = list(closing)
 
@@ -95,7 +102,9 @@ class CanaryWorker(Worker):
             await super().shutdown()
         finally:
             for close in self._closing:
-                close()
+                closed = close()
+                if inspect.isawaitable(closed):
+                    await closed
 
 
 def build_worker(
@@ -112,14 +121,18 @@ def build_worker(
     worker_options.setdefault("workflow_runner", WORKFLOW_RUNNER)
     # Counts remediations opened, escalated and resolved (replay-safe; see canary.metrics).
     worker_options.setdefault("interceptors", [MetricsInterceptor()])
-    homes = {
-        id(h): h
-        for h in (getattr(a, "__self__", None) for a in activities)
-        if isinstance(h, HomeActivities)
+    owners = [getattr(a, "__self__", None) for a in activities]
+    homes = {id(h): h for h in owners if isinstance(h, HomeActivities)}
+    services = {
+        id(s): s for s in (getattr(o, "services", None) for o in owners) if isinstance(s, Services)
     }
     return CanaryWorker(
         client,
-        closing=[home.close for home in homes.values()],
+        # The refresher first: it publishes through the services' Slack adapter.
+        closing=[
+            *(home.close for home in homes.values()),
+            *(s.close for s in services.values()),
+        ],
         task_queue=task_queue or settings.task_queue,
         workflows=WORKFLOWS,
         activities=list(activities),
@@ -128,7 +141,8 @@ def build_worker(
     )
 
 
-#: Outside calls (Stripe, Slack, Salesforce) waiting on the network at once, per worker.
+#: Blocking outside calls (Stripe, Salesforce, the warehouse) waiting on the network at once,
+#: per worker. Slack's calls are the event loop's, over its adapter's pooled connections.
 OUTSIDE_CALL_THREADS = 32
 #: How long a stopping worker lets running activities finish; docker-compose's
 #: stop_grace_period for the worker is longer.
@@ -142,7 +156,7 @@ async def run_worker(settings: Settings | None = None) -> None:
     settings.require("slack_bot_token", "by the worker to post alerts to Slack")
     configure_tracing(settings, "worker")
     configure_metrics(settings, "worker")
-    # Activities make their blocking SDK calls (Stripe, Slack, Salesforce) in threads
+    # Activities make their blocking SDK calls (Stripe, Salesforce, the warehouse) in threads
     # (asyncio.to_thread): the default pool's cpu_count + 4 threads would let six outside
     # calls wait on the network at once, however many remediations are in flight.
     asyncio.get_running_loop().set_default_executor(

@@ -1,5 +1,6 @@
-"""One outside call from an activity: made in a thread, in its own span, with the adapter's
-errors turned into Temporal's retry decisions.
+"""One outside call from an activity: in its own span, with the adapter's errors turned into
+Temporal's retry decisions. An async adapter's call (Slack's) is awaited on the worker's loop;
+a blocking SDK's (Stripe, Salesforce, the warehouse) runs in a thread.
 
 Transient errors are retried by the workflow's policy (honouring the service's Retry-After);
 permanent ones, and a setting a feature needs but lacks, fail at once (non-retryable) so the
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from temporalio.exceptions import ApplicationError
 
@@ -41,13 +43,20 @@ def configuration_error(exc: MissingSettingError) -> ApplicationError:
     return ApplicationError(str(exc), type="canary.missing_setting", non_retryable=True)
 
 
-async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a blocking SDK call off the event loop, translating adapter errors."""
+@overload
+async def call(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T: ...
+@overload
+async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
+async def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Make an outside call, translating adapter errors: a coroutine function is awaited, a
+    blocking one runs in a thread, off the event loop."""
     # One span per outside call (Stripe, Slack, Salesforce, …), a child of the activity's
-    # span; to_thread copies the context, so the SDK's own HTTP spans (if any) nest under it.
+    # span; the SDK's own HTTP spans (if any) nest under it (to_thread copies the context).
     name = getattr(fn, "__qualname__", getattr(fn, "__name__", "call"))
     with span(f"canary.{name}"):
         try:
+            if inspect.iscoroutinefunction(fn):
+                return await fn(*args, **kwargs)
             return await asyncio.to_thread(fn, *args, **kwargs)
         except (TransientError, PermanentError) as exc:
             raise application_error(exc) from exc

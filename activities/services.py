@@ -1,6 +1,7 @@
 """The outside systems the activities reach, each adapter built from settings when first
 used: a setting that one feature needs fails that feature (naming the variable), not the
-worker's start. Tests pass their own adapters."""
+worker's start. Tests pass their own adapters. ``close()`` closes the connections an adapter
+keeps open between calls (Slack's session) when the worker stops."""
 
 from __future__ import annotations
 
@@ -42,6 +43,13 @@ class Services:
         if self.temporal is None:
             raise ApplicationError("no Temporal client on this worker", non_retryable=True)
         return self.temporal
+
+    async def close(self) -> None:
+        """Close the Slack adapter's pooled connections, if it was built or given (used again,
+        it opens new ones)."""
+        slack = self.__dict__.get("slack") or self._slack
+        if slack is not None:
+            await slack.close()
 
     @cached_property
     def stripe(self) -> StripeAdapter:

@@ -9,7 +9,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,19 @@ class LiveStack:
     sandbox: SandboxServer
     gateway_url: str
     http: httpx.AsyncClient
+    #: The Services a test built with ``services()``, closed with the stack.
+    built: list[Services] = field(default_factory=list)
+
+    def services(self, **adapters: Any) -> Services:
+        """Services on the stack's settings (with ``adapters`` in place of the settings'),
+        as a test calls activities outside the worker; closed (their Slack session) with the
+        stack."""
+        self.built.append(Services(self.settings, **adapters))
+        return self.built[-1]
+
+    async def close(self) -> None:
+        for services in self.built:
+            await services.close()
 
     @property
     def stripe(self) -> stripe.StripeClient:
@@ -202,12 +215,15 @@ async def live_stack(
                 }
             )
             live = LiveStack(env_client, settings, sandbox, gateway_url, http)
-            if not worker:
-                yield live
-                return
-            activities = remediation_activities(Services(settings, temporal=env_client))
-            async with build_worker(env_client, settings, activities=activities):
-                yield live
+            try:
+                if not worker:
+                    yield live
+                    return
+                activities = remediation_activities(Services(settings, temporal=env_client))
+                async with build_worker(env_client, settings, activities=activities):
+                    yield live
+            finally:
+                await live.close()
     finally:
         # Every sandbox numbers its records alike, and remediation ids are per subject: leave
         # none running for a later test on this server to fold into once this worker is gone.

@@ -1,19 +1,26 @@
-"""Slack through slack-sdk's WebClient. Returns plain values, never SDK response objects.
+"""Slack through slack-sdk's AsyncWebClient, over one pooled aiohttp session: calls are
+coroutines on the caller's event loop and reuse kept-alive connections instead of opening one
+per call. Returns plain values, never SDK response objects.
 
 ``base_url`` points the same code at slack.com or at the local sandbox. Channel, user and group
 ids and message timestamps are checked against Slack's shapes before they reach a call (or the
 permalink Canary builds from them).
+
+The session is opened on first use, on the running event loop, and belongs to that loop; a
+use from another loop gets a session of its own. ``close()`` closes it (the worker's and the
+gateway's shutdowns call it); a closed adapter opens a new session when used again.
 """
 
 from __future__ import annotations
 
-import threading
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_sdk import WebClient
+import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from canary import ids
 from canary.adapters.errors import PermanentError, TransientError
@@ -103,6 +110,11 @@ DIRECTORY_TTL_SECONDS = 300.0
 #: How long the gateway reuses who is in a group when it checks a click: someone removed
 #: from a group can no longer press its buttons a minute later.
 CLICK_DIRECTORY_TTL_SECONDS = 60.0
+#: Connections to Slack open at once per adapter; more calls at once wait for one to be free.
+MAX_CONNECTIONS = 64
+#: How long an idle connection is kept for the next call: long enough to carry a burst of
+#: posts, short enough to be dropped by Canary before the server drops it.
+KEEPALIVE_SECONDS = 2.0
 
 
 class SlackAdapter:
@@ -113,39 +125,74 @@ class SlackAdapter:
         timeout: int = 15,
         directory_ttl: float = DIRECTORY_TTL_SECONDS,
     ) -> None:
-        kwargs: dict[str, Any] = {"token": token, "timeout": timeout}
-        if base_url:
-            kwargs["base_url"] = base_url if base_url.endswith("/") else base_url + "/"
-        self._client = WebClient(**kwargs)
+        self._token = token
+        self._base_url = base_url if not base_url or base_url.endswith("/") else base_url + "/"
+        self._timeout = timeout
+        #: One client and its session per event loop that used the adapter (in practice one).
+        self._clients: dict[asyncio.AbstractEventLoop, AsyncWebClient] = {}
         self._channels: dict[str, str] = {}
-        self._lock = threading.Lock()
         self._directory_ttl = directory_ttl
         self._directory: dict[str, tuple[float, Any]] = {}
 
-    def _directory_lookup(self, key: str, load: Callable[[], Any]) -> Any:
+    async def _client(self) -> AsyncWebClient:
+        """The running loop's client, its session opened now if it has none (or it was
+        closed)."""
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is not None and client.session is not None and not client.session.closed:
+            return client
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_SECONDS
+            ),
+            timeout=aiohttp.ClientTimeout(total=self._timeout),
+        )
+        kwargs: dict[str, Any] = {"token": self._token, "timeout": self._timeout}
+        if self._base_url:
+            kwargs["base_url"] = self._base_url
+        self._clients[loop] = client = AsyncWebClient(session=session, **kwargs)
+        await self._close_sessions_of_closed_loops()
+        return client
+
+    async def _close_sessions_of_closed_loops(self) -> None:
+        # A session whose loop closed first (a test's loop) can neither send nor wait: closing
+        # it, from any loop, only marks it closed, so it is not reported unclosed (connections
+        # it kept are left to the garbage collector).
+        for loop in [loop for loop in self._clients if loop.is_closed()]:
+            client = self._clients.pop(loop, None)
+            if client is not None and client.session is not None:
+                await client.session.close()
+
+    async def close(self) -> None:
+        """Close the running loop's session (and those of loops already closed). The adapter
+        stays usable: its next call opens a new session."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None and client.session is not None:
+            await client.session.close()
+        await self._close_sessions_of_closed_loops()
+
+    async def _directory_lookup(self, key: str, load: Callable[[], Awaitable[Any]]) -> Any:
         """A short-lived per-process cache of directory reads (errors are not cached)."""
         now = time.monotonic()
-        with self._lock:
-            hit = self._directory.get(key)
-            if hit is not None and hit[0] > now:
-                return hit[1]
-        value = load()
-        with self._lock:
-            self._directory[key] = (now + self._directory_ttl, value)
+        hit = self._directory.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = await load()
+        self._directory[key] = (now + self._directory_ttl, value)
         return value
 
-    def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+    async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         try:
-            response = getattr(self._client, method)(**kwargs)
+            response = await getattr(await self._client(), method)(**kwargs)
         except SlackApiError as exc:
             raise _translate(exc) from exc
-        except SlackClientError as exc:
-            raise TransientError(SERVICE, f"could not reach Slack: {exc}") from exc
-        except OSError as exc:
-            raise TransientError(SERVICE, f"could not reach Slack: {exc}") from exc
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            # A timeout over the whole call says nothing of itself.
+            why = str(exc) or f"no answer within {self._timeout} s"
+            raise TransientError(SERVICE, f"could not reach Slack: {why}") from exc
         return dict(response.data) if isinstance(response.data, dict) else {}
 
-    def channel_id(self, channel: str) -> str:
+    async def channel_id(self, channel: str) -> str:
         """Resolve ``#name`` (or a bare name) to a channel id; ids pass through."""
         name = channel.lstrip("#")
         if not channel.startswith("#") and ids.is_slack_id(name, "channel"):
@@ -158,18 +205,16 @@ class SlackAdapter:
                 "not send the request",
                 "invalid_id",
             )
-        with self._lock:
-            if name in self._channels:
-                return self._channels[name]
+        if name in self._channels:
+            return self._channels[name]
         cursor: str | None = None
         while True:
             kwargs: dict[str, Any] = {"types": "public_channel,private_channel", "limit": 200}
             if cursor:
                 kwargs["cursor"] = cursor
-            page = self._call("conversations_list", **kwargs)
+            page = await self._call("conversations_list", **kwargs)
             for item in page.get("channels", []):
-                with self._lock:
-                    self._channels[item["name"]] = item["id"]
+                self._channels[item["name"]] = item["id"]
             cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
             if name in self._channels or not cursor:
                 break
@@ -179,7 +224,7 @@ class SlackAdapter:
             )
         return self._channels[name]
 
-    def post(
+    async def post(
         self,
         channel: str,
         text: str,
@@ -187,32 +232,32 @@ class SlackAdapter:
         thread_ts: str | None = None,
         metadata_key: str | None = None,
     ) -> tuple[str, str]:
-        kwargs: dict[str, Any] = {"channel": self.channel_id(channel), "text": text}
+        # The timestamp is checked before a channel name is looked up: nothing is sent for a
+        # request that would be refused.
+        thread = checked_ts(thread_ts, "thread timestamp") if thread_ts else None
+        kwargs: dict[str, Any] = {"channel": await self.channel_id(channel), "text": text}
         if blocks:
             kwargs["blocks"] = blocks
-        if thread_ts:
-            kwargs["thread_ts"] = checked_ts(thread_ts, "thread timestamp")
+        if thread:
+            kwargs["thread_ts"] = thread
         if metadata_key:
             kwargs["metadata"] = {
                 "event_type": METADATA_EVENT,
                 "event_payload": {"key": metadata_key},
             }
-        data = self._call("chat_postMessage", **kwargs)
+        data = await self._call("chat_postMessage", **kwargs)
         return str(data["channel"]), str(data["ts"])
 
-    def update(
+    async def update(
         self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None
     ) -> None:
-        kwargs: dict[str, Any] = {
-            "channel": self.channel_id(channel),
-            "ts": checked_ts(ts),
-            "text": text,
-        }
+        ts = checked_ts(ts)
+        kwargs: dict[str, Any] = {"channel": await self.channel_id(channel), "ts": ts, "text": text}
         if blocks is not None:
             kwargs["blocks"] = blocks
-        self._call("chat_update", **kwargs)
+        await self._call("chat_update", **kwargs)
 
-    def find_by_metadata(
+    async def find_by_metadata(
         self, channel: str, metadata_key: str, limit: int = 200, thread_ts: str | None = None
     ) -> str | None:
         """The ts of a message this app already posted with ``metadata_key``, if any: in the
@@ -222,17 +267,18 @@ class SlackAdapter:
         keeps the retry from posting the same alert twice.
         """
         if thread_ts:
-            data = self._call(
+            thread = checked_ts(thread_ts, "thread timestamp")
+            data = await self._call(
                 "conversations_replies",
-                channel=self.channel_id(channel),
-                ts=checked_ts(thread_ts, "thread timestamp"),
+                channel=await self.channel_id(channel),
+                ts=thread,
                 limit=limit,
                 include_all_metadata=True,
             )
         else:
-            data = self._call(
+            data = await self._call(
                 "conversations_history",
-                channel=self.channel_id(channel),
+                channel=await self.channel_id(channel),
                 limit=limit,
                 include_all_metadata=True,
             )
@@ -245,84 +291,86 @@ class SlackAdapter:
                 return str(message["ts"])
         return None
 
-    def permalink(self, channel: str, ts: str) -> str | None:
+    async def permalink(self, channel: str, ts: str) -> str | None:
         """A top-level message's link, as chat.getPermalink gives it: the workspace's address,
         ``archives/<channel id>/p<ts without its dot>``. The workspace's address (auth.test) is
         kept with the directory answers, so an alert's link costs no call of its own; without
         one, chat.getPermalink is asked."""
-        channel_id = self.channel_id(channel)
         ts = checked_ts(ts)
-        workspace = self._workspace_url()
+        channel_id = await self.channel_id(channel)
+        workspace = await self._workspace_url()
         if workspace:
             return f"{workspace}archives/{channel_id}/p{ts.replace('.', '')}"
         try:
-            data = self._call("chat_getPermalink", channel=channel_id, message_ts=ts)
+            data = await self._call("chat_getPermalink", channel=channel_id, message_ts=ts)
         except PermanentError:
             return None
         return data.get("permalink")
 
-    def _workspace_url(self) -> str | None:
-        def load() -> str:
+    async def _workspace_url(self) -> str | None:
+        async def load() -> str:
             try:
-                url = str(self._call("auth_test").get("url") or "")
+                url = str((await self._call("auth_test")).get("url") or "")
             except PermanentError:
                 return ""
             return url if not url or url.endswith("/") else url + "/"
 
-        return self._directory_lookup("workspace", load) or None
+        return await self._directory_lookup("workspace", load) or None
 
-    def user_by_email(self, email: str) -> dict[str, Any] | None:
-        def load() -> dict[str, Any] | None:
+    async def user_by_email(self, email: str) -> dict[str, Any] | None:
+        async def load() -> dict[str, Any] | None:
             try:
-                data = self._call("users_lookupByEmail", email=email)
+                data = await self._call("users_lookupByEmail", email=email)
             except PermanentError as exc:
                 if exc.code == "users_not_found":
                     return None
                 raise
             return dict(data.get("user") or {}) or None
 
-        found = self._directory_lookup(f"user:{email.lower()}", load)
+        found = await self._directory_lookup(f"user:{email.lower()}", load)
         return dict(found) if found else None
 
-    def user_info(self, user: str) -> dict[str, Any] | None:
+    async def user_info(self, user: str) -> dict[str, Any] | None:
         """A person by Slack id (``users.info``); None when Slack has no such user."""
         try:
-            data = self._call("users_info", user=checked_id(user, "user id", "user"))
+            data = await self._call("users_info", user=checked_id(user, "user id", "user"))
         except PermanentError as exc:
             if exc.code == "user_not_found":
                 return None
             raise
         return dict(data.get("user") or {}) or None
 
-    def publish_home(self, user: str, view: dict[str, Any]) -> str:
+    async def publish_home(self, user: str, view: dict[str, Any]) -> str:
         """Publish a person's Home tab (``views.publish``); the view's id."""
-        data = self._call("views_publish", user_id=checked_id(user, "user id", "user"), view=view)
+        data = await self._call(
+            "views_publish", user_id=checked_id(user, "user id", "user"), view=view
+        )
         return str((data.get("view") or {}).get("id") or "")
 
-    def usergroup_members(self, group: str) -> list[str]:
+    async def usergroup_members(self, group: str) -> list[str]:
         """Members of a user group given by handle (``revops``, ``@revops``) or id."""
         return list(
-            self._directory_lookup(f"group:{group}", lambda: self._usergroup_members(group))
+            await self._directory_lookup(f"group:{group}", lambda: self._usergroup_members(group))
         )
 
-    def _usergroup_members(self, group: str) -> list[str]:
+    async def _usergroup_members(self, group: str) -> list[str]:
         handle = group.lstrip("@")
         group_id = handle if ids.is_slack_id(handle, "usergroup") else None
         if group_id is None:
-            listed = self._call("usergroups_list")
+            listed = await self._call("usergroups_list")
             for item in listed.get("usergroups", []):
                 if item.get("handle") == handle or item.get("name") == handle:
                     group_id = item.get("id")
                     break
         if group_id is None:
             raise PermanentError(SERVICE, f"no user group @{handle}", "no_such_subteam")
-        data = self._call("usergroups_users_list", usergroup=group_id)
+        data = await self._call("usergroups_users_list", usergroup=group_id)
         return [str(u) for u in data.get("users", [])]
 
-    def post_ephemeral(self, channel: str, user: str, text: str) -> None:
-        self._call(
+    async def post_ephemeral(self, channel: str, user: str, text: str) -> None:
+        await self._call(
             "chat_postEphemeral",
-            channel=self.channel_id(channel),
+            channel=await self.channel_id(channel),
             user=checked_id(user, "user id", "user"),
             text=text,
         )

@@ -1,4 +1,5 @@
-"""The gateway's app factory: settings and Temporal on the app's state, one router per concern."""
+"""The gateway's app factory: settings, Temporal and Slack on the app's state, one router per
+concern."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from canary.telemetry import configure_tracing
 from starter.gateway.docs import serve_docs
 from starter.gateway.middleware import BodyLimitMiddleware
 from starter.gateway.routes import api_router
-from starter.gateway.slack.app import slack_handler
+from starter.gateway.slack.app import slack_directory, slack_handler
 from starter.gateway.slack.socket_mode import socket_mode
 
 DESCRIPTION = (
@@ -29,11 +30,16 @@ DESCRIPTION = (
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Connect to Temporal before serving, unless the caller handed in a client; then, with
-    SLACK_APP_TOKEN set, open Slack's Socket Mode connection until the gateway stops."""
-    if app.state.temporal is None:
-        app.state.temporal = await connect(app.state.settings)
-    async with socket_mode(app.state.slack, app.state.settings):
-        yield
+    SLACK_APP_TOKEN set, open Slack's Socket Mode connection until the gateway stops. When it
+    stops, the Slack listeners' directory closes its connections."""
+    try:
+        if app.state.temporal is None:
+            app.state.temporal = await connect(app.state.settings)
+        async with socket_mode(app.state.slack, app.state.settings):
+            yield
+    finally:
+        if app.state.slack_directory is not None:
+            await app.state.slack_directory.close()
 
 
 def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
@@ -54,6 +60,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     # Server spans for every route; the Temporal interceptor continues them into workflows.
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,livez")
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
-    app.state.slack = slack_handler(settings, lambda: app.state.temporal)
+    app.state.slack_directory = slack_directory(settings)
+    app.state.slack = slack_handler(settings, lambda: app.state.temporal, app.state.slack_directory)
     app.include_router(api_router)
     return app

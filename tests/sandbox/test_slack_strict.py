@@ -3,7 +3,7 @@ with types a message does not take (``invalid_blocks`` with Slack's ``errors`` a
 ``response_metadata.messages``), a text over 40,000 characters (``msg_too_long``), a channel
 that does not exist or that the app is not in, and calls faster than a method's tier allows
 (HTTP 429, ``Retry-After``, ``ratelimited``), which Canary takes as a transient error that
-waits as long as Slack asks. Everything goes through slack-sdk's WebClient, as Canary's calls
+waits as long as Slack asks. Everything goes through slack-sdk's clients, as Canary's calls
 do."""
 
 from __future__ import annotations
@@ -338,13 +338,18 @@ def test_posts_are_limited_per_channel(slack: WebClient) -> None:
 
 
 @pytest.mark.usefixtures("limited")
-def test_canary_takes_ratelimited_as_transient_and_waits_as_asked(sandbox: SandboxServer) -> None:
+async def test_canary_takes_ratelimited_as_transient_and_waits_as_asked(
+    sandbox: SandboxServer,
+) -> None:
     adapter = SlackAdapter(TOKEN, f"{sandbox.url}/api/")
-    channel = adapter.channel_id("#finance")  # conversations.list: one of tier 2's two
-    adapter.post(channel, "one")
-    adapter.post(channel, "two")
-    with pytest.raises(TransientError) as limited:
-        adapter.post(channel, "three")
+    try:
+        channel = await adapter.channel_id("#finance")  # conversations.list: one of tier 2's two
+        await adapter.post(channel, "one")
+        await adapter.post(channel, "two")
+        with pytest.raises(TransientError) as limited:
+            await adapter.post(channel, "three")
+    finally:
+        await adapter.close()
     assert limited.value.code == "ratelimited" and limited.value.retry_after in range(9, 11)
     retry = application_error(limited.value)
     assert not retry.non_retryable and retry.type == "slack.transient"

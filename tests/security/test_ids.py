@@ -226,7 +226,7 @@ def test_every_salesforce_call_checks_its_ids(salesforce: SalesforceSandbox) -> 
     assert salesforce.state.requests == []
 
 
-def test_stripe_and_slack_adapters_check_their_ids(listener: Listener) -> None:
+def test_the_stripe_adapter_checks_its_ids(listener: Listener) -> None:
     # Pointed at the listener: any call that got through would be heard.
     stripe = StripeAdapter("sk_test_ids", listener.url)
     for attempt in [
@@ -241,19 +241,34 @@ def test_stripe_and_slack_adapters_check_their_ids(listener: Listener) -> None:
         with pytest.raises(PermanentError) as refused:
             attempt()
         assert refused.value.code == "invalid_id" and "127.0.0.1" not in str(refused.value)
+    assert listener.heard == []
 
+
+async def test_the_slack_adapter_checks_its_ids(listener: Listener) -> None:
+    # Pointed at the listener: any call that got through would be heard. A channel given by
+    # name would be looked up (conversations.list) before the call: a bad timestamp beside it
+    # is refused before that lookup too.
     slack = SlackAdapter("xoxb-ids-test", listener.url + "/api/")
-    for attempt in [
-        lambda: slack.permalink("C0GTMALERTS", "1712345678.000100/../../evil"),
-        lambda: slack.permalink("https://evil.example/", "1712345678.000100"),
-        lambda: slack.update("C0GTMALERTS", "1.2?x", "text"),
-        lambda: slack.post_ephemeral("C0GTMALERTS", "<!channel>", "text"),
-        lambda: slack.post("#Alerts <!here>", "text"),
-        lambda: slack.post("C0GTMALERTS", "text", thread_ts="../1"),
-    ]:
-        with pytest.raises(PermanentError) as refused:
-            attempt()
-        assert refused.value.code == "invalid_id"
+    try:
+        for attempt in [
+            lambda: slack.permalink("C0GTMALERTS", "1712345678.000100/../../evil"),
+            lambda: slack.permalink("https://evil.example/", "1712345678.000100"),
+            lambda: slack.permalink("#gtm-alerts", "1712345678.000100/../../evil"),
+            lambda: slack.update("C0GTMALERTS", "1.2?x", "text"),
+            lambda: slack.update("#gtm-alerts", "1.2?x", "text"),
+            lambda: slack.post_ephemeral("C0GTMALERTS", "<!channel>", "text"),
+            lambda: slack.post("#Alerts <!here>", "text"),
+            lambda: slack.post("C0GTMALERTS", "text", thread_ts="../1"),
+            lambda: slack.post("#gtm-alerts", "text", thread_ts="../1"),
+            lambda: slack.find_by_metadata("#gtm-alerts", "key", thread_ts="../1"),
+            lambda: slack.user_info("U0ALICE/../../admin"),
+            lambda: slack.publish_home("<@U0ALICE>", {"type": "home", "blocks": []}),
+        ]:
+            with pytest.raises(PermanentError) as refused:
+                await attempt()
+            assert refused.value.code == "invalid_id"
+    finally:
+        await slack.close()
     assert listener.heard == []
 
 

@@ -12,6 +12,7 @@ import yaml
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from slack_sdk import WebClient
+from slack_sdk.web.async_client import AsyncWebClient
 
 from canary import search_attributes as sa
 from canary.settings import Settings
@@ -124,7 +125,7 @@ SCOPES_FOR_METHOD: dict[str, set[str]] = {
 
 
 def slack_methods_the_adapter_calls() -> set[str]:
-    """Every ``self._call("chat_postMessage", …)`` (or direct WebClient call) in the adapter,
+    """Every ``self._call("chat_postMessage", …)`` (or direct AsyncWebClient call) in the adapter,
     as Web API method names."""
     tree = ast.parse((ROOT / "canary" / "adapters" / "slack_adapter.py").read_text())
     found: set[str] = set()
@@ -136,7 +137,7 @@ def slack_methods_the_adapter_calls() -> set[str]:
         elif isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "_client":
             found.add(node.func.attr)
     for name in found:
-        assert callable(getattr(WebClient, name, None)), f"WebClient has no {name}"
+        assert callable(getattr(AsyncWebClient, name, None)), f"AsyncWebClient has no {name}"
     return {name.replace("_", ".") for name in found}
 
 

@@ -334,7 +334,7 @@ async def test_a_retried_alert_finds_its_posted_reply_and_posts_nothing(
 ) -> None:
     """An attempt whose alert and reply both reached Slack (its answer was lost) is retried:
     the retry finds both by their metadata, among the channel's messages and the thread's."""
-    activities = SlackActivities(Services(stack.settings))
+    activities = SlackActivities(stack.services())
     env = ActivityEnvironment()
     key = f"retry-{uuid.uuid4().hex[:8]}"
     message = SlackMessageInput(

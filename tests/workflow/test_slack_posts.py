@@ -20,7 +20,7 @@ from slack_sdk import WebClient
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities import Services, SlackActivities, StepActivities
+from activities import SlackActivities, StepActivities
 from canary.adapters import SlackAdapter
 from canary.models import Detection, SlackMessageInput, Step, StepInput
 from starter.intake import get_status
@@ -110,9 +110,7 @@ async def test_a_channel_notice_retried_after_slack_took_it_is_posted_once(
     retry posts nothing."""
     tag = uuid.uuid4().hex[:8]
     steps = StepActivities(
-        Services(
-            stack.settings, slack=SlackAdapter(SLACK_TOKEN, stack.settings.slack_api_url, timeout=1)
-        )
+        stack.services(slack=SlackAdapter(SLACK_TOKEN, stack.settings.slack_api_url, timeout=1))
     )
     request = StepInput(
         workflow_id=f"low_adoption:app_account:{tag}",
@@ -157,7 +155,7 @@ async def test_a_channel_notice_retried_after_slack_took_it_is_posted_once(
 async def test_a_text_longer_than_slack_takes_is_cut(stack: LiveStack) -> None:
     """A batch of thread lines can add up to more than a message's 40,000 characters: Slack
     would refuse it (msg_too_long) and the reply would never be seen; it is cut instead."""
-    activities = SlackActivities(Services(stack.settings))
+    activities = SlackActivities(stack.services())
     line = "`10:00` canary: Stripe declined the card again. " * 60
     text = "\n".join([line] * 20)
     assert len(text) > 40_000
@@ -186,7 +184,7 @@ async def test_an_update_and_its_thread_reply_go_in_one_call_and_the_reply_once(
     posting it twice."""
     tag = uuid.uuid4().hex[:8]
     fast = SlackAdapter(SLACK_TOKEN, stack.settings.slack_api_url, timeout=1)
-    activities = SlackActivities(Services(stack.settings, slack=fast))
+    activities = SlackActivities(stack.services(slack=fast))
     alert = await ActivityEnvironment().run(
         activities.post_slack,
         SlackMessageInput(

@@ -13,7 +13,6 @@ they are in (Slack, answers reused for a minute), which the workflow decides by.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from slack_sdk.errors import SlackApiError
 from temporalio.client import Client
 
 from activities.home import publish_home
-from canary.adapters.slack_adapter import CLICK_DIRECTORY_TTL_SECONDS, SlackAdapter
+from canary.adapters import SlackAdapter
 from canary.blocks.forms import FormContext, form_view
 from canary.blocks.home import home_owner
 from canary.models import ActionRequest, RemediationStatus
@@ -142,7 +141,7 @@ async def vouched(
     member_of: list[str] = []
     for group in action.allowed.groups if action else []:
         try:
-            members = await asyncio.to_thread(directory.usergroup_members, group)
+            members = await directory.usergroup_members(group)
         except Exception as err:  # noqa: BLE001 - an unreadable group grants nothing
             log.warning("could not read @%s for a click on %s: %s", group, status.workflow_id, err)
             continue
@@ -160,13 +159,9 @@ def form_action(status: RemediationStatus, action_id: str) -> HumanAction | None
     return action if action is not None and action.asks_in_a_form() else None
 
 
-def register(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) -> None:
-    directory = SlackAdapter(
-        settings.require("slack_bot_token", "to read Slack user groups when a button is pressed"),
-        settings.slack_api_url,
-        directory_ttl=CLICK_DIRECTORY_TTL_SECONDS,
-    )
-
+def register(
+    app: AsyncApp, temporal: Callable[[], Client], settings: Settings, directory: SlackAdapter
+) -> None:
     async def refuse(respond: Any, workflow_id: str, request: ActionRequest, why: str) -> None:
         log.warning(
             "slack action %s on %s by %s refused: %s",

@@ -23,7 +23,6 @@ Every command and form must come from Canary's own workspace and app, as clicks 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import shlex
 from collections.abc import Callable
@@ -36,7 +35,7 @@ from slack_sdk.errors import SlackApiError
 from temporalio.client import Client
 
 from canary import ids
-from canary.adapters.slack_adapter import CLICK_DIRECTORY_TTL_SECONDS, SlackAdapter
+from canary.adapters import SlackAdapter
 from canary.blocks.command import (
     REPORT_CALLBACK,
     REPORT_SUBJECT,
@@ -178,13 +177,9 @@ async def permalink(client: Any, channel: str, ts: str) -> str | None:
     return found if isinstance(found, str) and safe_url(found) else None
 
 
-def register(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) -> None:
-    directory = SlackAdapter(
-        settings.require("slack_bot_token", "to read Slack user groups for /canary mute"),
-        settings.slack_api_url,
-        directory_ttl=CLICK_DIRECTORY_TTL_SECONDS,
-    )
-
+def register(
+    app: AsyncApp, temporal: Callable[[], Client], settings: Settings, directory: SlackAdapter
+) -> None:
     def catalog() -> Catalog:
         return cached_catalog(settings.catalog_path)
 
@@ -192,7 +187,7 @@ def register(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) 
         if user in settings.admins:
             return True
         try:
-            members = await asyncio.to_thread(directory.usergroup_members, MUTE_GROUP)
+            members = await directory.usergroup_members(MUTE_GROUP)
         except Exception as err:  # noqa: BLE001 - an unreadable group grants nothing
             log.warning("could not read @%s for /canary mute by %s: %s", MUTE_GROUP, user, err)
             return False
@@ -217,7 +212,7 @@ def register(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) 
             )
         now = datetime.now(UTC)
         try:
-            opener = await asyncio.to_thread(directory.user_info, user)
+            opener = await directory.user_info(user)
         except Exception as err:  # noqa: BLE001 - the name is for readers; the id is enough
             log.warning("could not look %s up for their quiet window's name: %s", user, err)
             opener = None

@@ -20,7 +20,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from temporalio.client import Client
 
-from canary.adapters.slack_adapter import CLICK_DIRECTORY_TTL_SECONDS, SlackAdapter
+from canary.adapters import SlackAdapter
 from canary.blocks.forms import FORM_CALLBACK, FormContext, FormError, read_form
 from canary.models import ActionRequest, ActionResult
 from canary.settings import Settings
@@ -45,13 +45,9 @@ def submission_id(body: dict[str, Any], view: dict[str, Any]) -> str:
     return f"slack/{team}/{user}/view/{view.get('id')}/{view.get('hash')}"
 
 
-def register(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) -> None:
-    directory = SlackAdapter(
-        settings.require("slack_bot_token", "to read Slack user groups when a form is sent"),
-        settings.slack_api_url,
-        directory_ttl=CLICK_DIRECTORY_TTL_SECONDS,
-    )
-
+def register(
+    app: AsyncApp, temporal: Callable[[], Client], settings: Settings, directory: SlackAdapter
+) -> None:
     async def on_submit(ack: Any, body: dict[str, Any], view: dict[str, Any], client: Any) -> None:
         field = _first_input(view)
 

@@ -12,19 +12,16 @@ from slack_bolt.async_app import AsyncApp
 from temporalio.client import Client
 
 from activities.home import publish_home
-from canary.adapters.slack_adapter import CLICK_DIRECTORY_TTL_SECONDS, SlackAdapter
+from canary.adapters import SlackAdapter
 from canary.settings import Settings
 from starter.gateway.slack.listeners.actions import foreign
 
 log = logging.getLogger("canary.gateway")
 
 
-def register(app: AsyncApp, temporal: Callable[[], Client], settings: Settings) -> None:
-    directory = SlackAdapter(
-        settings.require("slack_bot_token", "to publish Home tabs"),
-        settings.slack_api_url,
-        directory_ttl=CLICK_DIRECTORY_TTL_SECONDS,
-    )
+def register(
+    app: AsyncApp, temporal: Callable[[], Client], settings: Settings, directory: SlackAdapter
+) -> None:
     more_url = settings.gateway_url.rstrip("/") + "/report"
 
     async def on_home_opened(body: dict[str, Any], event: dict[str, Any]) -> None:

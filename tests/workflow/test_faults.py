@@ -85,12 +85,41 @@ def decline(client: stripe.StripeClient, invoice: str) -> None:
         client.v1.invoices.pay(invoice)
 
 
+async def cards_routed(live: LiveStack, customer: str) -> None:
+    """Wait until the webhooks of ``customer``'s card (attached, made the default) are
+    delivered and the card updates they start are routed. A card set up before the failure
+    then reaches no remediation; routed after the decline, it could tell the failure's
+    remediation (a race of milliseconds) and add a reply to its thread."""
+
+    def card_events(deliveries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            d
+            for d in deliveries
+            if d["type"] in ("payment_method.attached", "customer.updated")
+            and customer
+            in (
+                d["payload"]["data"]["object"].get("customer"),
+                d["payload"]["data"]["object"]["id"],
+            )
+        ]
+
+    delivered = await eventually(
+        lambda: live.sandbox_get("/_sandbox/stripe/deliveries"),
+        lambda found: (
+            len(card_events(found)) == 2 and all(d["delivered"] for d in card_events(found))
+        ),
+    )
+    for delivery in card_events(delivered):
+        await live.client.get_workflow_handle(f"card-update:{delivery['event']}").result()
+
+
 async def declined_invoice(live: LiveStack, *faults: dict[str, Any]) -> tuple[str, str]:
     """A declined invoice whose remediation meets ``faults`` (set up before the decline, so
     they can name the invoice). Returns (invoice id, workflow id)."""
     customer = await asyncio.to_thread(
         customer_with_card, live.stripe, "pm_card_chargeDeclinedInsufficientFunds"
     )
+    await cards_routed(live, customer)
     invoice = await asyncio.to_thread(draft_invoice, live.stripe, customer)
     for spec in faults:
         await add_fault(

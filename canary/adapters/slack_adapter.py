@@ -55,6 +55,8 @@ _PERMANENT = {
     "missing_scope",
     "invalid_arguments",
     "invalid_cursor",
+    "invalid_ts_oldest",
+    "invalid_ts_latest",
     "invalid_json",
     "json_not_object",
     # views.*: a trigger used, expired or never handed out, a stack full, a view gone or
@@ -258,10 +260,16 @@ class SlackAdapter:
         await self._call("chat_update", **kwargs)
 
     async def find_by_metadata(
-        self, channel: str, metadata_key: str, limit: int = 200, thread_ts: str | None = None
+        self,
+        channel: str,
+        metadata_key: str,
+        limit: int = 200,
+        thread_ts: str | None = None,
+        oldest: float | None = None,
     ) -> str | None:
         """The ts of a message this app already posted with ``metadata_key``, if any: in the
-        channel, or among the replies to ``thread_ts`` (history does not list replies).
+        channel (posted since ``oldest``, a Unix time, when given), or among the replies to
+        ``thread_ts`` (history does not list replies).
 
         A post whose activity timed out after Slack accepted it is retried; looking first
         keeps the retry from posting the same alert twice.
@@ -276,11 +284,13 @@ class SlackAdapter:
                 include_all_metadata=True,
             )
         else:
+            since = {"oldest": f"{oldest:.6f}"} if oldest is not None else {}
             data = await self._call(
                 "conversations_history",
                 channel=await self.channel_id(channel),
                 limit=limit,
                 include_all_metadata=True,
+                **since,
             )
         for message in data.get("messages", []):
             metadata = message.get("metadata") or {}

@@ -346,7 +346,7 @@ def _conversation_type(channel: Obj) -> str:
 def _time_range(args: Obj) -> Callable[[str], bool]:
     """conversations.history's ``oldest`` and ``latest`` (message timestamps; ``inclusive``
     keeps a message at either end): whether a message's ts falls in the range."""
-    bounds = []
+    bounds: list[float | None] = []
     for name in ("oldest", "latest"):
         value = args.get(name)
         if value in (None, ""):

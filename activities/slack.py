@@ -12,7 +12,8 @@ non-retryable, with the error type ``slack.<error>``; Slack down, slow or rate-l
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from temporalio import activity
 
@@ -32,10 +33,21 @@ from canary.models import (
     StepOutput,
 )
 
+#: How much earlier than ``look_since`` a search starts: Slack's clock and Temporal's may
+#: disagree by this much.
+CLOCK_MARGIN = timedelta(minutes=5)
+
 
 def retried() -> bool:
     """Whether this is a retry of an activity that may already have posted."""
     return activity.in_activity() and activity.info().attempt > 1
+
+
+class Posted(NamedTuple):
+    channel: str
+    ts: str
+    #: Found in Slack, posted by an earlier try: not posted again.
+    earlier: bool = False
 
 
 async def post_once(
@@ -47,15 +59,18 @@ async def post_once(
     *,
     look: bool,
     thread_ts: str | None = None,
-) -> tuple[str, str]:
+    look_since: datetime | None = None,
+) -> Posted:
     """Post ``text`` (mrkdwn, cut to Slack's 40,000 characters) marked with ``key``, unless
-    ``look`` and a message with that key is already there: (channel id, message ts)."""
+    ``look`` and a message with that key is already there (among the posts since
+    ``look_since``, when given): its channel id and ts."""
     if key and look:
-        found = await call(slack.find_by_metadata, channel, key, thread_ts=thread_ts)
+        oldest = (look_since - CLOCK_MARGIN).timestamp() if look_since else None
+        found = await call(slack.find_by_metadata, channel, key, thread_ts=thread_ts, oldest=oldest)
         if found:
-            return await call(slack.channel_id, channel), found
+            return Posted(await call(slack.channel_id, channel), found, earlier=True)
     text = clip_mrkdwn(text, MAX_MESSAGE_TEXT)
-    return await call(slack.post, channel, text, blocks, thread_ts, key)
+    return Posted(*await call(slack.post, channel, text, blocks, thread_ts, key))
 
 
 class SlackActivities:
@@ -73,20 +88,22 @@ class SlackActivities:
             text = clip_mrkdwn(request.text, MAX_MESSAGE_TEXT)
             await call(slack.update, request.channel, request.ts, text, request.blocks)
             channel_id = await call(slack.channel_id, request.channel)
-            updated_reply = None
-            if request.thread_text:
-                # The change's reply under the message, in the same activity: one round.
-                _, updated_reply = await post_once(
-                    slack,
-                    channel_id,
-                    request.thread_text,
-                    thread_blocks(request.thread_text),
-                    request.thread_metadata_key,
-                    look=look,
-                    thread_ts=request.ts,
-                )
-            return SlackMessageOutput(channel=channel_id, ts=request.ts, thread_ts=updated_reply)
-        channel_id, ts = await post_once(
+            if not request.thread_text:
+                return SlackMessageOutput(channel=channel_id, ts=request.ts)
+            # The change's reply under the message, in the same activity: one round.
+            reply = await post_once(
+                slack,
+                channel_id,
+                request.thread_text,
+                thread_blocks(request.thread_text),
+                request.thread_metadata_key,
+                look=look,
+                thread_ts=request.ts,
+            )
+            return SlackMessageOutput(
+                channel=channel_id, ts=request.ts, thread_ts=reply.ts, found_earlier=reply.earlier
+            )
+        channel_id, ts, earlier = await post_once(
             slack,
             request.channel,
             request.text,
@@ -94,15 +111,16 @@ class SlackActivities:
             request.metadata_key,
             look=look,
             thread_ts=request.thread_ts,
+            look_since=request.look_since,
         )
         # A retried attempt may have posted before failing on the permalink: fetch it here
         # too, or the escalations lose their link to the alert.
         permalink = None
         if not request.thread_ts and request.permalink:
             permalink = await call(slack.permalink, channel_id, ts)
-        reply = None
+        reply_ts = None
         if request.thread_text:
-            _, reply = await post_once(
+            _, reply_ts, _ = await post_once(
                 slack,
                 channel_id,
                 request.thread_text,
@@ -111,7 +129,13 @@ class SlackActivities:
                 look=look,
                 thread_ts=ts,
             )
-        return SlackMessageOutput(channel=channel_id, ts=ts, permalink=permalink, thread_ts=reply)
+        return SlackMessageOutput(
+            channel=channel_id,
+            ts=ts,
+            permalink=permalink,
+            thread_ts=reply_ts,
+            found_earlier=earlier,
+        )
 
     @activity.defn(name="canary.resolve_owner")
     async def resolve_owner(self, request: ResolveOwnerInput) -> ResolveOwnerOutput:

@@ -11,12 +11,17 @@ from canary.models import Link, RemediationStatus
 
 
 def escalation_thread_line(
-    target: str, text: str, owner_mention: str | None, manager_on_slack: bool
+    target: str,
+    text: str,
+    owner_mention: str | None,
+    manager_on_slack: bool,
+    escalation_channel: str = "the escalation channel",
 ) -> str | None:
     """What the alert's thread says when the ladder reaches ``target`` (None: nothing).
 
     ``text`` is the SOP's escalation message (catalog text, with ``{waited}`` filled by Canary
-    and the manager's mention Canary looked up), so it stays mrkdwn; ``owner_mention`` too."""
+    and the manager's mention Canary looked up), so it stays mrkdwn; ``owner_mention`` too.
+    ``escalation_channel`` is Canary's setting, shown as written."""
     if target == "owner":
         return f":bell: {owner_mention or 'No owner on record —'} {text}"
     if target == "manager":
@@ -29,6 +34,8 @@ def escalation_thread_line(
             f":clipboard: {text} A CRM case is the next step; open one in "
             "Salesforce for this account."
         )
+    if target == "escalation_channel":
+        return f":rotating_light: Escalated to {escape(escalation_channel)}: {text}"
     return None
 
 

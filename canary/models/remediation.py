@@ -501,7 +501,13 @@ class SlackMessageInput(BaseModel):
     look_first: bool = Field(
         False,
         description="Search for the metadata key before a first attempt too: a local "
-        "activity is run again, as attempt 1, when its workflow task is retried.",
+        "activity is run again, as attempt 1, when its workflow task is retried. An update "
+        "looks for its reply (under the message).",
+    )
+    look_since: datetime | None = Field(
+        None,
+        description="Search only the channel's posts since then (a few minutes earlier, for "
+        "Slack's clock): the post cannot be older than the task that makes it.",
     )
 
 
@@ -510,6 +516,11 @@ class SlackMessageOutput(BaseModel):
     ts: str
     permalink: str | None = None
     thread_ts: str | None = Field(None, description="The reply posted from ``thread_text``.")
+    found_earlier: bool = Field(
+        False,
+        description="The post (for an update, its reply) was found in Slack, made by an "
+        "earlier try: it was not posted again.",
+    )
 
 
 class ResolveOwnerInput(BaseModel):

@@ -376,3 +376,95 @@ async def test_late_answers_are_served_after_the_effect(dev_env: WorkflowEnviron
             lambda ms: any(m["text"] == "late but posted" for m in ms),
         )
         assert posted
+
+
+def escalating_catalog(path: Path, after_seconds: int) -> Path:
+    """The default catalog with a failed payment escalated to the escalation channel
+    ``after_seconds`` after its alert (instead of hours)."""
+    data = yaml.safe_load(DEFAULT_CATALOG.read_text())
+    sop = next(s for s in data["sops"] if s["type"] == "payment_failed")
+    sop["escalation"] = [
+        {
+            "after": f"PT{after_seconds}S",
+            "target": "escalation_channel",
+            "message": "Nobody has acted on this failed payment for {waited}.",
+        }
+    ]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("held", ["line", "post"])
+async def test_worker_killed_while_escalating_posts_each_message_once(
+    dev_env: WorkflowEnvironment, tmp_path: Path, held: str
+) -> None:
+    """An escalation's Slack work goes out from the workflow task its timer started (local
+    activities): the alert's update with the escalation's line under it, then the escalation
+    channel's post. The worker dies after Slack accepted the line (or the post), before the
+    task completed: the task is tried again on the restarted worker, which finds the line in
+    the alert's thread and then the post among the channel's latest, and posts neither
+    twice."""
+    address = dev_env.client.service_client.config.target_host
+    catalog = escalating_catalog(tmp_path / "catalog.yaml", after_seconds=6)
+    async with live_stack(dev_env.client, worker=False, catalog_path=str(catalog)) as live:
+        env = worker_env(live, address, CANARY_CATALOG=str(catalog))
+        worker = canary_worker(env, tmp_path / "worker.log").start()
+        try:
+            made = await asyncio.to_thread(failed_invoices, live.stripe, 1, uuid.uuid4().hex[:6])
+            workflow_id = remediation_id("payment_failed", "invoice", next(iter(made)))
+            await eventually(lambda: all_awaiting_people(live, [workflow_id]), bool, timeout=60)
+            # The escalation posts the line, then the channel's post: Slack takes the one
+            # held, then holds its answer.
+            await fault(
+                live,
+                service="slack",
+                path="/api/chat.postMessage",
+                passthrough=True,
+                respond_after=60.0,
+                times=1,
+                skip=0 if held == "line" else 1,
+            )
+
+            async def posted(suffix: str) -> list[dict[str, Any]]:
+                return [
+                    p
+                    for p in await live.requests(service="slack", path="/api/chat.postMessage")
+                    if p["status"] == 200
+                    and p["body"]["metadata"]["event_payload"]["key"].startswith(f"{workflow_id}/")
+                    and suffix in p["body"]["metadata"]["event_payload"]["key"]
+                ]
+
+            await eventually(
+                lambda: posted("/thread/" if held == "line" else "/escalation/1"),
+                bool,
+                timeout=60,
+                interval=0.05,
+            )
+            await eventually(lambda: fault_hits(live), bool, timeout=30, interval=0.05)
+            cursor = max(e["id"] for e in await live.requests(service="slack"))
+            worker.kill()
+            worker.start()
+            status = await eventually(
+                lambda: get_status(live.client, workflow_id),
+                lambda s: s is not None and len(s.messages) == 1,
+                timeout=90,
+            )
+            assert status is not None and status.state == "escalated"
+            assert len(await posted("/escalation/1")) == 1, "the post was not posted twice"
+            lines = await posted("/thread/")
+            assert len(lines) == 1 and "Escalated to" in lines[0]["body"]["text"]
+            looked = await live.requests(
+                service="slack", path="/api/conversations.replies", since_id=cursor
+            )
+            assert looked, "the retried task looked for the line under the alert"
+            searched = await live.requests(
+                service="slack", path="/api/conversations.history", since_id=cursor
+            )
+            assert searched and all(r["query"].get("oldest") for r in searched), (
+                "the channel's post was looked for among the posts since it fell due"
+            )
+            updates = await live.requests(service="slack", path="/api/chat.update", since_id=cursor)
+            assert updates, "the alert was updated after the restart"
+            assert "slack_failed" not in [e.kind for e in status.timeline]
+        finally:
+            worker.stop()

@@ -8,6 +8,9 @@ the next change tries again.
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime
+
 from temporalio import workflow
 from temporalio.exceptions import FailureError
 
@@ -57,24 +60,54 @@ class Alerter:
         await self._publish_alert()
         await self.r.sync_home()
 
-    async def _publish_alert(self) -> None:
-        """Post the alert once, then update that same message in place on every change."""
+    async def escalate(self, text: str | None, due: datetime) -> None:
+        """Show an escalation that fell ``due``: the escalation channel's post (``text``; None
+        when the rung posts nowhere), the alert's update with the escalation's line under it,
+        then the Homes.
+
+        All from the workflow task the escalation's timer started, as local activities: no
+        activity task and no second workflow task per escalation (a storm of escalations is a
+        storm of these). A retried task runs them again, so the line is looked for under the
+        alert first (a thread is short), and the channel's post, which goes after it, is
+        looked for (among the channel's posts since it fell due) only when an earlier try got
+        as far as the line.
+        """
+        state = self.r.state
+        if state.slack is None:
+            # No alert to update (a digest's item escalates, or Slack refused the first alert):
+            # the alert goes out as a first post does, beside the escalation channel's.
+            posts = [self.post_escalation(text)] if text is not None else []
+            await asyncio.gather(*posts, self.publish())
+            return
+        lined = bool(state.thread_queue)
+        updated = await self._publish_alert(update_locally=True, look_for_reply=True)
+        if text is not None:
+            earlier = not lined or updated is None or updated.found_earlier
+            await self.post_escalation(text, local=True, look_since=due if earlier else None)
+        await self.r.sync_home()
+
+    async def _publish_alert(
+        self, update_locally: bool = False, look_for_reply: bool = False
+    ) -> SlackMessageOutput | None:
+        """Post the alert once, then update that same message in place on every change (from
+        the workflow task itself with ``update_locally``, the reply under it looked for first
+        with ``look_for_reply``): Slack's answer, None when nothing was posted."""
         r, state = self.r, self.r.state
         state.needs_publish = False
         if state.slack is None and state.diagnosis is not None and not state.windows_checked:
             await self._check_quiet_windows()
         if state.slack is None and state.window is not None and not state.window_over:
             # A quiet window holds it: nobody is pinged (closed meanwhile, nobody ever is).
-            return
+            return None
         if self._to_digest():
             await self._add_to_digest()
             if not state.digest_failed:
                 await self._email_if_urgent()
-                return
+                return None
         r.show_details()
         if state.digest_id is not None and state.slack is None and state.closed:
             # Handled from the digest: nobody saw an alert, so none is posted to say it closed.
-            return
+            return None
         if state.slack is None and state.diagnosis and state.diagnosis.quiet_while_retrying:
             if state.quiet_now():
                 if not any(e.kind == "quiet" for e in state.timeline):
@@ -84,9 +117,9 @@ class Alerter:
                         "it if the plan is exhausted",
                         thread=False,
                     )
-                return
+                return None
             if state.closed:
-                return  # recovered quietly: nobody was told, so nobody is told it closed
+                return None  # recovered quietly: nobody was told, so nobody is told it closed
             # The plan is exhausted: from now on people are told, and the ladder counts.
             state.attention_anchor = workflow.now()
         status = r.status()
@@ -122,6 +155,8 @@ class Alerter:
         local = first_alert and r.first_run
         if local:
             message.look_first = workflow.info().get_current_history_length() > 3 + r.signals
+        elif update_locally and not first_alert:
+            local, message.look_first = True, look_for_reply
         result = await self._post(message, local=local)
         if result is None and first_alert:
             # Nobody has heard of it yet: try again on a durable timer, not at the next
@@ -147,6 +182,7 @@ class Alerter:
         if state.slack and state.thread_queue:
             # The timeline, threaded under the alert: one reply per batch of changes.
             await self.thread(thread_text(state.take_thread_lines()))
+        return result
 
     async def thread(self, text: str) -> None:
         """A reply under the alert (nothing while there is no alert)."""
@@ -165,8 +201,12 @@ class Alerter:
             )
         )
 
-    async def post_escalation(self, text: str) -> None:
-        """The escalation channel's post, with the alert's content and buttons."""
+    async def post_escalation(
+        self, text: str, *, local: bool = False, look_since: datetime | None = None
+    ) -> SlackMessageOutput | None:
+        """The escalation channel's post, with the alert's content and buttons (from the
+        workflow task itself when ``local``); with ``look_since``, looked for among the
+        channel's posts since then first."""
         r, state = self.r, self.r.state
         status = r.status()
         posted = await self._post(
@@ -184,11 +224,15 @@ class Alerter:
                 ),
                 metadata_key=r.key("escalation", state.escalation_level),
                 permalink=False,  # nothing links to an escalation post
-            )
+                look_first=look_since is not None,
+                look_since=look_since,
+            ),
+            local=local,
         )
         if posted is not None:
             # Its buttons are this remediation's: the gateway accepts clicks on it.
             state.messages.append(SlackRef(channel=posted.channel, ts=posted.ts))
+        return posted
 
     def _thread_key(self, post: int) -> str:
         return self.r.key("thread", post)

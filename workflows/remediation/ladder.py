@@ -7,7 +7,6 @@ people have been waited on since, a snooze), so a continued run keeps the same s
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -173,8 +172,8 @@ class Ladder:
                     await self._run_planned(due)
                 case DunningDue(email=email):
                     await self._dun(email)
-                case Escalation(rung=rung):
-                    await self._escalate(rung)
+                case Escalation(rung=rung, due=due):
+                    await self._escalate(rung, due)
                 case Expiry():
                     self.r.close("expired", "canary", "Nobody resolved this before it expired.")
                 case WindowEnd():
@@ -244,7 +243,7 @@ class Ladder:
             if not state.closed:
                 await self.steps.run_automatically(step)
 
-    async def _escalate(self, rung: EscalationStep) -> None:
+    async def _escalate(self, rung: EscalationStep, due: datetime) -> None:
         r, state = self.r, self.r.state
         now = workflow.now()
         waited = human_duration(now - (state.attention_anchor or state.started_at))
@@ -257,7 +256,9 @@ class Ladder:
         if target == "manager" and state.manager.slack_user:
             text = f"<@{state.manager.slack_user}> {text}"
         owner = f"<@{state.owner.slack_user}>" if state.owner.slack_user else None
-        line = escalation_thread_line(target, text, owner, bool(state.manager.slack_user))
+        line = escalation_thread_line(
+            target, text, owner, bool(state.manager.slack_user), r.config.escalation_channel
+        )
         # On the record before the Slack calls, so a status read while they run already
         # shows the escalation its level counts. In the thread it is the escalation's line
         # (who is called), posted with the alert's update.
@@ -267,10 +268,5 @@ class Ladder:
             data={"target": target, "level": state.escalation_level}
             | ({THREAD_MRKDWN: line} if line is not None else {}),
         )
-        posts = []
-        if posts_to_escalation_channel(target):
-            posts.append(self.alerter.post_escalation(text))
-        # The escalation channel's post and the alert's update (with its thread reply) go
-        # out together: one round of activities (a storm of escalations is a storm of these).
         r.sync_search_attributes()
-        await asyncio.gather(*posts, self.alerter.publish())
+        await self.alerter.escalate(text if posts_to_escalation_channel(target) else None, due)

@@ -10,7 +10,6 @@ and the worker publishes their Homes again.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -60,13 +59,14 @@ def entry_of(memo: Any) -> RemediationStatus | None:
 
 
 def shown(entry: RemediationStatus | None) -> str | None:
-    """A digest of what a Home shows of an entry (the time of the last change aside: a
-    timeline entry alone changes nothing a person sees there); None for no entry. A running
-    remediation keeps this instead of the entry itself."""
+    """What a Home shows of an entry, as JSON (the time of the last change aside: a timeline
+    entry alone changes nothing a person sees there); None for no entry. A running
+    remediation keeps this (about 2 KB) instead of the entry itself, and compares it whole:
+    hashing it cost more than keeping it (a digest of over 2 KB lets go of the GIL, and the
+    worker's other threads take it meanwhile)."""
     if entry is None:
         return None
-    dumped = entry.model_dump_json(exclude={"updated_at"})
-    return hashlib.sha256(dumped.encode()).hexdigest()
+    return entry.model_dump_json(exclude={"updated_at"})
 
 
 class HomePeople(BaseModel):

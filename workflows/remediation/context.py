@@ -68,7 +68,7 @@ class Remediation:
         self.signals = 0  # signals delivered to this run (each one event in its history)
         self._holding_attributes = False
         self._attributes_held = False
-        #: What the memo's Home entry shows (a digest) and whose Homes it is on, once read
+        #: What the memo's Home entry shows (its JSON) and whose Homes it is on, once read
         #: or written by this run.
         self._home_shown: str | None = None
         self._home_people = HomePeople()

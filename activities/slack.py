@@ -73,6 +73,22 @@ async def post_once(
     return Posted(*await call(slack.post, channel, text, blocks, thread_ts, key))
 
 
+async def reply_once(
+    slack: SlackAdapter, channel_id: str, request: SlackMessageInput, ts: str, *, look: bool
+) -> Posted:
+    """The request's ``thread_text`` under the message ``ts``, posted once (see post_once)."""
+    text = request.thread_text or ""
+    return await post_once(
+        slack,
+        channel_id,
+        text,
+        thread_blocks(text),
+        request.thread_metadata_key,
+        look=look,
+        thread_ts=ts,
+    )
+
+
 class SlackActivities:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -91,15 +107,7 @@ class SlackActivities:
             if not request.thread_text:
                 return SlackMessageOutput(channel=channel_id, ts=request.ts)
             # The change's reply under the message, in the same activity: one round.
-            reply = await post_once(
-                slack,
-                channel_id,
-                request.thread_text,
-                thread_blocks(request.thread_text),
-                request.thread_metadata_key,
-                look=look,
-                thread_ts=request.ts,
-            )
+            reply = await reply_once(slack, channel_id, request, request.ts, look=look)
             return SlackMessageOutput(
                 channel=channel_id, ts=request.ts, thread_ts=reply.ts, found_earlier=reply.earlier
             )
@@ -120,15 +128,7 @@ class SlackActivities:
             permalink = await call(slack.permalink, channel_id, ts)
         reply_ts = None
         if request.thread_text:
-            _, reply_ts, _ = await post_once(
-                slack,
-                channel_id,
-                request.thread_text,
-                thread_blocks(request.thread_text),
-                request.thread_metadata_key,
-                look=look,
-                thread_ts=ts,
-            )
+            reply_ts = (await reply_once(slack, channel_id, request, ts, look=look)).ts
         return SlackMessageOutput(
             channel=channel_id,
             ts=ts,

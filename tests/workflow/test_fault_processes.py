@@ -84,6 +84,20 @@ async def fault(live: LiveStack, **spec: Any) -> None:
     response.raise_for_status()
 
 
+async def hold_slack_post(live: LiveStack, skip: int = 0) -> None:
+    """Slack takes the next chat.postMessage (after ``skip`` of them), then holds its answer
+    for a minute: the workflow task that made it cannot finish before the worker is killed."""
+    await fault(
+        live,
+        service="slack",
+        path="/api/chat.postMessage",
+        passthrough=True,
+        respond_after=60.0,
+        times=1,
+        skip=skip,
+    )
+
+
 async def fault_hits(live: LiveStack) -> int:
     return sum(f["hits"] for f in await live.sandbox_get("/_sandbox/faults"))
 
@@ -212,14 +226,7 @@ async def test_worker_killed_after_posting_the_first_alert_posts_it_once(
         worker = canary_worker(worker_env(live, address), tmp_path / "worker.log").start()
         try:
             # Slack posts the alert, then holds its answer: the task cannot finish.
-            await fault(
-                live,
-                service="slack",
-                path="/api/chat.postMessage",
-                passthrough=True,
-                respond_after=60.0,
-                times=1,
-            )
+            await hold_slack_post(live)
             made = await asyncio.to_thread(failed_invoices, live.stripe, 1, uuid.uuid4().hex[:6])
             invoice = next(iter(made))
             workflow_id = remediation_id("payment_failed", "invoice", invoice)
@@ -415,15 +422,7 @@ async def test_worker_killed_while_escalating_posts_each_message_once(
             await eventually(lambda: all_awaiting_people(live, [workflow_id]), bool, timeout=60)
             # The escalation posts the line, then the channel's post: Slack takes the one
             # held, then holds its answer.
-            await fault(
-                live,
-                service="slack",
-                path="/api/chat.postMessage",
-                passthrough=True,
-                respond_after=60.0,
-                times=1,
-                skip=0 if held == "line" else 1,
-            )
+            await hold_slack_post(live, skip=0 if held == "line" else 1)
 
             async def posted(suffix: str) -> list[dict[str, Any]]:
                 return [

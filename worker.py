@@ -61,6 +61,7 @@ def remediation_activities(services: Services) -> list[Callable[..., Any]]:
         stripe.route_payment_attempt,  # canary.route_payment_attempt
         stripe.route_card_update,  # canary.route_card_update
         slack.post_slack,  # canary.post_slack
+        slack.post_escalation,  # canary.post_escalation
         slack.resolve_owner,  # canary.resolve_owner
         WindowActivities(services).quiet_windows,  # canary.quiet_windows
         HomeActivities(services).home_changed,  # canary.home_changed

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.calls import call
 from activities.services import Services
@@ -25,6 +26,8 @@ from canary.blocks import thread_blocks
 from canary.blocks.mrkdwn import MAX_MESSAGE_TEXT, clip_mrkdwn, escape
 from canary.catalog import build_context, render
 from canary.models import (
+    EscalationInput,
+    EscalationOutput,
     ResolveOwnerInput,
     ResolveOwnerOutput,
     SlackMessageInput,
@@ -89,6 +92,49 @@ async def reply_once(
     )
 
 
+async def send(
+    slack: SlackAdapter, request: SlackMessageInput, *, look: bool
+) -> SlackMessageOutput:
+    """Post (or, with ``ts``, update) the request's message, and its ``thread_text`` under it;
+    with ``look``, its posts are looked for in Slack first (see post_once)."""
+    if request.ts:
+        text = clip_mrkdwn(request.text, MAX_MESSAGE_TEXT)
+        await call(slack.update, request.channel, request.ts, text, request.blocks)
+        channel_id = await call(slack.channel_id, request.channel)
+        if not request.thread_text:
+            return SlackMessageOutput(channel=channel_id, ts=request.ts)
+        # The change's reply under the message, in the same activity: one round.
+        reply = await reply_once(slack, channel_id, request, request.ts, look=look)
+        return SlackMessageOutput(
+            channel=channel_id, ts=request.ts, thread_ts=reply.ts, found_earlier=reply.earlier
+        )
+    channel_id, ts, earlier = await post_once(
+        slack,
+        request.channel,
+        request.text,
+        request.blocks,
+        request.metadata_key,
+        look=look,
+        thread_ts=request.thread_ts,
+        look_since=request.look_since,
+    )
+    # A retried attempt may have posted before failing on the permalink: fetch it here
+    # too, or the escalations lose their link to the alert.
+    permalink = None
+    if not request.thread_ts and request.permalink:
+        permalink = await call(slack.permalink, channel_id, ts)
+    reply_ts = None
+    if request.thread_text:
+        reply_ts = (await reply_once(slack, channel_id, request, ts, look=look)).ts
+    return SlackMessageOutput(
+        channel=channel_id,
+        ts=ts,
+        permalink=permalink,
+        thread_ts=reply_ts,
+        found_earlier=earlier,
+    )
+
+
 class SlackActivities:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -98,44 +144,39 @@ class SlackActivities:
         """Post (or, with ``ts``, update) a message, and with ``thread_text`` a reply under it.
         Retries never post twice: a post carries a metadata key and, on a retried attempt (or
         when asked to look first), the channel is searched for it first."""
+        return await send(self.services.slack, request, look=retried() or request.look_first)
+
+    @activity.defn(name="canary.post_escalation")
+    async def post_escalation(self, request: EscalationInput) -> EscalationOutput:
+        """An escalation in Slack, in order: the alert's update with the escalation's line
+        under it, then the escalation channel's post (when the rung has one).
+
+        The line goes first so that a retry knows where to look: the line is looked for in
+        the alert's thread (short) every time, since a workflow task tried again runs this as
+        a first attempt; the channel's post is looked for (among the channel's posts since
+        ``look_since``) only when an earlier try got as far as the line. Slack refusing one
+        of the two for good is reported in the output, and the other is still made; Slack
+        down fails the whole activity, and the retry finds what the failed try posted."""
         slack = self.services.slack
-        look = retried() or request.look_first
-        if request.ts:
-            text = clip_mrkdwn(request.text, MAX_MESSAGE_TEXT)
-            await call(slack.update, request.channel, request.ts, text, request.blocks)
-            channel_id = await call(slack.channel_id, request.channel)
-            if not request.thread_text:
-                return SlackMessageOutput(channel=channel_id, ts=request.ts)
-            # The change's reply under the message, in the same activity: one round.
-            reply = await reply_once(slack, channel_id, request, request.ts, look=look)
-            return SlackMessageOutput(
-                channel=channel_id, ts=request.ts, thread_ts=reply.ts, found_earlier=reply.earlier
+        update, update_error = None, None
+        try:
+            update = await send(slack, request.update, look=True)
+        except ApplicationError as err:
+            if not err.non_retryable:
+                raise
+            update_error = err.message
+        if request.post is None:
+            return EscalationOutput(update=update, update_error=update_error)
+        earlier = update is None or update.found_earlier or not request.update.thread_text
+        try:
+            post = await send(slack, request.post, look=retried() or earlier)
+        except ApplicationError as err:
+            if not err.non_retryable:
+                raise
+            return EscalationOutput(
+                update=update, update_error=update_error, post_error=err.message
             )
-        channel_id, ts, earlier = await post_once(
-            slack,
-            request.channel,
-            request.text,
-            request.blocks,
-            request.metadata_key,
-            look=look,
-            thread_ts=request.thread_ts,
-            look_since=request.look_since,
-        )
-        # A retried attempt may have posted before failing on the permalink: fetch it here
-        # too, or the escalations lose their link to the alert.
-        permalink = None
-        if not request.thread_ts and request.permalink:
-            permalink = await call(slack.permalink, channel_id, ts)
-        reply_ts = None
-        if request.thread_text:
-            reply_ts = (await reply_once(slack, channel_id, request, ts, look=look)).ts
-        return SlackMessageOutput(
-            channel=channel_id,
-            ts=ts,
-            permalink=permalink,
-            thread_ts=reply_ts,
-            found_earlier=earlier,
-        )
+        return EscalationOutput(update=update, update_error=update_error, post=post)
 
     @activity.defn(name="canary.resolve_owner")
     async def resolve_owner(self, request: ResolveOwnerInput) -> ResolveOwnerOutput:

@@ -21,6 +21,8 @@ from canary.models import (
     DiagnosisPlan,
     EnrichInput,
     EnrichOutput,
+    EscalationInput,
+    EscalationOutput,
     InvestigateInput,
     Investigation,
     Link,
@@ -178,6 +180,14 @@ class FakeServices:
             reply = f"1700000000.{next(self._ts):06d}"
         return SlackMessageOutput(channel="C0GTMALERTS", ts=ts, thread_ts=reply)
 
+    @activity.defn(name="canary.post_escalation")
+    async def post_escalation(self, request: EscalationInput) -> EscalationOutput:
+        # Through post_slack, so a subclass's (a scenario's permalinks) shows here too.
+        update = await self.post_slack(request.update)
+        if request.post is None:
+            return EscalationOutput(update=update)
+        return EscalationOutput(update=update, post=await self.post_slack(request.post))
+
     @activity.defn(name="canary.resolve_owner")
     async def resolve_owner(self, request: ResolveOwnerInput) -> ResolveOwnerOutput:
         return ResolveOwnerOutput(slack_user=self.owner, email=request.emails[0], name="Alice")
@@ -203,6 +213,7 @@ class FakeServices:
             self.diagnose,
             self.run_step,
             self.post_slack,
+            self.post_escalation,
             self.resolve_owner,
             self.quiet_windows,
             self.home_changed,

@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities import SlackActivities, StepActivities
 from canary.adapters import SlackAdapter
-from canary.models import Detection, SlackMessageInput, Step, StepInput
+from canary.models import Detection, EscalationInput, SlackMessageInput, Step, StepInput
 from starter.intake import get_status
 from tests.helpers import eventually
 from tests.stack import SLACK_TOKEN, LiveStack, live_stack
@@ -228,6 +229,121 @@ async def test_an_update_and_its_thread_reply_go_in_one_call_and_the_reply_once(
     assert [u["body"]["text"] for u in updates if tag in u["body"]["text"]] == [
         f"Payment failed {tag} — escalated"
     ] * 2
+
+
+async def alert_and_escalation(
+    activities: SlackActivities, tag: str, *, escalation_channel: str = "#gtm-escalations"
+) -> EscalationInput:
+    """An alert posted to #gtm-alerts, and its escalation's messages: the alert's update with
+    the line under it, and the escalation channel's post."""
+    alert = await ActivityEnvironment().run(
+        activities.post_slack,
+        SlackMessageInput(
+            workflow_id="w",
+            channel="#gtm-alerts",
+            text=f"Payment failed {tag}",
+            blocks=[],
+            metadata_key=f"alert-{tag}",
+            permalink=False,
+        ),
+    )
+    return EscalationInput(
+        update=SlackMessageInput(
+            workflow_id="w",
+            channel="#gtm-alerts",
+            text=f"Payment failed {tag} — escalated",
+            blocks=[],
+            ts=alert.ts,
+            thread_text=f"`10:00` :rotating_light: Escalated to {escalation_channel} {tag}",
+            thread_metadata_key=f"alert-{tag}/thread/1",
+        ),
+        post=SlackMessageInput(
+            workflow_id="w",
+            channel=escalation_channel,
+            text=f"Escalated: Payment failed {tag}",
+            blocks=[],
+            metadata_key=f"alert-{tag}/escalation/1",
+            permalink=False,
+            look_since=datetime.now(UTC),
+        ),
+    )
+
+
+async def test_an_escalation_whose_post_was_lost_is_made_once_on_the_retry(
+    stack: LiveStack,
+) -> None:
+    """An escalation's two messages in one activity: the alert's update with its line, then
+    the escalation channel's post. Slack takes the post but its answer is lost; the retry
+    updates the alert again (harmless), finds the line in the thread and the post in the
+    channel, and posts neither twice."""
+    tag = uuid.uuid4().hex[:8]
+    fast = SlackAdapter(SLACK_TOKEN, stack.settings.slack_api_url, timeout=1)
+    activities = SlackActivities(stack.services(slack=fast))
+    request = await alert_and_escalation(activities, tag)
+    # The activity's second post (the escalation channel's, after the line) is answered
+    # too late for the client.
+    await add_fault(
+        stack,
+        service="slack",
+        path="/api/chat.postMessage",
+        passthrough=True,
+        respond_after=3.0,
+        times=1,
+        skip=1,
+    )
+    env = ActivityEnvironment()
+    with pytest.raises(ApplicationError) as lost:
+        await env.run(activities.post_escalation, request)
+    assert lost.value.type == "slack.transient"
+
+    env.info = dataclasses.replace(env.info, attempt=2)
+    done = await env.run(activities.post_escalation, request)
+
+    lines = [c for c in await posts(stack, "C0GTMALERTS") if c["body"].get("thread_ts")]
+    assert [key_of(c) for c in lines] == [f"alert-{tag}/thread/1"]
+    posted = await posts(stack, "C0GTMESCAL")
+    assert [key_of(c) for c in posted if tag in key_of(c)] == [f"alert-{tag}/escalation/1"]
+    assert done.post is not None and done.post.found_earlier
+    assert done.update is not None and done.update.found_earlier
+    assert done.update_error is None and done.post_error is None
+
+
+async def test_an_escalation_channel_slack_refuses_still_leaves_its_line_under_the_alert(
+    stack: LiveStack,
+) -> None:
+    """The escalation channel is one Slack does not know (renamed, or a typo in the settings):
+    the post is refused for good, and said so, and the alert's update and its line are still
+    made, once; nothing is retried."""
+    tag = uuid.uuid4().hex[:8]
+    activities = SlackActivities(stack.services())
+    request = await alert_and_escalation(activities, tag, escalation_channel="#gtm-escalatoins")
+
+    done = await ActivityEnvironment().run(activities.post_escalation, request)
+
+    assert done.post is None
+    assert done.post_error == "slack: channel #gtm-escalatoins not found (is the app invited?)"
+    assert done.update is not None and done.update.thread_ts and done.update_error is None
+    lines = [c for c in await posts(stack, "C0GTMALERTS") if c["body"].get("thread_ts")]
+    assert [key_of(c) for c in lines] == [f"alert-{tag}/thread/1"]
+
+
+async def test_an_escalation_of_an_alert_that_is_gone_is_still_posted(
+    stack: LiveStack,
+) -> None:
+    """The alert is not in #gtm-alerts any more (someone deleted it): its update is refused
+    for good (message_not_found), and the escalation channel still hears of the escalation."""
+    tag = uuid.uuid4().hex[:8]
+    activities = SlackActivities(stack.services())
+    request = await alert_and_escalation(activities, tag)
+    request.update.ts = "1600000000.000001"
+
+    done = await ActivityEnvironment().run(activities.post_escalation, request)
+
+    assert done.update is None and done.update_error == "slack: message_not_found"
+    assert done.post is not None and done.post_error is None
+    assert [key_of(c) for c in await posts(stack, "C0GTMESCAL") if tag in key_of(c)] == [
+        f"alert-{tag}/escalation/1"
+    ]
 
 
 async def test_a_rate_limited_alert_waits_as_slack_asks_and_is_posted_once(

@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
         thread_blocks,
         thread_text,
     )
-    from canary.models import SlackMessageInput, SlackMessageOutput, SlackRef
+    from canary.models import EscalationInput, SlackMessageInput, SlackMessageOutput, SlackRef
     from canary.models.detectors import (
         DigestAddInput,
         DigestInput,
@@ -61,53 +61,75 @@ class Alerter:
         await self.r.sync_home()
 
     async def escalate(self, text: str | None, due: datetime) -> None:
-        """Show an escalation that fell ``due``: the escalation channel's post (``text``; None
-        when the rung posts nowhere), the alert's update with the escalation's line under it,
-        then the Homes.
+        """Show an escalation that fell ``due``: the alert's update with the escalation's line
+        under it, the escalation channel's post (``text``; None when the rung posts nowhere),
+        and the Homes.
 
-        All from the workflow task the escalation's timer started, as local activities: no
-        activity task and no second workflow task per escalation (a storm of escalations is a
-        storm of these). A retried task runs them again, so the line is looked for under the
-        alert first (a thread is short), and the channel's post, which goes after it, is
-        looked for (among the channel's posts since it fell due) only when an earlier try got
-        as far as the line.
+        All from the workflow task the escalation's timer started, as two local activities
+        side by side (Slack's messages in order in one, the Homes in the other): no activity
+        task and no second workflow task per escalation (a storm of escalations is a storm of
+        these). A retried task runs them again; the Slack activity finds what an earlier try
+        posted (``SlackActivities.post_escalation``).
         """
-        state = self.r.state
+        r, state = self.r, self.r.state
         if state.slack is None:
             # No alert to update (a digest's item escalates, or Slack refused the first alert):
             # the alert goes out as a first post does, beside the escalation channel's.
             posts = [self.post_escalation(text)] if text is not None else []
             await asyncio.gather(*posts, self.publish())
             return
-        lined = bool(state.thread_queue)
-        updated = await self._publish_alert(update_locally=True, look_for_reply=True)
-        if text is not None:
-            earlier = not lined or updated is None or updated.found_earlier
-            await self.post_escalation(text, local=True, look_since=due if earlier else None)
-        await self.r.sync_home()
+        state.needs_publish = False
+        r.show_details()
+        update, threaded = self._alert_message()
+        post = self._escalation_message(text, look_since=due) if text is not None else None
+        await asyncio.gather(self._send_escalation(update, threaded, post), r.sync_home())
 
-    async def _publish_alert(
-        self, update_locally: bool = False, look_for_reply: bool = False
-    ) -> SlackMessageOutput | None:
-        """Post the alert once, then update that same message in place on every change (from
-        the workflow task itself with ``update_locally``, the reply under it looked for first
-        with ``look_for_reply``): Slack's answer, None when nothing was posted."""
+    async def _send_escalation(
+        self, update: SlackMessageInput, threaded: int, post: SlackMessageInput | None
+    ) -> None:
+        r, state = self.r, self.r.state
+        try:
+            sent = await workflow.execute_local_activity_method(
+                SlackActivities.post_escalation,
+                EscalationInput(update=update, post=post),
+                start_to_close_timeout=SLACK_TIMEOUT,
+                retry_policy=SLACK_RETRY,
+            )
+        except FailureError as err:
+            # On the timeline; the next change updates the alert again.
+            r.record("slack_failed", f"Could not post the escalation to Slack: {cause(err)}")
+            return
+        if sent.update_error:
+            r.record("slack_failed", f"Could not update the alert in Slack: {sent.update_error}")
+        self._replied(sent.update, threaded)
+        if sent.post_error:
+            r.record(
+                "slack_failed",
+                f"Could not post to {r.config.escalation_channel}: {sent.post_error}",
+            )
+        if sent.post is not None:
+            self._escalation_posted(sent.post)
+        if state.thread_queue:
+            await self.thread(thread_text(state.take_thread_lines()))
+
+    async def _publish_alert(self) -> None:
+        """Post the alert once, then update that same message in place on every change."""
         r, state = self.r, self.r.state
         state.needs_publish = False
         if state.slack is None and state.diagnosis is not None and not state.windows_checked:
             await self._check_quiet_windows()
         if state.slack is None and state.window is not None and not state.window_over:
             # A quiet window holds it: nobody is pinged (closed meanwhile, nobody ever is).
-            return None
+            return
         if self._to_digest():
             await self._add_to_digest()
             if not state.digest_failed:
                 await self._email_if_urgent()
-                return None
+                return
         r.show_details()
         if state.digest_id is not None and state.slack is None and state.closed:
             # Handled from the digest: nobody saw an alert, so none is posted to say it closed.
-            return None
+            return
         if state.slack is None and state.diagnosis and state.diagnosis.quiet_while_retrying:
             if state.quiet_now():
                 if not any(e.kind == "quiet" for e in state.timeline):
@@ -117,11 +139,51 @@ class Alerter:
                         "it if the plan is exhausted",
                         thread=False,
                     )
-                return None
+                return
             if state.closed:
-                return None  # recovered quietly: nobody was told, so nobody is told it closed
+                return  # recovered quietly: nobody was told, so nobody is told it closed
             # The plan is exhausted: from now on people are told, and the ladder counts.
             state.attention_anchor = workflow.now()
+        first_alert = state.slack is None
+        message, threaded = self._alert_message()
+        # A first run's first alert is posted from the workflow task (a local activity), so a
+        # new remediation reaches Slack without a round trip to the server. A first try of
+        # the first task has seen three events and the signals delivered with it; a longer
+        # history means the task is tried again (a failed or timed-out try adds its own
+        # events) or heartbeated, and this may have posted already: then Slack is searched
+        # for the alert first.
+        local = first_alert and r.first_run
+        if local:
+            message.look_first = workflow.info().get_current_history_length() > 3 + r.signals
+        result = await self._post(message, local=local)
+        if result is None and first_alert:
+            # Nobody has heard of it yet: try again on a durable timer, not at the next
+            # state change (hours or days away), looking for an earlier post first.
+            state.alert_failures += 1
+            state.alert_retry_at = workflow.now() + alert_retry_delay(state.alert_failures)
+            failed = state.timeline[-1]  # the slack_failed entry _post just recorded
+            failed.text += f"; the alert is tried again at {state.alert_retry_at:%H:%M} UTC"
+            failed.data["retry_at"] = state.alert_retry_at.isoformat()
+        self._replied(result, threaded)
+        if result and first_alert:
+            state.alert_retry_at = None
+            state.slack = SlackRef(channel=result.channel, ts=result.ts, permalink=result.permalink)
+            state.first_notified_at = state.first_notified_at or workflow.now()
+            r.record(
+                "notified",
+                f"Alert posted to {r.config.alert_channel}",
+                data={"channel": result.channel, "ts": result.ts},
+            )
+            await self._email_if_urgent()
+        if state.slack and state.thread_queue:
+            # The timeline, threaded under the alert: one reply per batch of changes.
+            await self.thread(thread_text(state.take_thread_lines()))
+
+    def _alert_message(self) -> tuple[SlackMessageInput, int]:
+        """The alert as it reads now (its first post, or the update of the posted one), with
+        the timeline's queued lines as the reply under it: the message, and how many lines
+        the reply carries."""
+        r, state = self.r, self.r.state
         status = r.status()
         blocks = build_blocks(
             status,
@@ -138,51 +200,19 @@ class Alerter:
             ts=state.slack.ts if state.slack else None,
             metadata_key=None if state.slack else r.key("alert"),
         )
-        first_alert = state.slack is None
-        threaded = 0
-        if state.thread_queue:
-            # The change's reply rides with the alert's post or update: one activity, one
-            # round trip.
-            threaded = len(state.thread_queue)
-            message.thread_text = thread_text(state.queued_thread_lines())
-            message.thread_metadata_key = self._thread_key(state.thread_posts + 1)
-        # A first run's first alert is posted from the workflow task (a local activity), so a
-        # new remediation reaches Slack without a round trip to the server. A first try of
-        # the first task has seen three events and the signals delivered with it; a longer
-        # history means the task is tried again (a failed or timed-out try adds its own
-        # events) or heartbeated, and this may have posted already: then Slack is searched
-        # for the alert first.
-        local = first_alert and r.first_run
-        if local:
-            message.look_first = workflow.info().get_current_history_length() > 3 + r.signals
-        elif update_locally and not first_alert:
-            local, message.look_first = True, look_for_reply
-        result = await self._post(message, local=local)
-        if result is None and first_alert:
-            # Nobody has heard of it yet: try again on a durable timer, not at the next
-            # state change (hours or days away), looking for an earlier post first.
-            state.alert_failures += 1
-            state.alert_retry_at = workflow.now() + alert_retry_delay(state.alert_failures)
-            failed = state.timeline[-1]  # the slack_failed entry _post just recorded
-            failed.text += f"; the alert is tried again at {state.alert_retry_at:%H:%M} UTC"
-            failed.data["retry_at"] = state.alert_retry_at.isoformat()
+        if not state.thread_queue:
+            return message, 0
+        # The change's reply rides with the alert's post or update: one activity, one round
+        # trip.
+        message.thread_text = thread_text(state.queued_thread_lines())
+        message.thread_metadata_key = self._thread_key(state.thread_posts + 1)
+        return message, len(state.thread_queue)
+
+    def _replied(self, result: SlackMessageOutput | None, threaded: int) -> None:
+        """The reply that rode with the alert was posted: its lines are off the queue."""
         if result and result.thread_ts:
-            state.thread_posts += 1
-            state.take_thread_lines(threaded)
-        if result and first_alert:
-            state.alert_retry_at = None
-            state.slack = SlackRef(channel=result.channel, ts=result.ts, permalink=result.permalink)
-            state.first_notified_at = state.first_notified_at or workflow.now()
-            r.record(
-                "notified",
-                f"Alert posted to {r.config.alert_channel}",
-                data={"channel": result.channel, "ts": result.ts},
-            )
-            await self._email_if_urgent()
-        if state.slack and state.thread_queue:
-            # The timeline, threaded under the alert: one reply per batch of changes.
-            await self.thread(thread_text(state.take_thread_lines()))
-        return result
+            self.r.state.thread_posts += 1
+            self.r.state.take_thread_lines(threaded)
 
     async def thread(self, text: str) -> None:
         """A reply under the alert (nothing while there is no alert)."""
@@ -201,38 +231,39 @@ class Alerter:
             )
         )
 
-    async def post_escalation(
-        self, text: str, *, local: bool = False, look_since: datetime | None = None
-    ) -> SlackMessageOutput | None:
-        """The escalation channel's post, with the alert's content and buttons (from the
-        workflow task itself when ``local``); with ``look_since``, looked for among the
-        channel's posts since then first."""
+    async def post_escalation(self, text: str) -> None:
+        """The escalation channel's post, with the alert's content and buttons."""
+        posted = await self._post(self._escalation_message(text))
+        if posted is not None:
+            self._escalation_posted(posted)
+
+    def _escalation_message(
+        self, text: str, look_since: datetime | None = None
+    ) -> SlackMessageInput:
+        """The escalation channel's post of ``text``; with ``look_since``, a retry looks for it
+        among the channel's posts since then."""
         r, state = self.r, self.r.state
         status = r.status()
-        posted = await self._post(
-            SlackMessageInput(
-                workflow_id=r.workflow_id,
-                channel=r.config.escalation_channel,
-                text=f"Escalated: {status.headline}",
-                blocks=escalation_blocks(
-                    status,
-                    text,
-                    state.slack.permalink if state.slack else None,
-                    state.links,
-                    self.mention(),
-                    r.temporal_url(),
-                ),
-                metadata_key=r.key("escalation", state.escalation_level),
-                permalink=False,  # nothing links to an escalation post
-                look_first=look_since is not None,
-                look_since=look_since,
+        return SlackMessageInput(
+            workflow_id=r.workflow_id,
+            channel=r.config.escalation_channel,
+            text=f"Escalated: {status.headline}",
+            blocks=escalation_blocks(
+                status,
+                text,
+                state.slack.permalink if state.slack else None,
+                state.links,
+                self.mention(),
+                r.temporal_url(),
             ),
-            local=local,
+            metadata_key=r.key("escalation", state.escalation_level),
+            permalink=False,  # nothing links to an escalation post
+            look_since=look_since,
         )
-        if posted is not None:
-            # Its buttons are this remediation's: the gateway accepts clicks on it.
-            state.messages.append(SlackRef(channel=posted.channel, ts=posted.ts))
-        return posted
+
+    def _escalation_posted(self, posted: SlackMessageOutput) -> None:
+        # Its buttons are this remediation's: the gateway accepts clicks on it.
+        self.r.state.messages.append(SlackRef(channel=posted.channel, ts=posted.ts))
 
     def _thread_key(self, post: int) -> str:
         return self.r.key("thread", post)

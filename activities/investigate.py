@@ -8,7 +8,8 @@ local activity when the workflow needs it again; for a new remediation they run 
 Every enricher is tried once, together; an enricher or a people lookup that fails is left out,
 with its error, for the workflow to retry on its own. Asked to (``prepare_key``), it also runs
 the diagnosis's leading link-preparing steps while the people are looked up; a step that fails
-is left out and the workflow runs it. The plan or the diagnosis failing fails the whole
+is left out and the workflow runs it. It also reads the quiet windows open now, for the
+first alert the same workflow task makes. The plan or the diagnosis failing fails the whole
 investigation.
 
 The enricher table names exactly the enrichers of ``canary.models.capabilities``, the table
@@ -33,6 +34,7 @@ from activities.slack import SlackActivities
 from activities.steps import StepActivities
 from activities.stripe import StripeHandlers
 from activities.warehouse import WarehouseHandlers
+from activities.windows import WindowActivities
 from canary import catalog
 from canary import search_attributes as sa
 from canary.models import (
@@ -57,6 +59,7 @@ from canary.models.remediation import (
     without_reported_owner,
 )
 from canary.models.sop import Step
+from canary.models.windows import QuietWindows
 from canary.settings import MissingSettingError, Settings
 
 R = TypeVar("R")
@@ -69,6 +72,7 @@ class InvestigationActivities:
         self.services = services
         self.slack = SlackActivities(services)
         self.steps = StepActivities(services)
+        self.windows = WindowActivities(services)
         stripe, salesforce = StripeHandlers(services), SalesforceHandlers(services)
         self.enrichers: Mapping[str, Enricher] = {
             "stripe.invoice": stripe.invoice,
@@ -94,6 +98,7 @@ class InvestigationActivities:
             diagnose=self.diagnose,
             resolve_owner=self.slack.resolve_owner,
             prepare=self.steps.run_step,
+            quiet_windows=self.windows.quiet_windows,
         )
 
     @activity.defn(name="canary.enrich")
@@ -159,6 +164,7 @@ async def run_investigation(
     diagnose: Callable[[DiagnoseInput], Awaitable[Diagnosis]],
     resolve_owner: Callable[[ResolveOwnerInput], Awaitable[ResolveOwnerOutput]],
     prepare: Callable[[StepInput], Awaitable[StepOutput]] | None = None,
+    quiet_windows: Callable[[], Awaitable[QuietWindows]] | None = None,
 ) -> Investigation:
     """The investigation, composed of the callables given: the real activities pass their
     methods, the tests' fakes theirs."""
@@ -243,7 +249,12 @@ async def run_investigation(
         if found.manager_email
         else _nothing(),
     )
-    (owner, boss), prepared = await asyncio.gather(people, asyncio.gather(*preparing))
+    # The quiet windows open now, for the first alert this same task makes: one local
+    # activity fewer before it.
+    windows = _once(quiet_windows()) if quiet_windows is not None else _nothing()
+    (owner, boss), prepared, found.windows = await asyncio.gather(
+        people, asyncio.gather(*preparing), windows
+    )
     found.owner, found.manager = owner, boss
     found.prepared = {
         step.id: result

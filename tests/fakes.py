@@ -66,6 +66,8 @@ class FakeServices:
     lookups: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The quiet windows open now, as Temporal's visibility would list them.
     windows: list[QuietWindow] = field(default_factory=list)
+    # How the investigation reads the windows (default: quiet_windows, the fake's listing).
+    read_windows: Any = None
     # What the remediations told the worker of their Homes.
     home_changes: list[HomeChanged] = field(default_factory=list)
     _ts: Any = field(default_factory=lambda: itertools.count(1))
@@ -132,6 +134,7 @@ class FakeServices:
             diagnose=self.diagnose,
             resolve_owner=self.resolve_owner,
             prepare=self.run_step,
+            quiet_windows=self.read_windows or self.quiet_windows,
         )
 
     @activity.defn(name="canary.run_step")

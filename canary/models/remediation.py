@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from canary.models.capabilities import LOOKUP_FACTS
 from canary.models.detection import AccountRef, Detection, Link, Subject
 from canary.models.sop import Alerting, EscalationStep, HumanAction, Resolution, Severity, Step
+from canary.models.windows import QuietWindows
 from canary.recovery.plans import RetryPlan
 
 #: Events in one run's history before it continues as new. Temporal suggests continuing at
@@ -593,4 +594,9 @@ class Investigation(BaseModel):
         default_factory=dict,
         description="Step id → result of the leading link-preparing steps run here (a step "
         "that failed is left out: the workflow runs it, with retries).",
+    )
+    windows: QuietWindows | None = Field(
+        None,
+        description="The quiet windows open when the investigation ran, for a first alert "
+        "made in the same workflow task (None: not read).",
     )

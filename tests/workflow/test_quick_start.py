@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
@@ -169,11 +170,13 @@ async def test_the_investigation_prepares_the_alerts_links(
 
 
 async def alerted_history(
-    env: WorkflowEnvironment, start: Callable[[str], Awaitable[WorkflowHandle[Any, Any]]]
+    env: WorkflowEnvironment,
+    start: Callable[[str], Awaitable[WorkflowHandle[Any, Any]]],
+    fake: FakeServices | None = None,
 ) -> tuple[list[Any], TypedSearchAttributes]:
     """Start a remediation with ``start(queue)`` on a worker with stand-in activities; its
     history once it waits for people, and its search attributes then."""
-    fake = FakeServices()
+    fake = fake or FakeServices()
     queue = f"q-{uuid.uuid4().hex[:6]}"
     async with Worker(
         env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()
@@ -271,3 +274,36 @@ async def test_a_reported_remediation_upserts_only_what_its_diagnosis_learnt(
     assert attributes.get(sa.STATE) == "awaiting_human"
     assert attributes.get(sa.ACCOUNT) == "cus_1"
     assert attributes.get(sa.OWNER) == "alice@acme-gtm.example"
+
+
+async def windows_unreadable() -> Any:
+    raise RuntimeError("visibility is down")
+
+
+@pytest.mark.parametrize(
+    ("read_windows", "first_task"),
+    [
+        (None, ["canary.investigate", "canary.post_slack"]),
+        (windows_unreadable, ["canary.investigate", "canary.quiet_windows", "canary.post_slack"]),
+    ],
+    ids=["windows read by the investigation", "the investigation could not read them"],
+)
+async def test_the_first_alert_waits_on_the_investigation_alone(
+    dev_env: WorkflowEnvironment, read_windows: Any, first_task: list[str]
+) -> None:
+    """Everything the first alert needs (the diagnosis, its people and links, the quiet
+    windows open now) comes from one local activity, so the alert's post is the task's next.
+    When the investigation could not read the windows, they are looked up before the alert."""
+    subject = f"in_{uuid.uuid4().hex[:8]}"
+
+    async def start(queue: str) -> WorkflowHandle[Any, Any]:
+        return await dev_env.client.start_workflow(
+            RemediationWorkflow.run,
+            RemediationInput(detection=detection(subject)),
+            id=f"payment_failed:invoice:{subject}",
+            task_queue=queue,
+        )
+
+    events, _ = await alerted_history(dev_env, start, FakeServices(read_windows=read_windows))
+    local = [name for name in map(_local_activity, events) if name]
+    assert local[: len(first_task)] == first_task

@@ -42,8 +42,8 @@ async def test_a_window_opened_from_the_cli_path_mutes_and_its_end_alerts(
         reason="Hooli billing migration",
         opened_by="dana@acme-gtm.example",
     )
-    fake = FakeServices()
     real_lookup = WindowActivities(Services(settings, temporal=dev_env.client)).quiet_windows
+    fake = FakeServices(read_windows=real_lookup)
     activities = [a for a in fake.all() if a != fake.quiet_windows] + [real_lookup]
     async with Worker(
         dev_env.client,

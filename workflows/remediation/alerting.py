@@ -294,20 +294,24 @@ class Alerter:
         """Before the first alert: does an open quiet window mute this remediation? If so,
         the window is told (it tells this one if it ends early)."""
         r, state = self.r, self.r.state
-        try:
-            found = await workflow.execute_local_activity_method(
-                WindowActivities.quiet_windows,
-                start_to_close_timeout=WINDOWS_TIMEOUT,
-                retry_policy=WINDOWS_RETRY,
-            )
-        except FailureError as err:
-            state.windows_checked = True
-            r.record(
-                "state",
-                f"Could not read the quiet windows ({cause(err)}): alerting as usual",
-                thread=False,
-            )
-            return
+        read = r.investigated_windows
+        if read is not None and read[0] == workflow.now():
+            found = read[1]  # the investigation read them, in this same workflow task
+        else:
+            try:
+                found = await workflow.execute_local_activity_method(
+                    WindowActivities.quiet_windows,
+                    start_to_close_timeout=WINDOWS_TIMEOUT,
+                    retry_policy=WINDOWS_RETRY,
+                )
+            except FailureError as err:
+                state.windows_checked = True
+                r.record(
+                    "state",
+                    f"Could not read the quiet windows ({cause(err)}): alerting as usual",
+                    thread=False,
+                )
+                return
         state.mute_for(workflow.now(), found.windows, state.account)
         if state.window is None:
             return

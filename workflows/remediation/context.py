@@ -4,10 +4,11 @@ workflow-side effects of a state change (search attributes, the Temporal UI's de
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeUpdate
+from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
@@ -17,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from canary.blocks import temporal_ui_link
     from canary.models import (
         Outcome,
+        QuietWindows,
         RemediationInput,
         RemediationState,
         RemediationStatus,
@@ -66,8 +68,13 @@ class Remediation:
         # the loop goes round at once instead of at the next deadline.
         self.wake = False
         self.signals = 0  # signals delivered to this run (each one event in its history)
+        #: The quiet windows the investigation read, and the workflow task it ran in: a first
+        #: alert made in that same task needs no lookup of its own.
+        self.investigated_windows: tuple[datetime, QuietWindows] | None = None
         self._holding_attributes = False
         self._attributes_held = False
+        #: The search attributes' values as last synced.
+        self._attributes_synced: dict[SearchAttributeKey[Any], Any] | None = None
         #: What the memo's Home entry shows (its JSON) and whose Homes it is on, once read
         #: or written by this run.
         self._home_shown: str | None = None
@@ -179,24 +186,27 @@ class Remediation:
             return
         state, diagnosis = self.state, self.state.diagnosis
         subject = self.detection.subject
-        updates: list[SearchAttributeUpdate[Any]] = [
-            sa.STATE.value_set(state.state),
-            sa.ESCALATION_LEVEL.value_set(state.escalation_level),
-            sa.SUBJECT.value_set(f"{subject.kind}:{subject.id}"),
-        ]
+        wanted: dict[SearchAttributeKey[Any], Any] = {
+            sa.STATE: state.state,
+            sa.ESCALATION_LEVEL: state.escalation_level,
+            sa.SUBJECT: f"{subject.kind}:{subject.id}",
+        }
         if diagnosis:
-            updates.append(sa.ERROR_TYPE.value_set(diagnosis.error_type))
-            updates.append(sa.SEVERITY.value_set(diagnosis.severity))
+            wanted[sa.ERROR_TYPE] = diagnosis.error_type
+            wanted[sa.SEVERITY] = diagnosis.severity
             if diagnosis.signature:
-                updates.append(sa.SIGNATURE.value_set(diagnosis.signature))
+                wanted[sa.SIGNATURE] = diagnosis.signature
         private = self.config.ids_only_in_search
         account = state.account.id_key() if private else state.account.key()
         if account:
-            updates.append(sa.ACCOUNT.value_set(account[:200]))
+            wanted[sa.ACCOUNT] = account[:200]
         owner = state.owner.email or state.account.owner_email
         if owner and not private:
-            updates.append(sa.OWNER.value_set(owner))
+            wanted[sa.OWNER] = owner
+        if wanted == self._attributes_synced:
+            return  # most changes change none of them
+        self._attributes_synced = wanted
         current = workflow.info().typed_search_attributes
-        changed = [u for u in updates if current.get(u.key) != u.value]
+        changed = [key.value_set(v) for key, v in wanted.items() if current.get(key) != v]
         if changed:
             workflow.upsert_search_attributes(changed)

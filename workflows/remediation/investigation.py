@@ -56,6 +56,8 @@ class Investigator:
         r = self.r
         sent = dict(r.state.facts)
         quick = await self._investigate(sent)
+        if quick.windows is not None:
+            r.investigated_windows = (workflow.now(), quick.windows)
         plan = quick.plan
         # A permanent refusal stays failed; anything else is looked up again, after the
         # backoff the retry policy would wait (or as long as the service asked).

@@ -192,6 +192,23 @@ async def alerted_history(
     return list(history.events), described.typed_search_attributes
 
 
+def started_directly(
+    env: WorkflowEnvironment,
+) -> Callable[[str], Awaitable[WorkflowHandle[Any, Any]]]:
+    """A new payment failure's remediation, started on the given queue by the client itself."""
+    subject = f"in_{uuid.uuid4().hex[:8]}"
+
+    async def start(queue: str) -> WorkflowHandle[Any, Any]:
+        return await env.client.start_workflow(
+            RemediationWorkflow.run,
+            RemediationInput(detection=detection(subject)),
+            id=f"payment_failed:invoice:{subject}",
+            task_queue=queue,
+        )
+
+    return start
+
+
 def upserts_before_alert(events: list[Any]) -> list[set[str]]:
     """The search attributes of each of Canary's upserts before the alert (the SDK's own
     TemporalChangeVersion upserts left out), checking the alert went out from the first task."""
@@ -224,17 +241,7 @@ async def test_search_attributes_learnt_on_the_way_are_upserted_once(
 ) -> None:
     """On a real server with Canary's search attributes: the remediation shows in visibility
     from its start, and what the diagnosis learns lands in one upsert before the alert."""
-    subject = f"in_{uuid.uuid4().hex[:8]}"
-
-    async def start(queue: str) -> WorkflowHandle[Any, Any]:
-        return await dev_env.client.start_workflow(
-            RemediationWorkflow.run,
-            RemediationInput(detection=detection(subject)),
-            id=f"payment_failed:invoice:{subject}",
-            task_queue=queue,
-        )
-
-    events, attributes = await alerted_history(dev_env, start)
+    events, attributes = await alerted_history(dev_env, started_directly(dev_env))
     canary_upserts = upserts_before_alert(events)
     assert len(canary_upserts) == 2
     # The owner the report names is not trusted: the first upsert has what the report
@@ -294,16 +301,7 @@ async def test_the_first_alert_waits_on_the_investigation_alone(
     """Everything the first alert needs (the diagnosis, its people and links, the quiet
     windows open now) comes from one local activity, so the alert's post is the task's next.
     When the investigation could not read the windows, they are looked up before the alert."""
-    subject = f"in_{uuid.uuid4().hex[:8]}"
-
-    async def start(queue: str) -> WorkflowHandle[Any, Any]:
-        return await dev_env.client.start_workflow(
-            RemediationWorkflow.run,
-            RemediationInput(detection=detection(subject)),
-            id=f"payment_failed:invoice:{subject}",
-            task_queue=queue,
-        )
-
-    events, _ = await alerted_history(dev_env, start, FakeServices(read_windows=read_windows))
+    started = started_directly(dev_env)
+    events, _ = await alerted_history(dev_env, started, FakeServices(read_windows=read_windows))
     local = [name for name in map(_local_activity, events) if name]
     assert local[: len(first_task)] == first_task

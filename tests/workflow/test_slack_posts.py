@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from slack_sdk import WebClient
@@ -23,7 +23,14 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities import SlackActivities, StepActivities
 from canary.adapters import SlackAdapter
-from canary.models import Detection, EscalationInput, SlackMessageInput, Step, StepInput
+from canary.models import (
+    Detection,
+    EscalationInput,
+    SlackMessageInput,
+    SlackMessageOutput,
+    Step,
+    StepInput,
+)
 from starter.intake import get_status
 from tests.helpers import eventually
 from tests.stack import SLACK_TOKEN, LiveStack, live_stack
@@ -38,6 +45,8 @@ from tests.workflow.test_faults import (
 from workflows import remediation_id
 
 pytestmark = pytest.mark.timeout(180)
+R = TypeVar("R")
+T = TypeVar("T")
 
 
 @pytest.fixture()
@@ -176,17 +185,9 @@ async def test_a_text_longer_than_slack_takes_is_cut(stack: LiveStack) -> None:
     assert text.startswith(kept["text"][:-1])
 
 
-async def test_an_update_and_its_thread_reply_go_in_one_call_and_the_reply_once(
-    stack: LiveStack,
-) -> None:
-    """A change updates the alert and posts its thread reply in one activity (one round trip
-    for the workflow). The reply's answer is lost (too late for the client), the activity
-    fails; its retry updates the alert again (harmless) and finds the reply instead of
-    posting it twice."""
-    tag = uuid.uuid4().hex[:8]
-    fast = SlackAdapter(SLACK_TOKEN, stack.settings.slack_api_url, timeout=1)
-    activities = SlackActivities(stack.services(slack=fast))
-    alert = await ActivityEnvironment().run(
+async def posted_alert(activities: SlackActivities, tag: str) -> SlackMessageOutput:
+    """An alert posted to #gtm-alerts (its text names ``tag``)."""
+    return await ActivityEnvironment().run(
         activities.post_slack,
         SlackMessageInput(
             workflow_id="w",
@@ -197,15 +198,27 @@ async def test_an_update_and_its_thread_reply_go_in_one_call_and_the_reply_once(
             permalink=False,
         ),
     )
-    update = SlackMessageInput(
+
+
+def alert_update(ts: str, tag: str, line: str) -> SlackMessageInput:
+    """The update of the alert ``ts`` (see posted_alert), with ``line`` under it."""
+    return SlackMessageInput(
         workflow_id="w",
         channel="#gtm-alerts",
         text=f"Payment failed {tag} — escalated",
         blocks=[],
-        ts=alert.ts,
-        thread_text=f"`10:00` :bell: <@U0ALICE> Still unpaid {tag}",
+        ts=ts,
+        thread_text=line,
         thread_metadata_key=f"alert-{tag}/thread/1",
     )
+
+
+async def answer_lost_then_retried(
+    stack: LiveStack, activity: Callable[[R], Awaitable[T]], request: R, skip: int = 0
+) -> T:
+    """Run ``activity``: Slack takes its chat.postMessage (after ``skip`` of them) but answers
+    too late for the client (a 1 s timeout), so the attempt fails as transient; then its
+    retry (attempt 2), whose answer this returns."""
     await add_fault(
         stack,
         service="slack",
@@ -213,14 +226,29 @@ async def test_an_update_and_its_thread_reply_go_in_one_call_and_the_reply_once(
         passthrough=True,
         respond_after=3.0,
         times=1,
+        skip=skip,
     )
     env = ActivityEnvironment()
     with pytest.raises(ApplicationError) as lost:
-        await env.run(activities.post_slack, update)
+        await env.run(activity, request)
     assert lost.value.type == "slack.transient"
-
     env.info = dataclasses.replace(env.info, attempt=2)
-    done = await env.run(activities.post_slack, update)
+    return await env.run(activity, request)
+
+
+async def test_an_update_and_its_thread_reply_go_in_one_call_and_the_reply_once(
+    stack: LiveStack,
+) -> None:
+    """A change updates the alert and posts its thread reply in one activity (one round trip
+    for the workflow). The reply's answer is lost (too late for the client), the activity
+    fails; its retry updates the alert again (harmless) and finds the reply instead of
+    posting it twice."""
+    tag = uuid.uuid4().hex[:8]
+    fast = SlackAdapter(SLACK_TOKEN, stack.settings.slack_api_url, timeout=1)
+    activities = SlackActivities(stack.services(slack=fast))
+    alert = await posted_alert(activities, tag)
+    update = alert_update(alert.ts, tag, f"`10:00` :bell: <@U0ALICE> Still unpaid {tag}")
+    done = await answer_lost_then_retried(stack, activities.post_slack, update)
 
     replies = [c for c in await posts(stack, "C0GTMALERTS") if c["body"].get("thread_ts")]
     assert [key_of(c) for c in replies] == [f"alert-{tag}/thread/1"]
@@ -236,27 +264,10 @@ async def alert_and_escalation(
 ) -> EscalationInput:
     """An alert posted to #gtm-alerts, and its escalation's messages: the alert's update with
     the line under it, and the escalation channel's post."""
-    alert = await ActivityEnvironment().run(
-        activities.post_slack,
-        SlackMessageInput(
-            workflow_id="w",
-            channel="#gtm-alerts",
-            text=f"Payment failed {tag}",
-            blocks=[],
-            metadata_key=f"alert-{tag}",
-            permalink=False,
-        ),
-    )
+    alert = await posted_alert(activities, tag)
+    line = f"`10:00` :rotating_light: Escalated to {escalation_channel} {tag}"
     return EscalationInput(
-        update=SlackMessageInput(
-            workflow_id="w",
-            channel="#gtm-alerts",
-            text=f"Payment failed {tag} — escalated",
-            blocks=[],
-            ts=alert.ts,
-            thread_text=f"`10:00` :rotating_light: Escalated to {escalation_channel} {tag}",
-            thread_metadata_key=f"alert-{tag}/thread/1",
-        ),
+        update=alert_update(alert.ts, tag, line),
         post=SlackMessageInput(
             workflow_id="w",
             channel=escalation_channel,
@@ -280,24 +291,8 @@ async def test_an_escalation_whose_post_was_lost_is_made_once_on_the_retry(
     fast = SlackAdapter(SLACK_TOKEN, stack.settings.slack_api_url, timeout=1)
     activities = SlackActivities(stack.services(slack=fast))
     request = await alert_and_escalation(activities, tag)
-    # The activity's second post (the escalation channel's, after the line) is answered
-    # too late for the client.
-    await add_fault(
-        stack,
-        service="slack",
-        path="/api/chat.postMessage",
-        passthrough=True,
-        respond_after=3.0,
-        times=1,
-        skip=1,
-    )
-    env = ActivityEnvironment()
-    with pytest.raises(ApplicationError) as lost:
-        await env.run(activities.post_escalation, request)
-    assert lost.value.type == "slack.transient"
-
-    env.info = dataclasses.replace(env.info, attempt=2)
-    done = await env.run(activities.post_escalation, request)
+    # The activity's second post (the escalation channel's, after the line) is lost.
+    done = await answer_lost_then_retried(stack, activities.post_escalation, request, skip=1)
 
     lines = [c for c in await posts(stack, "C0GTMALERTS") if c["body"].get("thread_ts")]
     assert [key_of(c) for c in lines] == [f"alert-{tag}/thread/1"]

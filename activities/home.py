@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field
 from temporalio import activity
@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 MAX_LISTED = 1000
 #: Status queries in flight at once (for remediations without a Home entry).
 QUERIES_AT_ONCE = 16
+#: How long a Home waits for a remediation's own answer before it shows the entry that
+#: remediation keeps in its memo: a worker down (or a task queue nobody serves) must not hold
+#: a person's Home for the status query's whole bound.
+ASK_TIMEOUT = timedelta(seconds=3)
 #: How long a worker gathers remediations' changes before publishing the Homes they touch.
 REFRESH_AFTER = 2.0
 #: The least time between two rounds of publishing: while changes keep coming (a storm of
@@ -90,7 +94,7 @@ async def asked_statuses(client: Client, workflow_ids: list[str]) -> dict[str, R
     async def asked(workflow_id: str) -> RemediationStatus | None:
         async with semaphore:
             try:
-                return await get_status(client, workflow_id)
+                return await get_status(client, workflow_id, ASK_TIMEOUT)
             except Exception as exc:  # noqa: BLE001 - one unreadable run leaves the rest
                 log.warning("home: could not read %s: %s", workflow_id, exc)
                 return None

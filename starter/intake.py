@@ -216,10 +216,12 @@ async def signal_external(client: Client, workflow_id: str, event: ExternalEvent
 STATUS_QUERY_TIMEOUT = timedelta(seconds=10)
 
 
-async def get_status(client: Client, workflow_id: str) -> RemediationStatus | None:
+async def get_status(
+    client: Client, workflow_id: str, timeout: timedelta = STATUS_QUERY_TIMEOUT
+) -> RemediationStatus | None:
     handle: WorkflowHandle = client.get_workflow_handle(workflow_id)
     try:
-        return await handle.query(RemediationWorkflow.status, rpc_timeout=STATUS_QUERY_TIMEOUT)
+        return await handle.query(RemediationWorkflow.status, rpc_timeout=timeout)
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
             return None

@@ -13,11 +13,11 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities import Services, home
-from activities.home import HomeChanged, HomeRefresher, listed_statuses
+from activities.home import HomeChanged, HomeRefresher, listed_statuses, publish_home
 from canary.models import ActionRequest
 from canary.models.home import HomePeople
 from canary.settings import Settings
-from starter.intake import take_action
+from starter.intake import STATUS_QUERY_TIMEOUT, take_action
 from tests.gateway.test_home_tab import ALICE, CAROL, DAN, headline_listed, publishes, section_of
 from tests.gateway.test_socket_mode import alert
 from tests.helpers import eventually
@@ -71,7 +71,7 @@ async def test_homes_follow_a_remediation_nobody_opened_them_for(stack: LiveStac
             )
         assert await publishes(stack, CAROL) == 0, "an outsider's Home is never published"
         # A change the worker has not published yet when it stops.
-        await alert(stack)
+        _, waiting, _ = await alert(stack)
 
     # The worker is gone, and its Homes' refresher with it: nothing of it calls Slack now.
     await asyncio.sleep(0)
@@ -81,6 +81,16 @@ async def test_homes_follow_a_remediation_nobody_opened_them_for(stack: LiveStac
     listed = {s.workflow_id: s for s in await listed_statuses(stack.client, datetime.now(UTC))}
     assert listed[workflow_id].close_reason == "Written off"
     assert listed[workflow_id].timeline == [], "the entry, not the status"
+    # Alice opens her Home now: the open one is asked for its status (nobody answers) for a
+    # few seconds at most, then shown as its entry says. The guard is a hang check, below
+    # the status query's own bound that a Home would otherwise wait for.
+    services = stack.services()
+    published = await asyncio.wait_for(
+        publish_home(stack.client, services.slack, [ALICE], None),
+        timeout=STATUS_QUERY_TIMEOUT.total_seconds() - 1,
+    )
+    assert published == [ALICE]
+    assert section_of(await home_of(stack, ALICE), waiting) == "Waiting for you"
 
 
 async def test_a_storm_of_changes_publishes_each_home_once_a_round() -> None:

@@ -15,7 +15,7 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from activities import DigestActivities, EmailActivities, SlackActivities, WindowActivities
+    from activities import DigestActivities, EmailActivities, SlackActivities
     from canary.blocks import (
         alert_email,
         build_blocks,
@@ -34,16 +34,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from canary.models.remediation import one_address
 
-from workflows.ids import window_workflow_id
 from workflows.policies import (
     SLACK_RETRY,
     SLACK_TIMEOUT,
-    WINDOWS_RETRY,
-    WINDOWS_TIMEOUT,
     alert_retry_delay,
     cause,
 )
 from workflows.remediation.context import Remediation
+from workflows.remediation.windows import check_quiet_windows
 
 
 class Alerter:
@@ -117,7 +115,7 @@ class Alerter:
         r, state = self.r, self.r.state
         state.needs_publish = False
         if state.slack is None and state.diagnosis is not None and not state.windows_checked:
-            await self._check_quiet_windows()
+            await check_quiet_windows(self.r)
         if state.slack is None and state.window is not None and not state.window_over:
             # A quiet window holds it: nobody is pinged (closed meanwhile, nobody ever is).
             return
@@ -287,42 +285,6 @@ class Alerter:
             self.r.record("slack_failed", f"Could not post to Slack: {cause(err)}")
             return None
         return result
-
-    # -- quiet windows -------------------------------------------------------------------------
-
-    async def _check_quiet_windows(self) -> None:
-        """Before the first alert: does an open quiet window mute this remediation? If so,
-        the window is told (it tells this one if it ends early)."""
-        r, state = self.r, self.r.state
-        read = r.investigated_windows
-        if read is not None and read[0] == workflow.now():
-            found = read[1]  # the investigation read them, in this same workflow task
-        else:
-            try:
-                found = await workflow.execute_local_activity_method(
-                    WindowActivities.quiet_windows,
-                    start_to_close_timeout=WINDOWS_TIMEOUT,
-                    retry_policy=WINDOWS_RETRY,
-                )
-            except FailureError as err:
-                state.windows_checked = True
-                r.record(
-                    "state",
-                    f"Could not read the quiet windows ({cause(err)}): alerting as usual",
-                    thread=False,
-                )
-                return
-        state.mute_for(workflow.now(), found.windows, state.account)
-        if state.window is None:
-            return
-        try:
-            await workflow.get_external_workflow_handle(window_workflow_id(state.window.id)).signal(
-                "muted", r.workflow_id
-            )
-        except FailureError:
-            # The window's workflow is gone (ended early, its listing not caught up yet): the
-            # window is over, and people are told as usual.
-            state.end_window(workflow.now())
 
     # -- the digest and e-mail -----------------------------------------------------------------
 

@@ -11,7 +11,9 @@
                                     write bench/results/profile-*.txt
 
 A full run writes bench/results/latest.json and the table in bench/README.md; a scaled-down
-run writes bench/results/quick.json and leaves the published figures alone.
+run writes bench/results/quick.json and leaves the published figures alone. Each figure's
+results are written as it ends (latest.running.json / quick.running.json), so a run that
+stops early keeps what it measured; each escalation storm runs on a dev server of its own.
 """
 
 from __future__ import annotations
@@ -496,7 +498,12 @@ async def run(args: argparse.Namespace) -> int:
         "scale": vars(scale),
         "figures_run": figures,
     }
+    target = RESULTS / ("latest.json" if full and not args.only else "quick.json")
+    # Rewritten after each figure: a run that stops early (a child dead, the machine out of
+    # memory) keeps every figure it finished, and says which one stopped it.
+    running = target.with_name(f"{target.stem}.running.json")
     print(f"Canary benchmark — {scale} — children's logs in {run_dir}")
+    failed: str | None = None
     try:
         stack.start()
         stack.start_worker()
@@ -511,25 +518,37 @@ async def run(args: argparse.Namespace) -> int:
         )
         async with httpx.AsyncClient(timeout=120, limits=limits) as http:
             bench = Bench(stack, scale, http, client, figures=tuple(figures))
+            report["results"], report["cpu_seconds"] = bench.results, bench.cpu
             await bench.wait_log("worker", "polling task queue")
             await bench.wait_log("floor", "floor worker polling")
             await bench.prepare()
-            for figure in FIGURES:
-                if figure in figures:
+            for figure in (f for f in FIGURES if f in figures):
+                try:
                     await getattr(bench, figure)()
-        report["results"] = bench.results
-        report["cpu_seconds"] = bench.cpu
-        # In this process, on the recorded histories: no stack involved.
-        report["results"]["payload_codec"] = payload_codec.measure()
+                except Exception as error:  # noqa: BLE001 - kept, reported, and the run stops
+                    failed = figure
+                    report["failed"] = {"figure": figure, "error": repr(error)[:2000]}
+                    print(f"\n{figure} stopped the run: {error!r}", file=sys.stderr)
+                    break
+                finally:
+                    running.write_text(json.dumps(report, indent=2, default=str) + "\n")
+        if failed is None:
+            # In this process, on the recorded histories: no stack involved.
+            report["results"]["payload_codec"] = payload_codec.measure()
     finally:
         stack.close()
-    markdown = table(rows(report["results"], report.get("cpu_seconds")))
+    markdown = table(rows(report.get("results", {}), report.get("cpu_seconds")))
     print()
     print(markdown)
     print("\nCPU seconds per phase (sandbox counted apart from Canary's own processes):")
-    for phase, usage in report["cpu_seconds"].items():
+    for phase, usage in report.get("cpu_seconds", {}).items():
         print(f"  {phase}: " + ", ".join(f"{k} {v}" for k, v in usage.items()))
-    target = RESULTS / ("latest.json" if full and not args.only else "quick.json")
+    if failed is not None:
+        kept = running.relative_to(HERE.parent)
+        print(f"\nthe run stopped in {failed}; what it measured is in {kept}")
+        print(f"logs kept in {run_dir}")
+        return 1
+    running.unlink(missing_ok=True)
     target.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(f"\nwrote {target.relative_to(HERE.parent)}")
     if full and not args.only and not args.profile:

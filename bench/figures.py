@@ -612,7 +612,22 @@ class Bench:
             except TimeoutError:
                 pass
 
+    async def fresh_server(self) -> None:
+        """Each storm on a dev server of its own (``BenchStack.fresh_temporal``), this
+        process's client connected to it and the workers polling it."""
+        self.log("· a fresh Temporal dev server for the storm…")
+        await asyncio.to_thread(self.stack.fresh_temporal)
+        self.temporal = await Client.connect(
+            self.stack.temporal_address, data_converter=self.temporal.data_converter
+        )
+        for name in self.stack.children:
+            if name.startswith("worker"):
+                await self.wait_log(name, "polling task queue")
+            elif name.startswith("floor"):
+                await self.wait_log(name, "floor worker polling")
+
     async def open_remediations(self) -> None:
+        await self.fresh_server()
         self.results["open_remediations"] = await self.escalation_storm(
             "open remediations", ["worker"], ["floor"], rates=self.results.get("burst", {})
         )
@@ -621,6 +636,7 @@ class Bench:
         """The escalation storm with two Canary workers on Canary's task queue and two floor
         workers on the floor's; its remediations are new ones (a subject prefix of its own)."""
         rates = self.results.get("burst_two_workers") or self.results.get("burst", {})
+        await self.fresh_server()
         # The catalog reaches both Canary workers through two_workers' environment.
         catalog = self.escalation_catalog(self.escalate_after(rates)[0])
         async with self.two_workers(fresh=True, CANARY_CATALOG=str(catalog)) as cache:

@@ -255,6 +255,21 @@ class BenchStack:
         self.start_sandbox()
         self.start_gateway()
 
+    def fresh_temporal(self) -> None:
+        """An empty dev server in place of the running one, on a port of its own, and the
+        gateway and the workers started again against it. The dev server keeps every history
+        in memory: a storm that starts on the earlier figures' tens of thousands of workflows
+        measures a fuller server than the floor's, and a full run exhausted this machine's
+        memory that way (bench/README.md)."""
+        workers = [n for n in self.children if n.startswith(("worker", "floor"))]
+        for name in ("gateway", *workers, "temporal"):
+            self.stop(name)
+        self.temporal_port = free_port()
+        self.start_temporal()
+        self.start_gateway()
+        for name in workers:
+            self.restart(name)
+
     def close(self) -> None:
         workers = [n for n in self.children if n.startswith(("worker", "floor"))]
         for name in ("gateway", *workers, "sandbox", "temporal"):

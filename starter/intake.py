@@ -43,6 +43,7 @@ from workflows import (
     RemediationWorkflow,
     remediation_id,
 )
+from workflows.remediation.admission import ACTION_REFUSED
 
 
 @dataclass
@@ -228,13 +229,26 @@ async def get_status(
         raise
 
 
-def _failure_message(err: BaseException) -> str:
-    cause = err.cause if isinstance(err, WorkflowUpdateFailedError) else err
-    while cause is not None and not isinstance(cause, ApplicationError) and cause.__cause__:
+def _application_error(err: BaseException) -> ApplicationError | None:
+    cause: BaseException | None = err.cause if isinstance(err, WorkflowUpdateFailedError) else err
+    while cause is not None and not isinstance(cause, ApplicationError):
         cause = cause.__cause__
-    if isinstance(cause, ApplicationError):
+    return cause
+
+
+def _failure_message(err: BaseException) -> str:
+    cause = _application_error(err)
+    if cause is not None:
         return cause.message
-    return str(cause or err)
+    return str(err.cause if isinstance(err, WorkflowUpdateFailedError) else err)
+
+
+def _refusal(err: WorkflowUpdateFailedError) -> ActionResult | None:
+    """The answer a remediation's validator gave with its refusal (its detail), if any."""
+    cause = _application_error(err)
+    if cause is None or cause.type != ACTION_REFUSED or not cause.details:
+        return None
+    return ActionResult.model_validate(cause.details[0])
 
 
 async def take_action(
@@ -244,7 +258,8 @@ async def take_action(
     with the reason, never as an exception the caller has to decode. The same ``update_id``
     again (one click delivered twice) gets the first one's answer and acts no more."""
     result = await _take_action(client, workflow_id, request, update_id)
-    metrics().action(request.action, request.source, result.accepted)
+    if not result.asks_more:  # a question (a form, groups to read) is not an answer yet
+        metrics().action(request.action, request.source, result.accepted)
     return result
 
 
@@ -255,6 +270,8 @@ async def _take_action(
     try:
         return await handle.execute_update(RemediationWorkflow.act, request, id=update_id)
     except WorkflowUpdateFailedError as err:
+        if (refused := _refusal(err)) is not None:
+            return refused
         status = await get_status(client, workflow_id)
         return ActionResult(
             accepted=False,

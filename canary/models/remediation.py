@@ -277,6 +277,24 @@ class RemediationConfig(BaseModel):
     )
 
 
+class SlackRef(BaseModel):
+    channel: str
+    ts: str
+    permalink: str | None = None
+
+    def names(self, channel: str | None, ts: str | None) -> bool:
+        """Whether a click's channel and message ts are this message's."""
+        return bool(channel and ts) and (self.channel, self.ts) == (channel, ts)
+
+
+def carries_buttons(
+    alert: SlackRef | None, others: list[SlackRef], channel: str | None, ts: str | None
+) -> bool:
+    """Whether ``channel``/``ts`` names the alert or one of the other messages a remediation
+    posted with its buttons (escalation posts, digests listing it)."""
+    return any(m.names(channel, ts) for m in [*([alert] if alert else []), *others])
+
+
 class ActionRequest(BaseModel):
     """A person's click (or `canary signal`): the update's single argument."""
 
@@ -303,6 +321,33 @@ class ActionRequest(BaseModel):
         default_factory=list,
         description="Of the groups the action allows, those the clicker is in now.",
     )
+    groups_unread: bool = Field(
+        False,
+        description="The gateway has not read the clicker's groups yet: when only a group "
+        "would let them press, the update is refused with the groups to read "
+        "(ActionResult.groups_to_read) and sent again with them.",
+    )
+    # Where a click came from, as Slack's signed payload names it; the workflow checks it
+    # against its own messages as it validates the update, in the same step as the action.
+    message: SlackRef | None = Field(
+        None,
+        description="The Slack message the click (or the form it opened) came from: one of "
+        "this remediation's (its alert, an escalation post, a digest listing it) or the "
+        "update is refused. None from a Home tab (the gateway checks that Home), the CLI and "
+        "the API.",
+    )
+    pressed: bool = Field(
+        False,
+        description="A button pressed where a form can open: an action that asks first (a "
+        "reason, a note, a snooze length) is refused with its form (ActionResult.form).",
+    )
+
+
+class FormAsk(BaseModel):
+    """What a form needs to open for an action that asks first."""
+
+    action: HumanAction
+    headline: str
 
 
 class ActionResult(BaseModel):
@@ -311,6 +356,18 @@ class ActionResult(BaseModel):
     state: State
     outcome: Outcome | None = None
     message: str
+    form: FormAsk | None = Field(
+        None, description="Not acted yet: the action asks in this form first."
+    )
+    groups_to_read: list[str] = Field(
+        default_factory=list,
+        description="Not acted yet: the clicker's membership of these groups decides.",
+    )
+
+    @property
+    def asks_more(self) -> bool:
+        """Refused only until the caller brings what it asks for (a form, groups)."""
+        return self.form is not None or bool(self.groups_to_read)
 
 
 class ExternalEvent(BaseModel):
@@ -321,16 +378,6 @@ class ExternalEvent(BaseModel):
     evidence: dict[str, Any] = Field(default_factory=dict)
     occurred_at: datetime | None = None
     event_id: str | None = None
-
-
-class SlackRef(BaseModel):
-    channel: str
-    ts: str
-    permalink: str | None = None
-
-    def names(self, channel: str | None, ts: str | None) -> bool:
-        """Whether a click's channel and message ts are this message's."""
-        return bool(channel and ts) and (self.channel, self.ts) == (channel, ts)
 
 
 class PaymentRecovery(BaseModel):
@@ -410,9 +457,7 @@ class RemediationStatus(RemediationSummary, PaymentRecovery):
     def carries_buttons_in(self, channel: str | None, ts: str | None) -> bool:
         """Whether the message at ``channel``/``ts`` is one Canary posted with this
         remediation's buttons: its alert, an escalation post or a digest listing it."""
-        return any(
-            m.names(channel, ts) for m in [*([self.slack] if self.slack else []), *self.messages]
-        )
+        return carries_buttons(self.slack, self.messages, channel, ts)
 
 
 class ResolutionRecord(PaymentRecovery):

@@ -33,6 +33,7 @@ from canary.models.remediation import (
     State,
     TimelineEntry,
     TimelineKind,
+    carries_buttons,
     reported_owner,
     without_reported_owner,
 )
@@ -509,6 +510,10 @@ class RemediationState(PaymentRecovery):
         if self.diagnosis is None:
             return None
         return next((a for a in self.diagnosis.actions if a.id == action_id), None)
+
+    def carries_buttons_in(self, channel: str | None, ts: str | None) -> bool:
+        """Whether a click's message is one this remediation posted with its buttons."""
+        return carries_buttons(self.slack, self.messages, channel, ts)
 
     def may_act(self, action: HumanAction, request: ActionRequest) -> bool:
         """Who may press which button, from the SOP; admins always may (break-glass).

@@ -30,6 +30,7 @@ from canary.blocks.forms import FORM_CALLBACK, FormContext
 from canary.catalog import load_catalog
 from canary.models import (
     ActionRequest,
+    ActionResult,
     Detection,
     RemediationConfig,
     RemediationInput,
@@ -40,7 +41,7 @@ from canary.models.sop import HumanAction
 from canary.settings import Settings
 from sandbox import SandboxConfig, SandboxServer
 from starter.gateway.app import create_app
-from starter.intake import get_status, submit_detection
+from starter.intake import get_status, submit_detection, take_action
 from tests.fakes import FakeServices
 from tests.helpers import eventually, slack_headers
 from workflows import RemediationWorkflow
@@ -149,6 +150,66 @@ async def test_a_strangers_dismiss_on_a_fraud_suspected_payment_is_refused(
             ActionRequest(action="dismiss", user="U0ALICE", reason="Not a real problem"),
         )
         assert owned.accepted and owned.outcome == "dismissed"
+
+
+@pytest.mark.asyncio
+async def test_the_remediation_checks_where_a_click_came_from_and_what_it_asks_first(
+    skip_env: WorkflowEnvironment,
+) -> None:
+    """The update's validator, as the gateway's first try meets it: a click replayed onto a
+    message the remediation did not post is refused; a button whose action asks first gets
+    its form; a click only a group could allow gets the groups to read. None of them acts or
+    leaves a trace, and the answer comes with the refusal (no second look)."""
+    fake = FakeServices()
+    queue = f"q-{uuid.uuid4().hex[:6]}"
+    async with Worker(
+        skip_env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()
+    ):
+        detection = fraud_detection()
+        workflow_id = f"test:{detection.subject.id}"
+        await skip_env.client.start_workflow(
+            RemediationWorkflow.run,
+            RemediationInput(
+                detection=detection, config=RemediationConfig(search_attributes=False)
+            ),
+            id=workflow_id,
+            task_queue=queue,
+        )
+        await skip_env.sleep(timedelta(seconds=5))
+        status = await get_status(skip_env.client, workflow_id)
+        assert status is not None and status.slack is not None
+        alert = status.slack
+        owner = {"user": "U0ALICE", "message": alert, "groups_unread": True}
+
+        async def act(who: dict[str, object], **fields: object) -> ActionResult:
+            request = ActionRequest.model_validate({"action": "dismiss", **who, **fields})
+            return await take_action(skip_env.client, workflow_id, request)
+
+        replayed = await act(
+            owner, reason="spam", message=SlackRef(channel=alert.channel, ts="1700000099.1")
+        )
+        assert not replayed.accepted and "is not one of" in replayed.message
+        other_channel = await act(
+            owner, reason="spam", message=SlackRef(channel="C0GENERAL", ts=alert.ts)
+        )
+        assert not other_channel.accepted and "is not one of" in other_channel.message
+
+        asked = await act(owner, pressed=True)
+        assert not asked.accepted and asked.form is not None
+        assert asked.form.action.id == "dismiss" and asked.form.action.reason_asked != "no"
+        assert asked.form.headline == status.headline
+
+        erin = {**owner, "user": "U0ERIN", "reason": "spam"}
+        unread = await act(erin)
+        assert not unread.accepted and unread.groups_to_read == ["revops", "finance"]
+        # The owner may press it whatever their groups: nothing to read.
+        owners = await act(owner)
+        assert owners.groups_to_read == [] and "needs a reason" in owners.message
+
+        after = await get_status(skip_env.client, workflow_id)
+        assert after is not None and after.timeline == status.timeline
+        done = await act(erin, groups_unread=False, member_of=["finance"])
+        assert done.accepted and done.outcome == "dismissed"
 
 
 # -- clicks from elsewhere --------------------------------------------------------------------
@@ -339,7 +400,7 @@ async def test_forms_from_another_team_app_or_message_are_refused(
     other_app = await submit(t, app="A0EVIL")
     assert "another Slack app" in other_app
     moved = dataclasses.replace(t, alert=SlackRef(channel="C0GENERAL", ts="1700000099.000001"))
-    assert "its message is not this remediation's" in await submit(moved)
+    assert "is not one of" in await submit(moved)
     assert "no longer offered" in await submit(t, action="approve")
     assert "may press Dismiss here" in await submit(t, user=STRANGER)
     assert await pressed(t) == ["action_refused"]
@@ -384,6 +445,28 @@ async def test_an_admin_removed_from_canary_admins_can_no_longer_act(
     async with gateway_with(dev_env, admins_then=[], admins_now=["U0FRANK"]) as t:
         assert "Done" in await submit(t, user="U0FRANK")
         assert await pressed(t) == ["human_action"]
+
+
+@pytest.mark.asyncio
+async def test_a_click_reads_groups_only_when_only_a_group_could_let_the_clicker_press(
+    click_target: ClickTarget,
+) -> None:
+    """The owner's click needs no group: Slack is not asked. Erin's (not the owner, in
+    @finance) is decided by her groups, read from Slack as her click arrives."""
+    t = click_target
+    recorder = t.slack.sandbox.recorder
+
+    def group_reads(since: int) -> list[str]:
+        found = recorder.find(service="slack", path_prefix="/api/usergroups.", since_id=since)
+        return [str(e["path"]) for e in found]
+
+    mark = max((e["id"] for e in recorder.entries), default=0)
+    assert "needs a reason" in await click(t, user="U0ALICE")
+    assert group_reads(mark) == []
+    mark = max(e["id"] for e in recorder.entries)
+    assert "needs a reason" in await click(t, user="U0ERIN")
+    assert "/api/usergroups.users.list" in group_reads(mark)
+    assert await pressed(t) == []
 
 
 @pytest.mark.asyncio

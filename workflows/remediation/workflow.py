@@ -34,7 +34,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from canary.blocks import closed_phrase, human_duration
+    from canary.blocks import human_duration
     from canary.models import (
         ActionRequest,
         ActionResult,
@@ -46,7 +46,8 @@ with workflow.unsafe.imports_passed_through():
         SlackRef,
     )
 
-from workflows.policies import MAX_SNOOZE, MIN_RUN_EVENTS
+from workflows.policies import MIN_RUN_EVENTS
+from workflows.remediation.admission import admit, answer, ended
 from workflows.remediation.alerting import Alerter
 from workflows.remediation.context import Remediation
 from workflows.remediation.investigation import Investigator
@@ -325,51 +326,14 @@ class RemediationWorkflow:
 
     @act.validator
     def _validate_act(self, request: ActionRequest) -> None:
-        # Runs before anything is written to history: a refused click leaves no trace but
-        # the refusal the caller shows.
-        state = self.r.state
-        if state.closed:
-            raise ValueError(f"This remediation is already {self._ended()}.")
-        if state.diagnosis is None:
-            raise ValueError("Canary is still diagnosing this error; try again in a moment.")
-        action = state.action(request.action)
-        if action is None:
-            offered = ", ".join(a.id for a in state.diagnosis.actions) or "none"
-            raise ValueError(f"Unknown action {request.action!r} here; offered: {offered}.")
-        if action.reason_asked == "required" and not (request.reason or "").strip():
-            choices = "; ".join(action.reasons)
-            raise ValueError(
-                f"{action.label} needs a reason"
-                + (f", such as: {choices}" if choices else "")
-                + "."
-            )
-        if action.id == "note" and not (request.note or "").strip():
-            raise ValueError("A note needs some text.")
-        if request.snooze_for is not None and request.snooze_for not in action.snooze_options:
-            offered = ", ".join(human_duration(d) for d in action.snooze_options) or "none"
-            raise ValueError(f"{action.label} offers these lengths: {offered}.")
-        if request.snooze_until is not None:
-            if action.snooze_for is None:
-                raise ValueError(f"{action.label} does not snooze.")
-            ahead = request.snooze_until - workflow.now()
-            if ahead <= timedelta(0):
-                raise ValueError("A snooze ends in the future.")
-            if ahead > MAX_SNOOZE:
-                raise ValueError(f"A snooze lasts at most {human_duration(MAX_SNOOZE)}.")
+        admit(self.r, request)
 
     @workflow.query
     def status(self) -> RemediationStatus:
         return self.r.status()
 
     def _ended(self) -> str:
-        return closed_phrase(self.r.state.outcome, self.r.state.resolved_by)
+        return ended(self.r)
 
     def _answer(self, request: ActionRequest, accepted: bool, message: str) -> ActionResult:
-        state = self.r.state
-        return ActionResult(
-            accepted=accepted,
-            action=request.action,
-            state=state.state,
-            outcome=state.outcome,
-            message=message,
-        )
+        return answer(self.r, request, accepted, message)

@@ -3,12 +3,15 @@
 Buttons carry `action_id` ``canary:<action>`` and the workflow id as their value; a select
 carries the choice as its value and the workflow id in its block id (``canary:<workflow id>``).
 
-Before a click reaches the remediation it must come from Canary's own workspace and app (when
-``SLACK_TEAM_ID`` / ``SLACK_APP_ID`` are set) and from a message that carries that
-remediation's buttons (its alert, an escalation post, a digest listing it). A refused click is
-logged and answered, and never reaches Temporal. An accepted one carries what the gateway read
-as it arrived: whether the clicker is in ``CANARY_ADMINS`` and which of the action's groups
-they are in (Slack, answers reused for a minute), which the workflow decides by.
+A click must come from Canary's own workspace and app (when ``SLACK_TEAM_ID`` /
+``SLACK_APP_ID`` are set), and from a message or the clicker's own Home tab, before it
+reaches Temporal; a refused click is logged and answered. The update then carries where it
+came from and who the clicker is now (in ``CANARY_ADMINS`` or not), and the remediation's
+validator decides in the same step as the action: the message must be one it posted with
+its buttons, an action that asks first answers with its form (opened here), and a click only
+a group could allow answers with the groups to read (read here, from Slack, answers reused
+for a minute; the update is sent again with them). One round trip to the remediation for
+most clicks, and no way to act on a message the remediation did not post.
 """
 
 from __future__ import annotations
@@ -26,10 +29,9 @@ from activities.home import publish_home
 from canary.adapters import SlackAdapter
 from canary.blocks.forms import FormContext, form_view
 from canary.blocks.home import home_owner
-from canary.models import ActionRequest, RemediationStatus
-from canary.models.sop import HumanAction
+from canary.models import ActionRequest, FormAsk, SlackRef
 from canary.settings import Settings
-from starter.intake import get_status, take_action
+from starter.intake import take_action
 
 log = logging.getLogger("canary.gateway")
 ACTION_PATTERN = re.compile(r"^canary:(?P<action>[a-z_]+)$")
@@ -93,18 +95,18 @@ def clicked_message(body: dict[str, Any]) -> tuple[str | None, str | None]:
     return channel, ts
 
 
-def not_its_message(body: dict[str, Any], status: RemediationStatus) -> str | None:
-    """Why a click on a message (or a Home tab) without this remediation's buttons is
-    refused; else None."""
+def clicked_on(body: dict[str, Any], workflow_id: str) -> tuple[SlackRef | None, str | None]:
+    """Where the click came from: the message (for the remediation to check as one of its
+    own), or None from a Home tab checked here; and why it is refused, if it is."""
     if (body.get("container") or {}).get("type") == "view":
-        return not_its_home(body, status)
+        return None, not_its_home(body, workflow_id)
     channel, ts = clicked_message(body)
-    if status.carries_buttons_in(channel, ts):
-        return None
-    return f"the message (channel {channel}, ts {ts}) is not one of {status.workflow_id}'s"
+    if not (channel and ts):
+        return None, "it names no message"
+    return SlackRef(channel=channel, ts=ts), None
 
 
-def not_its_home(body: dict[str, Any], status: RemediationStatus) -> str | None:
+def not_its_home(body: dict[str, Any], workflow_id: str) -> str | None:
     """Why a click from a view is refused; None when it comes from the clicker's own Home,
     as Canary published it (its private_metadata names that person: Slack hands the view
     back as it was published, in a payload it signs or sends over the app's socket), and
@@ -123,46 +125,49 @@ def not_its_home(body: dict[str, Any], status: RemediationStatus) -> str | None:
         for element in [*(block.get("elements") or []), block.get("accessory") or {}]
     }
     actions = body.get("actions") or [{}]
-    wanted = (actions[0].get("action_id"), status.workflow_id)
-    if wanted not in ours and f"canary:{status.workflow_id}" not in {
+    wanted = (actions[0].get("action_id"), workflow_id)
+    if wanted not in ours and f"canary:{workflow_id}" not in {
         block.get("block_id") for block in view.get("blocks") or []
     }:
-        return f"this Home tab does not list {status.workflow_id}"
+        return f"this Home tab does not list {workflow_id}"
     return None
 
 
 async def vouched(
-    request: ActionRequest, status: RemediationStatus, settings: Settings, directory: SlackAdapter
+    request: ActionRequest,
+    groups: list[str],
+    settings: Settings,
+    directory: SlackAdapter,
+    workflow_id: str,
 ) -> ActionRequest:
     """The click with who the clicker is now: an admin (CANARY_ADMINS as this process reads
-    it) and which of the action's groups they are in (read from Slack, cached a minute)."""
-    offered = status.diagnosis.actions if status.diagnosis else []
-    action = next((a for a in offered if a.id == request.action), None)
+    it) and which of ``groups`` they are in (read from Slack, cached a minute)."""
     member_of: list[str] = []
-    for group in action.allowed.groups if action else []:
+    for group in groups:
         try:
             members = await directory.usergroup_members(group)
         except Exception as err:  # noqa: BLE001 - an unreadable group grants nothing
-            log.warning("could not read @%s for a click on %s: %s", group, status.workflow_id, err)
+            log.warning("could not read @%s for a click on %s: %s", group, workflow_id, err)
             continue
         if request.user in members:
             member_of.append(group)
     return request.model_copy(
-        update={"admin": request.user in settings.admins, "member_of": member_of}
+        update={
+            "admin": request.user in settings.admins,
+            "member_of": member_of,
+            "groups_unread": False,
+        }
     )
-
-
-def form_action(status: RemediationStatus, action_id: str) -> HumanAction | None:
-    """The remediation's action when pressing it opens a form first; None otherwise."""
-    offered = status.diagnosis.actions if status.diagnosis and not status.outcome else []
-    action = next((a for a in offered if a.id == action_id), None)
-    return action if action is not None and action.asks_in_a_form() else None
 
 
 def register(
     app: AsyncApp, temporal: Callable[[], Client], settings: Settings, directory: SlackAdapter
 ) -> None:
-    async def refuse(respond: Any, workflow_id: str, request: ActionRequest, why: str) -> None:
+    async def refuse(
+        respond: Any, workflow_id: str, request: ActionRequest, why: str, said: bool = False
+    ) -> None:
+        """Log and answer a refusal: the gateway's own (``why``), or the remediation's
+        (``said``: its answer, shown as it is)."""
         log.warning(
             "slack action %s on %s by %s refused: %s",
             request.action,
@@ -170,10 +175,9 @@ def register(
             request.user,
             why,
         )
+        text = why if said else f"Canary refused this click: {why}."
         await respond(
-            text=f":no_entry_sign: Canary refused this click: {why}.",
-            response_type="ephemeral",
-            replace_original=False,
+            text=f":no_entry_sign: {text}", response_type="ephemeral", replace_original=False
         )
 
     more_url = settings.gateway_url.rstrip("/") + "/report"
@@ -209,49 +213,61 @@ def register(
             return
         workflow_id, request = clicked
         why = foreign(body, settings)
+        message, why = (None, why) if why else clicked_on(body, workflow_id)
         if why is not None:
             await refuse(respond, workflow_id, request, why)
             return
-        status = await get_status(temporal(), workflow_id)
-        if status is not None:
-            if (why := not_its_message(body, status)) is not None:
-                await refuse(respond, workflow_id, request, why)
-                return
-            offered = form_action(status, request.action)
-            if offered is not None and body.get("trigger_id"):
-                # It asks first (a reason, a note, a snooze length): the form acts on submit.
-                channel, ts = clicked_message(body)
-                context = FormContext(workflow_id, offered.id, channel, ts)
-                try:
-                    await client.views_open(
-                        trigger_id=body["trigger_id"],
-                        view=form_view(offered, status.headline, context),
-                    )
-                except SlackApiError as err:
-                    error = err.response.get("error") if err.response else None
-                    if error == "exchanged_trigger_id":
-                        return  # the same click delivered again: its form is open already
-                    log.warning("could not open the %s form: %s", offered.id, error)
-                    await respond(
-                        text=f":no_entry_sign: Slack did not open the form ({error}); "
-                        "press the button again.",
-                        response_type="ephemeral",
-                        replace_original=False,
-                    )
-                return
-            request = await vouched(request, status, settings, directory)
-        result = await take_action(temporal(), workflow_id, request, click_id(body, action))
+        request = request.model_copy(
+            update={
+                "admin": request.user in settings.admins,
+                "groups_unread": True,
+                "message": message,
+                "pressed": bool(body.get("trigger_id")),
+            }
+        )
+        update_id = click_id(body, action)
+        result = await take_action(temporal(), workflow_id, request, update_id)
+        if result.groups_to_read:
+            # Only a group would let this person press it: read those, and ask again (the
+            # refused first try left nothing behind, so the click's own id is free).
+            groups = result.groups_to_read
+            request = await vouched(request, groups, settings, directory, workflow_id)
+            result = await take_action(temporal(), workflow_id, request, update_id)
+        if result.form is not None:
+            await open_form(body, client, respond, workflow_id, result.form)
+            return
+        if not result.accepted:
+            await refuse(respond, workflow_id, request, result.message, said=True)
+            return
         log.info(
-            "slack action %s on %s by %s: accepted=%s %s",
+            "slack action %s on %s by %s: %s",
             request.action,
             workflow_id,
             request.user,
-            result.accepted,
             result.message,
         )
-        prefix = "" if result.accepted else ":no_entry_sign: "
-        await respond(
-            text=f"{prefix}{result.message}", response_type="ephemeral", replace_original=False
-        )
+        await respond(text=result.message, response_type="ephemeral", replace_original=False)
+
+    async def open_form(
+        body: dict[str, Any], client: Any, respond: Any, workflow_id: str, form: FormAsk
+    ) -> None:
+        """The action's form (a reason, a note, a snooze length): it acts on submit."""
+        channel, ts = clicked_message(body)
+        context = FormContext(workflow_id, form.action.id, channel, ts)
+        try:
+            await client.views_open(
+                trigger_id=body["trigger_id"], view=form_view(form.action, form.headline, context)
+            )
+        except SlackApiError as err:
+            error = err.response.get("error") if err.response else None
+            if error == "exchanged_trigger_id":
+                return  # the same click delivered again: its form is open already
+            log.warning("could not open the %s form: %s", form.action.id, error)
+            await respond(
+                text=f":no_entry_sign: Slack did not open the form ({error}); "
+                "press the button again.",
+                response_type="ephemeral",
+                replace_original=False,
+            )
 
     app.action(ACTION_PATTERN)(on_click)

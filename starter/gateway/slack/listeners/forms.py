@@ -1,8 +1,8 @@
 """Form submissions: a Canary modal's ``view_submission`` becomes the remediation's update,
 as the button that opened it would have, with what the form says (a reason, a note, a snooze
-length). The same checks as a click (Canary's workspace and app, a message that carries the
-remediation's buttons, who the person is now), then the same update and its validator; a
-refusal is shown in the form, next to the field, and the form stays open.
+length). The same checks as a click (Canary's workspace and app here; the message it was
+opened from, checked by the remediation's validator; who the person is now), then the same
+update; a refusal is shown in the form, next to the field, and the form stays open.
 
 Slack wants the answer within 3 seconds; an update slower than that closes the form and its
 answer comes as an ephemeral message instead.
@@ -22,7 +22,7 @@ from temporalio.client import Client
 
 from canary.adapters import SlackAdapter
 from canary.blocks.forms import FORM_CALLBACK, FormContext, FormError, read_form
-from canary.models import ActionRequest, ActionResult
+from canary.models import ActionRequest, ActionResult, SlackRef
 from canary.settings import Settings
 from starter.gateway.slack.listeners.actions import foreign, vouched
 from starter.intake import get_status, take_action
@@ -67,9 +67,6 @@ def register(
         if status is None:
             await refuse(f"No remediation {context.workflow_id}.")
             return
-        if context.channel and not status.carries_buttons_in(context.channel, context.ts):
-            await refuse("Canary refused this form: its message is not this remediation's.")
-            return
         offered = status.diagnosis.actions if status.diagnosis else []
         action = next((a for a in offered if a.id == context.action), None)
         if action is None or status.outcome:
@@ -81,6 +78,10 @@ def register(
             user=user.get("id", "unknown"),
             user_name=user.get("name") or user.get("username"),
             source="slack",
+            # The remediation checks the message the form was opened from as one of its own.
+            message=SlackRef(channel=context.channel, ts=context.ts or "")
+            if context.channel
+            else None,
         )
         try:
             request = read_form(
@@ -92,7 +93,8 @@ def register(
         except FormError as exc:
             await refuse(str(exc), exc.errors)
             return
-        request = await vouched(request, status, settings, directory)
+        groups = action.allowed.groups
+        request = await vouched(request, groups, settings, directory, context.workflow_id)
         acting = asyncio.ensure_future(
             take_action(temporal(), context.workflow_id, request, submission_id(body, view))
         )

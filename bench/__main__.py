@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -504,6 +505,11 @@ async def run(args: argparse.Namespace) -> int:
     running = target.with_name(f"{target.stem}.running.json")
     print(f"Canary benchmark — {scale} — children's logs in {run_dir}")
     failed: str | None = None
+    # Its children run in sessions of their own: stopped (SIGTERM, as by `kill`), the run
+    # cancels itself so that they stop with it.
+    this_run = asyncio.current_task()
+    assert this_run is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, this_run.cancel)
     try:
         stack.start()
         stack.start_worker()

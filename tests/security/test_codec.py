@@ -593,6 +593,17 @@ KEY_TEXT = base64.b64encode(OLD.key).decode()
         (f"2026-06:{base64.b64encode(OLD.key[:16]).decode()}", "is 16 bytes, AES-256 needs 32"),
         (f"2026-06:{base64.b64encode(OLD.key + b'x').decode()}", "is 33 bytes"),
     ],
+    # The keys are random: ids of their own keep the collection the same in every process.
+    ids=[
+        "key-alone",
+        "no-key-id",
+        "empty-entry",
+        "space-in-key-id",
+        "key-id-twice",
+        "not-base64",
+        "16-bytes",
+        "33-bytes",
+    ],
 )
 def test_malformed_keys_fail_naming_the_variable_never_the_key(value: str, problem: str) -> None:
     with pytest.raises(InvalidPayloadKeysError) as error:

@@ -46,8 +46,13 @@ async def test_the_entry_follows_what_a_home_shows(skip_env: WorkflowEnvironment
             result_type=ResolutionRecord,
         )
 
+        def told() -> int:
+            # Distinct changes: a local activity runs again when its workflow task is tried
+            # again (a busy machine), and the worker is told the same change twice.
+            return len({(c.workflow_id, c.updated_at) for c in fake.home_changes})
+
         async def settled(changes: int) -> RemediationStatus:
-            while len(fake.home_changes) < changes:
+            while told() < changes:
                 await skip_env.sleep(timedelta(seconds=1))
             memo = entry_of(await (await handle.describe()).memo_value(HOME_MEMO))
             assert isinstance(memo, RemediationStatus)
@@ -61,7 +66,10 @@ async def test_the_entry_follows_what_a_home_shows(skip_env: WorkflowEnvironment
         assert [a.id for a in alerted.diagnosis.actions] == (
             await handle.query(RemediationWorkflow.status)
         ).actions
-        [first] = fake.home_changes
+        first = fake.home_changes[0]
+        # On a busy machine the worker can be told of the alert twice (seen in a parallel run
+        # of the suite): what follows counts from here.
+        alerted_changes = told()
         assert (first.workflow_id, first.updated_at) == (handle.id, alerted.updated_at)
         assert "U0ALICE" in first.people.user_ids and "revops" in first.people.groups
 
@@ -74,14 +82,14 @@ async def test_the_entry_follows_what_a_home_shows(skip_env: WorkflowEnvironment
         posts = len(fake.posts)
         while len(fake.posts) == posts:  # the thread reply: the note's change is published
             await skip_env.sleep(timedelta(seconds=1))
-        assert len(fake.home_changes) == 1
+        assert told() == alerted_changes
 
         # A snooze shows: told again, with the time it wakes.
         await handle.execute_update(
             RemediationWorkflow.act,
             ActionRequest(action="snooze", user="U0ALICE", source="slack"),
         )
-        snoozed = await settled(2)
+        snoozed = await settled(alerted_changes + 1)
         assert snoozed.snoozed_until is not None
 
         # A dismissal shows with its reason, and the record closes.
@@ -89,6 +97,6 @@ async def test_the_entry_follows_what_a_home_shows(skip_env: WorkflowEnvironment
             RemediationWorkflow.act,
             ActionRequest(action="dismiss", user="U0ALICE", source="slack", reason="Duplicate"),
         )
-        closed = await settled(3)
+        closed = await settled(alerted_changes + 2)
         assert closed.outcome == "dismissed" and closed.close_reason == "Duplicate"
         assert fake.home_changes[-1].updated_at == closed.updated_at

@@ -7,8 +7,8 @@
                                     time_to_alert_slow_slack, burst, burst_two_workers,
                                     open_remediations, open_remediations_two_workers;
                                     --only once per figure)
-    python -m bench --profile       run the worker and the gateway under pyinstrument and
-                                    write bench/results/profile-*.txt
+    python -m bench --profile       run the workers, the gateway and the sandbox under
+                                    pyinstrument and write bench/results/profile-*.txt
 
 A full run writes bench/results/latest.json and the table in bench/README.md; a scaled-down
 run writes bench/results/quick.json and leaves the published figures alone. Each figure's

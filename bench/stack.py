@@ -162,7 +162,8 @@ class BenchStack:
 
     def python(self, name: str, module: str, *args: str) -> list[str]:
         """``python -m module``, under pyinstrument when profiling this part."""
-        if self.profile_dir is not None and (name.startswith("worker") or name == "gateway"):
+        profiled = name.startswith("worker") or name in ("gateway", "sandbox")
+        if self.profile_dir is not None and profiled:
             out = self.profile_dir / f"profile-{name}.txt"
             return [sys.executable, "-m", "bench.profiled", str(out), module, *args]
         return [sys.executable, "-m", module, *args]

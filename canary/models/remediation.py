@@ -454,11 +454,6 @@ class RemediationStatus(RemediationSummary, PaymentRecovery):
     )
     timeline: list[TimelineEntry] = Field(default_factory=list)
 
-    def carries_buttons_in(self, channel: str | None, ts: str | None) -> bool:
-        """Whether the message at ``channel``/``ts`` is one Canary posted with this
-        remediation's buttons: its alert, an escalation post or a digest listing it."""
-        return carries_buttons(self.slack, self.messages, channel, ts)
-
 
 class ResolutionRecord(PaymentRecovery):
     """What a finished remediation leaves behind, for reports and replays."""

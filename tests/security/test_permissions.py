@@ -37,6 +37,7 @@ from canary.models import (
     RemediationStatus,
     SlackRef,
 )
+from canary.models.remediation import carries_buttons
 from canary.models.sop import HumanAction
 from canary.settings import Settings
 from sandbox import SandboxConfig, SandboxServer
@@ -424,12 +425,16 @@ def test_a_remediations_buttons_are_on_its_alert_escalations_and_digests_only() 
             ],
         }
     )
-    assert status.carries_buttons_in("C0GTMALERTS", "1.1")
-    assert status.carries_buttons_in("C0GTMESCAL", "2.2")  # the escalation post
-    assert status.carries_buttons_in("C0GTMALERTS", "3.3")  # the owner's digest
-    assert not status.carries_buttons_in("C0GTMESCAL", "1.1")
-    assert not status.carries_buttons_in("C0GTMALERTS", "9.9")
-    assert not status.carries_buttons_in(None, None)
+
+    def ours(channel: str | None, ts: str | None) -> bool:
+        return carries_buttons(status.slack, status.messages, channel, ts)
+
+    assert ours("C0GTMALERTS", "1.1")
+    assert ours("C0GTMESCAL", "2.2")  # the escalation post
+    assert ours("C0GTMALERTS", "3.3")  # the owner's digest
+    assert not ours("C0GTMESCAL", "1.1")
+    assert not ours("C0GTMALERTS", "9.9")
+    assert not ours(None, None)
 
 
 @pytest.mark.asyncio

@@ -42,9 +42,13 @@ def _profiled_run(self: threading.Thread) -> None:
 
 def _idle(stack: list[str]) -> bool:
     """A pool thread blocked in queue.get → Condition.wait → lock.acquire, or the event loop
-    in select/epoll: waiting for work, not doing any."""
+    in select/epoll: waiting for work, not doing any. uvloop (uvicorn's loop: the gateway's
+    and the sandbox's) waits in its own C code, under ``asyncio.Runner.run`` with no Python
+    frame of its own: a sample that ends there is the loop waiting too."""
     tail = stack[-3:]
     if any("/selectors.py" in frame for frame in tail) or tail[-1].startswith("SimpleQueue.get"):
+        return True
+    if tail[-1].startswith("run\x00") and tail[-1].split("\x00")[1].endswith("asyncio/runners.py"):
         return True
     return any(frame.startswith("get\x00") and "/queue.py" in frame for frame in tail) and any(
         frame.startswith("lock.acquire") or "threading.py" in frame for frame in tail

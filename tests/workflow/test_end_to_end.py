@@ -71,8 +71,15 @@ async def test_insufficient_funds_retried_from_the_chat_page(stack: LiveStack) -
     # Alice retries at once: still insufficient funds. She is told, the case stays open.
     click = await stack.click("U0ALICE", alert, "canary:retry")
     assert click["status"] == 200
+    # Counted as the retry starts: wait for its answer too, or the card chosen below can
+    # reach Stripe before this retry's charge does (and pay it, as Alice's).
     status = await eventually(
-        lambda: get_status(stack.client, workflow_id), lambda s: s is not None and s.attempts == 1
+        lambda: get_status(stack.client, workflow_id),
+        lambda s: (
+            s is not None
+            and s.attempts == 1
+            and any(e.kind == "step_failed" and e.actor == "U0ALICE" for e in s.timeline)
+        ),
     )
     assert status.state == "awaiting_human"
 

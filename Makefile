@@ -17,9 +17,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/canary up --scenario
 
-# The suite mostly waits (on Temporal servers, sandboxes, subprocesses), so three pytest
-# workers share two cores well; a module's tests stay on one worker (its fixtures with them).
-PYTEST_ARGS ?= -n 3 --dist loadfile --durations=10
+# One process by default. `make test PYTEST_ARGS="-n 3 --dist loadfile"` runs three workers
+# (pytest-xdist, a module per worker: about five minutes on two cores instead of fourteen),
+# but the load makes some timing-bound tests flaky still (see issue 18's notes).
+PYTEST_ARGS ?= --durations=10
 
 test: $(STAMP) lint browser
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -17,10 +17,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/canary up --scenario
 
-# One process by default. `make test PYTEST_ARGS="-n 3 --dist loadfile"` runs three workers
-# (pytest-xdist, a module per worker: about five minutes on two cores instead of fourteen),
-# but the load makes some timing-bound tests flaky still (see issue 18's notes).
-PYTEST_ARGS ?= --durations=10
+# Three pytest-xdist workers, a module per worker: about five minutes on two cores instead of
+# fourteen in one process (`make test PYTEST_ARGS=--durations=10` runs it serially).
+PYTEST_ARGS ?= -n 3 --dist loadfile --durations=10
 
 test: $(STAMP) lint browser
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -71,6 +71,9 @@ class FakeServices:
     # What the remediations told the worker of their Homes.
     home_changes: list[HomeChanged] = field(default_factory=list)
     _ts: Any = field(default_factory=lambda: itertools.count(1))
+    # The messages posted, by metadata key: what a post that looks first finds, as Slack's
+    # search by metadata finds a post its earlier try made.
+    _posted: dict[str, SlackMessageOutput] = field(default_factory=dict)
 
     async def plan_diagnosis(self, detection: Detection) -> DiagnosisPlan:
         """The investigation's plan (not an activity: it plans by itself)."""
@@ -163,6 +166,10 @@ class FakeServices:
 
     @activity.defn(name="canary.post_slack")
     async def post_slack(self, request: SlackMessageInput) -> SlackMessageOutput:
+        key = request.metadata_key
+        earlier = self._posted.get(key) if key and request.look_first and not request.ts else None
+        if earlier is not None:
+            return earlier.model_copy(update={"found_earlier": True})
         self.posts.append(request)
         if self.on_post is not None:
             await self.on_post(request)
@@ -181,7 +188,10 @@ class FakeServices:
                 )
             )
             reply = f"1700000000.{next(self._ts):06d}"
-        return SlackMessageOutput(channel="C0GTMALERTS", ts=ts, thread_ts=reply)
+        posted = SlackMessageOutput(channel="C0GTMALERTS", ts=ts, thread_ts=reply)
+        if key and not request.ts:
+            self._posted[key] = posted
+        return posted
 
     @activity.defn(name="canary.post_escalation")
     async def post_escalation(self, request: EscalationInput) -> EscalationOutput:

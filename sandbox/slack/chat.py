@@ -59,15 +59,8 @@ def _render_page(
         # The app's direct messages with the person (its Messages tab), once it wrote there.
         own_im = slack.channels.get(slack.ims.get(acting, ""))
         people = [u for u in slack.users.values() if not u["is_bot"]]
-        counts = {
-            cid: sum(1 for m in ms if m.get("thread_ts") in (None, m["ts"]))
-            for cid, ms in slack.messages.items()
-        }
-        top = [m for m in slack.messages[channel["id"]] if m.get("thread_ts") in (None, m["ts"])]
-        replies: dict[str, list[dict[str, Any]]] = {}
-        for m in slack.messages[channel["id"]]:
-            if m.get("thread_ts") and m["thread_ts"] != m["ts"]:
-                replies.setdefault(m["thread_ts"], []).append(m)
+        counts = {cid: len(slack.top_level(cid)) for cid in slack.messages}
+        top = slack.top_level(channel["id"])
         ephemeral = [
             e for e in slack.ephemeral if e["channel"] == channel["id"] and e["user"] == acting
         ][-5:]
@@ -99,7 +92,7 @@ def _render_page(
                 "edited": bool(m.get("edited")),
                 "blocks": blocks,
                 "text_html": mrkdwn(m.get("text") or "", name_of),
-                "replies": [view(r) for r in replies.get(m["ts"], [])],
+                "replies": [view(r) for r in slack.replies(m["channel"], m["ts"])],
             }
 
         def render_element(m: dict[str, Any], b: dict[str, Any], el: dict[str, Any]) -> Markup:

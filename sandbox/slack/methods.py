@@ -273,11 +273,7 @@ def call_method(state: SlackState, method: str, args: Obj) -> Obj:
         if method == "conversations.history":
             channel = state.channel(str(args["channel"]))
             within = _time_range(args)
-            top = [
-                m
-                for m in state.messages[channel["id"]]
-                if m.get("thread_ts") in (None, m["ts"]) and within(m["ts"])
-            ]
+            top = [m for m in state.top_level(channel["id"]) if within(m["ts"])]
             newest_first = list(reversed(top))
             start, limit = _offset(args.get("cursor")), _limit(args)
             page = newest_first[start : start + limit]
@@ -296,11 +292,7 @@ def call_method(state: SlackState, method: str, args: Obj) -> Obj:
             parent = state.find_message(channel["id"], str(args["ts"]))
             if parent is None:
                 raise SlackApiError("thread_not_found")
-            thread = [parent] + [
-                m
-                for m in state.messages[channel["id"]]
-                if m.get("thread_ts") == parent["ts"] and m is not parent
-            ]
+            thread = [parent, *state.replies(channel["id"], parent["ts"])]
             messages = [public_message(m, True) for m in thread]
             # The thread's parent says whether the caller follows it (the app follows none).
             messages[0].setdefault("subscribed", False)

@@ -11,7 +11,6 @@ required, so an app that reads one finds it where Slack puts it."""
 from __future__ import annotations
 
 import base64
-import copy
 import itertools
 import threading
 import time
@@ -174,7 +173,12 @@ class SlackState:
                 gid: _group_object(gid, handle, name, members)
                 for gid, handle, name, members in SEED_GROUPS
             }
+            # Each conversation's messages in the order posted (so in ts order), and indexed as
+            # Slack's own store is: by ts, the top-level ones apart, the replies by their parent.
             self.messages: dict[str, list[Obj]] = {cid: [] for cid in self.channels}
+            self._by_ts: dict[str, dict[str, Obj]] = {cid: {} for cid in self.channels}
+            self._top: dict[str, list[Obj]] = {cid: [] for cid in self.channels}
+            self._replies: dict[str, dict[str, list[Obj]]] = {cid: {} for cid in self.channels}
             self.ims: dict[str, str] = {}  # person's user id → the app's DM with them
             self.ephemeral: list[Obj] = []
             self.response_urls: dict[str, Obj] = {}
@@ -207,14 +211,31 @@ class SlackState:
             channel_id = im_id(user_id)
             self.channels[channel_id] = _im_object(channel_id, user_id)
             self.messages[channel_id] = []
+            self._by_ts[channel_id], self._top[channel_id] = {}, []
+            self._replies[channel_id] = {}
             self.ims[user_id] = channel_id
         return self.channels[self.ims[user_id]]
 
     def find_message(self, channel_id: str, ts: str) -> Obj | None:
-        for message in self.messages.get(channel_id, []):
-            if message["ts"] == ts:
-                return message
-        return None
+        return self._by_ts.get(channel_id, {}).get(ts)
+
+    def top_level(self, channel_id: str) -> list[Obj]:
+        """The conversation's messages outside threads (thread parents included), oldest
+        first."""
+        return self._top.get(channel_id, [])
+
+    def replies(self, channel_id: str, parent_ts: str) -> list[Obj]:
+        """The replies in the thread under ``parent_ts``, oldest first."""
+        return self._replies.get(channel_id, {}).get(parent_ts, [])
+
+    def delete(self, channel_id: str, message: Obj) -> None:
+        self.messages[channel_id].remove(message)
+        self._by_ts[channel_id].pop(message["ts"], None)
+        thread = message.get("thread_ts")
+        if thread in (None, message["ts"]):
+            self._top[channel_id].remove(message)
+        else:
+            self._replies[channel_id][thread].remove(message)
 
     def user_name(self, user_id: str) -> str:
         user = self.users.get(user_id)
@@ -256,6 +277,11 @@ class SlackState:
             parent["reply_count"] = parent.get("reply_count", 0) + 1
             parent["latest_reply"] = message["ts"]
         self.messages[channel_id].append(message)
+        self._by_ts[channel_id][message["ts"]] = message
+        if thread_ts:
+            self._replies[channel_id].setdefault(thread_ts, []).append(message)
+        else:
+            self._top[channel_id].append(message)
         return message
 
     def register_response_url(self, channel_id: str, message_ts: str, user: str) -> str:
@@ -283,7 +309,7 @@ class SlackState:
                 raise SlackApiError("used_url")
             original = self.find_message(target["channel"], target["ts"])
             if body.get("delete_original") and original is not None:
-                self.messages[target["channel"]].remove(original)
+                self.delete(target["channel"], original)
                 return
             if body.get("replace_original") and original is not None:
                 original["text"] = body.get("text", original["text"])
@@ -311,8 +337,13 @@ class SlackState:
 
 
 def public_message(message: Obj, with_metadata: bool) -> Obj:
-    """A message as the API shows it: a copy, without its channel and, unless asked, metadata."""
-    out = {k: v for k, v in message.items() if v is not None and k != "channel"}
-    if not with_metadata:
-        out.pop("metadata", None)
-    return copy.deepcopy(out)
+    """A message as the API shows it: a copy, without its channel and, unless asked, metadata.
+
+    The copy is shallow: a stored message's values (its blocks, metadata, ``edited``) are
+    replaced when it changes, never changed in place, so an answer (and the recorder's copy
+    of it) keeps showing the message as it was."""
+    return {
+        k: v
+        for k, v in message.items()
+        if v is not None and k != "channel" and (with_metadata or k != "metadata")
+    }

@@ -442,6 +442,41 @@ def test_channels_page_by_cursor_and_messages_keep_threads(slack: WebClient) -> 
         slack.chat_postMessage(channel="#revops", text="x", blocks=[{"text": "no type"}])
 
 
+def test_interleaved_threads_stay_apart_and_an_answer_keeps_what_it_showed(
+    sandbox: SandboxServer, slack: WebClient
+) -> None:
+    first = slack.chat_postMessage(channel="#gtm-escalations", text="First alert")
+    second = slack.chat_postMessage(channel="#gtm-escalations", text="Second alert")
+    replies = {first["ts"]: [], second["ts"]: []}
+    for n in range(3):
+        for parent in (first, second):
+            reply = slack.chat_postMessage(
+                channel=parent["channel"], text=f"step {n}", thread_ts=parent["ts"]
+            )
+            replies[parent["ts"]].append(reply["ts"])
+    for parent in (first, second):
+        thread = slack.conversations_replies(channel=parent["channel"], ts=parent["ts"])
+        assert [m["ts"] for m in thread["messages"]] == [parent["ts"], *replies[parent["ts"]]]
+    history = slack.conversations_history(channel=first["channel"], oldest=first["ts"])
+    assert [m["ts"] for m in history["messages"]] == [second["ts"]], "replies stay in threads"
+    assert history["messages"][0]["reply_count"] == 3
+
+    slack.chat_update(
+        channel=first["channel"],
+        ts=first["ts"],
+        text="First alert (resolved)",
+        blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "Resolved"}}],
+    )
+    answered = [
+        r["response"]["message"]
+        for r in requests_of(sandbox, service="slack", path="/api/chat.postMessage")
+        if r["response"].get("ts") == first["ts"]
+    ]
+    assert answered == [{**answered[0], "text": "First alert"}] and "blocks" not in answered[0]
+    shown = slack.conversations_replies(channel=first["channel"], ts=first["ts"])["messages"][0]
+    assert shown["text"] == "First alert (resolved)" and shown["reply_count"] == 3
+
+
 def test_people_and_groups(slack: WebClient) -> None:
     assert slack.users_lookupByEmail(email="alice@acme-gtm.example")["user"]["id"] == "U0ALICE"
     with pytest.raises(SlackApiError, match="users_not_found"):

@@ -23,6 +23,13 @@ from sandbox.state import Sandbox
 
 router = APIRouter()
 
+#: The methods that change what the chat page or a Home shows; reads (history, replies,
+#: permalinks, listings) leave the pages alone.
+CHANGING = frozenset(
+    {"chat.postMessage", "chat.update", "chat.postEphemeral"}
+    | {"views.open", "views.publish", "views.push", "views.update"}
+)
+
 
 @router.api_route("/api/{method}", methods=["GET", "POST"], summary="Slack Web API", tags=["slack"])
 async def slack_endpoint(sandbox: SandboxDep, request: Request, method: str) -> Response:
@@ -49,7 +56,7 @@ async def slack_endpoint(sandbox: SandboxDep, request: Request, method: str) -> 
                 status, headers["Retry-After"] = 429, str(wait)
                 raise SlackApiError("ratelimited")
         body: dict[str, Any] = {"ok": True, **call_method(sandbox.slack, method, args)}
-        if method.startswith(("chat.", "conversations.", "views.")):
+        if method in CHANGING:
             sandbox.bump()
     except SlackApiError as exc:
         # An answer the method's table does not list is the sandbox's own bug: loud, not sent.

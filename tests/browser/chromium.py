@@ -310,6 +310,17 @@ class Browser:
         assert chosen, f"no option {label!r} in {selector}"
 
     async def type_into(self, selector: str, text: str) -> None:
-        """Focus the field ``selector`` and type ``text`` into it."""
-        await self.evaluate(f"document.querySelector({json.dumps(selector)}).focus()")
+        """Focus the field ``selector`` and type ``text`` into it (waiting for the field, as a
+        person waits for a page that is reloading)."""
+        script = f"""(() => {{
+          const el = document.querySelector({json.dumps(selector)});
+          if (el) el.focus();
+          return el !== null && document.activeElement === el;
+        }})()"""
+        for _ in range(100):
+            if await self.evaluate(script):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError(f"no field {selector} to type into")
         await self.send("Input.insertText", text=text)

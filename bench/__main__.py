@@ -34,12 +34,12 @@ from typing import Any
 
 import httpx
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from bench import codec as payload_codec
 from bench.figures import FIGURES, Bench, Scale
 from bench.stack import BenchStack
 from bench.stats import percentile, ratio, table
+from canary.converter import canary_data_converter
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -514,9 +514,7 @@ async def run(args: argparse.Namespace) -> int:
         stack.start()
         stack.start_worker()
         stack.start_floor_worker()
-        client = await Client.connect(
-            stack.temporal_address, data_converter=pydantic_data_converter
-        )
+        client = await Client.connect(stack.temporal_address, data_converter=canary_data_converter)
         # Idle connections dropped before uvicorn's own 5 s keep-alive ends them: a request
         # sent on a connection the server is closing fails ("server disconnected").
         limits = httpx.Limits(

@@ -112,13 +112,13 @@ class FloorWorkflow:
 
 async def run_floor_worker() -> None:
     from temporalio.client import Client
-    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+    from canary.converter import canary_data_converter
     from canary.settings import Settings
 
     client = await Client.connect(
-        os.environ["TEMPORAL_ADDRESS"], data_converter=pydantic_data_converter
+        os.environ["TEMPORAL_ADDRESS"], data_converter=canary_data_converter
     )
     poster = FloorPoster(os.environ["SLACK_API_URL"], os.environ["SLACK_BOT_TOKEN"])
     worker = Worker(

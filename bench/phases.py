@@ -18,10 +18,10 @@ from pathlib import Path
 import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from bench.figures import Bench, Scale
 from bench.stack import BenchStack
+from canary.converter import canary_data_converter
 
 
 def event_name(event_type: EventType.ValueType) -> str:
@@ -64,9 +64,7 @@ async def main(count: int) -> None:
         stack.start()
         stack.start_worker()
         stack.start_floor_worker()
-        client = await Client.connect(
-            stack.temporal_address, data_converter=pydantic_data_converter
-        )
+        client = await Client.connect(stack.temporal_address, data_converter=canary_data_converter)
         async with httpx.AsyncClient(timeout=120) as http:
             scale = Scale(samples=count + 3, burst=0, open=0)
             bench = Bench(stack, scale, http, client, figures=("time_to_alert",))

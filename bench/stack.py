@@ -141,6 +141,11 @@ class BenchStack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        # One worker's cache bound, given to Canary's workers as to the floor's (a run scaled
+        # down with the bound scaled too sees the replays of a full run).
+        cache = os.environ.get("BENCH_MAX_CACHED_WORKFLOWS")
+        if cache:
+            env["CANARY_MAX_CACHED_WORKFLOWS"] = cache
         env.update(extra)
         return env
 

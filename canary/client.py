@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
 from temporalio.service import TLSConfig
 
 from canary.codec import encrypting
+from canary.converter import canary_data_converter
 from canary.metrics import temporal_runtime
 from canary.settings import Settings, get_settings
 from canary.telemetry import temporal_interceptors
@@ -70,8 +70,8 @@ def tls_option(settings: Settings, inherited: Any = None) -> bool | TLSConfig | 
 def data_converter(settings: Settings) -> DataConverter:
     """Pydantic models as JSON, encrypted when CANARY_PAYLOAD_KEYS names keys."""
     if not settings.payload_keys:
-        return pydantic_data_converter
-    return encrypting(pydantic_data_converter, settings.payload_keys)
+        return canary_data_converter
+    return encrypting(canary_data_converter, settings.payload_keys)
 
 
 def connect_options(settings: Settings) -> dict[str, Any]:

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from canary import search_attributes as sa
+from canary.converter import canary_data_converter
 
 BIN = Path(sys.executable).parent
 
@@ -35,7 +35,7 @@ async def dev_server_with_ui() -> tuple[WorkflowEnvironment, str]:
         ui_port = int(probe.getsockname()[1])
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=_binary("temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=canary_data_converter,
         search_attributes=sa.ALL,
         dev_server_log_level="error",
         ui=True,
@@ -48,7 +48,7 @@ async def dev_server_with_ui() -> tuple[WorkflowEnvironment, str]:
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=_binary("temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=canary_data_converter,
         search_attributes=sa.ALL,
         dev_server_log_level="error",
     )
@@ -63,7 +63,7 @@ async def skip_env() -> AsyncIterator[WorkflowEnvironment]:
     # them, stalling every later skip.
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=_binary("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=canary_data_converter,
     )
     yield env
     await env.shutdown()

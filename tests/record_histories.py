@@ -30,11 +30,11 @@ from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from canary.catalog import load_catalog
+from canary.converter import canary_data_converter
 from canary.models import (
     ActionRequest,
     Detection,
@@ -462,7 +462,7 @@ async def record(dest: Path = HERE, only: list[str] | None = None) -> list[Path]
     dest.mkdir(parents=True, exist_ok=True)
     test_server = Path(sys.executable).parent / "temporal-test-server"
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(test_server), data_converter=pydantic_data_converter
+        test_server_existing_path=str(test_server), data_converter=canary_data_converter
     )
     written: list[Path] = []
     try:

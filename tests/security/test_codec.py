@@ -33,7 +33,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -48,6 +47,7 @@ from canary.codec import (
     UndecryptablePayloadError,
     parse_payload_keys,
 )
+from canary.converter import canary_data_converter
 from canary.logs import setup_logging
 from canary.settings import InvalidTokenError, MissingSettingError, Settings
 from starter.codec_server import create_codec_app
@@ -279,7 +279,7 @@ async def test_replay_and_export_of_an_encrypted_history(
     )
     assert with_keys.ok, with_keys.reason
     # The keys are what makes it replay: the plain converter cannot read the payloads.
-    [without] = await replay_histories([(history, "export")], converter=pydantic_data_converter)
+    [without] = await replay_histories([(history, "export")], converter=canary_data_converter)
     assert not without.ok
 
 
@@ -333,7 +333,7 @@ async def test_histories_from_before_encryption_still_replay_with_keys_set() -> 
     keyed = await replay_histories(
         histories, converter=data_converter(Settings(payload_keys=setting(NEW, OLD)))
     )
-    plain = await replay_histories(histories, converter=pydantic_data_converter)
+    plain = await replay_histories(histories, converter=canary_data_converter)
     # The keys change nothing for them (tests/workflow/test_replay.py says they replay).
     assert [(o.origin, o.result) for o in keyed] == [(o.origin, o.result) for o in plain]
     assert any(o.ok for o in keyed)

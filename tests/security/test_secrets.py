@@ -23,9 +23,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from canary.converter import canary_data_converter
 from canary.logs import setup_logging
 from canary.telemetry import temporal_interceptors
 from starter.intake import get_status
@@ -156,7 +156,7 @@ async def test_no_configured_secret_in_logs_traces_timelines_or_slack(
     client = Client(
         dev_env.client.service_client,
         namespace=dev_env.client.namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=canary_data_converter,
         interceptors=temporal_interceptors(),
     )
     spans.clear()

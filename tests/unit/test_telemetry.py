@@ -13,10 +13,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from canary.converter import canary_data_converter
 from canary.settings import Settings
 from canary.telemetry import temporal_interceptors
 from starter.gateway.app import create_app
@@ -45,7 +45,7 @@ async def test_one_trace_from_webhook_to_slack(
     client = Client(
         dev_env.client.service_client,
         namespace=dev_env.client.namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=canary_data_converter,
         interceptors=temporal_interceptors(),
     )
     queue = f"trace-{uuid.uuid4().hex[:6]}"

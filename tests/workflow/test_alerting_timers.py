@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from activities import DigestActivities, EmailActivities, Services
 from activities.digest import digest_id
+from canary.converter import canary_data_converter
 from canary.models import (
     ActionRequest,
     Detection,
@@ -231,7 +231,7 @@ async def test_digest_email_escalation_and_cooldown(skip_env: WorkflowEnvironmen
 
         # The histories these paths wrote replay deterministically against the code.
         replayer = Replayer(
-            workflows=[RemediationWorkflow, DigestWorkflow], data_converter=pydantic_data_converter
+            workflows=[RemediationWorkflow, DigestWorkflow], data_converter=canary_data_converter
         )
         for handle in (digest, low, up):
             history = await skip_env.client.get_workflow_handle(

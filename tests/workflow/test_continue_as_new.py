@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 from typer.testing import CliRunner
 
+from canary.converter import canary_data_converter
 from canary.models import (
     ActionRequest,
     Detection,
@@ -194,7 +194,7 @@ async def test_many_occurrences_continue_as_new_keeping_the_story(
     assert [e.kind for e in record.timeline].count("occurrence") == 35
 
     # Every run of the chain replays against the code.
-    replayer = Replayer(workflows=[RemediationWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[RemediationWorkflow], data_converter=canary_data_converter)
     for run_id in chain:
         history = await skip_env.client.get_workflow_handle(
             handle.id, run_id=run_id

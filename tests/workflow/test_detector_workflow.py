@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from temporalio import activity
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from canary.catalog import load_catalog
+from canary.converter import canary_data_converter
 from canary.models.detectors import (
     AccountTeam,
     AccountTeamInput,
@@ -180,6 +180,6 @@ async def test_sweep_raises_each_finding_as_its_own_type(skip_env: WorkflowEnvir
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
 async def test_recorded_detector_runs_replay(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
-    replayer = Replayer(workflows=[DetectorWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[DetectorWorkflow], data_converter=canary_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"

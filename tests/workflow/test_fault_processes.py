@@ -13,10 +13,10 @@ import pytest
 import stripe
 import yaml
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from canary.catalog.loader import DEFAULT_CATALOG
+from canary.converter import canary_data_converter
 from canary.models import ActionRequest
 from canary.telemetry import temporal_interceptors
 from starter.intake import get_status, take_action
@@ -287,7 +287,7 @@ def quick_timers_catalog(path: Path, retry_after: int, escalate_after: int) -> P
 async def connect_to(server: DevServer) -> Client:
     return await Client.connect(
         server.address,
-        data_converter=pydantic_data_converter,
+        data_converter=canary_data_converter,
         interceptors=temporal_interceptors(),
     )
 

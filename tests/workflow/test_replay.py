@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from canary.catalog import load_catalog
+from canary.converter import canary_data_converter
 from starter.replay import replay_histories
 from tests.wall_clock import WallClockWorkflow
 from worker import WORKFLOW_RUNNER
@@ -78,7 +78,7 @@ def test_no_history_holds_a_patch_marker() -> None:
 )
 async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
-    replayer = Replayer(workflows=[RemediationWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[RemediationWorkflow], data_converter=canary_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"
 

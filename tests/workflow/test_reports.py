@@ -18,12 +18,12 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from temporalio import workflow
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from typer.testing import CliRunner
 
 import workflows
 from canary.client import connect
+from canary.converter import canary_data_converter
 from canary.metrics import MetricsInterceptor, temporal_runtime, use_meter_provider
 from canary.models import RemediationInput, ResolutionRecord
 from canary.reports import Report, build_report, report_request
@@ -314,7 +314,7 @@ async def test_metrics_of_the_scenario(report_scenario: Scenario) -> None:  # no
         ).fetch_history()
         replayer = Replayer(
             workflows=[workflows.RemediationWorkflow],
-            data_converter=pydantic_data_converter,
+            data_converter=canary_data_converter,
             interceptors=[MetricsInterceptor()],
         )
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)

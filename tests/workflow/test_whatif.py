@@ -22,12 +22,12 @@ from typing import Any
 
 import pytest
 import yaml
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities import Services
 from canary import search_attributes as sa
 from canary.catalog import DEFAULT_CATALOG
+from canary.converter import canary_data_converter
 from starter.intake import get_status
 from starter.scenario import CUSTOMERS, fail_a_payment
 from tests.conftest import _binary
@@ -188,7 +188,7 @@ async def temporal() -> AsyncIterator[WorkflowEnvironment]:
     """A dev server of this module's own: the window holds only this module's remediations."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=_binary("temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=canary_data_converter,
         search_attributes=sa.ALL,
         dev_server_log_level="error",
     )

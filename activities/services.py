@@ -1,20 +1,27 @@
 """The outside systems the activities reach, each adapter built from settings when first
 used: a setting that one feature needs fails that feature (naming the variable), not the
 worker's start. Tests pass their own adapters. ``close()`` closes the connections an adapter
-keeps open between calls (Slack's session) when the worker stops."""
+keeps open between calls (Slack's session) when the worker stops.
+
+An adapter's module (and so its SDK) is imported when the adapter is first built: a worker
+that never reaches Salesforce or the warehouse never loads simple-salesforce or SQLAlchemy."""
 
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from canary.adapters import SlackAdapter, StripeAdapter
+from canary.adapters import SlackAdapter
 from canary.adapters.email_adapter import EmailAdapter
-from canary.adapters.salesforce_adapter import SalesforceAdapter
-from canary.adapters.warehouse import Warehouse
 from canary.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from canary.adapters.salesforce_adapter import SalesforceAdapter
+    from canary.adapters.stripe_adapter import StripeAdapter
+    from canary.adapters.warehouse import Warehouse
 
 
 class Services:
@@ -55,6 +62,8 @@ class Services:
     def stripe(self) -> StripeAdapter:
         if self._stripe is not None:
             return self._stripe
+        from canary.adapters.stripe_adapter import StripeAdapter
+
         key = self.settings.require("stripe_api_key", "to read invoices and retry payments")
         return StripeAdapter(key, self.settings.stripe_api_base)
 
@@ -67,7 +76,11 @@ class Services:
 
     @cached_property
     def salesforce(self) -> SalesforceAdapter:
-        return self._salesforce or SalesforceAdapter.from_settings(self.settings)
+        if self._salesforce is not None:
+            return self._salesforce
+        from canary.adapters.salesforce_adapter import SalesforceAdapter
+
+        return SalesforceAdapter.from_settings(self.settings)
 
     @cached_property
     def email(self) -> EmailAdapter:
@@ -75,4 +88,8 @@ class Services:
 
     @cached_property
     def warehouse(self) -> Warehouse:
-        return self._warehouse or Warehouse.from_settings(self.settings)
+        if self._warehouse is not None:
+            return self._warehouse
+        from canary.adapters.warehouse import Warehouse
+
+        return Warehouse.from_settings(self.settings)

@@ -17,7 +17,7 @@ TEMPLATES = Environment(
 def money(amount: int | None, currency: str = "usd") -> str:
     """An amount in cents as Canary's messages show it."""
     # Imported on first use: the adapter's module loads the Stripe SDK.
-    from canary.adapters.stripe_adapter import format_amount
+    from canary.money import format_amount
 
     return format_amount(amount, currency)
 

@@ -25,9 +25,9 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from canary import ids
-from canary.adapters.stripe_adapter import format_amount
 from canary.adapters.stripe_shapes import charge_of_invoice, invoice_of, names_invoice, object_id
 from canary.models import AccountRef, Detection, ExternalEvent, Subject
+from canary.money import format_amount
 from canary.settings import Settings
 from workflows import remediation_id
 

@@ -25,3 +25,13 @@ class TransientError(AdapterError):
 
 class PermanentError(AdapterError):
     """Retrying cannot help: bad credentials, an invalid request, a missing object."""
+
+
+class PaymentDeclined(Exception):
+    """The bank declined the payment: an answer, not a failure of the call."""
+
+    def __init__(self, message: str, code: str | None, decline_code: str | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.decline_code = decline_code

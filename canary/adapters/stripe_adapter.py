@@ -14,7 +14,7 @@ import stripe
 from requests.adapters import HTTPAdapter
 
 from canary import ids
-from canary.adapters.errors import PermanentError, TransientError
+from canary.adapters.errors import PaymentDeclined, PermanentError, TransientError
 
 SERVICE = "stripe"
 
@@ -22,34 +22,6 @@ SERVICE = "stripe"
 NO_RETRY_DECLINES = frozenset(
     {"fraudulent", "stolen_card", "lost_card", "pickup_card", "merchant_blacklist"}
 )
-
-
-class PaymentDeclined(Exception):
-    """The bank declined the payment: an answer, not a failure of the call."""
-
-    def __init__(self, message: str, code: str | None, decline_code: str | None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.decline_code = decline_code
-
-
-def format_amount(amount: int | None, currency: str | None) -> str:
-    if amount is None:
-        return "an unknown amount"
-    cur = (currency or "usd").upper()
-    zero_decimal = cur in {"JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF"}
-    value = amount if zero_decimal else amount / 100
-    symbol = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}.get(cur)
-    text = f"{value:,.0f}" if zero_decimal else f"{value:,.2f}"
-    return f"{symbol}{text}" if symbol else f"{text} {cur}"
-
-
-def format_units(amount: float | int | str | None, currency: str | None = "usd") -> str:
-    """An amount in currency units (Salesforce's Amount), formatted like Stripe's cents."""
-    if amount is None:
-        return "no amount"
-    return format_amount(round(float(amount) * 100), currency)
 
 
 def checked_id(value: object, role: str, kind: str) -> str:

@@ -34,8 +34,9 @@ from typer.testing import CliRunner
 from activities.salesforce import SalesforceHandlers
 from activities.services import Services
 from canary import ids
-from canary.adapters import PermanentError, SlackAdapter, StripeAdapter
+from canary.adapters import PermanentError, SlackAdapter
 from canary.adapters.salesforce_adapter import SalesforceAdapter
+from canary.adapters.stripe_adapter import StripeAdapter
 from canary.models import Detection, ReportedDetection
 from canary.models.remediation import StepInput
 from canary.models.sop import Step

@@ -443,7 +443,21 @@ def escalation_cpu_rows(
                 "ratio": f"{ratio(spent, floor_spent)}×",
             }
         )
+    ours_cache, base_cache = c.get("workflow_cache"), f.get("workflow_cache")
+    if ours_cache and base_cache:
+        out.append(
+            {
+                "figure": f"{label}: workflow cache while escalating, hits / misses (evictions)",
+                "Canary": cache_line(ours_cache),
+                "floor": cache_line(base_cache),
+                "ratio": "",
+            }
+        )
     return out
+
+
+def cache_line(cache: dict[str, int]) -> str:
+    return f"{cache['hits']:,} / {cache['misses']:,} ({cache['evictions']:,})"
 
 
 def rates(run: dict[str, Any]) -> str:

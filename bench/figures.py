@@ -709,6 +709,22 @@ class Bench:
             )
             return {"overlapped_intake": True}
 
+        def cache_counts(names: list[str]) -> dict[str, int]:
+            """The workers' workflow cache counters (hits, misses, evictions), summed."""
+            total: dict[str, int] = {}
+            for name in names:
+                for key, value in self.stack.children[name].workflow_cache().items():
+                    total[key] = total.get(key, 0) + value
+            return total
+
+        def cache_since(names: list[str], before: dict[str, int]) -> dict[str, dict[str, int]]:
+            """What the workers' workflow caches did while the escalations were posted: a
+            miss is a remediation replayed from its history first."""
+            now = cache_counts(names)
+            if not now:
+                return {}
+            return {"workflow_cache": {k: v - before.get(k, 0) for k, v in now.items()}}
+
         def rss(names: list[str]) -> list[float]:
             return [round(self.stack.children[name].memory_mb()[0], 1) for name in names]
 
@@ -763,9 +779,10 @@ class Bench:
                 f"(RSS {' + '.join(f'{m:.0f}' for m in rss_open)} MB); "
                 f"escalations due within {due_by - time.time():.0f}s"
             )
-            before = self.stack.usage()
+            before, cached = self.stack.usage(), cache_counts(workers)
             escalations = await self.wait_escalations(ids, due_by)
             escalating = cpu_since(before, self.stack.usage())
+            caching = cache_since(workers, cached)
             stop.set()
             peak = await peaks(workers, watched)
             lateness = [
@@ -802,6 +819,7 @@ class Bench:
                 "unposted_when_stopped": n - len(lateness),
                 "due_to_escalation_posted_s": seconds_summary(lateness),
                 "cpu_s_escalating": escalating,
+                **caching,
                 "timer_lateness_s_sample": seconds_summary(timer_lateness),
                 "timer_fired_lateness_s_sample": seconds_summary(fired_lateness),
             }
@@ -819,9 +837,10 @@ class Bench:
             opened = max(e["at"] for e in alerts.values())
             rss_open = rss(floors)
             due_by = started_at + floor_after + (opened - started_at)
-            before = self.stack.usage()
+            before, cached = self.stack.usage(), cache_counts(floors)
             escalations = await self.wait_escalations(keys, due_by)
             escalating = cpu_since(before, self.stack.usage())
+            caching = cache_since(floors, cached)
             stop.set()
             peak = await peaks(floors, watched)
             lateness = [
@@ -847,6 +866,7 @@ class Bench:
                 "unposted_when_stopped": n - len(lateness),
                 "due_to_escalation_posted_s": seconds_summary(lateness),
                 "cpu_s_escalating": escalating,
+                **caching,
             }
 
         ours = await self.phase(f"{title} (Canary)", canary)

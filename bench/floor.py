@@ -112,13 +112,21 @@ class FloorWorkflow:
 
 async def run_floor_worker() -> None:
     from temporalio.client import Client
+    from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
     from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
     from canary.converter import canary_data_converter
     from canary.settings import Settings
 
+    # Its Temporal metrics (the workflow cache's hits and misses) where the bench reads them.
+    bind = os.environ.get("BENCH_PROMETHEUS_BIND")
+    runtime = (
+        Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind)))
+        if bind
+        else None
+    )
     client = await Client.connect(
-        os.environ["TEMPORAL_ADDRESS"], data_converter=canary_data_converter
+        os.environ["TEMPORAL_ADDRESS"], data_converter=canary_data_converter, runtime=runtime
     )
     poster = FloorPoster(os.environ["SLACK_API_URL"], os.environ["SLACK_BOT_TOKEN"])
     worker = Worker(

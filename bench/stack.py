@@ -34,6 +34,12 @@ SIGNING_SECRET = "bench-signing-" + secrets.token_hex(12)
 API_TOKEN = "bench-api-" + secrets.token_hex(12)
 SALESFORCE_TOKEN = "00DSANDBOX!bench-" + secrets.token_hex(6)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+#: The Temporal SDK's workflow cache counters, as the bench names them.
+CACHE_METRICS = {
+    "temporal_sticky_cache_hit": "hits",
+    "temporal_sticky_cache_miss": "misses",
+    "temporal_sticky_cache_total_forced_eviction": "evictions",
+}
 
 
 def free_port() -> int:
@@ -56,6 +62,8 @@ class Child:
     log: Path
     #: Where this process's output starts in its log (a restarted part appends to its log).
     log_offset: int = 0
+    #: The Temporal runtime's Prometheus endpoint of a worker (Canary's or the floor's).
+    metrics_url: str | None = None
 
     def output(self) -> str:
         """What this process has written to its log so far."""
@@ -65,6 +73,22 @@ class Child:
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def workflow_cache(self) -> dict[str, int]:
+        """The worker's workflow cache counters so far (Temporal's sticky cache metrics):
+        hits, misses and forced evictions; empty when it serves no metrics."""
+        if self.metrics_url is None:
+            return {}
+        try:
+            text = httpx.get(self.metrics_url, timeout=5.0).text
+        except httpx.HTTPError:
+            return {}
+        counts = dict.fromkeys(CACHE_METRICS.values(), 0)
+        for line in text.splitlines():
+            name, _, rest = line.partition("{")
+            if name in CACHE_METRICS:
+                counts[CACHE_METRICS[name]] += int(float(rest.rsplit(" ", 1)[1]))
+        return counts
 
     def cpu_seconds(self) -> float:
         """User + system CPU of this process (its threads included)."""
@@ -228,11 +252,26 @@ class BenchStack:
         raise RuntimeError("the gateway did not connect to Temporal")
 
     def start_worker(self, name: str = "worker", **env: str) -> Child:
-        """A `canary worker` on the bench's task queue (``worker2`` is a second one)."""
-        return self.spawn(name, self.python(name, "starter.cli", "worker"), **env)
+        """A `canary worker` on the bench's task queue (``worker2`` is a second one), serving
+        its Temporal metrics on a port of its own."""
+        port = free_port()
+        child = self.spawn(
+            name,
+            self.python(name, "starter.cli", "worker"),
+            **{"CANARY_PROMETHEUS_BIND": f"127.0.0.1:{port}", **env},
+        )
+        child.metrics_url = f"http://127.0.0.1:{port}/metrics"
+        return child
 
     def start_floor_worker(self, name: str = "floor", **env: str) -> Child:
-        return self.spawn(name, [sys.executable, "-m", "bench.floor"], **env)
+        port = free_port()
+        child = self.spawn(
+            name,
+            [sys.executable, "-m", "bench.floor"],
+            **{"BENCH_PROMETHEUS_BIND": f"127.0.0.1:{port}", **env},
+        )
+        child.metrics_url = f"http://127.0.0.1:{port}/metrics"
+        return child
 
     def restart(self, name: str, **env: str) -> Child:
         self.stop(name)

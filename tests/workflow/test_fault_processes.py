@@ -4,6 +4,7 @@ restarted on its database file. Nothing is lost and no invoice is charged twice.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -285,11 +286,20 @@ def quick_timers_catalog(path: Path, retry_after: int, escalate_after: int) -> P
 
 
 async def connect_to(server: DevServer) -> Client:
-    return await Client.connect(
-        server.address,
-        data_converter=canary_data_converter,
-        interceptors=temporal_interceptors(),
-    )
+    """A client of the dev server once its frontend answers: the port opens a moment before
+    the frontend is healthy ("Frontend is not healthy yet"), more so on a busy machine."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return await Client.connect(
+                server.address,
+                data_converter=canary_data_converter,
+                interceptors=temporal_interceptors(),
+            )
+        except RuntimeError as err:
+            if "not healthy" not in str(err) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
 
 
 async def test_dev_server_restarted_on_its_database_mid_flight(tmp_path: Path) -> None:

@@ -252,24 +252,19 @@ class BenchStack:
         raise RuntimeError("the gateway did not connect to Temporal")
 
     def start_worker(self, name: str = "worker", **env: str) -> Child:
-        """A `canary worker` on the bench's task queue (``worker2`` is a second one), serving
-        its Temporal metrics on a port of its own."""
-        port = free_port()
-        child = self.spawn(
-            name,
-            self.python(name, "starter.cli", "worker"),
-            **{"CANARY_PROMETHEUS_BIND": f"127.0.0.1:{port}", **env},
-        )
-        child.metrics_url = f"http://127.0.0.1:{port}/metrics"
-        return child
+        """A `canary worker` on the bench's task queue (``worker2`` is a second one)."""
+        args = self.python(name, "starter.cli", "worker")
+        return self.spawn_with_metrics(name, args, "CANARY_PROMETHEUS_BIND", **env)
 
     def start_floor_worker(self, name: str = "floor", **env: str) -> Child:
+        args = [sys.executable, "-m", "bench.floor"]
+        return self.spawn_with_metrics(name, args, "BENCH_PROMETHEUS_BIND", **env)
+
+    def spawn_with_metrics(self, name: str, args: list[str], bind: str, **env: str) -> Child:
+        """A worker serving its Temporal runtime's metrics on a port of its own (``bind``
+        names the variable it reads the address from)."""
         port = free_port()
-        child = self.spawn(
-            name,
-            [sys.executable, "-m", "bench.floor"],
-            **{"BENCH_PROMETHEUS_BIND": f"127.0.0.1:{port}", **env},
-        )
+        child = self.spawn(name, args, **{bind: f"127.0.0.1:{port}", **env})
         child.metrics_url = f"http://127.0.0.1:{port}/metrics"
         return child
 

@@ -175,10 +175,12 @@ class SlackState:
             }
             # Each conversation's messages in the order posted (so in ts order), and indexed as
             # Slack's own store is: by ts, the top-level ones apart, the replies by their parent.
-            self.messages: dict[str, list[Obj]] = {cid: [] for cid in self.channels}
-            self._by_ts: dict[str, dict[str, Obj]] = {cid: {} for cid in self.channels}
-            self._top: dict[str, list[Obj]] = {cid: [] for cid in self.channels}
-            self._replies: dict[str, dict[str, list[Obj]]] = {cid: {} for cid in self.channels}
+            self.messages: dict[str, list[Obj]] = {}
+            self._by_ts: dict[str, dict[str, Obj]] = {}
+            self._top: dict[str, list[Obj]] = {}
+            self._replies: dict[str, dict[str, list[Obj]]] = {}
+            for channel_id in self.channels:
+                self._open_conversation(channel_id)
             self.ims: dict[str, str] = {}  # person's user id → the app's DM with them
             self.ephemeral: list[Obj] = []
             self.response_urls: dict[str, Obj] = {}
@@ -210,11 +212,15 @@ class SlackState:
         if user_id not in self.ims:
             channel_id = im_id(user_id)
             self.channels[channel_id] = _im_object(channel_id, user_id)
-            self.messages[channel_id] = []
-            self._by_ts[channel_id], self._top[channel_id] = {}, []
-            self._replies[channel_id] = {}
+            self._open_conversation(channel_id)
             self.ims[user_id] = channel_id
         return self.channels[self.ims[user_id]]
+
+    def _open_conversation(self, channel_id: str) -> None:
+        """An empty message log, with its indexes, for a new conversation."""
+        self.messages[channel_id] = []
+        self._by_ts[channel_id], self._top[channel_id] = {}, []
+        self._replies[channel_id] = {}
 
     def find_message(self, channel_id: str, ts: str) -> Obj | None:
         return self._by_ts.get(channel_id, {}).get(ts)

@@ -7,8 +7,8 @@ in its memo (:mod:`canary.models.home`); one without an entry is asked for its s
 
 Homes are published when a person opens theirs (the gateway's ``app_home_opened`` listener)
 and whenever a remediation they own or may act on changes: the remediation tells its worker
-(``canary.home_changed``, a local activity), whose :class:`HomeRefresher` gathers the changes
-of a moment and publishes each person's Home once for all of them.
+(``canary.home_changed``, a local activity, with its new entry), whose :class:`HomeRefresher`
+gathers the changes of a moment and publishes each person's Home once for all of them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, Field
 from temporalio import activity
@@ -129,25 +131,23 @@ async def publish_home(
     slack: SlackAdapter,
     user_ids: list[str],
     more_url: str | None,
-    changed: dict[str, datetime] | None = None,
+    changed: Mapping[str, RemediationStatus] | None = None,
     *,
     asked: bool = True,
 ) -> list[str]:
     """Build and publish each person's Home; the ids published.
 
-    ``changed`` names remediations that changed at a time (their entry's ``updated_at``): one
-    the listing does not show that fresh yet (visibility lags the change that prompted this)
-    is asked for its status. With ``asked``, the open remediations on a person's Home are
-    asked for their status first, so a Home opened just after a click shows the click (the
-    entries lag it by the alert's update)."""
+    ``changed`` holds the entries of remediations that just changed, as their change left
+    them: one the listing shows older (visibility lags the change that prompted this) or not
+    at all is shown as its entry says, without asking it. With ``asked``, the open
+    remediations on a person's Home are asked for their status first, so a Home opened just
+    after a click shows the click (the entries lag it by the alert's update)."""
     now = datetime.now(UTC)
     statuses = {s.workflow_id: s for s in await listed_statuses(client, now)}
-    behind = [
-        workflow_id
-        for workflow_id, at in (changed or {}).items()
-        if workflow_id not in statuses or statuses[workflow_id].updated_at < at
-    ]
-    statuses.update(await asked_statuses(client, behind))
+    for workflow_id, entry in (changed or {}).items():
+        listed = statuses.get(workflow_id)
+        if listed is None or listed.updated_at < entry.updated_at:
+            statuses[workflow_id] = entry
     windows = await open_windows(client)
     published: list[str] = []
     for user_id in dict.fromkeys(user_ids):
@@ -163,24 +163,27 @@ async def publish_home(
 
 
 class HomeChanged(BaseModel):
-    """A remediation whose Home entry changed (as of ``updated_at``), and the people whose
-    Homes show it (or showed it)."""
+    """A remediation's new Home entry (as its memo keeps it, :func:`memo_of`), and the people
+    whose Homes show it (or showed it)."""
 
     workflow_id: str
     updated_at: datetime
     people: HomePeople
+    entry: dict[str, Any]
 
 
 class HomeRefresher:
     """Publishes the Homes that remediations' changes touch, a moment after the changes.
 
     The changes of :data:`REFRESH_AFTER` seconds are published together (one listing, each
-    changed remediation as fresh as its change; each person's Home once), and while changes
+    changed remediation as its change left it; each person's Home once), and while changes
     keep coming, a round at most every :data:`REFRESH_EVERY` seconds: a listing reads up to
     :data:`MAX_LISTED` entries, which in a storm would otherwise take the worker from its
-    remediations. It holds only who changed when and whose Homes to publish, not the entries.
-    A Home it misses (the worker stopped meanwhile, Slack refused) is rebuilt whenever its
-    person opens it."""
+    remediations. A changed remediation is never asked for its status here: its entry came
+    with the change (asking would replay a remediation the worker no longer caches, in a
+    storm most of them). It holds the changed entries of one round (about 1 KB each) and
+    whose Homes to publish. A Home it misses (the worker stopped meanwhile, Slack refused) is
+    rebuilt whenever its person opens it."""
 
     def __init__(
         self, services: Services, delay: float | None = None, every: float | None = None
@@ -189,7 +192,7 @@ class HomeRefresher:
         self.delay = REFRESH_AFTER if delay is None else delay
         self.every = REFRESH_EVERY if every is None else every
         self._people = HomePeople()
-        self._changed: dict[str, datetime] = {}
+        self._changed: dict[str, HomeChanged] = {}
         self._task: asyncio.Task[None] | None = None
         self._last_round = -math.inf
 
@@ -202,7 +205,8 @@ class HomeRefresher:
     def changed(self, change: HomeChanged) -> None:
         self._people = self._people.union(change.people)
         known = self._changed.get(change.workflow_id)
-        self._changed[change.workflow_id] = max(change.updated_at, known or change.updated_at)
+        if known is None or known.updated_at <= change.updated_at:
+            self._changed[change.workflow_id] = change
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -216,11 +220,11 @@ class HomeRefresher:
             people, self._people = self._people, HomePeople()
             changed, self._changed = self._changed, {}
             try:
-                await self._publish(people, changed)
+                await self._publish(people, entries(changed.values()))
             except Exception as exc:  # noqa: BLE001 - the next change or opening tries again
                 log.warning("home: could not publish the Homes of %s: %s", people, exc)
 
-    async def _publish(self, people: HomePeople, changed: dict[str, datetime]) -> None:
+    async def _publish(self, people: HomePeople, changed: dict[str, RemediationStatus]) -> None:
         slack = self.services.slack
         users = list(people.user_ids)
         for email in people.emails:
@@ -236,6 +240,21 @@ class HomeRefresher:
             more_url = self.services.settings.gateway_url.rstrip("/") + "/report"
             client = self.services.require_temporal()
             await publish_home(client, slack, users, more_url, changed, asked=False)
+
+
+def entries(changes: Iterable[HomeChanged]) -> dict[str, RemediationStatus]:
+    """The entries these changes carry, by workflow id (one that does not read is left to
+    the listing)."""
+    found: dict[str, RemediationStatus] = {}
+    for change in changes:
+        try:
+            entry = entry_of(change.entry)
+        except ValueError as exc:
+            log.warning("home: unreadable entry of %s: %s", change.workflow_id, exc)
+            continue
+        if entry is not None:
+            found[change.workflow_id] = entry
+    return found
 
 
 class HomeActivities:

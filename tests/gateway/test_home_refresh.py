@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities import Services, home
 from activities.home import HomeChanged, HomeRefresher, listed_statuses, publish_home
-from canary.models import ActionRequest
-from canary.models.home import HomePeople
+from canary.models import AccountRef, ActionRequest, RemediationStatus, Subject
+from canary.models.home import HomePeople, memo_of
 from canary.settings import Settings
 from starter.intake import STATUS_QUERY_TIMEOUT, take_action
 from tests.gateway.test_home_tab import ALICE, CAROL, DAN, headline_listed, publishes, section_of
@@ -92,36 +92,92 @@ async def test_homes_follow_a_remediation_nobody_opened_them_for(stack: LiveStac
     assert published == [ALICE]
     assert section_of(await home_of(stack, ALICE), waiting) == "Waiting for you"
 
+    # A round of a refresher: each change carries its entry, newer than the listing's for
+    # the open one (visibility lags a change) and older for the closed one. Nobody can
+    # answer for either; the newer entry is shown as it came, the older one loses.
+    by_id = {
+        s.workflow_id: s
+        for s in await eventually(
+            lambda: listed_statuses(stack.client, datetime.now(UTC)), lambda ls: len(ls) >= 2
+        )
+    }
+    paid = by_id[waiting].model_copy(
+        update={
+            "updated_at": datetime.now(UTC),
+            "state": "resolved",
+            "outcome": "resolved_externally",
+            "close_reason": "Paid by wire",
+        }
+    )
+    stale = by_id[workflow_id].model_copy(
+        update={"updated_at": by_id[workflow_id].updated_at - timedelta(minutes=5)}
+    )
+    stale = stale.model_copy(update={"close_reason": "An older entry"})
+    refresher = HomeRefresher(stack.services(temporal=stack.client), delay=0.01, every=0.01)
+    for entry in (paid, stale):
+        refresher.changed(
+            HomeChanged(
+                workflow_id=entry.workflow_id,
+                updated_at=entry.updated_at,
+                people=HomePeople(user_ids=[ALICE]),
+                entry=memo_of(entry),
+            )
+        )
+    home = await eventually(
+        lambda: home_of(stack, ALICE),
+        lambda h: headline_listed(h, "Paid by wire") == "Closed this week",
+        timeout=10,
+    )
+    assert section_of(home, waiting) is None, "no longer waiting"
+    assert headline_listed(home, "Written off") == "Closed this week"
+    assert headline_listed(home, "An older entry") is None
+    refresher.close()
+
 
 async def test_a_storm_of_changes_publishes_each_home_once_a_round() -> None:
-    rounds: list[tuple[float, HomePeople, set[str]]] = []
+    rounds: list[tuple[float, HomePeople, dict[str, str]]] = []
 
     class Recording(HomeRefresher):
-        async def _publish(self, people: HomePeople, changed: dict[str, datetime]) -> None:
-            rounds.append((asyncio.get_running_loop().time(), people, set(changed)))
+        async def _publish(self, people: HomePeople, changed: dict[str, RemediationStatus]) -> None:
+            headlines = {i: entry.headline for i, entry in changed.items()}
+            rounds.append((asyncio.get_running_loop().time(), people, headlines))
 
     refresher = Recording(Services(Settings()), delay=0.05, every=0.5)
 
-    def change(workflow_id: str, user: str) -> None:
+    def change(workflow_id: str, user: str, headline: str) -> None:
+        now = datetime.now(UTC)
+        entry = RemediationStatus(
+            workflow_id=workflow_id,
+            error_type="unknown",
+            state="awaiting_human",
+            subject=Subject(kind="job_run", id=workflow_id),
+            subject_id=workflow_id,
+            account=AccountRef(),
+            headline=headline,
+            started_at=now,
+            updated_at=now,
+        )
         refresher.changed(
             HomeChanged(
                 workflow_id=workflow_id,
-                updated_at=datetime.now(UTC),
+                updated_at=now,
                 people=HomePeople(user_ids=[user]),
+                entry=memo_of(entry),
             )
         )
 
-    change("w1", "U0ALICE")
+    change("w1", "U0ALICE", "first")
     await eventually(lambda: asyncio.sleep(0, len(rounds)), lambda n: n == 1, timeout=5)
-    # A storm: forty changes right after a round are one more round, not forty.
+    # A storm: forty changes right after a round are one more round, not forty, with each
+    # remediation's latest entry.
     for i in range(40):
-        change(f"w{i % 4}", "U0DAN" if i % 2 else "U0ALICE")
+        change(f"w{i % 4}", "U0DAN" if i % 2 else "U0ALICE", f"change {i}")
         await asyncio.sleep(0.005)
     await eventually(lambda: asyncio.sleep(0, len(rounds)), lambda n: n == 2, timeout=5)
     await asyncio.sleep(0.6)
     assert len(rounds) == 2, "nothing left over after the storm's round"
     (first, alone, entries1), (second, both, entries2) = rounds
-    assert alone.user_ids == ["U0ALICE"] and entries1 == {"w1"}
+    assert alone.user_ids == ["U0ALICE"] and entries1 == {"w1": "first"}
     assert sorted(both.user_ids) == ["U0ALICE", "U0DAN"]
-    assert entries2 == {"w0", "w1", "w2", "w3"}
+    assert entries2 == {"w0": "change 36", "w1": "change 37", "w2": "change 38", "w3": "change 39"}
     assert second - first >= 0.5

@@ -148,7 +148,8 @@ class Remediation:
             return
         before, self._home_people = self._home_people, HomePeople.of(entry)
         self._home_shown = now_shown
-        workflow.upsert_memo({HOME_MEMO: memo_of(entry)})
+        memo = memo_of(entry)
+        workflow.upsert_memo({HOME_MEMO: memo})
         people = before.union(self._home_people)
         if people.nobody:
             return
@@ -156,7 +157,10 @@ class Remediation:
             await workflow.execute_local_activity_method(
                 HomeActivities.home_changed,
                 HomeChanged(
-                    workflow_id=self.workflow_id, updated_at=entry.updated_at, people=people
+                    workflow_id=self.workflow_id,
+                    updated_at=entry.updated_at,
+                    people=people,
+                    entry=memo,
                 ),
                 start_to_close_timeout=HOME_TIMEOUT,
                 retry_policy=HOME_RETRY,

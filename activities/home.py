@@ -29,7 +29,7 @@ from activities.services import Services
 from activities.windows import open_windows
 from canary import search_attributes as sa
 from canary.adapters import SlackAdapter
-from canary.blocks.home import CLOSED_FOR, Person, concerns, home_view, is_open
+from canary.blocks.home import CLOSED_FOR, MAX_HOME_BLOCKS, Person, home_content, home_view
 from canary.models import RemediationStatus
 from canary.models.home import HOME_MEMO, HomePeople, entry_of
 
@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 MAX_LISTED = 1000
 #: Status queries in flight at once (for remediations without a Home entry).
 QUERIES_AT_ONCE = 16
+#: The most open remediations a Home being opened asks for their status, in the order it
+#: lists them: no view shows more (each takes at least one of Slack's 100 blocks), and each
+#: one the worker no longer caches is replayed to answer.
+ASKED_AT_MOST = MAX_HOME_BLOCKS
 #: How long a Home waits for a remediation's own answer before it shows the entry that
 #: remediation keeps in its memo: a worker down (or a task queue nobody serves) must not hold
 #: a person's Home for the status query's whole bound.
@@ -154,8 +158,9 @@ async def publish_home(
         who = await person(slack, user_id, list(statuses.values()))
         if asked:
             # Closed ones wrote their last entry as they closed (and asking one replays it).
-            mine = [i for i, s in statuses.items() if concerns(who, s) and is_open(s)]
-            statuses.update(await asked_statuses(client, mine))
+            content = home_content(who, statuses.values(), windows, now)
+            listed_open = [*content.waiting, *content.other_open][:ASKED_AT_MOST]
+            statuses.update(await asked_statuses(client, [s.workflow_id for s in listed_open]))
         view = home_view(who, statuses.values(), windows, now, more_url)
         await call(slack.publish_home, user_id, view)
         published.append(user_id)

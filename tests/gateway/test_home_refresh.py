@@ -6,10 +6,12 @@ memo, so it is listed even when no worker can answer for it."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities import Services, home
@@ -132,6 +134,39 @@ async def test_homes_follow_a_remediation_nobody_opened_them_for(stack: LiveStac
     assert headline_listed(home, "Written off") == "Closed this week"
     assert headline_listed(home, "An older entry") is None
     refresher.close()
+
+
+async def test_a_home_opened_asks_only_the_remediations_it_can_show(
+    stack: LiveStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a Home asks its open remediations for their status (a replay each, for one the
+    worker no longer caches), but no more of them than a view can show, first listed first:
+    with room for one, only the first of those waiting is asked."""
+    asked: list[str] = []
+    ask = home.asked_statuses
+
+    async def recorded(client: Client, workflow_ids: list[str]) -> dict[str, RemediationStatus]:
+        asked.extend(workflow_ids)
+        return await ask(client, workflow_ids)
+
+    monkeypatch.setattr(home, "asked_statuses", recorded)
+    monkeypatch.setattr(home, "ASKED_AT_MOST", 1)
+    activities = remediation_activities(Services(stack.settings, temporal=stack.client))
+    async with build_worker(stack.client, stack.settings, activities=activities):
+        waiting = {(await alert(stack))[1], (await alert(stack))[1]}
+        await eventually(
+            lambda: listed_statuses(stack.client, datetime.now(UTC)),
+            lambda ls: waiting <= {s.workflow_id for s in ls},
+        )
+        asked.clear()
+        services = stack.services()
+        assert await publish_home(stack.client, services.slack, [ALICE], None) == [ALICE]
+    blocks = json.dumps((await home_of(stack, ALICE))["blocks"])
+    # Earlier tests' remediations share the server: the first listed may be one of theirs.
+    listed = await listed_statuses(stack.client, datetime.now(UTC))
+    shown = sorted((s.workflow_id for s in listed if s.workflow_id in blocks), key=blocks.index)
+    assert waiting <= set(shown)
+    assert asked == shown[:1], "only the first listed; the others do not fit"
 
 
 async def test_a_storm_of_changes_publishes_each_home_once_a_round() -> None:

@@ -94,27 +94,29 @@ async def test_homes_follow_a_remediation_nobody_opened_them_for(stack: LiveStac
     assert published == [ALICE]
     assert section_of(await home_of(stack, ALICE), waiting) == "Waiting for you"
 
-    # A round of a refresher: each change carries its entry, newer than the listing's for
-    # the open one (visibility lags a change) and older for the closed one. Nobody can
-    # answer for either; the newer entry is shown as it came, the older one loses.
-    by_id = {
-        s.workflow_id: s
-        for s in await eventually(
-            lambda: listed_statuses(stack.client, datetime.now(UTC)), lambda ls: len(ls) >= 2
-        )
-    }
-    paid = by_id[waiting].model_copy(
+    # A round of a refresher: each change carries its entry. One is of a remediation the
+    # listing does not hold (visibility lags its start) and nobody could answer for: it is
+    # shown as it came. The other is older than the listing's entry of its remediation and
+    # loses to it.
+    listed_now = await listed_statuses(stack.client, datetime.now(UTC))
+    now = datetime.now(UTC)
+    paid = listed_now[0].model_copy(
         update={
-            "updated_at": datetime.now(UTC),
+            "workflow_id": "payment_failed:invoice:in_NotListedYet",
+            "started_at": now,
+            "updated_at": now,
             "state": "resolved",
             "outcome": "resolved_externally",
             "close_reason": "Paid by wire",
+            "owner_slack_user": ALICE,
         }
     )
-    stale = by_id[workflow_id].model_copy(
-        update={"updated_at": by_id[workflow_id].updated_at - timedelta(minutes=5)}
+    stale = listed_now[0].model_copy(
+        update={
+            "updated_at": listed_now[0].updated_at - timedelta(minutes=5),
+            "close_reason": "An older entry",
+        }
     )
-    stale = stale.model_copy(update={"close_reason": "An older entry"})
     refresher = HomeRefresher(stack.services(temporal=stack.client), delay=0.01, every=0.01)
     for entry in (paid, stale):
         refresher.changed(
@@ -130,7 +132,6 @@ async def test_homes_follow_a_remediation_nobody_opened_them_for(stack: LiveStac
         lambda h: headline_listed(h, "Paid by wire") == "Closed this week",
         timeout=10,
     )
-    assert section_of(home, waiting) is None, "no longer waiting"
     assert headline_listed(home, "Written off") == "Closed this week"
     assert headline_listed(home, "An older entry") is None
     refresher.close()

@@ -114,7 +114,7 @@ async def test_homes_follow_a_remediation_nobody_opened_them_for(stack: LiveStac
     stale = listed_now[0].model_copy(
         update={
             "updated_at": listed_now[0].updated_at - timedelta(minutes=5),
-            "close_reason": "An older entry",
+            "headline": "An older entry",
         }
     )
     refresher = HomeRefresher(stack.services(temporal=stack.client), delay=0.01, every=0.01)

@@ -16,9 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from pydantic import BaseModel, Field
 from temporalio import activity
@@ -135,23 +134,25 @@ async def publish_home(
     slack: SlackAdapter,
     user_ids: list[str],
     more_url: str | None,
-    changed: Mapping[str, RemediationStatus] | None = None,
+    changed: Mapping[str, HomeChanged] | None = None,
     *,
     asked: bool = True,
 ) -> list[str]:
     """Build and publish each person's Home; the ids published.
 
-    ``changed`` holds the entries of remediations that just changed, as their change left
-    them: one the listing shows older (visibility lags the change that prompted this) or not
-    at all is shown as its entry says, without asking it. With ``asked``, the open
-    remediations on a person's Home are asked for their status first, so a Home opened just
-    after a click shows the click (the entries lag it by the alert's update)."""
+    ``changed`` holds the last change of remediations that just changed, with the entry it
+    left: one the listing shows older (visibility lags the change that prompted this) or not
+    at all is shown as that entry says, without asking it (the entry is read only then).
+    With ``asked``, the open remediations on a person's Home are asked for their status
+    first, so a Home opened just after a click shows the click (the entries lag it by the
+    alert's update)."""
     now = datetime.now(UTC)
     statuses = {s.workflow_id: s for s in await listed_statuses(client, now)}
-    for workflow_id, entry in (changed or {}).items():
+    for workflow_id, change in (changed or {}).items():
         listed = statuses.get(workflow_id)
-        if listed is None or listed.updated_at < entry.updated_at:
-            statuses[workflow_id] = entry
+        if listed is None or listed.updated_at < change.updated_at:
+            if (entry := change.read()) is not None:
+                statuses[workflow_id] = entry
     windows = await open_windows(client)
     published: list[str] = []
     for user_id in dict.fromkeys(user_ids):
@@ -168,13 +169,21 @@ async def publish_home(
 
 
 class HomeChanged(BaseModel):
-    """A remediation's new Home entry (as its memo keeps it, :func:`memo_of`), and the people
-    whose Homes show it (or showed it)."""
+    """A remediation's new Home entry (its memo's form as JSON, :func:`carried`), and the
+    people whose Homes show it (or showed it)."""
 
     workflow_id: str
     updated_at: datetime
     people: HomePeople
-    entry: dict[str, Any]
+    entry: str
+
+    def read(self) -> RemediationStatus | None:
+        """The entry (None, and a warning, for one that does not read)."""
+        try:
+            return RemediationStatus.model_validate_json(self.entry)
+        except ValueError as exc:
+            log.warning("home: unreadable entry of %s: %s", self.workflow_id, exc)
+            return None
 
 
 class HomeRefresher:
@@ -186,9 +195,9 @@ class HomeRefresher:
     :data:`MAX_LISTED` entries, which in a storm would otherwise take the worker from its
     remediations. A changed remediation is never asked for its status here: its entry came
     with the change (asking would replay a remediation the worker no longer caches, in a
-    storm most of them). It holds the changed entries of one round (about 1 KB each) and
-    whose Homes to publish. A Home it misses (the worker stopped meanwhile, Slack refused) is
-    rebuilt whenever its person opens it."""
+    storm most of them). It holds the changed entries of one round, as the JSON they came
+    in (1 to 2 KB each), and whose Homes to publish. A Home it misses (the worker stopped
+    meanwhile, Slack refused) is rebuilt whenever its person opens it."""
 
     def __init__(
         self, services: Services, delay: float | None = None, every: float | None = None
@@ -225,11 +234,11 @@ class HomeRefresher:
             people, self._people = self._people, HomePeople()
             changed, self._changed = self._changed, {}
             try:
-                await self._publish(people, entries(changed.values()))
+                await self._publish(people, changed)
             except Exception as exc:  # noqa: BLE001 - the next change or opening tries again
                 log.warning("home: could not publish the Homes of %s: %s", people, exc)
 
-    async def _publish(self, people: HomePeople, changed: dict[str, RemediationStatus]) -> None:
+    async def _publish(self, people: HomePeople, changed: dict[str, HomeChanged]) -> None:
         slack = self.services.slack
         users = list(people.user_ids)
         for email in people.emails:
@@ -245,21 +254,6 @@ class HomeRefresher:
             more_url = self.services.settings.gateway_url.rstrip("/") + "/report"
             client = self.services.require_temporal()
             await publish_home(client, slack, users, more_url, changed, asked=False)
-
-
-def entries(changes: Iterable[HomeChanged]) -> dict[str, RemediationStatus]:
-    """The entries these changes carry, by workflow id (one that does not read is left to
-    the listing)."""
-    found: dict[str, RemediationStatus] = {}
-    for change in changes:
-        try:
-            entry = entry_of(change.entry)
-        except ValueError as exc:
-            log.warning("home: unreadable entry of %s: %s", change.workflow_id, exc)
-            continue
-        if entry is not None:
-            found[change.workflow_id] = entry
-    return found
 
 
 class HomeActivities:

@@ -10,6 +10,7 @@ and the worker publishes their Homes again.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -51,6 +52,13 @@ def memo_of(entry: RemediationStatus) -> dict[str, Any]:
     """The entry as the memo keeps it: what differs from the defaults (a Home entry is read
     by every Home listing and written into the remediation's history at each change)."""
     return entry.model_dump(mode="json", exclude_defaults=True)
+
+
+def carried(memo: dict[str, Any]) -> str:
+    """The entry as a change carries it to the worker's Home refresher: the memo's form as
+    compact JSON, which the refresher keeps until its round (a string of 1 to 2 KB, where
+    the same entry as Python dicts and lists takes several times that)."""
+    return json.dumps(memo, separators=(",", ":"))
 
 
 def entry_of(memo: Any) -> RemediationStatus | None:

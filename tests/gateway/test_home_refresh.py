@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities import Services, home
 from activities.home import HomeChanged, HomeRefresher, listed_statuses, publish_home
 from canary.models import AccountRef, ActionRequest, RemediationStatus, Subject
-from canary.models.home import HomePeople, memo_of
+from canary.models.home import HomePeople, carried, memo_of
 from canary.settings import Settings
 from starter.intake import STATUS_QUERY_TIMEOUT, take_action
 from tests.gateway.test_home_tab import ALICE, CAROL, DAN, headline_listed, publishes, section_of
@@ -124,7 +124,7 @@ async def test_homes_follow_a_remediation_nobody_opened_them_for(stack: LiveStac
                 workflow_id=entry.workflow_id,
                 updated_at=entry.updated_at,
                 people=HomePeople(user_ids=[ALICE]),
-                entry=memo_of(entry),
+                entry=carried(memo_of(entry)),
             )
         )
     home = await eventually(
@@ -174,8 +174,9 @@ async def test_a_storm_of_changes_publishes_each_home_once_a_round() -> None:
     rounds: list[tuple[float, HomePeople, dict[str, str]]] = []
 
     class Recording(HomeRefresher):
-        async def _publish(self, people: HomePeople, changed: dict[str, RemediationStatus]) -> None:
-            headlines = {i: entry.headline for i, entry in changed.items()}
+        async def _publish(self, people: HomePeople, changed: dict[str, HomeChanged]) -> None:
+            entries = {i: c.read() for i, c in changed.items()}
+            headlines = {i: e.headline for i, e in entries.items() if e is not None}
             rounds.append((asyncio.get_running_loop().time(), people, headlines))
 
     refresher = Recording(Services(Settings()), delay=0.05, every=0.5)
@@ -198,7 +199,7 @@ async def test_a_storm_of_changes_publishes_each_home_once_a_round() -> None:
                 workflow_id=workflow_id,
                 updated_at=now,
                 people=HomePeople(user_ids=[user]),
-                entry=memo_of(entry),
+                entry=carried(memo_of(entry)),
             )
         )
 

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from canary.models.home import (
         HOME_MEMO,
         HomePeople,
+        carried,
         entry_of,
         home_entry,
         memo_of,
@@ -160,7 +161,7 @@ class Remediation:
                     workflow_id=self.workflow_id,
                     updated_at=entry.updated_at,
                     people=people,
-                    entry=memo,
+                    entry=carried(memo),
                 ),
                 start_to_close_timeout=HOME_TIMEOUT,
                 retry_policy=HOME_RETRY,

@@ -143,11 +143,11 @@ async def test_a_home_opened_asks_only_the_remediations_it_can_show(
     """Opening a Home asks its open remediations for their status (a replay each, for one the
     worker no longer caches), but no more of them than a view can show, first listed first:
     with room for one, only the first of those waiting is asked."""
-    asked: list[str] = []
+    calls: list[list[str]] = []
     ask = home.asked_statuses
 
     async def recorded(client: Client, workflow_ids: list[str]) -> dict[str, RemediationStatus]:
-        asked.extend(workflow_ids)
+        calls.append(list(workflow_ids))
         return await ask(client, workflow_ids)
 
     monkeypatch.setattr(home, "asked_statuses", recorded)
@@ -159,7 +159,7 @@ async def test_a_home_opened_asks_only_the_remediations_it_can_show(
             lambda: listed_statuses(stack.client, datetime.now(UTC)),
             lambda ls: waiting <= {s.workflow_id for s in ls},
         )
-        asked.clear()
+        calls.clear()
         services = stack.services()
         assert await publish_home(stack.client, services.slack, [ALICE], None) == [ALICE]
     blocks = json.dumps((await home_of(stack, ALICE))["blocks"])
@@ -167,7 +167,10 @@ async def test_a_home_opened_asks_only_the_remediations_it_can_show(
     listed = await listed_statuses(stack.client, datetime.now(UTC))
     shown = sorted((s.workflow_id for s in listed if s.workflow_id in blocks), key=blocks.index)
     assert waiting <= set(shown)
-    assert asked == shown[:1], "only the first listed; the others do not fit"
+    # Listings ask those that keep no entry too (other tests' remediations may not), and the
+    # worker's refresher lists meanwhile: the Home's own call is the one of the first listed.
+    assert shown[:1] in calls, "the first listed is asked, alone"
+    assert not [c for c in calls if waiting <= set(c)], "the others do not fit: not asked"
 
 
 async def test_a_storm_of_changes_publishes_each_home_once_a_round() -> None:

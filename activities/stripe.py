@@ -39,6 +39,10 @@ from canary.models import (
 from canary.recovery.timezones import known_timezone
 from canary.rules.pipeline import payment_for_deal
 
+#: The invoice's payments (an includable field) and the payment intent of each, expanded in
+#: the invoice's own read (four levels, Stripe's deepest expansion).
+PAYMENT_INTENTS = "payments.data.payment.payment_intent"
+
 
 class StripeActivities:
     """The Stripe lookups a workflow calls itself (not through an SOP's enrichers or steps)."""
@@ -142,10 +146,11 @@ class StripeHandlers:
             if _customer_id(detection):
                 return await self.customer(detection)
             return EnrichOutput(facts={"invoice_lookup": "no invoice on this detection"})
-        # Without a decline code, why it failed is on the payment intent, found through the
-        # invoice's payments (included in the same call).
+        # Without a decline code, why it failed is on the payment intent of the invoice's
+        # latest payment: its payments are included, each with its payment intent, in the
+        # same call.
         needs_intent = not detection.facts.get("decline_code")
-        expand = ["customer", "payments"] if needs_intent else ["customer"]
+        expand = ["customer", PAYMENT_INTENTS] if needs_intent else ["customer"]
         invoice = await call(self.services.stripe.invoice, found_id, expand)
         customer = invoice.get("customer")
         customer_id = customer.get("id") if isinstance(customer, dict) else customer

@@ -40,6 +40,9 @@ EXPANDABLE: dict[str, dict[str, str]] = {
     "payment_method": {"customer": "customer"},
 }
 
+#: The most fields one expansion chains (``data`` counted), as Stripe allows.
+MAX_DEPTH = 4
+
 #: Fields shown only when expanded (Stripe's includable fields), and the versions that have them.
 INCLUDABLE: dict[tuple[str, str], frozenset[str]] = {("invoice", "payments"): frozenset({CURRENT})}
 
@@ -53,7 +56,15 @@ def expand(state: StripeState, body: Obj, paths: Any, version: str) -> None:
             400, "invalid_request_error", "Invalid array", "parameter_invalid_string", "expand"
         )
     for path in paths:
-        _expand(state, body, str(path).split("."), version)
+        parts = str(path).split(".")
+        if len(parts) > MAX_DEPTH:
+            raise StripeApiError(
+                400,
+                "invalid_request_error",
+                f"You cannot expand more than {MAX_DEPTH} levels of a property. Property: {path}",
+                param="expand",
+            )
+        _expand(state, body, parts, version)
 
 
 def _refuse(field: str) -> StripeApiError:

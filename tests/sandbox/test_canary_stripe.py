@@ -131,8 +131,8 @@ async def test_a_payment_intent_id_of_the_wrong_shape_is_refused_before_any_call
 async def test_the_invoice_lookup_finds_the_decline_through_the_invoice_payments(
     sandbox: SandboxServer, client: stripe.StripeClient, services: Services
 ) -> None:
-    """Today's invoices name no payment intent: the lookup includes the invoice's payments
-    with the invoice and its customer, then reads the payment intent of the latest one."""
+    """Today's invoices name no payment intent: the lookup reads the invoice with its customer,
+    its payments and each payment's payment intent, in one call."""
     invoice = declined_invoice(client, "pm_card_chargeDeclinedInsufficientFunds")
     since = last_id(sandbox)
     detection = Detection(
@@ -145,17 +145,17 @@ async def test_the_invoice_lookup_finds_the_decline_through_the_invoice_payments
         InvestigationActivities(services).enrich,
         EnrichInput(detection=detection, enricher="stripe.invoice"),
     )
+    calls = recorded(sandbox, since)
     intent = payment_intent_of(client, invoice)
     assert found.facts["decline_code"] == "insufficient_funds"
     assert found.facts["payment_intent_id"] == intent
     assert found.facts["amount_display"] == "$900.00"
     assert "subscription_id" not in found.facts  # a one-off invoice bills no subscription
-    calls = recorded(sandbox, since)[:2]
-    assert [(c["method"], c["path"]) for c in calls] == [
-        ("GET", f"/v1/invoices/{invoice}"),
-        ("GET", f"/v1/payment_intents/{intent}"),
-    ]
-    assert calls[0]["query"] == {"expand[0]": "customer", "expand[1]": "payments"}
+    assert [(c["method"], c["path"]) for c in calls] == [("GET", f"/v1/invoices/{invoice}")]
+    assert calls[0]["query"] == {
+        "expand[0]": "customer",
+        "expand[1]": "payments.data.payment.payment_intent",
+    }
 
 
 # -- events of each version --------------------------------------------------------------------

@@ -123,6 +123,16 @@ def test_declines_are_card_errors_with_decline_codes(client: stripe.StripeClient
     assert [p.id for p in expanded.payments.data] == [payments[0].id]
     with pytest.raises(stripe.InvalidRequestError, match=r"cannot be expanded \(payment_intent\)"):
         client.v1.invoices.retrieve(invoice, params={"expand": ["payment_intent"]})
+    # Four levels deep at most: the payments' payment intents, not their customers.
+    deep = client.v1.invoices.retrieve(
+        invoice, params={"expand": ["payments.data.payment.payment_intent"]}
+    )
+    assert deep.payments is not None
+    assert deep.payments.data[0].payment.payment_intent.id == intent.id
+    with pytest.raises(stripe.InvalidRequestError, match="more than 4 levels"):
+        client.v1.invoices.retrieve(
+            invoice, params={"expand": ["payments.data.payment.payment_intent.customer"]}
+        )
 
 
 def test_the_version_of_2024_06_20_names_the_invoice_on_its_payments(

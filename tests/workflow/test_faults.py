@@ -401,9 +401,9 @@ async def test_a_retried_alert_finds_its_posted_reply_and_posts_nothing(
 async def test_the_invoice_lookup_reads_its_customer_payments_and_payment_intent(
     stack: LiveStack,
 ) -> None:
-    """Without a decline code in the report, the invoice is read with its customer and its
-    payments included (today's Stripe-Version, whose invoices name no payment intent), then
-    the latest payment's intent: the amount, why it was declined and whose account it is."""
+    """Without a decline code in the report, the invoice is read with its customer, its
+    payments included (today's Stripe-Version, whose invoices name no payment intent) and their
+    payment intents, in one call: the amount, why it was declined and whose account it is."""
     invoice, workflow_id = await declined_invoice(stack)
     await waiting_for_a_person(stack, workflow_id)  # its own Stripe reads are done
     before = await stack.requests(service="stripe")
@@ -427,11 +427,11 @@ async def test_the_invoice_lookup_reads_its_customer_payments_and_payment_intent
     assert found.account.name and found.account.name.startswith("Faulty ")
     assert found.account.stripe_customer_id == found.facts["customer_id"]
     calls = await stack.requests(service="stripe", since_id=cursor)
-    assert [(c["method"], c["path"]) for c in calls] == [
-        ("GET", f"/v1/invoices/{invoice}"),
-        ("GET", f"/v1/payment_intents/{found.facts['payment_intent_id']}"),
-    ]
-    assert calls[0]["query"] == {"expand[0]": "customer", "expand[1]": "payments"}
+    assert [(c["method"], c["path"]) for c in calls] == [("GET", f"/v1/invoices/{invoice}")]
+    assert calls[0]["query"] == {
+        "expand[0]": "customer",
+        "expand[1]": "payments.data.payment.payment_intent",
+    }
     assert {c["headers"]["stripe-version"] for c in calls} == {STRIPE_API_VERSION}
     customer = await asyncio.to_thread(live_customer, stack, found.account.stripe_customer_id)
     assert found.account.domain == customer["email"].split("@")[1]

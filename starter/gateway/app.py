@@ -13,7 +13,7 @@ from temporalio.client import Client
 from canary.client import connect
 from canary.metrics import configure_metrics
 from canary.settings import Settings, get_settings
-from canary.telemetry import configure_tracing
+from canary.telemetry import configure_tracing, tracing_on
 from starter.gateway.docs import serve_docs
 from starter.gateway.middleware import BodyLimitMiddleware
 from starter.gateway.routes import api_router
@@ -57,8 +57,9 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     app.state.temporal = temporal
     configure_tracing(settings, "gateway")
     configure_metrics(settings, "gateway")
-    # Server spans for every route; the Temporal interceptor continues them into workflows.
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,livez")
+    if tracing_on():
+        # Server spans for every route; the Temporal interceptor continues them into workflows.
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,livez")
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.state.slack_directory = slack_directory(settings)
     app.state.slack = slack_handler(settings, lambda: app.state.temporal, app.state.slack_directory)

@@ -86,3 +86,20 @@ async def test_one_trace_from_webhook_to_slack(
     # The diagnosis (plan, lookups, catalog, owner) runs in one local activity.
     assert "RunActivity:canary.investigate" in same_trace
     assert "RunActivity:canary.post_slack" in same_trace
+
+
+def test_without_a_tracer_provider_nothing_is_instrumented(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No exporter configured (and no provider of the embedder's): spans would go nowhere, so
+    neither Temporal's interceptor nor the gateway's route spans are installed."""
+    monkeypatch.setattr(trace, "get_tracer_provider", trace.ProxyTracerProvider)
+    assert temporal_interceptors() == []
+    app = create_app(Settings(stripe_webhook_secret=SECRET))
+    assert not getattr(app, "_is_instrumented_by_opentelemetry", False)
+
+
+def test_with_a_tracer_provider_both_are_instrumented(spans: InMemorySpanExporter) -> None:
+    assert [type(i).__name__ for i in temporal_interceptors()] == ["TracingInterceptor"]
+    app = create_app(Settings(stripe_webhook_secret=SECRET))
+    assert getattr(app, "_is_instrumented_by_opentelemetry", False)

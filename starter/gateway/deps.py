@@ -24,14 +24,18 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from canary.settings import Settings
 
+# Every dependency here is ``async``: FastAPI runs a plain ``def`` dependency in its thread
+# pool, a thread hop per request (a webhook's time to alert waited on two) for work that
+# never blocks.
 
-def gateway_settings(request: Request) -> Settings:
+
+async def gateway_settings(request: Request) -> Settings:
     """The settings `create_app` was given."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def temporal_client(request: Request) -> Client:
+async def temporal_client(request: Request) -> Client:
     """The client the lifespan connected (or the caller handed in); 503 until there is one."""
     client: Client | None = request.app.state.temporal
     if client is None:
@@ -93,7 +97,7 @@ def _tokens_or_off(settings: Settings, scope: Scope, what: str) -> list[bytes]:
     return accepted
 
 
-def require_intake(settings: SettingsDep, credentials: BearerDep) -> None:
+async def require_intake(settings: SettingsDep, credentials: BearerDep) -> None:
     """Reporting detections takes an intake token (or the API token) as a bearer token."""
     accepted = _tokens_or_off(settings, Scope.INTAKE, "the detection API")
     if not token_matches(credentials.credentials if credentials else None, accepted):
@@ -104,7 +108,7 @@ def require_intake(settings: SettingsDep, credentials: BearerDep) -> None:
         )
 
 
-def require_reader(settings: SettingsDep, credentials: BearerDep) -> None:
+async def require_reader(settings: SettingsDep, credentials: BearerDep) -> None:
     """Reading a remediation takes a read token (or the API token) as a bearer token."""
     accepted = _tokens_or_off(settings, Scope.READ, "reading remediations")
     if not token_matches(credentials.credentials if credentials else None, accepted):
@@ -115,7 +119,7 @@ def require_reader(settings: SettingsDep, credentials: BearerDep) -> None:
         )
 
 
-def require_viewer(
+async def require_viewer(
     settings: SettingsDep, bearer_credentials: BearerDep, basic_credentials: BasicDep
 ) -> None:
     """The dashboard names customers, so it is not public like the webhooks beside it.

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -201,3 +203,41 @@ async def test_healthz_and_openapi(gateway: httpx.AsyncClient) -> None:
     assert {"/webhooks/stripe", "/slack/actions", "/api/detections"} <= set(schema["paths"])
     detection = schema["components"]["schemas"]["Detection"]
     assert detection["properties"]["subject"]
+
+
+def test_no_route_waits_on_a_thread_for_its_dependencies() -> None:
+    """FastAPI runs a plain ``def`` dependency in its thread pool: every dependency of every
+    route (the settings, the Temporal client, the token checks, the signature checks) is a
+    coroutine, so a webhook or a click never waits on a thread hop before its handler."""
+    from fastapi.dependencies.models import Dependant
+    from fastapi.routing import APIRoute
+
+    app = create_app(Settings(stripe_webhook_secret=SECRET, api_token=TOKEN))
+
+    def sync_dependencies(dependant: Dependant) -> list[str]:
+        found = []
+        for dependency in dependant.dependencies:
+            call = dependency.call
+            # A function, or an instance called through its class's __call__ (HTTPBearer).
+            if not (
+                inspect.iscoroutinefunction(call)
+                or inspect.iscoroutinefunction(type(call).__call__)
+            ):
+                found.append(getattr(call, "__qualname__", repr(call)))
+            found += sync_dependencies(dependency)
+        return found
+
+    def api_routes(routes: list[Any]) -> list[APIRoute]:
+        # Included routers are kept as they were given (FastAPI includes them lazily).
+        found = []
+        for route in routes:
+            if isinstance(route, APIRoute):
+                found.append(route)
+            elif (router := getattr(route, "original_router", None)) is not None:
+                found += api_routes(router.routes)
+        return found
+
+    routes = api_routes(app.routes)
+    assert {r.path for r in routes} >= {"/webhooks/stripe", "/slack/actions", "/api/detections"}
+    waiting = {r.path: sync_dependencies(r.dependant) for r in routes}
+    assert {path: found for path, found in waiting.items() if found} == {}

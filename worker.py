@@ -26,6 +26,7 @@ from activities import (
     StripeActivities,
     WindowActivities,
 )
+from canary.adapters.sessions import CALL_THREADS
 from canary.client import connect
 from canary.metrics import MetricsInterceptor, configure_metrics
 from canary.settings import Settings, get_settings
@@ -143,8 +144,9 @@ def build_worker(
 
 
 #: Blocking outside calls (Stripe, Salesforce, the warehouse) waiting on the network at once,
-#: per worker. Slack's calls are the event loop's, over its adapter's pooled connections.
-OUTSIDE_CALL_THREADS = 32
+#: per worker (each SDK's session pools as many connections). Slack's calls are the event
+#: loop's, over its adapter's pooled connections.
+OUTSIDE_CALL_THREADS = CALL_THREADS
 #: How long a stopping worker lets running activities finish; docker-compose's
 #: stop_grace_period for the worker is longer.
 GRACEFUL_SHUTDOWN = timedelta(seconds=30)

@@ -30,6 +30,7 @@ from simple_salesforce import (
 
 from canary import ids
 from canary.adapters.errors import PermanentError, TransientError
+from canary.adapters.sessions import CALL_THREADS, pooled_session
 from canary.settings import MissingSettingError, Settings
 
 SERVICE = "salesforce"
@@ -50,7 +51,7 @@ class PlainHttpAdapter(HTTPAdapter):
     """
 
     def __init__(self, netloc: str) -> None:
-        super().__init__()
+        super().__init__(pool_connections=1, pool_maxsize=CALL_THREADS)
         self.netloc = netloc
 
     def send(  # type: ignore[override]
@@ -63,9 +64,7 @@ class PlainHttpAdapter(HTTPAdapter):
 
 
 def plain_http_session(instance_url: str) -> requests.Session:
-    session = requests.Session()
-    session.mount("https://", PlainHttpAdapter(urlsplit(instance_url).netloc))
-    return session
+    return pooled_session(instance_url, PlainHttpAdapter(urlsplit(instance_url).netloc))
 
 
 def error_code(exc: SalesforceError) -> tuple[str | None, str]:
@@ -144,10 +143,11 @@ class SalesforceAdapter:
             token = settings.require(
                 "salesforce_access_token", "with SALESFORCE_INSTANCE_URL to reach Salesforce"
             )
-            session = None
             if instance.startswith("http://"):
                 session = plain_http_session(instance)
                 instance = "https://" + instance.removeprefix("http://")
+            else:
+                session = pooled_session(instance)
             return cls(
                 Salesforce(
                     instance_url=instance.rstrip("/"),
@@ -167,6 +167,7 @@ class SalesforceAdapter:
                     privatekey_file=key_file,
                     domain=settings.salesforce_domain,
                     version=version,
+                    session=pooled_session(None),
                 )
             )
         if settings.salesforce_username:
@@ -178,6 +179,7 @@ class SalesforceAdapter:
                     security_token=settings.salesforce_security_token or "",
                     domain=settings.salesforce_domain,
                     version=version,
+                    session=pooled_session(None),
                 )
             )
         raise MissingSettingError(

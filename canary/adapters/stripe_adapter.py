@@ -14,12 +14,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-import requests
 import stripe
-from requests.adapters import HTTPAdapter
 
 from canary import ids
 from canary.adapters.errors import PaymentDeclined, PermanentError, TransientError
+from canary.adapters.sessions import pooled_session
 
 SERVICE = "stripe"
 
@@ -84,23 +83,6 @@ def _translate(exc: stripe.StripeError) -> Exception:
 STRIPE_API_VERSION: str = stripe.api_version
 
 
-def _session(api_base: str) -> requests.Session:
-    """One HTTP session for every thread, its environment read once.
-
-    requests reads the proxy variables (two scans of the whole environment) and ~/.netrc on
-    every call while ``trust_env`` is on, a fifth of a Stripe call's CPU in the worker. Every
-    call goes to one host, so its proxy (HTTPS_PROXY, NO_PROXY) is looked up here, once.
-    The pool holds a connection per activity thread, so a burst reuses them.
-    """
-    session = requests.Session()
-    session.proxies.update(requests.utils.get_environ_proxies(api_base))
-    session.trust_env = False
-    pool = HTTPAdapter(pool_connections=1, pool_maxsize=32)
-    session.mount("https://", pool)
-    session.mount("http://", pool)
-    return session
-
-
 def _path(checked: str) -> str:
     """A checked id as a path segment (ids are letters, digits and ``_``; quoted all the same)."""
     return quote(checked, safe="")
@@ -108,7 +90,7 @@ def _path(checked: str) -> str:
 
 class StripeAdapter:
     def __init__(self, api_key: str, api_base: str | None = None) -> None:
-        session = _session(api_base or stripe.DEFAULT_API_BASE)
+        session = pooled_session(api_base or stripe.DEFAULT_API_BASE)
         # The SDK's own network retries are off: Temporal's retry policy owns retrying, and
         # idempotency keys (derived from the workflow) make those retries safe.
         self._client = stripe.StripeClient(

@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 import pytest
 from temporalio.client import Client
@@ -109,8 +109,11 @@ async def test_status_of_an_id_shaped_to_inject_is_refused_safely(
     # Nothing was posted in the channel, and nothing asked Stripe for it.
     messages = await stack.messages("#gtm-alerts")
     assert not any("channel" in (m.get("text") or "") and "<!" in m["text"] for m in messages)
-    stripe_calls = await stack.requests(service="stripe", path_prefix="/v1/invoices/in_x")
-    assert stripe_calls == []
+    # Other remediations on this stack call Stripe too (a random invoice id may even begin
+    # with "in_x"), so look for the shaped id itself, decoded, and for the route it aims at.
+    stripe_paths = [unquote(call["path"]) for call in await stack.requests(service="stripe")]
+    assert not [path for path in stripe_paths if shaped_to_inject in path]
+    assert not [path for path in stripe_paths if path.startswith("/v1/charges")]
 
 
 async def choose_type(

@@ -204,14 +204,14 @@ def rows(results: dict[str, Any], cpu: dict[str, Any] | None = None) -> list[dic
                 "floor": f"{fl.get('p50')} / {fl.get('p99')} / {fl.get('max')} s",
                 "ratio": f"{late}× (p99)",
                 "target": "≤ 3× (p99)",
-                # A storm that overlapped its own intake measured the intake too: no verdict.
                 "met": (
-                    "not comparable (a storm overlapped its intake)"
-                    if c.get("overlapped_intake") or f.get("overlapped_intake")
+                    f"not comparable ({unlike})"
+                    if (unlike := unlike_storms(c, f))
                     else yes(late <= 3)
                 ),
             }
         )
+        out += intake_rows(c, f, "open")
         out += escalation_cpu_rows(c, f, ("worker",), ("floor",), "open")
         fired = c.get("timer_fired_lateness_s_sample")
         if fired and fired.get("n"):
@@ -346,6 +346,38 @@ def burst_rows(
     return out, mine
 
 
+def unlike_storms(c: dict[str, Any], f: dict[str, Any]) -> str:
+    """Why the two sides' storms cannot be compared, or "" when they can: a storm that
+    overlapped its own intake measured the intake too, and escalations that fell due at
+    different paces (the floor unable to keep Canary's timeline, or a run before the floor
+    followed it) make storms of different intensity."""
+    if c.get("overlapped_intake") or f.get("overlapped_intake"):
+        return "a storm overlapped its intake"
+    if "behind_canary_timeline_s" not in f:
+        return "each side opened at its own pace"
+    if f["intake_seconds"] > c["intake_seconds"] * 1.05 + 2:
+        return "the floor fell behind Canary's pace"
+    return ""
+
+
+def intake_rows(c: dict[str, Any], f: dict[str, Any], label: str) -> list[dict[str, Any]]:
+    """How fast each side opened its remediations, which is the pace its escalations fell
+    due at; the floor follows Canary's timeline, and how far behind it its alerts came."""
+    if "intake_per_s" not in c:
+        return []
+    behind = f.get("behind_canary_timeline_s", {})
+    return [
+        {
+            "figure": f"{label}: intake, {c['n']} opened → alerted (the pace escalations "
+            "fall due at); the floor on Canary's timeline, its alerts behind it p50 / p99",
+            "Canary": f"{c['intake_per_s']}/s ({c['intake_seconds']} s)",
+            "floor": f"{f.get('intake_per_s')}/s ({f['intake_seconds']} s); "
+            f"behind {behind.get('p50')} / {behind.get('p99')} s",
+            "ratio": "",
+        }
+    ]
+
+
 def two_workers_open_rows(
     two: dict[str, Any] | None, one: dict[str, Any] | None
 ) -> list[dict[str, Any]]:
@@ -361,8 +393,10 @@ def two_workers_open_rows(
             "figure": f"{label}: escalation due → posted, {c['n']} open, p50 / p99 / max",
             "Canary": f"{cl.get('p50')} / {cl.get('p99')} / {cl.get('max')} s",
             "floor": f"{fl.get('p50')} / {fl.get('p99')} / {fl.get('max')} s",
-            "ratio": f"{ratio(cl.get('p99', 0), fl.get('p99', 0))}× (p99)",
+            "ratio": f"{ratio(cl.get('p99', 0), fl.get('p99', 0))}× (p99)"
+            + (f", not comparable ({unlike})" if (unlike := unlike_storms(c, f)) else ""),
         },
+        *intake_rows(c, f, label),
         *escalation_cpu_rows(c, f, ("worker", "worker2"), ("floor", "floor2"), label),
         {
             "figure": f"{label}: escalation timers lost (never fired)",

@@ -639,7 +639,7 @@ class Bench:
         rates = self.results.get("burst_two_workers") or self.results.get("burst", {})
         await self.fresh_server()
         # The catalog reaches both Canary workers through two_workers' environment.
-        catalog = self.escalation_catalog(self.escalate_after(rates)[0])
+        catalog = self.escalation_catalog(self.escalate_after(rates))
         async with self.two_workers(fresh=True, CANARY_CATALOG=str(catalog)) as cache:
             result = await self.escalation_storm(
                 "open remediations, two workers",
@@ -655,16 +655,15 @@ class Bench:
             "cache_per_worker": cache,
         }
 
-    def escalate_after(self, rates: dict[str, Any]) -> tuple[int, int]:
-        """Seconds after which Canary's and the floor's escalations fall due: half as long
-        again as opening them all is expected to take at the burst's rates, and a margin.
-        Without a burst in the run, the rates the storm's intake reaches on two cores (Canary
-        ~27/s, the floor ~39/s at 10,000), rounded down: a storm that overlaps its own intake
-        measures the intake too (see ``overlapped``)."""
-        n = self.scale.open
+    def escalate_after(self, rates: dict[str, Any]) -> int:
+        """Seconds after which Canary's escalations fall due: half as long again as opening
+        them all is expected to take at the burst's rate, and a margin. Without a burst in
+        the run, the rate Canary's intake reaches on two cores at 10,000 (about 15/s): a storm
+        that overlaps its own intake measures the intake too (see ``overlapped``). The floor
+        follows Canary's timeline (``escalation_storm``), so its wait is set from Canary's
+        intake once that is known."""
         canary_rate = rates.get("canary", {}).get("per_s") or 15.0
-        floor_rate = rates.get("floor", {}).get("per_s") or 30.0
-        return math.ceil(n / canary_rate * 1.5 + 30), math.ceil(n / floor_rate * 1.5 + 15)
+        return math.ceil(self.scale.open / canary_rate * 1.5 + 30)
 
     async def escalation_storm(
         self,
@@ -677,9 +676,15 @@ class Bench:
     ) -> dict[str, Any]:
         """``open`` remediations waiting on people, whose escalations then fall due at the
         rate they were opened, on ``workers`` (Canary) and ``floors`` (the floor); with
-        ``restart`` the workers are restarted first (Canary's with the bench catalog)."""
+        ``restart`` the workers are restarted first (Canary's with the bench catalog).
+
+        Canary opens its remediations as fast as its intake goes; the floor then opens its
+        own on Canary's timeline (the i-th when Canary's i-th alert was posted, counted from
+        the intake's start), so both sides' escalations fall due at the same pace and the
+        two storms are as intense as each other. Left to its own pace the floor opens about
+        twice as fast, and its storm, twice as dense, is not the one Canary met."""
         n = self.scale.open
-        canary_after, floor_after = self.escalate_after(rates)
+        canary_after = self.escalate_after(rates)
         prefix = f"{self.run}{tag}"
 
         async def started(names: list[str], marker: str, **env: str) -> None:
@@ -736,6 +741,12 @@ class Bench:
                 found.append(round(max([peak, *seen]), 1))
             return found
 
+        def intake(alerts: dict[tuple[str, str], dict[str, Any]], started_at: float) -> list[float]:
+            """When each alert was posted, in seconds from the intake's start, in order."""
+            return sorted(event["at"] - started_at for event in alerts.values())
+
+        timeline: list[float] = []
+
         async def canary() -> dict[str, Any]:
             catalog = self.escalation_catalog(canary_after)
             await started(workers, "polling task queue", CANARY_CATALOG=str(catalog))
@@ -768,6 +779,7 @@ class Bench:
                 {(w, "alert") for w in ids}, timeout=max(600, n / 5), interval=1.0
             )
             opened = max(e["at"] for e in alerts.values())
+            timeline.extend(intake(alerts, started_at))
             open_count = await self.temporal.count_workflows(
                 f"WorkflowType = 'RemediationWorkflow' AND ExecutionStatus = 'Running' "
                 f"AND CanarySubject STARTS_WITH 'job_run:{prefix}-'"
@@ -800,6 +812,7 @@ class Bench:
                 "n": n,
                 "open_at_once": open_count.count,
                 "intake_seconds": round(opened - started_at, 1),
+                "intake_per_s": round(n / (opened - started_at), 1),
                 "escalate_after_s": canary_after,
                 **overlapped("Canary", opened - started_at, canary_after),
                 # One worker: its RSS; several: the largest, each one's beside it.
@@ -827,14 +840,27 @@ class Bench:
         async def floor() -> dict[str, Any]:
             await started(floors, "floor worker polling")
             keys = [f"floor-{self.run}-open{tag}-{i}" for i in range(n)]
+            # Its escalations fall due as soon after its intake as Canary's did after its own.
+            floor_after = math.ceil(timeline[-1]) + 15
             stop = asyncio.Event()
             watched = memory(floors, stop)
             started_at = time.time()
-            await self.gather(self.start_floor(k, floor_after) for k in keys)
+
+            async def on_canary_timeline(key: str, at: float) -> None:
+                await asyncio.sleep(max(0.0, started_at + at - time.time()))
+                await self.start_floor(key, floor_after)
+
+            await asyncio.gather(*map(on_canary_timeline, keys, timeline))
             alerts = await self.posts.wait(
                 {(k, "alert") for k in keys}, timeout=max(600, n / 5), interval=1.0
             )
             opened = max(e["at"] for e in alerts.values())
+            # How far the floor's alerts strayed from Canary's timeline (it runs late when the
+            # floor cannot keep Canary's pace; then its storm is the sparser one).
+            behind = [
+                mine - theirs
+                for mine, theirs in zip(intake(alerts, started_at), timeline, strict=True)
+            ]
             rss_open = rss(floors)
             due_by = started_at + floor_after + (opened - started_at)
             before, cached = self.stack.usage(), cache_counts(floors)
@@ -851,6 +877,8 @@ class Bench:
             return {
                 "n": n,
                 "intake_seconds": round(opened - started_at, 1),
+                "intake_per_s": round(n / (opened - started_at), 1),
+                "behind_canary_timeline_s": seconds_summary(behind),
                 "escalate_after_s": floor_after,
                 **overlapped("floor", opened - started_at, floor_after),
                 "rss_mb_all_open": max(rss_open),

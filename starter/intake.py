@@ -37,6 +37,7 @@ from canary.models import (
     RemediationStatus,
 )
 from canary.settings import Settings
+from starter.updates import execute_update_when_ready, workflow_not_ready
 from workflows import (
     CardUpdateWorkflow,
     PaymentAttemptWorkflow,
@@ -268,7 +269,9 @@ async def _take_action(
 ) -> ActionResult:
     handle = client.get_workflow_handle(workflow_id)
     try:
-        return await handle.execute_update(RemediationWorkflow.act, request, id=update_id)
+        return await execute_update_when_ready(
+            handle, RemediationWorkflow.act, request, id=update_id
+        )
     except WorkflowUpdateFailedError as err:
         if (refused := _refusal(err)) is not None:
             return refused
@@ -283,6 +286,15 @@ async def _take_action(
     except RPCError as err:
         if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             raise
+        if workflow_not_ready(err):
+            return ActionResult(
+                accepted=False,
+                action=request.action,
+                state="failed",
+                message="This remediation cannot take actions right now: its worker keeps "
+                "failing to run it (Temporal is retrying). Nothing was done; try again in a "
+                "minute, and tell whoever runs Canary if it lasts.",
+            )
         status = await get_status(client, workflow_id)
         if status is None:
             return ActionResult(

@@ -45,6 +45,7 @@ from canary.models.detectors import (
 from canary.rules.catalog import load_detectors
 from canary.settings import Settings
 from starter.intake import get_status
+from starter.updates import execute_update_when_ready, workflow_not_ready
 from workflows import DetectorWorkflow, DigestWorkflow
 
 SCHEDULE_PREFIX = "canary-detector-"
@@ -303,9 +304,13 @@ async def flush_digests_of(
     for digest in digests:
         handle = client.get_workflow_handle(digest)
         try:
-            flushed[digest] = await handle.execute_update(DigestWorkflow.flush)
+            flushed[digest] = await execute_update_when_ready(handle, DigestWorkflow.flush)
         except RPCError as err:
             # Already flushed and finished (another run got there first): nothing waits.
-            if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            # Still failing its task after the waits: not flushed, and the caller hears why.
+            if workflow_not_ready(err) or err.status not in (
+                RPCStatusCode.NOT_FOUND,
+                RPCStatusCode.FAILED_PRECONDITION,
+            ):
                 raise
     return flushed

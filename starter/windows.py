@@ -24,6 +24,7 @@ from activities.windows import MEMO_KEY, open_windows
 from canary import search_attributes as sa
 from canary.models import QuietWindow
 from canary.settings import Settings
+from starter.updates import execute_update_when_ready, workflow_not_ready
 from workflows import QuietWindowWorkflow
 from workflows.ids import window_workflow_id
 
@@ -81,13 +82,21 @@ async def end_window(client: Client, window_id: str, ended_by: str) -> QuietWind
     """End a window now; what it muted alerts at once."""
     handle = client.get_workflow_handle(window_workflow_id(window_id), result_type=QuietWindow)
     try:
-        return await handle.execute_update(QuietWindowWorkflow.end, ended_by)
+        ended: QuietWindow = await execute_update_when_ready(
+            handle, QuietWindowWorkflow.end, ended_by
+        )
     except WorkflowUpdateFailedError as exc:
         raise WindowError(f"could not end {window_id}: {exc.cause}") from exc
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise WindowError(f"no open quiet window {window_id}") from exc
+        if workflow_not_ready(exc):
+            raise WindowError(
+                f"could not end {window_id} yet: its workflow's last task failed and Temporal "
+                "is retrying it; try again in a minute"
+            ) from exc
         raise
+    return ended
 
 
 def windows_table(windows: list[QuietWindow], now: datetime) -> str:

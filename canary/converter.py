@@ -1,7 +1,8 @@
 """How Canary's values travel through Temporal: Pydantic models (and everything Pydantic can
 read and write) as JSON, the same ``json/plain`` payloads as temporalio's pydantic converter.
 
-The difference is where the ``TypeAdapter`` that reads a payload lives. The SDK builds a new
+Two things differ. A model is written without its fields that hold their defaults
+(``dumped``). And the ``TypeAdapter`` that reads a payload lives elsewhere: the SDK builds a new
 payload converter for each workflow instance it runs and for each serialization context
 (every activation of a workflow, every activity), and temporalio's pydantic converter keeps
 its adapters in a cache of its own: a worker holding a thousand remediations held some four
@@ -15,7 +16,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 from pydantic_core import to_json
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import (
@@ -45,7 +46,7 @@ class PydanticJSONConverter(EncodingPayloadConverter):
         return "json/plain"
 
     def to_payload(self, value: Any) -> Payload | None:
-        return Payload(metadata={"encoding": b"json/plain"}, data=to_json(value))
+        return Payload(metadata={"encoding": b"json/plain"}, data=dumped(value))
 
     def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
         hint = Any if type_hint is None else type_hint
@@ -54,6 +55,22 @@ class PydanticJSONConverter(EncodingPayloadConverter):
         except TypeError:
             return TypeAdapter(hint).validate_json(payload.data)  # unhashable: not cached
         return adapter(hint).validate_json(payload.data)
+
+
+def dumped(value: Any) -> bytes:
+    """A value's JSON; a model's without the fields that hold their default values.
+
+    Reading it fills them in again, so nothing is lost, and a pinned diagnosis, a
+    remediation's input and its state are a third smaller in every history, in every
+    payload a worker decodes on replay, and in what a worker holds for each remediation it
+    caches (Temporal keeps a task's commands, a local activity's result among them, until
+    the next task). It makes a field's default part of what recorded payloads mean:
+    ``tests/unit/test_payload_defaults.py`` pins every default, so a changed one is a
+    decision (before the first release, re-record the histories; after it, add a field).
+    """
+    if isinstance(value, BaseModel):
+        return value.__pydantic_serializer__.to_json(value, exclude_defaults=True)
+    return to_json(value)
 
 
 class CanaryPayloadConverter(CompositePayloadConverter):

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from canary.blocks.command import report_form, reportable
 from canary.catalog import cached_catalog
+from canary.models import RemediationInput
 from canary.settings import get_settings
 from starter.cli import app as cli_app
 from starter.intake import get_status
@@ -308,10 +309,12 @@ async def test_a_forged_submission_of_a_type_not_offered_is_refused_in_the_form(
 
 
 async def started_with(client: Client, workflow_id: str) -> dict[str, Any]:
-    """The detection a remediation was started with, as its history holds it."""
+    """The detection a remediation was started with, as its history holds it and the worker
+    reads it (the payload leaves fields at their defaults out)."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     started = history.events[0].workflow_execution_started_event_attributes
-    return dict(json.loads(started.input.payloads[0].data)["detection"])
+    given = RemediationInput.model_validate_json(started.input.payloads[0].data)
+    return given.detection.model_dump(mode="json")
 
 
 async def test_report_refuses_a_subject_id_not_of_its_shape_in_the_form(stack: LiveStack) -> None:

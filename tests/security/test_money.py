@@ -10,10 +10,8 @@ body, and only the Stripe route sets it.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -116,13 +114,14 @@ async def test_a_failure_stripe_signed_retries_by_itself(skip_env: WorkflowEnvir
     assert not [e for e in status.timeline if e.kind == "held"]
 
 
-async def started_input(env: WorkflowEnvironment, workflow_id: str) -> dict[str, Any]:
-    """The RemediationInput the gateway started ``workflow_id`` with, as Temporal keeps it."""
+async def started_input(env: WorkflowEnvironment, workflow_id: str) -> RemediationInput:
+    """The RemediationInput the gateway started ``workflow_id`` with, as Temporal keeps it
+    and the worker reads it (fields at their defaults are left out of the payload)."""
     history = await env.client.get_workflow_handle(workflow_id).fetch_history()
     first = history.events[0]
     assert first.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
     payload = first.workflow_execution_started_event_attributes.input.payloads[0]
-    return json.loads(payload.data)
+    return RemediationInput.model_validate_json(payload.data)
 
 
 @pytest.mark.asyncio
@@ -171,7 +170,7 @@ async def test_only_the_stripe_route_marks_a_remediation_signed(
         assert answer.status_code == 200, answer.text
         (through_stripe,) = answer.json()["workflow_ids"]
 
-    assert (await started_input(dev_env, through_api))["signed_by_stripe"] is False
-    assert (await started_input(dev_env, through_stripe))["signed_by_stripe"] is True
+    assert (await started_input(dev_env, through_api)).signed_by_stripe is False
+    assert (await started_input(dev_env, through_stripe)).signed_by_stripe is True
     for workflow_id in (through_api, through_stripe):
         await dev_env.client.get_workflow_handle(workflow_id).terminate("test over")

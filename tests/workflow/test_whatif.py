@@ -115,7 +115,7 @@ def recorded_facts(path: Path) -> dict[str, Any]:
         if data.get("activity_type") == "canary.investigate" and result:
             found = json.loads(base64.b64decode(result["payloads"][0]["data"]))
             if found.get("diagnosis"):
-                return dict(found["diagnosis"]["facts"])
+                return dict(found["diagnosis"].get("facts") or {})  # left out when empty
     return {}
 
 

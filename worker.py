@@ -28,6 +28,7 @@ from activities import (
 )
 from canary.adapters.sessions import CALL_THREADS
 from canary.client import connect
+from canary.gc_tuning import YOUNG_COLLECTION_AFTER, tune_for_long_lived_heap
 from canary.metrics import MetricsInterceptor, configure_metrics
 from canary.settings import Settings, get_settings
 from canary.telemetry import configure_tracing
@@ -176,6 +177,14 @@ async def run_worker(settings: Settings | None = None) -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    # What the worker made to get here lives as long as it does: no collection walks it again.
+    frozen = tune_for_long_lived_heap()
+    log.info(
+        "Heap: %d objects made at start frozen; the young generation collected every %d "
+        "allocations",
+        frozen,
+        YOUNG_COLLECTION_AFTER,
+    )
     async with worker:
         log.info(
             "Canary worker polling task queue %r on %s (namespace %s)",

@@ -147,6 +147,8 @@ async def test_worker_sigkilled_during_a_burst_of_payment_retries(
             invoices = await making
             ids = [remediation_id("payment_failed", "invoice", i) for i in invoices]
             await eventually(lambda: all_awaiting_people(live, ids), bool, timeout=120)
+            # The worker that took them over runs on its tuned heap (canary.gc_tuning).
+            assert "objects made at start frozen" in worker.output()
 
             # Every payer fixes their card; an operator retries all of them at once. Stripe
             # charges each card and then holds its answer while the worker is killed, so every

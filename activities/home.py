@@ -73,9 +73,12 @@ def home_query(now: datetime) -> str:
     return f"{sa.REMEDIATIONS} AND (ExecutionStatus = 'Running' OR CloseTime > '{since}')"
 
 
-async def listed_statuses(client: Client, now: datetime) -> list[RemediationStatus]:
+async def listed_statuses(
+    client: Client, now: datetime, *, ask_missing: bool = True
+) -> list[RemediationStatus]:
     """Each remediation a Home may list, as its Home entry shows it (bounded by
-    :data:`MAX_LISTED`); one that keeps no entry yet is asked for its status."""
+    :data:`MAX_LISTED`); one that keeps no entry yet is asked for its status, or, without
+    ``ask_missing``, left out."""
     entries: dict[str, RemediationStatus | None] = {}
     async for execution in client.list_workflows(home_query(now), limit=MAX_LISTED):
         if execution.id in entries:
@@ -85,7 +88,9 @@ async def listed_statuses(client: Client, now: datetime) -> list[RemediationStat
         except Exception as exc:  # noqa: BLE001 - an unreadable entry: ask the remediation
             log.warning("home: unreadable entry of %s: %s", execution.id, exc)
             entries[execution.id] = None
-    entries.update(await asked_statuses(client, [i for i, e in entries.items() if e is None]))
+    if ask_missing:
+        missing = [i for i, e in entries.items() if e is None]
+        entries.update(await asked_statuses(client, missing))
     return [entry for entry in entries.values() if entry is not None]
 
 
@@ -145,9 +150,14 @@ async def publish_home(
     at all is shown as that entry says, without asking it (the entry is read only then).
     With ``asked``, the open remediations on a person's Home are asked for their status
     first, so a Home opened just after a click shows the click (the entries lag it by the
-    alert's update)."""
+    alert's update), and so is one that keeps no entry yet. Without it nobody is asked: one
+    without an entry has not finished its first task, and its own change, entry and all,
+    follows (a storm's refresher would otherwise ask each new remediation of a burst while
+    visibility lags its memo)."""
     now = datetime.now(UTC)
-    statuses = {s.workflow_id: s for s in await listed_statuses(client, now)}
+    statuses = {
+        s.workflow_id: s for s in await listed_statuses(client, now, ask_missing=asked)
+    }
     for workflow_id, change in (changed or {}).items():
         listed = statuses.get(workflow_id)
         if listed is None or listed.updated_at < change.updated_at:

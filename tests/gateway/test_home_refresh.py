@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -16,10 +17,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities import Services, home
 from activities.home import HomeChanged, HomeRefresher, listed_statuses, publish_home
-from canary.models import AccountRef, ActionRequest, RemediationStatus, Subject
+from canary.models import AccountRef, ActionRequest, Detection, RemediationStatus, Subject
 from canary.models.home import HomePeople, carried, memo_of
 from canary.settings import Settings
-from starter.intake import STATUS_QUERY_TIMEOUT, take_action
+from starter.intake import STATUS_QUERY_TIMEOUT, submit_detection, take_action
 from tests.gateway.test_home_tab import ALICE, CAROL, DAN, headline_listed, publishes, section_of
 from tests.gateway.test_socket_mode import alert
 from tests.helpers import eventually
@@ -171,6 +172,42 @@ async def test_a_home_opened_asks_only_the_remediations_it_can_show(
     # worker's refresher lists meanwhile: the Home's own call is the one of the first listed.
     assert shown[:1] in calls, "the first listed is asked, alone"
     assert not [c for c in calls if waiting <= set(c)], "the others do not fit: not asked"
+
+
+async def test_a_refresher_round_asks_no_remediation_for_its_status(
+    stack: LiveStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A remediation whose first task has not run keeps no Home entry yet. A Home opened asks
+    it for its status; a refresher's round (``asked=False``) does not: its own change brings
+    its entry, and in a burst asking would cost a query (a replay, for one the worker no
+    longer caches) of every new remediation visibility lists before its memo."""
+    calls: list[list[str]] = []
+    ask = home.asked_statuses
+
+    async def recorded(client: Client, workflow_ids: list[str]) -> dict[str, RemediationStatus]:
+        calls.append(list(workflow_ids))
+        return await ask(client, workflow_ids)
+
+    monkeypatch.setattr(home, "asked_statuses", recorded)
+    # On a task queue no worker serves: listed, and nothing ever answers for it.
+    nobody = stack.settings.model_copy(update={"task_queue": f"nobody-{uuid.uuid4().hex[:8]}"})
+    detection = Detection(
+        source="monitor",
+        subject=Subject(kind="job_run", id=f"no-entry-{uuid.uuid4().hex[:8]}"),
+        message="Nightly export failed",
+    )
+    submitted = await submit_detection(stack.client, detection, nobody)
+    await eventually(
+        lambda: stack.client.count_workflows(f"WorkflowId = '{submitted.workflow_id}'"),
+        lambda found: found.count == 1,
+    )
+    services = stack.services()
+    await publish_home(stack.client, services.slack, [ALICE], None, asked=False)
+    assert not [c for c in calls if submitted.workflow_id in c], "a round asked it"
+
+    await publish_home(stack.client, services.slack, [ALICE], None)
+    assert [c for c in calls if submitted.workflow_id in c], "an opened Home asks it"
+    await stack.client.get_workflow_handle(submitted.workflow_id).terminate("test over")
 
 
 async def test_a_storm_of_changes_publishes_each_home_once_a_round() -> None:

@@ -52,7 +52,9 @@ def remediation_activities(services: Services) -> list[Callable[..., Any]]:
     """What a remediation calls: its investigation, its steps, Stripe, Slack and its people's
     Homes."""
     investigation = InvestigationActivities(services)
-    slack = SlackActivities(services)
+    homes = HomeActivities(services)
+    # An escalation's Slack activity tells the Homes' refresher of its change itself.
+    slack = SlackActivities(services, tell_homes=homes.refresher.changed)
     stripe = StripeActivities(services)
     return [
         investigation.investigate,  # canary.investigate
@@ -66,7 +68,7 @@ def remediation_activities(services: Services) -> list[Callable[..., Any]]:
         slack.post_escalation,  # canary.post_escalation
         slack.resolve_owner,  # canary.resolve_owner
         WindowActivities(services).quiet_windows,  # canary.quiet_windows
-        HomeActivities(services).home_changed,  # canary.home_changed
+        homes.home_changed,  # canary.home_changed
     ]
 
 

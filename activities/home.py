@@ -30,7 +30,7 @@ from canary import search_attributes as sa
 from canary.adapters import SlackAdapter
 from canary.blocks.home import CLOSED_FOR, MAX_HOME_BLOCKS, Person, home_content, home_view
 from canary.models import RemediationStatus
-from canary.models.home import HOME_MEMO, HomePeople, entry_of
+from canary.models.home import HOME_MEMO, HomeChanged, HomePeople, entry_of
 
 log = logging.getLogger(__name__)
 #: The most remediations one Home reads; the view itself shows at most what fits.
@@ -155,9 +155,7 @@ async def publish_home(
     follows (a storm's refresher would otherwise ask each new remediation of a burst while
     visibility lags its memo)."""
     now = datetime.now(UTC)
-    statuses = {
-        s.workflow_id: s for s in await listed_statuses(client, now, ask_missing=asked)
-    }
+    statuses = {s.workflow_id: s for s in await listed_statuses(client, now, ask_missing=asked)}
     for workflow_id, change in (changed or {}).items():
         listed = statuses.get(workflow_id)
         if listed is None or listed.updated_at < change.updated_at:
@@ -176,24 +174,6 @@ async def publish_home(
         await call(slack.publish_home, user_id, view)
         published.append(user_id)
     return published
-
-
-class HomeChanged(BaseModel):
-    """A remediation's new Home entry (its memo's form as JSON, :func:`carried`), and the
-    people whose Homes show it (or showed it)."""
-
-    workflow_id: str
-    updated_at: datetime
-    people: HomePeople
-    entry: str
-
-    def read(self) -> RemediationStatus | None:
-        """The entry (None, and a warning, for one that does not read)."""
-        try:
-            return RemediationStatus.model_validate_json(self.entry)
-        except ValueError as exc:
-            log.warning("home: unreadable entry of %s: %s", self.workflow_id, exc)
-            return None
 
 
 class HomeRefresher:

@@ -12,6 +12,7 @@ non-retryable, with the error type ``slack.<error>``; Slack down, slow or rate-l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -35,6 +36,7 @@ from canary.models import (
     StepInput,
     StepOutput,
 )
+from canary.models.home import HomeChanged
 
 #: How much earlier than ``look_since`` a search starts: Slack's clock and Temporal's may
 #: disagree by this much.
@@ -136,8 +138,14 @@ async def send(
 
 
 class SlackActivities:
-    def __init__(self, services: Services) -> None:
+    """Slack's messages of a remediation. ``tell_homes`` is the worker's Home refresher, told
+    of the Home change an escalation carries (None: this worker publishes no Homes)."""
+
+    def __init__(
+        self, services: Services, tell_homes: Callable[[HomeChanged], None] | None = None
+    ) -> None:
         self.services = services
+        self.tell_homes = tell_homes
 
     @activity.defn(name="canary.post_slack")
     async def post_slack(self, request: SlackMessageInput) -> SlackMessageOutput:
@@ -156,7 +164,12 @@ class SlackActivities:
         a first attempt; the channel's post is looked for (among the channel's posts since
         ``look_since``) only when an earlier try got as far as the line. Slack refusing one
         of the two for good is reported in the output, and the other is still made; Slack
-        down fails the whole activity, and the retry finds what the failed try posted."""
+        down fails the whole activity, and the retry finds what the failed try posted.
+
+        The Home change is handed over first: the refresher publishes the Homes a moment later
+        whatever Slack answers here, and a change told twice (a retry) is published once."""
+        if request.home is not None and self.tell_homes is not None:
+            self.tell_homes(request.home)
         slack = self.services.slack
         update, update_error = None, None
         try:

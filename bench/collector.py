@@ -100,6 +100,7 @@ async def measure(opened: int, cache: int, setting: str) -> str:
             workflow_runner=WORKFLOW_RUNNER,
             max_cached_workflows=cache,
         ):
+
             async def submit(i: int, prefix: str) -> None:
                 await submit_detection(
                     env.client, detection(i, prefix), settings, search_attributes=False

@@ -9,7 +9,6 @@ from typing import Any
 
 from temporalio import activity
 
-from activities.home import HomeChanged
 from activities.investigate import run_investigation
 from canary.blocks import thread_blocks
 from canary.catalog import diagnose, load_catalog, plan
@@ -36,6 +35,7 @@ from canary.models import (
     StepOutput,
 )
 from canary.models.detectors import DigestAddInput, DigestAddOutput, EmailInput, EmailOutput
+from canary.models.home import HomeChanged
 
 CATALOG = load_catalog()
 
@@ -195,6 +195,9 @@ class FakeServices:
 
     @activity.defn(name="canary.post_escalation")
     async def post_escalation(self, request: EscalationInput) -> EscalationOutput:
+        # The Home change rides with the escalation, as with the worker's Slack activities.
+        if request.home is not None:
+            self.home_changes.append(request.home)
         # Through post_slack, so a subclass's (a scenario's permalinks) shows here too.
         update = await self.post_slack(request.update)
         if request.post is None:

@@ -1,6 +1,7 @@
 """Pydantic models shared by the workflows, activities, gateway, CLI and tests."""
 
 from canary.models.detection import AccountRef, Detection, Link, ReportedDetection, Subject
+from canary.models.escalation import EscalationInput, EscalationOutput
 from canary.models.payments import (
     CardUpdateInput,
     CardUpdateRouted,
@@ -21,8 +22,6 @@ from canary.models.remediation import (
     DiagnosisStep,
     EnrichInput,
     EnrichOutput,
-    EscalationInput,
-    EscalationOutput,
     ExternalEvent,
     FormAsk,
     InvestigateInput,

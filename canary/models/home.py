@@ -11,11 +11,15 @@ and the worker publishes their Homes again.
 from __future__ import annotations
 
 import json
+import logging
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from canary.models.remediation import Diagnosis, RemediationStatus
+
+log = logging.getLogger(__name__)
 
 #: The memo key of a remediation's Home entry.
 HOME_MEMO = "canary_home"
@@ -107,3 +111,21 @@ class HomePeople(BaseModel):
     @property
     def nobody(self) -> bool:
         return not (self.user_ids or self.emails or self.groups)
+
+
+class HomeChanged(BaseModel):
+    """A remediation's new Home entry (its memo's form as JSON, :func:`carried`), and the
+    people whose Homes show it (or showed it)."""
+
+    workflow_id: str
+    updated_at: datetime
+    people: HomePeople
+    entry: str
+
+    def read(self) -> RemediationStatus | None:
+        """The entry (None, and a warning, for one that does not read)."""
+        try:
+            return RemediationStatus.model_validate_json(self.entry)
+        except ValueError as exc:
+            log.warning("home: unreadable entry of %s: %s", self.workflow_id, exc)
+            return None

@@ -564,22 +564,6 @@ class SlackMessageOutput(BaseModel):
     )
 
 
-class EscalationInput(BaseModel):
-    """An escalation's Slack messages, made in order by one activity."""
-
-    update: SlackMessageInput = Field(description="The alert's update, the line under it.")
-    post: SlackMessageInput | None = Field(
-        None, description="The escalation channel's post (None when the rung has none)."
-    )
-
-
-class EscalationOutput(BaseModel):
-    update: SlackMessageOutput | None = None
-    update_error: str | None = Field(None, description="Why Slack refused the update for good.")
-    post: SlackMessageOutput | None = None
-    post_error: str | None = Field(None, description="Why Slack refused the post for good.")
-
-
 class ResolveOwnerInput(BaseModel):
     emails: list[str]
 

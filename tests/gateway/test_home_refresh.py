@@ -16,9 +16,9 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities import Services, home
-from activities.home import HomeChanged, HomeRefresher, listed_statuses, publish_home
+from activities.home import HomeRefresher, listed_statuses, publish_home
 from canary.models import AccountRef, ActionRequest, Detection, RemediationStatus, Subject
-from canary.models.home import HomePeople, carried, memo_of
+from canary.models.home import HomeChanged, HomePeople, carried, memo_of
 from canary.settings import Settings
 from starter.intake import STATUS_QUERY_TIMEOUT, submit_detection, take_action
 from tests.gateway.test_home_tab import ALICE, CAROL, DAN, headline_listed, publishes, section_of

@@ -1,6 +1,7 @@
 """A remediation's Home entry on the time-skipping server: kept in its memo, without the
 timeline or the pinned SOP; the worker is told whose Homes to publish when what a Home shows
-changes (the alert, a snooze, a dismissal), and not when nothing a Home shows did (a note)."""
+changes (the alert, a snooze, a dismissal, an escalation), and not when nothing a Home shows
+did (a note)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -20,6 +22,7 @@ from canary.models import (
 )
 from canary.models.home import HOME_MEMO, entry_of
 from tests.fakes import FakeServices
+from tests.workflow.test_quick_start import _local_activity
 from tests.workflow.test_reasons import payment
 from workflows import RemediationWorkflow
 
@@ -100,3 +103,53 @@ async def test_the_entry_follows_what_a_home_shows(skip_env: WorkflowEnvironment
         closed = await settled(alerted_changes + 2)
         assert closed.outcome == "dismissed" and closed.close_reason == "Duplicate"
         assert fake.home_changes[-1].updated_at == closed.updated_at
+
+
+async def test_an_escalation_tells_the_homes_from_its_slack_activity(
+    skip_env: WorkflowEnvironment,
+) -> None:
+    """The escalation's change reaches the worker with its Slack messages: one local activity
+    in the escalation's workflow task, not one for Slack and one for the Homes."""
+    fake = FakeServices()
+    queue = f"home-{uuid.uuid4().hex[:6]}"
+    async with Worker(
+        skip_env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()
+    ):
+        detection = payment()
+        handle = await skip_env.client.start_workflow(
+            RemediationWorkflow.run,
+            RemediationInput(
+                detection=detection,
+                config=RemediationConfig(search_attributes=False),
+                signed_by_stripe=True,
+                owner_email="alice@acme-gtm.example",
+            ),
+            id=f"payment_failed:invoice:{detection.subject.id}",
+            task_queue=queue,
+            result_type=ResolutionRecord,
+        )
+
+        def escalated() -> list[RemediationStatus]:
+            entries = [c.read() for c in fake.home_changes]
+            return [e for e in entries if e is not None and e.state == "escalated"]
+
+        while not escalated():
+            await skip_env.sleep(timedelta(hours=1))
+        [entry] = {e.updated_at: e for e in escalated()}.values()
+        assert entry.escalation_level == 1 and entry.timeline == []
+        told = {c.updated_at: c for c in fake.home_changes if c.updated_at == entry.updated_at}
+        [change] = told.values()
+        assert "U0ALICE" in change.people.user_ids and "revops" in change.people.groups
+        memo = entry_of(await (await handle.describe()).memo_value(HOME_MEMO))
+        assert memo is not None and memo.state == "escalated"
+
+        # In the escalation's workflow task, one local activity: Slack's, the change with it.
+        events = [e async for e in handle.fetch_history_events()]
+        done = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+        posted = next(
+            i for i, e in enumerate(events) if _local_activity(e) == "canary.post_escalation"
+        )
+        task = max(i for i in range(posted) if events[i].event_type == done)
+        after = (i for i in range(posted, len(events)) if events[i].event_type == done)
+        in_task = [_local_activity(e) for e in events[task : next(after, len(events))]]
+        assert [a for a in in_task if a] == ["canary.post_escalation"]

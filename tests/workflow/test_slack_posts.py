@@ -31,6 +31,7 @@ from canary.models import (
     Step,
     StepInput,
 )
+from canary.models.home import HomeChanged, HomePeople
 from starter.intake import get_status
 from tests.helpers import eventually
 from tests.stack import SLACK_TOKEN, LiveStack, live_stack
@@ -320,6 +321,30 @@ async def test_an_escalation_channel_slack_refuses_still_leaves_its_line_under_t
     assert done.update is not None and done.update.thread_ts and done.update_error is None
     lines = [c for c in await posts(stack, "C0GTMALERTS") if c["body"].get("thread_ts")]
     assert [key_of(c) for c in lines] == [f"alert-{tag}/thread/1"]
+
+
+async def test_an_escalation_hands_its_home_change_over_before_slack_answers(
+    stack: LiveStack,
+) -> None:
+    """The Home change an escalation carries reaches the worker's refresher first: with Slack
+    unreachable the activity fails (and is retried), and the Homes are told all the same."""
+    tag = uuid.uuid4().hex[:8]
+    request = await alert_and_escalation(SlackActivities(stack.services()), tag)
+    request.home = HomeChanged(
+        workflow_id=f"w-{tag}",
+        updated_at=datetime.now(UTC),
+        people=HomePeople(user_ids=["U0ALICE"]),
+        entry="{}",
+    )
+    told: list[HomeChanged] = []
+    unreachable = SlackAdapter(SLACK_TOKEN, "http://127.0.0.1:9/api/", timeout=1)
+    activities = SlackActivities(stack.services(slack=unreachable), tell_homes=told.append)
+
+    with pytest.raises(Exception):  # noqa: B017 - whatever the transport raises, it is retried
+        await ActivityEnvironment().run(activities.post_escalation, request)
+
+    assert told == [request.home]
+    assert not [c for c in await posts(stack, "C0GTMESCAL") if tag in key_of(c)]
 
 
 async def test_an_escalation_of_an_alert_that_is_gone_is_still_posted(

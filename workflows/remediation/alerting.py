@@ -63,11 +63,11 @@ class Alerter:
         under it, the escalation channel's post (``text``; None when the rung posts nowhere),
         and the Homes.
 
-        All from the workflow task the escalation's timer started, as two local activities
-        side by side (Slack's messages in order in one, the Homes in the other): no activity
-        task and no second workflow task per escalation (a storm of escalations is a storm of
-        these). A retried task runs them again; the Slack activity finds what an earlier try
-        posted (``SlackActivities.post_escalation``).
+        All from the workflow task the escalation's timer started, in one local activity
+        (Slack's messages in order, the Home change handed to the worker's refresher first):
+        no activity task, no second workflow task and no second local activity per escalation
+        (a storm of escalations is a storm of these). A retried task runs it again; it finds
+        what an earlier try posted (``SlackActivities.post_escalation``).
         """
         r, state = self.r, self.r.state
         if state.slack is None:
@@ -80,16 +80,16 @@ class Alerter:
         r.show_details()
         update, threaded = self._alert_message()
         post = self._escalation_message(text, look_since=due) if text is not None else None
-        await asyncio.gather(self._send_escalation(update, threaded, post), r.sync_home())
+        await self._send_escalation(
+            EscalationInput(update=update, post=post, home=r.home_change()), threaded
+        )
 
-    async def _send_escalation(
-        self, update: SlackMessageInput, threaded: int, post: SlackMessageInput | None
-    ) -> None:
+    async def _send_escalation(self, escalation: EscalationInput, threaded: int) -> None:
         r, state = self.r, self.r.state
         try:
             sent = await workflow.execute_local_activity_method(
                 SlackActivities.post_escalation,
-                EscalationInput(update=update, post=post),
+                escalation,
                 start_to_close_timeout=SLACK_TIMEOUT,
                 retry_policy=SLACK_RETRY,
             )

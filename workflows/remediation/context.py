@@ -13,7 +13,6 @@ from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities import HomeActivities
-    from activities.home import HomeChanged
     from canary import search_attributes as sa
     from canary.blocks import temporal_ui_link
     from canary.models import (
@@ -27,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from canary.models.home import (
         HOME_MEMO,
+        HomeChanged,
         HomePeople,
         carried,
         entry_of,
@@ -135,8 +135,28 @@ class Remediation:
 
     async def sync_home(self) -> None:
         """Keep the Home entry in the memo and, when what a Home shows of this remediation
-        changed, have the worker publish the Homes it is on: the people it concerns now and
-        those it concerned before (a new owner's Home gains it, the previous one's loses it)."""
+        changed, have the worker publish the Homes it is on (a local activity)."""
+        change = self.home_change()
+        if change is None:
+            return
+        try:
+            await workflow.execute_local_activity_method(
+                HomeActivities.home_changed,
+                change,
+                start_to_close_timeout=HOME_TIMEOUT,
+                retry_policy=HOME_RETRY,
+            )
+        except FailureError:
+            pass  # the worker logged why; a Home is rebuilt whenever its person opens it
+
+    def home_change(self) -> HomeChanged | None:
+        """Keep the Home entry in the memo; when what a Home shows of this remediation changed,
+        the change the worker is to be told of: the entry, and the people it concerns now
+        and those it concerned before (a new owner's Home gains it, the previous one's loses
+        it). None when no Home shows a difference, or nobody's Home shows it.
+
+        ``sync_home`` tells the worker in a local activity of its own; an escalation hands
+        the change to its Slack activity instead (one local activity fewer in a storm)."""
         entry = home_entry(self.status())
         if not self._home_read:
             # A continued run starts from what the previous run left in the memo.
@@ -146,28 +166,20 @@ class Remediation:
             self._home_read = True
         now_shown = shown(entry)
         if now_shown == self._home_shown:
-            return
+            return None
         before, self._home_people = self._home_people, HomePeople.of(entry)
         self._home_shown = now_shown
         memo = memo_of(entry)
         workflow.upsert_memo({HOME_MEMO: memo})
         people = before.union(self._home_people)
         if people.nobody:
-            return
-        try:
-            await workflow.execute_local_activity_method(
-                HomeActivities.home_changed,
-                HomeChanged(
-                    workflow_id=self.workflow_id,
-                    updated_at=entry.updated_at,
-                    people=people,
-                    entry=carried(memo),
-                ),
-                start_to_close_timeout=HOME_TIMEOUT,
-                retry_policy=HOME_RETRY,
-            )
-        except FailureError:
-            pass  # the worker logged why; a Home is rebuilt whenever its person opens it
+            return None
+        return HomeChanged(
+            workflow_id=self.workflow_id,
+            updated_at=entry.updated_at,
+            people=people,
+            entry=carried(memo),
+        )
 
     # -- search attributes -------------------------------------------------------------------
 

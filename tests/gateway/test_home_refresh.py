@@ -138,12 +138,9 @@ async def test_homes_follow_a_remediation_nobody_opened_them_for(stack: LiveStac
     refresher.close()
 
 
-async def test_a_home_opened_asks_only_the_remediations_it_can_show(
-    stack: LiveStack, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Opening a Home asks its open remediations for their status (a replay each, for one the
-    worker no longer caches), but no more of them than a view can show, first listed first:
-    with room for one, only the first of those waiting is asked."""
+@pytest.fixture
+def asked(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The workflow ids each call of ``asked_statuses`` asked for their status, in order."""
     calls: list[list[str]] = []
     ask = home.asked_statuses
 
@@ -152,6 +149,15 @@ async def test_a_home_opened_asks_only_the_remediations_it_can_show(
         return await ask(client, workflow_ids)
 
     monkeypatch.setattr(home, "asked_statuses", recorded)
+    return calls
+
+
+async def test_a_home_opened_asks_only_the_remediations_it_can_show(
+    stack: LiveStack, asked: list[list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a Home asks its open remediations for their status (a replay each, for one the
+    worker no longer caches), but no more of them than a view can show, first listed first:
+    with room for one, only the first of those waiting is asked."""
     monkeypatch.setattr(home, "ASKED_AT_MOST", 1)
     activities = remediation_activities(Services(stack.settings, temporal=stack.client))
     async with build_worker(stack.client, stack.settings, activities=activities):
@@ -160,7 +166,7 @@ async def test_a_home_opened_asks_only_the_remediations_it_can_show(
             lambda: listed_statuses(stack.client, datetime.now(UTC)),
             lambda ls: waiting <= {s.workflow_id for s in ls},
         )
-        calls.clear()
+        asked.clear()
         services = stack.services()
         assert await publish_home(stack.client, services.slack, [ALICE], None) == [ALICE]
     blocks = json.dumps((await home_of(stack, ALICE))["blocks"])
@@ -170,25 +176,17 @@ async def test_a_home_opened_asks_only_the_remediations_it_can_show(
     assert waiting <= set(shown)
     # Listings ask those that keep no entry too (other tests' remediations may not), and the
     # worker's refresher lists meanwhile: the Home's own call is the one of the first listed.
-    assert shown[:1] in calls, "the first listed is asked, alone"
-    assert not [c for c in calls if waiting <= set(c)], "the others do not fit: not asked"
+    assert shown[:1] in asked, "the first listed is asked, alone"
+    assert not [c for c in asked if waiting <= set(c)], "the others do not fit: not asked"
 
 
 async def test_a_refresher_round_asks_no_remediation_for_its_status(
-    stack: LiveStack, monkeypatch: pytest.MonkeyPatch
+    stack: LiveStack, asked: list[list[str]]
 ) -> None:
     """A remediation whose first task has not run keeps no Home entry yet. A Home opened asks
     it for its status; a refresher's round (``asked=False``) does not: its own change brings
     its entry, and in a burst asking would cost a query (a replay, for one the worker no
     longer caches) of every new remediation visibility lists before its memo."""
-    calls: list[list[str]] = []
-    ask = home.asked_statuses
-
-    async def recorded(client: Client, workflow_ids: list[str]) -> dict[str, RemediationStatus]:
-        calls.append(list(workflow_ids))
-        return await ask(client, workflow_ids)
-
-    monkeypatch.setattr(home, "asked_statuses", recorded)
     # On a task queue no worker serves: listed, and nothing ever answers for it.
     nobody = stack.settings.model_copy(update={"task_queue": f"nobody-{uuid.uuid4().hex[:8]}"})
     detection = Detection(
@@ -203,10 +201,10 @@ async def test_a_refresher_round_asks_no_remediation_for_its_status(
     )
     services = stack.services()
     await publish_home(stack.client, services.slack, [ALICE], None, asked=False)
-    assert not [c for c in calls if submitted.workflow_id in c], "a round asked it"
+    assert not [c for c in asked if submitted.workflow_id in c], "a round asked it"
 
     await publish_home(stack.client, services.slack, [ALICE], None)
-    assert [c for c in calls if submitted.workflow_id in c], "an opened Home asks it"
+    assert [c for c in asked if submitted.workflow_id in c], "an opened Home asks it"
     await stack.client.get_workflow_handle(submitted.workflow_id).terminate("test over")
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -29,25 +31,32 @@ from workflows import RemediationWorkflow
 pytestmark = pytest.mark.asyncio
 
 
+async def start_payment_failed(
+    env: WorkflowEnvironment, queue: str
+) -> WorkflowHandle[Any, ResolutionRecord]:
+    """A failed payment's remediation, Alice's account, signed by Stripe."""
+    detection = payment()
+    return await env.client.start_workflow(
+        RemediationWorkflow.run,
+        RemediationInput(
+            detection=detection,
+            config=RemediationConfig(search_attributes=False),
+            signed_by_stripe=True,
+            owner_email="alice@acme-gtm.example",
+        ),
+        id=f"payment_failed:invoice:{detection.subject.id}",
+        task_queue=queue,
+        result_type=ResolutionRecord,
+    )
+
+
 async def test_the_entry_follows_what_a_home_shows(skip_env: WorkflowEnvironment) -> None:
     fake = FakeServices()
     queue = f"home-{uuid.uuid4().hex[:6]}"
     async with Worker(
         skip_env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()
     ):
-        detection = payment()
-        handle = await skip_env.client.start_workflow(
-            RemediationWorkflow.run,
-            RemediationInput(
-                detection=detection,
-                config=RemediationConfig(search_attributes=False),
-                signed_by_stripe=True,
-                owner_email="alice@acme-gtm.example",
-            ),
-            id=f"payment_failed:invoice:{detection.subject.id}",
-            task_queue=queue,
-            result_type=ResolutionRecord,
-        )
+        handle = await start_payment_failed(skip_env, queue)
 
         def told() -> int:
             # Distinct changes: a local activity runs again when its workflow task is tried
@@ -115,19 +124,7 @@ async def test_an_escalation_tells_the_homes_from_its_slack_activity(
     async with Worker(
         skip_env.client, task_queue=queue, workflows=[RemediationWorkflow], activities=fake.all()
     ):
-        detection = payment()
-        handle = await skip_env.client.start_workflow(
-            RemediationWorkflow.run,
-            RemediationInput(
-                detection=detection,
-                config=RemediationConfig(search_attributes=False),
-                signed_by_stripe=True,
-                owner_email="alice@acme-gtm.example",
-            ),
-            id=f"payment_failed:invoice:{detection.subject.id}",
-            task_queue=queue,
-            result_type=ResolutionRecord,
-        )
+        handle = await start_payment_failed(skip_env, queue)
 
         def escalated() -> list[RemediationStatus]:
             entries = [c.read() for c in fake.home_changes]

@@ -340,8 +340,9 @@ async def test_an_escalation_hands_its_home_change_over_before_slack_answers(
     unreachable = SlackAdapter(SLACK_TOKEN, "http://127.0.0.1:9/api/", timeout=1)
     activities = SlackActivities(stack.services(slack=unreachable), tell_homes=told.append)
 
-    with pytest.raises(Exception):  # noqa: B017 - whatever the transport raises, it is retried
+    with pytest.raises(ApplicationError) as failed:
         await ActivityEnvironment().run(activities.post_escalation, request)
+    assert failed.value.type == "slack.transient" and not failed.value.non_retryable
 
     assert told == [request.home]
     assert not [c for c in await posts(stack, "C0GTMESCAL") if tag in key_of(c)]

@@ -22,7 +22,7 @@ from canary.models import (
     RemediationStatus,
     ResolutionRecord,
 )
-from canary.models.home import HOME_MEMO, entry_of
+from canary.models.home import HOME_MEMO, entry_of, shown
 from tests.fakes import FakeServices
 from tests.workflow.test_quick_start import _local_activity
 from tests.workflow.test_reasons import payment
@@ -59,9 +59,10 @@ async def test_the_entry_follows_what_a_home_shows(skip_env: WorkflowEnvironment
         handle = await start_payment_failed(skip_env, queue)
 
         def told() -> int:
-            # Distinct changes: a local activity runs again when its workflow task is tried
-            # again (a busy machine), and the worker is told the same change twice.
-            return len({(c.workflow_id, c.updated_at) for c in fake.home_changes})
+            # Distinct changes of what a Home shows: a workflow task tried again (a busy
+            # machine) runs its local activities again, and the worker is told the same
+            # change twice, stamped with the retried task's time.
+            return len({(c.workflow_id, shown(c.read())) for c in fake.home_changes})
 
         async def settled(changes: int) -> RemediationStatus:
             while told() < changes:

@@ -7,7 +7,8 @@ in its memo (:mod:`canary.models.home`); one without an entry is asked for its s
 
 Homes are published when a person opens theirs (the gateway's ``app_home_opened`` listener)
 and whenever a remediation they own or may act on changes: the remediation tells its worker
-(``canary.home_changed``, a local activity, with its new entry), whose :class:`HomeRefresher`
+(``canary.home_changed``, a local activity, with its new entry; an escalation's within its
+Slack activity, ``canary.post_escalation``), whose :class:`HomeRefresher`
 gathers the changes of a moment and publishes each person's Home once for all of them.
 """
 

@@ -68,6 +68,16 @@ async def eventually(
         await asyncio.sleep(interval)
 
 
+async def until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Wait in real time until ``condition`` holds (on the time-skipping server the virtual
+    clock stays locked meanwhile: no timer fires while a test waits on something else)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.05)
+
+
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     """Poll a synchronous condition (for threads and other processes) until it holds."""
     deadline = time.monotonic() + timeout

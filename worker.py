@@ -48,11 +48,13 @@ log = logging.getLogger("worker")
 WORKFLOW_RUNNER = UnsandboxedWorkflowRunner()
 
 
-def remediation_activities(services: Services) -> list[Callable[..., Any]]:
+def remediation_activities(
+    services: Services, homes: HomeActivities | None = None
+) -> list[Callable[..., Any]]:
     """What a remediation calls: its investigation, its steps, Stripe, Slack and its people's
-    Homes."""
+    Homes (through ``homes``, whose refresher publishes them; a new one when not given)."""
     investigation = InvestigationActivities(services)
-    homes = HomeActivities(services)
+    homes = homes or HomeActivities(services)
     # An escalation's Slack activity tells the Homes' refresher of its change itself.
     slack = SlackActivities(services, tell_homes=homes.refresher.changed)
     stripe = StripeActivities(services)
@@ -76,12 +78,14 @@ def all_activities(services: Services) -> list[Callable[..., Any]]:
     """Every activity of every workflow: the remediation's, the digest's, e-mail, detectors."""
     digest = DigestActivities(services)
     detectors = DetectorActivities(services)
+    # One refresher for the worker: the one the remediations tell, and the one stopped with it.
+    homes = HomeActivities(services)
     return [
-        *remediation_activities(services),
+        *remediation_activities(services, homes),
         digest.digest_add,  # canary.digest_add
         digest.digest_states,  # canary.digest_states
         EmailActivities(services).send_email,  # canary.send_email
-        HomeActivities(services).publish_home,  # canary.publish_home
+        homes.publish_home,  # canary.publish_home
         detectors.detector_query,  # canary.detector_query
         detectors.account_team,  # canary.account_team
         detectors.raise_detection,  # canary.raise_detection

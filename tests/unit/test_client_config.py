@@ -7,12 +7,15 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.service import TLSConfig
 from temporalio.testing import WorkflowEnvironment
 
 import worker
+from activities.home import HomeActivities
+from activities.services import Services
 from canary.client import TemporalUnavailableError, connect, connect_options
 from canary.logs import SECRET_FIELDS, JsonFormatter
 from canary.settings import Settings
@@ -132,6 +135,27 @@ def test_workflow_cache_size_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> No
     worker.build_worker(object(), Settings(), activities=[])  # type: ignore[arg-type]
     assert seen["max_cached_workflows"] == 500
     assert Settings.model_fields["max_cached_workflows"].default == 1000
+
+
+def test_the_worker_keeps_one_homes_refresher(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The remediations tell the Homes' refresher of their changes, people's Homes are
+    published through the same activities, and the worker stops that one refresher."""
+    stopped: list[Any] = []
+
+    class FakeWorker:
+        def __init__(self, client: object, closing: list[Any], **options: object) -> None:
+            stopped.extend(closing)
+
+    monkeypatch.setattr(worker, "CanaryWorker", FakeWorker)
+    activities = worker.all_activities(Services(Settings()))
+    worker.build_worker(object(), Settings(), activities=activities)  # type: ignore[arg-type]
+
+    def homes_of(callables: list[Any]) -> list[HomeActivities]:
+        owners = [getattr(c, "__self__", None) for c in callables]
+        return [o for o in owners if isinstance(o, HomeActivities)]
+
+    [homes] = {id(h): h for h in homes_of(activities)}.values()
+    assert homes_of(stopped) == [homes]
 
 
 async def test_connect_sends_the_api_key(dev_env: WorkflowEnvironment) -> None:

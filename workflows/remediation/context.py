@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         State,
         TimelineKind,
     )
+    from canary.models.field_sets import share_field_sets
     from canary.models.home import (
         HOME_MEMO,
         HomeChanged,
@@ -89,6 +90,13 @@ class Remediation:
     def key(self, *parts: str | int) -> str:
         """A key this remediation writes: ``<workflow id>/<first run>/<part>/…``."""
         return "/".join([self.key_prefix, *(str(p) for p in parts)])
+
+    def share_field_sets(self) -> None:
+        """Before it waits: the models this run keeps share their classes' sets of field
+        names (``canary.models.field_sets``), a quarter of a cached remediation's Python."""
+        share_field_sets(
+            self.state, self.detection, self.config, self._home_people, self.investigated_windows
+        )
 
     # -- state changes ---------------------------------------------------------------------
 

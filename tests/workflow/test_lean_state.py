@@ -1,0 +1,55 @@
+"""A remediation waiting on people, cached by its worker, keeps its models lean: they share
+their classes' sets of field names (``canary.models.field_sets``)."""
+
+from __future__ import annotations
+
+import gc
+import uuid
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from canary.models.field_sets import AllFields
+from tests.fakes import FakeServices
+from tests.helpers import until
+from tests.workflow.test_home_entry import start_payment_failed
+from worker import WORKFLOW_RUNNER
+from workflows import RemediationWorkflow
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_a_waiting_remediation_shares_its_models_field_sets(
+    skip_env: WorkflowEnvironment,
+) -> None:
+    fake = FakeServices()
+    queue = f"lean-{uuid.uuid4().hex[:6]}"
+    # The worker's own runner (no sandbox): the instance found below is the one it runs.
+    async with Worker(
+        skip_env.client,
+        task_queue=queue,
+        workflows=[RemediationWorkflow],
+        activities=fake.all(),
+        workflow_runner=WORKFLOW_RUNNER,
+    ):
+        handle = await start_payment_failed(skip_env, queue)
+        await until(lambda: (w := cached(handle.id)) is not None and w.r.state.slack is not None)
+        remediation = cached(handle.id)
+        assert remediation is not None
+        state = remediation.r.state
+        assert state.diagnosis is not None
+        kept = [*state.timeline, state.diagnosis, *state.diagnosis.actions, *state.diagnosis.steps]
+        assert all(isinstance(m.__pydantic_fields_set__, AllFields) for m in kept)
+        assert len({id(e.__pydantic_fields_set__) for e in state.timeline}) == 1
+
+
+def cached(workflow_id: str) -> RemediationWorkflow | None:
+    """The worker's instance of this remediation (the worker runs in this process)."""
+    found = [
+        o
+        for o in gc.get_objects()
+        if isinstance(o, RemediationWorkflow)
+        and getattr(getattr(o, "r", None), "workflow_id", None) == workflow_id
+    ]
+    return found[0] if found else None

@@ -84,8 +84,12 @@ def shared_fields(cls: type[BaseModel]) -> AllFields | None:
 
 
 def share_field_sets(*values: Any) -> None:
-    """Give every model within ``values`` (through fields, lists, tuples and dicts) its
-    class's shared set of field names."""
+    """Give every model within ``values`` (through fields, lists and tuples) its class's
+    shared set of field names.
+
+    Dicts are not walked: in Canary's models they hold JSON data (facts, a timeline entry's
+    data), no models, and walking them at every wait would cost the most where a long
+    timeline is. A model kept in a dict would keep its own set, nothing worse."""
     pending = list(values)
     while pending:
         value = pending.pop()
@@ -96,5 +100,3 @@ def share_field_sets(*values: Any) -> None:
             pending.extend(value.__dict__.values())
         elif isinstance(value, list | tuple):
             pending.extend(value)
-        elif isinstance(value, dict):
-            pending.extend(value.values())

@@ -10,6 +10,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
 T = TypeVar("T")
 
 
@@ -76,6 +79,19 @@ async def until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(0.05)
+
+
+async def end_if_running(handle: WorkflowHandle[Any, Any], reason: str = "test over") -> None:
+    """Terminate a workflow a test is done with, unless it has closed by itself.
+
+    Asking first and terminating after races the workflow: on the time-skipping server its
+    last timer can fire between the two calls, and the server then refuses the termination
+    ("Completed workflow", NOT_FOUND). The refusal is what says it had closed."""
+    try:
+        await handle.terminate(reason)
+    except RPCError as refusal:
+        if refusal.status != RPCStatusCode.NOT_FOUND:
+            raise
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -29,6 +28,7 @@ from canary.models import (
 from canary.models.capabilities import LOOKUP_FACTS
 from canary.models.state import RemediationState
 from tests.fakes import FakeServices
+from tests.helpers import end_if_running
 from workflows import RemediationWorkflow
 
 FOUND = "001000000000001AAA"  # the one account Salesforce's search finds
@@ -73,8 +73,7 @@ async def run(
             answer = await handle.execute_update(RemediationWorkflow.act, click)
             assert answer.accepted, answer.message
         status: RemediationStatus = await handle.query(RemediationWorkflow.status)
-        if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
-            await handle.terminate("test over")
+        await end_if_running(handle)
     return status
 
 

@@ -29,7 +29,7 @@ from canary.models import (
 from canary.settings import Settings
 from starter.gateway.app import create_app
 from tests.fakes import FakeServices
-from tests.helpers import stripe_event, stripe_signature
+from tests.helpers import end_if_running, stripe_event, stripe_signature
 from workflows import RemediationWorkflow
 
 INTAKE = "intake-token-for-the-money-test-0123456789"
@@ -74,7 +74,7 @@ async def run(
             result = await handle.execute_update(RemediationWorkflow.act, click)
             assert result.accepted, result.message
         status = await handle.query(RemediationWorkflow.status)
-        await handle.terminate("test over")
+        await end_if_running(handle)
     return fake, status
 
 

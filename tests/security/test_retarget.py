@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 from canary.models import ActionRequest, Detection, RemediationConfig, RemediationInput, StepInput
 from canary.models.state import RemediationState
 from tests.fakes import FakeServices
+from tests.helpers import end_if_running
 from workflows import RemediationWorkflow
 
 APPROVED = "006000000000001AAA"  # the opportunity the alert shows and people approve
@@ -98,7 +99,7 @@ async def approved_step(
         assert status.occurrences == 2
         result = await handle.execute_update(RemediationWorkflow.act, click)
         assert result.accepted, result.message
-        await handle.terminate("test over")
+        await end_if_running(handle)
     steps = [s for s in fake.steps if s.step.action == action]
     assert len(steps) == 1, [s.step.action for s in fake.steps]
     return steps[0]

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from temporalio import activity
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -30,6 +30,7 @@ from canary.models import (
 )
 from canary.recovery.plans import planned_attempts
 from tests.fakes import FakeServices
+from tests.helpers import end_if_running
 from workflows import RemediationWorkflow
 
 TOKYO = "Asia/Tokyo"
@@ -161,8 +162,7 @@ async def test_hard_declines_and_cards_that_must_change_are_not_retried_on_a_sch
         handle = await started(skip_env, declined(decline), fake, queue)
         await skip_env.sleep(timedelta(days=23))  # past the day-21 e-mail, no retry on the way
         status: RemediationStatus = await handle.query(RemediationWorkflow.status)
-        if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
-            await handle.terminate("test over")
+        await end_if_running(handle)
     assert status.diagnosis is not None and status.diagnosis.decline_class == decline_class
     assert status.next_retry is None
     assert not [s for s in fake.steps if s.step.action == "stripe.retry_payment"]
@@ -191,8 +191,7 @@ async def run_quietly(
         handle = await started(env, detection, fake, queue)
         await env.sleep(timedelta(days=days))
         status: RemediationStatus = await handle.query(RemediationWorkflow.status)
-        if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
-            await handle.terminate("test over")
+        await end_if_running(handle)
     return status, fake
 
 

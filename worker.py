@@ -27,6 +27,7 @@ from activities import (
     WindowActivities,
 )
 from canary.adapters.sessions import CALL_THREADS
+from canary.catalog import cached_catalog
 from canary.client import connect
 from canary.gc_tuning import YOUNG_COLLECTION_AFTER, tune_for_long_lived_heap
 from canary.metrics import MetricsInterceptor, configure_metrics
@@ -164,6 +165,9 @@ async def run_worker(settings: Settings | None = None) -> None:
     # Fail at start, not mid-remediation, when a setting the activities need is missing.
     settings.require("stripe_api_key", "by the worker to read invoices and retry payments")
     settings.require("slack_bot_token", "by the worker to post alerts to Slack")
+    # The SOP catalog too, read once here: the first investigation does not wait on it, and a
+    # broken catalog stops the worker with where and why (CatalogError).
+    cached_catalog(settings.catalog_path)
     configure_tracing(settings, "worker")
     configure_metrics(settings, "worker")
     # Activities make their blocking SDK calls (Stripe, Salesforce, the warehouse) in threads

@@ -27,11 +27,12 @@ T = TypeVar("T")
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
+    from canary.catalog import CatalogError
     from canary.client import TemporalUnavailableError
 
     try:
         return asyncio.run(coro)
-    except (MissingSettingError, TemporalUnavailableError) as exc:
+    except (MissingSettingError, TemporalUnavailableError, CatalogError) as exc:
         typer.secho(str(exc), fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc
 
@@ -137,12 +138,16 @@ def gateway(
     """Serve webhooks (Stripe), Slack button clicks and the detection API."""
     import uvicorn
 
+    from canary.catalog import CatalogError, cached_catalog
     from starter.gateway.app import create_app
 
     _logging()
     try:
         application = create_app(get_settings())
-    except MissingSettingError as exc:
+        # Read once, here: the first webhook does not wait on it, and a broken catalog
+        # stops the gateway with where and why instead of failing every webhook.
+        cached_catalog(get_settings().catalog_path)
+    except (MissingSettingError, CatalogError) as exc:
         typer.secho(str(exc), fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc
     uvicorn.run(application, host=host, port=port, log_level="info")

@@ -264,6 +264,27 @@ class Bench:
                 return float(event.event_time.ToMicroseconds()) / 1e6
         raise RuntimeError(f"{workflow_id}: no activity started after the click")
 
+    async def click_retry(self, workflow_id: str) -> tuple[float, float]:
+        """The owner clicks "Retry payment" on the remediation's alert, through the sandbox's
+        Slack (which signs the request as Slack does): when it was asked and when the gateway
+        was sent the click (the sandbox's clock, which is this machine's)."""
+        alert = self.posts.by_subject[(workflow_id, "alert")]
+        sent = time.time()
+        answer = await self.http.post(
+            f"{self.stack.sandbox_url}/_sandbox/slack/click",
+            json={
+                "user": OWNER_SLACK,
+                "channel": alert["channel"],
+                "ts": alert["ts"],
+                "action_id": "canary:retry",
+                "value": workflow_id,
+            },
+        )
+        answer.raise_for_status()
+        if answer.json()["status"] != 200:
+            raise RuntimeError(f"click refused: {answer.text}")
+        return sent, float(answer.json()["sent_at"])
+
     async def button_to_action(self) -> None:
         # The figure: the signed click received by the gateway (sent by the sandbox, which
         # says when) → the approved remediation activity started (its history event). Also
@@ -274,22 +295,7 @@ class Bench:
             samples = []
             for n, invoice in enumerate(self.invoices[: self.scale.samples]):
                 workflow_id = f"payment_failed:invoice:{invoice}"
-                alert = self.posts.by_subject[(workflow_id, "alert")]
-                sent = time.time()
-                answer = await self.http.post(
-                    f"{self.stack.sandbox_url}/_sandbox/slack/click",
-                    json={
-                        "user": OWNER_SLACK,
-                        "channel": alert["channel"],
-                        "ts": alert["ts"],
-                        "action_id": "canary:retry",
-                        "value": workflow_id,
-                    },
-                )
-                answer.raise_for_status()
-                if answer.json()["status"] != 200:
-                    raise RuntimeError(f"click refused: {answer.text}")
-                received = float(answer.json()["sent_at"])
+                sent, received = await self.click_retry(workflow_id)
                 found = await self.pays.wait({(workflow_id, "manual-retry/1")}, timeout=60)
                 # The declined retry is threaded under the alert; let it land first.
                 await self.posts.wait({(workflow_id, "thread/1")}, timeout=60)

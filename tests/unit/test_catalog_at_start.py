@@ -37,7 +37,8 @@ def broken_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 def test_a_broken_catalog_stops_the_process_at_start_saying_where(
     broken_catalog: Path, command: str
 ) -> None:
-    result = CliRunner().invoke(app, [command, "--port", "9"] if command == "gateway" else [command])
+    arguments = [command, "--port", "9"] if command == "gateway" else [command]
+    result = CliRunner().invoke(app, arguments)
     assert result.exit_code == 2, result.output
     assert str(broken_catalog) in result.output
     assert "invalid SOP catalog" in result.output

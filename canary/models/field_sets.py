@@ -15,8 +15,8 @@ accept extra fields (an extra's name would be added) keep their own sets.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, NoReturn
+from collections.abc import Iterable, Mapping
+from typing import Any, ForwardRef, Literal, NoReturn, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -72,31 +72,62 @@ class AllFields(set[str]):
         self._refuse("symmetric difference")
 
 
-#: The shared set of each model class seen; None for a class that accepts extra fields.
-_SHARED: dict[type[BaseModel], AllFields | None] = {}
+#: Per model class seen: its shared set (None for a class that accepts extra fields) and the
+#: fields whose type can hold a model (directly, or in a list or tuple), the only ones walked.
+_PLANS: dict[type[BaseModel], tuple[AllFields | None, tuple[str, ...]]] = {}
 
 
 def shared_fields(cls: type[BaseModel]) -> AllFields | None:
-    if cls not in _SHARED:
+    return _plan(cls)[0]
+
+
+def walked_fields(cls: type[BaseModel]) -> tuple[str, ...]:
+    return _plan(cls)[1]
+
+
+def _plan(cls: type[BaseModel]) -> tuple[AllFields | None, tuple[str, ...]]:
+    plan = _PLANS.get(cls)
+    if plan is None:
         extra = cls.model_config.get("extra") == "allow"
-        _SHARED[cls] = None if extra else AllFields(cls.model_fields)
-    return _SHARED[cls]
+        walked = tuple(
+            name for name, info in cls.model_fields.items() if _may_hold_models(info.annotation)
+        )
+        plan = _PLANS[cls] = (None if extra else AllFields(cls.model_fields), walked)
+    return plan
+
+
+def _may_hold_models(annotation: Any) -> bool:
+    """Whether a field of this type can hold a model outside a dict (a type it cannot read,
+    such as ``Any`` or a name not yet resolved, is taken to hold one)."""
+    if annotation is Any or isinstance(annotation, str | ForwardRef | TypeVar):
+        return True
+    if isinstance(annotation, type) and get_origin(annotation) is None:
+        return issubclass(annotation, BaseModel)
+    origin = get_origin(annotation)
+    if origin is Literal or (isinstance(origin, type) and issubclass(origin, Mapping)):
+        return False
+    return any(_may_hold_models(argument) for argument in get_args(annotation))
 
 
 def share_field_sets(*values: Any) -> None:
     """Give every model within ``values`` (through fields, lists and tuples) its class's
     shared set of field names.
 
-    Dicts are not walked: in Canary's models they hold JSON data (facts, a timeline entry's
-    data), no models, and walking them at every wait would cost the most where a long
-    timeline is. A model kept in a dict would keep its own set, nothing worse."""
+    Only the fields whose type can hold a model are walked (a timeline's text, a list of
+    times, are not): the walk runs before every wait, replays included. Dicts are not
+    walked either: in Canary's models they hold JSON data (facts, a timeline entry's data),
+    no models, and a model kept in one would keep its own set, nothing worse."""
     pending = list(values)
     while pending:
         value = pending.pop()
         if isinstance(value, BaseModel):
-            shared = shared_fields(type(value))
+            shared, walked = _plan(type(value))
             if shared is not None and value.__pydantic_fields_set__ is not shared:
                 object.__setattr__(value, "__pydantic_fields_set__", shared)
-            pending.extend(value.__dict__.values())
+            fields = value.__dict__
+            for name in walked:
+                held = fields.get(name)
+                if held is not None:
+                    pending.append(held)
         elif isinstance(value, list | tuple):
             pending.extend(value)

@@ -4,12 +4,14 @@ says or writes changes, and no change to one model reaches another through the s
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, Literal
 
 import pytest
+from pydantic import BaseModel
 
 from canary.converter import dumped
 from canary.models import Detection, RemediationState
-from canary.models.field_sets import AllFields, share_field_sets
+from canary.models.field_sets import AllFields, share_field_sets, shared_fields, walked_fields
 from canary.models.remediation import TimelineEntry
 
 
@@ -91,3 +93,35 @@ def test_the_shared_set_refuses_any_change() -> None:
         with pytest.raises(TypeError, match="cannot change"):
             change()
     assert shared == {"at", "kind"}
+
+
+class Leaf(BaseModel):
+    name: str = "leaf"
+
+
+class Holder(BaseModel):
+    kind: Literal["leaf", "branch"] = "leaf"  # strings, not names of models
+    label: str = ""
+    one: Leaf | None = None
+    many: list[Leaf] = []
+    pairs: tuple[Leaf, ...] = ()
+    anything: Any = None
+    by_name: dict[str, Leaf] = {}
+
+
+def test_the_walk_reaches_models_in_fields_lists_tuples_and_untyped_fields_only() -> None:
+    """Each wait walks only the fields whose type can hold a model."""
+    holder = Holder(
+        one=Leaf(),
+        many=[Leaf()],
+        pairs=(Leaf(),),
+        anything=[Leaf()],
+        by_name={"kept": Leaf()},
+    )
+    share_field_sets(holder)
+    shared = shared_fields(Leaf)
+    reached = [holder.one, holder.many[0], holder.pairs[0], holder.anything[0]]
+    assert all(leaf is not None and leaf.__pydantic_fields_set__ is shared for leaf in reached)
+    assert holder.by_name["kept"].__pydantic_fields_set__ is not shared
+    assert walked_fields(Holder) == ("one", "many", "pairs", "anything")
+    assert walked_fields(TimelineEntry) == ()  # text, times and JSON data: nothing to walk

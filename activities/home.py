@@ -17,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field
 from temporalio import activity
+from temporalio.api.common.v1 import Payload
+from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
 from temporalio.client import Client
 
 from activities.calls import call
@@ -31,11 +33,13 @@ from canary import search_attributes as sa
 from canary.adapters import SlackAdapter
 from canary.blocks.home import CLOSED_FOR, MAX_HOME_BLOCKS, Person, home_content, home_view
 from canary.models import RemediationStatus
-from canary.models.home import HOME_MEMO, HomeChanged, HomePeople, entry_of
+from canary.models.home import HOME_MEMO, HomeChanged, HomePeople
 
 log = logging.getLogger(__name__)
 #: The most remediations one Home reads; the view itself shows at most what fits.
 MAX_LISTED = 1000
+#: Executions asked for in one page of a listing (Temporal's own default).
+PAGE_SIZE = 1000
 #: Status queries in flight at once (for remediations without a Home entry).
 QUERIES_AT_ONCE = 16
 #: The most open remediations a Home being opened asks for their status, in the order it
@@ -81,18 +85,56 @@ async def listed_statuses(
     :data:`MAX_LISTED`); one that keeps no entry yet is asked for its status, or, without
     ``ask_missing``, left out."""
     entries: dict[str, RemediationStatus | None] = {}
-    async for execution in client.list_workflows(home_query(now), limit=MAX_LISTED):
-        if execution.id in entries:
+    async for workflow_id, memo in listed_memos(client, home_query(now), HOME_MEMO, MAX_LISTED):
+        if workflow_id in entries:
             continue
         try:
-            entries[execution.id] = entry_of(await execution.memo_value(HOME_MEMO, None))
+            entries[workflow_id] = await decoded(client, memo) if memo is not None else None
         except Exception as exc:  # noqa: BLE001 - an unreadable entry: ask the remediation
-            log.warning("home: unreadable entry of %s: %s", execution.id, exc)
-            entries[execution.id] = None
+            log.warning("home: unreadable entry of %s: %s", workflow_id, exc)
+            entries[workflow_id] = None
     if ask_missing:
         missing = [i for i, e in entries.items() if e is None]
         entries.update(await asked_statuses(client, missing))
     return [entry for entry in entries.values() if entry is not None]
+
+
+async def listed_memos(
+    client: Client, query: str, key: str, limit: int
+) -> AsyncIterator[tuple[str, Payload | None]]:
+    """Each execution the visibility query lists (at most ``limit``): its workflow id and its
+    memo's ``key``, still encoded.
+
+    Read from the listing's own pages: the SDK's ``list_workflows`` decodes every search
+    attribute of every execution it lists, twice (typed and untyped), and a Home round lists
+    up to :data:`MAX_LISTED` of them while the worker runs its remediations; in a storm of
+    escalations that was about a twentieth of the worker's time."""
+    token = b""
+    listed = 0
+    while listed < limit:
+        page = await client.workflow_service.list_workflow_executions(
+            ListWorkflowExecutionsRequest(
+                namespace=client.namespace,
+                page_size=min(PAGE_SIZE, limit - listed),
+                next_page_token=token,
+                query=query,
+            ),
+            retry=True,
+        )
+        for execution in page.executions[: limit - listed]:
+            memo = execution.memo.fields
+            yield execution.execution.workflow_id, (memo[key] if key in memo else None)
+            listed += 1
+        token = page.next_page_token
+        if not token:
+            return
+
+
+async def decoded(client: Client, payload: Payload) -> RemediationStatus | None:
+    """A Home entry as the client's data converter reads it (its codec first, when set);
+    None for an entry written as null."""
+    (entry,) = await client.data_converter.decode([payload], [RemediationStatus])
+    return entry if isinstance(entry, RemediationStatus) else None
 
 
 async def asked_statuses(client: Client, workflow_ids: list[str]) -> dict[str, RemediationStatus]:

@@ -22,6 +22,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.home import listed_statuses
 from canary import search_attributes as sa
 from canary.client import connect, data_converter
 from canary.codec import (
@@ -264,6 +266,24 @@ async def test_history_reads_back_through_the_codec(
     decoded = await EncryptionCodec([NEW]).decode(payloads_of(history))
     plain = b"\n".join(payload.data for payload in decoded).decode()
     assert EMAIL in plain and CUSTOMER in plain and MESSAGE in plain
+
+
+async def test_a_home_lists_encrypted_entries_only_with_the_key(
+    dev_env: WorkflowEnvironment, encrypted: tuple[Deployment, str]
+) -> None:
+    """The Home's listing reads each remediation's entry from its memo, encrypted like every
+    payload: the worker's client (with the key) reads it; a plain client's listing holds
+    none, so a Home built without the key shows nobody's customer."""
+    live, workflow_id = encrypted
+    listed = await eventually(
+        lambda: listed_statuses(live.client, datetime.now(UTC), ask_missing=False),
+        lambda statuses: any(s.workflow_id == workflow_id for s in statuses),
+    )
+    entry = next(s for s in listed if s.workflow_id == workflow_id)
+    assert entry.state == "awaiting_human" and entry.timeline == []
+    assert CUSTOMER in entry.model_dump_json()
+    plain = await listed_statuses(dev_env.client, datetime.now(UTC), ask_missing=False)
+    assert workflow_id not in {s.workflow_id for s in plain}
 
 
 async def test_replay_and_export_of_an_encrypted_history(

@@ -104,7 +104,9 @@ class Investigator:
             f"Diagnosed as {diagnosis.error_type}"
             + (f" ({matched.title})" if matched else "")
             + f"; catalog {diagnosis.catalog_version}",
-            data={"steps": [s.model_dump() for s in diagnosis.steps], "branch": diagnosis.branch},
+            # The checks it made are the pinned diagnosis's steps; the entry names the one that
+            # matched rather than keep them all a second time in every cached remediation.
+            data={"branch": diagnosis.branch} | ({"matched": matched.id} if matched else {}),
         )
         r.state.facts.update(diagnosis.facts)
         await self._route(quick if investigated is not None else None)

@@ -1,5 +1,6 @@
 """A remediation waiting on people, cached by its worker, keeps its models lean: they share
-their classes' sets of field names (``canary.models.field_sets``)."""
+their classes' sets of field names (``canary.models.field_sets``), and remediations of one
+SOP share its parts of their pinned diagnoses (``canary.models.shared_parts``)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,13 @@ async def test_a_waiting_remediation_shares_its_models_field_sets(
         kept = [*state.timeline, state.diagnosis, *state.diagnosis.actions, *state.diagnosis.steps]
         assert all(isinstance(m.__pydantic_fields_set__, AllFields) for m in kept)
         assert len({id(e.__pydantic_fields_set__) for e in state.timeline}) == 1
+        # A second remediation of the same SOP holds the first one's copy of its buttons.
+        other = await start_payment_failed(skip_env, queue)
+        await until(lambda: (w := cached(other.id)) is not None and w.r.state.slack is not None)
+        second = cached(other.id)
+        assert second is not None and second.r.state.diagnosis is not None
+        assert second.r.state.diagnosis.actions is state.diagnosis.actions
+        assert second.r.state.diagnosis.escalation is state.diagnosis.escalation
 
 
 def cached(workflow_id: str) -> RemediationWorkflow | None:

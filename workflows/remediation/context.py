@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from canary import search_attributes as sa
     from canary.blocks import temporal_ui_link
     from canary.models import (
+        Diagnosis,
         Outcome,
         QuietWindows,
         RemediationInput,
@@ -36,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         shown,
     )
     from canary.models.remediation import without_reported_owner
+    from canary.models.shared_parts import share_constant_parts
 
 from workflows.policies import HOME_RETRY, HOME_TIMEOUT
 
@@ -82,6 +84,8 @@ class Remediation:
         self._home_shown: str | None = None
         self._home_people = HomePeople()
         self._home_read = False
+        #: The diagnosis whose SOP parts are the process's shared copies already.
+        self._shared_diagnosis: Diagnosis | None = None
 
     @property
     def first_run(self) -> bool:
@@ -91,9 +95,14 @@ class Remediation:
         """A key this remediation writes: ``<workflow id>/<first run>/<part>/…``."""
         return "/".join([self.key_prefix, *(str(p) for p in parts)])
 
-    def share_field_sets(self) -> None:
-        """Before it waits: the models this run keeps share their classes' sets of field
-        names (``canary.models.field_sets``), a quarter of a cached remediation's Python."""
+    def keep_lean(self) -> None:
+        """Before it waits: what this run keeps shares what other remediations hold the same,
+        its pinned diagnosis's SOP parts (``canary.models.shared_parts``, once per diagnosis)
+        and its models' sets of field names (``canary.models.field_sets``)."""
+        diagnosis = self.state.diagnosis
+        if diagnosis is not None and diagnosis is not self._shared_diagnosis:
+            share_constant_parts(diagnosis)
+            self._shared_diagnosis = diagnosis
         share_field_sets(
             self.state, self.detection, self.config, self._home_people, self.investigated_windows
         )

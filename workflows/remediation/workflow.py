@@ -150,7 +150,7 @@ class RemediationWorkflow:
 
     async def _wait_for_next_thing(self) -> None:
         r = self.r
-        r.share_field_sets()
+        r.keep_lean()
         timeout = (self.ladder.next_due() - workflow.now()).total_seconds()
         if timeout <= 0:
             return

@@ -73,16 +73,22 @@ def dumped(value: Any) -> bytes:
     return to_json(value)
 
 
+#: The encodings, in the order tried: Temporal's defaults with JSON through Pydantic. None of
+#: them holds state, so every converter shares these instances.
+ENCODING_CONVERTERS = tuple(
+    PydanticJSONConverter() if isinstance(c, JSONPlainPayloadConverter) else c
+    for c in DefaultPayloadConverter.default_encoding_payload_converters
+)
+
+
 class CanaryPayloadConverter(CompositePayloadConverter):
-    """Temporal's default encodings (null, bytes, protobuf) with JSON through Pydantic."""
+    """Temporal's default encodings (null, bytes, protobuf) with JSON through Pydantic.
+
+    The SDK builds one for every copy of the data converter it makes, several for each
+    workflow activation and activity: building one only gathers the shared encodings."""
 
     def __init__(self) -> None:
-        super().__init__(
-            *(
-                PydanticJSONConverter() if isinstance(c, JSONPlainPayloadConverter) else c
-                for c in DefaultPayloadConverter.default_encoding_payload_converters
-            )
-        )
+        super().__init__(*ENCODING_CONVERTERS)
 
 
 #: Every Canary client's converter (the worker's, the gateway's, the CLI's, the tests').

@@ -57,8 +57,3 @@ def share_constant_parts(diagnosis: Diagnosis) -> None:
                 _copies.popitem(last=False)
         if shared is not value:
             fields[name] = shared
-
-
-def shared_count() -> int:
-    """How many distinct parts this process keeps."""
-    return len(_copies)

@@ -27,7 +27,7 @@ from sandbox import SandboxConfig, SandboxServer
 from starter.gateway.app import create_app
 from starter.intake import get_status, submit_detection
 from tests.fakes import FakeServices
-from tests.helpers import eventually, slack_headers, stripe_event, stripe_signature
+from tests.helpers import end_if_running, eventually, slack_headers, stripe_event, stripe_signature
 from workflows import RemediationWorkflow
 
 WEBHOOK_SECRET = "whsec_fuzz_webhook_secret_0123"
@@ -341,7 +341,7 @@ async def authenticated(dev_env: WorkflowEnvironment) -> AsyncIterator[Gateway]:
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
         yield Gateway(http, queue, "")
     async for execution in dev_env.client.list_workflows(f"TaskQueue = '{queue}'"):
-        await dev_env.client.get_workflow_handle(execution.id).terminate("fuzz test done")
+        await end_if_running(dev_env.client.get_workflow_handle(execution.id), "fuzz test done")
 
 
 @FUZZ

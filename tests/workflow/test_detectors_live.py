@@ -32,7 +32,7 @@ from sandbox.smtp import SmtpSink, create_mail_router
 from sandbox.warehouse_seed import seed_warehouse
 from starter.intake import get_status
 from starter.schedules import run_detectors_once
-from tests.helpers import eventually
+from tests.helpers import end_if_running, eventually
 from worker import build_worker
 
 pytestmark = pytest.mark.asyncio
@@ -85,7 +85,8 @@ async def live(env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Live]:
         # server to fold into while its worker (and sandbox) are gone.
         query = f"TaskQueue = '{settings.task_queue}' AND ExecutionStatus = 'Running'"
         async for execution in env.client.list_workflows(query):
-            await env.client.get_workflow_handle(execution.id).terminate("test finished")
+            # Visibility lags: one listed as running may have closed meanwhile.
+            await end_if_running(env.client.get_workflow_handle(execution.id), "test finished")
         sink.stop()
         sandbox.stop()
 

@@ -4,6 +4,7 @@ remediation meets it."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +29,12 @@ def broken_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:9")
     get_settings.cache_clear()
     cached_catalog.cache_clear()
+    # The commands set up Canary's logging on the root logger: put the test run's back after.
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     yield catalog
+    root.handlers[:] = handlers
+    root.setLevel(level)
     get_settings.cache_clear()
     cached_catalog.cache_clear()
 

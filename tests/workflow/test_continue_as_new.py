@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -80,6 +80,17 @@ async def start(
         task_queue=queue,
         result_type=ResolutionRecord,
     )
+
+
+def the_same_start(seen: datetime, first_seen: datetime) -> bool:
+    """Whether two readings of a remediation's start are the first run's one moment.
+
+    The start is ``workflow.now()`` in the first run's first task. On the time-skipping test
+    server a replay of that task can read its time some milliseconds from the live run's (it
+    happened once in CI: 51 ms, the continued run's state coming from a replayed first run),
+    as the story's entry times can (compared without them below); a continued run that took
+    its own start instead would be the new run's, later by the whole first run."""
+    return abs(seen - first_seen) < timedelta(seconds=1)
 
 
 async def status(handle: WorkflowHandle) -> RemediationStatus:
@@ -161,7 +172,11 @@ async def test_many_occurrences_continue_as_new_keeping_the_story(
         ]
         assert numbers == [str(n) for n in range(2, 37)]
         assert after.workflow_id == handle.id
-        assert after.started_at == before.started_at
+        second_run = await skip_env.client.get_workflow_handle(
+            handle.id, run_id=chain[1]
+        ).describe()
+        assert the_same_start(after.started_at, before.started_at)
+        assert after.started_at < second_run.start_time, "the new run keeps the first one's start"
         assert after.state == "awaiting_human" and after.outcome is None
         assert after.slack == before.slack
         assert after.diagnosis == before.diagnosis
@@ -190,7 +205,7 @@ async def test_many_occurrences_continue_as_new_keeping_the_story(
         assert result.accepted and result.outcome == "resolved_by_human"
         record = await handle.result()
     assert record.occurrences == 36
-    assert record.started_at == before.started_at
+    assert the_same_start(record.started_at, before.started_at)
     assert [e.kind for e in record.timeline].count("occurrence") == 35
 
     # Every run of the chain replays against the code.

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import gc
 import uuid
+from typing import Any
 
 import pytest
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -35,7 +37,7 @@ async def test_a_waiting_remediation_shares_its_models_field_sets(
         workflow_runner=WORKFLOW_RUNNER,
     ):
         handle = await start_payment_failed(skip_env, queue)
-        await until(lambda: (w := cached(handle.id)) is not None and w.r.state.slack is not None)
+        await waiting_on_people(handle)
         remediation = cached(handle.id)
         assert remediation is not None
         state = remediation.r.state
@@ -45,11 +47,20 @@ async def test_a_waiting_remediation_shares_its_models_field_sets(
         assert len({id(e.__pydantic_fields_set__) for e in state.timeline}) == 1
         # A second remediation of the same SOP holds the first one's copy of its buttons.
         other = await start_payment_failed(skip_env, queue)
-        await until(lambda: (w := cached(other.id)) is not None and w.r.state.slack is not None)
+        await waiting_on_people(other)
         second = cached(other.id)
         assert second is not None and second.r.state.diagnosis is not None
         assert second.r.state.diagnosis.actions is state.diagnosis.actions
         assert second.r.state.diagnosis.escalation is state.diagnosis.escalation
+
+
+async def waiting_on_people(handle: WorkflowHandle[Any, Any]) -> None:
+    """Wait until the remediation has posted its alert and finished the workflow task that
+    posted it. The worker runs activations on its own threads, so the alert can show in the
+    state while that task is still on its way to the wait; a query is answered only once the
+    task before it is done."""
+    await until(lambda: (w := cached(handle.id)) is not None and w.r.state.slack is not None)
+    await handle.query(RemediationWorkflow.status)
 
 
 def cached(workflow_id: str) -> RemediationWorkflow | None:

@@ -212,6 +212,7 @@ def rows(results: dict[str, Any], cpu: dict[str, Any] | None = None) -> list[dic
             }
         )
         out += intake_rows(c, f, "open")
+        out += storm_tenths_rows(c, f, "open")
         out += escalation_cpu_rows(c, f, ("worker",), ("floor",), "open")
         fired = c.get("timer_fired_lateness_s_sample")
         if fired and fired.get("n"):
@@ -378,6 +379,22 @@ def intake_rows(c: dict[str, Any], f: dict[str, Any], label: str) -> list[dict[s
     ]
 
 
+def storm_tenths_rows(c: dict[str, Any], f: dict[str, Any], label: str) -> list[dict[str, Any]]:
+    """Due → posted p99 in each tenth of the storm, by when the escalations fell due: a queue
+    growing through the storm climbs tenth by tenth, a stall shows in one tenth."""
+    key = "p99_by_tenth_of_the_storm_s"
+    if key not in c:
+        return []
+    return [
+        {
+            "figure": f"{label}: due → posted p99 in each tenth of the storm (s)",
+            "Canary": " · ".join(f"{v:g}" for v in c[key]),
+            "floor": " · ".join(f"{v:g}" for v in f.get(key, [])),
+            "ratio": "",
+        }
+    ]
+
+
 def two_workers_open_rows(
     two: dict[str, Any] | None, one: dict[str, Any] | None
 ) -> list[dict[str, Any]]:
@@ -397,6 +414,7 @@ def two_workers_open_rows(
             + (f", not comparable ({unlike})" if (unlike := unlike_storms(c, f)) else ""),
         },
         *intake_rows(c, f, label),
+        *storm_tenths_rows(c, f, label),
         *escalation_cpu_rows(c, f, ("worker", "worker2"), ("floor", "floor2"), label),
         {
             "figure": f"{label}: escalation timers lost (never fired)",

@@ -40,7 +40,7 @@ from bench.probe import (
     webhook_body,
 )
 from bench.stack import API_TOKEN, CANARY_QUEUE, STRIPE_KEY, WEBHOOK_SECRET, BenchStack
-from bench.stats import percentile, summary
+from bench.stats import p99_by_tenth, percentile, summary
 from canary.catalog.loader import DEFAULT_CATALOG
 from canary.settings import Settings
 from starter.intake import get_status
@@ -803,10 +803,11 @@ class Bench:
             caching = cache_since(workers, cached)
             stop.set()
             peak = await peaks(workers, watched)
+            posted = [w for w in ids if (w, "escalation/1") in escalations]
+            due = [alerts[(w, "alert")]["at"] + canary_after for w in posted]
             lateness = [
-                escalations[(w, "escalation/1")]["at"] - alerts[(w, "alert")]["at"] - canary_after
-                for w in ids
-                if (w, "escalation/1") in escalations
+                escalations[(w, "escalation/1")]["at"] - at
+                for w, at in zip(posted, due, strict=True)
             ]
             sample = random.sample(ids, min(200, n))
             timer_lateness = await self.timer_lateness(sample, canary_after)
@@ -837,6 +838,7 @@ class Bench:
                 "lost": n - escalated.count,
                 "unposted_when_stopped": n - len(lateness),
                 "due_to_escalation_posted_s": seconds_summary(lateness),
+                "p99_by_tenth_of_the_storm_s": p99_by_tenth(due, lateness),
                 "cpu_s_escalating": escalating,
                 **caching,
                 "timer_lateness_s_sample": seconds_summary(timer_lateness),
@@ -875,10 +877,11 @@ class Bench:
             caching = cache_since(floors, cached)
             stop.set()
             peak = await peaks(floors, watched)
+            posted = [k for k in keys if (k, "escalation/1") in escalations]
+            due = [alerts[(k, "alert")]["at"] + floor_after for k in posted]
             lateness = [
-                escalations[(k, "escalation/1")]["at"] - alerts[(k, "alert")]["at"] - floor_after
-                for k in keys
-                if (k, "escalation/1") in escalations
+                escalations[(k, "escalation/1")]["at"] - at
+                for k, at in zip(posted, due, strict=True)
             ]
             return {
                 "n": n,
@@ -899,6 +902,7 @@ class Bench:
                 "lost": n - len(lateness),
                 "unposted_when_stopped": n - len(lateness),
                 "due_to_escalation_posted_s": seconds_summary(lateness),
+                "p99_by_tenth_of_the_storm_s": p99_by_tenth(due, lateness),
                 "cpu_s_escalating": escalating,
                 **caching,
             }

@@ -27,6 +27,18 @@ def summary(values: Sequence[float]) -> dict[str, float]:
     }
 
 
+def p99_by_tenth(due: Sequence[float], late: Sequence[float]) -> list[float]:
+    """The p99 of ``late`` in each tenth of the span ``due`` covers (by when each fell due):
+    a queue that grows through a storm rises tenth by tenth, a stall shows in one tenth."""
+    if not due:
+        return []
+    start, span = min(due), (max(due) - min(due)) or 1.0
+    tenths: list[list[float]] = [[] for _ in range(10)]
+    for at, value in zip(due, late, strict=True):
+        tenths[min(9, int((at - start) / span * 10))].append(value)
+    return [round(percentile(values, 99), 2) if values else math.nan for values in tenths]
+
+
 def ratio(canary: float, floor: float) -> float:
     return round(canary / floor, 2) if floor else math.inf
 

@@ -56,7 +56,8 @@ def remediation_activities(
     Homes (through ``homes``, whose refresher publishes them; a new one when not given)."""
     investigation = InvestigationActivities(services)
     homes = homes or HomeActivities(services)
-    # An escalation's Slack activity tells the Homes' refresher of its change itself.
+    # The alert's and an escalation's Slack activities tell the Homes' refresher of their
+    # changes themselves.
     slack = SlackActivities(services, tell_homes=homes.refresher.changed)
     stripe = StripeActivities(services)
     return [
@@ -68,6 +69,7 @@ def remediation_activities(
         stripe.route_payment_attempt,  # canary.route_payment_attempt
         stripe.route_card_update,  # canary.route_card_update
         slack.post_slack,  # canary.post_slack
+        slack.post_alert,  # canary.post_alert
         slack.post_escalation,  # canary.post_escalation
         slack.resolve_owner,  # canary.resolve_owner
         WindowActivities(services).quiet_windows,  # canary.quiet_windows

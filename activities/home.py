@@ -6,10 +6,11 @@ those closed in the last week, at most :data:`MAX_LISTED`), each with the Home e
 in its memo (:mod:`canary.models.home`); one without an entry is asked for its status.
 
 Homes are published when a person opens theirs (the gateway's ``app_home_opened`` listener)
-and whenever a remediation they own or may act on changes: the remediation tells its worker
-(``canary.home_changed``, a local activity, with its new entry; an escalation's within its
-Slack activity, ``canary.post_escalation``), whose :class:`HomeRefresher`
-gathers the changes of a moment and publishes each person's Home once for all of them.
+and whenever a remediation they own or may act on changes: the remediation tells its worker,
+with its new entry, within the Slack activity that shows the change (``canary.post_alert``,
+``canary.post_escalation``) or, when no Slack message shows it, in a local activity of its
+own (``canary.home_changed``); the worker's :class:`HomeRefresher` gathers the changes of a
+moment and publishes each person's Home once for all of them.
 """
 
 from __future__ import annotations

@@ -27,12 +27,14 @@ from canary.blocks import thread_blocks
 from canary.blocks.mrkdwn import MAX_MESSAGE_TEXT, clip_mrkdwn, escape
 from canary.catalog import build_context, render
 from canary.models import (
+    AlertInput,
     EscalationInput,
     EscalationOutput,
     ResolveOwnerInput,
     ResolveOwnerOutput,
     SlackMessageInput,
     SlackMessageOutput,
+    SlackRef,
     StepInput,
     StepOutput,
 )
@@ -139,7 +141,8 @@ async def send(
 
 class SlackActivities:
     """Slack's messages of a remediation. ``tell_homes`` is the worker's Home refresher, told
-    of the Home change an escalation carries (None: this worker publishes no Homes)."""
+    of the Home change an alert or an escalation carries (None: this worker publishes no
+    Homes)."""
 
     def __init__(
         self, services: Services, tell_homes: Callable[[HomeChanged], None] | None = None
@@ -153,6 +156,28 @@ class SlackActivities:
         Retries never post twice: a post carries a metadata key and, on a retried attempt (or
         when asked to look first), the channel is searched for it first."""
         return await send(self.services.slack, request, look=retried() or request.look_first)
+
+    @activity.defn(name="canary.post_alert")
+    async def post_alert(self, request: AlertInput) -> SlackMessageOutput:
+        """The alert's post or update (as ``post_slack``), and the Home change it makes.
+
+        An update's change is handed to the refresher before Slack is called, as an
+        escalation's: the Homes follow whatever Slack answers. A first post's change is
+        handed over once Slack has the alert, with the posted message's ref in its entry (a
+        Home links the alert); a post Slack refuses tells nobody, and the remediation tells
+        the Homes itself. A change told twice (a retry) is published once."""
+        message, home = request.message, request.home
+        if home is not None and message.ts is not None:
+            self._tell(home)
+        posted = await send(self.services.slack, message, look=retried() or message.look_first)
+        if home is not None and message.ts is None:
+            alert = SlackRef(channel=posted.channel, ts=posted.ts, permalink=posted.permalink)
+            self._tell(home.with_alert(alert))
+        return posted
+
+    def _tell(self, change: HomeChanged) -> None:
+        if self.tell_homes is not None:
+            self.tell_homes(change)
 
     @activity.defn(name="canary.post_escalation")
     async def post_escalation(self, request: EscalationInput) -> EscalationOutput:
@@ -168,8 +193,8 @@ class SlackActivities:
 
         The Home change is handed over first: the refresher publishes the Homes a moment later
         whatever Slack answers here, and a change told twice (a retry) is published once."""
-        if request.home is not None and self.tell_homes is not None:
-            self.tell_homes(request.home)
+        if request.home is not None:
+            self._tell(request.home)
         slack = self.services.slack
         update, update_error = None, None
         try:

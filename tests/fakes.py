@@ -14,6 +14,7 @@ from canary.blocks import thread_blocks
 from canary.catalog import diagnose, load_catalog, plan
 from canary.models import (
     AccountRef,
+    AlertInput,
     Detection,
     DiagnoseInput,
     Diagnosis,
@@ -31,6 +32,7 @@ from canary.models import (
     ResolveOwnerOutput,
     SlackMessageInput,
     SlackMessageOutput,
+    SlackRef,
     StepInput,
     StepOutput,
 )
@@ -193,6 +195,19 @@ class FakeServices:
             self._posted[key] = posted
         return posted
 
+    @activity.defn(name="canary.post_alert")
+    async def post_alert(self, request: AlertInput) -> SlackMessageOutput:
+        # The Home change rides with the alert, as with the worker's Slack activities: an
+        # update's told first, a first post's once posted, with the alert's ref in its entry.
+        message, home = request.message, request.home
+        if home is not None and message.ts is not None:
+            self.home_changes.append(home)
+        posted = await self.post_slack(message)
+        if home is not None and message.ts is None:
+            alert = SlackRef(channel=posted.channel, ts=posted.ts, permalink=posted.permalink)
+            self.home_changes.append(home.with_alert(alert))
+        return posted
+
     @activity.defn(name="canary.post_escalation")
     async def post_escalation(self, request: EscalationInput) -> EscalationOutput:
         # The Home change rides with the escalation, as with the worker's Slack activities.
@@ -229,6 +244,7 @@ class FakeServices:
             self.diagnose,
             self.run_step,
             self.post_slack,
+            self.post_alert,
             self.post_escalation,
             self.resolve_owner,
             self.quiet_windows,

@@ -1,7 +1,7 @@
 """Pydantic models shared by the workflows, activities, gateway, CLI and tests."""
 
 from canary.models.detection import AccountRef, Detection, Link, ReportedDetection, Subject
-from canary.models.escalation import EscalationInput, EscalationOutput
+from canary.models.escalation import AlertInput, EscalationInput, EscalationOutput
 from canary.models.payments import (
     CardUpdateInput,
     CardUpdateRouted,
@@ -65,6 +65,7 @@ __all__ = [
     "RECOVERIES",
     "WINDOW_ENDED",
     "AccountRef",
+    "AlertInput",
     "Alerting",
     "ActionRequest",
     "ActionResult",

@@ -1,5 +1,6 @@
-"""What an escalation's local activity is given and answers: Slack's messages, made in order,
-and the Home change that rides with them."""
+"""What the alert's and an escalation's activities are given and answer: Slack's messages,
+made in order, and the Home change that rides with them (one local activity where Slack's and
+the Homes' would be two)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,18 @@ from pydantic import BaseModel, Field
 
 from canary.models.home import HomeChanged
 from canary.models.remediation import SlackMessageInput, SlackMessageOutput
+
+
+class AlertInput(BaseModel):
+    """The alert's post or update, and the change of the remediation's Home entry it makes.
+    An update's change is told to the worker's Home refresher before Slack is called; a first
+    post's once it is posted, with the posted message's ref filled in
+    (:meth:`HomeChanged.with_alert`)."""
+
+    message: SlackMessageInput
+    home: HomeChanged | None = Field(
+        None, description="The Home entry's change (None when no Home shows a difference)."
+    )
 
 
 class EscalationInput(BaseModel):

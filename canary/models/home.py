@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from canary.models.remediation import Diagnosis, RemediationStatus
+from canary.models.remediation import Diagnosis, RemediationStatus, SlackRef
 
 log = logging.getLogger(__name__)
 
@@ -129,3 +129,11 @@ class HomeChanged(BaseModel):
         except ValueError as exc:
             log.warning("home: unreadable entry of %s: %s", self.workflow_id, exc)
             return None
+
+    def with_alert(self, alert: SlackRef) -> HomeChanged:
+        """The change as the alert's first post leaves it: the entry with the posted
+        message's ref, as the remediation's memo holds it once the post's task completes
+        (the remediation computes its change before the post, when the ref is not known)."""
+        entry = RemediationStatus.model_validate_json(self.entry)
+        entry.slack = alert
+        return self.model_copy(update={"entry": carried(memo_of(entry))})

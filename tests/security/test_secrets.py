@@ -190,7 +190,7 @@ async def test_no_configured_secret_in_logs_traces_timelines_or_slack(
     loggers = set(re.findall(r'"logger": "([^"]+)"', logs))
     assert {"canary.gateway", "stripe", "slack_sdk.web.async_base_client"} <= loggers
     assert any(name.startswith("temporalio") for name in loggers)
-    assert "RunActivity:canary.post_slack" in produced["traces"]
+    assert "RunActivity:canary.post_alert" in produced["traces"]
     assert "Retry the payment" in produced[f"status {workflow_ids[0]}"]
     assert "What happened" in produced["slack #gtm-alerts"]
     leaks = [

@@ -85,7 +85,7 @@ async def test_one_trace_from_webhook_to_slack(
     assert "RunWorkflow:RemediationWorkflow" in same_trace
     # The diagnosis (plan, lookups, catalog, owner) runs in one local activity.
     assert "RunActivity:canary.investigate" in same_trace
-    assert "RunActivity:canary.post_slack" in same_trace
+    assert "RunActivity:canary.post_alert" in same_trace
 
 
 def test_without_a_tracer_provider_nothing_is_instrumented(

@@ -92,7 +92,9 @@ async def test_the_entry_follows_what_a_home_shows(skip_env: WorkflowEnvironment
         # On a busy machine the worker can be told of the alert twice (seen in a parallel run
         # of the suite): what follows counts from here.
         alerted_changes = told()
-        assert (told_of.workflow_id, told_of.updated_at) == (handle.id, alerted.updated_at)
+        # Told by the alert's post, with the entry the memo keeps once the alert is out; the
+        # change is stamped before the post, the memo when the post's answer came.
+        assert told_of.workflow_id == handle.id and told_of.updated_at <= alerted.updated_at
         assert "U0ALICE" in told_of.people.user_ids and "revops" in told_of.people.groups
 
         # A note is on the timeline and in the thread, not on anyone's Home.

@@ -24,14 +24,18 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from activities import SlackActivities, StepActivities
 from canary.adapters import SlackAdapter
 from canary.models import (
+    AccountRef,
+    AlertInput,
     Detection,
     EscalationInput,
+    RemediationStatus,
     SlackMessageInput,
     SlackMessageOutput,
     Step,
     StepInput,
+    Subject,
 )
-from canary.models.home import HomeChanged, HomePeople
+from canary.models.home import HomeChanged, HomePeople, carried, memo_of, shown
 from starter.intake import get_status
 from tests.helpers import eventually
 from tests.stack import SLACK_TOKEN, LiveStack, live_stack
@@ -346,6 +350,75 @@ async def test_an_escalation_hands_its_home_change_over_before_slack_answers(
 
     assert told == [request.home]
     assert not [c for c in await posts(stack, "C0GTMESCAL") if tag in key_of(c)]
+
+
+def home_change(tag: str) -> HomeChanged:
+    """A remediation's Home change before its alert is posted (no alert to link yet)."""
+    now = datetime.now(UTC)
+    entry = RemediationStatus(
+        workflow_id=f"w-{tag}",
+        error_type="payment_failed",
+        state="awaiting_human",
+        subject=Subject(kind="invoice", id=f"in_{tag}"),
+        subject_id=f"in_{tag}",
+        account=AccountRef(name="Acme"),
+        headline=f"Payment failed {tag}",
+        started_at=now,
+        updated_at=now,
+    )
+    return HomeChanged(
+        workflow_id=entry.workflow_id,
+        updated_at=now,
+        people=HomePeople(user_ids=["U0ALICE"]),
+        entry=carried(memo_of(entry)),
+    )
+
+
+async def test_an_alert_tells_the_homes_of_its_change_with_the_posted_message(
+    stack: LiveStack,
+) -> None:
+    """The first alert's Home change reaches the refresher once Slack has the alert, its
+    entry naming the posted message (a Home links the alert); a post Slack refuses for good
+    tells nobody (the remediation tells the Homes itself). An update's change is handed over
+    before Slack is called: with Slack unreachable the Homes are told all the same."""
+    tag = uuid.uuid4().hex[:8]
+    told: list[HomeChanged] = []
+    activities = SlackActivities(stack.services(), tell_homes=told.append)
+    first = SlackMessageInput(
+        workflow_id=f"w-{tag}",
+        channel="#gtm-alerts",
+        text=f"Payment failed {tag}",
+        blocks=[],
+        metadata_key=f"alert-{tag}",
+    )
+    change = home_change(tag)
+
+    posted = await ActivityEnvironment().run(
+        activities.post_alert, AlertInput(message=first, home=change)
+    )
+
+    [alerted] = told
+    entry = alerted.read()
+    assert entry is not None and entry.slack is not None
+    assert (entry.slack.channel, entry.slack.ts) == (posted.channel, posted.ts)
+    assert entry.slack.permalink == posted.permalink and posted.permalink
+    assert shown(entry.model_copy(update={"slack": None})) == shown(change.read())
+    calls = [c for c in await posts(stack, "C0GTMALERTS") if tag in key_of(c)]
+    assert [key_of(c) for c in calls] == [f"alert-{tag}"]
+
+    refused = first.model_copy(update={"channel": "#gtm-alrets", "metadata_key": f"x-{tag}"})
+    with pytest.raises(ApplicationError) as failed:
+        await ActivityEnvironment().run(
+            activities.post_alert, AlertInput(message=refused, home=change)
+        )
+    assert failed.value.non_retryable and told == [alerted]
+
+    unreachable = SlackAdapter(SLACK_TOKEN, "http://127.0.0.1:9/api/", timeout=1)
+    offline = SlackActivities(stack.services(slack=unreachable), tell_homes=told.append)
+    update = first.model_copy(update={"ts": posted.ts, "metadata_key": None})
+    with pytest.raises(ApplicationError):
+        await ActivityEnvironment().run(offline.post_alert, AlertInput(message=update, home=change))
+    assert told == [alerted, change]
 
 
 async def test_an_escalation_of_an_alert_that_is_gone_is_still_posted(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import FailureError
@@ -25,7 +26,13 @@ with workflow.unsafe.imports_passed_through():
         thread_blocks,
         thread_text,
     )
-    from canary.models import EscalationInput, SlackMessageInput, SlackMessageOutput, SlackRef
+    from canary.models import (
+        AlertInput,
+        EscalationInput,
+        SlackMessageInput,
+        SlackMessageOutput,
+        SlackRef,
+    )
     from canary.models.detectors import (
         DigestAddInput,
         DigestInput,
@@ -153,7 +160,10 @@ class Alerter:
         local = first_alert and r.first_run
         if local:
             message.look_first = workflow.info().get_current_history_length() > 3 + r.signals
-        result = await self._post(message, local=local)
+        # The Home change rides with the alert: an update's as it is, a first post's without
+        # the alert's ref, which the activity fills in once Slack gives it.
+        home = r.home_posting() if first_alert else r.home_change()
+        result = await self._post_alert(AlertInput(message=message, home=home), local=local)
         if result is None and first_alert:
             # Nobody has heard of it yet: try again on a durable timer, not at the next
             # state change (hours or days away), looking for an earlier post first.
@@ -166,6 +176,7 @@ class Alerter:
         if result and first_alert:
             state.alert_retry_at = None
             state.slack = SlackRef(channel=result.channel, ts=result.ts, permalink=result.permalink)
+            r.home_posted(state.slack)
             state.first_notified_at = state.first_notified_at or workflow.now()
             r.record(
                 "notified",
@@ -266,16 +277,24 @@ class Alerter:
     def _thread_key(self, post: int) -> str:
         return self.r.key("thread", post)
 
-    async def _post(
-        self, message: SlackMessageInput, local: bool = False
+    async def _post(self, message: SlackMessageInput) -> SlackMessageOutput | None:
+        return await self._slack(SlackActivities.post_slack, message)
+
+    async def _post_alert(
+        self, alert: AlertInput, local: bool = False
+    ) -> SlackMessageOutput | None:
+        return await self._slack(SlackActivities.post_alert, alert, local=local)
+
+    async def _slack(
+        self, activity: Any, request: Any, local: bool = False
     ) -> SlackMessageOutput | None:
         execute = (
             workflow.execute_local_activity_method if local else workflow.execute_activity_method
         )
         try:
-            result = await execute(
-                SlackActivities.post_slack,
-                message,
+            result: SlackMessageOutput = await execute(
+                activity,
+                request,
                 start_to_close_timeout=SLACK_TIMEOUT,
                 retry_policy=SLACK_RETRY,
             )

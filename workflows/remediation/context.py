@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         RemediationInput,
         RemediationState,
         RemediationStatus,
+        SlackRef,
         State,
         TimelineKind,
     )
@@ -84,6 +85,11 @@ class Remediation:
         self._home_shown: str | None = None
         self._home_people = HomePeople()
         self._home_read = False
+        #: The change a first alert's post carries (its entry without the alert), until
+        #: the post is made; then what its activity told the worker (the entry as a Home
+        #: shows it, with the alert, and the people), until the memo holds it.
+        self._home_posting: tuple[RemediationStatus, HomePeople] | None = None
+        self._home_told: tuple[str | None, HomePeople] | None = None
         #: The diagnosis whose SOP parts are the process's shared copies already.
         self._shared_diagnosis: Diagnosis | None = None
 
@@ -152,7 +158,8 @@ class Remediation:
 
     async def sync_home(self) -> None:
         """Keep the Home entry in the memo and, when what a Home shows of this remediation
-        changed, have the worker publish the Homes it is on (a local activity)."""
+        changed and no Slack activity told the worker already, have the worker publish the
+        Homes it is on (a local activity)."""
         change = self.home_change()
         if change is None:
             return
@@ -170,18 +177,17 @@ class Remediation:
         """Keep the Home entry in the memo; when what a Home shows of this remediation changed,
         the change the worker is to be told of: the entry, and the people it concerns now
         and those it concerned before (a new owner's Home gains it, the previous one's loses
-        it). None when no Home shows a difference, or nobody's Home shows it.
+        it). None when no Home shows a difference, nobody's Home shows it, or the first
+        alert's activity told the worker of this very change (:meth:`home_posting`).
 
-        ``sync_home`` tells the worker in a local activity of its own; an escalation hands
-        the change to its Slack activity instead (one local activity fewer in a storm)."""
+        An alert's update and an escalation hand the change to their Slack activity (one
+        local activity where there would be two); ``sync_home`` tells the worker of what
+        changed otherwise, in a local activity of its own."""
         entry = home_entry(self.status())
-        if not self._home_read:
-            # A continued run starts from what the previous run left in the memo.
-            previous = entry_of(workflow.memo_value(HOME_MEMO, None))
-            self._home_shown = shown(previous)
-            self._home_people = HomePeople.of(previous) if previous else HomePeople()
-            self._home_read = True
+        self._read_home()
         now_shown = shown(entry)
+        told, self._home_told = self._home_told, None
+        self._home_posting = None
         if now_shown == self._home_shown:
             return None
         before, self._home_people = self._home_people, HomePeople.of(entry)
@@ -189,7 +195,7 @@ class Remediation:
         memo = memo_of(entry)
         workflow.upsert_memo({HOME_MEMO: memo})
         people = before.union(self._home_people)
-        if people.nobody:
+        if people.nobody or told == (now_shown, people):
             return None
         return HomeChanged(
             workflow_id=self.workflow_id,
@@ -197,6 +203,45 @@ class Remediation:
             people=people,
             entry=carried(memo),
         )
+
+    def home_posting(self) -> HomeChanged | None:
+        """The change the first alert's post is to make to the Home entry, before the post:
+        the entry as it will be save for the alert's ref, which Slack gives. The post's
+        activity fills the ref in and tells the worker (:meth:`HomeChanged.with_alert`);
+        the memo keeps the entry once the post is made (``sync_home``). None when nobody's
+        Home shows it."""
+        entry = home_entry(self.status())
+        self._read_home()
+        people = self._home_people.union(HomePeople.of(entry))
+        self._home_posting = None
+        if people.nobody:
+            return None
+        self._home_posting = (entry, people)
+        return HomeChanged(
+            workflow_id=self.workflow_id,
+            updated_at=entry.updated_at,
+            people=people,
+            entry=carried(memo_of(entry)),
+        )
+
+    def home_posted(self, alert: SlackRef) -> None:
+        """The first alert is posted as ``alert``, and its activity told the worker of the
+        change :meth:`home_posting` gave it: the next ``home_change`` that finds the same
+        keeps the memo without telling the worker again."""
+        if self._home_posting is None:
+            return
+        entry, people = self._home_posting
+        self._home_posting = None
+        self._home_told = (shown(entry.model_copy(update={"slack": alert})), people)
+
+    def _read_home(self) -> None:
+        """A continued run starts from what the previous run left in the memo."""
+        if self._home_read:
+            return
+        previous = entry_of(workflow.memo_value(HOME_MEMO, None))
+        self._home_shown = shown(previous)
+        self._home_people = HomePeople.of(previous) if previous else HomePeople()
+        self._home_read = True
 
     # -- search attributes -------------------------------------------------------------------
 

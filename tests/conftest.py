@@ -4,7 +4,6 @@ packages (never downloaded), started once per session."""
 from __future__ import annotations
 
 import shutil
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from canary import search_attributes as sa
 from canary.converter import canary_data_converter
+from tests.helpers import free_port
 
 BIN = Path(sys.executable).parent
 
@@ -30,9 +30,7 @@ def _binary(name: str) -> str:
 
 async def dev_server_with_ui() -> tuple[WorkflowEnvironment, str]:
     """A dev server of its own with the Temporal UI on a free port: (environment, UI URL)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        ui_port = int(probe.getsockname()[1])
+    ui_port = free_port()
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=_binary("temporal"),
         data_converter=canary_data_converter,

@@ -6,6 +6,8 @@ import asyncio
 import hashlib
 import hmac
 import json
+import random
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -122,3 +124,25 @@ def payload_data(message: Any) -> Iterator[bytes]:
                 yield item.data
             else:
                 yield from payload_data(item)
+
+
+#: Where free ports are picked: below Linux's ephemeral range (32768–60999), from which every
+#: outbound connection of the tests running in parallel takes its local port. A port picked
+#: there could be taken by one of them between the check here and the server's bind (seen
+#: once in CI: `canary up` refused a port the check had found free).
+PICKED_PORTS = range(20000, 32768)
+#: The OS's randomness, not the random module's shared state, which a test may seed: two test
+#: processes seeded alike would pick the same ports in the same order.
+_port_picker = random.SystemRandom()
+
+
+def free_port() -> int:
+    """A port nothing listens on or connects from now, for a server a test starts."""
+    while True:
+        port = _port_picker.choice(PICKED_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port

@@ -20,7 +20,6 @@ What it leaves (the numbers the tests expect are derived from this list):
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -62,12 +61,6 @@ from workflows import RemediationWorkflow
 
 ZAP_ERROR = "Zap 'Sync invoices' failed: HubSpot returned 502 Bad Gateway"
 OTHER_ZAP_ERROR = "Zap 'Enrich leads' failed: Clearbit quota exceeded"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

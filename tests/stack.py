@@ -4,7 +4,6 @@ gateway (uvicorn on the test loop), a worker with the real activities, a real de
 from __future__ import annotations
 
 import asyncio
-import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -24,6 +23,7 @@ from canary.settings import Settings
 from sandbox import SandboxConfig, SandboxServer
 from sandbox.warehouse_seed import seed_warehouse
 from starter.gateway.app import create_app
+from tests.helpers import free_port
 from worker import build_worker, remediation_activities
 
 SIGNING_SECRET = "e2e-slack-signing-secret"
@@ -31,12 +31,6 @@ WEBHOOK_SECRET = "whsec_e2e_webhook_secret"
 API_TOKEN = "e2e-api-token-0123456789abcdef01234"
 STRIPE_KEY = "sk_test_canary_e2e"
 SLACK_TOKEN = "xoxb-canary-e2e"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -30,10 +30,10 @@ from canary.reports import Report, build_report, report_request
 from canary.settings import Settings
 from starter.cli import app as cli_app
 from starter.replay import export_history, history_from_file, replay_histories
+from tests.helpers import free_port
 from tests.report_scenario import (  # noqa: F401 - the fixture is used by name
     ZAP_ERROR,
     Scenario,
-    free_port,
     report_scenario,
 )
 

@@ -163,7 +163,8 @@ class Alerter:
         # The Home change rides with the alert: an update's as it is, a first post's without
         # the alert's ref, which the activity fills in once Slack gives it.
         home = r.home_posting() if first_alert else r.home_change()
-        result = await self._post_alert(AlertInput(message=message, home=home), local=local)
+        alert = AlertInput(message=message, home=home)
+        result = await self._slack(SlackActivities.post_alert, alert, local=local)
         if result is None and first_alert:
             # Nobody has heard of it yet: try again on a durable timer, not at the next
             # state change (hours or days away), looking for an earlier post first.
@@ -229,7 +230,8 @@ class Alerter:
         if not state.slack:
             return
         state.thread_posts += 1
-        await self._post(
+        await self._slack(
+            SlackActivities.post_slack,
             SlackMessageInput(
                 workflow_id=r.workflow_id,
                 channel=state.slack.channel,
@@ -237,12 +239,12 @@ class Alerter:
                 blocks=thread_blocks(text),
                 thread_ts=state.slack.ts,
                 metadata_key=self._thread_key(state.thread_posts),
-            )
+            ),
         )
 
     async def post_escalation(self, text: str) -> None:
         """The escalation channel's post, with the alert's content and buttons."""
-        posted = await self._post(self._escalation_message(text))
+        posted = await self._slack(SlackActivities.post_slack, self._escalation_message(text))
         if posted is not None:
             self._escalation_posted(posted)
 
@@ -276,14 +278,6 @@ class Alerter:
 
     def _thread_key(self, post: int) -> str:
         return self.r.key("thread", post)
-
-    async def _post(self, message: SlackMessageInput) -> SlackMessageOutput | None:
-        return await self._slack(SlackActivities.post_slack, message)
-
-    async def _post_alert(
-        self, alert: AlertInput, local: bool = False
-    ) -> SlackMessageOutput | None:
-        return await self._slack(SlackActivities.post_alert, alert, local=local)
 
     async def _slack(
         self, activity: Any, request: Any, local: bool = False

@@ -214,6 +214,7 @@ def rows(results: dict[str, Any], cpu: dict[str, Any] | None = None) -> list[dic
         out += intake_rows(c, f, "open")
         out += storm_tenths_rows(c, f, "open")
         out += escalation_cpu_rows(c, f, ("worker",), ("floor",), "open")
+        out += slack_calls_rows(c, f, "open")
         fired = c.get("timer_fired_lateness_s_sample")
         if fired and fired.get("n"):
             out.append(
@@ -227,6 +228,8 @@ def rows(results: dict[str, Any], cpu: dict[str, Any] | None = None) -> list[dic
                     "met": yes(fired.get("max", 99) <= 10),
                 }
             )
+        if retried := c.get("workflow_tasks_retried_sample"):
+            out.append(retried_tasks_row(retried, "open"))
         out.append(
             {
                 "figure": "open: escalation timers lost (never fired)",
@@ -250,6 +253,48 @@ def rows(results: dict[str, Any], cpu: dict[str, Any] | None = None) -> list[dic
             )
     out += two_workers_open_rows(results.get("open_remediations_two_workers"), opened)
     return out
+
+
+def slack_calls_rows(c: dict[str, Any], f: dict[str, Any], label: str) -> list[dict[str, Any]]:
+    """The Slack calls each side made while its escalations were posted, per escalation
+    posted, by method (Homes and digests included: whatever the storm set off)."""
+
+    def per_escalation(side: dict[str, Any]) -> str:
+        calls = {k: v for k, v in side.get("slack_calls_escalating", {}).items() if k != "last_id"}
+        posted = side.get("escalations_posted") or 0
+        if not calls or not posted:
+            return ""
+        total = sum(calls.values()) / posted
+        each = ", ".join(
+            f"{path.removeprefix('/api/')} {count / posted:.2f}"
+            for path, count in sorted(calls.items(), key=lambda kv: -kv[1])
+        )
+        return f"{total:.2f} ({each})"
+
+    if not c.get("slack_calls_escalating"):
+        return []
+    return [
+        {
+            "figure": f"{label}: Slack calls per escalation posted, by method",
+            "Canary": per_escalation(c),
+            "floor": per_escalation(f),
+            "ratio": "",
+        }
+    ]
+
+
+def retried_tasks_row(retried: dict[str, int], label: str) -> dict[str, Any]:
+    """How many workflow tasks of the storm's sampled histories were tried again (timed out
+    or failed, each then replayed and done again), and the failures' causes."""
+    causes = ", ".join(f"{k} {v}" for k, v in retried.items() if ": " in k)
+    return {
+        "figure": f"{label}: workflow tasks tried again, in {retried['histories']} sampled "
+        "histories: timed out / failed (in how many histories)",
+        "Canary": f"{retried['timed_out']} / {retried['failed']} ({retried['in_histories']})"
+        + (f"; {causes}" if causes else ""),
+        "floor": "",
+        "ratio": "",
+    }
 
 
 def slow_slack_rows(slow: dict[str, Any] | None) -> list[dict[str, Any]]:

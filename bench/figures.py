@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import httpx
 import yaml
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, TimeoutType, WorkflowTaskFailedCause
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -334,6 +334,16 @@ class Bench:
         )
         response.raise_for_status()
         return list(response.json())
+
+    async def count_slack_calls(self, since_id: int = 0) -> dict[str, int]:
+        """How many calls the sandbox's Slack received on each path after ``since_id``, and
+        ``last_id`` (the newest call counted)."""
+        response = await self.http.get(
+            f"{self.stack.sandbox_url}/_sandbox/requests/count",
+            params={"service": "slack", "since_id": since_id},
+        )
+        response.raise_for_status()
+        return dict(response.json())
 
     async def slack_settled(
         self,
@@ -798,9 +808,11 @@ class Bench:
                 f"escalations due within {due_by - time.time():.0f}s"
             )
             before, cached = self.stack.usage(), cache_counts(workers)
+            slack_before = await self.count_slack_calls()
             escalations = await self.wait_escalations(ids, due_by)
             escalating = cpu_since(before, self.stack.usage())
             caching = cache_since(workers, cached)
+            slack_calls = await self.count_slack_calls(slack_before["last_id"])
             stop.set()
             peak = await peaks(workers, watched)
             posted = [w for w in ids if (w, "escalation/1") in escalations]
@@ -811,7 +823,7 @@ class Bench:
             ]
             sample = random.sample(ids, min(200, n))
             timer_lateness = await self.timer_lateness(sample, canary_after)
-            fired_lateness = await self.timer_fired_lateness(sample, canary_after)
+            fired_lateness, retried_tasks = await self.timer_fired_lateness(sample, canary_after)
             escalated = await self.temporal.count_workflows(
                 f"CanaryEscalationLevel >= 1 AND CanarySubject STARTS_WITH 'job_run:{prefix}-'"
             )
@@ -840,9 +852,11 @@ class Bench:
                 "due_to_escalation_posted_s": seconds_summary(lateness),
                 "p99_by_tenth_of_the_storm_s": p99_by_tenth(due, lateness),
                 "cpu_s_escalating": escalating,
+                "slack_calls_escalating": slack_calls,
                 **caching,
                 "timer_lateness_s_sample": seconds_summary(timer_lateness),
                 "timer_fired_lateness_s_sample": seconds_summary(fired_lateness),
+                "workflow_tasks_retried_sample": retried_tasks,
             }
 
         async def floor() -> dict[str, Any]:
@@ -872,9 +886,11 @@ class Bench:
             rss_open = rss(floors)
             due_by = started_at + floor_after + (opened - started_at)
             before, cached = self.stack.usage(), cache_counts(floors)
+            slack_before = await self.count_slack_calls()
             escalations = await self.wait_escalations(keys, due_by)
             escalating = cpu_since(before, self.stack.usage())
             caching = cache_since(floors, cached)
+            slack_calls = await self.count_slack_calls(slack_before["last_id"])
             stop.set()
             peak = await peaks(floors, watched)
             posted = [k for k in keys if (k, "escalation/1") in escalations]
@@ -904,6 +920,7 @@ class Bench:
                 "due_to_escalation_posted_s": seconds_summary(lateness),
                 "p99_by_tenth_of_the_storm_s": p99_by_tenth(due, lateness),
                 "cpu_s_escalating": escalating,
+                "slack_calls_escalating": slack_calls,
                 **caching,
             }
 
@@ -950,17 +967,45 @@ class Bench:
                 found.append((escalated - notified).total_seconds() - after)
         return found
 
-    async def timer_fired_lateness(self, ids: list[str], after: int) -> list[float]:
+    async def timer_fired_lateness(
+        self, ids: list[str], after: int
+    ) -> tuple[list[float], dict[str, int]]:
         """The Temporal server's view, from a sample of histories: when the escalation timer
         fired (its TimerFired event) against when it was due (TimerStarted + its duration),
-        whatever the worker did next."""
+        whatever the worker did next; and how many of the sample's workflow tasks had to be
+        tried again (timed out or failed), in how many of the histories. A task that times
+        out is done again from a replay, its local activities too: work the storm pays
+        twice."""
         found = []
+        retried = {"histories": len(ids), "timed_out": 0, "failed": 0, "in_histories": 0}
+        again = {
+            EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT: "timed_out",
+            EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED: "failed",
+        }
         for workflow_id in ids:
             history = await self.temporal.get_workflow_handle(workflow_id).fetch_history()
             due: dict[str, float] = {}
+            tried_again = False
             for event in history.events:
                 at = event.event_time.ToMicroseconds() / 1e6
-                if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+                if event.event_type in again:
+                    retried[again[event.event_type]] += 1
+                    tried_again = True
+                    if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+                        kind = TimeoutType.Name(
+                            event.workflow_task_timed_out_event_attributes.timeout_type
+                        ).removeprefix("TIMEOUT_TYPE_")
+                        retried[f"timed out: {kind.lower()}"] = (
+                            retried.get(f"timed out: {kind.lower()}", 0) + 1
+                        )
+                    if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                        cause = WorkflowTaskFailedCause.Name(
+                            event.workflow_task_failed_event_attributes.cause
+                        ).removeprefix("WORKFLOW_TASK_FAILED_CAUSE_")
+                        retried[f"failed: {cause.lower()}"] = (
+                            retried.get(f"failed: {cause.lower()}", 0) + 1
+                        )
+                elif event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
                     started = event.timer_started_event_attributes
                     if started.start_to_fire_timeout.seconds == after:
                         due[started.timer_id] = at + after
@@ -968,7 +1013,8 @@ class Bench:
                     timer = event.timer_fired_event_attributes.timer_id
                     if timer in due:
                         found.append(at - due[timer])
-        return found
+            retried["in_histories"] += tried_again
+        return found, retried
 
 
 def cpu_since(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:

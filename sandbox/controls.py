@@ -37,6 +37,15 @@ async def recorded(
     return sandbox.recorder.find(service, method, path, path_prefix, since_id)
 
 
+@router.get("/_sandbox/requests/count")
+async def counted(
+    sandbox: SandboxDep, service: str | None = None, since_id: int = 0
+) -> dict[str, int]:
+    """How many calls each path received (of ``service``, after ``since_id``), and
+    ``last_id``: the calls themselves stay here, however many a benchmark made."""
+    return sandbox.recorder.count(service, since_id)
+
+
 @router.delete("/_sandbox/requests")
 async def forget(sandbox: SandboxDep) -> dict[str, bool]:
     sandbox.recorder.clear()

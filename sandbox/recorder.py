@@ -137,6 +137,16 @@ class Recorder:
             and e["id"] > since_id
         ]
 
+    def count(self, service: str | None = None, since_id: int = 0) -> dict[str, int]:
+        """How many calls each path received since ``since_id`` (of ``service``), and the
+        id of the last call counted (``last_id``), to count from next time."""
+        counted: dict[str, int] = {}
+        last = since_id
+        for entry in self.find(service, since_id=since_id):
+            counted[entry["path"]] = counted.get(entry["path"], 0) + 1
+            last = entry["id"]
+        return {"last_id": last, **dict(sorted(counted.items()))}
+
     def clear(self) -> None:
         with self._lock:
             self.entries.clear()

@@ -604,6 +604,30 @@ def test_clicks_are_signed_block_actions(sandbox: SandboxServer, slack: WebClien
 # -- faults -------------------------------------------------------------------------------------
 
 
+def test_recorded_calls_are_counted_by_path_from_a_cursor(
+    sandbox: SandboxServer, slack: WebClient
+) -> None:
+    """A benchmark counts the calls of a phase without reading them back: the counts start
+    after the cursor, and ``last_id`` is where the next count starts."""
+
+    def count(since_id: int = 0) -> dict[str, int]:
+        params = {"service": "slack", "since_id": since_id}
+        return dict(httpx.get(f"{sandbox.url}/_sandbox/requests/count", params=params).json())
+
+    cursor = count()["last_id"]
+    posted = slack.chat_postMessage(channel="#gtm-alerts", text="counted")
+    slack.chat_update(channel=posted["channel"], ts=posted["ts"], text="counted again")
+    slack.chat_postMessage(channel="#gtm-alerts", text="and once more")
+    counted = count(cursor)
+    assert counted == {
+        "last_id": counted["last_id"],
+        "/api/chat.postMessage": 2,
+        "/api/chat.update": 1,
+    }
+    assert counted["last_id"] == max(r["id"] for r in requests_of(sandbox, service="slack"))
+    assert count(counted["last_id"]) == {"last_id": counted["last_id"]}
+
+
 def test_faults_rate_limit_then_recover(
     sandbox: SandboxServer, slack: WebClient, client: stripe.StripeClient
 ) -> None:

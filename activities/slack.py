@@ -50,6 +50,15 @@ def retried() -> bool:
     return activity.in_activity() and activity.info().attempt > 1
 
 
+def first_scheduled() -> datetime | None:
+    """When this activity was first scheduled (its first attempt's, on a retry): nothing it
+    posted is older. None outside an activity (and in a test's, which has no such time)."""
+    if not activity.in_activity():
+        return None
+    scheduled = activity.info().scheduled_time
+    return scheduled if scheduled.timestamp() > 0 else None
+
+
 class Posted(NamedTuple):
     channel: str
     ts: str
@@ -70,9 +79,10 @@ async def post_once(
 ) -> Posted:
     """Post ``text`` (mrkdwn, cut to Slack's 40,000 characters) marked with ``key``, unless
     ``look`` and a message with that key is already there (among the posts since
-    ``look_since``, when given): its channel id and ts."""
+    ``look_since``, or since the activity was first scheduled): its channel id and ts."""
     if key and look:
-        oldest = (look_since - CLOCK_MARGIN).timestamp() if look_since else None
+        since = look_since or first_scheduled()
+        oldest = (since - CLOCK_MARGIN).timestamp() if since else None
         found = await call(slack.find_by_metadata, channel, key, thread_ts=thread_ts, oldest=oldest)
         if found:
             return Posted(await call(slack.channel_id, channel), found, earlier=True)

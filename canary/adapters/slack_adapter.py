@@ -112,6 +112,10 @@ DIRECTORY_TTL_SECONDS = 300.0
 #: How long the gateway reuses who is in a group when it checks a click: someone removed
 #: from a group can no longer press its buttons a minute later.
 CLICK_DIRECTORY_TTL_SECONDS = 60.0
+#: Pages of a channel's history (of ``limit`` posts each) a look for an earlier post reads at
+#: most: 5,000 posts with the default page. A channel busier than that since the post's task
+#: started is searched no further (the post may then be made twice).
+MAX_LOOK_PAGES = 25
 #: Connections to Slack open at once per adapter; more calls at once wait for one to be free.
 MAX_CONNECTIONS = 64
 #: How long an idle connection is kept for the next call: long enough to carry a burst of
@@ -272,33 +276,34 @@ class SlackAdapter:
         ``thread_ts`` (history does not list replies).
 
         A post whose activity timed out after Slack accepted it is retried; looking first
-        keeps the retry from posting the same alert twice.
-        """
-        if thread_ts:
-            thread = checked_ts(thread_ts, "thread timestamp")
-            data = await self._call(
-                "conversations_replies",
-                channel=await self.channel_id(channel),
-                ts=thread,
-                limit=limit,
-                include_all_metadata=True,
-            )
-        else:
-            since = {"oldest": f"{oldest:.6f}"} if oldest is not None else {}
-            data = await self._call(
-                "conversations_history",
-                channel=await self.channel_id(channel),
-                limit=limit,
-                include_all_metadata=True,
-                **since,
-            )
-        for message in data.get("messages", []):
-            metadata = message.get("metadata") or {}
-            if (
-                metadata.get("event_type") == METADATA_EVENT
-                and (metadata.get("event_payload") or {}).get("key") == metadata_key
-            ):
-                return str(message["ts"])
+        keeps the retry from posting the same alert twice. Slack lists the newest first, a
+        page of ``limit`` at a time; the look follows the pages (a busy channel may have had
+        hundreds of posts since the one it looks for: a burst of alerts, a storm of
+        escalations), up to ``MAX_LOOK_PAGES`` of them."""
+        thread = checked_ts(thread_ts, "thread timestamp") if thread_ts else None
+        since = {"oldest": f"{oldest:.6f}"} if oldest is not None else {}
+        channel_id = await self.channel_id(channel)
+
+        async def page(cursor: dict[str, str]) -> dict[str, Any]:
+            shown = {"channel": channel_id, "limit": limit, "include_all_metadata": True}
+            if thread:
+                return await self._call("conversations_replies", ts=thread, **shown, **cursor)
+            return await self._call("conversations_history", **shown, **since, **cursor)
+
+        cursor: dict[str, str] = {}
+        for _ in range(MAX_LOOK_PAGES):
+            data = await page(cursor)
+            for message in data.get("messages", []):
+                metadata = message.get("metadata") or {}
+                if (
+                    metadata.get("event_type") == METADATA_EVENT
+                    and (metadata.get("event_payload") or {}).get("key") == metadata_key
+                ):
+                    return str(message["ts"])
+            following = (data.get("response_metadata") or {}).get("next_cursor")
+            if not following:
+                return None
+            cursor = {"cursor": str(following)}
         return None
 
     async def permalink(self, channel: str, ts: str) -> str | None:

@@ -72,7 +72,12 @@ METHOD_ERRORS: dict[str, frozenset[str]] = {
             "invalid_ts_oldest",
             "invalid_ts_latest",
         },
-        "conversations.replies": {"invalid_arguments", "channel_not_found", "thread_not_found"},
+        "conversations.replies": {
+            "invalid_arguments",
+            "channel_not_found",
+            "thread_not_found",
+            "invalid_cursor",
+        },
         "users.lookupByEmail": {"invalid_arguments", "users_not_found"},
         "users.info": {"invalid_arguments", "user_not_found"},
         "users.list": set(),
@@ -292,11 +297,20 @@ def call_method(state: SlackState, method: str, args: Obj) -> Obj:
             parent = state.find_message(channel["id"], str(args["ts"]))
             if parent is None:
                 raise SlackApiError("thread_not_found")
+            # The parent first, then its replies oldest first, a page at a time.
             thread = [parent, *state.replies(channel["id"], parent["ts"])]
-            messages = [public_message(m, True) for m in thread]
-            # The thread's parent says whether the caller follows it (the app follows none).
-            messages[0].setdefault("subscribed", False)
-            return {"messages": messages, "has_more": False}
+            start, limit = _offset(args.get("cursor")), _limit(args, default=1000)
+            page = thread[start : start + limit]
+            more = start + limit < len(thread)
+            messages = [public_message(m, True) for m in page]
+            if start == 0:
+                # The thread's parent says whether the caller follows it (the app follows none).
+                messages[0].setdefault("subscribed", False)
+            return {
+                "messages": messages,
+                "has_more": more,
+                "response_metadata": {"next_cursor": _cursor(start + limit) if more else ""},
+            }
         if method == "users.lookupByEmail":
             email = str(args["email"]).lower()
             for user in state.users.values():

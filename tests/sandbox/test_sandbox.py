@@ -604,6 +604,21 @@ def test_clicks_are_signed_block_actions(sandbox: SandboxServer, slack: WebClien
 # -- faults -------------------------------------------------------------------------------------
 
 
+def test_a_thread_pages_by_cursor_parent_first(slack: WebClient) -> None:
+    parent = slack.chat_postMessage(channel="#gtm-alerts", text="paged thread")
+    for n in range(3):
+        slack.chat_postMessage(channel=parent["channel"], thread_ts=parent["ts"], text=f"r{n}")
+    first = slack.conversations_replies(channel=parent["channel"], ts=parent["ts"], limit=2)
+    assert [m["text"] for m in first["messages"]] == ["paged thread", "r0"]
+    assert first["has_more"] and first["messages"][0]["subscribed"] is False
+    cursor = first["response_metadata"]["next_cursor"]
+    rest = slack.conversations_replies(
+        channel=parent["channel"], ts=parent["ts"], limit=2, cursor=cursor
+    )
+    assert [m["text"] for m in rest["messages"]] == ["r1", "r2"]
+    assert not rest["has_more"] and rest["response_metadata"]["next_cursor"] == ""
+
+
 def test_recorded_calls_are_counted_by_path_from_a_cursor(
     sandbox: SandboxServer, slack: WebClient
 ) -> None:

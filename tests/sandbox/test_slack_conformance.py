@@ -104,7 +104,7 @@ BEYOND_DESCRIPTION: dict[str, tuple[frozenset[str], str]] = {
         "a reply to a thread that is gone (slackapi/bolt-js#2307)",
     ),
     "invalid_cursor": (
-        frozenset({"conversations.list", "conversations.history"}),
+        frozenset({"conversations.list", "conversations.history", "conversations.replies"}),
         "a cursor Slack did not hand out; the description lists it for users.list, whose "
         "pagination these methods share",
     ),
@@ -328,6 +328,7 @@ PROVOKE: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("invalid_arguments", {"channel": "{channel}"}),
         ("channel_not_found", {"channel": "C0NOWHERE", "ts": "{ts}"}),
         ("thread_not_found", {"channel": "{channel}", "ts": "1.000001"}),
+        ("invalid_cursor", {"channel": "{channel}", "ts": "{ts}", "cursor": "not-a-cursor"}),
     ],
     "users.lookupByEmail": [
         ("invalid_arguments", {}),

@@ -100,5 +100,8 @@ async def test_an_alert_slack_refused_is_posted_once_when_slack_is_back(
     # post first, so an alert Slack took but did not confirm is not posted twice.
     assert len({p.metadata_key for p in alerts}) == 1
     assert len(alerts) == 5 and all(p.look_first for p in alerts[1:])
+    # Each looks back to when the remediation began, however long Slack was down.
+    assert len({p.look_since for p in alerts}) == 1
+    assert alerts[0].look_since is not None and alerts[0].look_since <= status.started_at
     notified = next(e for e in status.timeline if e.kind == "notified")
     assert notified.at - status.started_at >= timedelta(minutes=14)

@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities import SlackActivities, StepActivities
+from activities.slack import CLOCK_MARGIN
 from canary.adapters import SlackAdapter
 from canary.models import (
     AccountRef,
@@ -113,7 +114,13 @@ async def test_a_finance_notice_whose_answer_came_too_late_is_posted_once(
     assert len(sent) == 1, sent
     assert sent[0].startswith(f"{workflow_id}/") and sent[0].endswith("/finance")
     looked = await stack.requests(service="slack", path="/api/conversations.history")
-    assert any(c["body"].get("channel") == "C0FINANCE" for c in looked), "the retry looked first"
+    finance = [c for c in looked if c["body"].get("channel") == "C0FINANCE"]
+    assert finance, "the retry looked first"
+    # Among the posts since its step was first scheduled (less Slack's clock margin), not in
+    # the whole channel.
+    detected = next(e.at for e in status.timeline if e.kind == "detected")
+    since = (detected - CLOCK_MARGIN).timestamp()
+    assert all(abs(float(c["body"]["oldest"]) - since) < 30 for c in finance)
     assert "step_failed" not in kinds(status)
 
 
@@ -188,6 +195,58 @@ async def test_a_text_longer_than_slack_takes_is_cut(stack: LiveStack) -> None:
     kept = next(m for m in await stack.messages("#gtm-alerts") if m["ts"] == posted.ts)
     assert len(kept["text"]) == 40_000 and kept["text"].endswith("…")
     assert text.startswith(kept["text"][:-1])
+
+
+async def test_a_retry_finds_its_post_behind_a_burst_of_newer_ones(stack: LiveStack) -> None:
+    """A burst of alerts: an alert's first try posted it, and 250 other alerts (more than one
+    page of the channel's history) were posted before its task was tried again. The retry
+    reads the pages back to its post and finds it; it posts nothing. A post older than the
+    look's start (less Slack's clock margin) is not looked for: such a look posts again."""
+    tag = uuid.uuid4().hex[:8]
+    activities = SlackActivities(stack.services())
+    started = datetime.now(UTC)
+    alert = SlackMessageInput(
+        workflow_id="w",
+        channel="#gtm-alerts",
+        text=f"Payment failed {tag}",
+        blocks=[],
+        metadata_key=f"alert-{tag}",
+        permalink=False,
+        look_since=started,
+    )
+    first = await ActivityEnvironment().run(activities.post_slack, alert)
+    slack = WebClient(token=SLACK_TOKEN, base_url=f"{stack.sandbox.url}/api/")
+
+    def burst() -> None:
+        for n in range(250):
+            key = f"alert-{tag}-other-{n}"
+            slack.chat_postMessage(
+                channel="#gtm-alerts",
+                text=f"Another alert {n}",
+                metadata={"event_type": "canary_remediation", "event_payload": {"key": key}},
+            )
+
+    await asyncio.to_thread(burst)
+    looks = len(await stack.requests(service="slack", path="/api/conversations.history"))
+
+    retried = dataclasses.replace(ActivityEnvironment().info, attempt=2)
+    env = ActivityEnvironment()
+    env.info = retried
+    again = await env.run(activities.post_slack, alert.model_copy(update={"look_first": True}))
+
+    assert again.ts == first.ts and again.found_earlier
+    assert [
+        key_of(c) for c in await posts(stack, "C0GTMALERTS") if key_of(c) == alert.metadata_key
+    ] == [f"alert-{tag}"]
+    history = await stack.requests(service="slack", path="/api/conversations.history")
+    assert len(history) - looks == 2, "the look read a second page"
+    assert all(float(c["query"]["oldest"]) < started.timestamp() for c in history[looks:])
+
+    # Slack's clock may be CLOCK_MARGIN behind: a look starts that much before its post.
+    after = datetime.now(UTC) + CLOCK_MARGIN + timedelta(seconds=1)
+    later = alert.model_copy(update={"look_first": True, "look_since": after})
+    made = await ActivityEnvironment().run(activities.post_slack, later)
+    assert made.ts != first.ts and not made.found_earlier
 
 
 async def posted_alert(activities: SlackActivities, tag: str) -> SlackMessageOutput:

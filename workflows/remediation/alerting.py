@@ -209,11 +209,11 @@ class Alerter:
             blocks=blocks,
             ts=state.slack.ts if state.slack else None,
             metadata_key=None if state.slack else r.key("alert"),
+            look_since=None if state.slack else r.began_at(),
         )
         if not state.thread_queue:
             return message, 0
-        # The change's reply rides with the alert's post or update: one activity, one round
-        # trip.
+        # The change's reply rides with the alert's post or update: one activity, one trip.
         message.thread_text = thread_text(state.queued_thread_lines())
         message.thread_metadata_key = self._thread_key(state.thread_posts + 1)
         return message, len(state.thread_queue)

@@ -97,6 +97,11 @@ class Remediation:
     def first_run(self) -> bool:
         return self.state.run == 1
 
+    def began_at(self) -> datetime:
+        """When the remediation began (its first run's start): nothing it posted is older, so
+        a retried first alert looks for an earlier post back to then."""
+        return min(self.state.started_at, workflow.info().workflow_start_time)
+
     def key(self, *parts: str | int) -> str:
         """A key this remediation writes: ``<workflow id>/<first run>/<part>/…``."""
         return "/".join([self.key_prefix, *(str(p) for p in parts)])

@@ -23,7 +23,7 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities import SlackActivities, StepActivities
 from activities.slack import CLOCK_MARGIN
-from canary.adapters import SlackAdapter
+from canary.adapters import SlackAdapter, slack_adapter
 from canary.models import (
     AccountRef,
     AlertInput,
@@ -247,6 +247,28 @@ async def test_a_retry_finds_its_post_behind_a_burst_of_newer_ones(stack: LiveSt
     later = alert.model_copy(update={"look_first": True, "look_since": after})
     made = await ActivityEnvironment().run(activities.post_slack, later)
     assert made.ts != first.ts and not made.found_earlier
+
+
+async def test_a_look_reads_at_most_its_pages(
+    stack: LiveStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However busy the channel, a look reads ``MAX_LOOK_PAGES`` pages and no more: Slack's
+    history is rate limited, and a retry does not wait out a channel's whole past."""
+    tag = uuid.uuid4().hex[:8]
+    slack = WebClient(token=SLACK_TOKEN, base_url=f"{stack.sandbox.url}/api/")
+    adapter = stack.services().slack
+
+    def burst() -> None:
+        for n in range(7):
+            slack.chat_postMessage(channel="#gtm-alerts", text=f"Busy {tag} {n}")
+
+    await asyncio.to_thread(burst)
+    before = len(await stack.requests(service="slack", path="/api/conversations.history"))
+    monkeypatch.setattr(slack_adapter, "MAX_LOOK_PAGES", 3)
+    assert await adapter.find_by_metadata("#gtm-alerts", f"gone-{tag}", limit=2) is None
+    looked = await stack.requests(service="slack", path="/api/conversations.history")
+    assert len(looked) - before == 3
+    assert [c["query"].get("cursor") is None for c in looked[before:]] == [True, False, False]
 
 
 async def posted_alert(activities: SlackActivities, tag: str) -> SlackMessageOutput:

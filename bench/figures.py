@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import httpx
 import yaml
 from temporalio.api.enums.v1 import EventType, TimeoutType, WorkflowTaskFailedCause
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -990,21 +991,9 @@ class Bench:
                 at = event.event_time.ToMicroseconds() / 1e6
                 if event.event_type in again:
                     retried[again[event.event_type]] += 1
+                    why = why_tried_again(event)
+                    retried[why] = retried.get(why, 0) + 1
                     tried_again = True
-                    if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
-                        kind = TimeoutType.Name(
-                            event.workflow_task_timed_out_event_attributes.timeout_type
-                        ).removeprefix("TIMEOUT_TYPE_")
-                        retried[f"timed out: {kind.lower()}"] = (
-                            retried.get(f"timed out: {kind.lower()}", 0) + 1
-                        )
-                    if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
-                        cause = WorkflowTaskFailedCause.Name(
-                            event.workflow_task_failed_event_attributes.cause
-                        ).removeprefix("WORKFLOW_TASK_FAILED_CAUSE_")
-                        retried[f"failed: {cause.lower()}"] = (
-                            retried.get(f"failed: {cause.lower()}", 0) + 1
-                        )
                 elif event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
                     started = event.timer_started_event_attributes
                     if started.start_to_fire_timeout.seconds == after:
@@ -1015,6 +1004,15 @@ class Bench:
                         found.append(at - due[timer])
             retried["in_histories"] += tried_again
         return found, retried
+
+
+def why_tried_again(event: HistoryEvent) -> str:
+    """A workflow task's timeout or failure, as ``timed out: <kind>`` or ``failed: <cause>``."""
+    if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+        kind = TimeoutType.Name(event.workflow_task_timed_out_event_attributes.timeout_type)
+        return f"timed out: {kind.removeprefix('TIMEOUT_TYPE_').lower()}"
+    cause = WorkflowTaskFailedCause.Name(event.workflow_task_failed_event_attributes.cause)
+    return f"failed: {cause.removeprefix('WORKFLOW_TASK_FAILED_CAUSE_').lower()}"
 
 
 def cpu_since(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:

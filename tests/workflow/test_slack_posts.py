@@ -205,15 +205,7 @@ async def test_a_retry_finds_its_post_behind_a_burst_of_newer_ones(stack: LiveSt
     tag = uuid.uuid4().hex[:8]
     activities = SlackActivities(stack.services())
     started = datetime.now(UTC)
-    alert = SlackMessageInput(
-        workflow_id="w",
-        channel="#gtm-alerts",
-        text=f"Payment failed {tag}",
-        blocks=[],
-        metadata_key=f"alert-{tag}",
-        permalink=False,
-        look_since=started,
-    )
+    alert = alert_message(tag).model_copy(update={"look_since": started})
     first = await ActivityEnvironment().run(activities.post_slack, alert)
     slack = WebClient(token=SLACK_TOKEN, base_url=f"{stack.sandbox.url}/api/")
 
@@ -271,19 +263,21 @@ async def test_a_look_reads_at_most_its_pages(
     assert [c["query"].get("cursor") is None for c in looked[before:]] == [True, False, False]
 
 
+def alert_message(tag: str) -> SlackMessageInput:
+    """An alert for #gtm-alerts, its text naming ``tag``."""
+    return SlackMessageInput(
+        workflow_id="w",
+        channel="#gtm-alerts",
+        text=f"Payment failed {tag}",
+        blocks=[],
+        metadata_key=f"alert-{tag}",
+        permalink=False,
+    )
+
+
 async def posted_alert(activities: SlackActivities, tag: str) -> SlackMessageOutput:
     """An alert posted to #gtm-alerts (its text names ``tag``)."""
-    return await ActivityEnvironment().run(
-        activities.post_slack,
-        SlackMessageInput(
-            workflow_id="w",
-            channel="#gtm-alerts",
-            text=f"Payment failed {tag}",
-            blocks=[],
-            metadata_key=f"alert-{tag}",
-            permalink=False,
-        ),
-    )
+    return await ActivityEnvironment().run(activities.post_slack, alert_message(tag))
 
 
 def alert_update(ts: str, tag: str, line: str) -> SlackMessageInput:

@@ -131,6 +131,7 @@ def build_worker(
         activities = all_activities(Services(settings, temporal=client))
     worker_options.setdefault("max_cached_workflows", settings.max_cached_workflows)
     worker_options.setdefault("workflow_runner", WORKFLOW_RUNNER)
+    worker_options.setdefault("sticky_queue_schedule_to_start_timeout", STICKY_QUEUE_TIMEOUT)
     # Counts remediations opened, escalated and resolved (replay-safe; see canary.metrics).
     worker_options.setdefault("interceptors", [MetricsInterceptor()])
     owners = [getattr(a, "__self__", None) for a in activities]
@@ -157,6 +158,13 @@ def build_worker(
 #: per worker (each SDK's session pools as many connections). Slack's calls are the event
 #: loop's, over its adapter's pooled connections.
 OUTSIDE_CALL_THREADS = CALL_THREADS
+#: How long a workflow task sent to this worker's sticky queue waits for it before Temporal
+#: moves it to the task queue every worker polls. In a storm of escalations a busy worker
+#: gets to its sticky tasks seconds late; with the SDK's ten seconds, those that waited longer
+#: were moved behind the shared queue, which a worker polls a fifth as often, and waited there
+#: again (bench/README.md). A worker that died stops polling, and Temporal stops sending it
+#: tasks ten seconds later whatever this is.
+STICKY_QUEUE_TIMEOUT = timedelta(seconds=60)
 #: How long a stopping worker lets running activities finish; docker-compose's
 #: stop_grace_period for the worker is longer.
 GRACEFUL_SHUTDOWN = timedelta(seconds=30)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,8 @@ def test_workflow_cache_size_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> No
     worker.build_worker(object(), Settings(), activities=[])  # type: ignore[arg-type]
     assert seen["max_cached_workflows"] == 500
     assert Settings.model_fields["max_cached_workflows"].default == 1000
+    # A busy worker's sticky tasks wait for it rather than move behind the shared queue.
+    assert seen["sticky_queue_schedule_to_start_timeout"] == timedelta(seconds=60)
 
 
 def test_the_worker_keeps_one_homes_refresher(monkeypatch: pytest.MonkeyPatch) -> None:

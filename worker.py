@@ -160,10 +160,10 @@ def build_worker(
 OUTSIDE_CALL_THREADS = CALL_THREADS
 #: How long a workflow task sent to this worker's sticky queue waits for it before Temporal
 #: moves it to the task queue every worker polls. In a storm of escalations a busy worker
-#: gets to its sticky tasks seconds late; with the SDK's ten seconds, those that waited longer
-#: were moved behind the shared queue, which a worker polls a fifth as often, and waited there
-#: again (bench/README.md). A worker that died stops polling, and Temporal stops sending it
-#: tasks ten seconds later whatever this is.
+#: reaches its sticky tasks seconds late; with the SDK's ten seconds, those waiting longer
+#: move behind the shared queue, which a worker polls a fifth as often, and wait there again
+#: (bench/README.md). A worker that died stops polling, and Temporal stops sending it tasks
+#: ten seconds later whatever this is.
 STICKY_QUEUE_TIMEOUT = timedelta(seconds=60)
 #: How long a stopping worker lets running activities finish; docker-compose's
 #: stop_grace_period for the worker is longer.

@@ -974,9 +974,10 @@ class Bench:
         """The Temporal server's view, from a sample of histories: when the escalation timer
         fired (its TimerFired event) against when it was due (TimerStarted + its duration),
         whatever the worker did next; and how many of the sample's workflow tasks had to be
-        tried again (timed out or failed), in how many of the histories. A task that times
-        out is done again from a replay, its local activities too: work the storm pays
-        twice."""
+        tried again (timed out or failed), in how many of the histories, and why. A task
+        that timed out after a worker took it (``start_to_close``) is done again, its local
+        activities too; one that waited too long on a worker's sticky queue
+        (``schedule_to_start``) is moved to the shared queue and waits again."""
         found = []
         retried = {"histories": len(ids), "timed_out": 0, "failed": 0, "in_histories": 0}
         again = {

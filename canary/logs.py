@@ -29,6 +29,16 @@ SECRET_FIELDS = (
 )
 
 
+#: The loggers of slack-sdk's clients (Web API and response_url, async and not), which test
+#: their own level, not the effective one, before writing a call's debug lines.
+SLACK_SDK_LOGGERS = (
+    "slack_sdk.web.async_base_client",
+    "slack_sdk.web.base_client",
+    "slack_sdk.webhook.async_client",
+    "slack_sdk.webhook.client",
+)
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, secrets: list[str] | None = None) -> None:
         super().__init__()
@@ -81,8 +91,11 @@ def setup_logging(settings: Settings, level: str | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level or os.environ.get("CANARY_LOG_LEVEL", "INFO"))
+    debugging = root.level <= logging.DEBUG
     # stripe-python logs every request and its response at INFO: two lines per Stripe call,
     # a share of the worker's time under load. DEBUG still shows them.
-    logging.getLogger("stripe").setLevel(
-        logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING
-    )
+    logging.getLogger("stripe").setLevel(logging.NOTSET if debugging else logging.WARNING)
+    # slack-sdk writes a call's debug lines whenever its logger's own level is unset: the
+    # request's whole body and the answer, as text, on every call, shown or not.
+    for name in SLACK_SDK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if debugging else root.level)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import http.server
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from slack_sdk import WebClient
 
 from activities.calls import call
 from canary.adapters import SlackAdapter
+from canary.logs import SLACK_SDK_LOGGERS, setup_logging
+from canary.settings import Settings
 
 TOKEN = "xoxb-session-test"
 #: What every method answers: enough for users.info, chat.postMessage and chat.update.
@@ -198,3 +201,42 @@ async def test_an_outside_call_awaits_an_async_adapter_on_the_loop() -> None:
     assert await call(on_the_loop, "posted") == ("posted", loop_thread)
     value, thread = await call(blocking, "read")
     assert value == "read" and thread is not loop_thread
+
+
+@pytest.fixture()
+def logging_restored() -> Iterator[None]:
+    """The root logger and slack-sdk's as they were, whatever ``setup_logging`` changed."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    sdk_levels = {name: logging.getLogger(name).level for name in SLACK_SDK_LOGGERS}
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name, sdk_level in sdk_levels.items():
+            logging.getLogger(name).setLevel(sdk_level)
+
+
+@pytest.mark.parametrize(("level", "lines"), [("INFO", 0), ("WARNING", 0), ("DEBUG", 2)])
+async def test_slack_sdk_writes_a_calls_debug_lines_only_when_debug_is_on(
+    slack_server: CountingSlack,
+    monkeypatch: pytest.MonkeyPatch,
+    logging_restored: None,
+    level: str,
+    lines: int,
+) -> None:
+    # slack-sdk formats the request's body and the answer before asking whether DEBUG is
+    # on, unless its logger has a level of its own: what Canary's logging gives it.
+    setup_logging(Settings(), level)
+    sdk_logger = logging.getLogger("slack_sdk.web.async_base_client")
+    written: list[str] = []
+    monkeypatch.setattr(sdk_logger, "debug", lambda message, *a, **k: written.append(message))
+    adapter = SlackAdapter(TOKEN, slack_server.url + "/api/")
+    try:
+        await adapter.post("C0GTMALERTS", "a post whose body is long " * 50)
+    finally:
+        await adapter.close()
+    assert slack_server.heard[-1] == "/api/chat.postMessage"
+    calls = [line for line in written if line.startswith(("Sending a request", "Received"))]
+    assert len(calls) == lines, written

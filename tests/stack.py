@@ -191,7 +191,10 @@ async def live_stack(
     try:
         while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
             await asyncio.sleep(0.05)
-        async with httpx.AsyncClient(timeout=30) as http:
+        # Idle connections are let go well before uvicorn closes them (after 5 s, httpx's
+        # own default): a request sent on one the server is closing fails with ReadError.
+        keepalive = httpx.Limits(keepalive_expiry=1.0)
+        async with httpx.AsyncClient(timeout=30, limits=keepalive) as http:
             await http.post(
                 f"{sandbox.url}/_sandbox/config",
                 json={

@@ -248,8 +248,15 @@ class Browser:
         await self.send("Page.navigate", url=url)
 
     async def dom(self) -> Node:
-        """The document as the page shows it now (scripts ran, forms as the person left them)."""
-        return parse(str(await self.evaluate("document.documentElement.outerHTML")))
+        """The document as the page shows it now (scripts ran, forms as the person left them).
+        A document still being parsed (the page reloading) is PageGone: half of it would read
+        as a page without what its end holds (an alert's buttons, a form's fields)."""
+        html = await self.evaluate(
+            'document.readyState === "loading" ? null : document.documentElement.outerHTML'
+        )
+        if html is None:
+            raise PageGone("the document is still loading")
+        return parse(str(html))
 
     async def wait_for(
         self, what: str, found: Callable[[Node], T | None], timeout: float = 20.0

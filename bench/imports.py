@@ -18,20 +18,25 @@ import json
 import subprocess
 import sys
 
-#: The groups in the order they are imported: a label and its modules. The first ones are
-#: what both sides import; the floor skips those it does not.
-GROUPS: list[tuple[str, tuple[str, ...]]] = [
-    ("Python itself", ()),
-    ("temporalio (client, worker) and pydantic", ("temporalio.client", "temporalio.worker")),
-    ("httpx", ("httpx",)),
-    ("the payload converter both sides use (canary.converter)", ("canary.converter",)),
-    ("pydantic-settings", ("pydantic_settings",)),
-    ("typer (the canary command)", ("typer",)),
-    ("aiohttp and slack-sdk", ("aiohttp", "slack_sdk.web.async_client")),
-    ("requests", ("requests",)),
+#: The groups in the order they are imported: a label, its modules, and which side's process
+#: imports them.
+GROUPS: list[tuple[str, tuple[str, ...], str]] = [
+    ("Python itself", (), "both"),
+    (
+        "temporalio (client, worker) and pydantic",
+        ("temporalio.client", "temporalio.worker"),
+        "both",
+    ),
+    ("httpx", ("httpx",), "both"),
+    ("the payload converter both sides use (canary.converter)", ("canary.converter",), "both"),
+    ("pydantic-settings", ("pydantic_settings",), "canary"),
+    ("typer (the canary command)", ("typer",), "canary"),
+    ("aiohttp and slack-sdk", ("aiohttp", "slack_sdk.web.async_client"), "canary"),
+    ("requests", ("requests",), "canary"),
     (
         "cryptography (the payload codec, simple-salesforce's JWT)",
         ("cryptography.hazmat.primitives.ciphers.aead",),
+        "canary",
     ),
     (
         "OpenTelemetry",
@@ -40,28 +45,27 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
             "opentelemetry.exporter.otlp.proto.http.trace_exporter",
             "temporalio.contrib.opentelemetry",
         ),
+        "canary",
     ),
-    ("PyYAML", ("yaml",)),
-    ("the bench's floor worker", ("bench.floor",)),
-    ("Canary's code (canary, activities, workflows, worker)", ("starter.cli", "worker")),
-    ("stripe (the Stripe adapter, on its first call)", ("canary.adapters.stripe_adapter",)),
+    ("PyYAML", ("yaml",), "canary"),
+    ("the bench's floor worker", ("bench.floor",), "floor"),
+    (
+        "Canary's code (canary, activities, workflows, worker)",
+        ("starter.cli", "worker"),
+        "canary",
+    ),
+    (
+        "stripe (the Stripe adapter, on its first call)",
+        ("canary.adapters.stripe_adapter",),
+        "canary",
+    ),
     (
         "simple-salesforce with zeep (the Salesforce adapter, on its first call)",
         ("canary.adapters.salesforce_adapter",),
+        "canary",
     ),
 ]
-
-#: The groups each side's process imports.
-SIDES: dict[str, set[str]] = {
-    "floor": {
-        "Python itself",
-        "temporalio (client, worker) and pydantic",
-        "httpx",
-        "the payload converter both sides use (canary.converter)",
-        "the bench's floor worker",
-    },
-    "canary": {label for label, _ in GROUPS} - {"the bench's floor worker"},
-}
+SIDES = ("canary", "floor")
 
 
 def rss_kb() -> int:
@@ -76,8 +80,8 @@ def measure(side: str) -> list[tuple[str, int, int]]:
     """In this interpreter: each of the side's groups with the RSS (KB) and the number of
     modules it added."""
     rows = []
-    for label, modules in GROUPS:
-        if label not in SIDES[side]:
+    for label, modules, who in GROUPS:
+        if who not in (side, "both"):
             continue
         before_kb, before_modules = rss_kb(), len(sys.modules)
         for module in modules:
@@ -102,25 +106,15 @@ def run_side(side: str) -> list[tuple[str, int, int]]:
 
 
 def table(canary: list[tuple[str, int, int]], floor: list[tuple[str, int, int]]) -> str:
-    by_label = {label: (kb, modules) for label, kb, modules in floor}
-    lines = [
-        "| imported | Canary's worker | the floor's |",
-        "|---|---|---|",
-    ]
-    labels = [label for label, _ in GROUPS]
-    ours = {label: (kb, modules) for label, kb, modules in canary}
-    for label in labels:
-        cells = []
-        for side in (ours, by_label):
-            if label in side:
-                kb, modules = side[label]
-                cells.append(f"{kb / 1024:.1f} MB ({modules} modules)")
-            else:
-                cells.append("")
-        if any(cells):
-            lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
-    total_canary = sum(kb for _, kb, _ in canary) / 1024
-    total_floor = sum(kb for _, kb, _ in floor) / 1024
+    sides = [{label: (kb, modules) for label, kb, modules in rows} for rows in (canary, floor)]
+    lines = ["| imported | Canary's worker | the floor's |", "|---|---|---|"]
+    for label, _, _ in GROUPS:
+        cells = [
+            f"{side[label][0] / 1024:.1f} MB ({side[label][1]} modules)" if label in side else ""
+            for side in sides
+        ]
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
+    total_canary, total_floor = (sum(kb for _, kb, _ in rows) / 1024 for rows in (canary, floor))
     lines.append(
         f"| **the whole** | **{total_canary:.1f} MB** | **{total_floor:.1f} MB** "
         f"(Canary {total_canary - total_floor:+.1f} MB) |"
@@ -130,7 +124,7 @@ def table(canary: list[tuple[str, int, int]], floor: list[tuple[str, int, int]])
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--side", choices=sorted(SIDES), help=argparse.SUPPRESS)
+    parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:
         print(json.dumps(measure(args.side)))

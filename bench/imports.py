@@ -69,6 +69,8 @@ SIDES = ("canary", "floor")
 
 
 def rss_kb() -> int:
+    """This process's RSS. Read here rather than through bench.stack or bench.collector,
+    whose own imports (httpx, the tests' fakes) would be counted in the first rows."""
     with open("/proc/self/status") as status:
         for line in status:
             if line.startswith("VmRSS:"):
